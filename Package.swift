@@ -1,0 +1,94 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// Settings shared by every target of ours: Swift 6 mode (the tools default), explicit
+/// `public import`, and zero warnings enforced by the compiler rather than by convention.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+    name: "concur",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "concurd", targets: ["concurd"]),
+        .executable(name: "concurctl", targets: ["concurctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
+        .target(name: "CConcurShims"),
+        .target(name: "Systemd", dependencies: ["CSystemd"], swiftSettings: strict),
+        .target(
+            name: "Varlink",
+            dependencies: [.product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "VarlinkServer",
+            dependencies: [
+                "Varlink", "CConcurShims",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(name: "ConcurProtocol", dependencies: ["Varlink"], swiftSettings: strict),
+        .target(
+            name: "ConcurArguments",
+            dependencies: ["ConcurProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "ConcurCore",
+            dependencies: [
+                "ConcurProtocol", "CConcurShims",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "ConcurDaemon",
+            dependencies: [
+                "ConcurCore", "ConcurProtocol", "ConcurArguments", "Varlink", "VarlinkServer", "Systemd",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "ConcurClient",
+            dependencies: [
+                "ConcurProtocol", "ConcurArguments", "Varlink",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "concurd", dependencies: ["ConcurDaemon"], swiftSettings: strict),
+        .executableTarget(name: "concurctl", dependencies: ["ConcurClient"], swiftSettings: strict),
+        .testTarget(name: "VarlinkTests", dependencies: ["Varlink"], swiftSettings: strict),
+        .testTarget(name: "ConcurProtocolTests", dependencies: ["ConcurProtocol", "Varlink"], swiftSettings: strict),
+        .testTarget(name: "ConcurCoreTests", dependencies: ["ConcurCore", "ConcurProtocol"], swiftSettings: strict),
+        .testTarget(
+            name: "ConcurDaemonTests",
+            dependencies: ["ConcurDaemon", "ConcurCore", "ConcurProtocol", "Varlink", "VarlinkServer"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ConcurClientTests", dependencies: ["ConcurClient", "ConcurProtocol", "Varlink"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,112 @@
+import ConcurProtocol
+import Glibc
+public import Varlink
+
+/// A failed `concurctl` command: one line for the user, saying what to do, and the exit status.
+public struct ClientFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The message, with its hint.
+    public let message: String
+    /// The process exit status.
+    public let exitCode: Int32
+
+    /// A failure with the given message and exit status.
+    public init(_ message: String, exitCode: Int32 = ExitStatus.refused) {
+        self.message = message
+        self.exitCode = exitCode
+    }
+
+    /// The text shown to people.
+    public var description: String { message }
+
+    /// The exit statuses of `concurctl`.
+    public enum ExitStatus {
+        /// The daemon refused the request, or some jobs did not end `done`.
+        public static let refused: Int32 = 1
+        /// A wrong argument (sysexits EX_USAGE, as the argument parser uses).
+        public static let usage: Int32 = 64
+        /// The daemon cannot be reached (EX_UNAVAILABLE).
+        public static let unavailable: Int32 = 69
+        /// The caller may not use the daemon (EX_NOPERM).
+        public static let permission: Int32 = 77
+    }
+
+    /// The user-facing failure for a Varlink client error on the socket at `socket`.
+    public static func from(_ error: VarlinkClientError, socket: String) -> ClientFailure {
+        switch error {
+        case .connectFailed(_, let code) where code == ENOENT:
+            return ClientFailure(
+                "no concurd socket at \(socket): is concurd running? Start it with `concurd` (or `systemctl start concurd`), or point --socket or CONCUR_SOCKET at its socket",
+                exitCode: ExitStatus.unavailable)
+        case .connectFailed(_, let code) where code == ECONNREFUSED:
+            return ClientFailure(
+                "nothing listens on \(socket): concurd is not running (it left its socket behind); start it again",
+                exitCode: ExitStatus.unavailable)
+        case .connectFailed(_, let code) where code == EACCES || code == EPERM:
+            return ClientFailure(
+                "permission denied opening \(socket): only root and the user running concurd may connect; try sudo",
+                exitCode: ExitStatus.permission)
+        case .connectFailed(_, let code):
+            return ClientFailure(
+                "cannot connect to \(socket): \(String(cString: strerror(code)))", exitCode: ExitStatus.unavailable)
+        case .pathTooLong(let path):
+            return ClientFailure(
+                "socket path too long (a Unix socket path has at most 107 bytes): \(path)", exitCode: ExitStatus.usage)
+        case .timedOut:
+            return ClientFailure(
+                "concurd did not answer in time on \(socket); is it overloaded or stuck?", exitCode: ExitStatus.unavailable)
+        case .closedByPeer:
+            return ClientFailure(
+                "concurd closed the connection on \(socket) (is it shutting down?)", exitCode: ExitStatus.unavailable)
+        case .io(let operation, let code):
+            return ClientFailure(
+                "lost the connection to concurd (\(operation): \(String(cString: strerror(code))))",
+                exitCode: ExitStatus.unavailable)
+        case .malformedReply(let detail):
+            return ClientFailure(
+                "concurd sent a reply this concurctl does not understand (are they different versions?): \(detail)")
+        case .remote(let error):
+            return from(error)
+        }
+    }
+
+    /// The user-facing failure for an error reply.
+    public static func from(_ error: VarlinkError) -> ClientFailure {
+        func int(_ key: String) -> String {
+            if case .int(let value) = error.parameters[key] { return String(value) }
+            return "?"
+        }
+        func string(_ key: String) -> String {
+            if case .string(let value) = error.parameters[key] { return value }
+            return "?"
+        }
+        switch error.name {
+        case SupervisorError.queueFull(limit: 0, queued: 0).name:
+            return ClientFailure(
+                "the queue is full (\(int("queued")) of \(int("limit")) jobs waiting): wait for jobs to finish, or restart concurd with a larger --max-queue"
+            )
+        case SupervisorError.shuttingDown.name:
+            return ClientFailure("concurd is shutting down and accepts no new jobs; submit again once it has restarted")
+        case SupervisorError.invalidWorkers(min: 0, max: 0).name:
+            return ClientFailure(
+                "workers must be between \(int("min")) and \(int("max")); concurd's --max-workers sets the upper bound",
+                exitCode: ExitStatus.usage)
+        case SupervisorError.noSuchJob(0).name:
+            return ClientFailure(
+                "no job \(int("id")): it was never submitted, or it finished long enough ago to be forgotten (concurd keeps --retain-jobs finished jobs)"
+            )
+        case SupervisorError.invalidValue(parameter: "", reason: "").name:
+            return ClientFailure("concurd refused \(string("parameter")): \(string("reason"))", exitCode: ExitStatus.usage)
+        case VarlinkError.permissionDenied.name:
+            return ClientFailure(
+                "concurd refused the call: only root and the user running concurd may use it; try sudo",
+                exitCode: ExitStatus.permission)
+        case VarlinkError.invalidParameter("").name:
+            return ClientFailure(
+                "concurd rejected the parameter '\(string("parameter"))': is this concurctl the same version as concurd?")
+        case VarlinkError.methodNotFound("").name:
+            return ClientFailure("concurd does not know \(string("method")): is it an older version than concurctl?")
+        default:
+            return ClientFailure("concurd answered \(error)")
+        }
+    }
+}

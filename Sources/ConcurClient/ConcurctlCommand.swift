@@ -1,0 +1,345 @@
+public import ArgumentParser
+import ConcurArguments
+public import ConcurProtocol
+import Glibc
+import Varlink
+
+/// `concurctl`: the command line of the client. The executable only calls `main()`.
+public struct ConcurctlCommand: ParsableCommand {
+    /// The command's name, help text and subcommands.
+    public static let configuration = CommandConfiguration(
+        commandName: "concurctl",
+        abstract: "Control concurd: submit jobs, resize the pool, read status and statistics.",
+        discussion: """
+            The socket is --socket, else $CONCUR_SOCKET, else /run/concurd/control.sock for root and \
+            $XDG_RUNTIME_DIR/concurd/control.sock for anyone else. Exit status: 0 success, 1 refused \
+            or some job did not end done, 64 wrong usage, 69 concurd unreachable, 77 not allowed.
+            """,
+        version: "0.1.0",
+        subcommands: [Submit.self, Resize.self, Status.self, Stats.self, Jobs.self])
+
+    /// An empty command, filled in by the argument parser.
+    public init() {}
+}
+
+/// Options every subcommand takes.
+public struct CommonOptions: ParsableArguments {
+    @Option(help: "The control socket (default: $CONCUR_SOCKET, else the default path).")
+    var socket: String?
+
+    @Flag(help: "Print the reply as JSON (one object per line) instead of text.")
+    var json = false
+
+    /// An empty command, filled in by the argument parser.
+    public init() {}
+
+    /// Connects to the daemon.
+    func connect() throws(ClientFailure) -> ControlClient {
+        try ControlClient(socketPath: ControlClient.resolveSocket(socket))
+    }
+
+    /// Calls `method` and prints the reply: as JSON with `--json`, else the lines of `render`.
+    func show(
+        _ method: SupervisorInterface.Method, _ parameters: JSONObject = [:],
+        render: (JSONObject) throws(ClientFailure) -> [String]
+    ) throws {
+        try perform { () throws(ClientFailure) in
+            let reply = try connect().call(method, parameters)
+            if json {
+                printJSON(reply)
+            } else {
+                for line in try render(reply) { StandardStreams.printLine(line) }
+            }
+        }
+    }
+}
+
+/// Runs a subcommand body, turning a ``ClientFailure`` into its one-line message and status.
+func perform(_ body: () throws(ClientFailure) -> Void) throws {
+    do {
+        try body()
+    } catch {
+        StandardStreams.printError("concurctl: \(error.message)")
+        throw ExitCode(error.exitCode)
+    }
+}
+
+/// Prints a reply object as one line of JSON.
+func printJSON(_ object: JSONObject) {
+    StandardStreams.printLine(JSON.object(object).serialized)
+}
+
+extension ConcurctlCommand {
+    /// `concurctl submit`: queue jobs, optionally waiting for them.
+    public struct Submit: ParsableCommand {
+        /// The command's name, help text and subcommands.
+        public static let configuration = CommandConfiguration(
+            abstract: "Queue jobs: generated (--jobs N) or listed (prime:97 sleep:250 ... or the preset 'primes').",
+            discussion: """
+                Listed jobs are cpu:SIZE, prime:N, sleep:MS and fail. With --wait, concurctl prints each \
+                job as it finishes and exits 0 only if every one is done.
+                """)
+
+        @Argument(help: "Jobs to submit: cpu:SIZE, prime:N, sleep:MS, fail, or 'primes' for the 20-number preset.")
+        var specs: [String] = []
+
+        @Option(help: "Generate this many jobs (1 to \(JobLimits.jobsPerGenerate)).")
+        var jobs: Int?
+
+        @Option(help: "With --jobs: cpu, prime, sleep or mixed (default cpu).")
+        var kind: GeneratedKind?
+
+        @Option(help: "With --jobs: the seed; the same seed gives the same jobs (default: chosen by concurd, and printed).")
+        var seed: Int64?
+
+        @Option(help: "With --jobs: multiply cpu sizes and sleep times (0 to 100; 0 makes no-op jobs).")
+        var scale: Double?
+
+        @Flag(help: "Wait for the jobs, printing each as it finishes.")
+        var wait = false
+
+        @OptionGroup var common: CommonOptions
+
+        /// An empty command, filled in by the argument parser.
+        public init() {}
+
+        /// The jobs listed on the command line, with the `primes` preset expanded.
+        public func listedJobs() throws(ClientFailure) -> [JobKind] {
+            var kinds: [JobKind] = []
+            for spec in specs {
+                if spec == "primes" {
+                    kinds += JobKind.primesPreset
+                    continue
+                }
+                do {
+                    kinds.append(try JobKind(commandLine: spec))
+                } catch {
+                    throw ClientFailure(error.description, exitCode: ClientFailure.ExitStatus.usage)
+                }
+            }
+            return kinds
+        }
+
+        /// Checks the options together before the command runs.
+        public func validate() throws {
+            if jobs != nil && !specs.isEmpty {
+                throw ValidationError("give either --jobs N or a list of jobs, not both")
+            }
+            if jobs == nil {
+                if specs.isEmpty {
+                    throw ValidationError("nothing to submit: give --jobs N, a list such as 'prime:97 sleep:250', or 'primes'")
+                }
+                if kind != nil || seed != nil || scale != nil {
+                    throw ValidationError("--kind, --seed and --scale only apply to generated jobs (--jobs N)")
+                }
+            }
+            if let jobs, !(1...JobLimits.jobsPerGenerate).contains(jobs) {
+                throw ValidationError("--jobs must be between 1 and \(JobLimits.jobsPerGenerate), not \(jobs)")
+            }
+            if let seed, seed < 0 { throw ValidationError("--seed must be between 0 and \(Int64.max)") }
+            if let scale, !WorkloadRequest.scaleRange.contains(scale) {
+                throw ValidationError("--scale must be between 0 and 100, not \(formatDecimal(scale))")
+            }
+            if specs.count > JobLimits.jobsPerSubmit {
+                throw ValidationError("at most \(JobLimits.jobsPerSubmit) listed jobs at once; use --jobs N for more")
+            }
+        }
+
+        /// Runs the command.
+        public func run() throws {
+            try perform { () throws(ClientFailure) in
+                let method: SupervisorInterface.Method
+                let parameters: JSONObject
+                if let jobs {
+                    method = .generate
+                    parameters =
+                        WorkloadRequest(count: jobs, kind: kind ?? .cpu, seed: seed.map(UInt64.init), scale: scale ?? 1)
+                        .parameters
+                } else {
+                    let kinds = try listedJobs()
+                    guard kinds.count <= JobLimits.jobsPerSubmit else {
+                        throw ClientFailure(
+                            "at most \(JobLimits.jobsPerSubmit) listed jobs at once; use --jobs N for more",
+                            exitCode: ClientFailure.ExitStatus.usage)
+                    }
+                    method = .submit
+                    parameters = ["jobs": .array(kinds.map(\.json))]
+                }
+                let client = try common.connect()
+                guard wait else {
+                    let reply = try client.call(method, parameters)
+                    if common.json { printJSON(reply) } else { StandardStreams.printLine(accepted(reply)) }
+                    return
+                }
+                try waitForJobs(client: client, method: method, parameters: parameters)
+            }
+        }
+
+        private func accepted(_ reply: JSONObject) -> String {
+            if case .array(let ids) = reply["ids"] {
+                let numbers = ids.compactMap { value -> UInt64? in
+                    if case .int(let id) = value { return UInt64(id) }
+                    return nil
+                }
+                return "submitted \(numbers.count) job\(numbers.count == 1 ? "" : "s"): ids \(Rendering.idRange(numbers))"
+            }
+            let number = { (key: String) -> String in
+                if case .int(let value) = reply[key] { return String(value) }
+                return "?"
+            }
+            return "submitted \(number("count")) jobs: ids \(number("first"))-\(number("last")) (seed \(number("seed")))"
+        }
+
+        private func waitForJobs(client: ControlClient, method: SupervisorInterface.Method, parameters: JSONObject)
+            throws(ClientFailure)
+        {
+            var done = 0
+            var failed = 0
+            var cancelled = 0
+            var announced = false
+            var start: Double?
+            var end: Double = 0
+            try client.stream(method, parameters) { reply throws(ClientFailure) in
+                guard reply["job"] != nil else {
+                    if common.json {
+                        printJSON(reply)
+                    } else if !announced {
+                        StandardStreams.printLine(accepted(reply))
+                    }
+                    announced = true
+                    return true
+                }
+                let job = try ControlClient.decode(JobInfo.self, "job", in: reply)
+                switch job.state {
+                case .done: done += 1
+                case .failed: failed += 1
+                default: cancelled += 1
+                }
+                start = min(start ?? job.submittedAt, job.submittedAt)
+                end = max(end, job.finishedAt ?? 0)
+                if common.json {
+                    printJSON(["job": job.json])
+                } else {
+                    StandardStreams.printLine(Rendering.finishedJob(job))
+                }
+                return true
+            }
+            if !common.json {
+                StandardStreams.printLine(
+                    Rendering.waitSummary(done: done, failed: failed, cancelled: cancelled, seconds: max(0, end - (start ?? end)))
+                )
+            }
+            if failed + cancelled > 0 { throw ExitCodeFailure.someJobsDidNotFinish }
+        }
+    }
+
+    /// `concurctl resize`: set the number of workers.
+    public struct Resize: ParsableCommand {
+        /// The command's name, help text and subcommands.
+        public static let configuration = CommandConfiguration(
+            abstract:
+                "Set the number of workers: growing starts workers at once; shrinking retires idle workers first, busy ones after their job."
+        )
+
+        @Option(help: "The new number of workers.")
+        var workers: Int
+
+        @OptionGroup var common: CommonOptions
+
+        /// An empty command, filled in by the argument parser.
+        public init() {}
+
+        /// Checks the options together before the command runs.
+        public func validate() throws {
+            guard workers >= 1 else { throw ValidationError("--workers must be at least 1, not \(workers)") }
+        }
+
+        /// Runs the command.
+        public func run() throws {
+            try common.show(.resize, ["workers": workers.json]) { reply throws(ClientFailure) in
+                ["workers: \(try ControlClient.decode(Int.self, "previous", in: reply)) -> \(workers)"]
+            }
+        }
+    }
+
+    /// `concurctl status`: the daemon at a glance.
+    public struct Status: ParsableCommand {
+        /// The command's name, help text and subcommands.
+        public static let configuration = CommandConfiguration(abstract: "Show the model, workers, queue and job totals.")
+
+        @OptionGroup var common: CommonOptions
+
+        /// An empty command, filled in by the argument parser.
+        public init() {}
+
+        /// Runs the command.
+        public func run() throws {
+            try common.show(.status) { reply throws(ClientFailure) in
+                Rendering.status(try ControlClient.decode(PoolStatus.self, "status", in: reply))
+            }
+        }
+    }
+
+    /// `concurctl stats`: everything measured.
+    public struct Stats: ParsableCommand {
+        /// The command's name, help text and subcommands.
+        public static let configuration = CommandConfiguration(
+            abstract: "Show throughput, latency percentiles, the daemon's CPU and memory, and one row per worker.")
+
+        @OptionGroup var common: CommonOptions
+
+        /// An empty command, filled in by the argument parser.
+        public init() {}
+
+        /// Runs the command.
+        public func run() throws {
+            try common.show(.stats) { reply throws(ClientFailure) in
+                Rendering.stats(try ControlClient.decode(PoolStats.self, "stats", in: ["stats": .object(reply)]))
+            }
+        }
+    }
+
+    /// `concurctl jobs`: jobs by id or state.
+    public struct Jobs: ParsableCommand {
+        /// The command's name, help text and subcommands.
+        public static let configuration = CommandConfiguration(
+            abstract: "List jobs: the ids given, or the most recent ones (optionally in one state).")
+
+        @Argument(help: "Job ids to show.")
+        var ids: [Int64] = []
+
+        @Option(help: "Only jobs in this state: queued, running, done, failed or cancelled.")
+        var state: JobState?
+
+        @Option(help: "At most this many jobs (1 to 10000, default 20).")
+        var limit: Int = 20
+
+        @OptionGroup var common: CommonOptions
+
+        /// An empty command, filled in by the argument parser.
+        public init() {}
+
+        /// Checks the options together before the command runs.
+        public func validate() throws {
+            guard (1...10_000).contains(limit) else { throw ValidationError("--limit must be between 1 and 10000, not \(limit)") }
+            if let bad = ids.first(where: { $0 < 1 }) { throw ValidationError("job ids start at 1, not \(bad)") }
+        }
+
+        /// Runs the command.
+        public func run() throws {
+            var parameters: JSONObject = ["limit": limit.json]
+            if !ids.isEmpty { parameters["ids"] = .array(ids.map { .int($0) }) }
+            parameters.set("state", state)
+            try common.show(.listJobs, parameters) { reply throws(ClientFailure) in
+                Rendering.jobs(try ControlClient.decode([JobInfo].self, "jobs", in: reply))
+            }
+        }
+    }
+}
+
+/// Failures that carry only an exit status (the output already said what happened).
+enum ExitCodeFailure {
+    /// `submit --wait` saw a job end other than done.
+    static let someJobsDidNotFinish = ClientFailure(
+        "some jobs did not finish: see the lines above", exitCode: ClientFailure.ExitStatus.refused)
+}

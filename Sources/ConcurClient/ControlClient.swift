@@ -1,0 +1,79 @@
+public import ConcurProtocol
+import Glibc
+public import Varlink
+
+/// A connection to concurd's control socket with typed calls of `io.concur.Supervisor`.
+///
+/// Blocking and single-threaded, made for one command-line invocation; every failure is a
+/// ``ClientFailure`` ready to show.
+public final class ControlClient {
+    /// The socket connected to.
+    public let socketPath: String
+    private let connection: VarlinkConnection
+
+    /// Seconds a one-shot call waits for its reply.
+    public static let replyTimeout = 60.0
+
+    /// Connects to the socket at `socketPath`.
+    public init(socketPath: String) throws(ClientFailure) {
+        self.socketPath = socketPath
+        do {
+            connection = try VarlinkConnection(unixPath: socketPath)
+        } catch {
+            throw ClientFailure.from(error, socket: socketPath)
+        }
+    }
+
+    /// Calls `method` and returns its reply's parameters.
+    public func call(_ method: SupervisorInterface.Method, _ parameters: JSONObject = [:]) throws(ClientFailure) -> JSONObject {
+        connection.setReceiveTimeout(Self.replyTimeout)
+        do {
+            return try connection.call(SupervisorInterface.method(method), parameters)
+        } catch {
+            throw ClientFailure.from(error, socket: socketPath)
+        }
+    }
+
+    /// Calls `method` with `more` and hands each reply to `onReply` until the stream ends or
+    /// `onReply` returns false. Waits as long as the stream lasts.
+    public func stream(
+        _ method: SupervisorInterface.Method, _ parameters: JSONObject = [:],
+        onReply: (JSONObject) throws(ClientFailure) -> Bool
+    ) throws(ClientFailure) {
+        connection.setReceiveTimeout(0)
+        var failure: ClientFailure?
+        do {
+            try connection.stream(SupervisorInterface.method(method), parameters) { reply throws(VarlinkClientError) in
+                switch Result(catching: { () throws(ClientFailure) in try onReply(reply) }) {
+                case .success(let more): return more
+                case .failure(let error):
+                    failure = error
+                    return false
+                }
+            }
+        } catch {
+            throw ClientFailure.from(error, socket: socketPath)
+        }
+        if let failure { throw failure }
+    }
+
+    /// Reads a typed field of a reply.
+    public static func decode<T: JSONDecodable>(_ type: T.Type, _ field: String, in reply: JSONObject) throws(ClientFailure) -> T
+    {
+        do {
+            return try T(json: reply[field] ?? .null, path: field)
+        } catch {
+            throw ClientFailure(
+                "concurd sent a reply this concurctl does not understand (field '\(field)'); are they different versions?")
+        }
+    }
+
+    /// The socket path from `--socket`, `$CONCUR_SOCKET`, or the default rule.
+    public static func resolveSocket(_ explicit: String?) throws(ClientFailure) -> String {
+        do {
+            return try SocketPath.resolve(explicit: explicit, uid: getuid()) { getenv($0).map { String(cString: $0) } }
+        } catch {
+            throw ClientFailure(error.description, exitCode: ClientFailure.ExitStatus.usage)
+        }
+    }
+}

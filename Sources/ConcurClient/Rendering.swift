@@ -1,0 +1,106 @@
+public import ConcurProtocol
+
+/// Human output of `concurctl`: plain text lines, aligned, for a terminal.
+///
+/// Pure functions of the replies, so tests can check exactly what a person sees.
+public enum Rendering {
+    /// `status`: the daemon at a glance.
+    public static func status(_ status: PoolStatus) -> [String] {
+        let workers = status.workers
+        let totals = status.totals
+        return [
+            "concurd \(status.version), pid \(status.pid), up \(formatDuration(status.uptimeSeconds)): \(status.phase.rawValue)",
+            "model     \(status.model.rawValue)",
+            "workers   \(workers.live) live (\(workers.busy) busy, \(workers.idle) idle, \(workers.retiring) retiring), target \(workers.target)",
+            "queue     \(status.queued) waiting, \(status.running) running (limit \(status.maxQueue))",
+            "jobs      \(totals.submitted) submitted: \(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled; \(totals.retried) retried",
+        ]
+    }
+
+    /// `stats`: the status, then throughput, latency percentiles, the process and one row per worker.
+    public static func stats(_ stats: PoolStats) -> [String] {
+        var lines = status(stats.status)
+        let rate = stats.throughput
+        lines.append(
+            "throughput \(formatDecimal(rate.last1s, places: 1))/s over 1 s, \(formatDecimal(rate.last10s, places: 1))/s over 10 s, \(formatDecimal(rate.last60s, places: 1))/s over 60 s"
+        )
+        lines.append("latency      " + ["count", "p50", "p90", "p99", "max"].map { leftPad($0, 10) }.joined())
+        for (name, percentiles) in [
+            ("queue wait", stats.latency.queueWait), ("run", stats.latency.run), ("end to end", stats.latency.endToEnd),
+        ] {
+            let values = [percentiles.p50, percentiles.p90, percentiles.p99, percentiles.max].map {
+                leftPad(percentiles.count == 0 ? "-" : formatDuration($0), 10)
+            }
+            lines.append("  " + rightPad(name, 11) + leftPad(String(percentiles.count), 10) + values.joined())
+        }
+        let process = stats.process
+        lines.append(
+            "process   CPU \(formatDecimal(process.cpuUserSeconds)) s user + \(formatDecimal(process.cpuSystemSeconds)) s system, RSS \(formatBytes(process.rssBytes)), \(process.threads) threads; \(stats.resizes) resize\(stats.resizes == 1 ? "" : "s")"
+        )
+        lines.append(contentsOf: workers(stats.workers))
+        return lines
+    }
+
+    /// The worker table.
+    public static func workers(_ workers: [WorkerInfo]) -> [String] {
+        var lines = [
+            "  " + leftPad("ID", 4) + "  " + rightPad("MODEL", 10) + rightPad("STATE", 10) + leftPad("TID/PID", 8)
+                + leftPad("JOB", 9) + leftPad("FOR", 10) + leftPad("DONE", 9) + leftPad("BUSY", 6)
+        ]
+        for worker in workers {
+            let osID = worker.pid ?? worker.thread
+            lines.append(
+                "  " + leftPad(String(worker.id), 4) + "  " + rightPad(worker.model.rawValue, 10)
+                    + rightPad(worker.state.rawValue, 10)
+                    + leftPad(osID.map(String.init) ?? "-", 8) + leftPad(worker.job.map(String.init) ?? "-", 9)
+                    + leftPad(worker.jobSeconds.map(formatDuration) ?? "-", 10) + leftPad(String(worker.jobsDone), 9)
+                    + leftPad("\(Int((worker.busyFraction * 100).rounded()))%", 6))
+        }
+        return lines
+    }
+
+    /// `jobs`: one row per job.
+    public static func jobs(_ jobs: [JobInfo]) -> [String] {
+        guard !jobs.isEmpty else { return ["no jobs"] }
+        var lines = [
+            leftPad("ID", 8) + "  " + rightPad("STATE", 10) + rightPad("JOB", 26) + leftPad("TRIES", 5) + leftPad("WORKER", 8)
+                + leftPad("WAIT", 10) + leftPad("RUN", 10) + "  RESULT"
+        ]
+        for job in jobs {
+            lines.append(
+                leftPad(String(job.id), 8) + "  " + rightPad(job.state.rawValue, 10) + rightPad(job.kind.label, 26)
+                    + leftPad(String(job.attempts), 5) + leftPad(job.worker.map(String.init) ?? "-", 8)
+                    + leftPad(job.waitSeconds.map(formatDuration) ?? "-", 10)
+                    + leftPad(job.runSeconds.map(formatDuration) ?? "-", 10)
+                    + "  " + outcome(job))
+        }
+        return lines
+    }
+
+    /// One finished job, as `submit --wait` prints it.
+    public static func finishedJob(_ job: JobInfo) -> String {
+        let worker = job.worker.map { " on worker \($0)" } ?? ""
+        let took = job.runSeconds.map { " in \(formatDuration($0))" } ?? ""
+        return "job \(job.id) \(job.kind.label): \(job.state.rawValue)\(took)\(worker): \(outcome(job))"
+    }
+
+    /// A job's result or error text.
+    static func outcome(_ job: JobInfo) -> String {
+        job.result?.summary ?? job.error ?? ""
+    }
+
+    /// The last line of `submit --wait`.
+    public static func waitSummary(done: Int, failed: Int, cancelled: Int, seconds: Double) -> String {
+        let total = done + failed + cancelled
+        return
+            "\(total) job\(total == 1 ? "" : "s") finished in \(formatDuration(seconds)): \(done) done, \(failed) failed, \(cancelled) cancelled"
+    }
+
+    /// `1-20` or `3, 5, 9`: the ids of a submit.
+    public static func idRange(_ ids: [UInt64]) -> String {
+        guard let first = ids.first, let last = ids.last else { return "none" }
+        if ids.count > 1 && last - first + 1 == UInt64(ids.count) { return "\(first)-\(last)" }
+        if ids.count == 1 { return "\(first)" }
+        return ids.count <= 10 ? ids.map(String.init).joined(separator: ", ") : "\(first)...\(last) (\(ids.count) jobs)"
+    }
+}

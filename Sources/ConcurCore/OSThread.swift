@@ -1,0 +1,44 @@
+import CConcurShims
+import Glibc
+
+/// Starting detached operating-system threads, for workers and the supervisor loop.
+public enum OSThread {
+    /// Why a thread could not be started.
+    public struct StartError: Error, Sendable, CustomStringConvertible {
+        /// pthread_create's error number.
+        public let code: Int32
+        /// The text shown to people.
+        public var description: String { "cannot start a thread: \(String(cString: strerror(code)))" }
+    }
+
+    private final class Body {
+        let name: String
+        let run: @Sendable () -> Void
+        init(name: String, run: @escaping @Sendable () -> Void) {
+            self.name = name
+            self.run = run
+        }
+    }
+
+    /// Starts a detached thread named `name` (15 bytes are kept) running `body`.
+    public static func start(name: String, _ body: @escaping @Sendable () -> Void) throws(StartError) {
+        let context = Unmanaged.passRetained(Body(name: name, run: body)).toOpaque()
+        var thread = pthread_t()
+        let result = pthread_create(
+            &thread, nil,
+            { raw in
+                let body = Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue()
+                concur_set_thread_name(String(body.name.utf8.prefix(15))!)
+                body.run()
+                return nil
+            }, context)
+        guard result == 0 else {
+            Unmanaged<Body>.fromOpaque(context).release()
+            throw StartError(code: result)
+        }
+        pthread_detach(thread)
+    }
+
+    /// The calling thread's kernel thread id.
+    public static var currentID: Int { Int(concur_gettid()) }
+}

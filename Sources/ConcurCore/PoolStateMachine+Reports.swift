@@ -1,0 +1,82 @@
+public import ConcurProtocol
+
+extension PoolStateMachine {
+    /// Serving, draining or stopping.
+    public var phase: DaemonPhase {
+        if intakeOpen { return .serving }
+        return stopping ? .stopping : .draining
+    }
+
+    /// Jobs waiting in the queue.
+    public var queuedCount: Int { queue.count }
+
+    /// Jobs running now.
+    public var runningCount: Int { workers.values.filter { $0.job != nil }.count }
+
+    /// Worker counts for `Status`.
+    public var workerCounts: WorkerCounts {
+        var busy = 0
+        var idle = 0
+        var retiring = 0
+        for worker in workers.values {
+            if worker.retiring { retiring += 1 }
+            if worker.job != nil {
+                busy += 1
+            } else if !worker.retiring {
+                idle += 1
+            }
+        }
+        return WorkerCounts(target: target, live: workers.count, busy: busy, idle: idle, retiring: retiring)
+    }
+
+    /// One row per worker, by id.
+    public func workerRows(now: UInt64) -> [WorkerInfo] {
+        workers.values.sorted { $0.id < $1.id }.map { worker in
+            var state: WorkerState
+            var jobSeconds: Double?
+            var busy = worker.busyNanoseconds
+            switch worker.phase {
+            case .starting: state = .starting
+            case .idle: state = .idle
+            case .busy(_, let since):
+                state = .busy
+                jobSeconds = Double(now &- since) / 1e9
+                busy += now &- since
+            }
+            if worker.retiring { state = .retiring }
+            let life = now > worker.createdAt ? now - worker.createdAt : 1
+            return WorkerInfo(
+                id: worker.id, model: worker.model, state: state,
+                thread: worker.model == .processes ? nil : worker.osID, pid: worker.model == .processes ? worker.osID : nil,
+                job: worker.job, jobSeconds: jobSeconds, jobsDone: worker.jobsDone,
+                busyFraction: min(1, Double(busy) / Double(life)))
+        }
+    }
+
+    /// The records of `ids`, in the order asked.
+    public func jobs(ids: [JobID]) throws(NoSuchJobError) -> [JobInfo] {
+        var found: [JobInfo] = []
+        for id in ids {
+            guard let record = table[id] else { throw NoSuchJobError(id: id) }
+            found.append(record.info(clock: clock))
+        }
+        return found
+    }
+
+    /// Up to `limit` jobs in `state` (or any state), oldest first: queued ones in the order
+    /// they will run, running ones by id, finished ones the most recently finished.
+    public func jobs(state: JobState?, limit: Int) -> [JobInfo] {
+        let records: [JobRecord]
+        switch state {
+        case .queued:
+            records = queue.prefix(limit).compactMap { table[$0.id] }
+        case .running:
+            records = workers.values.compactMap { $0.job }.sorted().prefix(limit).compactMap { table[$0] }
+        case .done, .failed, .cancelled:
+            records = table.recentlyFinished(state: state, limit: limit).reversed()
+        case nil:
+            records = table.newest(limit: limit, below: nextJobID).reversed()
+        }
+        return records.map { $0.info(clock: clock) }
+    }
+}

@@ -1,0 +1,149 @@
+public import ConcurProtocol
+import Glibc
+import Synchronization
+
+/// The daemon's pool with everything around it: its identity, the models it can run, a loop
+/// of its own, and the drain that ends it.
+///
+/// The control plane calls it from its own threads; nothing here runs on a worker.
+public final class Supervisor: Sendable {
+    /// What the pool starts with and its limits.
+    public struct Configuration: Sendable, Equatable {
+        /// The starting model.
+        public var model: ConcurrencyModel
+        /// The starting number of workers.
+        public var workers: Int
+        /// Queue, worker and retention limits.
+        public var limits: PoolStateMachine.Configuration
+
+        /// A configuration with the given values.
+        public init(model: ConcurrencyModel = .threads, workers: Int = 4, limits: PoolStateMachine.Configuration = .init()) {
+            self.model = model
+            self.workers = workers
+            self.limits = limits
+        }
+    }
+
+    /// How a shutdown ended.
+    public enum ShutdownOutcome: Sendable, Equatable {
+        /// Every running job finished.
+        case drained
+        /// Running jobs were interrupted (second signal, or the drain timeout).
+        case cancelled
+        /// Workers were still running when the last grace period ended.
+        case abandoned(workers: Int)
+    }
+
+    /// The pool.
+    public let pool: Pool
+    /// The version reported by `Status`.
+    public let version: String
+    private let startedAt = MonotonicClock.now()
+    private let loopRunning = Atomic<Bool>(false)
+    private let loopWakeup = ConditionLock()
+
+    /// A supervisor whose pool can run workers with `models`.
+    public init(
+        configuration: Configuration, models: [any WorkerModel], version: String,
+        onError: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        self.version = version
+        pool = Pool(
+            state: PoolStateMachine(model: configuration.model, configuration: configuration.limits), models: models,
+            onError: onError)
+    }
+
+    /// Starts the first workers and waits (up to `timeout` seconds) until each one is running.
+    public func start(workers: Int, timeout: Double = 10) throws(ResizeError) {
+        _ = try pool.resize(to: workers)
+        _ = pool.waitUntilWorkersStarted(deadline: MonotonicClock.now() + UInt64(timeout * 1e9))
+    }
+
+    /// The daemon at a glance.
+    public func status() -> PoolStatus {
+        pool.read { state in makeStatus(state, now: MonotonicClock.now()) }
+    }
+
+    /// Everything measured. Percentiles are computed outside the pool's lock.
+    public func stats() -> PoolStats {
+        let now = MonotonicClock.now()
+        let (status, latency, throughput, rows, resizes) = pool.read { state in
+            (
+                makeStatus(state, now: now), state.latency, state.throughput.throughput(at: now, total: state.totals.finished),
+                state.workerRows(now: now), state.resizes
+            )
+        }
+        return PoolStats(
+            status: status, throughput: throughput, latency: latency.summary, workers: rows, process: .current(), resizes: resizes
+        )
+    }
+
+    private func makeStatus(_ state: PoolStateMachine, now: UInt64) -> PoolStatus {
+        PoolStatus(
+            version: version, pid: Int(getpid()), uptimeSeconds: Double(now - startedAt) / 1e9, model: state.model,
+            phase: state.phase, workers: state.workerCounts, queued: state.queuedCount, running: state.runningCount,
+            maxQueue: state.configuration.maxQueue, totals: state.totals)
+    }
+
+    /// The one-line summary for systemd's `STATUS=` and logs.
+    public static func statusLine(_ status: PoolStatus) -> String {
+        let phase = status.phase == .serving ? "" : "\(status.phase.rawValue): "
+        return "\(phase)\(status.model.rawValue), \(status.workers.live) workers (\(status.workers.busy) busy), "
+            + "\(status.queued) queued, \(status.running) running, \(status.totals.done) done, \(status.totals.failed) failed"
+    }
+
+    // MARK: The supervisor loop
+
+    /// Starts the supervisor's own loop on a dedicated thread: every `interval` seconds it
+    /// samples throughput and calls `onTick`. The watchdog ping belongs in `onTick`, so that it
+    /// stops when this loop stops.
+    public func startLoop(interval: Double = 1, onTick: @escaping @Sendable (Supervisor) -> Void) throws {
+        loopRunning.store(true, ordering: .releasing)
+        try OSThread.start(name: "concur-supervisor") { [self] in
+            let step = UInt64(interval * 1e9)
+            var next = MonotonicClock.now() + step
+            while loopRunning.load(ordering: .acquiring) {
+                loopWakeup.withLock {
+                    while loopRunning.load(ordering: .acquiring) && MonotonicClock.now() < next {
+                        _ = loopWakeup.wait(untilMonotonic: next)
+                    }
+                }
+                guard loopRunning.load(ordering: .acquiring) else { break }
+                next += step
+                pool.sampleThroughput()
+                onTick(self)
+            }
+        }
+    }
+
+    /// Stops the loop (it ends within one step).
+    public func stopLoop() {
+        loopWakeup.withLock {
+            loopRunning.store(false, ordering: .releasing)
+            loopWakeup.broadcast()
+        }
+    }
+
+    // MARK: Shutdown
+
+    /// Drains the pool: intake closes, queued jobs are cancelled, running jobs finish.
+    ///
+    /// After `timeout` seconds running jobs are interrupted, and after a further `grace`
+    /// seconds the supervisor gives up waiting. `progress` is called about once a second with
+    /// the number of jobs still running (for EXTEND_TIMEOUT_USEC while a long drain advances).
+    public func drain(timeout: Double, grace: Double = 5, progress: (Int) -> Void = { _ in }) -> ShutdownOutcome {
+        pool.beginDrain()
+        let deadline = MonotonicClock.now() + UInt64(max(0, timeout) * 1e9)
+        while !pool.waitUntilDrained(deadline: min(deadline, MonotonicClock.now() + 1_000_000_000)) {
+            if MonotonicClock.now() >= deadline {
+                pool.cancelRunning(reason: "interrupted: the drain timeout of \(formatDecimal(timeout)) s passed")
+                break
+            }
+            progress(pool.read { $0.runningCount })
+        }
+        if !pool.waitUntilDrained(deadline: MonotonicClock.now() + UInt64(grace * 1e9)) {
+            return .abandoned(workers: pool.read { $0.workers.count })
+        }
+        return pool.read { $0.stopping } ? .cancelled : .drained
+    }
+}

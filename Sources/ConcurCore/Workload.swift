@@ -1,0 +1,110 @@
+public import ConcurProtocol
+
+/// How a job ended, as its worker reports it.
+public enum JobOutcome: Sendable, Equatable {
+    /// It ran to the end and produced a result.
+    case done(JobResult)
+    /// It failed; the text says why.
+    case failed(String)
+    /// It was interrupted before finishing; the text says by what.
+    case cancelled(String)
+}
+
+/// The job bodies. Written once, they run unchanged under every model; CPU-bound bodies check
+/// the cancellation flag between chunks of about a millisecond, never per iteration.
+public enum Workload {
+    /// Iterations of the `cpu` mixing loop per unit of size: about 0.1 s of one core on the
+    /// reference machine (2.7 ns per iteration).
+    public static let cpuIterationsPerUnit: Double = 37_500_000
+
+    /// Iterations between two looks at the cancellation flag.
+    static let chunk: UInt64 = 1 << 18
+
+    /// Runs a CPU-bound or failing job to its outcome. `sleep` jobs are waited by each model in
+    /// its own way (a blocked thread, a suspended task) and are not handled here.
+    public static func run(_ kind: JobKind, cancellation: CancellationFlag) -> JobOutcome {
+        switch kind {
+        case .cpu(let size):
+            guard let checksum = cpu(size: size, cancellation: cancellation) else { return .cancelled(cancelReason) }
+            return .done(JobResult(summary: "checksum 0x\(String(checksum, radix: 16))", checksum: checksum))
+        case .prime(let n):
+            guard let verdict = smallestFactor(of: n, cancellation: cancellation) else { return .cancelled(cancelReason) }
+            return .done(primeResult(n: n, factor: verdict))
+        case .sleep(let milliseconds):
+            if cancellation.sleep(nanoseconds: UInt64(milliseconds) * 1_000_000) { return .cancelled(cancelReason) }
+            return .done(sleepResult(milliseconds: milliseconds))
+        case .fail:
+            return .failed("fail job: failed on purpose (fault injection)")
+        }
+    }
+
+    /// The reason recorded for a job interrupted by its cancellation flag.
+    public static let cancelReason = "interrupted while running"
+
+    /// The result of a `sleep(ms)` job that waited its full time.
+    public static func sleepResult(milliseconds: Int) -> JobResult {
+        JobResult(summary: "slept \(milliseconds) ms")
+    }
+
+    /// The result of a `prime(n)` job given its smallest factor (`n` itself, or 0/1 for n < 2).
+    public static func primeResult(n: UInt64, factor: UInt64) -> JobResult {
+        if n < 2 { return JobResult(summary: "not prime (below 2)", prime: false) }
+        if factor == n { return JobResult(summary: "prime", prime: true) }
+        return JobResult(summary: "composite (divisible by \(factor))", prime: false, factor: factor)
+    }
+
+    /// A fixed amount of work proportional to `size`: a multiply-xorshift chain, whose final
+    /// value is the checksum. Nil if cancelled.
+    public static func cpu(size: Double, cancellation: CancellationFlag) -> UInt64? {
+        let iterations = UInt64(max(0, size) * cpuIterationsPerUnit)
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var done: UInt64 = 0
+        while done < iterations {
+            let end = min(iterations, done &+ chunk)
+            state = mix(state, count: end &- done)
+            done = end
+            if cancellation.isRaised { return nil }
+        }
+        return state
+    }
+
+    @inline(__always)
+    static func mix(_ start: UInt64, count: UInt64) -> UInt64 {
+        var state = start
+        var index: UInt64 = 0
+        while index < count {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            state ^= state >> 31
+            index &+= 1
+        }
+        return state
+    }
+
+    /// The smallest factor of `n` greater than 1 by trial division over odd divisors up to
+    /// isqrt(n): `n` itself when prime, 1 for n < 2. Nil if cancelled.
+    public static func smallestFactor(of n: UInt64, cancellation: CancellationFlag) -> UInt64? {
+        if n < 2 { return 1 }
+        if n % 2 == 0 { return 2 }
+        let limit = isqrt(n)
+        var divisor: UInt64 = 3
+        while divisor <= limit {
+            // A chunk of divisors without looking at the flag; `divisor` stays odd.
+            let chunkEnd = min(limit, divisor &+ 2 &* chunk)
+            while divisor <= chunkEnd {
+                if n % divisor == 0 { return divisor }
+                divisor &+= 2
+            }
+            if cancellation.isRaised { return nil }
+        }
+        return n
+    }
+
+    /// The integer square root: the largest r with r * r <= n.
+    public static func isqrt(_ n: UInt64) -> UInt64 {
+        let largest: UInt64 = 0xFFFF_FFFF  // its square is the largest square below 2^64
+        var root = min(UInt64(Double(n).squareRoot()), largest)
+        while root * root > n { root -= 1 }
+        while root < largest && (root + 1) * (root + 1) <= n { root += 1 }
+        return root
+    }
+}

@@ -1,0 +1,209 @@
+public import ArgumentParser
+import ConcurArguments
+import ConcurCore
+import ConcurProtocol
+import Glibc
+import Logging
+
+/// `concurd`: the daemon's command line. The executable only calls `main()`.
+public struct ConcurdCommand: ParsableCommand {
+    /// The command's name, help text and subcommands.
+    public static let configuration = CommandConfiguration(
+        commandName: "concurd",
+        abstract: "A supervisor daemon whose worker pool runs jobs from one shared queue.",
+        discussion: """
+            Without a subcommand, concurd serves: it listens on its control socket (see concurctl) \
+            until SIGTERM or SIGINT, which drains running jobs; a second signal interrupts them.
+            """,
+        version: Daemon.version,
+        subcommands: [Serve.self, Run.self],
+        defaultSubcommand: Serve.self)
+
+    /// An empty command, filled in by the argument parser.
+    public init() {}
+}
+
+extension ConcurdCommand {
+    /// `concurd serve`: run the daemon.
+    public struct Serve: ParsableCommand {
+        /// The command's name, help text and subcommands.
+        public static let configuration = CommandConfiguration(
+            abstract: "Run the daemon: control socket, worker pool, systemd notifications.")
+
+        @Option(
+            help: "The control socket (default: /run/concurd/control.sock for root, else $XDG_RUNTIME_DIR/concurd/control.sock).")
+        var socket: String?
+
+        @Option(help: "Workers to start with (default 4).")
+        var workers: Int?
+
+        @Option(help: "The concurrency model: \(DaemonConfiguration.availableModels.map(\.rawValue).joined(separator: ", ")).")
+        var model: ConcurrencyModel?
+
+        @Option(name: .customLong("max-queue"), help: "Queued jobs beyond this are refused with QueueFull (default 100000).")
+        var maxQueue: Int?
+
+        @Option(name: .customLong("max-workers"), help: "The largest pool a resize may ask for (default 256).")
+        var maxWorkers: Int?
+
+        @Option(name: .customLong("drain-timeout"), help: "Seconds running jobs get to finish after SIGTERM (default 30).")
+        var drainTimeout: Double?
+
+        @Option(name: .customLong("retain-jobs"), help: "Finished jobs kept for `concurctl jobs` (default 10000).")
+        var retainJobs: Int?
+
+        @Option(help: "A TOML config file; command-line options override it.")
+        var config: String?
+
+        @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+        var logLevel: String?
+
+        /// An empty command, filled in by the argument parser.
+        public init() {}
+
+        /// The merged configuration: defaults, then the config file, then these options.
+        public func resolvedConfiguration(readFile: (String) throws(ConfigurationError) -> String = TextFile.read)
+            throws(ConfigurationError) -> DaemonConfiguration
+        {
+            var configuration = DaemonConfiguration()
+            if let config { try configuration.apply(toml: try readFile(config), file: config) }
+            if let socket { configuration.socket = socket }
+            if let workers { configuration.workers = workers }
+            if let model { configuration.model = model }
+            if let maxQueue { configuration.maxQueue = maxQueue }
+            if let maxWorkers { configuration.maxWorkers = maxWorkers }
+            if let drainTimeout { configuration.drainTimeout = drainTimeout }
+            if let retainJobs { configuration.retainJobs = retainJobs }
+            if let logLevel {
+                guard let level = Logger.Level(rawValue: logLevel) else {
+                    throw ConfigurationError(
+                        "--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not '\(logLevel)'"
+                    )
+                }
+                configuration.logLevel = level
+            }
+            try configuration.validate()
+            return configuration
+        }
+
+        /// Runs the command.
+        public func run() throws {
+            let configuration: DaemonConfiguration
+            do {
+                configuration = try resolvedConfiguration()
+            } catch {
+                StandardStreams.printError("concurd: \(error.message)")
+                throw ExitCode(2)
+            }
+            let level = configuration.logLevel
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+            let status = Daemon.serve(configuration: configuration, logger: Logger(label: "concurd"))
+            if status != 0 { throw ExitCode(status) }
+        }
+    }
+
+    /// `concurd run`: one seeded workload in the foreground, no socket.
+    public struct Run: ParsableCommand {
+        /// The command's name, help text and subcommands.
+        public static let configuration = CommandConfiguration(
+            abstract: "Run one seeded workload in the foreground and print each job and a summary.",
+            discussion: """
+                Like the seed demo (python -m demo.threads): N workers run seeded, randomly generated \
+                jobs for at most --time seconds. Ctrl-C lets running jobs finish; a second Ctrl-C \
+                interrupts them. The summary names every job that did not run. Exit status 0 when \
+                every job was done, 1 otherwise.
+                """)
+
+        @Option(help: "The concurrency model: \(DaemonConfiguration.availableModels.map(\.rawValue).joined(separator: ", ")).")
+        var model: ConcurrencyModel = .threads
+
+        @Option(help: "Jobs to generate (1 to \(JobLimits.jobsPerGenerate)).")
+        var jobs: Int = 20
+
+        @Option(help: "Workers (1 to 4096).")
+        var workers: Int = 4
+
+        @Option(help: "The seed; the same seed gives the same jobs (default: random, and printed).")
+        var seed: UInt64?
+
+        @Option(help: "Seconds before running jobs are interrupted and the rest abandoned.")
+        var time: Double = 10
+
+        @Option(help: "The kind of jobs: cpu, prime, sleep or mixed.")
+        var kind: GeneratedKind = .cpu
+
+        @Option(help: "Multiplies cpu sizes and sleep times (0 to 100; 0 makes no-op jobs).")
+        var scale: Double = 1
+
+        /// An empty command, filled in by the argument parser.
+        public init() {}
+
+        /// Checks the options together before the command runs.
+        public func validate() throws {
+            guard DaemonConfiguration.availableModels.contains(model) else {
+                throw ValidationError("the \(model.rawValue) model is not available in this version; use threads")
+            }
+            guard (1...JobLimits.jobsPerGenerate).contains(jobs) else {
+                throw ValidationError("--jobs must be between 1 and \(JobLimits.jobsPerGenerate), not \(jobs)")
+            }
+            guard DaemonConfiguration.Limits.maxWorkers.contains(workers) else {
+                throw ValidationError(
+                    "--workers must be between 1 and \(DaemonConfiguration.Limits.maxWorkers.upperBound), not \(workers)")
+            }
+            guard time > 0 && time <= 86_400 else {
+                throw ValidationError("--time must be more than 0 and at most 86400 seconds, not \(formatDecimal(time))")
+            }
+            guard WorkloadRequest.scaleRange.contains(scale) else {
+                throw ValidationError("--scale must be between 0 and 100, not \(formatDecimal(scale))")
+            }
+            guard seed.map({ $0 <= UInt64(Int64.max) }) ?? true else {
+                throw ValidationError("--seed must be between 0 and \(Int64.max)")
+            }
+        }
+
+        /// The run these options describe.
+        public var foregroundRun: ForegroundRun {
+            ForegroundRun(
+                model: model, workers: workers, workload: WorkloadRequest(count: jobs, kind: kind, seed: seed, scale: scale),
+                timeLimit: time)
+        }
+
+        /// Runs the command.
+        public func run() throws {
+            let status = foregroundRun.run()
+            if status != 0 { throw ExitCode(status) }
+        }
+    }
+}
+
+/// Reading a small text file (the config) with an error that names it.
+public enum TextFile {
+    /// The file's contents as UTF-8 text.
+    public static func read(_ path: String) throws(ConfigurationError) -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw ConfigurationError("cannot read \(path): \(String(cString: strerror(errno))); check --config")
+        }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw ConfigurationError("cannot read \(path): \(String(cString: strerror(errno)))")
+            }
+            if count == 0 { break }
+            bytes.append(contentsOf: chunk[0..<count])
+            guard bytes.count <= 1 << 20 else { throw ConfigurationError("\(path) is larger than 1 MiB; is it the right file?") }
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw ConfigurationError("\(path) is not UTF-8 text")
+        }
+        return text
+    }
+}

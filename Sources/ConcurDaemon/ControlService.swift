@@ -1,0 +1,273 @@
+public import ConcurCore
+import ConcurProtocol
+import Synchronization
+public import Varlink
+
+/// `io.concur.Supervisor` over the Supervisor: decodes and checks each call, performs it, and
+/// maps the pool's errors to the interface's typed errors.
+///
+/// Calls are answered on the connection's event loop; none of them waits for a job. Streaming
+/// calls (`Submit`/`Generate` with `more`, `WatchJobs`) are fed by a ``JobWatchSink``.
+public struct ControlService: VarlinkInterface {
+    /// The supervisor served.
+    public let supervisor: Supervisor
+    /// Called after a successful resize (the daemon refreshes systemd's status line).
+    let onChange: @Sendable () -> Void
+
+    /// A service over `supervisor`; `onChange` runs after calls that change the pool's shape.
+    public init(supervisor: Supervisor, onChange: @escaping @Sendable () -> Void = {}) {
+        self.supervisor = supervisor
+        self.onChange = onChange
+    }
+
+    /// The interface name.
+    public var name: String { SupervisorInterface.name }
+    /// The interface definition text.
+    public var definition: String { SupervisorInterface.definition }
+
+    /// The most job ids one `ListJobs` or `WatchJobs` call may name.
+    static let maxIDsPerCall = 10_000
+    /// The most jobs one `ListJobs` call returns.
+    static let maxListLimit = 10_000
+
+    /// Handles one call of the interface.
+    public func handle(method: String, parameters: JSONObject, peer: VarlinkPeer, responder: VarlinkResponder) {
+        guard let method = SupervisorInterface.Method(rawValue: method) else {
+            responder.fail(.methodNotFound("\(name).\(method)"))
+            return
+        }
+        do {
+            switch method {
+            case .submit: try submit(parameters, responder: responder)
+            case .generate: try generate(parameters, responder: responder)
+            case .status:
+                try ParameterReader(parameters).finish()
+                responder.reply(["status": supervisor.status().json])
+            case .stats:
+                try ParameterReader(parameters).finish()
+                let stats = supervisor.stats()
+                guard case .object(let object) = stats.json else { return }
+                responder.reply(object)
+            case .resize: try resize(parameters, responder: responder)
+            case .listJobs: try listJobs(parameters, responder: responder)
+            case .watchJobs: try watchJobs(parameters, responder: responder)
+            }
+        } catch {
+            responder.fail(error)
+        }
+    }
+
+    private func submit(_ parameters: JSONObject, responder: VarlinkResponder) throws(VarlinkError) {
+        var reader = ParameterReader(parameters)
+        let jobs: [JobKind] = try reader.required("jobs")
+        try reader.finish()
+        guard !jobs.isEmpty else { throw SupervisorError.invalidValue(parameter: "jobs", reason: "give at least one job") }
+        guard jobs.count <= JobLimits.jobsPerSubmit else {
+            throw SupervisorError.invalidValue(
+                parameter: "jobs", reason: "at most \(JobLimits.jobsPerSubmit) jobs per Submit; split the batch or use Generate")
+        }
+        try accept(jobs, responder: responder) { ids in ["ids": .array(ids.map { $0.json })] }
+    }
+
+    private func generate(_ parameters: JSONObject, responder: VarlinkResponder) throws(VarlinkError) {
+        let request = try WorkloadRequest(parameters: parameters)
+        // Refuse a batch that cannot fit before generating it.
+        let fits = supervisor.pool.read { $0.intakeOpen && $0.queuedCount + request.count <= $0.configuration.maxQueue }
+        if !fits {
+            let (open, limit, queued) = supervisor.pool.read { ($0.intakeOpen, $0.configuration.maxQueue, $0.queuedCount) }
+            throw open ? SupervisorError.queueFull(limit: limit, queued: queued) : SupervisorError.shuttingDown
+        }
+        let seed = request.seed ?? WorkloadGenerator.randomSeed()
+        let jobs = WorkloadGenerator.jobs(for: request, seed: seed)
+        try accept(jobs, responder: responder) { ids in
+            [
+                "first": ids.lowerBound.json, "last": (ids.upperBound - 1).json, "count": ids.count.json,
+                "seed": Int64(bitPattern: seed).json,
+            ]
+        }
+    }
+
+    /// Queues `jobs` and replies with `header(ids)`; with `more`, then streams each job as it
+    /// finishes (the watch starts atomically with the submit, so none is missed).
+    private func accept(
+        _ jobs: [JobKind], responder: VarlinkResponder, header: (Range<JobID>) -> JSONObject
+    ) throws(VarlinkError) {
+        guard responder.more else {
+            let (ids, _) = try mapSubmit { () throws(SubmitError) in try supervisor.pool.submit(jobs) }
+            responder.reply(header(ids))
+            return
+        }
+        let stream = JobStream(pool: supervisor.pool, responder: responder)
+        let ids: Range<JobID>
+        let watch: Int?
+        do {
+            (ids, watch) = try mapSubmit { () throws(SubmitError) in try supervisor.pool.submit(jobs, watch: stream.sink) }
+        } catch {
+            stream.cancel()
+            throw error
+        }
+        let fields = header(ids)
+        stream.start(watch: watch, header: fields)
+        responder.reply(fields, continues: true)
+    }
+
+    private func mapSubmit<T>(_ body: () throws(SubmitError) -> T) throws(VarlinkError) -> T {
+        do {
+            return try body()
+        } catch {
+            switch error {
+            case .shuttingDown: throw SupervisorError.shuttingDown
+            case .queueFull(let limit, let queued): throw SupervisorError.queueFull(limit: limit, queued: queued)
+            }
+        }
+    }
+
+    private func resize(_ parameters: JSONObject, responder: VarlinkResponder) throws(VarlinkError) {
+        var reader = ParameterReader(parameters)
+        let workers: Int = try reader.required("workers")
+        try reader.finish()
+        do {
+            let previous = try supervisor.pool.resize(to: workers)
+            onChange()
+            responder.reply(["workers": workers.json, "previous": previous.json])
+        } catch {
+            switch error {
+            case .shuttingDown: throw SupervisorError.shuttingDown
+            case .invalidWorkers(let min, let max): throw SupervisorError.invalidWorkers(min: min, max: max)
+            }
+        }
+    }
+
+    private func listJobs(_ parameters: JSONObject, responder: VarlinkResponder) throws(VarlinkError) {
+        var reader = ParameterReader(parameters)
+        let ids: [UInt64]? = try reader.optional("ids")
+        let state: JobState? = try reader.optional("state")
+        let limit: Int = try reader.optional("limit") ?? 100
+        try reader.finish()
+        guard (1...Self.maxListLimit).contains(limit) else {
+            throw SupervisorError.invalidValue(parameter: "limit", reason: "limit must be between 1 and \(Self.maxListLimit)")
+        }
+        let jobs: [JobInfo]
+        if let ids, !ids.isEmpty {
+            guard ids.count <= Self.maxIDsPerCall else {
+                throw SupervisorError.invalidValue(parameter: "ids", reason: "at most \(Self.maxIDsPerCall) ids per call")
+            }
+            do {
+                jobs = try supervisor.pool.read { state throws(NoSuchJobError) in try state.jobs(ids: ids) }
+                    .filter { state == nil || $0.state == state }
+            } catch {
+                throw SupervisorError.noSuchJob(error.id)
+            }
+        } else {
+            jobs = supervisor.pool.read { $0.jobs(state: state, limit: limit) }
+        }
+        responder.reply(["jobs": .array(jobs.map(\.json))])
+    }
+
+    private func watchJobs(_ parameters: JSONObject, responder: VarlinkResponder) throws(VarlinkError) {
+        var reader = ParameterReader(parameters)
+        let ids: [UInt64] = try reader.optional("ids") ?? []
+        try reader.finish()
+        guard responder.more else { throw VarlinkError.expectedMore }
+        guard ids.count <= Self.maxIDsPerCall else {
+            throw SupervisorError.invalidValue(parameter: "ids", reason: "at most \(Self.maxIDsPerCall) ids per call")
+        }
+        let stream = JobStream(pool: supervisor.pool, responder: responder)
+        do {
+            let watch = try supervisor.pool.watch(ids: ids, sink: stream.sink)
+            stream.start(watch: watch, header: [:])
+        } catch {
+            stream.cancel()
+            throw SupervisorError.noSuchJob(error.id)
+        }
+    }
+}
+
+/// Streams a watch's finished jobs to one Varlink call, one reply per job, the last one
+/// ending the call; removes the watch if the client hangs up first.
+///
+/// It keeps itself alive (through its sink's wake-up closure) until the stream ends or the
+/// client hangs up.
+final class JobStream: Sendable {
+    private struct Progress {
+        var watch: Int?
+        var header: JSONObject = [:]
+        var isStarted = false
+        var isOver = false
+    }
+
+    let sink: JobWatchSink
+    private let pool: Pool
+    private let responder: VarlinkResponder
+    private let progress = Mutex(Progress())
+    private let anchor: StreamAnchor
+
+    init(pool: Pool, responder: VarlinkResponder) {
+        self.pool = pool
+        self.responder = responder
+        let anchor = StreamAnchor()
+        self.anchor = anchor
+        self.sink = JobWatchSink { anchor.stream?.scheduleDelivery() }
+        anchor.stream = self
+    }
+
+    /// Records the watch's id and the fields every reply repeats; deliveries may begin.
+    func start(watch: Int?, header: JSONObject) {
+        progress.withLock {
+            $0.watch = watch
+            $0.header = header
+            $0.isStarted = true
+        }
+        responder.onClose { [self] in end() }
+    }
+
+    private func scheduleDelivery() {
+        responder.enqueue { [self] in deliver() }
+    }
+
+    private func deliver() {
+        let current = progress.withLock { $0 }
+        guard !current.isOver else { return }
+        guard current.isStarted else {
+            // The first completion raced the call's own first reply: go again after it.
+            scheduleDelivery()
+            return
+        }
+        let (jobs, ended, overflowed) = sink.take()
+        for (index, job) in jobs.enumerated() {
+            var fields = current.header
+            fields["job"] = job.json
+            responder.reply(fields, continues: !(ended && !overflowed && index == jobs.count - 1))
+        }
+        if overflowed {
+            responder.fail(
+                SupervisorError.invalidValue(
+                    parameter: "more", reason: "the client fell more than \(sink.capacity) completions behind and was cut off"))
+        }
+        if ended { end() }
+    }
+
+    /// Lets go of a stream whose call failed before it started.
+    func cancel() { end() }
+
+    /// Stops the watch (if the pool still has it) and lets the stream go.
+    private func end() {
+        let watch = progress.withLock { progress -> Int? in
+            progress.isOver = true
+            return progress.watch
+        }
+        if let watch { pool.removeWatch(watch) }
+        anchor.stream = nil
+    }
+}
+
+/// Holds a ``JobStream`` while its watch lives: the sink's wake-up closure reaches the stream
+/// through it, and ``JobStream`` clears it when the stream ends.
+private final class StreamAnchor: Sendable {
+    private let reference = Mutex<JobStream?>(nil)
+
+    var stream: JobStream? {
+        get { reference.withLock { $0 } }
+        set { reference.withLock { $0 = newValue } }
+    }
+}

@@ -1,0 +1,176 @@
+import ConcurCore
+import ConcurProtocol
+import Glibc
+public import Logging
+import NIOPosix
+import Synchronization
+import Systemd
+import Varlink
+import VarlinkServer
+
+/// The `concurd` service: control socket, pool, signals and systemd notifications, from start
+/// to a drained exit.
+public enum Daemon {
+    /// The version reported by `GetInfo` and `Status`.
+    public static let version = "0.1.0"
+
+    /// Exit status when running jobs had to be interrupted at shutdown (sysexits EX_TEMPFAIL:
+    /// the work was not finished and should be retried).
+    public static let exitInterrupted: Int32 = 75
+
+    /// Runs the daemon until it is told to stop; returns the process exit status.
+    ///
+    /// Order matters: the socket is bound and the workers run before READY=1, and at shutdown
+    /// the workers are drained before the socket closes, so `status` keeps answering meanwhile.
+    public static func serve(configuration: DaemonConfiguration, logger: Logger) -> Int32 {
+        let notifier = SystemdNotifier()
+        let socketPath: String
+        do {
+            socketPath = try SocketPath.resolve(explicit: configuration.socket, uid: getuid()) {
+                getenv($0).map { String(cString: $0) }
+            }
+        } catch {
+            logger.critical("\(error)")
+            return 1
+        }
+
+        let supervisor = Supervisor(
+            configuration: configuration.supervisor, models: [ThreadModel()], version: version,
+            onError: { logger.error("\($0)") })
+        let statusLine = Mutex("")
+        let refreshStatus: @Sendable () -> Void = {
+            let line = Supervisor.statusLine(supervisor.status())
+            let changed = statusLine.withLock { previous in
+                defer { previous = line }
+                return previous != line
+            }
+            if changed { notifier.status(line) }
+        }
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let service = VarlinkService(
+            vendor: "concur", product: "concurd", version: version, url: "https://github.com/concur/concur",
+            interfaces: [ControlService(supervisor: supervisor, onChange: refreshStatus)])
+        let ownUID = geteuid()
+        var serverConfiguration = VarlinkServerConfiguration { peer in peer.uid == 0 || peer.uid == ownUID }
+        serverConfiguration.socketMode = 0o600
+        let server: VarlinkSocketServer
+        do {
+            server = try openControlSocket(
+                path: socketPath, service: service, configuration: serverConfiguration, group: group, logger: logger)
+        } catch {
+            logger.critical("\(error)")
+            return 1
+        }
+
+        do {
+            try supervisor.start(workers: configuration.workers)
+        } catch {
+            logger.critical("cannot start the workers: \(error)")
+            server.close()
+            return 1
+        }
+
+        let shutdown = ShutdownEvent()
+        let signals = SignalWatcher(signals: [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1]) { number in
+            handle(signal: number, supervisor: supervisor, shutdown: shutdown, logger: logger, refreshStatus: refreshStatus)
+        }
+        defer { signals.cancel() }
+
+        let status = supervisor.status()
+        logger.info(
+            "serving on \(socketPath): \(status.model.rawValue) model, \(status.workers.live) workers, queue limit \(status.maxQueue)",
+            metadata: ["pid": "\(getpid())"])
+        statusLine.withLock { $0 = Supervisor.statusLine(status) }
+        notifier.ready(status: Supervisor.statusLine(status))
+        do {
+            try supervisor.startLoop { _ in refreshStatus() }
+        } catch {
+            logger.error("the supervisor loop could not start: \(error); the status line will not be refreshed")
+        }
+
+        let level = shutdown.wait()
+        let running = supervisor.pool.read { $0.runningCount }
+        logger.info(
+            "shutting down: \(level == .cancel ? "interrupting" : "draining") \(running) running job\(running == 1 ? "" : "s")")
+        notifier.stopping(status: "draining: \(running) running")
+        var lastRunning = running
+        let outcome = supervisor.drain(timeout: configuration.drainTimeout) { running in
+            if running < lastRunning {
+                // Jobs are finishing: ask systemd for time, within the drain timeout's bound.
+                notifier.extendTimeout(microseconds: 5_000_000)
+            }
+            lastRunning = running
+            notifier.status("draining: \(running) running")
+        }
+        supervisor.stopLoop()
+        server.close()
+        let totals = supervisor.status().totals
+        let summary = "\(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled"
+        switch outcome {
+        case .drained:
+            logger.info("stopped: every running job finished (\(summary))")
+            return 0
+        case .cancelled:
+            logger.warning("stopped: running jobs were interrupted (\(summary))")
+            return exitInterrupted
+        case .abandoned(let workers):
+            logger.error("stopped with \(workers) worker(s) still busy after the grace period (\(summary))")
+            return exitInterrupted
+        }
+    }
+
+    /// Adopts the socket systemd passed (named `control`, or the only one), else binds `path`.
+    static func openControlSocket(
+        path: String, service: VarlinkService, configuration: VarlinkServerConfiguration,
+        group: MultiThreadedEventLoopGroup, logger: Logger
+    ) throws -> VarlinkSocketServer {
+        let passed = ListenedSockets.take()
+        if let socket = passed.first(where: { $0.name == "control" }) ?? (passed.count == 1 ? passed.first : nil) {
+            logger.info("using the socket passed by systemd (fd \(socket.fileDescriptor))")
+            return try VarlinkSocketServer.adopt(
+                fileDescriptor: socket.fileDescriptor, path: nil, service: service, configuration: configuration, group: group,
+                logger: logger)
+        }
+        return try VarlinkSocketServer.bind(
+            path: path, service: service, configuration: configuration, group: group, logger: logger)
+    }
+
+    /// Acts on one signal: TERM/INT drain then cancel, QUIT cancels, TTIN/TTOU resize by one,
+    /// USR1 logs a snapshot.
+    static func handle(
+        signal number: Int32, supervisor: Supervisor, shutdown: ShutdownEvent, logger: Logger,
+        refreshStatus: @Sendable () -> Void
+    ) {
+        let name = SignalWatcher.name(of: number)
+        switch number {
+        case SIGTERM, SIGINT, SIGQUIT:
+            let level = shutdown.escalate(atLeast: number == SIGQUIT ? .cancel : .drain)
+            if level == .cancel {
+                logger.warning("SIG\(name): interrupting running jobs")
+                supervisor.pool.cancelRunning(reason: "interrupted: SIG\(name) during shutdown")
+            } else {
+                logger.notice("SIG\(name): draining; send it again to interrupt running jobs")
+            }
+        case SIGTTIN, SIGTTOU:
+            let target = supervisor.pool.read { $0.target } + (number == SIGTTIN ? 1 : -1)
+            do {
+                let previous = try supervisor.pool.resize(to: target)
+                logger.info("SIG\(name): workers \(previous) -> \(target)")
+                refreshStatus()
+            } catch {
+                logger.warning("SIG\(name): cannot resize to \(target) workers: \(error)")
+            }
+        case SIGHUP:
+            logger.warning("SIGHUP: reloading the configuration is not supported by this version; nothing changed")
+        case SIGUSR1:
+            let stats = supervisor.stats()
+            logger.info(
+                "\(Supervisor.statusLine(stats.status)); throughput \(formatDecimal(stats.throughput.last10s, places: 1))/s over 10 s; run time p50 \(formatDecimal(stats.latency.run.p50 * 1000, places: 3)) ms, p99 \(formatDecimal(stats.latency.run.p99 * 1000, places: 3)) ms"
+            )
+        default:
+            break
+        }
+    }
+}

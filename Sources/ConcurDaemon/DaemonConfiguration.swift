@@ -1,0 +1,158 @@
+public import ConcurCore
+public import ConcurProtocol
+public import Logging
+import TOMLKit
+
+/// A configuration value that is not acceptable, with where it came from and what is.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The text shown to the user.
+    public let message: String
+
+    /// An error with the given message.
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    /// The text shown to people.
+    public var description: String { message }
+}
+
+/// Everything `concurd` can be told, after defaults, the config file and the command line.
+public struct DaemonConfiguration: Sendable, Equatable {
+    /// The control socket's path; nil: the default rule (`/run/concurd/control.sock` for root).
+    public var socket: String?
+    /// Workers at start.
+    public var workers = 4
+    /// The model at start.
+    public var model = ConcurrencyModel.threads
+    /// The queue's limit.
+    public var maxQueue = 100_000
+    /// The most workers a resize may ask for.
+    public var maxWorkers = 256
+    /// Seconds running jobs get to finish after SIGTERM before they are interrupted.
+    public var drainTimeout = 30.0
+    /// Finished job records kept for `jobs` and `ListJobs`.
+    public var retainJobs = 10_000
+    /// The lowest level logged.
+    public var logLevel = Logger.Level.info
+
+    /// The defaults.
+    public init() {}
+
+    /// The keys a config file may set, as written in the file.
+    public static let fileKeys = [
+        "socket", "workers", "model", "max_queue", "max_workers", "drain_timeout", "retain_jobs", "log_level",
+    ]
+
+    /// The models this build can run.
+    public static let availableModels: [ConcurrencyModel] = [.threads]
+
+    /// Accepted ranges.
+    public enum Limits {
+        /// `max_workers`.
+        public static let maxWorkers = 1...4096
+        /// `max_queue`.
+        public static let maxQueue = 1...100_000_000
+        /// `drain_timeout`, seconds.
+        public static let drainTimeout = 0.0...86_400.0
+        /// `retain_jobs`.
+        public static let retainJobs = 0...10_000_000
+    }
+
+    /// The pool's part of the configuration.
+    public var supervisor: Supervisor.Configuration {
+        Supervisor.Configuration(
+            model: model, workers: workers,
+            limits: PoolStateMachine.Configuration(maxQueue: maxQueue, maxWorkers: maxWorkers, retainFinished: retainJobs))
+    }
+
+    /// Checks the values against each other and their ranges, once defaults, the config file
+    /// and the command line are merged. Messages name both the flag and the config key.
+    public func validate() throws(ConfigurationError) {
+        func fail(_ flag: String, _ key: String, _ problem: String) -> ConfigurationError {
+            ConfigurationError("\(flag) (config key '\(key)') \(problem)")
+        }
+        guard Limits.maxWorkers.contains(maxWorkers) else {
+            throw fail("--max-workers", "max_workers", "must be between 1 and \(Limits.maxWorkers.upperBound), not \(maxWorkers)")
+        }
+        guard (1...maxWorkers).contains(workers) else {
+            throw fail("--workers", "workers", "must be between 1 and \(maxWorkers) (the max workers), not \(workers)")
+        }
+        guard Limits.maxQueue.contains(maxQueue) else {
+            throw fail("--max-queue", "max_queue", "must be between 1 and \(Limits.maxQueue.upperBound), not \(maxQueue)")
+        }
+        guard Limits.drainTimeout.contains(drainTimeout) else {
+            throw fail(
+                "--drain-timeout", "drain_timeout", "must be between 0 and 86400 seconds, not \(formatDecimal(drainTimeout))")
+        }
+        guard Limits.retainJobs.contains(retainJobs) else {
+            throw fail("--retain-jobs", "retain_jobs", "must be between 0 and \(Limits.retainJobs.upperBound), not \(retainJobs)")
+        }
+        guard Self.availableModels.contains(model) else {
+            throw fail(
+                "--model", "model",
+                "\(model.rawValue) is not available in this version; use \(Self.availableModels.map(\.rawValue).joined(separator: " or "))"
+            )
+        }
+        if let socket {
+            guard socket.hasPrefix("/") else { throw fail("--socket", "socket", "must be an absolute path, not '\(socket)'") }
+            guard socket.utf8.count < 108 else {
+                throw fail("--socket", "socket", "is longer than 107 bytes, the limit of a Unix socket address")
+            }
+        }
+    }
+
+    /// Applies the settings of a TOML config file over these values.
+    ///
+    /// Unknown keys and wrong types are errors that name the key and the file, so a typo
+    /// never passes silently.
+    public mutating func apply(toml text: String, file: String) throws(ConfigurationError) {
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigurationError(
+                "\(file):\(error.source.begin.line):\(error.source.begin.column): not valid TOML: \(error.description)")
+        } catch {
+            throw ConfigurationError("\(file): not valid TOML: \(error)")
+        }
+        for key in table.keys {
+            guard let value = table[key] else { continue }
+            func fail(_ expectation: String) -> ConfigurationError {
+                ConfigurationError("\(file): \(key) must be \(expectation)")
+            }
+            switch key {
+            case "socket":
+                guard let path = value.string else { throw fail("a string (an absolute path)") }
+                socket = path
+            case "workers":
+                guard let number = value.int else { throw fail("an integer") }
+                workers = number
+            case "model":
+                guard let name = value.string, let parsed = ConcurrencyModel(rawValue: name) else {
+                    throw fail("one of \(ConcurrencyModel.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
+                }
+                model = parsed
+            case "max_queue":
+                guard let number = value.int else { throw fail("an integer") }
+                maxQueue = number
+            case "max_workers":
+                guard let number = value.int else { throw fail("an integer") }
+                maxWorkers = number
+            case "drain_timeout":
+                guard let seconds = value.double ?? value.int.map(Double.init) else { throw fail("a number of seconds") }
+                drainTimeout = seconds
+            case "retain_jobs":
+                guard let number = value.int else { throw fail("an integer") }
+                retainJobs = number
+            case "log_level":
+                guard let name = value.string, let level = Logger.Level(rawValue: name) else {
+                    throw fail("one of \(Logger.Level.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
+                }
+                logLevel = level
+            default:
+                throw ConfigurationError("\(file): unknown key '\(key)'; known keys: \(Self.fileKeys.joined(separator: ", "))")
+            }
+        }
+    }
+}

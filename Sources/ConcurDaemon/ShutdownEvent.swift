@@ -1,0 +1,49 @@
+import ConcurCore
+
+/// The one shutdown event every part of the daemon observes, set by signals (or a test).
+///
+/// It only escalates: nothing -> drain (first SIGTERM/SIGINT) -> cancel (a second one, or
+/// SIGQUIT). Waiters are woken at every step.
+public final class ShutdownEvent: Sendable {
+    /// How far shutdown has gone.
+    public enum Level: Int, Sendable, Comparable {
+        /// Serving.
+        case none
+        /// Intake closed; running jobs finish.
+        case drain
+        /// Running jobs are interrupted.
+        case cancel
+
+        /// Orders levels from none to cancel.
+        public static func < (lhs: Level, rhs: Level) -> Bool { lhs.rawValue < rhs.rawValue }
+    }
+
+    private let lock = ConditionLock()
+    // Guarded by `lock`.
+    nonisolated(unsafe) private var current = Level.none
+
+    /// An event that has not happened.
+    public init() {}
+
+    /// The level reached so far.
+    public var level: Level { lock.withLock { current } }
+
+    /// Raises the level one step (or to `atLeast`, if higher) and returns the new level.
+    @discardableResult
+    public func escalate(atLeast minimum: Level = .drain) -> Level {
+        lock.withLock {
+            let next = Level(rawValue: min(current.rawValue + 1, Level.cancel.rawValue)) ?? .cancel
+            current = max(next, minimum)
+            lock.broadcast()
+            return current
+        }
+    }
+
+    /// Blocks until shutdown has begun; returns the level.
+    public func wait() -> Level {
+        lock.withLock {
+            while current == .none { lock.wait() }
+            return current
+        }
+    }
+}

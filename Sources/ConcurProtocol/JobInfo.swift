@@ -1,0 +1,124 @@
+public import Varlink
+
+/// What a finished job produced.
+public struct JobResult: Sendable, Hashable, JSONDecodable, JSONEncodable {
+    /// One line for people: `prime`, `composite (divisible by 3)`, `checksum 0x…`, `slept 100 ms`.
+    public var summary: String
+    /// For `prime` jobs: whether n is prime.
+    public var prime: Bool?
+    /// For composite `prime` jobs: the smallest factor found.
+    public var factor: UInt64?
+    /// For `cpu` jobs: the checksum of the work, identical under every model.
+    public var checksum: UInt64?
+
+    /// A result with the given fields.
+    public init(summary: String, prime: Bool? = nil, factor: UInt64? = nil, checksum: UInt64? = nil) {
+        self.summary = summary
+        self.prime = prime
+        self.factor = factor
+        self.checksum = checksum
+    }
+
+    /// Reads the value from JSON; an error names the parameter by `path`.
+    public init(json: JSON, path: String) throws(VarlinkError) {
+        var reader = try ParameterReader(json: json, path: path)
+        summary = try reader.required("summary")
+        prime = try reader.optional("prime")
+        factor = try reader.optional("factor")
+        checksum = try reader.optional("checksum", as: Int64.self).map { UInt64(bitPattern: $0) }
+    }
+
+    /// The value as JSON.
+    public var json: JSON {
+        var object: JSONObject = ["summary": .string(summary)]
+        object.set("prime", prime)
+        object.set("factor", factor)
+        object.set("checksum", checksum.map { Int64(bitPattern: $0) })
+        return .object(object)
+    }
+}
+
+/// A job as the control interface shows it (`Job` in the interface definition).
+public struct JobInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
+    /// The job's id, unique for the daemon's lifetime.
+    public var id: UInt64
+    /// What the job does.
+    public var kind: JobKind
+    /// Its state.
+    public var state: JobState
+    /// How many times a worker started it.
+    public var attempts: Int
+    /// When it was accepted (Unix time, seconds).
+    public var submittedAt: Double
+    /// When its last attempt started.
+    public var startedAt: Double?
+    /// When it reached its final state.
+    public var finishedAt: Double?
+    /// The worker that ran (or runs) it.
+    public var worker: Int?
+    /// The model of that worker.
+    public var model: ConcurrencyModel?
+    /// What it produced, once done.
+    public var result: JobResult?
+    /// Why it failed or was cancelled.
+    public var error: String?
+
+    /// A job record with the given fields.
+    public init(
+        id: UInt64, kind: JobKind, state: JobState, attempts: Int, submittedAt: Double, startedAt: Double? = nil,
+        finishedAt: Double? = nil, worker: Int? = nil, model: ConcurrencyModel? = nil, result: JobResult? = nil,
+        error: String? = nil
+    ) {
+        self.id = id
+        self.kind = kind
+        self.state = state
+        self.attempts = attempts
+        self.submittedAt = submittedAt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.worker = worker
+        self.model = model
+        self.result = result
+        self.error = error
+    }
+
+    /// Seconds from submission to start, once started.
+    public var waitSeconds: Double? { startedAt.map { $0 - submittedAt } }
+
+    /// Seconds from start to finish, once finished after starting.
+    public var runSeconds: Double? {
+        guard let startedAt, let finishedAt else { return nil }
+        return finishedAt - startedAt
+    }
+
+    /// Reads the value from JSON; an error names the parameter by `path`.
+    public init(json: JSON, path: String) throws(VarlinkError) {
+        var reader = try ParameterReader(json: json, path: path)
+        id = try reader.required("id")
+        kind = try reader.required("spec")
+        state = try reader.required("state")
+        attempts = try reader.required("attempts")
+        submittedAt = try reader.required("submittedAt")
+        startedAt = try reader.optional("startedAt")
+        finishedAt = try reader.optional("finishedAt")
+        worker = try reader.optional("worker")
+        model = try reader.optional("model")
+        result = try reader.optional("result")
+        error = try reader.optional("error")
+    }
+
+    /// The value as JSON.
+    public var json: JSON {
+        var object: JSONObject = [
+            "id": id.json, "spec": kind.json, "label": .string(kind.label), "state": state.json,
+            "attempts": attempts.json, "submittedAt": submittedAt.json,
+        ]
+        object.set("startedAt", startedAt)
+        object.set("finishedAt", finishedAt)
+        object.set("worker", worker)
+        object.set("model", model)
+        object.set("result", result)
+        object.set("error", error)
+        return .object(object)
+    }
+}

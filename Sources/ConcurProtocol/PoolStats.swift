@@ -1,0 +1,247 @@
+public import Varlink
+
+/// Percentiles of one latency, in seconds.
+public struct Percentiles: Sendable, Hashable, JSONDecodable, JSONEncodable {
+    /// Samples recorded.
+    public var count: Int
+    /// Median.
+    public var p50: Double
+    /// 90th percentile.
+    public var p90: Double
+    /// 99th percentile.
+    public var p99: Double
+    /// Largest sample.
+    public var max: Double
+
+    /// Percentiles with the given values.
+    public init(count: Int, p50: Double, p90: Double, p99: Double, max: Double) {
+        self.count = count
+        self.p50 = p50
+        self.p90 = p90
+        self.p99 = p99
+        self.max = max
+    }
+
+    /// No samples yet.
+    public static let empty = Percentiles(count: 0, p50: 0, p90: 0, p99: 0, max: 0)
+
+    /// Reads the value from JSON; an error names the parameter by `path`.
+    public init(json: JSON, path: String) throws(VarlinkError) {
+        var reader = try ParameterReader(json: json, path: path)
+        count = try reader.required("count")
+        p50 = try reader.required("p50")
+        p90 = try reader.required("p90")
+        p99 = try reader.required("p99")
+        max = try reader.required("max")
+    }
+
+    /// The value as JSON.
+    public var json: JSON {
+        ["count": count.json, "p50": p50.json, "p90": p90.json, "p99": p99.json, "max": max.json]
+    }
+}
+
+/// The three latencies of a job: waiting in the queue, running, and both together.
+public struct LatencySummary: Sendable, Hashable, JSONDecodable, JSONEncodable {
+    /// From submission to start.
+    public var queueWait: Percentiles
+    /// From start to finish.
+    public var run: Percentiles
+    /// From submission to finish.
+    public var endToEnd: Percentiles
+
+    /// A summary with the given percentiles.
+    public init(queueWait: Percentiles, run: Percentiles, endToEnd: Percentiles) {
+        self.queueWait = queueWait
+        self.run = run
+        self.endToEnd = endToEnd
+    }
+
+    /// Reads the value from JSON; an error names the parameter by `path`.
+    public init(json: JSON, path: String) throws(VarlinkError) {
+        var reader = try ParameterReader(json: json, path: path)
+        queueWait = try reader.required("queueWait")
+        run = try reader.required("run")
+        endToEnd = try reader.required("endToEnd")
+    }
+
+    /// The value as JSON.
+    public var json: JSON { ["queueWait": queueWait.json, "run": run.json, "endToEnd": endToEnd.json] }
+}
+
+/// Jobs finished per second over the last 1, 10 and 60 seconds.
+public struct Throughput: Sendable, Hashable, JSONDecodable, JSONEncodable {
+    /// Over the last second.
+    public var last1s: Double
+    /// Over the last 10 seconds.
+    public var last10s: Double
+    /// Over the last 60 seconds.
+    public var last60s: Double
+
+    /// Rates with the given values.
+    public init(last1s: Double, last10s: Double, last60s: Double) {
+        self.last1s = last1s
+        self.last10s = last10s
+        self.last60s = last60s
+    }
+
+    /// Reads the value from JSON; an error names the parameter by `path`.
+    public init(json: JSON, path: String) throws(VarlinkError) {
+        var reader = try ParameterReader(json: json, path: path)
+        last1s = try reader.required("last1s")
+        last10s = try reader.required("last10s")
+        last60s = try reader.required("last60s")
+    }
+
+    /// The value as JSON.
+    public var json: JSON { ["last1s": last1s.json, "last10s": last10s.json, "last60s": last60s.json] }
+}
+
+/// One worker of the pool.
+public struct WorkerInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
+    /// The worker's id, unique for the daemon's lifetime.
+    public var id: Int
+    /// The model it belongs to.
+    public var model: ConcurrencyModel
+    /// What it is doing.
+    public var state: WorkerState
+    /// Its kernel thread id (threads model).
+    public var thread: Int?
+    /// Its process id (processes model).
+    public var pid: Int?
+    /// The job it runs.
+    public var job: UInt64?
+    /// For how long it has been running that job, in seconds.
+    public var jobSeconds: Double?
+    /// Jobs it has finished.
+    public var jobsDone: Int
+    /// The share of its life spent running jobs (0 to 1).
+    public var busyFraction: Double
+
+    /// A worker row with the given fields.
+    public init(
+        id: Int, model: ConcurrencyModel, state: WorkerState, thread: Int? = nil, pid: Int? = nil, job: UInt64? = nil,
+        jobSeconds: Double? = nil, jobsDone: Int, busyFraction: Double
+    ) {
+        self.id = id
+        self.model = model
+        self.state = state
+        self.thread = thread
+        self.pid = pid
+        self.job = job
+        self.jobSeconds = jobSeconds
+        self.jobsDone = jobsDone
+        self.busyFraction = busyFraction
+    }
+
+    /// Reads the value from JSON; an error names the parameter by `path`.
+    public init(json: JSON, path: String) throws(VarlinkError) {
+        var reader = try ParameterReader(json: json, path: path)
+        id = try reader.required("id")
+        model = try reader.required("model")
+        state = try reader.required("state")
+        thread = try reader.optional("thread")
+        pid = try reader.optional("pid")
+        job = try reader.optional("job")
+        jobSeconds = try reader.optional("jobSeconds")
+        jobsDone = try reader.required("jobsDone")
+        busyFraction = try reader.required("busyFraction")
+    }
+
+    /// The value as JSON.
+    public var json: JSON {
+        var object: JSONObject = ["id": id.json, "model": model.json, "state": state.json]
+        object.set("thread", thread)
+        object.set("pid", pid)
+        object.set("job", job)
+        object.set("jobSeconds", jobSeconds)
+        object["jobsDone"] = jobsDone.json
+        object["busyFraction"] = busyFraction.json
+        return .object(object)
+    }
+}
+
+/// The daemon process's own resource use.
+public struct ProcessUsage: Sendable, Hashable, JSONDecodable, JSONEncodable {
+    /// User CPU time, seconds.
+    public var cpuUserSeconds: Double
+    /// System CPU time, seconds.
+    public var cpuSystemSeconds: Double
+    /// Resident memory, bytes.
+    public var rssBytes: Int
+    /// Threads in the process.
+    public var threads: Int
+
+    /// Usage with the given values.
+    public init(cpuUserSeconds: Double, cpuSystemSeconds: Double, rssBytes: Int, threads: Int) {
+        self.cpuUserSeconds = cpuUserSeconds
+        self.cpuSystemSeconds = cpuSystemSeconds
+        self.rssBytes = rssBytes
+        self.threads = threads
+    }
+
+    /// Reads the value from JSON; an error names the parameter by `path`.
+    public init(json: JSON, path: String) throws(VarlinkError) {
+        var reader = try ParameterReader(json: json, path: path)
+        cpuUserSeconds = try reader.required("cpuUserSeconds")
+        cpuSystemSeconds = try reader.required("cpuSystemSeconds")
+        rssBytes = try reader.required("rssBytes")
+        threads = try reader.required("threads")
+    }
+
+    /// The value as JSON.
+    public var json: JSON {
+        [
+            "cpuUserSeconds": cpuUserSeconds.json, "cpuSystemSeconds": cpuSystemSeconds.json,
+            "rssBytes": rssBytes.json, "threads": threads.json,
+        ]
+    }
+}
+
+/// Everything the daemon measures: the `Stats` reply.
+public struct PoolStats: Sendable, Hashable, JSONDecodable, JSONEncodable {
+    /// The same figures as `Status`.
+    public var status: PoolStatus
+    /// Jobs finished per second.
+    public var throughput: Throughput
+    /// Latency percentiles since start.
+    public var latency: LatencySummary
+    /// One row per live worker.
+    public var workers: [WorkerInfo]
+    /// The daemon's CPU time and memory.
+    public var process: ProcessUsage
+    /// Resizes applied since start.
+    public var resizes: Int
+
+    /// Statistics with the given parts.
+    public init(
+        status: PoolStatus, throughput: Throughput, latency: LatencySummary, workers: [WorkerInfo],
+        process: ProcessUsage, resizes: Int
+    ) {
+        self.status = status
+        self.throughput = throughput
+        self.latency = latency
+        self.workers = workers
+        self.process = process
+        self.resizes = resizes
+    }
+
+    /// Reads the value from JSON; an error names the parameter by `path`.
+    public init(json: JSON, path: String) throws(VarlinkError) {
+        var reader = try ParameterReader(json: json, path: path)
+        status = try reader.required("status")
+        throughput = try reader.required("throughput")
+        latency = try reader.required("latency")
+        workers = try reader.required("workers")
+        process = try reader.required("process")
+        resizes = try reader.required("resizes")
+    }
+
+    /// The value as JSON.
+    public var json: JSON {
+        [
+            "status": status.json, "throughput": throughput.json, "latency": latency.json,
+            "workers": workers.json, "process": process.json, "resizes": resizes.json,
+        ]
+    }
+}

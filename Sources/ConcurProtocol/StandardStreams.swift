@@ -1,0 +1,33 @@
+import Glibc
+
+/// Writing whole lines to stdout and stderr without stdio buffering, so that output reaches a
+/// pipe (systemd, tmux, a test) at once and lines from several threads never interleave.
+public enum StandardStreams {
+    /// Writes `text` and a newline to standard output.
+    public static func printLine(_ text: String) {
+        write(text + "\n", to: 1)
+    }
+
+    /// Writes `text` and a newline to standard error.
+    public static func printError(_ text: String) {
+        write(text + "\n", to: 2)
+    }
+
+    /// Whether standard output is a terminal.
+    public static var outputIsTerminal: Bool { isatty(1) == 1 }
+
+    private static func write(_ text: String, to fd: Int32) {
+        var text = text
+        text.withUTF8 { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return
+                }
+                offset += written
+            }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+public import Varlink
+
+/// The errors of `io.concur.Supervisor`, as Varlink errors with their declared fields.
+public enum SupervisorError {
+    /// The interface the errors belong to.
+    public static let interface = SupervisorInterface.name
+
+    /// The queue holds `queued` jobs and cannot take the submitted ones without passing `limit`.
+    public static func queueFull(limit: Int, queued: Int) -> VarlinkError {
+        VarlinkError("\(interface).QueueFull", ["limit": limit.json, "queued": queued.json])
+    }
+
+    /// The daemon is shutting down and accepts no new jobs.
+    public static let shuttingDown = VarlinkError("\(interface).ShuttingDown")
+
+    /// A worker count outside `min...max` was asked for.
+    public static func invalidWorkers(min: Int, max: Int) -> VarlinkError {
+        VarlinkError("\(interface).InvalidWorkers", ["min": min.json, "max": max.json])
+    }
+
+    /// No job with this id exists (never submitted, or finished and pruned).
+    public static func noSuchJob(_ id: UInt64) -> VarlinkError {
+        VarlinkError("\(interface).NoSuchJob", ["id": id.json])
+    }
+
+    /// A parameter has the right type but a value that is not allowed; `reason` says which are.
+    public static func invalidValue(parameter: String, reason: String) -> VarlinkError {
+        VarlinkError("\(interface).InvalidValue", ["parameter": .string(parameter), "reason": .string(reason)])
+    }
+}

@@ -1,0 +1,199 @@
+/// The `io.concur.Supervisor` Varlink interface: its name, methods and definition.
+public enum SupervisorInterface {
+    /// The interface name.
+    public static let name = "io.concur.Supervisor"
+
+    /// The fully qualified name of `method`.
+    public static func method(_ method: Method) -> String { "\(name).\(method.rawValue)" }
+
+    /// The interface's methods.
+    public enum Method: String, Sendable, CaseIterable {
+        /// Queue explicit jobs.
+        case submit = "Submit"
+        /// Queue a seeded, generated workload.
+        case generate = "Generate"
+        /// The daemon at a glance.
+        case status = "Status"
+        /// Everything measured.
+        case stats = "Stats"
+        /// Change the number of workers.
+        case resize = "Resize"
+        /// Jobs by id or state.
+        case listJobs = "ListJobs"
+        /// Stream job completions.
+        case watchJobs = "WatchJobs"
+    }
+
+    /// The interface definition, returned verbatim by `GetInterfaceDescription`.
+    public static let definition = """
+        # concur: a supervisor whose pool of workers runs jobs from one shared queue, and whose
+        # concurrency model (threads, processes, tasks) can be switched while it runs.
+        interface io.concur.Supervisor
+
+        # How the pool runs its workers.
+        type Model (threads, processes, tasks)
+
+        # The kinds of job.
+        type JobKind (cpu, prime, sleep, fail)
+
+        # A job to run: its kind and that kind's one parameter.
+        type JobSpec (
+          kind: JobKind,
+          # cpu: units of CPU work, 0 to 1000 (1.0 is about 0.1 s of one core).
+          size: ?float,
+          # prime: the number to test for primality, 1 to 2^63-1.
+          n: ?int,
+          # sleep: milliseconds to wait, 0 to 3600000.
+          ms: ?int
+        )
+
+        # Where a job is in its life.
+        type JobState (queued, running, done, failed, cancelled)
+
+        # What a finished job produced.
+        type JobResult (
+          summary: string,
+          prime: ?bool,
+          factor: ?int,
+          checksum: ?int
+        )
+
+        # A job and its history. Times are Unix seconds.
+        type Job (
+          id: int,
+          spec: JobSpec,
+          label: string,
+          state: JobState,
+          attempts: int,
+          submittedAt: float,
+          startedAt: ?float,
+          finishedAt: ?float,
+          worker: ?int,
+          model: ?Model,
+          result: ?JobResult,
+          error: ?string
+        )
+
+        # The kind of jobs Generate creates; mixed picks one of the others per job.
+        type GeneratedKind (cpu, prime, sleep, mixed)
+
+        # serving: accepting jobs; draining: intake closed, running jobs finishing;
+        # stopping: running jobs being cancelled.
+        type Phase (serving, draining, stopping)
+
+        type WorkerCounts (
+          target: int,
+          live: int,
+          busy: int,
+          idle: int,
+          retiring: int
+        )
+
+        type JobTotals (
+          submitted: int,
+          done: int,
+          failed: int,
+          cancelled: int,
+          retried: int
+        )
+
+        type Status (
+          version: string,
+          pid: int,
+          uptimeSeconds: float,
+          model: Model,
+          phase: Phase,
+          workers: WorkerCounts,
+          queued: int,
+          running: int,
+          maxQueue: int,
+          totals: JobTotals
+        )
+
+        # Percentiles of a latency, in seconds.
+        type Percentiles (
+          count: int,
+          p50: float,
+          p90: float,
+          p99: float,
+          max: float
+        )
+
+        type Latency (
+          queueWait: Percentiles,
+          run: Percentiles,
+          endToEnd: Percentiles
+        )
+
+        # Jobs finished per second.
+        type Throughput (
+          last1s: float,
+          last10s: float,
+          last60s: float
+        )
+
+        type WorkerState (starting, idle, busy, retiring)
+
+        type Worker (
+          id: int,
+          model: Model,
+          state: WorkerState,
+          thread: ?int,
+          pid: ?int,
+          job: ?int,
+          jobSeconds: ?float,
+          jobsDone: int,
+          busyFraction: float
+        )
+
+        type ProcessUsage (
+          cpuUserSeconds: float,
+          cpuSystemSeconds: float,
+          rssBytes: int,
+          threads: int
+        )
+
+        # Queues jobs (at most 10000 per call); all or none are accepted.
+        method Submit(jobs: []JobSpec) -> (ids: []int)
+
+        # Queues count seeded jobs with consecutive ids first...last. The same seed gives the
+        # same jobs; without one the daemon picks a seed and returns it. scale multiplies cpu
+        # sizes and sleep times (0 makes no-op jobs).
+        method Generate(count: int, kind: ?GeneratedKind, seed: ?int, scale: ?float) -> (first: int, last: int, count: int, seed: int)
+
+        # The daemon at a glance.
+        method Status() -> (status: Status)
+
+        # Everything measured: throughput, latency percentiles, one row per worker.
+        method Stats() -> (status: Status, throughput: Throughput, latency: Latency, workers: []Worker, process: ProcessUsage, resizes: int)
+
+        # Sets the number of workers. Growing starts workers at once; shrinking retires idle
+        # workers first and busy ones after their current job.
+        method Resize(workers: int) -> (workers: int, previous: int)
+
+        # Jobs by id, or the most recent ones (in a state), oldest first; limit defaults to 100.
+        method ListJobs(ids: ?[]int, state: ?JobState, limit: ?int) -> (jobs: []Job)
+
+        # Streams each job as it reaches a final state, for the ids listed and the range
+        # first...last; jobs already finished are sent at once. The stream ends after the last
+        # one. With no ids and no range it streams every completion until the client hangs up.
+        # Needs 'more'.
+        method WatchJobs(ids: ?[]int, first: ?int, last: ?int) -> (job: Job)
+
+        # The queue holds too many jobs to take these.
+        error QueueFull (limit: int, queued: int)
+
+        # The daemon is shutting down and takes no new jobs.
+        error ShuttingDown ()
+
+        # The worker count must be between min and max.
+        error InvalidWorkers (min: int, max: int)
+
+        # No job has this id (never submitted, or finished and no longer kept).
+        error NoSuchJob (id: int)
+
+        # A parameter's value is out of range; reason says what is allowed.
+        error InvalidValue (parameter: string, reason: string)
+
+        """
+}

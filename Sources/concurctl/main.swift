@@ -1,0 +1,3 @@
+import ConcurClient
+
+ConcurctlCommand.main()

@@ -1,0 +1,3 @@
+import ConcurDaemon
+
+ConcurdCommand.main()

@@ -1,0 +1,106 @@
+import ConcurDaemon
+import ConcurProtocol
+import Testing
+
+@Suite("The daemon's configuration")
+struct ConfigurationTests {
+    func serve(_ arguments: [String], file: String? = nil) throws -> DaemonConfiguration {
+        let command = try ConcurdCommand.Serve.parse(arguments + (file == nil ? [] : ["--config", "/etc/concurd.toml"]))
+        return try command.resolvedConfiguration { _ throws(ConfigurationError) in file ?? "" }
+    }
+
+    @Test("defaults, then the file, then flags")
+    func precedence() throws {
+        #expect(try serve([]) == DaemonConfiguration())
+        let file = """
+            workers = 6
+            max_queue = 500
+            drain_timeout = 2.5
+            log_level = "debug"
+            socket = "/tmp/x.sock"
+            retain_jobs = 10
+            max_workers = 16
+            model = "threads"
+            """
+        let fromFile = try serve([], file: file)
+        #expect(fromFile.workers == 6 && fromFile.maxQueue == 500 && fromFile.drainTimeout == 2.5)
+        #expect(fromFile.logLevel == .debug && fromFile.socket == "/tmp/x.sock" && fromFile.retainJobs == 10)
+        let overridden = try serve(["--workers", "3", "--drain-timeout", "1"], file: file)
+        #expect(overridden.workers == 3 && overridden.drainTimeout == 1 && overridden.maxQueue == 500)
+    }
+
+    @Test(
+        "refuses wrong config file values, naming the key and the file",
+        arguments: [
+            ("workers = \"four\"", "workers must be an integer"), ("max_queue = 1.5", "max_queue must be an integer"),
+            ("drain_timeout = \"soon\"", "drain_timeout must be a number"), ("model = \"fibers\"", "model must be one of"),
+            ("log_level = \"loud\"", "log_level must be one of"), ("socket = 5", "socket must be a string"),
+            ("wrokers = 4", "unknown key 'wrokers'"), ("workers = ", "not valid TOML"),
+            ("retain_jobs = true", "retain_jobs must be an integer"),
+            ("max_workers = [1]", "max_workers must be an integer"),
+        ])
+    func wrongFileValues(line: String, message: String) {
+        #expect {
+            try serve([], file: line)
+        } throws: { error in
+            let text = (error as? ConfigurationError)?.message ?? ""
+            return text.contains(message) && text.contains("/etc/concurd.toml")
+        }
+    }
+
+    @Test(
+        "refuses out-of-range values from either source, naming the flag and the key",
+        arguments: [
+            (["--workers", "0"], "--workers (config key 'workers') must be between 1 and 256"),
+            (["--workers", "300"], "--workers (config key 'workers') must be between 1 and 256"),
+            (["--workers", "20", "--max-workers", "10"], "must be between 1 and 10"),
+            (["--max-workers", "5000"], "--max-workers"), (["--max-queue", "0"], "--max-queue"),
+            (["--drain-timeout=-1"], "--drain-timeout"), (["--drain-timeout", "100000"], "--drain-timeout"),
+            (["--retain-jobs=-5"], "--retain-jobs"), (["--socket", "relative.sock"], "must be an absolute path"),
+            (["--socket", "/" + String(repeating: "x", count: 120)], "longer than 107 bytes"),
+            (["--model", "processes"], "processes is not available in this version"),
+            (["--log-level", "loud"], "--log-level must be one of"),
+        ])
+    func outOfRange(arguments: [String], message: String) {
+        #expect {
+            try serve(arguments)
+        } throws: { error in
+            (error as? ConfigurationError)?.message.contains(message) == true
+        }
+    }
+
+    @Test(
+        "the argument parser refuses malformed flags",
+        arguments: [["--workers", "four"], ["--model", "fibers"], ["--drain-timeout", "soon"], ["--max-queue"], ["--bogus"]])
+    func malformedFlags(arguments: [String]) {
+        #expect(throws: (any Error).self) { try ConcurdCommand.Serve.parse(arguments) }
+    }
+
+    @Test("reports an unreadable config file with its path")
+    func unreadable() {
+        #expect {
+            try ConcurdCommand.Serve.parse(["--config", "/nonexistent/concurd.toml"]).resolvedConfiguration()
+        } throws: { error in
+            (error as? ConfigurationError)?.message.contains("cannot read /nonexistent/concurd.toml") == true
+        }
+    }
+
+    @Test(
+        "concurd run refuses wrong values",
+        arguments: [
+            ["--jobs", "0"], ["--workers", "0"], ["--time", "0"], ["--time", "-3"], ["--scale", "101"], ["--model", "processes"],
+            ["--kind", "quantum"], ["--seed", "-1"], ["--jobs", "x"],
+        ])
+    func runRefuses(arguments: [String]) {
+        #expect(throws: (any Error).self) { try ConcurdCommand.Run.parse(arguments) }
+    }
+
+    @Test("concurd run takes the seed demo's flags")
+    func runParses() throws {
+        let run = try ConcurdCommand.Run.parse([
+            "--model", "threads", "--jobs", "20", "--workers", "4", "--seed", "1", "--time", "10",
+        ])
+        #expect(run.foregroundRun.workload == WorkloadRequest(count: 20, kind: .cpu, seed: 1, scale: 1))
+        #expect(run.foregroundRun.workers == 4 && run.foregroundRun.timeLimit == 10)
+    }
+}

@@ -1,0 +1,161 @@
+import ConcurCore
+import ConcurDaemon
+import ConcurProtocol
+import Glibc
+import Synchronization
+import Testing
+import Varlink
+
+/// Calls the control service in-process, with a responder that records replies.
+final class ServiceHarness: Sendable {
+    let supervisor: Supervisor
+    let service: ControlService
+    private let replies = Mutex<[VarlinkReply]>([])
+
+    init(workers: Int = 2, maxQueue: Int = 1_000) throws {
+        supervisor = Supervisor(
+            configuration: .init(
+                model: .threads, workers: workers, limits: .init(maxQueue: maxQueue, maxWorkers: 8, retainFinished: 1_000)),
+            models: [ThreadModel()], version: "test")
+        try supervisor.start(workers: workers)
+        service = ControlService(supervisor: supervisor)
+    }
+
+    /// Calls `method` and returns the replies received within `wait` seconds (or once a final one came).
+    func call(_ method: String, _ parameters: JSONObject = [:], more: Bool = false, wait: Double = 10) -> [VarlinkReply] {
+        replies.withLock { $0 = [] }
+        let responder = VarlinkResponder(
+            more: more, oneway: false, deliver: { reply in self.replies.withLock { $0.append(reply) } }, onClose: { _ in },
+            schedule: { body in Thread.detached(body) })
+        service.handle(method: method, parameters: parameters, peer: VarlinkPeer(pid: 1, uid: 0, gid: 0), responder: responder)
+        let deadline = MonotonicClock.now() + UInt64(wait * 1e9)
+        while MonotonicClock.now() < deadline {
+            if replies.withLock({ $0.last.map { !$0.continues } ?? false }) { break }
+            usleep(1_000)
+        }
+        return replies.withLock { $0 }
+    }
+
+    func error(_ method: String, _ parameters: JSONObject = [:], more: Bool = false) -> VarlinkError? {
+        call(method, parameters, more: more).last?.varlinkError
+    }
+}
+
+/// Runs a closure on a new OS thread (the responder's deferred work in these tests).
+enum Thread {
+    static func detached(_ body: @escaping @Sendable () -> Void) {
+        try? OSThread.start(name: "test", body)
+    }
+}
+
+@Suite("The control service, in-process")
+struct ControlServiceTests {
+    @Test("Submit queues jobs and returns their ids; Status counts them")
+    func submit() throws {
+        let harness = try ServiceHarness()
+        let reply = harness.call("Submit", ["jobs": [["kind": "prime", "n": 97], ["kind": "sleep", "ms": 1]]])
+        #expect(reply.last?.parameters["ids"] == [1, 2])
+        let status = try PoolStatus(json: harness.call("Status").last?.parameters["status"] ?? .null, path: "status")
+        #expect(status.totals.submitted == 2)
+        #expect(status.model == .threads && status.workers.target == 2)
+    }
+
+    @Test("Submit with more streams each job as it finishes, the last ending the call")
+    func submitStream() throws {
+        let harness = try ServiceHarness()
+        let replies = harness.call("Submit", ["jobs": [["kind": "prime", "n": 97], ["kind": "fail"]]], more: true)
+        #expect(replies.count == 3)
+        #expect(replies.first?.parameters["ids"] == [1, 2] && replies.first?.continues == true)
+        let jobs = try replies.dropFirst().map { try JobInfo(json: $0.parameters["job"] ?? .null, path: "job") }
+        #expect(Set(jobs.map(\.id)) == [1, 2])
+        #expect(Set(jobs.map(\.state)) == [.done, .failed])
+        #expect(replies.last?.continues == false)
+    }
+
+    @Test("Generate is deterministic for a seed and returns the id range")
+    func generate() throws {
+        let harness = try ServiceHarness()
+        let reply = harness.call("Generate", ["count": 3, "seed": 7, "kind": "prime"]).last?.parameters
+        #expect(reply?["first"] == 1 && reply?["last"] == 3 && reply?["count"] == 3 && reply?["seed"] == 7)
+        let jobs = harness.call("ListJobs", ["ids": [1, 2, 3]]).last?.parameters["jobs"]
+        let expected = WorkloadGenerator.jobs(for: WorkloadRequest(count: 3, kind: .prime), seed: 7)
+        let listed = try [JobInfo](json: jobs ?? .null, path: "jobs").map(\.kind)
+        #expect(listed == expected)
+    }
+
+    @Test("Resize changes the target and reports the previous one")
+    func resize() throws {
+        let harness = try ServiceHarness()
+        #expect(harness.call("Resize", ["workers": 5]).last?.parameters == ["workers": 5, "previous": 2])
+        #expect(harness.supervisor.status().workers.target == 5)
+    }
+
+    @Test("WatchJobs needs more, streams finished jobs, and refuses unknown ids")
+    func watch() throws {
+        let harness = try ServiceHarness()
+        _ = harness.call("Submit", ["jobs": [["kind": "prime", "n": 7]]])
+        #expect(harness.error("WatchJobs", ["ids": [1]]) == .expectedMore)
+        let replies = harness.call("WatchJobs", ["ids": [1]], more: true)
+        #expect(replies.count == 1 && replies[0].continues == false)
+        #expect(harness.error("WatchJobs", ["ids": [42]], more: true) == SupervisorError.noSuchJob(42))
+    }
+
+    @Test(
+        "answers every wrong call with a typed error",
+        arguments: [
+            (
+                "Submit", ["jobs": []] as JSONObject,
+                SupervisorError.invalidValue(parameter: "jobs", reason: "give at least one job")
+            ),
+            ("Submit", [:], VarlinkError.invalidParameter("jobs")),
+            (
+                "Submit", ["jobs": [["kind": "cpu", "size": -1]]],
+                SupervisorError.invalidValue(parameter: "jobs[0].size", reason: "cpu size must be between 0 and 1000")
+            ),
+            ("Submit", ["jobs": [["kind": "prime", "n": 5]], "priority": 1], VarlinkError.invalidParameter("priority")),
+            (
+                "Generate", ["count": 0],
+                SupervisorError.invalidValue(parameter: "count", reason: "count must be between 1 and 10000000")
+            ),
+            ("Generate", ["count": 2_000], SupervisorError.queueFull(limit: 1_000, queued: 0)),
+            ("Resize", ["workers": 0], SupervisorError.invalidWorkers(min: 1, max: 8)),
+            ("Resize", ["workers": "many"], VarlinkError.invalidParameter("workers")),
+            ("Resize", [:], VarlinkError.invalidParameter("workers")),
+            (
+                "ListJobs", ["limit": 0],
+                SupervisorError.invalidValue(parameter: "limit", reason: "limit must be between 1 and 10000")
+            ),
+            ("ListJobs", ["state": "sleeping"], VarlinkError.invalidParameter("state")),
+            ("ListJobs", ["ids": [9]], SupervisorError.noSuchJob(9)),
+            ("Status", ["verbose": true], VarlinkError.invalidParameter("verbose")),
+            ("Stats", ["x": 1], VarlinkError.invalidParameter("x")),
+            ("Launch", [:], VarlinkError.methodNotFound("io.concur.Supervisor.Launch")),
+        ] as [(String, JSONObject, VarlinkError)])
+    func errors(method: String, parameters: JSONObject, expected: VarlinkError) throws {
+        let harness = try ServiceHarness()
+        #expect(harness.error(method, parameters) == expected)
+    }
+
+    @Test("a full queue refuses a whole Submit batch")
+    func queueFull() throws {
+        let harness = try ServiceHarness(workers: 1, maxQueue: 2)
+        #expect(
+            harness.call("Submit", ["jobs": [["kind": "sleep", "ms": 2_000], ["kind": "sleep", "ms": 2_000]]]).last?.error == nil)
+        let error = harness.error("Submit", ["jobs": [["kind": "fail"], ["kind": "fail"]]])
+        #expect(error?.name == "io.concur.Supervisor.QueueFull")
+        #expect(error?.parameters["limit"] == 2)
+        #expect(harness.supervisor.status().totals.submitted == 2)
+        harness.supervisor.pool.cancelRunning(reason: "test over")
+    }
+
+    @Test("once draining, Submit, Generate and Resize answer ShuttingDown")
+    func shuttingDown() throws {
+        let harness = try ServiceHarness()
+        harness.supervisor.pool.beginDrain()
+        #expect(harness.error("Submit", ["jobs": [["kind": "fail"]]]) == SupervisorError.shuttingDown)
+        #expect(harness.error("Generate", ["count": 1]) == SupervisorError.shuttingDown)
+        #expect(harness.error("Resize", ["workers": 3]) == SupervisorError.shuttingDown)
+        let status = try PoolStatus(json: harness.call("Status").last?.parameters["status"] ?? .null, path: "status")
+        #expect(status.phase == .draining)
+    }
+}

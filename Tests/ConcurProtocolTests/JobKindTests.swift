@@ -1,0 +1,143 @@
+import ConcurProtocol
+import Testing
+import Varlink
+
+@Suite("Job kinds on the command line and the wire")
+struct JobKindTests {
+    @Test(
+        "parses the command-line forms",
+        arguments: [
+            ("cpu:1.5", JobKind.cpu(size: 1.5)), ("cpu:0", .cpu(size: 0)), ("prime:97", .prime(n: 97)),
+            ("prime:9223372036854775807", .prime(n: 9_223_372_036_854_775_807)), ("sleep:250", .sleep(milliseconds: 250)),
+            ("fail", .fail),
+        ])
+    func commandLine(text: String, kind: JobKind) throws {
+        #expect(try JobKind(commandLine: text) == kind)
+    }
+
+    @Test(
+        "refuses wrong command-line forms with what was expected",
+        arguments: [
+            ("cpu", "cpu:SIZE"), ("cpu:-1", "cpu:SIZE"), ("cpu:1001", "between 0 and 1000"), ("cpu:abc", "cpu:SIZE"),
+            ("prime:0", "prime:N"), ("prime:-5", "prime:N"), ("prime:9223372036854775808", "prime:N"), ("prime:", "prime:N"),
+            ("sleep:3600001", "sleep:MS"), ("sleep:1.5", "sleep:MS"), ("fail:1", "no argument"), ("crash", "unknown job kind"),
+            ("", "unknown job kind"),
+        ])
+    func wrongCommandLine(text: String, hint: String) {
+        #expect {
+            try JobKind(commandLine: text)
+        } throws: { error in
+            (error as? JobSpecParseError)?.description.contains(hint) == true
+        }
+    }
+
+    @Test(
+        "round-trips through JSON",
+        arguments: [JobKind.cpu(size: 0.25), .prime(n: 3_333_333_333_333_301), .sleep(milliseconds: 0), .fail])
+    func json(kind: JobKind) throws {
+        #expect(try JobKind(json: kind.json, path: "job") == kind)
+    }
+
+    @Test(
+        "refuses wrong JSON job specs, naming the parameter",
+        arguments: [
+            (#"{"kind":"cpu"}"#, "org.varlink.service.InvalidParameter", "jobs[0].size"),
+            (#"{"kind":"cpu","size":"big"}"#, "org.varlink.service.InvalidParameter", "jobs[0].size"),
+            (#"{"kind":"cpu","size":-1}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].size"),
+            (#"{"kind":"prime","n":0}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].n"),
+            (#"{"kind":"sleep","ms":99999999}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].ms"),
+            (#"{"kind":"teleport"}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].kind"),
+            (#"{"kind":"fail","n":3}"#, "org.varlink.service.InvalidParameter", "jobs[0].n"),
+            (#"{"kind":"prime","n":7,"size":1}"#, "org.varlink.service.InvalidParameter", "jobs[0].size"),
+            (#"{"n":7}"#, "org.varlink.service.InvalidParameter", "jobs[0].kind"),
+            (#"7"#, "org.varlink.service.InvalidParameter", "jobs[0]"),
+        ])
+    func wrongJSON(text: String, error name: String, parameter: String) throws {
+        #expect {
+            try JobKind(json: JSON.parse(text), path: "jobs[0]")
+        } throws: { error in
+            guard let error = error as? VarlinkError, error.name == name else { return false }
+            return error.parameters["parameter"] == .string(parameter)
+        }
+    }
+
+    @Test("the primes preset holds the classic 20 numbers")
+    func preset() {
+        #expect(JobKind.primesPreset.count == 20)
+        #expect(JobKind.primesPreset.first == .prime(n: 2))
+        #expect(JobKind.primesPreset.last == .prime(n: 9_999_999_999_999_999))
+    }
+
+    @Test("labels jobs for people")
+    func labels() {
+        #expect(JobKind.cpu(size: 1.25).label == "cpu(1.25)")
+        #expect(JobKind.cpu(size: 2).label == "cpu(2)")
+        #expect(JobKind.sleep(milliseconds: 5).label == "sleep(5ms)")
+    }
+}
+
+@Suite("Generate's parameters")
+struct WorkloadRequestTests {
+    @Test("reads them with defaults")
+    func defaults() throws {
+        let request = try WorkloadRequest(parameters: ["count": 5])
+        #expect(request == WorkloadRequest(count: 5, kind: .cpu, seed: nil, scale: 1))
+        #expect(try WorkloadRequest(parameters: request.parameters) == request)
+    }
+
+    @Test(
+        "refuses wrong values, naming the parameter",
+        arguments: [
+            (["count": 0], "count"), (["count": 10_000_001], "count"), (["count": 1, "scale": 101], "scale"),
+            (["count": 1, "scale": -0.5], "scale"), (["count": 1, "kind": "quantum"], "kind"),
+            (["count": 1, "seed": -1], "seed"),
+            (["count": "5"], "count"), (["count": 1, "colour": "red"], "colour"),
+        ] as [(JSONObject, String)])
+    func wrongValues(parameters: JSONObject, parameter: String) {
+        #expect {
+            try WorkloadRequest(parameters: parameters)
+        } throws: { error in
+            (error as? VarlinkError)?.parameters["parameter"] == .string(parameter)
+        }
+    }
+}
+
+@Suite("The socket path rule")
+struct SocketPathTests {
+    @Test("prefers --socket, then CONCUR_SOCKET, then the default for the user")
+    func rule() throws {
+        let environment = ["CONCUR_SOCKET": "/env.sock", "XDG_RUNTIME_DIR": "/run/user/1000"]
+        #expect(try SocketPath.resolve(explicit: "/x.sock", uid: 1000) { environment[$0] } == "/x.sock")
+        #expect(try SocketPath.resolve(explicit: nil, uid: 1000) { environment[$0] } == "/env.sock")
+        #expect(try SocketPath.resolve(explicit: nil, uid: 0) { _ in nil } == "/run/concurd/control.sock")
+        #expect(
+            try SocketPath.resolve(explicit: nil, uid: 1000) { $0 == "XDG_RUNTIME_DIR" ? "/run/user/1000" : nil }
+                == "/run/user/1000/concurd/control.sock")
+        #expect(throws: SocketPathError.self) { try SocketPath.resolve(explicit: nil, uid: 1000) { _ in nil } }
+    }
+}
+
+@Suite("Formatting for people")
+struct FormattingTests {
+    @Test(
+        "formats durations",
+        arguments: [
+            (0.000_000_5, "0.5 us"), (0.000_85, "850 us"), (0.0125, "12.5 ms"), (0.005, "5 ms"), (1.25, "1.25 s"), (192, "3m12s"),
+            (7500, "2h05m"),
+        ]
+    )
+    func durations(seconds: Double, text: String) {
+        #expect(formatDuration(seconds) == text)
+    }
+
+    @Test("formats decimals without trailing zeros and fixed ones with them")
+    func decimals() {
+        #expect(formatDecimal(1.5) == "1.5")
+        #expect(formatDecimal(2) == "2")
+        #expect(formatDecimal(0.125, places: 2) == "0.13")
+        #expect(formatDecimal(-0.001) == "0")
+        #expect(formatFixed(1.5, places: 2) == "1.50")
+        #expect(formatFixed(-2.25, places: 1) == "-2.3")
+        #expect(formatBytes(15_000_000) == "14.3 MiB")
+    }
+}

@@ -90,5 +90,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "ConcurClientTests", dependencies: ["ConcurClient", "ConcurProtocol", "Varlink"], swiftSettings: strict),
+        .testTarget(
+            name: "EndToEndTests", dependencies: ["ConcurProtocol", "Varlink"], exclude: ["Clients"], swiftSettings: strict),
     ]
 )

@@ -47,6 +47,14 @@ public enum Daemon {
             if changed { notifier.status(line) }
         }
 
+        // Signals are handled before the socket accepts: a TERM that arrives during start-up
+        // must drain, not kill, and TTIN/TTOU must not stop the process.
+        let shutdown = ShutdownEvent()
+        let signals = SignalWatcher(signals: [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1]) { number in
+            handle(signal: number, supervisor: supervisor, shutdown: shutdown, logger: logger, refreshStatus: refreshStatus)
+        }
+        defer { signals.cancel() }
+
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
         let service = VarlinkService(
@@ -71,12 +79,6 @@ public enum Daemon {
             server.close()
             return 1
         }
-
-        let shutdown = ShutdownEvent()
-        let signals = SignalWatcher(signals: [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1]) { number in
-            handle(signal: number, supervisor: supervisor, shutdown: shutdown, logger: logger, refreshStatus: refreshStatus)
-        }
-        defer { signals.cancel() }
 
         let status = supervisor.status()
         logger.info(

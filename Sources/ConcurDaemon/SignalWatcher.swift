@@ -1,32 +1,45 @@
-import Dispatch
+import ConcurCore
+import ConcurProtocol
 import Glibc
+import Synchronization
 
-/// Delivers Unix signals to a handler on a private dispatch queue, instead of in async-signal
-/// context, so the handler may take locks and log.
+/// Receives Unix signals on a dedicated thread with sigwait(3) and hands each to a handler, so
+/// the handler may take locks and log (nothing runs in async-signal context).
 ///
-/// Each watched signal's default action is disabled first (SIG_IGN), so a signal that arrives
-/// while the handler runs is queued, not fatal.
-///
-/// `@unchecked Sendable`: `sources` never changes after init, and libdispatch allows `cancel`
-/// on a source from any thread.
-public final class SignalWatcher: @unchecked Sendable {
-    private let sources: [any DispatchSourceSignal]
+/// The signals are blocked in the calling thread, and every thread started afterwards inherits
+/// that mask: create the watcher before any other thread exists (first thing in `main`), or a
+/// thread with the signals unblocked could take one with its default action. Child processes
+/// must reset their mask (POSIX_SPAWN_SETSIGMASK). Dispatch signal sources were tried first and
+/// delivered signals late on Linux.
+public final class SignalWatcher: Sendable {
+    private let active = Atomic<Bool>(true)
 
-    /// Starts watching `signals`; `handler` gets the signal number.
+    /// Blocks `signals` and starts the thread that waits for them; `handler` gets each number.
     public init(signals: [Int32], handler: @escaping @Sendable (Int32) -> Void) {
-        let queue = DispatchQueue(label: "concur.signals")
-        sources = signals.map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { @Sendable in handler(number) }
-            source.resume()
-            return source
+        var set = sigset_t()
+        sigemptyset(&set)
+        for number in signals { sigaddset(&set, number) }
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        let waited = set
+        do {
+            // The thread keeps the watcher alive: signals are watched for the life of the process.
+            try OSThread.start(name: "concur-signals") { [self] in
+                var set = waited
+                while true {
+                    var number: Int32 = 0
+                    guard sigwait(&set, &number) == 0 else { continue }
+                    if active.load(ordering: .acquiring) { handler(number) }
+                }
+            }
+        } catch {
+            // Without the thread the signals stay blocked; say so rather than ignore them silently.
+            StandardStreams.printError("concurd: cannot watch signals (\(error)); stop it with SIGKILL")
         }
     }
 
-    /// Stops watching.
+    /// Stops handing signals to the handler (they stay blocked and are dropped).
     public func cancel() {
-        for source in sources { source.cancel() }
+        active.store(false, ordering: .releasing)
     }
 
     /// A signal's name without the SIG prefix, for logs ("TERM").

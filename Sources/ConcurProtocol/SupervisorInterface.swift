@@ -97,7 +97,7 @@ public enum SupervisorInterface {
           retried: int
         )
 
-        type Status (
+        type DaemonStatus (
           version: string,
           pid: int,
           uptimeSeconds: float,
@@ -153,32 +153,35 @@ public enum SupervisorInterface {
           threads: int
         )
 
-        # Queues jobs (at most 10000 per call); all or none are accepted.
-        method Submit(jobs: []JobSpec) -> (ids: []int)
+        # Queues jobs (at most 10000 per call); all or none are accepted. Called with 'more',
+        # the first reply carries the ids, then each job comes in a reply of its own (job set)
+        # as it reaches a final state, the last one ending the call: a watch that starts with
+        # the submit, so not even a job that finishes at once is missed.
+        method Submit(jobs: []JobSpec) -> (ids: []int, job: ?Job)
 
         # Queues count seeded jobs with consecutive ids first...last. The same seed gives the
         # same jobs; without one the daemon picks a seed and returns it. scale multiplies cpu
-        # sizes and sleep times (0 makes no-op jobs).
-        method Generate(count: int, kind: ?GeneratedKind, seed: ?int, scale: ?float) -> (first: int, last: int, count: int, seed: int)
+        # sizes and sleep times (0 makes no-op jobs). 'more' streams the jobs as for Submit.
+        method Generate(count: int, kind: ?GeneratedKind, seed: ?int, scale: ?float) -> (first: int, last: int, count: int, seed: int, job: ?Job)
 
         # The daemon at a glance.
-        method Status() -> (status: Status)
+        method Status() -> (status: DaemonStatus)
 
         # Everything measured: throughput, latency percentiles, one row per worker.
-        method Stats() -> (status: Status, throughput: Throughput, latency: Latency, workers: []Worker, process: ProcessUsage, resizes: int)
+        method Stats() -> (status: DaemonStatus, throughput: Throughput, latency: Latency, workers: []Worker, process: ProcessUsage, resizes: int)
 
         # Sets the number of workers. Growing starts workers at once; shrinking retires idle
         # workers first and busy ones after their current job.
         method Resize(workers: int) -> (workers: int, previous: int)
 
-        # Jobs by id, or the most recent ones (in a state), oldest first; limit defaults to 100.
+        # Jobs by id; or up to limit (default 100) jobs in a state: queued ones in the order they
+        # will run, running ones, or the most recently finished; without a state the newest.
         method ListJobs(ids: ?[]int, state: ?JobState, limit: ?int) -> (jobs: []Job)
 
-        # Streams each job as it reaches a final state, for the ids listed and the range
-        # first...last; jobs already finished are sent at once. The stream ends after the last
-        # one. With no ids and no range it streams every completion until the client hangs up.
-        # Needs 'more'.
-        method WatchJobs(ids: ?[]int, first: ?int, last: ?int) -> (job: Job)
+        # Streams each job of ids as it reaches a final state; jobs already finished are sent at
+        # once, and the stream ends after the last one. Without ids it streams every job that
+        # finishes, until the client hangs up. Needs 'more'.
+        method WatchJobs(ids: ?[]int) -> (job: Job)
 
         # The queue holds too many jobs to take these.
         error QueueFull (limit: int, queued: int)

@@ -27,6 +27,13 @@ struct InterfaceDefinitionTests {
         #expect(Set(sent.map(\.shortName)) == declared("error"))
     }
 
+    @Test("gives every member a name of its own (types, methods and errors share one namespace)")
+    func uniqueMembers() {
+        let names = ["type", "method", "error"].flatMap { declared($0) }
+        #expect(names.count == Set(names).count)
+        #expect(declared("type").isDisjoint(with: declared("method")))
+    }
+
     @Test("names the interface on its first declaration line")
     func name() {
         #expect(SupervisorInterface.definition.contains("\ninterface io.concur.Supervisor\n"))

@@ -1,0 +1,230 @@
+import ConcurProtocol
+import Foundation
+import Testing
+import Varlink
+
+/// The real concurd driven by the real concurctl over a temporary socket.
+@Suite("concurd and concurctl end to end", .serialized)
+struct ControlSocketTests {
+    @Test("submit --wait runs the primes preset and reports each job")
+    func submitAndWait() throws {
+        let daemon = try TestDaemon(["--workers", "2"])
+        let result = try daemon.ctl(["submit", "primes", "--wait"])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.lines.first == "submitted 20 jobs: ids 1-20")
+        let jobLines = result.lines.filter { $0.hasPrefix("job ") }
+        #expect(jobLines.count == 20)
+        #expect(jobLines.filter { $0.hasSuffix(": prime") }.count == 9)
+        #expect(result.lines.last?.contains("20 jobs finished") == true)
+        let status = try daemon.status()
+        #expect(status.totals == JobTotals(submitted: 20, done: 20, failed: 0, cancelled: 0, retried: 0))
+        #expect(status.queued == 0 && status.running == 0)
+    }
+
+    @Test("submit --wait --json prints the ids, then one job per line; a failed job makes it exit 1")
+    func submitJSON() throws {
+        let daemon = try TestDaemon(["--workers", "2"])
+        let result = try daemon.ctl(["submit", "prime:97", "fail", "--wait", "--json"])
+        #expect(result.status == 1)
+        let objects = try result.lines.map { try JSON.parse($0) }
+        #expect(objects.count == 3)
+        guard case .object(let first) = objects[0] else { throw TestFailure("not an object") }
+        #expect(first["ids"] == [1, 2])
+        let states = try objects.dropFirst().map { object -> JobState in
+            guard case .object(let fields) = object else { throw TestFailure("not an object") }
+            return try JobInfo(json: fields["job"] ?? .null, path: "job").state
+        }
+        #expect(Set(states) == [.done, .failed])
+    }
+
+    @Test("generated jobs are the same for the same seed")
+    func seededGeneration() throws {
+        let daemon = try TestDaemon(["--workers", "2"])
+        let first = try daemon.ctlJSON(["submit", "--jobs", "5", "--seed", "7", "--kind", "mixed", "--scale", "0.01"])
+        #expect(first["seed"] == 7 && first["first"] == 1 && first["last"] == 5)
+        _ = try daemon.ctlJSON(["submit", "--jobs", "5", "--seed", "7", "--kind", "mixed", "--scale", "0.01"])
+        let jobs = try [JobInfo](
+            json: daemon.ctlJSON(["jobs", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"])["jobs"] ?? .null, path: "jobs")
+        #expect(jobs.prefix(5).map(\.kind) == jobs.suffix(5).map(\.kind))
+        let human = try daemon.ctl(["submit", "--jobs", "2", "--scale", "0"])
+        #expect(human.stdout.hasPrefix("submitted 2 jobs: ids 11-12 (seed "))
+    }
+
+    @Test("resize up and down while jobs run loses no job and ends at the target")
+    func resizeUnderLoad() throws {
+        let daemon = try TestDaemon(["--workers", "2"])
+        let waiter = try daemon.startCtl(["submit", "--jobs", "60", "--kind", "sleep", "--scale", "0.5", "--wait", "--json"])
+        #expect(try eventually { try daemon.status().running > 0 })
+        for workers in [8, 1, 5, 3] {
+            let result = try daemon.ctl(["resize", "--workers", "\(workers)"])
+            #expect(result.status == 0 && result.stdout.hasSuffix("-> \(workers)\n"), "\(result)")
+            usleep(100_000)
+        }
+        let finished = try #require(waiter.finish())
+        #expect(finished.status == 0, "\(finished.output)")
+        #expect(finished.output.split(separator: "\n").count == 61)
+        #expect(try eventually { try daemon.status().workers == WorkerCounts(target: 3, live: 3, busy: 0, idle: 3, retiring: 0) })
+        let stats = try PoolStats(json: .object(daemon.ctlJSON(["stats"])), path: "stats")
+        #expect(stats.status.totals == JobTotals(submitted: 60, done: 60, failed: 0, cancelled: 0, retried: 0))
+        #expect(stats.resizes == 4)
+        #expect(stats.workers.count == 3)
+        #expect(stats.latency.run.count == 60)
+        #expect(stats.latency.run.p50 >= 0.02 && stats.latency.run.p50 < 1)
+        #expect(stats.process.rssBytes > 1_000_000 && stats.process.threads >= 4)
+    }
+
+    @Test("shrinking retires idle workers at once and busy ones after their job")
+    func shrinkSemantics() throws {
+        let daemon = try TestDaemon(["--workers", "4"])
+        _ = try daemon.ctl(["submit", "sleep:800", "sleep:800"])
+        #expect(try eventually { try daemon.status().running == 2 })
+        _ = try daemon.ctl(["resize", "--workers", "1"])
+        let during = try daemon.status()
+        #expect(during.workers.target == 1)
+        #expect(during.running == 2)
+        #expect(try eventually(5) { try daemon.status().workers.live == 2 })
+        #expect(try eventually { try daemon.status().workers.live == 1 })
+        #expect(try daemon.status().totals.done == 2)
+    }
+
+    @Test("status, stats and jobs read well for people")
+    func humanOutput() throws {
+        let daemon = try TestDaemon(["--workers", "3", "--max-queue", "500"])
+        _ = try daemon.ctl(["submit", "prime:97", "--wait"])
+        let status = try daemon.ctl(["status"])
+        #expect(status.status == 0)
+        #expect(status.lines.contains("model     threads"))
+        #expect(status.lines.contains("workers   3 live (0 busy, 3 idle, 0 retiring), target 3"))
+        #expect(status.lines.contains("queue     0 waiting, 0 running (limit 500)"))
+        let stats = try daemon.ctl(["stats"])
+        #expect(stats.lines.contains { $0.hasPrefix("  run") })
+        #expect(stats.lines.filter { $0.contains("threads") && ($0.contains("idle") || $0.contains("busy")) }.count == 3)
+        let jobs = try daemon.ctl(["jobs"])
+        #expect(jobs.lines.count == 2 && jobs.lines[1].contains("prime(97)") && jobs.lines[1].hasSuffix("prime"))
+    }
+
+    @Test("every refusal is one line with a hint and a distinct exit status")
+    func errorPaths() throws {
+        let daemon = try TestDaemon(["--workers", "1", "--max-queue", "2"])
+        let cases: [([String], Int32, String)] = [
+            (["resize", "--workers", "300"], 64, "workers must be between 1 and 256"),
+            (["jobs", "42"], 1, "no job 42"),
+            (["submit", "prime:x"], 64, "expected prime:N"),
+            (["submit", "--jobs", "3", "--kind", "quantum"], 64, "quantum"),
+            (["submit", "--jobs", "5"], 1, "the queue is full (0 of 2 jobs waiting)"),
+        ]
+        for (arguments, status, message) in cases {
+            let result = try daemon.ctl(arguments)
+            #expect(result.status == status, "\(arguments): \(result)")
+            #expect(result.stderr.contains(message), "\(arguments): \(result)")
+            #expect(result.stdout.isEmpty, "\(arguments): \(result)")
+        }
+    }
+
+    @Test("concurctl says how to start concurd when nothing listens")
+    func daemonNotRunning() throws {
+        try Binaries.check()
+        let missing = try runCommand(Binaries.concurctl, ["status", "--socket", "/tmp/concur-e2e-missing/control.sock"])
+        #expect(missing.status == 69)
+        #expect(missing.stderr.contains("is concurd running?") && missing.stderr.contains("/tmp/concur-e2e-missing/control.sock"))
+        let fromEnvironment = try runCommand(
+            Binaries.concurctl, ["status"], environment: ["CONCUR_SOCKET": "/tmp/concur-e2e-env/x.sock", "PATH": "/usr/bin"])
+        #expect(fromEnvironment.stderr.contains("/tmp/concur-e2e-env/x.sock"))
+    }
+
+    @Test("the socket is 0600, a second daemon is refused, and a stale socket is replaced")
+    func socketFile() throws {
+        let daemon = try TestDaemon()
+        var info = stat()
+        #expect(stat(daemon.socket, &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o600)
+        let second = try runCommand(Binaries.concurd, ["--socket", daemon.socket], timeout: 20)
+        #expect(second.status != 0)
+        #expect(second.stderr.contains("another concurd is already serving on \(daemon.socket)"))
+        #expect(try daemon.ctl(["status"]).status == 0)
+        // A daemon killed with SIGKILL leaves its socket; the next one replaces it.
+        daemon.signal(SIGKILL)
+        _ = daemon.waitForExit()
+        let stale = try daemon.ctl(["status"])
+        #expect(stale.status == 69 && stale.stderr.contains("nothing listens"))
+        let next = try TestDaemon(socket: daemon.socket)
+        #expect(try next.ctl(["status"]).status == 0)
+    }
+
+    @Test("wrong calls on the wire get typed Varlink errors")
+    func wireErrors() throws {
+        let daemon = try TestDaemon()
+        let connection = try VarlinkConnection(unixPath: daemon.socket, receiveTimeout: 10)
+        let cases: [(String, JSONObject, String)] = [
+            ("io.concur.Supervisor.Resize", ["workers": "eight"], "org.varlink.service.InvalidParameter"),
+            ("io.concur.Supervisor.Resize", ["workers": 8, "force": true], "org.varlink.service.InvalidParameter"),
+            ("io.concur.Supervisor.Launch", [:], "org.varlink.service.MethodNotFound"),
+            ("io.concur.Nothing.Status", [:], "org.varlink.service.InterfaceNotFound"),
+            ("io.concur.Supervisor.WatchJobs", ["ids": [1]], "org.varlink.service.ExpectedMore"),
+            ("io.concur.Supervisor.Submit", ["jobs": [["kind": "sleep", "ms": -1]]], "io.concur.Supervisor.InvalidValue"),
+        ]
+        for (method, parameters, errorName) in cases {
+            #expect {
+                try connection.call(method, parameters)
+            } throws: { error in
+                guard case .remote(let remote) = error as? VarlinkClientError else { return false }
+                return remote.name == errorName
+            }
+        }
+        // Garbage closes the connection; the daemon carries on.
+        try connection.writeAll(Array("{not json".utf8) + [0])
+        #expect(throws: VarlinkClientError.closedByPeer) { try connection.receive() }
+        #expect(try daemon.ctl(["status"]).status == 0)
+    }
+
+    @Test("the independent Python Varlink client reads the interface, calls and streams")
+    func pythonClient() throws {
+        let daemon = try TestDaemon(["--workers", "2"])
+        let python = URL(fileURLWithPath: "/usr/bin/env")
+        let info = try runCommand(python, ["python3", "-m", "varlink.cli", "info", "unix:\(daemon.socket)"])
+        #expect(info.status == 0, "\(info) (is the Python package 'varlink' installed? pip install varlink)")
+        #expect(info.stdout.contains("io.concur.Supervisor") && info.stdout.contains("concurd"))
+        let help = try runCommand(python, ["python3", "-m", "varlink.cli", "help", "unix:\(daemon.socket)/io.concur.Supervisor"])
+        #expect(help.status == 0, "\(help)")
+        #expect(help.stdout.contains("method Generate("))
+        let call = try runCommand(
+            python, ["python3", "-m", "varlink.cli", "call", "unix:\(daemon.socket)/io.concur.Supervisor.Status", "{}"])
+        #expect(call.status == 0, "\(call)")
+        #expect(call.stdout.contains("\"model\": \"threads\""))
+
+        let script = Binaries.clients.appendingPathComponent("varlink_client.py").path
+        let run = try runCommand(python, ["python3", script, daemon.socket])
+        #expect(run.status == 0, "\(run)")
+        var steps: [String: JSONObject] = [:]
+        for line in run.lines {
+            guard case .object(let object) = try JSON.parse(line), case .string(let step) = object["step"] else { continue }
+            steps[step] = object
+        }
+        #expect(steps["interfaces"]?["value"] == ["org.varlink.service", "io.concur.Supervisor"])
+        #expect(steps["parsed"]?["methods"] == ["Generate", "ListJobs", "Resize", "Stats", "Status", "Submit", "WatchJobs"])
+        guard case .object(let first) = steps["submit"]?["first"], case .array(let jobs) = steps["submit"]?["jobs"] else {
+            throw TestFailure("no submit step: \(run)")
+        }
+        #expect(first["ids"] == [1, 2])
+        #expect(jobs.count == 2)
+        #expect(steps["error"]?["name"] == "io.concur.Supervisor.InvalidWorkers")
+    }
+
+    @Test("callers other than root and the daemon's user get PermissionDenied, and the refusal is logged")
+    func peerCredentials() throws {
+        try #require(getuid() == 0, "needs root to run a client as another user")
+        let daemon = try TestDaemon()
+        // Open the file modes so that only the credential check stands in the way.
+        chmod(daemon.directory.path, 0o755)
+        chmod(URL(fileURLWithPath: daemon.socket).deletingLastPathComponent().path, 0o755)
+        chmod(daemon.socket, 0o666)
+        let result = try runCommand(
+            URL(fileURLWithPath: "/usr/bin/setpriv"),
+            ["--reuid=65534", "--regid=65534", "--clear-groups", Binaries.concurctl.path, "status", "--socket", daemon.socket])
+        #expect(result.status == 77, "\(result)")
+        #expect(result.stderr.contains("concurd refused the call"))
+        #expect(eventually(5) { daemon.log().contains("refused a call from a peer that is not allowed") })
+        #expect(daemon.log().contains("uid 65534"))
+        #expect(try daemon.ctl(["status"]).status == 0)
+    }
+}

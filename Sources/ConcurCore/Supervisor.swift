@@ -39,6 +39,7 @@ public final class Supervisor: Sendable {
     /// The version reported by `Status`.
     public let version: String
     private let startedAt = MonotonicClock.now()
+    private let processID = Int(getpid())
     private let loopRunning = Atomic<Bool>(false)
     private let loopWakeup = ConditionLock()
 
@@ -80,7 +81,7 @@ public final class Supervisor: Sendable {
 
     private func makeStatus(_ state: PoolStateMachine, now: UInt64) -> PoolStatus {
         PoolStatus(
-            version: version, pid: Int(getpid()), uptimeSeconds: Double(now - startedAt) / 1e9, model: state.model,
+            version: version, pid: processID, uptimeSeconds: Double(now - startedAt) / 1e9, model: state.model,
             phase: state.phase, workers: state.workerCounts, queued: state.queuedCount, running: state.runningCount,
             maxQueue: state.configuration.maxQueue, totals: state.totals)
     }

@@ -28,36 +28,52 @@ public enum JSON: Sendable, Hashable {
 
 /// A JSON object that remembers the order its keys were inserted in.
 ///
-/// Order matters only to people reading `--json` output; lookups are by hash.
+/// Varlink objects are small, so members live in an array and are found by a linear scan;
+/// an index by key is built only for large objects (a hostile message may carry thousands of
+/// keys). Order matters only to people reading `--json` output.
 public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryLiteral {
-    private var orderedKeys: [String] = []
-    private var values: [String: JSON] = [:]
+    private var entries: [(key: String, value: JSON)] = []
+    private var index: [String: Int]?
+
+    /// Objects with more members than this get an index by key.
+    private static let indexThreshold = 16
 
     /// An empty object.
     public init() {}
 
     /// An object with the given members, in the given order; a repeated key keeps its last value.
     public init(dictionaryLiteral elements: (String, JSON)...) {
+        entries.reserveCapacity(elements.count)
         for (key, value) in elements { self[key] = value }
     }
 
     /// The number of members.
-    public var count: Int { orderedKeys.count }
+    public var count: Int { entries.count }
 
     /// Whether the object has no members.
-    public var isEmpty: Bool { orderedKeys.isEmpty }
+    public var isEmpty: Bool { entries.isEmpty }
 
     /// The keys in insertion order.
-    public var keys: [String] { orderedKeys }
+    public var keys: [String] { entries.map(\.key) }
+
+    private func position(of key: String) -> Int? {
+        if let index { return index[key] }
+        return entries.firstIndex { $0.key == key }
+    }
 
     /// The member called `key`; setting `nil` removes it.
     public subscript(key: String) -> JSON? {
-        get { values[key] }
+        get { position(of: key).map { entries[$0].value } }
         set {
-            if let newValue {
-                if values.updateValue(newValue, forKey: key) == nil { orderedKeys.append(key) }
-            } else if values.removeValue(forKey: key) != nil {
-                orderedKeys.removeAll { $0 == key }
+            if let position = position(of: key) {
+                if let newValue {
+                    entries[position].value = newValue
+                } else {
+                    entries.remove(at: position)
+                    rebuildIndex()
+                }
+            } else if let newValue {
+                append(key, newValue)
             }
         }
     }
@@ -65,31 +81,46 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     /// Inserts a member that must not exist yet; returns false (and changes nothing) if it does.
     @discardableResult
     public mutating func insertNew(_ key: String, _ value: JSON) -> Bool {
-        guard values[key] == nil else { return false }
-        values[key] = value
-        orderedKeys.append(key)
+        guard position(of: key) == nil else { return false }
+        append(key, value)
         return true
     }
 
-    /// Iterates the members in insertion order.
-    public func makeIterator() -> some IteratorProtocol<(key: String, value: JSON)> {
-        var index = 0
-        return AnyIterator<(key: String, value: JSON)> {
-            guard index < orderedKeys.count else { return nil }
-            let key = orderedKeys[index]
-            index += 1
-            return (key, values[key]!)
+    private mutating func append(_ key: String, _ value: JSON) {
+        entries.append((key, value))
+        if index != nil {
+            index![key] = entries.count - 1
+        } else if entries.count > Self.indexThreshold {
+            rebuildIndex()
         }
     }
 
-    /// Whether the two hold the same members.
-    public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
-        lhs.values == rhs.values
+    private mutating func rebuildIndex() {
+        guard entries.count > Self.indexThreshold else {
+            index = nil
+            return
+        }
+        var built: [String: Int] = [:]
+        built.reserveCapacity(entries.count)
+        for (position, entry) in entries.enumerated() { built[entry.key] = position }
+        index = built
     }
 
-    /// Hashes the members.
+    /// Iterates the members in insertion order.
+    public func makeIterator() -> IndexingIterator<[(key: String, value: JSON)]> {
+        entries.makeIterator()
+    }
+
+    /// Whether the two hold the same members, in any order.
+    public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        return lhs.entries.allSatisfy { rhs[$0.key] == $0.value }
+    }
+
+    /// Hashes the members, in an order-independent way.
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(values)
+        hasher.combine(count)
+        for key in keys.sorted() { hasher.combine(key) }
     }
 }
 

@@ -1,5 +1,6 @@
 import ConcurDaemon
 import ConcurProtocol
+import Foundation
 import Testing
 
 @Suite("The daemon's configuration")
@@ -102,5 +103,18 @@ struct ConfigurationTests {
         ])
         #expect(run.foregroundRun.workload == WorkloadRequest(count: 20, kind: .cpu, seed: 1, scale: 1))
         #expect(run.foregroundRun.workers == 4 && run.foregroundRun.timeLimit == 10)
+    }
+}
+
+@Suite("The shipped example config")
+struct ExampleConfigTests {
+    @Test("systemd/concurd.toml parses and passes validation")
+    func exampleConfig() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("systemd/concurd.toml").path
+        var configuration = DaemonConfiguration()
+        try configuration.apply(toml: TextFile.read(path), file: path)
+        try configuration.validate()
+        #expect(configuration.workers == 4 && configuration.maxWorkers == 64 && configuration.drainTimeout == 30)
     }
 }

@@ -81,6 +81,26 @@ struct JSONTests {
         #expect(try JSON.parse(ok) != .null)
     }
 
+    @Test("objects keep order, replace, remove and compare by members, small or indexed", arguments: [3, 40])
+    func objects(size: Int) {
+        var object = JSONObject()
+        for number in 0..<size { object["k\(number)"] = .int(Int64(number)) }
+        #expect(object.keys == (0..<size).map { "k\($0)" })
+        object["k1"] = "one"
+        #expect(object["k1"] == "one" && object.count == size)
+        object["k0"] = nil
+        #expect(object["k0"] == nil && object.count == size - 1 && object.keys.first == "k1")
+        #expect(object["k\(size - 1)"] == .int(Int64(size - 1)))
+        let inserted = object.insertNew("k1", 5)
+        #expect(!inserted)
+        var reversed = JSONObject()
+        for (key, value) in object.reversed() { reversed[key] = value }
+        #expect(reversed == object)
+        #expect(reversed.hashValue == object.hashValue)
+        reversed["extra"] = true
+        #expect(reversed != object)
+    }
+
     @Test("writes non-finite doubles as null, and escapes control characters")
     func serializationEdges() {
         #expect(JSON.double(.infinity).serialized == "null")

@@ -1,0 +1,71 @@
+// concur-bench: measurements that need a client faster than Python, driven by bench/run.
+//
+//   concur-bench status-rtt SOCKET CALLS   Status round trips on one connection, one at a time
+//
+// Prints one JSON object per run. Not installed; a harness for the benchmark script.
+@preconcurrency import Glibc
+import Varlink
+
+func now() -> UInt64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+}
+
+func cpuSeconds() -> (user: Double, system: Double) {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return (
+        Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6,
+        Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+    )
+}
+
+func fail(_ message: String) -> Never {
+    fputs("concur-bench: \(message)\n", stderr)
+    exit(2)
+}
+
+/// Blocking Status calls, each waiting for its reply before the next: latency, not throughput.
+func statusRoundTrips(socket: String, calls: Int) {
+    let connection: VarlinkConnection
+    do {
+        connection = try VarlinkConnection(unixPath: socket)
+    } catch {
+        fail("cannot connect to \(socket): \(error)")
+    }
+    for _ in 0..<min(1000, calls) { _ = try? connection.call("io.concur.Supervisor.Status") }  // warm-up
+    var samples = [UInt64](repeating: 0, count: calls)
+    let cpuBefore = cpuSeconds()
+    let start = now()
+    for index in 0..<calls {
+        let begin = now()
+        do {
+            _ = try connection.call("io.concur.Supervisor.Status")
+        } catch {
+            fail("call \(index) failed: \(error)")
+        }
+        samples[index] = now() - begin
+    }
+    let wall = Double(now() - start) / 1e9
+    let cpuAfter = cpuSeconds()
+    samples.sort()
+    func percentile(_ p: Double) -> Double {
+        Double(samples[min(samples.count - 1, Int((p / 100 * Double(samples.count)).rounded(.up)) - 1)]) / 1000
+    }
+    print(
+        """
+        {"calls": \(calls), "p50_us": \(percentile(50)), "p90_us": \(percentile(90)), "p99_us": \(percentile(99)), \
+        "max_us": \(Double(samples.last ?? 0) / 1000), "wall_s": \(wall), "client_user_s": \(cpuAfter.user - cpuBefore.user), \
+        "client_sys_s": \(cpuAfter.system - cpuBefore.system)}
+        """)
+}
+
+let arguments = CommandLine.arguments
+switch arguments.count > 1 ? arguments[1] : "" {
+case "status-rtt":
+    guard arguments.count == 4, let calls = Int(arguments[3]), calls > 0 else { fail("usage: concur-bench status-rtt SOCKET CALLS") }
+    statusRoundTrips(socket: arguments[2], calls: calls)
+default:
+    fail("usage: concur-bench status-rtt SOCKET CALLS")
+}

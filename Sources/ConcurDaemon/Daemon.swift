@@ -20,7 +20,8 @@ public enum Daemon {
 
     /// Runs the daemon until it is told to stop; returns the process exit status.
     ///
-    /// Order matters: the socket is bound and the workers run before READY=1, and at shutdown
+    /// Order matters: signals are taken first, then the workers start, then the socket is bound,
+    /// and only then READY=1 is sent; at shutdown
     /// the workers are drained before the socket closes, so `status` keeps answering meanwhile.
     public static func serve(configuration: DaemonConfiguration, logger: Logger) -> Int32 {
         let notifier = SystemdNotifier()
@@ -57,26 +58,25 @@ public enum Daemon {
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
+        // Workers first: once the socket accepts, the pool is running (READY=1 promises both).
+        do {
+            try supervisor.start(workers: configuration.workers)
+        } catch {
+            logger.critical("cannot start the workers: \(error)")
+            return 1
+        }
+
         let service = VarlinkService(
             vendor: "concur", product: "concurd", version: version, url: "https://github.com/concur/concur",
             interfaces: [ControlService(supervisor: supervisor, onChange: refreshStatus)])
         let ownUID = geteuid()
-        var serverConfiguration = VarlinkServerConfiguration { peer in peer.uid == 0 || peer.uid == ownUID }
-        serverConfiguration.socketMode = 0o600
+        let serverConfiguration = VarlinkServerConfiguration { peer in peer.uid == 0 || peer.uid == ownUID }
         let server: VarlinkSocketServer
         do {
             server = try openControlSocket(
                 path: socketPath, service: service, configuration: serverConfiguration, group: group, logger: logger)
         } catch {
             logger.critical("\(error)")
-            return 1
-        }
-
-        do {
-            try supervisor.start(workers: configuration.workers)
-        } catch {
-            logger.critical("cannot start the workers: \(error)")
-            server.close()
             return 1
         }
 
@@ -156,7 +156,12 @@ public enum Daemon {
                 logger.notice("SIG\(name): draining; send it again to interrupt running jobs")
             }
         case SIGTTIN, SIGTTOU:
-            let target = supervisor.pool.read { $0.target } + (number == SIGTTIN ? 1 : -1)
+            let current = supervisor.pool.read { $0.target }
+            guard current > 0 else {
+                logger.warning("SIG\(name): the pool is not running yet (or shutting down); nothing changed")
+                return
+            }
+            let target = current + (number == SIGTTIN ? 1 : -1)
             do {
                 let previous = try supervisor.pool.resize(to: target)
                 logger.info("SIG\(name): workers \(previous) -> \(target)")

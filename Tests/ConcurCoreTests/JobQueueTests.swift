@@ -1,6 +1,8 @@
-import ConcurCore
 import ConcurProtocol
+import Synchronization
 import Testing
+
+@testable import ConcurCore
 
 @Suite("The job queue and job table")
 struct JobQueueTests {
@@ -37,5 +39,37 @@ struct JobQueueTests {
         #expect(table.count == 3)
         #expect(table.recentlyFinished(state: nil, limit: 5).map(\.id) == [3, 2])
         #expect(table.newest(limit: 10, below: 5).map(\.id) == [4, 3, 2])
+    }
+}
+
+@Suite("The watch sink")
+struct JobWatchSinkTests {
+    func info(_ id: JobID) -> JobInfo {
+        JobInfo(id: id, kind: .fail, state: .failed, attempts: 1, submittedAt: 0)
+    }
+
+    @Test("rings once per batch and hands over jobs in order")
+    func batches() {
+        let rings = Mutex(0)
+        let sink = JobWatchSink { rings.withLock { $0 += 1 } }
+        sink.push(info(1), last: false)
+        sink.push(info(2), last: false)
+        #expect(rings.withLock { $0 } == 1)
+        let first = sink.take()
+        #expect(first.jobs.map(\.id) == [1, 2] && !first.ended && !first.overflowed)
+        sink.push(info(3), last: true)
+        #expect(rings.withLock { $0 } == 2)
+        let second = sink.take()
+        #expect(second.jobs.map(\.id) == [3] && second.ended)
+        sink.push(info(4), last: false)
+        #expect(sink.take().jobs.isEmpty)
+    }
+
+    @Test("cuts off a consumer that falls too far behind")
+    func overflow() {
+        let sink = JobWatchSink(capacity: 2) {}
+        for id in 1...5 as ClosedRange<JobID> { sink.push(info(id), last: false) }
+        let taken = sink.take()
+        #expect(taken.jobs.count == 2 && taken.ended && taken.overflowed)
     }
 }

@@ -187,6 +187,27 @@ struct PoolStateMachineTests {
         #expect(notified.map(\.1) == [false, true])
     }
 
+    @Test("a watch without ids sees every job that finishes and never ends by itself")
+    func watchEverything() throws {
+        var pool = try makePool(workers: 1)
+        let watch = try pool.addWatch(ids: [])
+        #expect(!watch.complete && watch.finished.isEmpty)
+        _ = try pool.submit([.fail, .fail], now: 0)
+        var seen: [(JobID, Bool)] = []
+        for _ in 0..<2 {
+            guard case .run(let job) = pool.nextAssignment(for: 1, now: 1) else { continue }
+            for case .notify(let id, let info, let last) in pool.finish(worker: 1, job: job, outcome: .failed("x"), now: 2)
+            where id == watch.id {
+                seen.append((info.id, last))
+            }
+        }
+        #expect(seen.map(\.0) == [1, 2] && seen.allSatisfy { !$0.1 })
+        pool.removeWatch(watch.id)
+        _ = try pool.submit([.fail], now: 3)
+        guard case .run(let job) = pool.nextAssignment(for: 1, now: 4) else { return }
+        #expect(pool.finish(worker: 1, job: job, outcome: .failed("x"), now: 5).isEmpty)
+    }
+
     @Test("a watch of finished jobs completes at once; unknown ids are refused")
     func idWatch() throws {
         var pool = try makePool(workers: 1)

@@ -98,6 +98,9 @@ struct ControlServiceTests {
         let replies = harness.call("WatchJobs", ["ids": [1]], more: true)
         #expect(replies.count == 1 && replies[0].continues == false)
         #expect(harness.error("WatchJobs", ["ids": [42]], more: true) == SupervisorError.noSuchJob(42))
+        #expect(harness.error("WatchJobs", ["ids": "all"], more: true) == VarlinkError.invalidParameter("ids"))
+        #expect(harness.error("WatchJobs", ["ids": [-1]], more: true) == VarlinkError.invalidParameter("ids[0]"))
+        #expect(harness.error("WatchJobs", ["since": 3], more: true) == VarlinkError.invalidParameter("since"))
     }
 
     @Test(
@@ -128,6 +131,21 @@ struct ControlServiceTests {
             ("ListJobs", ["state": "sleeping"], VarlinkError.invalidParameter("state")),
             ("ListJobs", ["ids": [9]], SupervisorError.noSuchJob(9)),
             ("Status", ["verbose": true], VarlinkError.invalidParameter("verbose")),
+            (
+                "ListJobs", ["ids": .array(Array(repeating: 1, count: 10_001))],
+                SupervisorError.invalidValue(parameter: "ids", reason: "at most 10000 ids per call")
+            ),
+            ("ListJobs", ["ids": ["one"]], VarlinkError.invalidParameter("ids[0]")),
+            (
+                "ListJobs", ["limit": 10_001],
+                SupervisorError.invalidValue(parameter: "limit", reason: "limit must be between 1 and 10000")
+            ),
+            ("Generate", ["count": 3, "kind": 7], VarlinkError.invalidParameter("kind")),
+            (
+                "Submit", ["jobs": .array(Array(repeating: ["kind": "fail"], count: 10_001))],
+                SupervisorError.invalidValue(
+                    parameter: "jobs", reason: "at most 10000 jobs per Submit; split the batch or use Generate")
+            ),
             ("Stats", ["x": 1], VarlinkError.invalidParameter("x")),
             ("Launch", [:], VarlinkError.methodNotFound("io.concur.Supervisor.Launch")),
         ] as [(String, JSONObject, VarlinkError)])

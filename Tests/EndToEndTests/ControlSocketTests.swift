@@ -130,6 +130,8 @@ struct ControlSocketTests {
         let fromEnvironment = try runCommand(
             Binaries.concurctl, ["status"], environment: ["CONCUR_SOCKET": "/tmp/concur-e2e-env/x.sock", "PATH": "/usr/bin"])
         #expect(fromEnvironment.stderr.contains("/tmp/concur-e2e-env/x.sock"))
+        let tooLong = try runCommand(Binaries.concurctl, ["status", "--socket", "/tmp/" + String(repeating: "s", count: 120)])
+        #expect(tooLong.status == 64 && tooLong.stderr.contains("at most 107 bytes"))
     }
 
     @Test("the socket is 0600, a second daemon is refused, and a stale socket is replaced")

@@ -12,7 +12,7 @@ final class TestDaemon {
     private let child: ChildProcess
 
     /// Starts `concurd serve` with `arguments` (plus `--socket`, a fresh one unless given) and
-    /// waits until the socket answers.
+    /// waits until it serves.
     init(_ arguments: [String] = [], socket: String? = nil, environment extra: [String: String] = [:], waitForSocket: Bool = true)
         throws
     {
@@ -30,7 +30,8 @@ final class TestDaemon {
             Binaries.concurd.path, ["--socket", self.socket] + arguments, environment: environment, stdout: .file(logFile.path),
             stderr: .file(logFile.path))
         if waitForSocket {
-            let up = eventually(20) { (try? VarlinkConnection(unixPath: self.socket)) != nil || !child.isRunning }
+            // "serving on" is logged once the socket is fully set up (mode included) and accepts.
+            let up = eventually(20) { log().contains("serving on ") || !child.isRunning }
             try #require(up && child.isRunning, "concurd did not start:\n\(log())")
         }
     }

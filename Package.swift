@@ -82,7 +82,8 @@ let package = Package(
         .executableTarget(name: "concurd", dependencies: ["ConcurDaemon"], swiftSettings: strict),
         .executableTarget(name: "concurctl", dependencies: ["ConcurClient"], swiftSettings: strict),
         .executableTarget(
-            name: "concur-bench", dependencies: ["Varlink"], path: "Benchmarks/concur-bench", swiftSettings: strict),
+            name: "concur-bench", dependencies: ["Varlink", "ConcurCore", "ConcurProtocol"], path: "Benchmarks/concur-bench",
+            swiftSettings: strict),
         .testTarget(name: "VarlinkTests", dependencies: ["Varlink"], swiftSettings: strict),
         .testTarget(name: "ConcurProtocolTests", dependencies: ["ConcurProtocol", "Varlink"], swiftSettings: strict),
         .testTarget(name: "ConcurCoreTests", dependencies: ["ConcurCore", "ConcurProtocol"], swiftSettings: strict),

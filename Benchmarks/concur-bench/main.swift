@@ -1,8 +1,11 @@
 // concur-bench: measurements that need a client faster than Python, driven by bench/run.
 //
 //   concur-bench status-rtt SOCKET CALLS   Status round trips on one connection, one at a time
+//   concur-bench state-machine JOBS BATCH  the pool's bookkeeping alone: ns per no-op job
 //
 // Prints one JSON object per run. Not installed; a harness for the benchmark script.
+import ConcurCore
+import ConcurProtocol
 @preconcurrency import Glibc
 import Varlink
 
@@ -61,11 +64,45 @@ func statusRoundTrips(socket: String, calls: Int) {
         """)
 }
 
+/// The pool's per-job bookkeeping without threads: submit, hand out in batches, finish.
+func stateMachine(jobs: Int, batch: Int) {
+    var pool = PoolStateMachine(model: .threads, configuration: .init(maxQueue: jobs, maxWorkers: 2, retainFinished: 10_000))
+    _ = try? pool.resize(to: 2)
+    for id in 1...2 { pool.workerReady(id, osID: nil) }
+    let start = now()
+    _ = try? pool.submit(Array(repeating: JobSpec(.cpu(size: 0)), count: jobs), now: start)
+    let submitted = now()
+    var worker = 1
+    var finished = 0
+    while finished < jobs {
+        guard case .run(let taken) = pool.nextAssignment(for: worker, limit: batch, now: now()), !taken.isEmpty else { break }
+        for job in taken {
+            let time = now()
+            _ = pool.finish(worker: worker, job: job.id, outcome: .done(.checksum(1)), startedAt: time, now: time)
+        }
+        finished += taken.count
+        worker = 3 - worker
+    }
+    let end = now()
+    print(
+        """
+        {"jobs": \(jobs), "batch": \(batch), "submit_ns_per_job": \(Double(submitted - start) / Double(jobs)), \
+        "run_ns_per_job": \(Double(end - submitted) / Double(jobs)), "done": \(pool.totals.done), \
+        "record_bytes": \(MemoryLayout<JobRecord?>.stride), "job_bytes": \(MemoryLayout<Job>.stride), \
+        "outcome_bytes": \(MemoryLayout<JobOutcome>.stride), "info_bytes": \(MemoryLayout<JobInfo>.stride)}
+        """)
+}
+
 let arguments = CommandLine.arguments
 switch arguments.count > 1 ? arguments[1] : "" {
 case "status-rtt":
     guard arguments.count == 4, let calls = Int(arguments[3]), calls > 0 else { fail("usage: concur-bench status-rtt SOCKET CALLS") }
     statusRoundTrips(socket: arguments[2], calls: calls)
+case "state-machine":
+    guard arguments.count == 4, let jobs = Int(arguments[2]), let batch = Int(arguments[3]), jobs > 0, batch > 0 else {
+        fail("usage: concur-bench state-machine JOBS BATCH")
+    }
+    stateMachine(jobs: jobs, batch: batch)
 default:
-    fail("usage: concur-bench status-rtt SOCKET CALLS")
+    fail("usage: concur-bench status-rtt SOCKET CALLS | state-machine JOBS BATCH")
 }

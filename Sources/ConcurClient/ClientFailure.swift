@@ -96,6 +96,14 @@ public struct ClientFailure: Error, Sendable, Equatable, CustomStringConvertible
             )
         case SupervisorError.invalidValue(parameter: "", reason: "").name:
             return ClientFailure("concurd refused \(string("parameter")): \(string("reason"))", exitCode: ExitStatus.usage)
+        case SupervisorError.execDisabled.name:
+            return ClientFailure(
+                "concurd does not accept exec jobs: start it with --allow-exec (or allow_exec = true in its config) to let it run commands"
+            )
+        case SupervisorError.crashRefused(model: .threads).name:
+            return ClientFailure(
+                "a crash job would take concurd down under the \(string("model")) model; switch to the processes model, or add --force to crash it on purpose"
+            )
         case VarlinkError.permissionDenied.name:
             return ClientFailure(
                 "concurd refused the call: only root and the user running concurd may use it; try sudo",

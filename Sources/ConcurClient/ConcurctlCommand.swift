@@ -80,7 +80,10 @@ extension ConcurctlCommand {
                 job as it finishes and exits 0 only if every one is done.
                 """)
 
-        @Argument(help: "Jobs to submit: cpu:SIZE, prime:N, sleep:MS, fail, or 'primes' for the 20-number preset.")
+        @Argument(
+            help: ArgumentHelp(
+                "Jobs to submit: cpu:SIZE, prime:N, sleep:MS, fail, crash, or 'primes' for the 20-number preset. With --exec: the command and its arguments, after --.",
+                valueName: "job"))
         var specs: [String] = []
 
         @Option(help: "Generate this many jobs (1 to \(JobLimits.jobsPerGenerate)).")
@@ -95,6 +98,15 @@ extension ConcurctlCommand {
         @Option(help: "With --jobs: multiply cpu sizes and sleep times (0 to 100; 0 makes no-op jobs).")
         var scale: Double?
 
+        @Flag(help: "Submit one exec job: the command and its arguments follow --.")
+        var exec = false
+
+        @Option(help: "Seconds each job may run before it is stopped and fails (default: concurd's --job-timeout).")
+        var timeout: Double?
+
+        @Flag(help: "Run crash jobs even outside the processes model (they take the daemon down).")
+        var force = false
+
         @Flag(help: "Wait for the jobs, printing each as it finishes.")
         var wait = false
 
@@ -103,8 +115,10 @@ extension ConcurctlCommand {
         /// An empty command, filled in by the argument parser.
         public init() {}
 
-        /// The jobs listed on the command line, with the `primes` preset expanded.
-        public func listedJobs() throws(ClientFailure) -> [JobKind] {
+        /// The jobs listed on the command line (the `primes` preset expanded, `--exec` and
+        /// `--force` applied), each with `--timeout`.
+        public func listedJobs() throws(ClientFailure) -> [JobSpec] {
+            if exec { return [JobSpec(.exec(argv: specs), timeout: timeout)] }
             var kinds: [JobKind] = []
             for spec in specs {
                 if spec == "primes" {
@@ -112,22 +126,35 @@ extension ConcurctlCommand {
                     continue
                 }
                 do {
-                    kinds.append(try JobKind(commandLine: spec))
+                    var kind = try JobKind(commandLine: spec)
+                    if case .crash = kind, force { kind = .crash(forced: true) }
+                    kinds.append(kind)
                 } catch {
                     throw ClientFailure(error.description, exitCode: ClientFailure.ExitStatus.usage)
                 }
             }
-            return kinds
+            return kinds.map { JobSpec($0, timeout: timeout) }
         }
 
         /// Checks the options together before the command runs.
         public func validate() throws {
+            if exec {
+                guard jobs == nil else { throw ValidationError("--exec submits one command; --jobs does not apply") }
+                guard !specs.isEmpty else {
+                    throw ValidationError("--exec needs a command after --, e.g. concurctl submit --exec -- make test")
+                }
+                if let problem = JobKind.problem(withArguments: specs) { throw ValidationError(problem) }
+            }
+            if let timeout, !JobLimits.timeout.contains(timeout) {
+                throw ValidationError("--timeout must be between 0.001 and 86400 seconds, not \(formatDecimal(timeout))")
+            }
             if jobs != nil && !specs.isEmpty {
                 throw ValidationError("give either --jobs N or a list of jobs, not both")
             }
-            if jobs == nil {
+            if jobs == nil && !exec {
                 if specs.isEmpty {
-                    throw ValidationError("nothing to submit: give --jobs N, a list such as 'prime:97 sleep:250', or 'primes'")
+                    throw ValidationError(
+                        "nothing to submit: give --jobs N, a list such as 'prime:97 sleep:250', 'primes', or --exec -- CMD")
                 }
                 if kind != nil || seed != nil || scale != nil {
                     throw ValidationError("--kind, --seed and --scale only apply to generated jobs (--jobs N)")
@@ -140,7 +167,7 @@ extension ConcurctlCommand {
             if let scale, !WorkloadRequest.scaleRange.contains(scale) {
                 throw ValidationError("--scale must be between 0 and 100, not \(formatDecimal(scale))")
             }
-            if specs.count > JobLimits.jobsPerSubmit {
+            if !exec && specs.count > JobLimits.jobsPerSubmit {
                 throw ValidationError("at most \(JobLimits.jobsPerSubmit) listed jobs at once; use --jobs N for more")
             }
         }
@@ -156,14 +183,14 @@ extension ConcurctlCommand {
                         WorkloadRequest(count: jobs, kind: kind ?? .cpu, seed: seed.map(UInt64.init), scale: scale ?? 1)
                         .parameters
                 } else {
-                    let kinds = try listedJobs()
-                    guard kinds.count <= JobLimits.jobsPerSubmit else {
+                    let listed = try listedJobs()
+                    guard listed.count <= JobLimits.jobsPerSubmit else {
                         throw ClientFailure(
                             "at most \(JobLimits.jobsPerSubmit) listed jobs at once; use --jobs N for more",
                             exitCode: ClientFailure.ExitStatus.usage)
                     }
                     method = .submit
-                    parameters = ["jobs": .array(kinds.map(\.json))]
+                    parameters = ["jobs": .array(listed.map(\.json))]
                 }
                 let client = try common.connect()
                 guard wait else {

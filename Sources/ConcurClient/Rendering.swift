@@ -84,9 +84,10 @@ public enum Rendering {
         return "job \(job.id) \(job.kind.label): \(job.state.rawValue)\(took)\(worker): \(outcome(job))"
     }
 
-    /// A job's result or error text.
+    /// A job's result, or for a job that did not end `done`, why (and its result, if any).
     static func outcome(_ job: JobInfo) -> String {
-        job.result?.summary ?? job.error ?? ""
+        guard job.state != .done, let error = job.error else { return job.result?.summary ?? job.error ?? "" }
+        return job.result.map { "\(error) (\($0.summary))" } ?? error
     }
 
     /// The last line of `submit --wait`.

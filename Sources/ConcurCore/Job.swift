@@ -10,18 +10,63 @@ public typealias WorkerID = Int
 public struct Job: Sendable, Equatable {
     /// The job's id.
     public let id: JobID
-    /// What it does.
-    public let kind: JobKind
+    /// What it does and its time limit.
+    public let spec: JobSpec
     /// Attempts already started (0 for a fresh job).
     public var attempts: Int
     /// When it was accepted (monotonic nanoseconds).
     public let submittedAt: UInt64
 
     /// A job with the given fields.
-    public init(id: JobID, kind: JobKind, attempts: Int = 0, submittedAt: UInt64) {
+    public init(id: JobID, spec: JobSpec, attempts: Int = 0, submittedAt: UInt64) {
         self.id = id
-        self.kind = kind
+        self.spec = spec
         self.attempts = attempts
         self.submittedAt = submittedAt
     }
+
+    /// What the job does.
+    public var kind: JobKind { spec.kind }
+}
+
+/// What a job produced, kept compact: the text shown to people is made only when asked for,
+/// so a million no-op jobs cost no string.
+public enum JobOutput: Sendable, Equatable {
+    /// `cpu`: the checksum of the work.
+    case checksum(UInt64)
+    /// `prime`: the number and its smallest factor (the number itself when prime, 1 below 2).
+    case primality(n: UInt64, factor: UInt64)
+    /// `sleep`: the time waited.
+    case slept(milliseconds: Int)
+    /// `exec`: how the command ended, how long it ran, and the tail of its output.
+    case command(exitCode: Int?, signal: Int?, seconds: Double, output: String)
+
+    /// The output as the control interface shows it.
+    public var result: JobResult {
+        switch self {
+        case .checksum(let checksum):
+            return JobResult(summary: "checksum 0x\(String(checksum, radix: 16))", checksum: checksum)
+        case .primality(let n, let factor):
+            if n < 2 { return JobResult(summary: "not prime (below 2)", prime: false) }
+            if factor == n { return JobResult(summary: "prime", prime: true) }
+            return JobResult(summary: "composite (divisible by \(factor))", prime: false, factor: factor)
+        case .slept(let milliseconds):
+            return JobResult(summary: "slept \(milliseconds) ms")
+        case .command(let exitCode, let signal, let seconds, let output):
+            let ending = exitCode.map { "exit \($0)" } ?? "killed by signal \(signal ?? 0)"
+            return JobResult(
+                summary: "\(ending) after \(formatDuration(seconds))", exitCode: exitCode, signal: signal, output: output,
+                seconds: seconds)
+        }
+    }
+}
+
+/// How a job ended, as its worker reports it.
+public enum JobOutcome: Sendable, Equatable {
+    /// It ran to the end and produced an output.
+    case done(JobOutput)
+    /// It failed; the text says why. An `exec` job keeps what its command produced.
+    case failed(String, output: JobOutput? = nil)
+    /// It was interrupted before finishing; the text says by what.
+    case cancelled(String)
 }

@@ -1,12 +1,13 @@
 import DequeModule
 
-/// The shared, bounded, first-in first-out queue of jobs waiting for a worker.
+/// The shared, bounded, first-in first-out queue of jobs waiting for a worker, by id (the
+/// ``JobTable`` holds the rest of each job).
 ///
 /// A batch is taken whole or refused whole, so a client never has to guess which part of a
-/// submit was accepted. Jobs put back at the head (a preempted or retried job) were accepted
-/// before and may exceed the limit.
+/// submit was accepted. Jobs put back at the head (given back, or their worker died) were
+/// accepted before and may exceed the limit.
 public struct JobQueue: Sendable {
-    private var jobs: Deque<Job> = []
+    private var ids: Deque<JobID> = []
     /// The most jobs the queue accepts from submitters.
     public var limit: Int
 
@@ -16,34 +17,34 @@ public struct JobQueue: Sendable {
     }
 
     /// Jobs waiting.
-    public var count: Int { jobs.count }
+    public var count: Int { ids.count }
 
     /// Whether no job is waiting.
-    public var isEmpty: Bool { jobs.isEmpty }
+    public var isEmpty: Bool { ids.isEmpty }
 
     /// Whether `count` more jobs fit under the limit.
-    public func canAccept(_ count: Int) -> Bool { jobs.count + count <= limit }
+    public func canAccept(_ count: Int) -> Bool { ids.count + count <= limit }
 
-    /// Appends jobs the caller has checked with ``canAccept(_:)``.
-    public mutating func append(contentsOf newJobs: some Sequence<Job>) {
-        jobs.append(contentsOf: newJobs)
+    /// Appends the consecutive ids of a batch the caller has checked with ``canAccept(_:)``.
+    public mutating func append(contentsOf newIDs: Range<JobID>) {
+        ids.append(contentsOf: newIDs)
     }
 
     /// Puts a job back at the head, to run next.
-    public mutating func pushFront(_ job: Job) {
-        jobs.prepend(job)
+    public mutating func pushFront(_ id: JobID) {
+        ids.prepend(id)
     }
 
     /// Takes the job at the head.
-    public mutating func popFirst() -> Job? { jobs.popFirst() }
+    public mutating func popFirst() -> JobID? { ids.popFirst() }
 
     /// Takes every waiting job, oldest first.
-    public mutating func removeAll() -> [Job] {
-        let all = Array(jobs)
-        jobs.removeAll()
+    public mutating func removeAll() -> [JobID] {
+        let all = Array(ids)
+        ids.removeAll()
         return all
     }
 
     /// The first `count` waiting jobs, next to run first.
-    public func prefix(_ count: Int) -> [Job] { Array(jobs.prefix(count)) }
+    public func prefix(_ count: Int) -> [JobID] { Array(ids.prefix(count)) }
 }

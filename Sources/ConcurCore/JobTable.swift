@@ -1,12 +1,12 @@
 public import ConcurProtocol
 import DequeModule
 
-/// Everything the pool remembers about one job.
+/// Everything the pool remembers about one job, as read from the ``JobTable``.
 public struct JobRecord: Sendable, Equatable {
     /// The job's id.
     public let id: JobID
-    /// What it does.
-    public let kind: JobKind
+    /// What it does and its time limit.
+    public let spec: JobSpec
     /// Its state.
     public var state: JobState
     /// Attempts started.
@@ -21,29 +21,70 @@ public struct JobRecord: Sendable, Equatable {
     public var worker: WorkerID?
     /// That worker's model.
     public var model: ConcurrencyModel?
-    /// What it produced.
-    public var result: JobResult?
+    /// What it produced (also kept for a failed `exec` job).
+    public var output: JobOutput?
     /// Why it failed or was cancelled.
     public var error: String?
 
     /// The record as the control interface shows it.
     public func info(clock: MonotonicClock) -> JobInfo {
         JobInfo(
-            id: id, kind: kind, state: state, attempts: attempts, submittedAt: clock.unixTime(submittedAt),
+            id: id, spec: spec, state: state, attempts: attempts, submittedAt: clock.unixTime(submittedAt),
             startedAt: startedAt.map(clock.unixTime), finishedAt: finishedAt.map(clock.unixTime), worker: worker,
-            model: model, result: result, error: error)
+            model: model, result: output?.result, error: error)
     }
 }
 
 /// The records of queued, running and recently finished jobs.
 ///
-/// Finished records are kept up to `retainFinished`, oldest pruned first, so memory stays
-/// bounded however many jobs pass through.
+/// Made for millions of jobs a second: each job has a small, trivially copied slot (state,
+/// attempts, worker, times, and a compact output such as a checksum) in a ring indexed by
+/// `id - base` (ids are consecutive, so nothing is hashed on the way every job takes); its
+/// spec sits in a parallel ring; the rare bulky details (an error text, a command's output)
+/// in a dictionary. Finished records are kept up to `retainFinished`, oldest pruned first. A
+/// job that stays unfinished for long would pin the ring's start and let pruned slots pile up
+/// behind it; past a bound such stragglers move to a dictionary and the ring moves on, so
+/// memory stays bounded however many jobs pass through.
 public struct JobTable: Sendable {
-    private var records: [JobID: JobRecord] = [:]
+    /// The hot part of a record: plain bytes, copied without reference counting.
+    struct Slot {
+        static let empty: UInt8 = 255
+        static let noWorker: Int32 = -1
+
+        var state: UInt8 = Slot.empty  // JobState's index, or `empty`
+        var model: UInt8 = 255  // ConcurrencyModel's index, or 255
+        var outputKind: UInt8 = 0  // 0 none, 1 checksum, 2 primality, 3 slept, 4 in `details`
+        var attempts: UInt32 = 0
+        var worker: Int32 = Slot.noWorker
+        var submittedAt: UInt64 = 0
+        var startedAt: UInt64 = 0
+        var finishedAt: UInt64 = 0
+        var outputA: UInt64 = 0
+        var outputB: UInt64 = 0
+
+        var isPresent: Bool { state != Slot.empty }
+    }
+
+    /// What a slot cannot hold.
+    struct Detail {
+        var output: JobOutput?
+        var error: String?
+    }
+
+    private var slots: Deque<Slot> = []
+    private var specs: Deque<JobSpec> = []
+    private var base: JobID = 1
+    private var details: [JobID: Detail] = [:]
+    private var stragglers: [JobID: JobRecord] = [:]
     private var finishedOrder: Deque<JobID> = []
+    private var held = 0
     /// How many finished records are kept.
     public var retainFinished: Int
+
+    /// Slots allowed beyond the records held before stragglers are moved out of the ring.
+    static let slack = 65_536
+    private static let states = JobState.allCases
+    private static let models = ConcurrencyModel.allCases
 
     /// An empty table keeping `retainFinished` finished records.
     public init(retainFinished: Int) {
@@ -51,54 +92,217 @@ public struct JobTable: Sendable {
     }
 
     /// Records held (queued, running and retained finished ones).
-    public var count: Int { records.count }
+    public var count: Int { held }
+
+    private func ringIndex(_ id: JobID) -> Int? {
+        id >= base && id - base < JobID(slots.count) ? Int(id - base) : nil
+    }
 
     /// The record of `id`, if it is still held.
-    public subscript(id: JobID) -> JobRecord? { records[id] }
+    public subscript(id: JobID) -> JobRecord? {
+        guard let index = ringIndex(id) else { return stragglers[id] }
+        let slot = slots[index]
+        guard slot.isPresent else { return nil }
+        return record(id: id, slot: slot, spec: specs[index])
+    }
 
-    /// Records a newly accepted job.
-    public mutating func insert(_ job: Job) {
-        records[job.id] = JobRecord(
-            id: job.id, kind: job.kind, state: .queued, attempts: job.attempts, submittedAt: job.submittedAt)
+    private func record(id: JobID, slot: Slot, spec: JobSpec) -> JobRecord {
+        let detail =
+            slot.outputKind == 4 || Self.states[Int(slot.state)] == .failed || Self.states[Int(slot.state)] == .cancelled
+            ? details[id] : nil
+        let output: JobOutput? =
+            switch slot.outputKind {
+            case 1: .checksum(slot.outputA)
+            case 2: .primality(n: slot.outputA, factor: slot.outputB)
+            case 3: .slept(milliseconds: Int(slot.outputA))
+            case 4: detail?.output
+            default: nil
+            }
+        return JobRecord(
+            id: id, spec: spec, state: Self.states[Int(slot.state)], attempts: Int(slot.attempts), submittedAt: slot.submittedAt,
+            startedAt: slot.startedAt == 0 ? nil : slot.startedAt, finishedAt: slot.finishedAt == 0 ? nil : slot.finishedAt,
+            worker: slot.worker == Slot.noWorker ? nil : Int(slot.worker),
+            model: slot.model == 255 ? nil : Self.models[Int(slot.model)], output: output, error: detail?.error)
+    }
+
+    /// Records a newly accepted job; ids must arrive in increasing order.
+    public mutating func insert(id: JobID, spec: JobSpec, submittedAt: UInt64) {
+        if slots.isEmpty { base = id }
+        precondition(id >= base + JobID(slots.count), "job ids must increase")
+        while base + JobID(slots.count) < id {
+            slots.append(Slot())
+            specs.append(spec)
+        }
+        var slot = Slot()
+        slot.state = Self.index(of: .queued)
+        slot.submittedAt = submittedAt
+        slots.append(slot)
+        specs.append(spec)
+        held += 1
+    }
+
+    /// The job to hand to a worker, from its record.
+    public func job(_ id: JobID) -> Job? {
+        if let index = ringIndex(id) {
+            let slot = slots[index]
+            guard slot.isPresent else { return nil }
+            return Job(id: id, spec: specs[index], attempts: Int(slot.attempts), submittedAt: slot.submittedAt)
+        }
+        return stragglers[id].map { Job(id: id, spec: $0.spec, attempts: $0.attempts, submittedAt: $0.submittedAt) }
+    }
+
+    private static func index(of state: JobState) -> UInt8 {
+        switch state {
+        case .queued: 0
+        case .running: 1
+        case .done: 2
+        case .failed: 3
+        case .cancelled: 4
+        }
+    }
+
+    private static func index(of model: ConcurrencyModel) -> UInt8 {
+        switch model {
+        case .threads: 0
+        case .processes: 1
+        case .tasks: 2
+        }
     }
 
     /// Marks a job as started by `worker`.
     public mutating func markRunning(_ id: JobID, attempts: Int, worker: WorkerID, model: ConcurrencyModel, at now: UInt64) {
-        records[id]?.state = .running
-        records[id]?.attempts = attempts
-        records[id]?.startedAt = now
-        records[id]?.worker = worker
-        records[id]?.model = model
+        if let index = ringIndex(id) {
+            guard slots[index].isPresent else { return }
+            slots[index].state = Self.index(of: .running)
+            slots[index].attempts = UInt32(attempts)
+            slots[index].startedAt = now
+            slots[index].worker = Int32(worker)
+            slots[index].model = Self.index(of: model)
+        } else if stragglers[id] != nil {
+            stragglers[id]!.state = .running
+            stragglers[id]!.attempts = attempts
+            stragglers[id]!.startedAt = now
+            stragglers[id]!.worker = worker
+            stragglers[id]!.model = model
+        }
     }
 
-    /// Puts a started job back to `queued` (preempted, or its worker died).
-    public mutating func markRequeued(_ id: JobID) {
-        records[id]?.state = .queued
+    /// Puts a started job back to `queued` (given back, or its worker died), with its
+    /// attempts corrected when the last one never really started.
+    public mutating func markRequeued(_ id: JobID, attempts: Int? = nil) {
+        if let index = ringIndex(id) {
+            guard slots[index].isPresent else { return }
+            slots[index].state = Self.index(of: .queued)
+            if let attempts { slots[index].attempts = UInt32(attempts) }
+        } else if stragglers[id] != nil {
+            stragglers[id]!.state = .queued
+            if let attempts { stragglers[id]!.attempts = attempts }
+        }
     }
 
-    /// Moves a job to its final state and returns the record; older finished records beyond
-    /// the retention are pruned.
+    /// Moves a job to its final state and returns when it was submitted (nil if unknown); older
+    /// finished records beyond the retention are pruned. `startedAt`, when given, corrects the
+    /// start the pool had inferred (a child measures its own).
     @discardableResult
-    public mutating func markFinished(_ id: JobID, outcome: JobOutcome, at now: UInt64) -> JobRecord? {
-        guard var record = records[id] else { return nil }
-        switch outcome {
-        case .done(let result):
-            record.state = .done
-            record.result = result
-        case .failed(let reason):
-            record.state = .failed
-            record.error = reason
-        case .cancelled(let reason):
-            record.state = .cancelled
-            record.error = reason
+    public mutating func markFinished(_ id: JobID, outcome: JobOutcome, startedAt: UInt64? = nil, at now: UInt64) -> UInt64? {
+        let submittedAt: UInt64
+        if let index = ringIndex(id) {
+            guard slots[index].isPresent else { return nil }
+            submittedAt = slots[index].submittedAt
+            slots[index].finishedAt = now
+            if let startedAt { slots[index].startedAt = startedAt }
+            switch outcome {
+            case .done(let output):
+                slots[index].state = Self.index(of: .done)
+                store(output, id: id, at: index)
+            case .failed(let reason, let output):
+                slots[index].state = Self.index(of: .failed)
+                if let output { store(output, id: id, at: index) }
+                details[id, default: Detail()].error = reason
+            case .cancelled(let reason):
+                slots[index].state = Self.index(of: .cancelled)
+                details[id, default: Detail()].error = reason
+            }
+        } else if var record = stragglers.removeValue(forKey: id) {
+            submittedAt = record.submittedAt
+            record.finishedAt = now
+            if let startedAt { record.startedAt = startedAt }
+            switch outcome {
+            case .done(let output):
+                record.state = .done
+                record.output = output
+            case .failed(let reason, let output):
+                record.state = .failed
+                record.output = output
+                record.error = reason
+            case .cancelled(let reason):
+                record.state = .cancelled
+                record.error = reason
+            }
+            stragglers[id] = record
+        } else {
+            return nil
         }
-        record.finishedAt = now
-        records[id] = record
         finishedOrder.append(id)
-        while finishedOrder.count > retainFinished, let oldest = finishedOrder.popFirst() {
-            records.removeValue(forKey: oldest)
+        while finishedOrder.count > retainFinished, let oldest = finishedOrder.popFirst() { remove(oldest) }
+        return submittedAt
+    }
+
+    private mutating func store(_ output: JobOutput, id: JobID, at index: Int) {
+        switch output {
+        case .checksum(let checksum):
+            slots[index].outputKind = 1
+            slots[index].outputA = checksum
+        case .primality(let n, let factor):
+            slots[index].outputKind = 2
+            slots[index].outputA = n
+            slots[index].outputB = factor
+        case .slept(let milliseconds):
+            slots[index].outputKind = 3
+            slots[index].outputA = UInt64(milliseconds)
+        case .command:
+            slots[index].outputKind = 4
+            details[id, default: Detail()].output = output
         }
-        return record
+    }
+
+    private mutating func remove(_ id: JobID) {
+        if let index = ringIndex(id) {
+            let slot = slots[index]
+            guard slot.isPresent else { return }
+            if slot.outputKind == 4 || slot.state == Self.index(of: .failed) || slot.state == Self.index(of: .cancelled) {
+                details.removeValue(forKey: id)
+            }
+            slots[index] = Slot()
+            held -= 1
+            while let first = slots.first, !first.isPresent {
+                slots.removeFirst()
+                specs.removeFirst()
+                base += 1
+            }
+            compactIfPinned()
+        } else if stragglers.removeValue(forKey: id) != nil {
+            held -= 1
+        }
+    }
+
+    /// Moves records at the ring's start into `stragglers` when pruned slots pile up behind an
+    /// unfinished one.
+    private mutating func compactIfPinned() {
+        guard slots.count > 2 * held + Self.slack else { return }
+        while slots.count > 2 * held, let slot = slots.first {
+            let id = base
+            if slot.isPresent { stragglers[id] = record(id: id, slot: slot, spec: specs[0]) }
+            details.removeValue(forKey: id)
+            slots.removeFirst()
+            specs.removeFirst()
+            base += 1
+        }
+        while let first = slots.first, !first.isPresent {
+            slots.removeFirst()
+            specs.removeFirst()
+            base += 1
+        }
     }
 
     /// The most recently finished records (optionally only in `state`), newest first.
@@ -106,7 +310,7 @@ public struct JobTable: Sendable {
         var found: [JobRecord] = []
         for id in finishedOrder.reversed() {
             guard found.count < limit else { break }
-            if let record = records[id], state == nil || record.state == state { found.append(record) }
+            if let record = self[id], state == nil || record.state == state { found.append(record) }
         }
         return found
     }
@@ -117,10 +321,10 @@ public struct JobTable: Sendable {
         var id = nextID
         // Pruned ids leave gaps; the scan is bounded by the number of records held.
         var looked = 0
-        while id > 1, found.count < limit, looked < records.count + limit {
+        while id > 1, found.count < limit, looked < held + limit {
             id -= 1
             looked += 1
-            if let record = records[id] { found.append(record) }
+            if let record = self[id] { found.append(record) }
         }
         return found
     }

@@ -1,4 +1,5 @@
 public import ConcurProtocol
+import Synchronization
 
 /// A way of running workers: OS threads, child processes or tasks.
 ///
@@ -7,36 +8,121 @@ public import ConcurProtocol
 public protocol WorkerModel: Sendable {
     /// The model this implements.
     var model: ConcurrencyModel { get }
-    /// Starts worker `id`; `cancellation` is raised when its running job must stop.
-    func startWorker(_ id: WorkerID, cancellation: CancellationFlag, pool: Pool) throws
+    /// Starts the worker of `handle` after `delay` seconds (a backoff after deaths).
+    func startWorker(_ handle: WorkerHandle, pool: Pool, delay: Double) throws
+}
+
+/// What the pool asks of a worker besides running jobs.
+public struct WorkerRequests: OptionSet, Sendable {
+    /// The raw bits.
+    public let rawValue: UInt8
+    /// Creates requests from raw bits.
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// Jobs arrived, or the worker must retire: ask the pool what to do.
+    public static let wake = WorkerRequests(rawValue: 1)
+    /// Stop the running job (its cancellation flag is raised too).
+    public static let interrupt = WorkerRequests(rawValue: 2)
+    /// Give back the jobs held but not started.
+    public static let release = WorkerRequests(rawValue: 4)
+}
+
+/// A worker's line to the pool: its cancellation flag, the condition a thread worker waits on,
+/// and for workers that wait elsewhere (a child process's proxy in poll), a doorbell.
+public final class WorkerHandle: Sendable {
+    /// The worker's id.
+    public let id: WorkerID
+    /// Its model.
+    public let model: ConcurrencyModel
+    /// Raised when its running job must stop.
+    public let cancellation = CancellationFlag()
+    let condition: Condition
+    private let pending = Atomic<UInt8>(0)
+    private let doorbell = Mutex<(@Sendable () -> Void)?>(nil)
+    private let progressPage = Mutex<WorkerProgress?>(nil)
+
+    init(id: WorkerID, model: ConcurrencyModel, condition: Condition) {
+        self.id = id
+        self.model = model
+        self.condition = condition
+    }
+
+    /// Installs the way to get the worker's attention when it does not wait on its condition.
+    public func installDoorbell(_ ring: @escaping @Sendable () -> Void) {
+        doorbell.withLock { $0 = ring }
+    }
+
+    /// Attaches the progress page a child worker keeps, so the pool sees exactly what it runs.
+    public func attach(_ progress: WorkerProgress) {
+        progressPage.withLock { $0 = progress }
+    }
+
+    /// What the worker's progress page says, if it has one.
+    var progress: ProgressReport? {
+        progressPage.withLock { $0?.report }
+    }
+
+    /// Posts requests and gets the worker's attention.
+    func post(_ requests: WorkerRequests) {
+        pending.bitwiseOr(requests.rawValue, ordering: .releasing)
+        if requests.contains(.interrupt) { cancellation.raise() }
+        condition.signal()
+        let ring = doorbell.withLock { $0 }
+        ring?()
+    }
+
+    /// Takes the requests posted since the last call.
+    public func takeRequests() -> WorkerRequests {
+        WorkerRequests(rawValue: pending.exchange(0, ordering: .acquiring))
+    }
+}
+
+/// The outcome of one job as a worker reports it.
+public struct JobReport: Sendable, Equatable {
+    /// The job.
+    public var id: JobID
+    /// How it ended.
+    public var outcome: JobOutcome
+    /// When it started and finished (monotonic nanoseconds), if the worker measured it.
+    public var startedAt: UInt64?
+    /// When it finished.
+    public var finishedAt: UInt64
+
+    /// A report with the given fields.
+    public init(id: JobID, outcome: JobOutcome, startedAt: UInt64?, finishedAt: UInt64) {
+        self.id = id
+        self.outcome = outcome
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+    }
 }
 
 /// The pool: a ``PoolStateMachine`` behind a lock, and the effects its transitions ask for.
 ///
-/// Worker threads block in ``nextJob(for:completing:)``; control calls come from the control
-/// plane's threads. Finishing a job and taking the next happen under one lock acquisition.
+/// Thread workers block in ``nextJob(for:completing:)``; a child process's proxy uses the
+/// non-blocking calls (``assign(worker:limit:)``, ``finish(worker:reports:)``) and waits on its
+/// doorbell. Control calls come from the control plane's threads.
 ///
 /// `@unchecked Sendable`: every stored `var` is read and written only while holding `lock`
-/// (a pthread mutex, needed for the condition variables that idle workers wait on).
+/// (a pthread mutex, needed for the conditions that idle thread workers wait on).
 public final class Pool: @unchecked Sendable {
     private let lock = ConditionLock()
     private let drainedCondition: Condition
     private let startedCondition: Condition
     private var state: PoolStateMachine
-    private var flags: [WorkerID: CancellationFlag] = [:]
+    private var handles: [WorkerID: WorkerHandle] = [:]
     private var sinks: [Int: JobWatchSink] = [:]
     private let models: [ConcurrencyModel: any WorkerModel]
-    private let onError: @Sendable (String) -> Void
+    private let onEvent: @Sendable (String) -> Void
 
     /// A pool that runs workers with `models` (one per ``ConcurrencyModel`` it supports).
     ///
-    /// - Parameter onError: told about workers that could not be started.
-    public init(state: PoolStateMachine, models: [any WorkerModel], onError: @escaping @Sendable (String) -> Void = { _ in }) {
+    /// - Parameter onEvent: told about workers that could not be started, died, or were replaced.
+    public init(state: PoolStateMachine, models: [any WorkerModel], onEvent: @escaping @Sendable (String) -> Void = { _ in }) {
         self.state = state
         self.models = Dictionary(uniqueKeysWithValues: models.map { ($0.model, $0) })
         self.drainedCondition = lock.makeCondition()
         self.startedCondition = lock.makeCondition()
-        self.onError = onError
+        self.onEvent = onEvent
     }
 
     /// Reads the state under the lock.
@@ -47,11 +133,11 @@ public final class Pool: @unchecked Sendable {
     // MARK: Control
 
     /// Accepts a batch of jobs, all or none. With a `sink`, their completions stream to it.
-    public func submit(_ kinds: [JobKind], watch sink: JobWatchSink? = nil) throws(SubmitError) -> (
+    public func submit(_ specs: [JobSpec], watch sink: JobWatchSink? = nil) throws(SubmitError) -> (
         ids: Range<JobID>, watch: Int?
     ) {
         try lock.withLock { () throws(SubmitError) in
-            let (ids, watch, actions) = try state.submit(kinds, now: MonotonicClock.now(), watch: sink != nil)
+            let (ids, watch, actions) = try state.submit(specs, now: MonotonicClock.now(), watch: sink != nil)
             if let watch, let sink { sinks[watch] = sink }
             _ = performLocked(actions)
             return (ids, watch)
@@ -90,16 +176,14 @@ public final class Pool: @unchecked Sendable {
     }
 
     /// Begins a graceful shutdown: no more submits, queued jobs cancelled, workers retire
-    /// after their current job.
+    /// after their running job.
     public func beginDrain(reason: String = PoolStateMachine.notStartedReason) {
-        lock.withLock { _ = performLocked(state.beginDrain(now: MonotonicClock.now(), reason: reason)) }
+        perform { state, now in state.beginDrain(now: now, reason: reason) }
     }
 
     /// Interrupts every running job (they end `cancelled` with `reason`) and retires all workers.
     public func cancelRunning(reason: String, queuedReason: String = PoolStateMachine.notStartedReason) {
-        lock.withLock {
-            _ = performLocked(state.cancelRunning(reason: reason, queuedReason: queuedReason, now: MonotonicClock.now()))
-        }
+        perform { state, now in state.cancelRunning(reason: reason, queuedReason: queuedReason, now: now) }
     }
 
     /// Waits until shutdown began and every worker has exited, or the monotonic deadline passed.
@@ -113,6 +197,28 @@ public final class Pool: @unchecked Sendable {
         }
     }
 
+    /// Waits until every live worker serves, or the monotonic deadline passed; returns whether
+    /// they all do.
+    public func waitUntilWorkersStarted(deadline: UInt64) -> Bool {
+        lock.withLock {
+            while state.workers.values.contains(where: { !$0.ready }) {
+                if !lock.wait(startedCondition, untilMonotonic: deadline) { return false }
+            }
+            return true
+        }
+    }
+
+    /// Time limits and releases (about every 100 ms).
+    public func tick() {
+        perform { state, now in
+            var known: [WorkerID: ProgressReport] = [:]
+            for (id, handle) in handles {
+                if let report = handle.progress { known[id] = report }
+            }
+            return state.tick(now: now, running: known)
+        }
+    }
+
     /// Samples the finished total for the throughput windows.
     public func sampleThroughput() {
         lock.withLock { state.sampleThroughput(now: MonotonicClock.now()) }
@@ -120,76 +226,110 @@ public final class Pool: @unchecked Sendable {
 
     // MARK: Workers
 
-    /// Notes the OS id of a worker that started.
-    public func workerStarted(_ id: WorkerID, osID: Int?) {
+    /// Notes that a worker started and serves, with its OS id (thread id or pid).
+    public func workerReady(_ id: WorkerID, osID: Int?) {
         lock.withLock {
-            state.workerStarted(id, osID: osID)
+            state.workerReady(id, osID: osID)
             startedCondition.broadcast()
         }
     }
 
-    /// Waits until every live worker has started, or the monotonic deadline passed; returns
-    /// whether they all did.
-    public func waitUntilWorkersStarted(deadline: UInt64) -> Bool {
+    /// For thread workers: records `previous` (if any) and blocks until the worker has a job to
+    /// run; nil means retire, after which the worker calls ``workerExited(_:exit:)``.
+    public func nextJob(for id: WorkerID, completing previous: JobReport?) -> Job? {
         lock.withLock {
-            while state.workers.values.contains(where: { $0.osID == nil }) {
-                if !lock.wait(startedCondition, untilMonotonic: deadline) { return false }
-            }
-            return true
-        }
-    }
-
-    /// Records `previous` (if any) and blocks until the worker has a job to run; nil means
-    /// retire, after which the worker calls ``workerExited(_:)``.
-    public func nextJob(for id: WorkerID, completing previous: (job: Job, outcome: JobOutcome)?) -> Job? {
-        lock.withLock {
+            // Finishing one job and taking the next cost one lock acquisition.
             if let previous {
                 _ = performLocked(
-                    state.finish(worker: id, job: previous.job, outcome: previous.outcome, now: MonotonicClock.now()))
+                    state.finish(
+                        worker: id, job: previous.id, outcome: previous.outcome, startedAt: previous.startedAt,
+                        now: previous.finishedAt))
             }
             while true {
-                switch state.nextAssignment(for: id, now: MonotonicClock.now()) {
-                case .run(let job):
-                    flags[id]?.reset()
-                    return job
+                switch state.nextAssignment(for: id, limit: 1, now: MonotonicClock.now()) {
+                case .run(let jobs):
+                    handles[id]?.cancellation.reset()
+                    if let job = jobs.first { return job }
                 case .retire:
                     return nil
                 case .wait:
-                    lock.wait()
+                    guard let condition = handles[id]?.condition else { return nil }
+                    lock.wait(condition)
                 }
             }
         }
     }
 
-    /// Forgets a worker that has exited; its unfinished job, if any, goes back to the queue.
-    public func workerExited(_ id: WorkerID) {
-        let launches = lock.withLock {
-            flags[id] = nil
-            let launches = performLocked(state.workerExited(id))
+    /// For proxies: up to `limit` more jobs for `worker`, without blocking (`.wait` registers
+    /// the worker for a wake-up through its doorbell).
+    public func assign(worker id: WorkerID, limit: Int) -> Assignment {
+        lock.withLock { state.nextAssignment(for: id, limit: limit, now: MonotonicClock.now()) }
+    }
+
+    /// For proxies: records the outcomes of several jobs in one step.
+    public func finish(worker id: WorkerID, reports: [JobReport]) {
+        lock.withLock {
+            for report in reports {
+                _ = performLocked(
+                    state.finish(
+                        worker: id, job: report.id, outcome: report.outcome, startedAt: report.startedAt, now: report.finishedAt))
+            }
+        }
+    }
+
+    /// For proxies: jobs the worker gave back without starting them.
+    public func returnJobs(worker id: WorkerID, ids: [JobID]) {
+        perform { state, now in state.returnJobs(worker: id, ids: ids, now: now) }
+    }
+
+    /// Forgets a worker that has exited; its unfinished jobs go back to the queue (or fail
+    /// after too many attempts), and a dead worker is replaced.
+    public func workerExited(_ id: WorkerID, exit: WorkerExit) {
+        switch exit {
+        case .died(let reason, _), .stopped(let reason, _): onEvent(reason)
+        case .retired: break
+        }
+        perform { state, now in
+            handles[id] = nil
+            return state.workerExited(id, exit: exit, now: now)
+        }
+    }
+
+    /// The handle of a live worker.
+    public func handle(for id: WorkerID) -> WorkerHandle? {
+        lock.withLock { handles[id] }
+    }
+
+    // MARK: Actions
+
+    private typealias Launch = (handle: WorkerHandle, delay: Double)
+
+    /// Runs a transition under the lock, performs its actions, then starts workers outside it.
+    private func perform(_ transition: (inout PoolStateMachine, UInt64) -> [PoolAction]) {
+        let launches = lock.withLock { () -> [Launch] in
+            let launches = performLocked(transition(&state, MonotonicClock.now()))
             if state.isDrained { drainedCondition.broadcast() }
             return launches
         }
         launch(launches)
     }
 
-    // MARK: Actions
-
     /// Performs the actions that must happen under the lock (wake-ups, interrupts, watch
     /// notifications, in order) and returns the worker starts, to do after unlocking.
-    private func performLocked(_ actions: [PoolAction]) -> [(WorkerID, ConcurrencyModel, CancellationFlag)] {
-        var launches: [(WorkerID, ConcurrencyModel, CancellationFlag)] = []
+    private func performLocked(_ actions: [PoolAction]) -> [Launch] {
+        var launches: [Launch] = []
         for action in actions {
             switch action {
-            case .startWorker(let id, let model):
-                let flag = CancellationFlag()
-                flags[id] = flag
-                launches.append((id, model, flag))
-            case .wakeWorkers(let count):
-                for _ in 0..<count { lock.signal() }
-            case .wakeIdleWorkers:
-                lock.broadcast()
+            case .startWorker(let id, let model, let delay):
+                let handle = WorkerHandle(id: id, model: model, condition: lock.makeCondition())
+                handles[id] = handle
+                launches.append((handle, delay))
+            case .wake(let id):
+                handles[id]?.post(.wake)
             case .interrupt(let id):
-                flags[id]?.raise()
+                handles[id]?.post(.interrupt)
+            case .release(let id):
+                handles[id]?.post(.release)
             case .notify(let watch, let job, let last):
                 sinks[watch]?.push(job, last: last)
                 if last { sinks[watch] = nil }
@@ -198,17 +338,16 @@ public final class Pool: @unchecked Sendable {
         return launches
     }
 
-    private func launch(_ launches: [(WorkerID, ConcurrencyModel, CancellationFlag)]) {
-        for (id, model, flag) in launches {
+    private func launch(_ launches: [Launch]) {
+        for (handle, delay) in launches {
             do {
-                guard let runner = models[model] else { throw UnsupportedModel(model: model) }
-                try runner.startWorker(id, cancellation: flag, pool: self)
+                guard let runner = models[handle.model] else { throw UnsupportedModel(model: handle.model) }
+                try runner.startWorker(handle, pool: self, delay: delay)
             } catch {
-                onError("worker \(id) (\(model.rawValue)) could not start: \(error)")
-                lock.withLock {
-                    flags[id] = nil
-                    state.abandonWorker(id)
-                    if state.isDrained { drainedCondition.broadcast() }
+                onEvent("worker \(handle.id) (\(handle.model.rawValue)) could not start: \(error)")
+                perform { state, now in
+                    handles[handle.id] = nil
+                    return state.abandonWorker(handle.id, now: now)
                 }
             }
         }

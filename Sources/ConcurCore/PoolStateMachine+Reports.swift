@@ -29,27 +29,27 @@ extension PoolStateMachine {
         return WorkerCounts(target: target, live: workers.count, busy: busy, idle: idle, retiring: retiring)
     }
 
-    /// One row per worker, by id.
-    public func workerRows(now: UInt64) -> [WorkerInfo] {
+    /// One row per worker, by id. `rss` gives a child process's resident memory.
+    public func workerRows(now: UInt64, rss: (Int) -> Int? = { _ in nil }) -> [WorkerInfo] {
         workers.values.sorted { $0.id < $1.id }.map { worker in
-            var state: WorkerState
+            var state: WorkerState = worker.ready ? .idle : .starting
             var jobSeconds: Double?
             var busy = worker.busyNanoseconds
-            switch worker.phase {
-            case .starting: state = .starting
-            case .idle: state = .idle
-            case .busy(_, let since):
+            if let since = worker.runningSince, worker.job != nil {
+                // `now` may be a little older than a start recorded since it was read.
+                let running = now > since ? now - since : 0
                 state = .busy
-                jobSeconds = Double(now &- since) / 1e9
-                busy += now &- since
+                jobSeconds = Double(running) / 1e9
+                busy += running
             }
             if worker.retiring { state = .retiring }
             let life = now > worker.createdAt ? now - worker.createdAt : 1
+            let isProcess = worker.model == .processes
             return WorkerInfo(
-                id: worker.id, model: worker.model, state: state,
-                thread: worker.model == .processes ? nil : worker.osID, pid: worker.model == .processes ? worker.osID : nil,
-                job: worker.job, jobSeconds: jobSeconds, jobsDone: worker.jobsDone,
-                busyFraction: min(1, Double(busy) / Double(life)))
+                id: worker.id, model: worker.model, state: state, thread: isProcess ? nil : worker.osID,
+                pid: isProcess ? worker.osID : nil, job: worker.job, jobSeconds: jobSeconds, jobsDone: worker.jobsDone,
+                busyFraction: min(1, Double(busy) / Double(life)), held: worker.outstanding.count,
+                rssBytes: isProcess ? worker.osID.flatMap(rss) : nil)
         }
     }
 
@@ -69,9 +69,9 @@ extension PoolStateMachine {
         let records: [JobRecord]
         switch state {
         case .queued:
-            records = queue.prefix(limit).compactMap { table[$0.id] }
+            records = queue.prefix(limit).compactMap { table[$0] }
         case .running:
-            records = workers.values.compactMap { $0.job }.sorted().prefix(limit).compactMap { table[$0] }
+            records = workers.values.compactMap(\.job).sorted().prefix(limit).compactMap { table[$0] }
         case .done, .failed, .cancelled:
             records = table.recentlyFinished(state: state, limit: limit).reversed()
         case nil:

@@ -1,26 +1,30 @@
 public import ConcurProtocol
+import DequeModule
 
 /// What the caller of a ``PoolStateMachine`` transition must do next, outside the state.
 public enum PoolAction: Sendable, Equatable {
-    /// Start a worker of `model` with this id (a thread, a child process, a task).
-    case startWorker(WorkerID, ConcurrencyModel)
-    /// Jobs arrived: wake up to `count` idle workers.
-    case wakeWorkers(count: Int)
-    /// Some idle workers must re-check their assignment (they are retiring): wake them all.
-    case wakeIdleWorkers
-    /// Interrupt the job the worker is running (raise its cancellation flag).
+    /// Start a worker of `model` with this id after `delay` seconds (0: at once; more after a
+    /// worker of that model died, as backoff).
+    case startWorker(WorkerID, ConcurrencyModel, delay: Double)
+    /// Wake this worker: there are jobs for it, or it must retire.
+    case wake(WorkerID)
+    /// Interrupt the job the worker is running (raise its flag; a child process is stopped).
     case interrupt(WorkerID)
+    /// Ask the worker to give back the jobs it holds but has not started (its running job
+    /// takes long while other workers are idle).
+    case release(WorkerID)
     /// Hand a job that reached its final state to a watch; `last` ends the watch.
     case notify(watch: Int, job: JobInfo, last: Bool)
 }
 
 /// What a worker asking for work is told.
 public enum Assignment: Sendable, Equatable {
-    /// Run this job, then report its outcome.
-    case run(Job)
+    /// Run these jobs, in order (one for threads; a batch for a child process), then report each.
+    case run([Job])
     /// Nothing to do yet: wait to be woken.
     case wait
-    /// Leave: the pool is smaller now, or shutting down.
+    /// Leave: the pool is smaller now, or shutting down. A worker still holding jobs gives back
+    /// those it has not started, finishes its running one, then exits.
     case retire
 }
 
@@ -30,6 +34,10 @@ public enum SubmitError: Error, Sendable, Equatable {
     case shuttingDown
     /// The queue cannot take the batch.
     case queueFull(limit: Int, queued: Int)
+    /// The batch holds an `exec` job and the configuration does not allow them.
+    case execDisabled
+    /// The batch holds an unforced `crash` job and the model would not survive it.
+    case crashRefused(model: ConcurrencyModel)
 }
 
 /// Why a resize was refused.
@@ -40,16 +48,57 @@ public enum ResizeError: Error, Sendable, Equatable {
     case invalidWorkers(min: Int, max: Int)
 }
 
+/// How a worker left.
+public enum WorkerExit: Sendable, Equatable {
+    /// It retired when asked (a thread returning, a child exiting with status 0).
+    case retired
+    /// It died unexpectedly; `reason` says how (`worker 4 (pid 1234) killed by SIGKILL`).
+    /// `progress` says which job it was running, when the worker could tell (a child's progress
+    /// page); without it the pool assumes the first job it handed over.
+    case died(reason: String, progress: ProgressReport? = nil)
+    /// The pool had it stopped (its running job was interrupted); `reason` says how.
+    case stopped(reason: String, progress: ProgressReport? = nil)
+}
+
+/// A running job's pending interruption.
+struct Interrupt: Sendable, Equatable {
+    /// The job meant, or nil for whatever the worker runs.
+    var job: JobID?
+    /// Why.
+    var cause: InterruptCause
+
+    /// Whether it is meant for `job`.
+    func applies(to job: JobID) -> Bool { self.job == nil || self.job == job }
+}
+
+/// Why a running job is being interrupted.
+enum InterruptCause: Sendable, Equatable {
+    /// Its time limit passed: it fails.
+    case timeLimit(seconds: Double)
+    /// The daemon is stopping: it is cancelled.
+    case shutdown(reason: String)
+
+    /// The job's final state after the interruption.
+    func outcome(output: JobOutput?) -> JobOutcome {
+        switch self {
+        case .timeLimit(let seconds): .failed("exceeded its time limit of \(formatDecimal(seconds)) s", output: output)
+        case .shutdown(let reason): .cancelled(reason)
+        }
+    }
+}
+
 /// The pool as a plain value: the queue, the job records, the workers and their states.
 ///
 /// Every transition is a mutating method that decides and returns ``PoolAction``s; the caller
 /// (``Pool``) holds the lock and performs the actions, so each rule here is testable without
 /// threads, processes or clocks. Invariants it keeps:
 /// - every accepted job reaches exactly one final state (done, failed or cancelled);
-/// - workers that are not retiring number exactly `target` while serving;
-/// - a running job is never taken from its worker to shrink the pool.
+/// - workers that are not retiring number exactly `target` while serving (but for workers that
+///   could not be started);
+/// - a running job is never taken from its worker to shrink the pool;
+/// - a worker's jobs run in the order they were handed to it, the first being the running one.
 public struct PoolStateMachine: Sendable {
-    /// Limits that do not change while the pool runs.
+    /// Limits and policies that do not change while the pool runs.
     public struct Configuration: Sendable, Equatable {
         /// The queue's limit.
         public var maxQueue: Int
@@ -57,12 +106,35 @@ public struct PoolStateMachine: Sendable {
         public var maxWorkers: Int
         /// Finished job records kept for `ListJobs`/`WatchJobs`.
         public var retainFinished: Int
+        /// Attempts a job gets when the worker running it dies; then it fails.
+        public var maxAttempts: Int
+        /// The time limit of jobs that do not set one, in seconds (nil: none).
+        public var defaultTimeout: Double?
+        /// Whether `exec` jobs are accepted.
+        public var allowExec: Bool
+        /// Consecutive failed starts (a worker dying before it served, or within a second) after
+        /// which a model stops being restarted.
+        public var startFailureLimit: Int
+        /// The first restart delay after a death, in seconds; it doubles up to `maxBackoff`.
+        public var initialBackoff: Double
+        /// The longest restart delay, in seconds.
+        public var maxBackoff: Double
 
         /// Limits with the given values.
-        public init(maxQueue: Int = 100_000, maxWorkers: Int = 256, retainFinished: Int = 10_000) {
+        public init(
+            maxQueue: Int = 100_000, maxWorkers: Int = 256, retainFinished: Int = 10_000, maxAttempts: Int = 3,
+            defaultTimeout: Double? = nil, allowExec: Bool = false, startFailureLimit: Int = 5, initialBackoff: Double = 0.1,
+            maxBackoff: Double = 5
+        ) {
             self.maxQueue = maxQueue
             self.maxWorkers = maxWorkers
             self.retainFinished = retainFinished
+            self.maxAttempts = maxAttempts
+            self.defaultTimeout = defaultTimeout
+            self.allowExec = allowExec
+            self.startFailureLimit = startFailureLimit
+            self.initialBackoff = initialBackoff
+            self.maxBackoff = maxBackoff
         }
     }
 
@@ -72,34 +144,37 @@ public struct PoolStateMachine: Sendable {
         public let id: WorkerID
         /// Its model.
         public let model: ConcurrencyModel
-        /// Starting, idle or busy (retiring is the separate flag below).
-        public var phase: Phase
-        /// It will leave after its current job (at once when idle).
+        /// When it was created.
+        public let createdAt: UInt64
+        /// Whether it has started and asked for work (a thread running, a child that said hello).
+        public var ready = false
+        /// The jobs handed to it, in order; the first is running.
+        var outstanding: Deque<Job> = []
+        /// When the running job started (as far as the pool knows).
+        public var runningSince: UInt64?
+        /// It will leave after its running job (at once when idle).
         public var retiring = false
+        /// It asked for work and found none: a wake-up is owed when jobs arrive.
+        public var waiting = false
         /// Jobs it finished.
         public var jobsDone = 0
         /// Nanoseconds it spent on finished jobs.
         public var busyNanoseconds: UInt64 = 0
-        /// When it was created.
-        public let createdAt: UInt64
         /// Its kernel thread id or process id, once known.
         public var osID: Int?
+        /// Why its running job is being interrupted, if it is.
+        var interrupt: Interrupt?
+        /// A release of its unstarted jobs was asked for and not yet answered.
+        var releaseRequested = false
 
-        /// What a worker is doing.
-        public enum Phase: Sendable, Equatable {
-            /// Created, not yet asking for work.
-            case starting
-            /// Waiting for a job.
-            case idle
-            /// Running `job` since `since`.
-            case busy(job: JobID, since: UInt64)
+        init(id: WorkerID, model: ConcurrencyModel, createdAt: UInt64) {
+            self.id = id
+            self.model = model
+            self.createdAt = createdAt
         }
 
         /// The job it runs, if busy.
-        public var job: JobID? {
-            if case .busy(let job, _) = phase { return job }
-            return nil
-        }
+        public var job: JobID? { outstanding.first?.id }
     }
 
     /// A client waiting for jobs to finish.
@@ -114,7 +189,19 @@ public struct PoolStateMachine: Sendable {
         }
     }
 
-    /// Limits.
+    /// Counts of workers that left without being asked.
+    public struct WorkerEvents: Sendable, Equatable {
+        /// Workers that died unexpectedly.
+        public var deaths = 0
+        /// Workers started to replace dead ones.
+        public var restarts = 0
+        /// Deaths before serving (or within a second of starting), in a row, per model.
+        public var consecutiveStartFailures: [ConcurrencyModel: Int] = [:]
+        /// Models that kept dying at start and are no longer restarted, with the last reason.
+        public var fatal: [ConcurrencyModel: String] = [:]
+    }
+
+    /// Limits and policies.
     public private(set) var configuration: Configuration
     /// The model new workers get.
     public private(set) var model: ConcurrencyModel
@@ -130,6 +217,8 @@ public struct PoolStateMachine: Sendable {
     public private(set) var totals = JobTotals()
     /// Resizes applied.
     public private(set) var resizes = 0
+    /// Unexpected worker deaths and what was done about them.
+    public private(set) var events = WorkerEvents()
     /// Latency distributions.
     public private(set) var latency = LatencyRecorder()
     /// Completion rates.
@@ -140,11 +229,22 @@ public struct PoolStateMachine: Sendable {
     private var nextWatchID = 1
     private var nextWorkerID: WorkerID = 1
     private(set) var nextJobID: JobID = 1
-    private var interruptReasons: [WorkerID: String] = [:]
-    private var idleCount = 0
+    /// Workers owed a wake-up, in the order they started waiting.
+    private var waiting: Deque<WorkerID> = []
     let clock: MonotonicClock
 
-    /// A pool with no workers yet; ``resize(to:)`` starts them.
+    /// Seconds a worker must live to count as started (a death before is a failed start).
+    static let startGraceNanoseconds: UInt64 = 1_000_000_000
+    /// How long a running job may hold unstarted jobs while other workers are idle.
+    static let releaseAfterNanoseconds: UInt64 = 5_000_000
+
+    /// Nanoseconds from `start` to `now`, or 0 if `now` is earlier (times come from several
+    /// threads and processes; a stale `now` must not wrap around).
+    static func elapsed(since start: UInt64, _ now: UInt64) -> UInt64 {
+        now > start ? now - start : 0
+    }
+
+    /// A pool with no workers yet; ``resize(to:now:)`` starts them.
     public init(model: ConcurrencyModel, configuration: Configuration, clock: MonotonicClock = MonotonicClock()) {
         self.model = model
         self.configuration = configuration
@@ -159,32 +259,56 @@ public struct PoolStateMachine: Sendable {
     ///
     /// With `watch`, a watch of exactly these jobs starts in the same step, so not even a job
     /// that finishes at once can be missed; its id is returned.
-    public mutating func submit(_ kinds: [JobKind], now: UInt64, watch: Bool = false) throws(SubmitError)
+    public mutating func submit(_ specs: [JobSpec], now: UInt64, watch: Bool = false) throws(SubmitError)
         -> (ids: Range<JobID>, watch: Int?, actions: [PoolAction])
     {
         guard intakeOpen else { throw .shuttingDown }
-        guard queue.canAccept(kinds.count) else { throw .queueFull(limit: queue.limit, queued: queue.count) }
+        for spec in specs {
+            switch spec.kind {
+            case .exec where !configuration.allowExec: throw .execDisabled
+            case .crash(forced: false) where model != .processes: throw .crashRefused(model: model)
+            default: continue
+            }
+        }
+        guard queue.canAccept(specs.count) else { throw .queueFull(limit: queue.limit, queued: queue.count) }
         let first = nextJobID
-        let jobs = kinds.enumerated().map { offset, kind in Job(id: first + JobID(offset), kind: kind, submittedAt: now) }
-        nextJobID += JobID(kinds.count)
-        for job in jobs { table.insert(job) }
-        queue.append(contentsOf: jobs)
-        totals.submitted += kinds.count
+        let defaultTimeout = configuration.defaultTimeout
+        for (offset, spec) in specs.enumerated() {
+            var spec = spec
+            if spec.timeout == nil { spec.timeout = defaultTimeout }
+            table.insert(id: first + JobID(offset), spec: spec, submittedAt: now)
+        }
+        nextJobID += JobID(specs.count)
+        queue.append(contentsOf: first..<nextJobID)
+        totals.submitted += specs.count
         var watchID: Int?
-        if watch && !kinds.isEmpty {
+        if watch && !specs.isEmpty {
             watchID = nextWatchID
             nextWatchID += 1
-            watches[watchID!] = Watch(ids: [], range: first...(nextJobID - 1), remaining: kinds.count)
+            watches[watchID!] = Watch(ids: [], range: first...(nextJobID - 1), remaining: specs.count)
         }
-        let wake = min(kinds.count, idleCount)
-        return (first..<nextJobID, watchID, wake > 0 ? [.wakeWorkers(count: wake)] : [])
+        return (first..<nextJobID, watchID, wakeWaiting(upTo: specs.count))
+    }
+
+    /// Wake-ups for up to `count` waiting workers.
+    private mutating func wakeWaiting(upTo count: Int) -> [PoolAction] {
+        var actions: [PoolAction] = []
+        while actions.count < count, let id = waiting.popFirst() {
+            guard workers[id]?.waiting == true else { continue }
+            workers[id]?.waiting = false
+            actions.append(.wake(id))
+        }
+        return actions
     }
 
     // MARK: Workers
 
     /// Sets the number of workers. Growing keeps retiring workers of the current model first,
     /// then starts new ones; shrinking retires idle workers first, then busy ones after their job.
-    public mutating func resize(to count: Int) throws(ResizeError) -> (previous: Int, actions: [PoolAction]) {
+    /// A model that had stopped being restarted (it kept dying at start) gets a new chance.
+    public mutating func resize(to count: Int, now: UInt64 = MonotonicClock.now()) throws(ResizeError)
+        -> (previous: Int, actions: [PoolAction])
+    {
         guard intakeOpen else { throw .shuttingDown }
         guard (1...configuration.maxWorkers).contains(count) else {
             throw .invalidWorkers(min: 1, max: configuration.maxWorkers)
@@ -192,10 +316,12 @@ public struct PoolStateMachine: Sendable {
         let previous = target
         target = count
         if previous != 0 && previous != count { resizes += 1 }
-        return (previous, reconcile())
+        events.fatal[model] = nil
+        events.consecutiveStartFailures[model] = nil
+        return (previous, reconcile(now: now))
     }
 
-    private mutating func reconcile() -> [PoolAction] {
+    private mutating func reconcile(now: UInt64, startDelay: Double = 0) -> [PoolAction] {
         var actions: [PoolAction] = []
         var active = workers.values.filter { !$0.retiring }.count
         if active < target {
@@ -204,93 +330,368 @@ public struct PoolStateMachine: Sendable {
                 workers[id]?.retiring = false
                 active += 1
             }
+            guard events.fatal[model] == nil else { return actions }
             while active < target {
                 let id = nextWorkerID
                 nextWorkerID += 1
-                workers[id] = Worker(id: id, model: model, phase: .starting, createdAt: MonotonicClock.now())
-                actions.append(.startWorker(id, model))
+                workers[id] = Worker(id: id, model: model, createdAt: now)
+                actions.append(.startWorker(id, model, delay: startDelay))
                 active += 1
             }
         } else if active > target {
             var excess = active - target
             let candidates = workers.values.filter { !$0.retiring }.sorted { lhs, rhs in
                 // Idle (and starting) workers before busy ones; the newest first.
-                (lhs.job == nil ? 0 : 1, -lhs.id) < (rhs.job == nil ? 0 : 1, -rhs.id)
+                (lhs.outstanding.isEmpty ? 0 : 1, -lhs.id) < (rhs.outstanding.isEmpty ? 0 : 1, -rhs.id)
             }
-            var wokeIdle = false
             for worker in candidates where excess > 0 {
                 workers[worker.id]?.retiring = true
-                if worker.job == nil { wokeIdle = true }
+                workers[worker.id]?.waiting = false
+                // Idle ones leave at once; busy children give back what they have not started.
+                actions.append(.wake(worker.id))
                 excess -= 1
             }
-            if wokeIdle { actions.append(.wakeIdleWorkers) }
         }
         return actions
     }
 
-    /// Notes a started worker's thread or process id.
-    public mutating func workerStarted(_ id: WorkerID, osID: Int?) {
+    /// Notes that a worker started and serves (its thread id or process id).
+    public mutating func workerReady(_ id: WorkerID, osID: Int?) {
         workers[id]?.osID = osID
+        workers[id]?.ready = true
     }
 
-    /// The next thing `worker` should do. A worker told `.retire` must call ``workerExited(_:)``.
-    public mutating func nextAssignment(for id: WorkerID, now: UInt64) -> Assignment {
-        guard var worker = workers[id] else { return .retire }
-        if case .idle = worker.phase { idleCount -= 1 }
-        if worker.retiring {
-            worker.phase = .starting
-            workers[id] = worker
-            return .retire
+    /// The next thing `worker` should do: up to `limit` jobs, waiting, or retiring. A worker may
+    /// ask while it still holds jobs (a child prefetching); a worker told `.retire` finishes its
+    /// running job, gives back the others, and calls ``workerExited(_:exit:now:)``.
+    public mutating func nextAssignment(for id: WorkerID, limit: Int = 1, now: UInt64) -> Assignment {
+        guard let index = workers.index(forKey: id) else { return .retire }
+        let (retiring, wasIdle) = withWorker(at: index) { worker in
+            worker.waiting = false
+            return (worker.retiring, worker.outstanding.isEmpty)
         }
-        guard var job = queue.popFirst() else {
-            worker.phase = .idle
-            workers[id] = worker
-            idleCount += 1
+        if retiring { return .retire }
+        var taken: [Job] = []
+        taken.reserveCapacity(min(limit, queue.count))
+        while taken.count < limit, let jobID = queue.popFirst() {
+            if let job = table.job(jobID) { taken.append(job) }
+        }
+        guard !taken.isEmpty else {
+            guard wasIdle else { return .run([]) }
+            withWorker(at: index) { $0.waiting = true }
+            waiting.append(id)
             return .wait
         }
-        job.attempts += 1
-        if job.attempts > 1 { totals.retried += 1 }
-        worker.phase = .busy(job: job.id, since: now)
-        workers[id] = worker
-        table.markRunning(job.id, attempts: job.attempts, worker: id, model: worker.model, at: now)
-        return .run(job)
+        withWorker(at: index) { $0.outstanding.append(contentsOf: taken) }
+        if wasIdle {
+            // The first job starts now and counts an attempt; the others count theirs when they
+            // start (the pool's record is the authority, not the worker's copy).
+            startRunning(at: index, now: now)
+            taken[0].attempts += 1
+        }
+        return .run(taken)
     }
 
-    /// Records the outcome of the job `worker` ran; returns notifications for watches.
-    public mutating func finish(worker id: WorkerID, job: Job, outcome: JobOutcome, now: UInt64) -> [PoolAction] {
-        var outcome = outcome
-        if case .cancelled = outcome, let reason = interruptReasons.removeValue(forKey: id) {
-            outcome = .cancelled(reason)
-        }
-        interruptReasons[id] = nil
-        var startedAt = now
-        if var worker = workers[id], case .busy(_, let since) = worker.phase {
-            startedAt = since
-            worker.phase = .idle
-            idleCount += 1
-            worker.jobsDone += 1
-            worker.busyNanoseconds += now &- since
-            workers[id] = worker
-        }
-        return complete(job.id, outcome: outcome, startedAt: startedAt, now: now)
+    /// Runs `body` on the worker at `index` in place. Reading `workers.values[index]` would copy
+    /// the worker (and every job it holds); every `workers[id]` would hash the id again.
+    @inline(__always)
+    private mutating func withWorker<R>(at index: Dictionary<WorkerID, Worker>.Index, _ body: (inout Worker) -> R) -> R {
+        body(&workers.values[index])
     }
+
+    /// The first outstanding job of the worker at `index` starts now (as far as the pool can tell).
+    private mutating func startRunning(at index: Dictionary<WorkerID, Worker>.Index, now: UInt64) {
+        let started = withWorker(at: index) { worker -> (JobID, Int, ConcurrencyModel)? in
+            guard !worker.outstanding.isEmpty else { return nil }
+            worker.outstanding[0].attempts += 1
+            worker.runningSince = now
+            if worker.interrupt?.job == nil { worker.interrupt = nil }
+            return (worker.outstanding[0].id, worker.outstanding[0].attempts, worker.model)
+        }
+        guard let (jobID, attempts, model) = started else { return }
+        if attempts > 1 { totals.retried += 1 }
+        table.markRunning(jobID, attempts: attempts, worker: workers.keys[index], model: model, at: now)
+    }
+
+    /// Records the outcome of a job `worker` ran; `startedAt` is when it really started, when the
+    /// worker knows better than the pool (a child reports its own times). Returns notifications.
+    public mutating func finish(worker id: WorkerID, job jobID: JobID, outcome: JobOutcome, startedAt: UInt64? = nil, now: UInt64)
+        -> [PoolAction]
+    {
+        guard let index = workers.index(forKey: id) else { return [] }
+        let found = withWorker(at: index) { worker -> (wasRunning: Bool, since: UInt64, cause: InterruptCause?, more: Bool)? in
+            guard let position = worker.outstanding.firstIndex(where: { $0.id == jobID }) else { return nil }
+            let wasRunning = position == 0
+            let since = startedAt ?? (wasRunning ? worker.runningSince : nil) ?? now
+            var cause: InterruptCause?
+            if let interrupt = worker.interrupt, interrupt.job == jobID || (interrupt.job == nil && wasRunning) {
+                cause = interrupt.cause
+                worker.interrupt = nil
+            }
+            if wasRunning {
+                worker.outstanding.removeFirst()
+                worker.runningSince = nil
+            } else {
+                worker.outstanding.remove(at: position)
+            }
+            worker.jobsDone += 1
+            worker.busyNanoseconds += now > since ? now - since : 0
+            return (wasRunning, since, cause, !worker.outstanding.isEmpty)
+        }
+        guard let found else { return [] }
+        var outcome = outcome
+        if let cause = found.cause {
+            if case .cancelled = outcome { outcome = cause.outcome(output: nil) }
+            if case .failed(_, let output) = outcome, case .timeLimit = cause { outcome = cause.outcome(output: output) }
+        }
+        // `complete` leaves `workers` alone, so `index` stays valid.
+        let actions = complete(jobID, outcome: outcome, startedAt: found.since, now: now)
+        if found.wasRunning && found.more { startRunning(at: index, now: now) }
+        return actions
+    }
+
+    /// Takes back jobs a worker held but had not started (after a release or a retire); they go
+    /// to the head of the queue, in their order, and waiting workers are woken.
+    public mutating func returnJobs(worker id: WorkerID, ids: [JobID], now: UInt64) -> [PoolAction] {
+        // Rare (a release or a retire), so a copy of the worker is fine here.
+        guard var worker = workers.removeValue(forKey: id) else { return [] }
+        let returning = Set(ids)
+        var returned: [Job] = []
+        var kept: Deque<Job> = []
+        for (index, job) in worker.outstanding.enumerated() {
+            if returning.contains(job.id) {
+                var job = job
+                if index == 0 {
+                    // The pool thought it running; it had not started.
+                    job.attempts -= 1
+                    if job.attempts >= 1 { totals.retried -= 1 }
+                    worker.runningSince = nil
+                }
+                table.markRequeued(job.id, attempts: job.attempts)
+                returned.append(job)
+            } else {
+                kept.append(job)
+            }
+        }
+        let runningReturned = worker.outstanding.first.map { returning.contains($0.id) } ?? false
+        worker.outstanding = kept
+        worker.releaseRequested = false
+        workers[id] = worker
+        if runningReturned && !kept.isEmpty, let index = workers.index(forKey: id) { startRunning(at: index, now: now) }
+        for job in returned.reversed() { queue.pushFront(job.id) }
+        return wakeWaiting(upTo: returned.count)
+    }
+
+    /// Forgets a worker that left. The job it was running is retried (up to the attempt limit,
+    /// then failed with the reason of the death) or, if interrupted, ends as its interruption
+    /// says; jobs it had finished without reporting run again (at least once across crashes);
+    /// jobs it had not started go back to the head of the queue. A dead worker is replaced, after
+    /// a backoff; a model that keeps dying at start is not restarted any more.
+    public mutating func workerExited(_ id: WorkerID, exit: WorkerExit, now: UInt64) -> [PoolAction] {
+        guard let worker = workers.removeValue(forKey: id) else { return [] }
+        var died: String?
+        var progress: ProgressReport?
+        switch exit {
+        case .retired: break
+        case .died(let reason, let report):
+            died = reason
+            progress = report
+        case .stopped(_, let report):
+            progress = report
+        }
+        let outstanding = Array(worker.outstanding)
+        // Which of its jobs ran: without a report, the pool's own guess (the first one runs).
+        let runningIndex: Int?
+        let startedThrough: Int
+        if let progress {
+            runningIndex = progress.running.flatMap { job in outstanding.firstIndex { $0.id == job } }
+            let finishedIndex = progress.lastFinished.flatMap { job in outstanding.firstIndex { $0.id == job } } ?? -1
+            startedThrough = max(runningIndex ?? -1, finishedIndex)
+        } else {
+            runningIndex = outstanding.isEmpty ? nil : 0
+            startedThrough = runningIndex ?? -1
+        }
+        var actions: [PoolAction] = []
+        var requeue: [Job] = []
+        for (index, original) in outstanding.enumerated() {
+            var job = original
+            // The pool counted an attempt for the first job only; correct that from what ran.
+            if index == 0 && startedThrough < 0 {
+                job.attempts -= 1
+                if job.attempts >= 1 { totals.retried -= 1 }
+            } else if index > 0 && index <= startedThrough {
+                job.attempts += 1
+                if job.attempts > 1 { totals.retried += 1 }
+            }
+            if index == runningIndex {
+                let since = index == 0 ? worker.runningSince : nil
+                if let interrupt = worker.interrupt, interrupt.applies(to: job.id) {
+                    table.markRunning(job.id, attempts: job.attempts, worker: id, model: worker.model, at: since ?? now)
+                    actions += complete(job.id, outcome: interrupt.cause.outcome(output: nil), startedAt: since, now: now)
+                    continue
+                }
+                if let died, job.attempts >= configuration.maxAttempts {
+                    table.markRunning(job.id, attempts: job.attempts, worker: id, model: worker.model, at: since ?? now)
+                    actions += complete(
+                        job.id, outcome: .failed("\(died) (attempt \(job.attempts) of \(configuration.maxAttempts))"),
+                        startedAt: since, now: now)
+                    continue
+                }
+            }
+            table.markRequeued(job.id, attempts: job.attempts)
+            requeue.append(job)
+        }
+        for job in requeue.reversed() { queue.pushFront(job.id) }
+        actions += wakeWaiting(upTo: requeue.count)
+        var delay = 0.0
+        if let died {
+            events.deaths += 1
+            // A worker its job killed did start; one that died before serving anything did not.
+            let servedNothing = worker.jobsDone == 0 && startedThrough < 0
+            let startFailure =
+                !worker.ready || (servedNothing && Self.elapsed(since: worker.createdAt, now) < Self.startGraceNanoseconds)
+            let failures = (events.consecutiveStartFailures[worker.model] ?? 0) + (startFailure ? 1 : 0)
+            events.consecutiveStartFailures[worker.model] = startFailure ? failures : nil
+            if failures >= configuration.startFailureLimit {
+                events.fatal[worker.model] = died
+            }
+            delay = min(configuration.maxBackoff, configuration.initialBackoff * Double(1 << min(max(failures, 1) - 1, 16)))
+        }
+        if intakeOpen {
+            let starts = reconcile(now: now, startDelay: delay)
+            if died != nil { events.restarts += starts.filter { if case .startWorker = $0 { true } else { false } }.count }
+            actions += starts
+        }
+        return actions
+    }
+
+    /// Forgets a worker that never started (its thread or process could not be created) and
+    /// lowers the target by one, so the failure is not retried in a loop; the next resize tries
+    /// again.
+    public mutating func abandonWorker(_ id: WorkerID, now: UInt64) -> [PoolAction] {
+        guard let worker = workers[id] else { return [] }
+        if !worker.retiring && target > 0 { target -= 1 }
+        return workerExited(id, exit: .retired, now: now)
+    }
+
+    // MARK: The clock
+
+    /// Interrupts jobs past their time limit, and asks a worker to release the jobs it holds
+    /// behind a long-running one while others are idle. A worker that has served past the start
+    /// grace proves its model starts (the count of failed starts is reset). Called about every
+    /// 100 ms.
+    public mutating func tick(now: UInt64, running known: [WorkerID: ProgressReport] = [:]) -> [PoolAction] {
+        var actions: [PoolAction] = []
+        let someoneIdle = queue.isEmpty && workers.values.contains { $0.waiting }
+        for (id, worker) in workers {
+            if worker.ready, Self.elapsed(since: worker.createdAt, now) >= Self.startGraceNanoseconds,
+                events.consecutiveStartFailures[worker.model] != nil
+            {
+                events.consecutiveStartFailures[worker.model] = nil
+            }
+            // What runs: the worker's own word when it has one (a child's progress page), else
+            // the pool's guess (the first job it handed over).
+            let running: (job: Job, since: UInt64)?
+            if let report = known[id] {
+                running = report.running.flatMap { jobID in
+                    worker.outstanding.first { $0.id == jobID }.map { ($0, report.since ?? worker.runningSince ?? now) }
+                }
+            } else if let job = worker.outstanding.first, let since = worker.runningSince {
+                running = (job, since)
+            } else {
+                running = nil
+            }
+            guard let (job, since) = running else { continue }
+            // An exec job's runner stops its own command at the limit; the worker is stopped only
+            // if that failed, after the runner's grace.
+            let grace: UInt64 = if case .exec = job.kind { 3_000_000_000 } else { 0 }
+            if worker.interrupt == nil, let limit = job.spec.timeout, now >= since + UInt64(limit * 1e9) + grace {
+                workers[id]?.interrupt = Interrupt(job: job.id, cause: .timeLimit(seconds: limit))
+                actions.append(.interrupt(id))
+            }
+            if someoneIdle, worker.outstanding.count > 1, !worker.releaseRequested,
+                Self.elapsed(since: since, now) >= Self.releaseAfterNanoseconds
+            {
+                workers[id]?.releaseRequested = true
+                actions.append(.release(id))
+            }
+        }
+        return actions
+    }
+
+    /// Samples the finished total for the throughput windows (about once a second).
+    public mutating func sampleThroughput(now: UInt64) {
+        throughput.sample(at: now, total: totals.finished)
+    }
+
+    // MARK: Shutdown
+
+    /// The reason recorded for queued jobs cancelled by a shutdown.
+    public static let notStartedReason = "not started before the daemon shut down"
+
+    /// Begins a graceful shutdown: intake closes, queued jobs are cancelled with `reason` (they
+    /// never started), and every worker retires after its running job.
+    public mutating func beginDrain(now: UInt64, reason: String = notStartedReason) -> [PoolAction] {
+        guard intakeOpen else { return [] }
+        intakeOpen = false
+        target = 0
+        var actions: [PoolAction] = []
+        for jobID in queue.removeAll() {
+            actions += complete(jobID, outcome: .cancelled(reason), startedAt: nil, now: now)
+        }
+        waiting.removeAll()
+        for id in workers.keys.sorted() {
+            workers[id]?.retiring = true
+            workers[id]?.waiting = false
+            actions.append(.wake(id))
+        }
+        return actions
+    }
+
+    /// Interrupts every running job; each ends `cancelled` with `reason` (queued ones, if the
+    /// drain had not begun, with `queuedReason`).
+    public mutating func cancelRunning(reason: String, queuedReason: String = notStartedReason, now: UInt64) -> [PoolAction] {
+        var actions = beginDrain(now: now, reason: queuedReason)
+        stopping = true
+        for (id, worker) in workers where worker.job != nil && worker.interrupt == nil {
+            workers[id]?.interrupt = Interrupt(job: nil, cause: .shutdown(reason: reason))
+            actions.append(.interrupt(id))
+        }
+        return actions
+    }
+
+    /// Whether shutdown began and every worker has left.
+    public var isDrained: Bool { !intakeOpen && workers.isEmpty }
+
+    // MARK: Records
 
     /// Moves a job to its final state, counts it and tells the watches that cover it.
     private mutating func complete(_ id: JobID, outcome: JobOutcome, startedAt: UInt64?, now: UInt64) -> [PoolAction] {
-        guard let record = table.markFinished(id, outcome: outcome, at: now) else { return [] }
+        guard let submittedAt = table.markFinished(id, outcome: outcome, startedAt: startedAt, at: now) else { return [] }
         switch outcome {
-        case .done: totals.done += 1
-        case .failed: totals.failed += 1
-        case .cancelled: totals.cancelled += 1
+        case .done:
+            totals.done += 1
+            if let startedAt { latency.record(submitted: submittedAt, started: startedAt, finished: now) }
+        case .failed:
+            totals.failed += 1
+            if let startedAt { latency.record(submitted: submittedAt, started: startedAt, finished: now) }
+        case .cancelled:
+            // Latencies describe jobs that ran to an end; an interrupted job would skew them.
+            totals.cancelled += 1
         }
-        // Latencies describe jobs that ran to an end; an interrupted job would skew them.
-        if let startedAt, record.state != .cancelled {
-            latency.record(submitted: record.submittedAt, started: startedAt, finished: now)
-        }
-        guard !watches.isEmpty else { return [] }
+        return watches.isEmpty ? [] : notifyWatches(of: id)
+    }
+
+    /// The notifications for the watches that cover a job that just finished. Kept out of
+    /// ``complete(_:outcome:startedAt:now:)``: most jobs have no watch, and a job's full record
+    /// is large to build.
+    @inline(never)
+    private mutating func notifyWatches(of id: JobID) -> [PoolAction] {
         var actions: [PoolAction] = []
-        let info = record.info(clock: clock)
+        var info: JobInfo?
         for (watchID, watch) in watches where watch.covers(id) {
+            if info == nil { info = table[id]?.info(clock: clock) }
+            guard let info else { break }
             var last = false
             if let remaining = watch.remaining {
                 watches[watchID]?.remaining = remaining - 1
@@ -301,65 +702,6 @@ public struct PoolStateMachine: Sendable {
         }
         return actions
     }
-
-    /// Forgets a worker that left. Its job, if it still had one, is put back at the head of the
-    /// queue (its attempt counted), so it is never lost.
-    public mutating func workerExited(_ id: WorkerID) -> [PoolAction] {
-        guard let worker = workers.removeValue(forKey: id) else { return [] }
-        interruptReasons[id] = nil
-        if case .idle = worker.phase { idleCount -= 1 }
-        var actions: [PoolAction] = []
-        if case .busy(let jobID, _) = worker.phase, let record = table[jobID] {
-            table.markRequeued(jobID)
-            queue.pushFront(Job(id: jobID, kind: record.kind, attempts: record.attempts, submittedAt: record.submittedAt))
-            if idleCount > 0 { actions.append(.wakeWorkers(count: 1)) }
-        }
-        if intakeOpen { actions += reconcile() }
-        return actions
-    }
-
-    /// Forgets a worker that never started (its thread or process could not be created) and
-    /// lowers the target by one, so the failure is not retried in a loop; the next resize or
-    /// model change tries again.
-    public mutating func abandonWorker(_ id: WorkerID) {
-        guard let worker = workers.removeValue(forKey: id) else { return }
-        if !worker.retiring && target > 0 { target -= 1 }
-    }
-
-    // MARK: Shutdown
-
-    /// The reason recorded for queued jobs cancelled by a shutdown.
-    public static let notStartedReason = "not started before the daemon shut down"
-
-    /// Begins a graceful shutdown: intake closes, queued jobs are cancelled with `reason` (they
-    /// never started), and every worker retires after its current job.
-    public mutating func beginDrain(now: UInt64, reason: String = notStartedReason) -> [PoolAction] {
-        guard intakeOpen else { return [] }
-        intakeOpen = false
-        target = 0
-        var actions: [PoolAction] = []
-        for job in queue.removeAll() {
-            actions += complete(job.id, outcome: .cancelled(reason), startedAt: nil, now: now)
-        }
-        for id in workers.keys { workers[id]?.retiring = true }
-        actions.append(.wakeIdleWorkers)
-        return actions
-    }
-
-    /// Interrupts every running job; each ends `cancelled` with `reason` (queued ones, if the
-    /// drain had not begun, with `queuedReason`).
-    public mutating func cancelRunning(reason: String, queuedReason: String = notStartedReason, now: UInt64) -> [PoolAction] {
-        var actions = beginDrain(now: now, reason: queuedReason)
-        stopping = true
-        for worker in workers.values where worker.job != nil {
-            interruptReasons[worker.id] = reason
-            actions.append(.interrupt(worker.id))
-        }
-        return actions
-    }
-
-    /// Whether shutdown began and every worker has left.
-    public var isDrained: Bool { !intakeOpen && workers.isEmpty }
 
     // MARK: Watches
 
@@ -392,13 +734,6 @@ public struct PoolStateMachine: Sendable {
     /// Stops a watch (its client went away).
     public mutating func removeWatch(_ id: Int) {
         watches[id] = nil
-    }
-
-    // MARK: Clock-driven
-
-    /// Samples the finished total for the throughput windows (about once a second).
-    public mutating func sampleThroughput(now: UInt64) {
-        throughput.sample(at: now, total: totals.finished)
     }
 }
 

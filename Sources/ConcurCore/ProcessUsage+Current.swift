@@ -18,6 +18,13 @@ extension ProcessUsage {
             rssBytes: residentPages * Int(sysconf(Int32(_SC_PAGESIZE))), threads: threads)
     }
 
+    /// The resident memory of process `pid`, in bytes, or nil if it is gone.
+    public static func residentBytes(of pid: Int) -> Int? {
+        let statm = readProcFile("/proc/\(pid)/statm").split(separator: " ")
+        guard statm.count > 1, let pages = Int(statm[1]) else { return nil }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
     /// The text of a small /proc file, or "" if it cannot be read.
     static func readProcFile(_ path: String) -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

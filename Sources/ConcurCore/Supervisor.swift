@@ -43,15 +43,16 @@ public final class Supervisor: Sendable {
     private let loopRunning = Atomic<Bool>(false)
     private let loopWakeup = ConditionLock()
 
-    /// A supervisor whose pool can run workers with `models`.
+    /// A supervisor whose pool can run workers with `models`; `onEvent` hears about workers
+    /// that died or could not start.
     public init(
         configuration: Configuration, models: [any WorkerModel], version: String,
-        onError: @escaping @Sendable (String) -> Void = { _ in }
+        onEvent: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.version = version
         pool = Pool(
             state: PoolStateMachine(model: configuration.model, configuration: configuration.limits), models: models,
-            onError: onError)
+            onEvent: onEvent)
     }
 
     /// Starts the first workers and waits (up to `timeout` seconds) until each one is running.
@@ -68,22 +69,29 @@ public final class Supervisor: Sendable {
     /// Everything measured. Percentiles are computed outside the pool's lock.
     public func stats() -> PoolStats {
         let now = MonotonicClock.now()
-        let (status, latency, throughput, rows, resizes) = pool.read { state in
+        var (status, latency, throughput, rows, resizes, events) = pool.read { state in
             (
                 makeStatus(state, now: now), state.latency, state.throughput.throughput(at: now, total: state.totals.finished),
-                state.workerRows(now: now), state.resizes
+                state.workerRows(now: now), state.resizes, state.events
             )
         }
+        // /proc is read outside the pool's lock.
+        for index in rows.indices {
+            if let pid = rows[index].pid { rows[index].rssBytes = ProcessUsage.residentBytes(of: pid) }
+        }
         return PoolStats(
-            status: status, throughput: throughput, latency: latency.summary, workers: rows, process: .current(), resizes: resizes
-        )
+            status: status, throughput: throughput, latency: latency.summary, workers: rows, process: .current(),
+            resizes: resizes, workerDeaths: events.deaths, workerRestarts: events.restarts)
     }
 
     private func makeStatus(_ state: PoolStateMachine, now: UInt64) -> PoolStatus {
         PoolStatus(
             version: version, pid: processID, uptimeSeconds: Double(now - startedAt) / 1e9, model: state.model,
             phase: state.phase, workers: state.workerCounts, queued: state.queuedCount, running: state.runningCount,
-            maxQueue: state.configuration.maxQueue, totals: state.totals)
+            maxQueue: state.configuration.maxQueue, totals: state.totals,
+            warnings: state.events.fatal.sorted { $0.key.rawValue < $1.key.rawValue }.map { model, reason in
+                "\(model.rawValue) workers kept dying at start and are no longer restarted (last: \(reason)); resize to try again"
+            })
     }
 
     /// The one-line summary for systemd's `STATUS=` and logs.
@@ -95,14 +103,17 @@ public final class Supervisor: Sendable {
 
     // MARK: The supervisor loop
 
-    /// Starts the supervisor's own loop on a dedicated thread: every `interval` seconds it
-    /// samples throughput and calls `onTick`. The watchdog ping belongs in `onTick`, so that it
-    /// stops when this loop stops.
+    /// Starts the supervisor's own loop on a dedicated thread. Every 100 ms it enforces time
+    /// limits and rebalances prefetched jobs; every `interval` seconds it samples throughput and
+    /// calls `onTick`. The watchdog ping belongs in `onTick`, so that it stops when this loop
+    /// stops.
     public func startLoop(interval: Double = 1, onTick: @escaping @Sendable (Supervisor) -> Void) throws {
         loopRunning.store(true, ordering: .releasing)
         try OSThread.start(name: "concur-supervisor") { [self] in
-            let step = UInt64(interval * 1e9)
+            let step: UInt64 = 100_000_000
+            let every = max(1, Int((interval * 1e9 / Double(step)).rounded()))
             var next = MonotonicClock.now() + step
+            var count = 0
             while loopRunning.load(ordering: .acquiring) {
                 loopWakeup.withLock {
                     while loopRunning.load(ordering: .acquiring) && MonotonicClock.now() < next {
@@ -111,8 +122,12 @@ public final class Supervisor: Sendable {
                 }
                 guard loopRunning.load(ordering: .acquiring) else { break }
                 next += step
-                pool.sampleThroughput()
-                onTick(self)
+                pool.tick()
+                count += 1
+                if count % every == 0 {
+                    pool.sampleThroughput()
+                    onTick(self)
+                }
             }
         }
     }

@@ -1,14 +1,5 @@
-public import ConcurProtocol
-
-/// How a job ended, as its worker reports it.
-public enum JobOutcome: Sendable, Equatable {
-    /// It ran to the end and produced a result.
-    case done(JobResult)
-    /// It failed; the text says why.
-    case failed(String)
-    /// It was interrupted before finishing; the text says by what.
-    case cancelled(String)
-}
+import ConcurProtocol
+import Glibc
 
 /// The job bodies. Written once, they run unchanged under every model; CPU-bound bodies check
 /// the cancellation flag between chunks of about a millisecond, never per iteration.
@@ -20,38 +11,36 @@ public enum Workload {
     /// Iterations between two looks at the cancellation flag.
     static let chunk: UInt64 = 1 << 18
 
-    /// Runs a CPU-bound or failing job to its outcome. `sleep` jobs are waited by each model in
-    /// its own way (a blocked thread, a suspended task) and are not handled here.
-    public static func run(_ kind: JobKind, cancellation: CancellationFlag) -> JobOutcome {
-        switch kind {
+    /// Runs a job to its outcome on the calling thread. `sleep` blocks the thread (the tasks
+    /// model waits its own way); `crash` aborts the process only where `crashAllowed` (a child
+    /// worker) or the job is forced, and fails otherwise.
+    public static func run(_ job: Job, cancellation: CancellationFlag, crashAllowed: Bool) -> JobOutcome {
+        switch job.kind {
         case .cpu(let size):
             guard let checksum = cpu(size: size, cancellation: cancellation) else { return .cancelled(cancelReason) }
-            return .done(JobResult(summary: "checksum 0x\(String(checksum, radix: 16))", checksum: checksum))
+            return .done(.checksum(checksum))
         case .prime(let n):
-            guard let verdict = smallestFactor(of: n, cancellation: cancellation) else { return .cancelled(cancelReason) }
-            return .done(primeResult(n: n, factor: verdict))
+            guard let factor = smallestFactor(of: n, cancellation: cancellation) else { return .cancelled(cancelReason) }
+            return .done(.primality(n: n, factor: factor))
         case .sleep(let milliseconds):
             if cancellation.sleep(nanoseconds: UInt64(milliseconds) * 1_000_000) { return .cancelled(cancelReason) }
-            return .done(sleepResult(milliseconds: milliseconds))
+            return .done(.slept(milliseconds: milliseconds))
         case .fail:
             return .failed("fail job: failed on purpose (fault injection)")
+        case .crash(let forced):
+            guard crashAllowed || forced else { return .failed(crashRefusedReason) }
+            abort()
+        case .exec(let argv):
+            return CommandRunner.run(argv, timeLimit: job.spec.timeout, cancellation: cancellation)
         }
     }
 
     /// The reason recorded for a job interrupted by its cancellation flag.
     public static let cancelReason = "interrupted while running"
 
-    /// The result of a `sleep(ms)` job that waited its full time.
-    public static func sleepResult(milliseconds: Int) -> JobResult {
-        JobResult(summary: "slept \(milliseconds) ms")
-    }
-
-    /// The result of a `prime(n)` job given its smallest factor (`n` itself, or 0/1 for n < 2).
-    public static func primeResult(n: UInt64, factor: UInt64) -> JobResult {
-        if n < 2 { return JobResult(summary: "not prime (below 2)", prime: false) }
-        if factor == n { return JobResult(summary: "prime", prime: true) }
-        return JobResult(summary: "composite (divisible by \(factor))", prime: false, factor: factor)
-    }
+    /// Why an unforced `crash` job is not run by a worker that shares the daemon's process.
+    public static let crashRefusedReason =
+        "refused: a crash job would abort the daemon itself outside the processes model (submit it with force to run it anyway)"
 
     /// A fixed amount of work proportional to `size`: a multiply-xorshift chain, whose final
     /// value is the checksum. Nil if cancelled.

@@ -26,13 +26,13 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 /// Generates seeded workloads: the jobs of `Generate` and of `concurd run`.
 public enum WorkloadGenerator {
     /// The jobs of `request`, using `seed` (the request's own seed is ignored here so that the
-    /// caller decides how a missing seed is chosen).
-    public static func jobs(for request: WorkloadRequest, seed: UInt64) -> [JobKind] {
+    /// caller decides how a missing seed is chosen), each with the request's time limit.
+    public static func jobs(for request: WorkloadRequest, seed: UInt64) -> [JobSpec] {
         var random = SplitMix64(seed: seed)
-        var jobs: [JobKind] = []
+        var jobs: [JobSpec] = []
         jobs.reserveCapacity(request.count)
         for _ in 0..<request.count {
-            jobs.append(job(of: request.kind, scale: request.scale, random: &random))
+            jobs.append(JobSpec(job(of: request.kind, scale: request.scale, random: &random), timeout: request.timeout))
         }
         return jobs
     }

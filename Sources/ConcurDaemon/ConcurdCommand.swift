@@ -16,7 +16,7 @@ public struct ConcurdCommand: ParsableCommand {
             until SIGTERM or SIGINT, which drains running jobs; a second signal interrupts them.
             """,
         version: Daemon.version,
-        subcommands: [Serve.self, Run.self],
+        subcommands: [Serve.self, Run.self, Worker.self],
         defaultSubcommand: Serve.self)
 
     /// An empty command, filled in by the argument parser.
@@ -58,6 +58,17 @@ extension ConcurdCommand {
         @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
         var logLevel: String?
 
+        @Option(
+            name: .customLong("max-attempts"), help: "Attempts a job gets when its worker dies under it (1 to 100, default 3).")
+        var maxAttempts: Int?
+
+        @Option(
+            name: .customLong("job-timeout"), help: "Seconds a job may run unless it sets its own timeout (default: no limit).")
+        var jobTimeout: Double?
+
+        @Flag(name: .customLong("allow-exec"), help: "Accept exec jobs (they run commands as the daemon's user).")
+        var allowExec = false
+
         /// An empty command, filled in by the argument parser.
         public init() {}
 
@@ -74,6 +85,9 @@ extension ConcurdCommand {
             if let maxWorkers { configuration.maxWorkers = maxWorkers }
             if let drainTimeout { configuration.drainTimeout = drainTimeout }
             if let retainJobs { configuration.retainJobs = retainJobs }
+            if let maxAttempts { configuration.maxAttempts = maxAttempts }
+            if let jobTimeout { configuration.jobTimeout = jobTimeout }
+            if allowExec { configuration.allowExec = true }
             if let logLevel {
                 guard let level = Logger.Level(rawValue: logLevel) else {
                     throw ConfigurationError(
@@ -145,7 +159,9 @@ extension ConcurdCommand {
         /// Checks the options together before the command runs.
         public func validate() throws {
             guard DaemonConfiguration.availableModels.contains(model) else {
-                throw ValidationError("the \(model.rawValue) model is not available in this version; use threads")
+                throw ValidationError(
+                    "the \(model.rawValue) model is not available in this version; use \(DaemonConfiguration.availableModels.map(\.rawValue).joined(separator: " or "))"
+                )
             }
             guard (1...JobLimits.jobsPerGenerate).contains(jobs) else {
                 throw ValidationError("--jobs must be between 1 and \(JobLimits.jobsPerGenerate), not \(jobs)")
@@ -176,6 +192,25 @@ extension ConcurdCommand {
         public func run() throws {
             let status = foregroundRun.run()
             if status != 0 { throw ExitCode(status) }
+        }
+    }
+}
+
+extension ConcurdCommand {
+    /// `concurd __worker`: the child worker of the processes model (not for people).
+    public struct Worker: ParsableCommand {
+        /// Hidden: started by the daemon itself, with its channel as fd 3.
+        public static let configuration = CommandConfiguration(commandName: "__worker", shouldDisplay: false)
+
+        @Option(help: "The daemon's pid; the worker exits if its parent is another.")
+        var parent: Int32
+
+        /// An empty command, filled in by the argument parser.
+        public init() {}
+
+        /// Serves jobs until retired or orphaned; never returns.
+        public func run() throws {
+            ChildWorker.run(parentPID: parent)
         }
     }
 }

@@ -59,7 +59,7 @@ public struct ControlService: VarlinkInterface {
 
     private func submit(_ parameters: JSONObject, responder: VarlinkResponder) throws(VarlinkError) {
         var reader = ParameterReader(parameters)
-        let jobs: [JobKind] = try reader.required("jobs")
+        let jobs: [JobSpec] = try reader.required("jobs")
         try reader.finish()
         guard !jobs.isEmpty else { throw SupervisorError.invalidValue(parameter: "jobs", reason: "give at least one job") }
         guard jobs.count <= JobLimits.jobsPerSubmit else {
@@ -90,7 +90,7 @@ public struct ControlService: VarlinkInterface {
     /// Queues `jobs` and replies with `header(ids)`; with `more`, then streams each job as it
     /// finishes (the watch starts atomically with the submit, so none is missed).
     private func accept(
-        _ jobs: [JobKind], responder: VarlinkResponder, header: (Range<JobID>) -> JSONObject
+        _ jobs: [JobSpec], responder: VarlinkResponder, header: (Range<JobID>) -> JSONObject
     ) throws(VarlinkError) {
         guard responder.more else {
             let (ids, _) = try mapSubmit { () throws(SubmitError) in try supervisor.pool.submit(jobs) }
@@ -118,6 +118,8 @@ public struct ControlService: VarlinkInterface {
             switch error {
             case .shuttingDown: throw SupervisorError.shuttingDown
             case .queueFull(let limit, let queued): throw SupervisorError.queueFull(limit: limit, queued: queued)
+            case .execDisabled: throw SupervisorError.execDisabled
+            case .crashRefused(let model): throw SupervisorError.crashRefused(model: model)
             }
         }
     }

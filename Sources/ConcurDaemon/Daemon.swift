@@ -35,11 +35,13 @@ public enum Daemon {
             return 1
         }
 
-        let supervisor = Supervisor(
-            configuration: configuration.supervisor, models: [ThreadModel()], version: version,
-            onError: { logger.error("\($0)") })
+        // Signals are blocked before the first thread starts (the models start threads); until
+        // the pool exists, only a stop is acted on.
+        let shutdown = ShutdownEvent()
+        let current = Mutex<Supervisor?>(nil)
         let statusLine = Mutex("")
         let refreshStatus: @Sendable () -> Void = {
+            guard let supervisor = current.withLock({ $0 }) else { return }
             let line = Supervisor.statusLine(supervisor.status())
             let changed = statusLine.withLock { previous in
                 defer { previous = line }
@@ -47,14 +49,19 @@ public enum Daemon {
             }
             if changed { notifier.status(line) }
         }
-
-        // Signals are handled before the socket accepts: a TERM that arrives during start-up
-        // must drain, not kill, and TTIN/TTOU must not stop the process.
-        let shutdown = ShutdownEvent()
         let signals = SignalWatcher(signals: [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1]) { number in
+            guard let supervisor = current.withLock({ $0 }) else {
+                if [SIGTERM, SIGINT, SIGQUIT].contains(number) { shutdown.escalate() }
+                return
+            }
             handle(signal: number, supervisor: supervisor, shutdown: shutdown, logger: logger, refreshStatus: refreshStatus)
         }
         defer { signals.cancel() }
+
+        let supervisor = Supervisor(
+            configuration: configuration.supervisor, models: WorkerModels.all(), version: version,
+            onEvent: { logger.warning("\($0)") })
+        current.withLock { $0 = supervisor }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }

@@ -35,17 +35,24 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var retainJobs = 10_000
     /// The lowest level logged.
     public var logLevel = Logger.Level.info
+    /// Attempts a job gets when the worker running it dies; then it fails.
+    public var maxAttempts = 3
+    /// Seconds a job may run unless it sets its own timeout; nil: no limit.
+    public var jobTimeout: Double?
+    /// Whether `exec` jobs are accepted (they run commands as the daemon's user).
+    public var allowExec = false
 
     /// The defaults.
     public init() {}
 
     /// The keys a config file may set, as written in the file.
     public static let fileKeys = [
-        "socket", "workers", "model", "max_queue", "max_workers", "drain_timeout", "retain_jobs", "log_level",
+        "socket", "workers", "model", "max_queue", "max_workers", "drain_timeout", "retain_jobs", "log_level", "max_attempts",
+        "job_timeout", "allow_exec",
     ]
 
     /// The models this build can run.
-    public static let availableModels: [ConcurrencyModel] = [.threads]
+    public static let availableModels: [ConcurrencyModel] = [.threads, .processes]
 
     /// Accepted ranges.
     public enum Limits {
@@ -57,13 +64,17 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public static let drainTimeout = 0.0...86_400.0
         /// `retain_jobs`.
         public static let retainJobs = 0...10_000_000
+        /// `max_attempts`.
+        public static let maxAttempts = 1...100
     }
 
     /// The pool's part of the configuration.
     public var supervisor: Supervisor.Configuration {
         Supervisor.Configuration(
             model: model, workers: workers,
-            limits: PoolStateMachine.Configuration(maxQueue: maxQueue, maxWorkers: maxWorkers, retainFinished: retainJobs))
+            limits: PoolStateMachine.Configuration(
+                maxQueue: maxQueue, maxWorkers: maxWorkers, retainFinished: retainJobs, maxAttempts: maxAttempts,
+                defaultTimeout: jobTimeout, allowExec: allowExec))
     }
 
     /// Checks the values against each other and their ranges, once defaults, the config file
@@ -87,6 +98,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         guard Limits.retainJobs.contains(retainJobs) else {
             throw fail("--retain-jobs", "retain_jobs", "must be between 0 and \(Limits.retainJobs.upperBound), not \(retainJobs)")
+        }
+        guard Limits.maxAttempts.contains(maxAttempts) else {
+            throw fail(
+                "--max-attempts", "max_attempts", "must be between 1 and \(Limits.maxAttempts.upperBound), not \(maxAttempts)")
+        }
+        if let jobTimeout, !JobLimits.timeout.contains(jobTimeout) {
+            throw fail(
+                "--job-timeout", "job_timeout", "must be between 0.001 and 86400 seconds, not \(formatDecimal(jobTimeout))")
         }
         guard Self.availableModels.contains(model) else {
             throw fail(
@@ -145,6 +164,15 @@ public struct DaemonConfiguration: Sendable, Equatable {
             case "retain_jobs":
                 guard let number = value.int else { throw fail("an integer") }
                 retainJobs = number
+            case "max_attempts":
+                guard let number = value.int else { throw fail("an integer") }
+                maxAttempts = number
+            case "job_timeout":
+                guard let seconds = value.double ?? value.int.map(Double.init) else { throw fail("a number of seconds") }
+                jobTimeout = seconds
+            case "allow_exec":
+                guard let allowed = value.bool else { throw fail("true or false") }
+                allowExec = allowed
             case "log_level":
                 guard let name = value.string, let level = Logger.Level(rawValue: name) else {
                     throw fail("one of \(Logger.Level.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")

@@ -52,7 +52,7 @@ public struct ForegroundRun: Sendable {
             configuration: .init(
                 model: model, workers: workers,
                 limits: .init(maxQueue: max(workload.count, 1), maxWorkers: max(workers, 1), retainFinished: workload.count)),
-            models: [ThreadModel()], version: Daemon.version, onError: { print("error: \($0)") })
+            models: WorkerModels.all(), version: Daemon.version, onEvent: { print("event: \($0)") })
         let pool = supervisor.pool
         let doorbell = ConditionLock()
         let rung = Atomic<Bool>(false)

@@ -10,13 +10,28 @@ public struct JobResult: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var factor: UInt64?
     /// For `cpu` jobs: the checksum of the work, identical under every model.
     public var checksum: UInt64?
+    /// For `exec` jobs: the exit code, if the command exited.
+    public var exitCode: Int?
+    /// For `exec` jobs: the signal that ended the command, if one did.
+    public var signal: Int?
+    /// For `exec` jobs: the last lines of the command's output (stdout and stderr together).
+    public var output: String?
+    /// For `exec` jobs: how long the command ran, in seconds.
+    public var seconds: Double?
 
     /// A result with the given fields.
-    public init(summary: String, prime: Bool? = nil, factor: UInt64? = nil, checksum: UInt64? = nil) {
+    public init(
+        summary: String, prime: Bool? = nil, factor: UInt64? = nil, checksum: UInt64? = nil, exitCode: Int? = nil,
+        signal: Int? = nil, output: String? = nil, seconds: Double? = nil
+    ) {
         self.summary = summary
         self.prime = prime
         self.factor = factor
         self.checksum = checksum
+        self.exitCode = exitCode
+        self.signal = signal
+        self.output = output
+        self.seconds = seconds
     }
 
     /// Reads the value from JSON; an error names the parameter by `path`.
@@ -26,6 +41,10 @@ public struct JobResult: Sendable, Hashable, JSONDecodable, JSONEncodable {
         prime = try reader.optional("prime")
         factor = try reader.optional("factor")
         checksum = try reader.optional("checksum", as: Int64.self).map { UInt64(bitPattern: $0) }
+        exitCode = try reader.optional("exitCode")
+        signal = try reader.optional("signal")
+        output = try reader.optional("output")
+        seconds = try reader.optional("seconds")
     }
 
     /// The value as JSON.
@@ -34,6 +53,10 @@ public struct JobResult: Sendable, Hashable, JSONDecodable, JSONEncodable {
         object.set("prime", prime)
         object.set("factor", factor)
         object.set("checksum", checksum.map { Int64(bitPattern: $0) })
+        object.set("exitCode", exitCode)
+        object.set("signal", signal)
+        object.set("output", output)
+        object.set("seconds", seconds)
         return .object(object)
     }
 }
@@ -42,8 +65,8 @@ public struct JobResult: Sendable, Hashable, JSONDecodable, JSONEncodable {
 public struct JobInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
     /// The job's id, unique for the daemon's lifetime.
     public var id: UInt64
-    /// What the job does.
-    public var kind: JobKind
+    /// What the job does and its time limit.
+    public var spec: JobSpec
     /// Its state.
     public var state: JobState
     /// How many times a worker started it.
@@ -65,12 +88,12 @@ public struct JobInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
 
     /// A job record with the given fields.
     public init(
-        id: UInt64, kind: JobKind, state: JobState, attempts: Int, submittedAt: Double, startedAt: Double? = nil,
+        id: UInt64, spec: JobSpec, state: JobState, attempts: Int, submittedAt: Double, startedAt: Double? = nil,
         finishedAt: Double? = nil, worker: Int? = nil, model: ConcurrencyModel? = nil, result: JobResult? = nil,
         error: String? = nil
     ) {
         self.id = id
-        self.kind = kind
+        self.spec = spec
         self.state = state
         self.attempts = attempts
         self.submittedAt = submittedAt
@@ -81,6 +104,9 @@ public struct JobInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
         self.result = result
         self.error = error
     }
+
+    /// What the job does.
+    public var kind: JobKind { spec.kind }
 
     /// Seconds from submission to start, once started.
     public var waitSeconds: Double? { startedAt.map { $0 - submittedAt } }
@@ -95,7 +121,7 @@ public struct JobInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public init(json: JSON, path: String) throws(VarlinkError) {
         var reader = try ParameterReader(json: json, path: path)
         id = try reader.required("id")
-        kind = try reader.required("spec")
+        spec = try reader.required("spec")
         state = try reader.required("state")
         attempts = try reader.required("attempts")
         submittedAt = try reader.required("submittedAt")
@@ -110,7 +136,7 @@ public struct JobInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
     /// The value as JSON.
     public var json: JSON {
         var object: JSONObject = [
-            "id": id.json, "spec": kind.json, "label": .string(kind.label), "state": state.json,
+            "id": id.json, "spec": spec.json, "label": .string(spec.kind.label), "state": state.json,
             "attempts": attempts.json, "submittedAt": submittedAt.json,
         ]
         object.set("startedAt", startedAt)

@@ -11,6 +11,11 @@ public enum JobKind: Sendable, Hashable {
     case sleep(milliseconds: Int)
     /// Fails at once: fault injection for tests and demos.
     case fail
+    /// Aborts the process that runs it: fault injection that only the processes model survives.
+    /// Under threads or tasks it is refused unless `forced`, because it would take the daemon down.
+    case crash(forced: Bool)
+    /// Runs a real command (no shell), as the daemon's user, in a process group of its own.
+    case exec(argv: [String])
 
     /// The kind's name on the wire and on the command line.
     public var name: String {
@@ -19,20 +24,31 @@ public enum JobKind: Sendable, Hashable {
         case .prime: "prime"
         case .sleep: "sleep"
         case .fail: "fail"
+        case .crash: "crash"
+        case .exec: "exec"
         }
     }
 
     /// The names of every kind, for help texts and errors.
-    public static let names = ["cpu", "prime", "sleep", "fail"]
+    public static let names = ["cpu", "prime", "sleep", "fail", "crash", "exec"]
 
-    /// A short human label, such as `prime(97)` or `cpu(1.25)`.
+    /// A short human label, such as `prime(97)`, `cpu(1.25)` or `exec(make test)`.
     public var label: String {
         switch self {
         case .cpu(let size): "cpu(\(formatDecimal(size)))"
         case .prime(let n): "prime(\(n))"
         case .sleep(let milliseconds): "sleep(\(milliseconds)ms)"
         case .fail: "fail"
+        case .crash(let forced): forced ? "crash(forced)" : "crash"
+        case .exec(let argv):
+            "exec(\(argv.joined(separator: " ").prefix(40))\(argv.joined(separator: " ").count > 40 ? "..." : ""))"
         }
+    }
+
+    /// Whether running this job in the daemon's own process would take the daemon down.
+    public var crashesItsProcess: Bool {
+        if case .crash = self { return true }
+        return false
     }
 }
 
@@ -44,16 +60,24 @@ public enum JobLimits {
     public static let primeN: ClosedRange<UInt64> = 1...UInt64(Int64.max)
     /// `sleep(ms)`: up to one hour.
     public static let sleepMilliseconds: ClosedRange<Int> = 0...3_600_000
+    /// `exec(argv)`: arguments per command.
+    public static let execArguments = 1...256
+    /// `exec(argv)`: bytes per argument.
+    public static let execArgumentBytes = 1...4096
+    /// `exec(argv)`: bytes of all arguments together.
+    public static let execTotalBytes = 65_536
+    /// A job's `timeout`, in seconds.
+    public static let timeout: ClosedRange<Double> = 0.001...86_400
     /// Jobs one `Submit` call may carry.
     public static let jobsPerSubmit = 10_000
     /// Jobs one `Generate` call may create.
     public static let jobsPerGenerate = 10_000_000
 }
 
-extension JobKind: JSONDecodable, JSONEncodable {
-    /// Reads a `JobSpec` (`{"kind": "prime", "n": 97}`), checking the parameter's range.
-    public init(json: JSON, path: String) throws(VarlinkError) {
-        var reader = try ParameterReader(json: json, path: path)
+extension JobKind {
+    /// Reads the kind and its parameters from a `JobSpec` object, checking their ranges; the
+    /// caller reads the other fields and calls `finish()`.
+    public init(reading reader: inout ParameterReader) throws(VarlinkError) {
         let kindName: String = try reader.required("kind")
         switch kindName {
         case "cpu":
@@ -79,22 +103,78 @@ extension JobKind: JSONDecodable, JSONEncodable {
             self = .sleep(milliseconds: milliseconds)
         case "fail":
             self = .fail
+        case "crash":
+            self = .crash(forced: try reader.optional("force") ?? false)
+        case "exec":
+            let argv: [String] = try reader.required("argv")
+            if let problem = Self.problem(withArguments: argv) {
+                throw SupervisorError.invalidValue(parameter: reader.name("argv"), reason: problem)
+            }
+            self = .exec(argv: argv)
         default:
             throw SupervisorError.invalidValue(
                 parameter: reader.name("kind"),
                 reason: "unknown job kind '\(kindName)'; use one of \(JobKind.names.joined(separator: ", "))")
         }
-        try reader.finish()
     }
 
-    /// The job as a `JobSpec`.
-    public var json: JSON {
+    /// What is wrong with a command line for `exec`, or nil if it is acceptable.
+    public static func problem(withArguments argv: [String]) -> String? {
+        guard JobLimits.execArguments.contains(argv.count) else {
+            return "exec needs 1 to \(JobLimits.execArguments.upperBound) arguments (the command first)"
+        }
+        guard argv.allSatisfy({ JobLimits.execArgumentBytes.contains($0.utf8.count) && !$0.utf8.contains(0) }) else {
+            return "each exec argument must be 1 to \(JobLimits.execArgumentBytes.upperBound) bytes, without NUL"
+        }
+        guard argv.reduce(0, { $0 + $1.utf8.count }) <= JobLimits.execTotalBytes else {
+            return "exec arguments must total at most \(JobLimits.execTotalBytes) bytes"
+        }
+        return nil
+    }
+
+    /// The kind's fields of a `JobSpec`.
+    public var fields: JSONObject {
         switch self {
         case .cpu(let size): ["kind": "cpu", "size": .double(size)]
         case .prime(let n): ["kind": "prime", "n": n.json]
         case .sleep(let milliseconds): ["kind": "sleep", "ms": milliseconds.json]
         case .fail: ["kind": "fail"]
+        case .crash(let forced): forced ? ["kind": "crash", "force": true] : ["kind": "crash"]
+        case .exec(let argv): ["kind": "exec", "argv": .array(argv.map(JSON.string))]
         }
+    }
+}
+
+/// A job to run: what it does, and how long it may take (`JobSpec` in the interface).
+public struct JobSpec: Sendable, Hashable, JSONDecodable, JSONEncodable {
+    /// What the job does.
+    public var kind: JobKind
+    /// Seconds the job may run before it is stopped and failed; nil: the daemon's default.
+    public var timeout: Double?
+
+    /// A job of `kind`, with an optional time limit.
+    public init(_ kind: JobKind, timeout: Double? = nil) {
+        self.kind = kind
+        self.timeout = timeout
+    }
+
+    /// Reads a `JobSpec` (`{"kind": "prime", "n": 97, "timeout": 5}`), checking every range.
+    public init(json: JSON, path: String) throws(VarlinkError) {
+        var reader = try ParameterReader(json: json, path: path)
+        kind = try JobKind(reading: &reader)
+        timeout = try reader.optional("timeout")
+        if let timeout, !JobLimits.timeout.contains(timeout) {
+            throw SupervisorError.invalidValue(
+                parameter: reader.name("timeout"), reason: "timeout must be between 0.001 and 86400 seconds")
+        }
+        try reader.finish()
+    }
+
+    /// The job as a `JobSpec` object.
+    public var json: JSON {
+        var object = kind.fields
+        object.set("timeout", timeout)
+        return .object(object)
     }
 }
 
@@ -108,7 +188,8 @@ extension JobKind {
         7_777_777_777_777_777, 9_999_999_999_999_917, 9_999_999_999_999_999,
     ].map { JobKind.prime(n: $0) }
 
-    /// Parses the command-line form of a job: `cpu:1.5`, `prime:97`, `sleep:250` or `fail`.
+    /// Parses the command-line form of a job: `cpu:1.5`, `prime:97`, `sleep:250`, `fail` or
+    /// `crash` (exec jobs come from `--exec -- CMD ARGS...`).
     ///
     /// The error text says what was expected, ready to show to a person.
     public init(commandLine text: String) throws(JobSpecParseError) {
@@ -136,9 +217,18 @@ extension JobKind {
         case "fail":
             guard argument == nil else { throw JobSpecParseError(text: text, reason: "fail takes no argument") }
             self = .fail
+        case "crash":
+            guard argument == nil else {
+                throw JobSpecParseError(
+                    text: text, reason: "crash takes no argument; --force allows it outside the processes model")
+            }
+            self = .crash(forced: false)
         default:
             throw JobSpecParseError(
-                text: text, reason: "unknown job kind '\(name)'; use cpu:SIZE, prime:N, sleep:MS, fail or the preset 'primes'")
+                text: text,
+                reason:
+                    "unknown job kind '\(name)'; use cpu:SIZE, prime:N, sleep:MS, fail, crash, the preset 'primes', or --exec -- CMD"
+            )
         }
     }
 }

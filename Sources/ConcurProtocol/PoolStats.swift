@@ -117,11 +117,15 @@ public struct WorkerInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var jobsDone: Int
     /// The share of its life spent running jobs (0 to 1).
     public var busyFraction: Double
+    /// Jobs handed to it and not finished: the running one and those prefetched behind it.
+    public var held: Int
+    /// A child process's resident memory, in bytes.
+    public var rssBytes: Int?
 
     /// A worker row with the given fields.
     public init(
         id: Int, model: ConcurrencyModel, state: WorkerState, thread: Int? = nil, pid: Int? = nil, job: UInt64? = nil,
-        jobSeconds: Double? = nil, jobsDone: Int, busyFraction: Double
+        jobSeconds: Double? = nil, jobsDone: Int, busyFraction: Double, held: Int = 0, rssBytes: Int? = nil
     ) {
         self.id = id
         self.model = model
@@ -132,6 +136,8 @@ public struct WorkerInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
         self.jobSeconds = jobSeconds
         self.jobsDone = jobsDone
         self.busyFraction = busyFraction
+        self.held = held
+        self.rssBytes = rssBytes
     }
 
     /// Reads the value from JSON; an error names the parameter by `path`.
@@ -146,6 +152,8 @@ public struct WorkerInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
         jobSeconds = try reader.optional("jobSeconds")
         jobsDone = try reader.required("jobsDone")
         busyFraction = try reader.required("busyFraction")
+        held = try reader.optional("held") ?? 0
+        rssBytes = try reader.optional("rssBytes")
     }
 
     /// The value as JSON.
@@ -157,6 +165,8 @@ public struct WorkerInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
         object.set("jobSeconds", jobSeconds)
         object["jobsDone"] = jobsDone.json
         object["busyFraction"] = busyFraction.json
+        object["held"] = held.json
+        object.set("rssBytes", rssBytes)
         return .object(object)
     }
 }
@@ -212,11 +222,15 @@ public struct PoolStats: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var process: ProcessUsage
     /// Resizes applied since start.
     public var resizes: Int
+    /// Workers that died unexpectedly since start.
+    public var workerDeaths: Int
+    /// Workers started to replace dead ones.
+    public var workerRestarts: Int
 
     /// Statistics with the given parts.
     public init(
         status: PoolStatus, throughput: Throughput, latency: LatencySummary, workers: [WorkerInfo],
-        process: ProcessUsage, resizes: Int
+        process: ProcessUsage, resizes: Int, workerDeaths: Int = 0, workerRestarts: Int = 0
     ) {
         self.status = status
         self.throughput = throughput
@@ -224,6 +238,8 @@ public struct PoolStats: Sendable, Hashable, JSONDecodable, JSONEncodable {
         self.workers = workers
         self.process = process
         self.resizes = resizes
+        self.workerDeaths = workerDeaths
+        self.workerRestarts = workerRestarts
     }
 
     /// Reads the value from JSON; an error names the parameter by `path`.
@@ -235,6 +251,8 @@ public struct PoolStats: Sendable, Hashable, JSONDecodable, JSONEncodable {
         workers = try reader.required("workers")
         process = try reader.required("process")
         resizes = try reader.required("resizes")
+        workerDeaths = try reader.optional("workerDeaths") ?? 0
+        workerRestarts = try reader.optional("workerRestarts") ?? 0
     }
 
     /// The value as JSON.
@@ -242,6 +260,7 @@ public struct PoolStats: Sendable, Hashable, JSONDecodable, JSONEncodable {
         [
             "status": status.json, "throughput": throughput.json, "latency": latency.json,
             "workers": workers.json, "process": process.json, "resizes": resizes.json,
+            "workerDeaths": workerDeaths.json, "workerRestarts": workerRestarts.json,
         ]
     }
 }

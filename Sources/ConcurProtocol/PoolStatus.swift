@@ -104,11 +104,13 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var maxQueue: Int
     /// Jobs counted by outcome.
     public var totals: JobTotals
+    /// Problems an operator should know about (a model that keeps dying at start).
+    public var warnings: [String]
 
     /// A status with the given fields.
     public init(
         version: String, pid: Int, uptimeSeconds: Double, model: ConcurrencyModel, phase: DaemonPhase,
-        workers: WorkerCounts, queued: Int, running: Int, maxQueue: Int, totals: JobTotals
+        workers: WorkerCounts, queued: Int, running: Int, maxQueue: Int, totals: JobTotals, warnings: [String] = []
     ) {
         self.version = version
         self.pid = pid
@@ -120,6 +122,7 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
         self.running = running
         self.maxQueue = maxQueue
         self.totals = totals
+        self.warnings = warnings
     }
 
     /// Reads the value from JSON; an error names the parameter by `path`.
@@ -135,6 +138,7 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
         running = try reader.required("running")
         maxQueue = try reader.required("maxQueue")
         totals = try reader.required("totals")
+        warnings = try reader.optional("warnings") ?? []
     }
 
     /// The value as JSON.
@@ -142,7 +146,7 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
         [
             "version": .string(version), "pid": pid.json, "uptimeSeconds": uptimeSeconds.json, "model": model.json,
             "phase": phase.json, "workers": workers.json, "queued": queued.json, "running": running.json,
-            "maxQueue": maxQueue.json, "totals": totals.json,
+            "maxQueue": maxQueue.json, "totals": totals.json, "warnings": warnings.json,
         ]
     }
 }

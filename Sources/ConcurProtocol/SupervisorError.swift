@@ -23,6 +23,15 @@ public enum SupervisorError {
         VarlinkError("\(interface).NoSuchJob", ["id": id.json])
     }
 
+    /// `exec` jobs are refused: the daemon's configuration does not allow them.
+    public static let execDisabled = VarlinkError("\(interface).ExecDisabled")
+
+    /// A `crash` job would take the daemon down under `model`; only the processes model
+    /// survives it, unless the job is forced.
+    public static func crashRefused(model: ConcurrencyModel) -> VarlinkError {
+        VarlinkError("\(interface).CrashRefused", ["model": model.json])
+    }
+
     /// A parameter has the right type but a value that is not allowed; `reason` says which are.
     public static func invalidValue(parameter: String, reason: String) -> VarlinkError {
         VarlinkError("\(interface).InvalidValue", ["parameter": .string(parameter), "reason": .string(reason)])

@@ -33,10 +33,11 @@ public enum SupervisorInterface {
         # How the pool runs its workers.
         type Model (threads, processes, tasks)
 
-        # The kinds of job.
-        type JobKind (cpu, prime, sleep, fail)
+        # The kinds of job. crash aborts the process that runs it (only the processes model
+        # survives it); exec runs a command and needs allow_exec in the daemon's configuration.
+        type JobKind (cpu, prime, sleep, fail, crash, exec)
 
-        # A job to run: its kind and that kind's one parameter.
+        # A job to run: its kind, that kind's parameter, and an optional time limit.
         type JobSpec (
           kind: JobKind,
           # cpu: units of CPU work, 0 to 1000 (1.0 is about 0.1 s of one core).
@@ -44,7 +45,14 @@ public enum SupervisorInterface {
           # prime: the number to test for primality, 1 to 2^63-1.
           n: ?int,
           # sleep: milliseconds to wait, 0 to 3600000.
-          ms: ?int
+          ms: ?int,
+          # exec: the command and its arguments (no shell), 1 to 256 of them.
+          argv: ?[]string,
+          # crash: run it even outside the processes model (it takes the daemon down).
+          force: ?bool,
+          # Seconds the job may run (0.001 to 86400); past it the job is stopped and fails.
+          # Default: the daemon's job_timeout.
+          timeout: ?float
         )
 
         # Where a job is in its life.
@@ -55,7 +63,11 @@ public enum SupervisorInterface {
           summary: string,
           prime: ?bool,
           factor: ?int,
-          checksum: ?int
+          checksum: ?int,
+          exitCode: ?int,
+          signal: ?int,
+          output: ?string,
+          seconds: ?float
         )
 
         # A job and its history. Times are Unix seconds.
@@ -107,7 +119,9 @@ public enum SupervisorInterface {
           queued: int,
           running: int,
           maxQueue: int,
-          totals: JobTotals
+          totals: JobTotals,
+          # Problems an operator should know about, such as a model that keeps dying at start.
+          warnings: []string
         )
 
         # Percentiles of a latency, in seconds.
@@ -143,7 +157,11 @@ public enum SupervisorInterface {
           job: ?int,
           jobSeconds: ?float,
           jobsDone: int,
-          busyFraction: float
+          busyFraction: float,
+          # Jobs handed to it and not finished: the running one and those prefetched behind it.
+          held: int,
+          # A child process's resident memory, in bytes.
+          rssBytes: ?int
         )
 
         type ProcessUsage (
@@ -162,13 +180,13 @@ public enum SupervisorInterface {
         # Queues count seeded jobs with consecutive ids first...last. The same seed gives the
         # same jobs; without one the daemon picks a seed and returns it. scale multiplies cpu
         # sizes and sleep times (0 makes no-op jobs). 'more' streams the jobs as for Submit.
-        method Generate(count: int, kind: ?GeneratedKind, seed: ?int, scale: ?float) -> (first: int, last: int, count: int, seed: int, job: ?Job)
+        method Generate(count: int, kind: ?GeneratedKind, seed: ?int, scale: ?float, timeout: ?float) -> (first: int, last: int, count: int, seed: int, job: ?Job)
 
         # The daemon at a glance.
         method Status() -> (status: DaemonStatus)
 
         # Everything measured: throughput, latency percentiles, one row per worker.
-        method Stats() -> (status: DaemonStatus, throughput: Throughput, latency: Latency, workers: []Worker, process: ProcessUsage, resizes: int)
+        method Stats() -> (status: DaemonStatus, throughput: Throughput, latency: Latency, workers: []Worker, process: ProcessUsage, resizes: int, workerDeaths: int, workerRestarts: int)
 
         # Sets the number of workers. Growing starts workers at once; shrinking retires idle
         # workers first and busy ones after their current job.
@@ -194,6 +212,12 @@ public enum SupervisorInterface {
 
         # No job has this id (never submitted, or finished and no longer kept).
         error NoSuchJob (id: int)
+
+        # exec jobs are not allowed by the daemon's configuration (allow_exec).
+        error ExecDisabled ()
+
+        # A crash job would take the daemon down under this model; force it to run anyway.
+        error CrashRefused (model: Model)
 
         # A parameter's value is out of range; reason says what is allowed.
         error InvalidValue (parameter: string, reason: string)

@@ -22,16 +22,19 @@ public struct WorkloadRequest: Sendable, Hashable {
     public var seed: UInt64?
     /// Multiplies cpu sizes and sleep times; 0 makes no-op jobs.
     public var scale: Double
+    /// Seconds each job may run before it is stopped and failed; nil: the daemon's default.
+    public var timeout: Double?
 
     /// The accepted range of `scale`.
     public static let scaleRange: ClosedRange<Double> = 0...100
 
     /// A request with the given parameters.
-    public init(count: Int, kind: GeneratedKind = .cpu, seed: UInt64? = nil, scale: Double = 1) {
+    public init(count: Int, kind: GeneratedKind = .cpu, seed: UInt64? = nil, scale: Double = 1, timeout: Double? = nil) {
         self.count = count
         self.kind = kind
         self.seed = seed
         self.scale = scale
+        self.timeout = timeout
     }
 
     /// Reads `Generate`'s parameters and checks their ranges.
@@ -41,6 +44,7 @@ public struct WorkloadRequest: Sendable, Hashable {
         kind = try reader.optional("kind") ?? .cpu
         seed = try reader.optional("seed")
         scale = try reader.optional("scale") ?? 1
+        timeout = try reader.optional("timeout")
         try reader.finish()
         guard (1...JobLimits.jobsPerGenerate).contains(count) else {
             throw SupervisorError.invalidValue(
@@ -49,6 +53,9 @@ public struct WorkloadRequest: Sendable, Hashable {
         guard Self.scaleRange.contains(scale) else {
             throw SupervisorError.invalidValue(parameter: "scale", reason: "scale must be between 0 and 100")
         }
+        if let timeout, !JobLimits.timeout.contains(timeout) {
+            throw SupervisorError.invalidValue(parameter: "timeout", reason: "timeout must be between 0.001 and 86400 seconds")
+        }
     }
 
     /// `Generate`'s parameters.
@@ -56,6 +63,7 @@ public struct WorkloadRequest: Sendable, Hashable {
         var object: JSONObject = ["count": count.json, "kind": kind.json]
         object.set("seed", seed)
         if scale != 1 { object["scale"] = scale.json }
+        object.set("timeout", timeout)
         return object
     }
 }

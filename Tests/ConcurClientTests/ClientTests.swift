@@ -13,7 +13,10 @@ struct ArgumentTests {
             ["submit", "--jobs", "3", "--scale", "500"], ["submit", "--jobs", "3", "--kind", "quantum"],
             ["submit", "--jobs", "3", "--seed", "-2"],
             ["resize"], ["resize", "--workers", "0"], ["resize", "--workers", "many"], ["jobs", "--limit", "0"], ["jobs", "0"],
-            ["jobs", "--state", "sleeping"], ["status", "--bogus"], ["stats", "extra"], ["frobnicate"],
+            ["jobs", "--state", "sleeping"], ["status", "--bogus"], ["stats", "extra"], ["frobnicate"], ["submit", "--exec"],
+            ["submit", "--exec", "--jobs", "3", "--", "ls"], ["submit", "prime:7", "--timeout", "0"],
+            ["submit", "fail", "--timeout", "x"],
+            ["submit", "--exec", "--", ""],
         ])
     func refuses(arguments: [String]) {
         #expect(throws: (any Error).self) { try ConcurctlCommand.parseAsRoot(arguments) }
@@ -24,7 +27,15 @@ struct ArgumentTests {
         let submit = try ConcurctlCommand.Submit.parse(["primes", "sleep:5"])
         let jobs = try submit.listedJobs()
         #expect(jobs.count == 21)
-        #expect(jobs.last == .sleep(milliseconds: 5))
+        #expect(jobs.last == JobSpec(.sleep(milliseconds: 5)))
+    }
+
+    @Test("builds exec, forced crash and timed jobs")
+    func specialJobs() throws {
+        let exec = try ConcurctlCommand.Submit.parse(["--exec", "--timeout", "2", "--", "ls", "-l", "/tmp"])
+        #expect(try exec.listedJobs() == [JobSpec(.exec(argv: ["ls", "-l", "/tmp"]), timeout: 2)])
+        let crash = try ConcurctlCommand.Submit.parse(["crash", "--force"])
+        #expect(try crash.listedJobs() == [JobSpec(.crash(forced: true))])
     }
 
     @Test("says what a wrong listed job should look like")
@@ -64,7 +75,8 @@ struct FailureMessageTests {
             (SupervisorError.invalidValue(parameter: "count", reason: "too big"), "count: too big"),
             (VarlinkError.permissionDenied, "only root and the user running concurd"),
             (VarlinkError.invalidParameter("x"), "parameter 'x'"), (VarlinkError.methodNotFound("a.B"), "does not know a.B"),
-            (VarlinkError("org.example.Other"), "org.example.Other"),
+            (VarlinkError("org.example.Other"), "org.example.Other"), (SupervisorError.execDisabled, "--allow-exec"),
+            (SupervisorError.crashRefused(model: .threads), "under the threads model"),
         ])
     func remote(error: VarlinkError, text: String) {
         #expect(ClientFailure.from(error).message.contains(text))
@@ -91,7 +103,8 @@ struct RenderingTests {
     @Test("jobs are a table with wait, run and the result")
     func jobLines() {
         let job = JobInfo(
-            id: 3, kind: .prime(n: 97), state: .done, attempts: 1, submittedAt: 100, startedAt: 100.5, finishedAt: 100.502,
+            id: 3, spec: JobSpec(.prime(n: 97)), state: .done, attempts: 1, submittedAt: 100, startedAt: 100.5,
+            finishedAt: 100.502,
             worker: 2, model: .threads, result: JobResult(summary: "prime", prime: true))
         let lines = Rendering.jobs([job])
         #expect(lines.count == 2)

@@ -6,15 +6,13 @@ import Testing
 
 @Suite("The job queue and job table")
 struct JobQueueTests {
-    func job(_ id: JobID) -> Job { Job(id: id, kind: .fail, submittedAt: 0) }
-
     @Test("is first in, first out, with put-back jobs at the head")
     func fifo() {
         var queue = JobQueue(limit: 10)
-        queue.append(contentsOf: [job(1), job(2), job(3)])
-        #expect(queue.popFirst()?.id == 1)
-        queue.pushFront(job(1))
-        #expect([queue.popFirst()?.id, queue.popFirst()?.id, queue.popFirst()?.id, queue.popFirst()?.id] == [1, 2, 3, nil])
+        queue.append(contentsOf: 1..<4)
+        #expect(queue.popFirst() == 1)
+        queue.pushFront(1)
+        #expect([queue.popFirst(), queue.popFirst(), queue.popFirst(), queue.popFirst()] == [1, 2, 3, nil])
     }
 
     @Test("tells whether a whole batch fits")
@@ -22,7 +20,7 @@ struct JobQueueTests {
         var queue = JobQueue(limit: 3)
         #expect(queue.canAccept(3))
         #expect(!queue.canAccept(4))
-        queue.append(contentsOf: [job(1), job(2)])
+        queue.append(contentsOf: 1..<3)
         #expect(queue.canAccept(1))
         #expect(!queue.canAccept(2))
     }
@@ -30,7 +28,7 @@ struct JobQueueTests {
     @Test("keeps only the most recent finished records")
     func retention() {
         var table = JobTable(retainFinished: 2)
-        for id in 1...4 as ClosedRange<JobID> { table.insert(job(id)) }
+        for id in 1...4 as ClosedRange<JobID> { table.insert(id: id, spec: JobSpec(.fail), submittedAt: 0) }
         for id in 1...3 as ClosedRange<JobID> { table.markFinished(id, outcome: .failed("x"), at: 1) }
         #expect(table[1] == nil)
         #expect(table[2]?.state == .failed)
@@ -40,12 +38,54 @@ struct JobQueueTests {
         #expect(table.recentlyFinished(state: nil, limit: 5).map(\.id) == [3, 2])
         #expect(table.newest(limit: 10, below: 5).map(\.id) == [4, 3, 2])
     }
+
+    @Test("keeps every kind of output and error, and what a job needs to run again")
+    func contents() {
+        var table = JobTable(retainFinished: 10)
+        let outputs: [JobOutcome] = [
+            .done(.checksum(7)), .done(.primality(n: 9, factor: 3)), .done(.slept(milliseconds: 5)),
+            .failed("exit 2", output: .command(exitCode: 2, signal: nil, seconds: 0.5, output: "oops")), .cancelled("stop"),
+        ]
+        for (offset, outcome) in outputs.enumerated() {
+            let id = JobID(offset + 1)
+            table.insert(id: id, spec: JobSpec(.cpu(size: 1), timeout: 3), submittedAt: 10)
+            table.markRunning(id, attempts: 2, worker: 4, model: .processes, at: 20)
+            table.markFinished(id, outcome: outcome, at: 30)
+        }
+        #expect(table[1]?.output == .checksum(7) && table[1]?.worker == 4 && table[1]?.model == .processes)
+        #expect(table[2]?.output?.result.summary == "composite (divisible by 3)")
+        #expect(table[3]?.output == .slept(milliseconds: 5) && table[3]?.attempts == 2)
+        #expect(table[4]?.state == .failed && table[4]?.error == "exit 2" && table[4]?.output?.result.output == "oops")
+        #expect(table[5]?.state == .cancelled && table[5]?.error == "stop" && table[5]?.output == nil)
+        #expect(table[1]?.startedAt == 20 && table[1]?.finishedAt == 30 && table[1]?.submittedAt == 10)
+        table.insert(id: 6, spec: JobSpec(.prime(n: 5), timeout: 1), submittedAt: 40)
+        table.markRunning(6, attempts: 1, worker: 1, model: .threads, at: 41)
+        table.markRequeued(6, attempts: 0)
+        #expect(table.job(6) == Job(id: 6, spec: JobSpec(.prime(n: 5), timeout: 1), attempts: 0, submittedAt: 40))
+        #expect(table[6]?.state == .queued)
+    }
+
+    @Test("stays bounded while one job stays unfinished for long, and still finds it")
+    func straggler() {
+        var table = JobTable(retainFinished: 100)
+        table.insert(id: 1, spec: JobSpec(.sleep(milliseconds: 1)), submittedAt: 0)
+        for id in 2...300_000 as ClosedRange<JobID> {
+            table.insert(id: id, spec: JobSpec(.fail), submittedAt: 0)
+            table.markFinished(id, outcome: .failed("x"), at: 1)
+        }
+        #expect(table.count == 101)
+        #expect(table[1]?.state == .queued)
+        #expect(table[299_999]?.state == .failed)
+        #expect(table[1_000] == nil)
+        table.markFinished(1, outcome: .done(.slept(milliseconds: 1)), at: 2)
+        #expect(table[1]?.state == .done)
+    }
 }
 
 @Suite("The watch sink")
 struct JobWatchSinkTests {
     func info(_ id: JobID) -> JobInfo {
-        JobInfo(id: id, kind: .fail, state: .failed, attempts: 1, submittedAt: 0)
+        JobInfo(id: id, spec: JobSpec(.fail), state: .failed, attempts: 1, submittedAt: 0)
     }
 
     @Test("rings once per batch and hands over jobs in order")

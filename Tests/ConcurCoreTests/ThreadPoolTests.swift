@@ -31,7 +31,7 @@ struct ThreadPoolTests {
         let supervisor = try makeSupervisor(workers: 3)
         let finished = Mutex<[JobID]>([])
         let sink = JobWatchSink {}
-        let (ids, _) = try supervisor.pool.submit(Array(repeating: .cpu(size: 0), count: 5_000), watch: sink)
+        let (ids, _) = try supervisor.pool.submit(Array(repeating: JobSpec(.cpu(size: 0)), count: 5_000), watch: sink)
         #expect(
             eventually {
                 let (jobs, _, _) = sink.take()
@@ -48,7 +48,7 @@ struct ThreadPoolTests {
     @Test("resizes while jobs run without losing any")
     func resizeUnderLoad() throws {
         let supervisor = try makeSupervisor(workers: 4)
-        _ = try supervisor.pool.submit(Array(repeating: .sleep(milliseconds: 5), count: 200))
+        _ = try supervisor.pool.submit(Array(repeating: JobSpec(.sleep(milliseconds: 5)), count: 200))
         for count in [1, 6, 2, 4] {
             _ = try supervisor.pool.resize(to: count)
             usleep(20_000)
@@ -61,7 +61,7 @@ struct ThreadPoolTests {
     @Test("shrinking never interrupts a running job")
     func shrinkWaitsForJobs() throws {
         let supervisor = try makeSupervisor(workers: 2)
-        _ = try supervisor.pool.submit([.sleep(milliseconds: 300), .sleep(milliseconds: 300)])
+        _ = try supervisor.pool.submit([JobSpec(.sleep(milliseconds: 300)), JobSpec(.sleep(milliseconds: 300))])
         #expect(eventually { supervisor.status().running == 2 })
         _ = try supervisor.pool.resize(to: 1)
         #expect(supervisor.status().workers.retiring == 1)
@@ -73,13 +73,13 @@ struct ThreadPoolTests {
     @Test("a drain lets running jobs finish; a cancel interrupts them")
     func drainAndCancel() throws {
         let drained = try makeSupervisor(workers: 1)
-        _ = try drained.pool.submit([.sleep(milliseconds: 200), .sleep(milliseconds: 200)])
+        _ = try drained.pool.submit([JobSpec(.sleep(milliseconds: 200)), JobSpec(.sleep(milliseconds: 200))])
         #expect(eventually { drained.status().running == 1 })
         #expect(drained.drain(timeout: 10) == .drained)
         #expect(drained.status().totals == JobTotals(submitted: 2, done: 1, failed: 0, cancelled: 1, retried: 0))
 
         let cancelled = try makeSupervisor(workers: 1)
-        _ = try cancelled.pool.submit([.cpu(size: 1000)])
+        _ = try cancelled.pool.submit([JobSpec(.cpu(size: 1000))])
         #expect(eventually { cancelled.status().running == 1 })
         let start = MonotonicClock.now()
         #expect(cancelled.drain(timeout: 0.2) == .cancelled)

@@ -1,10 +1,15 @@
 import ConcurCore
 import ConcurProtocol
+import Foundation
 import Testing
 
 @Suite("Workloads")
 struct WorkloadTests {
     let flag = CancellationFlag()
+
+    func run(_ kind: JobKind, flag: CancellationFlag? = nil, crashAllowed: Bool = false) -> JobOutcome {
+        Workload.run(Job(id: 1, spec: JobSpec(kind), submittedAt: 0), cancellation: flag ?? self.flag, crashAllowed: crashAllowed)
+    }
 
     @Test(
         "finds the primes of the classic preset",
@@ -14,7 +19,7 @@ struct WorkloadTests {
         ] as [UInt64])
     func primes(n: UInt64) {
         #expect(Workload.smallestFactor(of: n, cancellation: flag) == n)
-        #expect(Workload.run(.prime(n: n), cancellation: flag) == .done(JobResult(summary: "prime", prime: true)))
+        #expect(run(.prime(n: n)) == .done(.primality(n: n, factor: n)))
     }
 
     @Test(
@@ -40,11 +45,11 @@ struct WorkloadTests {
 
     @Test("treats 0 and 1 as not prime", arguments: [0, 1] as [UInt64])
     func belowTwo(n: UInt64) {
-        guard case .done(let result) = Workload.run(.prime(n: n), cancellation: flag) else {
+        guard case .done(let output) = run(.prime(n: n)) else {
             Issue.record("not done")
             return
         }
-        #expect(result.prime == false)
+        #expect(output.result.prime == false)
     }
 
     @Test(
@@ -69,28 +74,73 @@ struct WorkloadTests {
         raised.raise()
         #expect(Workload.cpu(size: 1, cancellation: raised) == nil)
         #expect(Workload.smallestFactor(of: 9_999_999_999_999_917, cancellation: raised) == nil)
-        #expect(Workload.run(.cpu(size: 1), cancellation: raised) == .cancelled(Workload.cancelReason))
+        #expect(run(.cpu(size: 1), flag: raised) == .cancelled(Workload.cancelReason))
     }
 
     @Test("a sleep ends early when its flag is raised")
     func sleepCancel() {
         let flag = CancellationFlag()
         let start = MonotonicClock.now()
-        Task.detached {
-            try? await Task.sleep(for: .milliseconds(20))
-            flag.raise()
-        }
-        #expect(Workload.run(.sleep(milliseconds: 60_000), cancellation: flag) == .cancelled(Workload.cancelReason))
+        raise(flag, after: 0.02)
+        #expect(run(.sleep(milliseconds: 60_000), flag: flag) == .cancelled(Workload.cancelReason))
         #expect(MonotonicClock.now() - start < 30_000_000_000)
     }
 
     @Test("fail jobs fail with a reason")
     func fail() {
-        guard case .failed(let reason) = Workload.run(.fail, cancellation: flag) else {
+        guard case .failed(let reason, _) = run(.fail) else {
             Issue.record("did not fail")
             return
         }
         #expect(reason.contains("on purpose"))
+    }
+
+    @Test("an unforced crash job is refused where it would abort the daemon")
+    func crashRefused() {
+        #expect(run(.crash(forced: false)) == .failed(Workload.crashRefusedReason))
+    }
+
+    @Test("exec runs a command and keeps its exit status, time and the tail of its output")
+    func exec() {
+        guard case .done(let output) = run(.exec(argv: ["sh", "-c", "echo out; echo err >&2"])) else {
+            Issue.record("not done")
+            return
+        }
+        #expect(output.result.exitCode == 0 && output.result.output == "out\nerr\n")
+        guard case .failed(let reason, let failed) = run(.exec(argv: ["sh", "-c", "exit 3"])) else {
+            Issue.record("did not fail")
+            return
+        }
+        #expect(reason == "the command exited with status 3" && failed?.result.exitCode == 3)
+        guard case .failed(let missing, _) = run(.exec(argv: ["/nonexistent/command"])) else {
+            Issue.record("did not fail")
+            return
+        }
+        #expect(missing.contains("cannot run /nonexistent/command"))
+        let long = String(repeating: "x", count: 10_000)
+        guard case .done(let tail) = run(.exec(argv: ["printf", long + "END"])) else {
+            Issue.record("not done")
+            return
+        }
+        #expect(tail.result.output?.count == CommandRunner.outputTail && tail.result.output?.hasSuffix("END") == true)
+    }
+
+    @Test("exec kills its whole process group at the time limit and on cancel")
+    func execStops() throws {
+        let start = MonotonicClock.now()
+        let job = Job(id: 1, spec: JobSpec(.exec(argv: ["sh", "-c", "sleep 30 & sleep 30; wait"]), timeout: 0.3), submittedAt: 0)
+        guard case .failed(let reason, let output) = Workload.run(job, cancellation: flag, crashAllowed: false) else {
+            Issue.record("did not fail")
+            return
+        }
+        #expect(reason == "exceeded its time limit of 0.3 s")
+        #expect(output?.result.signal == Int(SIGTERM))
+        #expect(MonotonicClock.now() - start < 5_000_000_000)
+        // No `sleep 30` survives: the group was killed, the background child included.
+        #expect(livingProcesses(commandLine: ["sleep", "30"]).isEmpty)
+        let cancel = CancellationFlag()
+        raise(cancel, after: 0.1)
+        #expect(run(.exec(argv: ["sleep", "30"]), flag: cancel) == .cancelled(Workload.cancelReason))
     }
 }
 
@@ -108,7 +158,7 @@ struct GeneratorTests {
     @Test("cpu sizes fall in [0.5, 1.5) times the scale")
     func cpuRange() {
         for job in WorkloadGenerator.jobs(for: WorkloadRequest(count: 1000, kind: .cpu, scale: 2), seed: 1) {
-            guard case .cpu(let size) = job else {
+            guard case .cpu(let size) = job.kind else {
                 Issue.record("not cpu: \(job)")
                 continue
             }
@@ -116,7 +166,8 @@ struct GeneratorTests {
         }
         #expect(
             WorkloadGenerator.jobs(for: WorkloadRequest(count: 3, kind: .cpu, scale: 0), seed: 1)
-                == Array(repeating: .cpu(size: 0), count: 3))
+                == Array(repeating: JobSpec(.cpu(size: 0)), count: 3))
+        #expect(WorkloadGenerator.jobs(for: WorkloadRequest(count: 2, timeout: 4), seed: 1).allSatisfy { $0.timeout == 4 })
     }
 
     @Test("the first values of seed 1 never change (they are part of the seed contract)")
@@ -126,14 +177,35 @@ struct GeneratorTests {
         let jobs = WorkloadGenerator.jobs(for: WorkloadRequest(count: 2, kind: .prime), seed: 1)
         #expect(jobs.count == 2)
         for job in jobs {
-            guard case .prime(let n) = job else { continue }
+            guard case .prime(let n) = job.kind else { continue }
             #expect(n >= 1_000_000_000_000_000 && n < 10_000_000_000_000_000)
         }
     }
 
     @Test("mixed workloads mix the three kinds")
     func mixed() {
-        let names = Set(WorkloadGenerator.jobs(for: WorkloadRequest(count: 60, kind: .mixed), seed: 3).map(\.name))
+        let names = Set(WorkloadGenerator.jobs(for: WorkloadRequest(count: 60, kind: .mixed), seed: 3).map(\.kind.name))
         #expect(names == ["cpu", "prime", "sleep"])
+    }
+}
+
+/// Processes (not zombies) whose command line is exactly `arguments`.
+func livingProcesses(commandLine arguments: [String]) -> [Int32] {
+    let expected = Data(arguments.joined(separator: "\0").utf8 + [0])
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { entry in
+        guard let pid = Int32(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else {
+            return nil
+        }
+        return data == expected ? pid : nil
+    }
+}
+
+/// Raises `flag` from an OS thread after `seconds`. (A task would wait for a free thread of the
+/// cooperative pool, which synchronous tests keep busy.)
+func raise(_ flag: CancellationFlag, after seconds: Double) {
+    try? OSThread.start(name: "test-raiser") {
+        usleep(UInt32(seconds * 1e6))
+        flag.raise()
     }
 }

@@ -21,11 +21,15 @@ struct ConfigurationTests {
             socket = "/tmp/x.sock"
             retain_jobs = 10
             max_workers = 16
-            model = "threads"
+            model = "processes"
+            max_attempts = 5
+            job_timeout = 60
+            allow_exec = true
             """
         let fromFile = try serve([], file: file)
         #expect(fromFile.workers == 6 && fromFile.maxQueue == 500 && fromFile.drainTimeout == 2.5)
         #expect(fromFile.logLevel == .debug && fromFile.socket == "/tmp/x.sock" && fromFile.retainJobs == 10)
+        #expect(fromFile.model == .processes && fromFile.maxAttempts == 5 && fromFile.jobTimeout == 60 && fromFile.allowExec)
         let overridden = try serve(["--workers", "3", "--drain-timeout", "1"], file: file)
         #expect(overridden.workers == 3 && overridden.drainTimeout == 1 && overridden.maxQueue == 500)
     }
@@ -38,7 +42,9 @@ struct ConfigurationTests {
             ("log_level = \"loud\"", "log_level must be one of"), ("socket = 5", "socket must be a string"),
             ("wrokers = 4", "unknown key 'wrokers'"), ("workers = ", "not valid TOML"),
             ("retain_jobs = true", "retain_jobs must be an integer"),
-            ("max_workers = [1]", "max_workers must be an integer"),
+            ("max_workers = [1]", "max_workers must be an integer"), ("max_attempts = \"3\"", "max_attempts must be an integer"),
+            ("job_timeout = \"5s\"", "job_timeout must be a number of seconds"),
+            ("allow_exec = \"yes\"", "allow_exec must be true or false"),
         ])
     func wrongFileValues(line: String, message: String) {
         #expect {
@@ -59,7 +65,10 @@ struct ConfigurationTests {
             (["--drain-timeout=-1"], "--drain-timeout"), (["--drain-timeout", "100000"], "--drain-timeout"),
             (["--retain-jobs=-5"], "--retain-jobs"), (["--socket", "relative.sock"], "must be an absolute path"),
             (["--socket", "/" + String(repeating: "x", count: 120)], "longer than 107 bytes"),
-            (["--model", "processes"], "processes is not available in this version"),
+            (["--model", "tasks"], "tasks is not available in this version"),
+            (["--max-attempts", "0"], "--max-attempts (config key 'max_attempts') must be between 1 and 100"),
+            (["--max-attempts", "101"], "--max-attempts"), (["--job-timeout", "0"], "--job-timeout (config key 'job_timeout')"),
+            (["--job-timeout", "90000"], "--job-timeout"),
             (["--log-level", "loud"], "--log-level must be one of"),
         ])
     func outOfRange(arguments: [String], message: String) {
@@ -89,7 +98,7 @@ struct ConfigurationTests {
     @Test(
         "concurd run refuses wrong values",
         arguments: [
-            ["--jobs", "0"], ["--workers", "0"], ["--time", "0"], ["--time", "-3"], ["--scale", "101"], ["--model", "processes"],
+            ["--jobs", "0"], ["--workers", "0"], ["--time", "0"], ["--time", "-3"], ["--scale", "101"], ["--model", "tasks"],
             ["--kind", "quantum"], ["--seed", "-1"], ["--jobs", "x"],
         ])
     func runRefuses(arguments: [String]) {

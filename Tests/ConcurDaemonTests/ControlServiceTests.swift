@@ -79,7 +79,7 @@ struct ControlServiceTests {
         #expect(reply?["first"] == 1 && reply?["last"] == 3 && reply?["count"] == 3 && reply?["seed"] == 7)
         let jobs = harness.call("ListJobs", ["ids": [1, 2, 3]]).last?.parameters["jobs"]
         let expected = WorkloadGenerator.jobs(for: WorkloadRequest(count: 3, kind: .prime), seed: 7)
-        let listed = try [JobInfo](json: jobs ?? .null, path: "jobs").map(\.kind)
+        let listed = try [JobInfo](json: jobs ?? .null, path: "jobs").map(\.spec)
         #expect(listed == expected)
     }
 

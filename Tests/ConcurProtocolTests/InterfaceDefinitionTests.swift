@@ -22,7 +22,8 @@ struct InterfaceDefinitionTests {
         let sent = [
             SupervisorError.queueFull(limit: 1, queued: 1), SupervisorError.shuttingDown,
             SupervisorError.invalidWorkers(min: 1, max: 2),
-            SupervisorError.noSuchJob(1), SupervisorError.invalidValue(parameter: "p", reason: "r"),
+            SupervisorError.noSuchJob(1), SupervisorError.invalidValue(parameter: "p", reason: "r"), SupervisorError.execDisabled,
+            SupervisorError.crashRefused(model: .threads),
         ]
         #expect(Set(sent.map(\.shortName)) == declared("error"))
     }

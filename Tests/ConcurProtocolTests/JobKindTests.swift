@@ -20,8 +20,8 @@ struct JobKindTests {
         arguments: [
             ("cpu", "cpu:SIZE"), ("cpu:-1", "cpu:SIZE"), ("cpu:1001", "between 0 and 1000"), ("cpu:abc", "cpu:SIZE"),
             ("prime:0", "prime:N"), ("prime:-5", "prime:N"), ("prime:9223372036854775808", "prime:N"), ("prime:", "prime:N"),
-            ("sleep:3600001", "sleep:MS"), ("sleep:1.5", "sleep:MS"), ("fail:1", "no argument"), ("crash", "unknown job kind"),
-            ("", "unknown job kind"),
+            ("sleep:3600001", "sleep:MS"), ("sleep:1.5", "sleep:MS"), ("fail:1", "no argument"), ("crash:now", "no argument"),
+            ("exec", "unknown job kind"), ("", "unknown job kind"),
         ])
     func wrongCommandLine(text: String, hint: String) {
         #expect {
@@ -33,9 +33,13 @@ struct JobKindTests {
 
     @Test(
         "round-trips through JSON",
-        arguments: [JobKind.cpu(size: 0.25), .prime(n: 3_333_333_333_333_301), .sleep(milliseconds: 0), .fail])
-    func json(kind: JobKind) throws {
-        #expect(try JobKind(json: kind.json, path: "job") == kind)
+        arguments: [
+            JobSpec(.cpu(size: 0.25)), JobSpec(.prime(n: 3_333_333_333_333_301), timeout: 2), JobSpec(.sleep(milliseconds: 0)),
+            JobSpec(.fail), JobSpec(.crash(forced: false)), JobSpec(.crash(forced: true)),
+            JobSpec(.exec(argv: ["sh", "-c", "echo 'a b'"]), timeout: 0.5),
+        ])
+    func json(spec: JobSpec) throws {
+        #expect(try JobSpec(json: spec.json, path: "job") == spec)
     }
 
     @Test(
@@ -51,10 +55,18 @@ struct JobKindTests {
             (#"{"kind":"prime","n":7,"size":1}"#, "org.varlink.service.InvalidParameter", "jobs[0].size"),
             (#"{"n":7}"#, "org.varlink.service.InvalidParameter", "jobs[0].kind"),
             (#"7"#, "org.varlink.service.InvalidParameter", "jobs[0]"),
+            (#"{"kind":"crash","force":"yes"}"#, "org.varlink.service.InvalidParameter", "jobs[0].force"),
+            (#"{"kind":"exec"}"#, "org.varlink.service.InvalidParameter", "jobs[0].argv"),
+            (#"{"kind":"exec","argv":[]}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].argv"),
+            (#"{"kind":"exec","argv":[""]}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].argv"),
+            (#"{"kind":"exec","argv":"ls -l"}"#, "org.varlink.service.InvalidParameter", "jobs[0].argv"),
+            (#"{"kind":"fail","timeout":0}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].timeout"),
+            (#"{"kind":"fail","timeout":100000}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].timeout"),
+            (#"{"kind":"fail","timeout":"soon"}"#, "org.varlink.service.InvalidParameter", "jobs[0].timeout"),
         ])
     func wrongJSON(text: String, error name: String, parameter: String) throws {
         #expect {
-            try JobKind(json: JSON.parse(text), path: "jobs[0]")
+            try JobSpec(json: JSON.parse(text), path: "jobs[0]")
         } throws: { error in
             guard let error = error as? VarlinkError, error.name == name else { return false }
             return error.parameters["parameter"] == .string(parameter)
@@ -73,6 +85,16 @@ struct JobKindTests {
         #expect(JobKind.cpu(size: 1.25).label == "cpu(1.25)")
         #expect(JobKind.cpu(size: 2).label == "cpu(2)")
         #expect(JobKind.sleep(milliseconds: 5).label == "sleep(5ms)")
+        #expect(JobKind.exec(argv: ["make", "test"]).label == "exec(make test)")
+        #expect(JobKind.crash(forced: true).label == "crash(forced)")
+    }
+
+    @Test("bounds exec command lines", arguments: [257, 0])
+    func execBounds(count: Int) {
+        #expect(JobKind.problem(withArguments: Array(repeating: "x", count: count)) != nil)
+        #expect(JobKind.problem(withArguments: [String(repeating: "x", count: 4097)]) != nil)
+        #expect(JobKind.problem(withArguments: Array(repeating: String(repeating: "x", count: 4000), count: 20)) != nil)
+        #expect(JobKind.problem(withArguments: ["ls", "-l"]) == nil)
     }
 }
 
@@ -91,7 +113,8 @@ struct WorkloadRequestTests {
             (["count": 0], "count"), (["count": 10_000_001], "count"), (["count": 1, "scale": 101], "scale"),
             (["count": 1, "scale": -0.5], "scale"), (["count": 1, "kind": "quantum"], "kind"),
             (["count": 1, "seed": -1], "seed"),
-            (["count": "5"], "count"), (["count": 1, "colour": "red"], "colour"),
+            (["count": "5"], "count"), (["count": 1, "colour": "red"], "colour"), (["count": 1, "timeout": 0], "timeout"),
+            (["count": 1, "timeout": "1s"], "timeout"),
         ] as [(JSONObject, String)])
     func wrongValues(parameters: JSONObject, parameter: String) {
         #expect {

@@ -30,4 +30,51 @@ void concur_set_thread_name(const char *name);
 /// The calling thread's kernel thread id.
 pid_t concur_gettid(void);
 
+/// posix_spawn of a worker or a command with everything a clean child needs: an empty signal
+/// mask, every signal's disposition reset to default, a process group of its own, stdin from
+/// /dev/null, `channel_fd` (if >= 0) as fd 3, `output_fd` (if >= 0) as stdout and stderr (else
+/// both inherited), and every other descriptor closed. `search_path` uses PATH (posix_spawnp).
+/// Returns 0 and the pid, or an errno value.
+int concur_spawn(const char *path, char *const argv[], char *const envp[], int channel_fd, int output_fd,
+                 int search_path, pid_t *pid);
+
+/// As `concur_spawn`, with `progress_fd` (if >= 0) as fd 4 (every descriptor above is closed).
+int concur_spawn_worker(const char *path, char *const argv[], char *const envp[], int channel_fd, int progress_fd, pid_t *pid);
+
+/// A shared-memory page (memfd, close-on-exec) for a worker's progress; returns the fd or -1.
+int concur_progress_page(void);
+
+/// Maps a progress page read-write and shared; returns NULL on failure.
+uint64_t *concur_map_progress(int fd);
+
+/// Unmaps a progress page.
+void concur_unmap_progress(uint64_t *page);
+
+/// Stores `value` at `slot` with release ordering (visible to another process in order).
+void concur_store_release(uint64_t *slot, uint64_t value);
+
+/// Loads `slot` with acquire ordering.
+uint64_t concur_load_acquire(const uint64_t *slot);
+
+/// Installs the worker process's SIGTERM handler: it kills the process group of the command the
+/// worker runs (if any) and exits, so an `exec` job never outlives a stopped worker.
+void concur_install_worker_term_handler(void);
+
+/// Tells the SIGTERM handler which process group to kill (0: none).
+void concur_set_command_group(pid_t group);
+
+/// waitpid(pid, WNOHANG): 1 and the decoded status when it exited, 0 while it runs, -1 on error.
+/// `exit_code` is set for a normal exit, `signal` for a death by signal (the other is -1).
+int concur_reap(pid_t pid, int *exit_code, int *signal);
+
+/// A doorbell: an eventfd (close-on-exec, non-blocking) that `concur_ring` makes readable and
+/// `concur_drain` clears. Returns the descriptor or -1.
+int concur_doorbell(void);
+
+/// Rings a doorbell (async-signal-safe).
+void concur_ring(int doorbell);
+
+/// Clears a doorbell.
+void concur_drain(int doorbell);
+
 #endif

@@ -1,0 +1,148 @@
+import CConcurShims
+import ConcurProtocol
+import DequeModule
+import Glibc
+
+/// The life of a child worker process: `concurd __worker`, started by the processes model
+/// with its channel to the daemon as fd 3.
+///
+/// Two threads: the main one runs jobs, in order; a reader takes messages from the daemon at
+/// any time, so that jobs not started can be given back (release, retire) even while a long
+/// job runs. Results are sent in batches. The child dies with the daemon: PR_SET_PDEATHSIG,
+/// and exit on end of file of its channel. SIGTERM (the daemon stopping it) kills the command
+/// of a running `exec` job first.
+public enum ChildWorker {
+    /// The channel's descriptor in the child.
+    public static let channel: Int32 = 3
+
+    /// Results kept before they are sent.
+    static let resultBatch = 256
+    /// Nanoseconds results may wait before they are sent.
+    static let resultDelay: UInt64 = 1_000_000
+
+    /// Serves jobs until told to retire or the daemon goes away; never returns.
+    public static func run(parentPID: Int32) -> Never {
+        _ = concur_set_parent_death_signal(SIGKILL)
+        // The daemon may have died before the death signal was armed.
+        if getppid() != parentPID { _exit(70) }
+        concur_install_worker_term_handler()
+        signal(SIGPIPE, SIG_IGN)
+        guard let progress = WorkerProgress(inheritedDescriptor: WorkerProgress.childDescriptor) else { _exit(73) }
+        let state = ChildState()
+        guard state.send(.hello(pid: getpid())) else { _exit(0) }
+        do {
+            try OSThread.start(name: "concur-child-read") { readMessages(into: state) }
+        } catch {
+            _exit(71)
+        }
+        runJobs(state, progress: progress)
+    }
+
+    private static func readMessages(into state: ChildState) -> Never {
+        var frames = WireFrames()
+        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(channel, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            // End of file or an error: the daemon is gone; so is this worker, now.
+            guard count > 0 else { _exit(0) }
+            buffer.withUnsafeBytes { frames.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            do {
+                while let message = try frames.next() { state.receive(message) }
+            } catch {
+                _exit(72)
+            }
+        }
+    }
+
+    private static func runJobs(_ state: ChildState, progress: WorkerProgress) -> Never {
+        var reports: [JobReport] = []
+        reports.reserveCapacity(resultBatch)
+        var lastSend = MonotonicClock.now()
+        while true {
+            guard let job = state.nextJob(flushing: &reports) else {
+                if !reports.isEmpty { _ = state.send(.results(reports)) }
+                _exit(0)
+            }
+            let start = MonotonicClock.now()
+            // Before the job can crash, the daemon must be able to tell it was this one.
+            progress.start(job.id, at: start)
+            let outcome = Workload.run(job, cancellation: state.cancellation, crashAllowed: true)
+            let end = MonotonicClock.now()
+            progress.finish(job.id)
+            reports.append(JobReport(id: job.id, outcome: outcome, startedAt: start, finishedAt: end))
+            if reports.count >= resultBatch || end - lastSend >= resultDelay || state.isIdle {
+                guard state.send(.results(reports)) else { _exit(0) }
+                reports.removeAll(keepingCapacity: true)
+                lastSend = end
+            }
+        }
+    }
+}
+
+/// The child's jobs and its channel, shared by its two threads.
+///
+/// `@unchecked Sendable`: `held`, `retiring` are guarded by `lock`; writes to the channel by
+/// `writeLock`.
+private final class ChildState: @unchecked Sendable {
+    let lock = ConditionLock()
+    let writeLock = ConditionLock()
+    let cancellation = CancellationFlag()
+    private var held: Deque<Job> = []
+    private var retiring = false
+    private var output: [UInt8] = []
+
+    /// Whether no job waits behind the running one (results should go now).
+    var isIdle: Bool { lock.withLock { held.isEmpty } }
+
+    func send(_ message: WorkerMessage) -> Bool {
+        writeLock.withLock {
+            output.removeAll(keepingCapacity: true)
+            message.encode(into: &output)
+            return BlockingIO.writeAll(ChildWorker.channel, output)
+        }
+    }
+
+    func receive(_ message: WorkerMessage) {
+        switch message {
+        case .jobs(let jobs):
+            lock.withLock {
+                held.append(contentsOf: jobs)
+                lock.signal()
+            }
+        case .retire, .release:
+            let given = lock.withLock { () -> [JobID] in
+                if message == .retire { retiring = true }
+                let ids = held.map(\.id)
+                held.removeAll()
+                lock.signal()
+                return ids
+            }
+            if !given.isEmpty && !send(.returned(given)) { _exit(0) }
+        default:
+            break
+        }
+    }
+
+    /// The next job, or nil when retiring with nothing left. While waiting for jobs, sends
+    /// the results kept so far.
+    func nextJob(flushing reports: inout [JobReport]) -> Job? {
+        while true {
+            let job = lock.withLock { () -> Job?? in
+                if let job = held.popFirst() {
+                    cancellation.reset()
+                    return .some(job)
+                }
+                return retiring ? .some(nil) : nil
+            }
+            if let job { return job }
+            if !reports.isEmpty {
+                guard send(.results(reports)) else { _exit(0) }
+                reports.removeAll(keepingCapacity: true)
+            }
+            lock.withLock {
+                while held.isEmpty && !retiring { lock.wait() }
+            }
+        }
+    }
+}

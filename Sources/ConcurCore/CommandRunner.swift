@@ -1,0 +1,96 @@
+import CConcurShims
+import ConcurProtocol
+import Glibc
+
+/// Runs the command of an `exec` job: no shell, stdin from /dev/null, stdout and stderr
+/// together into a pipe of which the last bytes are kept, in a process group of its own so that
+/// stopping it stops everything it started.
+///
+/// It is stopped (SIGTERM to the group, SIGKILL after a grace period) when its cancellation
+/// flag is raised or its time limit passes. Runs on the calling thread, in any model.
+public enum CommandRunner {
+    /// Bytes of output kept for the job's result.
+    public static let outputTail = 4096
+
+    /// Seconds between SIGTERM and SIGKILL when a command is stopped.
+    public static let stopGrace = 2.0
+
+    /// Runs `argv` and waits for it; `timeLimit` (seconds) bounds how long it may run.
+    public static func run(_ argv: [String], timeLimit: Double?, cancellation: CancellationFlag) -> JobOutcome {
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else { return .failed("cannot run \(argv[0]): \(String(cString: strerror(errno)))") }
+        for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let (readEnd, writeEnd) = (ends[0], ends[1])
+        let start = MonotonicClock.now()
+        let arguments = argv.map { strdup($0) } + [nil]
+        defer { for pointer in arguments { free(pointer) } }
+        var pid: pid_t = 0
+        let result = concur_spawn(argv[0], arguments, environ, -1, writeEnd, 1, &pid)
+        close(writeEnd)
+        guard result == 0 else {
+            close(readEnd)
+            return .failed("cannot run \(argv[0]): \(String(cString: strerror(result)))")
+        }
+        concur_set_command_group(pid)
+        defer { concur_set_command_group(0) }
+        let deadline = timeLimit.map { start + UInt64($0 * 1e9) }
+        var tail: [UInt8] = []
+        var stopReason: String?
+        var stopSentAt: UInt64?
+        var open = true
+        var exit: (code: Int32, signal: Int32)?
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        while exit == nil {
+            if open {
+                var poller = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
+                if poll(&poller, 1, 50) > 0 {
+                    let count = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
+                    if count > 0 {
+                        tail.append(contentsOf: buffer[0..<count])
+                        if tail.count > 2 * outputTail { tail.removeFirst(tail.count - outputTail) }
+                    } else if count == 0 || errno != EINTR {
+                        open = false
+                    }
+                }
+            } else {
+                usleep(10_000)
+            }
+            var code: Int32 = -1
+            var signal: Int32 = -1
+            if concur_reap(pid, &code, &signal) == 1 {
+                exit = (code, signal)
+                break
+            }
+            let now = MonotonicClock.now()
+            if stopReason == nil {
+                if cancellation.isRaised {
+                    stopReason = Workload.cancelReason
+                } else if let deadline, now >= deadline {
+                    stopReason = "exceeded its time limit of \(formatDecimal(timeLimit ?? 0)) s"
+                }
+                if stopReason != nil {
+                    kill(-pid, SIGTERM)
+                    stopSentAt = now
+                }
+            } else if let sent = stopSentAt, now - sent >= UInt64(stopGrace * 1e9) {
+                kill(-pid, SIGKILL)
+                stopSentAt = .max
+            }
+        }
+        // Whatever the command left running in its group goes with it.
+        kill(-pid, SIGKILL)
+        close(readEnd)
+        let seconds = Double(MonotonicClock.now() - start) / 1e9
+        let text = String(decoding: tail.suffix(outputTail), as: UTF8.self)
+        let ending = exit ?? (-1, -1)
+        let output = JobOutput.command(
+            exitCode: ending.code >= 0 ? Int(ending.code) : nil, signal: ending.signal >= 0 ? Int(ending.signal) : nil,
+            seconds: seconds, output: text)
+        if let stopReason {
+            return stopReason == Workload.cancelReason ? .cancelled(stopReason) : .failed(stopReason, output: output)
+        }
+        if ending.code == 0 { return .done(output) }
+        let how = ending.code >= 0 ? "exited with status \(ending.code)" : "was killed by signal \(ending.signal)"
+        return .failed("the command \(how)", output: output)
+    }
+}

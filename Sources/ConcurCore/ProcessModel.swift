@@ -1,0 +1,127 @@
+import CConcurShims
+public import ConcurProtocol
+import DequeModule
+import Glibc
+
+/// The processes model: each worker is a child process, the daemon's own binary re-executed in
+/// its hidden worker mode (`concurd __worker`), talking to the daemon over a socket pair.
+///
+/// A crashing job takes down one child, never the daemon. Children are started by one
+/// long-lived spawner thread (PR_SET_PDEATHSIG follows the thread that spawned a child, and
+/// would fire when a short-lived thread ended); each is watched by a proxy thread of its own.
+public final class ProcessModel: WorkerModel {
+    /// `.processes`.
+    public let model = ConcurrencyModel.processes
+    private let spawner: WorkerSpawner
+
+    /// The arguments that select the worker mode of the daemon's binary.
+    public static let workerArguments = ["__worker"]
+
+    /// A model whose spawner thread starts now (before the pool needs it).
+    public init() throws {
+        spawner = try WorkerSpawner()
+    }
+
+    /// Starts the proxy thread that spawns and serves child `handle.id`.
+    public func startWorker(_ handle: WorkerHandle, pool: Pool, delay: Double) throws {
+        let doorbell = concur_doorbell()
+        guard doorbell >= 0 else { throw ProcessWorkerError("cannot create a doorbell: \(String(cString: strerror(errno)))") }
+        handle.installDoorbell { concur_ring(doorbell) }
+        let spawner = spawner
+        do {
+            try OSThread.start(name: "concur-proc-\(handle.id)") {
+                ProcessWorkerProxy(handle: handle, pool: pool, spawner: spawner, doorbell: doorbell).run(delay: delay)
+                close(doorbell)
+            }
+        } catch {
+            close(doorbell)
+            throw error
+        }
+    }
+}
+
+/// Why a child worker could not be started or served.
+struct ProcessWorkerError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Spawns child workers from one dedicated, long-lived thread.
+///
+/// `@unchecked Sendable`: `requests` is guarded by `lock`; each request's result is written
+/// once by the spawner thread before it signals, and read by its requester after.
+final class WorkerSpawner: @unchecked Sendable {
+    private final class Request {
+        let channel: Int32
+        let progress: Int32
+        var result: Result<pid_t, ProcessWorkerError>?
+        init(channel: Int32, progress: Int32) {
+            self.channel = channel
+            self.progress = progress
+        }
+    }
+
+    private let lock = ConditionLock()
+    private let done: Condition
+    private var requests: Deque<Request> = []
+    private let argv: [UnsafeMutablePointer<CChar>?]
+    private let environment: [UnsafeMutablePointer<CChar>?]
+
+    init() throws {
+        done = lock.makeCondition()
+        // /proc/self/exe re-executes this very binary, even if it was replaced on disk since.
+        argv = (["concurd"] + ProcessModel.workerArguments + ["--parent", String(getpid())]).map { strdup($0) } + [nil]
+        // Children must not notify systemd nor adopt its sockets, and must die fast on a crash.
+        var variables: [String] = []
+        var cursor = environ
+        while let entry = cursor.pointee {
+            let text = String(cString: entry)
+            let name = text.prefix { $0 != "=" }
+            if ![
+                "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "SWIFT_BACKTRACE", "WATCHDOG_USEC", "WATCHDOG_PID",
+            ]
+            .contains(String(name)) {
+                variables.append(text)
+            }
+            cursor += 1
+        }
+        variables.append("SWIFT_BACKTRACE=enable=no")
+        environment = variables.map { strdup($0) } + [nil]
+        try OSThread.start(name: "concur-spawner") { [self] in serve() }
+    }
+
+    /// Spawns a child with `channel` as its fd 3 and `progress` as its fd 4; blocks the caller
+    /// until it is done.
+    func spawn(channel: Int32, progress: Int32) -> Result<pid_t, ProcessWorkerError> {
+        let request = Request(channel: channel, progress: progress)
+        return lock.withLock {
+            requests.append(request)
+            lock.signal()
+            while request.result == nil { lock.wait(done) }
+            return request.result!
+        }
+    }
+
+    private func serve() -> Never {
+        while true {
+            let request = lock.withLock {
+                while requests.isEmpty { lock.wait() }
+                return requests.removeFirst()
+            }
+            var pid: pid_t = 0
+            let result = argv.withUnsafeBufferPointer { arguments in
+                environment.withUnsafeBufferPointer { variables in
+                    concur_spawn_worker(
+                        "/proc/self/exe", UnsafePointer(arguments.baseAddress!), UnsafePointer(variables.baseAddress!),
+                        request.channel, request.progress, &pid)
+                }
+            }
+            lock.withLock {
+                request.result =
+                    result == 0
+                    ? .success(pid) : .failure(ProcessWorkerError("posix_spawn failed: \(String(cString: strerror(result)))"))
+                done.broadcast()
+            }
+        }
+    }
+}

@@ -1,0 +1,303 @@
+import CConcurShims
+import ConcurProtocol
+import Glibc
+
+/// The daemon's side of one child worker, on a thread of its own: spawns the child, hands it
+/// jobs in adaptive batches, records its results, and notices its death at once (a pidfd), even
+/// while it is idle.
+///
+/// It waits in poll(2) on three descriptors: the child's socket, a doorbell the pool rings
+/// (jobs arrived, retire, interrupt, release) and the child's pidfd.
+final class ProcessWorkerProxy {
+    private let handle: WorkerHandle
+    private let pool: Pool
+    private let spawner: WorkerSpawner
+    private let doorbell: Int32
+    private var id: WorkerID { handle.id }
+
+    private var pid: pid_t = 0
+    private var socket: Int32 = -1
+    private var progress: WorkerProgress?
+    private var pidfd: Int32 = -1
+    private var frames = WireFrames()
+    private var outbox: [UInt8] = []
+    private var outboxSent = 0
+    private var readBuffer = [UInt8](repeating: 0, count: 256 * 1024)
+
+    private var ready = false
+    private var held = 0
+    private var retireSent = false
+    private var stopSentAt: UInt64?
+    private var killSent = false
+    private var averageRun: Double = 0
+    private var samples = 0
+    private let startedAt = MonotonicClock.now()
+
+    /// Nanoseconds of work one batch aims at: enough to amortise a round trip, short enough that
+    /// jobs are not held back long.
+    static let batchWork: Double = 2_000_000
+    /// The most jobs in one batch.
+    static let maxBatch = 4096
+    /// Seconds a child has to say hello.
+    static let helloTimeout: UInt64 = 10_000_000_000
+    /// Seconds between SIGTERM and SIGKILL when a child is stopped.
+    static let stopGrace: UInt64 = 2_000_000_000
+
+    init(handle: WorkerHandle, pool: Pool, spawner: WorkerSpawner, doorbell: Int32) {
+        self.handle = handle
+        self.pool = pool
+        self.spawner = spawner
+        self.doorbell = doorbell
+    }
+
+    /// Runs until the child has exited and the pool was told; `delay` is the backoff to wait first.
+    func run(delay: Double) {
+        if delay > 0 && !waitOutBackoff(seconds: delay) {
+            pool.workerExited(id, exit: .retired)
+            return
+        }
+        guard spawn() else { return }
+        defer {
+            close(socket)
+            close(pidfd)
+        }
+        while true {
+            if ready { askForWork() }
+            flushOutbox()
+            var descriptors = [
+                pollfd(fd: socket, events: Int16(POLLIN) | (outbox.count > outboxSent ? Int16(POLLOUT) : 0), revents: 0),
+                pollfd(fd: doorbell, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0),
+            ]
+            let count = poll(&descriptors, 3, pollTimeout())
+            if count < 0 && errno != EINTR { break }
+            if descriptors[1].revents != 0 {
+                concur_drain(doorbell)
+                handleRequests()
+            }
+            if descriptors[0].revents & Int16(POLLIN | POLLHUP) != 0 { readMessages() }
+            if descriptors[2].revents != 0 {
+                finish()
+                return
+            }
+            enforceDeadlines()
+        }
+        finish()
+    }
+
+    // MARK: Start
+
+    /// Waits `seconds` unless the worker is retired meanwhile; false if it was.
+    private func waitOutBackoff(seconds: Double) -> Bool {
+        let deadline = MonotonicClock.now() + UInt64(seconds * 1e9)
+        while MonotonicClock.now() < deadline {
+            var descriptor = pollfd(fd: doorbell, events: Int16(POLLIN), revents: 0)
+            let remaining = Int32(max(1, (deadline - min(deadline, MonotonicClock.now())) / 1_000_000))
+            if poll(&descriptor, 1, remaining) > 0 { concur_drain(doorbell) }
+            if pool.read({ $0.workers[id]?.retiring ?? true }) { return false }
+        }
+        return true
+    }
+
+    private func spawn() -> Bool {
+        var ends: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
+            pool.workerExited(
+                id, exit: .died(reason: "worker \(id) could not be started: socketpair: \(String(cString: strerror(errno)))"))
+            return false
+        }
+        guard let page = WorkerProgress() else {
+            close(ends[0])
+            close(ends[1])
+            pool.workerExited(
+                id,
+                exit: .died(reason: "worker \(id) could not be started: no progress page: \(String(cString: strerror(errno)))"))
+            return false
+        }
+        let result = spawner.spawn(channel: ends[1], progress: page.fileDescriptor)
+        close(ends[1])
+        switch result {
+        case .failure(let error):
+            close(ends[0])
+            pool.workerExited(id, exit: .died(reason: "worker \(id) could not be started: \(error)"))
+            return false
+        case .success(let child):
+            pid = child
+        }
+        progress = page
+        handle.attach(page)
+        socket = ends[0]
+        _ = fcntl(socket, F_SETFL, fcntl(socket, F_GETFL) | O_NONBLOCK)
+        pidfd = concur_pidfd_open(pid, 0)
+        guard pidfd >= 0 else {
+            kill(pid, SIGKILL)
+            var code: Int32 = 0
+            var signal: Int32 = 0
+            while concur_reap(pid, &code, &signal) == 0 { usleep(1_000) }
+            close(socket)
+            pool.workerExited(
+                id, exit: .died(reason: "worker \(id) could not be watched: pidfd_open: \(String(cString: strerror(errno)))"))
+            return false
+        }
+        return true
+    }
+
+    // MARK: Jobs
+
+    /// Jobs for the child, in a batch sized to about `batchWork` nanoseconds of its jobs.
+    private var batchLimit: Int {
+        guard samples > 0 else { return 1 }
+        return max(1, min(Self.maxBatch, Int(Self.batchWork / max(averageRun, 50))))
+    }
+
+    private func askForWork() {
+        guard !retireSent, stopSentAt == nil, held <= batchLimit / 2 else { return }
+        switch pool.assign(worker: id, limit: batchLimit - held) {
+        case .run(let jobs) where !jobs.isEmpty:
+            held += jobs.count
+            WorkerMessage.jobs(jobs).encode(into: &outbox)
+        case .run, .wait:
+            break
+        case .retire:
+            retireSent = true
+            WorkerMessage.retire.encode(into: &outbox)
+        }
+    }
+
+    private func handleRequests() {
+        let requests = handle.takeRequests()
+        if requests.contains(.interrupt) && stopSentAt == nil && held > 0 {
+            kill(pid, SIGTERM)
+            stopSentAt = MonotonicClock.now()
+        }
+        if requests.contains(.release) && held > 1 && !retireSent {
+            WorkerMessage.release.encode(into: &outbox)
+        }
+    }
+
+    private func enforceDeadlines() {
+        let now = MonotonicClock.now()
+        if let sent = stopSentAt, !killSent, now - sent >= Self.stopGrace {
+            kill(pid, SIGKILL)
+            killSent = true
+        }
+        if !ready, stopSentAt == nil, now - startedAt >= Self.helloTimeout {
+            kill(pid, SIGKILL)
+            stopSentAt = now
+            killSent = true
+        }
+    }
+
+    private func pollTimeout() -> Int32 {
+        let now = MonotonicClock.now()
+        var deadline: UInt64?
+        if let sent = stopSentAt, !killSent { deadline = sent + Self.stopGrace }
+        if !ready { deadline = min(deadline ?? .max, startedAt + Self.helloTimeout) }
+        guard let deadline else { return -1 }
+        return Int32(max(1, min(60_000, (deadline - min(deadline, now)) / 1_000_000 + 1)))
+    }
+
+    // MARK: The channel
+
+    private func flushOutbox() {
+        while outboxSent < outbox.count {
+            let written = outbox.withUnsafeBytes { raw in
+                send(socket, raw.baseAddress! + outboxSent, raw.count - outboxSent, Int32(MSG_NOSIGNAL))
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                return  // EAGAIN: the rest goes when the socket is writable; EPIPE: the pidfd tells
+            }
+            outboxSent += written
+        }
+        outbox.removeAll(keepingCapacity: true)
+        outboxSent = 0
+    }
+
+    /// Reads everything the child sent and acts on it.
+    private func readMessages() {
+        while true {
+            let count = readBuffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return }
+            readBuffer.withUnsafeBytes { frames.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            do {
+                while let message = try frames.next() { receive(message) }
+            } catch {
+                // A child that speaks nonsense is stopped; its jobs are retried elsewhere.
+                if stopSentAt == nil {
+                    kill(pid, SIGKILL)
+                    stopSentAt = MonotonicClock.now()
+                    killSent = true
+                }
+                return
+            }
+        }
+    }
+
+    private func receive(_ message: WorkerMessage) {
+        switch message {
+        case .hello(let childPID):
+            guard !ready else { return }
+            ready = true
+            pool.workerReady(id, osID: Int(childPID))
+        case .results(let reports):
+            held -= reports.count
+            for report in reports {
+                let run = Double(report.finishedAt - min(report.finishedAt, report.startedAt ?? report.finishedAt))
+                averageRun = samples == 0 ? run : 0.8 * averageRun + 0.2 * run
+                samples += 1
+            }
+            pool.finish(worker: id, reports: reports)
+        case .returned(let ids):
+            held -= ids.count
+            pool.returnJobs(worker: id, ids: ids)
+        case .jobs, .retire, .release:
+            break
+        }
+    }
+
+    // MARK: The end
+
+    /// Reaps the child (it has exited), takes what it still sent, and tells the pool how it left.
+    private func finish() {
+        if stopSentAt == nil && pidIsAlive() {
+            // Leaving while the child lives (poll failed): do not leave it behind.
+            kill(pid, SIGKILL)
+        }
+        var code: Int32 = -1
+        var signal: Int32 = -1
+        while concur_reap(pid, &code, &signal) == 0 { usleep(500) }
+        readMessages()
+        let who = "worker \(id) (pid \(pid))"
+        let how = signal >= 0 ? "killed by \(Self.signalName(signal))" : "exited with status \(code)"
+        // Exactly which job it was running, even though its results came in batches.
+        let report = progress?.report
+        let exit: WorkerExit
+        if stopSentAt != nil && ready {
+            exit = .stopped(reason: "\(who) was stopped: \(how)", progress: report)
+        } else if retireSent && code == 0 {
+            exit = .retired
+        } else if !ready {
+            exit = .died(reason: "\(who) \(how) before it started serving", progress: report)
+        } else {
+            exit = .died(reason: "\(who) \(how)", progress: report)
+        }
+        pool.workerExited(id, exit: exit)
+    }
+
+    private func pidIsAlive() -> Bool {
+        var descriptor = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, 0) == 0
+    }
+
+    /// `SIGKILL` for 9: the name people recognise.
+    static func signalName(_ number: Int32) -> String {
+        let names: [Int32: String] = [
+            SIGHUP: "SIGHUP", SIGINT: "SIGINT", SIGQUIT: "SIGQUIT", SIGILL: "SIGILL", SIGTRAP: "SIGTRAP", SIGABRT: "SIGABRT",
+            SIGBUS: "SIGBUS", SIGFPE: "SIGFPE", SIGKILL: "SIGKILL", SIGUSR1: "SIGUSR1", SIGSEGV: "SIGSEGV", SIGUSR2: "SIGUSR2",
+            SIGPIPE: "SIGPIPE", SIGALRM: "SIGALRM", SIGTERM: "SIGTERM", SIGXCPU: "SIGXCPU", SIGXFSZ: "SIGXFSZ", SIGSYS: "SIGSYS",
+        ]
+        return names[number] ?? "signal \(number)"
+    }
+}

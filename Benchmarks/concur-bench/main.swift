@@ -2,6 +2,7 @@
 //
 //   concur-bench status-rtt SOCKET CALLS   Status round trips on one connection, one at a time
 //   concur-bench state-machine JOBS BATCH  the pool's bookkeeping alone: ns per no-op job
+//   concur-bench noop SOCKET JOBS          no-op jobs end to end: Generate, then every job done
 //
 // Prints one JSON object per run. Not installed; a harness for the benchmark script.
 import ConcurCore
@@ -64,6 +65,70 @@ func statusRoundTrips(socket: String, calls: Int) {
         """)
 }
 
+/// The finished total and the daemon's CPU seconds, from one Stats call.
+func finishedAndCPU(_ connection: VarlinkConnection) -> (finished: Int64, cpu: Double) {
+    do {
+        let stats = try connection.call("io.concur.Supervisor.Stats")
+        guard case .object(let status) = stats["status"], case .object(let totals) = status["totals"],
+            case .object(let process) = stats["process"]
+        else { fail("unexpected Stats reply") }
+        var finished: Int64 = 0
+        for key in ["done", "failed", "cancelled"] {
+            if case .int(let value) = totals[key] { finished += value }
+        }
+        var cpu = 0.0
+        for key in ["cpuUserSeconds", "cpuSystemSeconds"] {
+            switch process[key] {
+            case .double(let value): cpu += value
+            case .int(let value): cpu += Double(value)
+            default: break
+            }
+        }
+        return (finished, cpu)
+    } catch {
+        fail("Stats failed: \(error)")
+    }
+}
+
+/// No-op jobs end to end: from the Generate call until the daemon reports them all finished
+/// (polled every millisecond with Status, which costs the daemon little).
+func noop(socket: String, jobs: Int) {
+    let connection: VarlinkConnection
+    do {
+        connection = try VarlinkConnection(unixPath: socket)
+    } catch {
+        fail("cannot connect to \(socket): \(error)")
+    }
+    let before = finishedAndCPU(connection)
+    let clientBefore = cpuSeconds()
+    let start = now()
+    do {
+        _ = try connection.call("io.concur.Supervisor.Generate", ["count": .int(Int64(jobs)), "kind": "cpu", "scale": 0])
+    } catch {
+        fail("Generate failed: \(error)")
+    }
+    let target = before.finished + Int64(jobs)
+    while true {
+        guard case .object(let status) = try? connection.call("io.concur.Supervisor.Status")["status"],
+            case .object(let totals) = status["totals"]
+        else { fail("Status failed") }
+        var finished: Int64 = 0
+        for key in ["done", "failed", "cancelled"] {
+            if case .int(let value) = totals[key] { finished += value }
+        }
+        if finished >= target { break }
+        usleep(1_000)
+    }
+    let wall = Double(now() - start) / 1e9
+    let clientAfter = cpuSeconds()
+    let after = finishedAndCPU(connection)
+    print(
+        """
+        {"jobs": \(jobs), "wall_s": \(wall), "jobs_per_s": \(Double(jobs) / wall), "daemon_cpu_s": \(after.cpu - before.cpu), \
+        "client_cpu_s": \(clientAfter.user + clientAfter.system - clientBefore.user - clientBefore.system)}
+        """)
+}
+
 /// The pool's per-job bookkeeping without threads: submit, hand out in batches, finish.
 func stateMachine(jobs: Int, batch: Int) {
     var pool = PoolStateMachine(model: .threads, configuration: .init(maxQueue: jobs, maxWorkers: 2, retainFinished: 10_000))
@@ -98,11 +163,14 @@ switch arguments.count > 1 ? arguments[1] : "" {
 case "status-rtt":
     guard arguments.count == 4, let calls = Int(arguments[3]), calls > 0 else { fail("usage: concur-bench status-rtt SOCKET CALLS") }
     statusRoundTrips(socket: arguments[2], calls: calls)
+case "noop":
+    guard arguments.count == 4, let jobs = Int(arguments[3]), jobs > 0 else { fail("usage: concur-bench noop SOCKET JOBS") }
+    noop(socket: arguments[2], jobs: jobs)
 case "state-machine":
     guard arguments.count == 4, let jobs = Int(arguments[2]), let batch = Int(arguments[3]), jobs > 0, batch > 0 else {
         fail("usage: concur-bench state-machine JOBS BATCH")
     }
     stateMachine(jobs: jobs, batch: batch)
 default:
-    fail("usage: concur-bench status-rtt SOCKET CALLS | state-machine JOBS BATCH")
+    fail("usage: concur-bench status-rtt SOCKET CALLS | noop SOCKET JOBS | state-machine JOBS BATCH")
 }

@@ -14,7 +14,7 @@ public enum Rendering {
             "workers   \(workers.live) live (\(workers.busy) busy, \(workers.idle) idle, \(workers.retiring) retiring), target \(workers.target)",
             "queue     \(status.queued) waiting, \(status.running) running (limit \(status.maxQueue))",
             "jobs      \(totals.submitted) submitted: \(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled; \(totals.retried) retried",
-        ]
+        ] + status.warnings.map { "warning   \($0)" }
     }
 
     /// `stats`: the status, then throughput, latency percentiles, the process and one row per worker.
@@ -35,7 +35,7 @@ public enum Rendering {
         }
         let process = stats.process
         lines.append(
-            "process   CPU \(formatDecimal(process.cpuUserSeconds)) s user + \(formatDecimal(process.cpuSystemSeconds)) s system, RSS \(formatBytes(process.rssBytes)), \(process.threads) threads; \(stats.resizes) resize\(stats.resizes == 1 ? "" : "s")"
+            "process   CPU \(formatDecimal(process.cpuUserSeconds)) s user + \(formatDecimal(process.cpuSystemSeconds)) s system, RSS \(formatBytes(process.rssBytes)), \(process.threads) threads; \(stats.resizes) resize\(stats.resizes == 1 ? "" : "s"); \(stats.workerDeaths) worker death\(stats.workerDeaths == 1 ? "" : "s"), \(stats.workerRestarts) restart\(stats.workerRestarts == 1 ? "" : "s")"
         )
         lines.append(contentsOf: workers(stats.workers))
         return lines
@@ -45,7 +45,7 @@ public enum Rendering {
     public static func workers(_ workers: [WorkerInfo]) -> [String] {
         var lines = [
             "  " + leftPad("ID", 4) + "  " + rightPad("MODEL", 10) + rightPad("STATE", 10) + leftPad("TID/PID", 8)
-                + leftPad("JOB", 9) + leftPad("FOR", 10) + leftPad("DONE", 9) + leftPad("BUSY", 6)
+                + leftPad("JOB", 9) + leftPad("FOR", 10) + leftPad("DONE", 9) + leftPad("BUSY", 6) + leftPad("RSS", 10)
         ]
         for worker in workers {
             let osID = worker.pid ?? worker.thread
@@ -54,7 +54,8 @@ public enum Rendering {
                     + rightPad(worker.state.rawValue, 10)
                     + leftPad(osID.map(String.init) ?? "-", 8) + leftPad(worker.job.map(String.init) ?? "-", 9)
                     + leftPad(worker.jobSeconds.map(formatDuration) ?? "-", 10) + leftPad(String(worker.jobsDone), 9)
-                    + leftPad("\(Int((worker.busyFraction * 100).rounded()))%", 6))
+                    + leftPad("\(Int((worker.busyFraction * 100).rounded()))%", 6)
+                    + leftPad(worker.rssBytes.map(formatBytes) ?? "-", 10))
         }
         return lines
     }

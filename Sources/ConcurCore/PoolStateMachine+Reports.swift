@@ -49,7 +49,8 @@ extension PoolStateMachine {
                 id: worker.id, model: worker.model, state: state, thread: isProcess ? nil : worker.osID,
                 pid: isProcess ? worker.osID : nil, job: worker.job, jobSeconds: jobSeconds, jobsDone: worker.jobsDone,
                 busyFraction: min(1, Double(busy) / Double(life)), held: worker.outstanding.count,
-                rssBytes: isProcess ? worker.osID.flatMap(rss) : nil)
+                rssBytes: isProcess ? worker.osID.flatMap(rss) : nil,
+                startupSeconds: worker.readyAt.map { Double(Self.elapsed(since: worker.createdAt, $0)) / 1e9 })
         }
     }
 

@@ -148,6 +148,8 @@ public struct PoolStateMachine: Sendable {
         public let createdAt: UInt64
         /// Whether it has started and asked for work (a thread running, a child that said hello).
         public var ready = false
+        /// When it became ready.
+        public var readyAt: UInt64?
         /// The jobs handed to it, in order; the first is running.
         var outstanding: Deque<Job> = []
         /// When the running job started (as far as the pool knows).
@@ -356,9 +358,10 @@ public struct PoolStateMachine: Sendable {
     }
 
     /// Notes that a worker started and serves (its thread id or process id).
-    public mutating func workerReady(_ id: WorkerID, osID: Int?) {
+    public mutating func workerReady(_ id: WorkerID, osID: Int?, now: UInt64 = MonotonicClock.now()) {
         workers[id]?.osID = osID
         workers[id]?.ready = true
+        workers[id]?.readyAt = now
     }
 
     /// The next thing `worker` should do: up to `limit` jobs, waiting, or retiring. A worker may

@@ -48,12 +48,6 @@ public struct ForegroundRun: Sendable {
     /// Runs the workload and returns what happened, handing each output line to `print`.
     public func execute(print: @escaping @Sendable (String) -> Void) -> Report {
         let seed = workload.seed ?? WorkloadGenerator.randomSeed()
-        let supervisor = Supervisor(
-            configuration: .init(
-                model: model, workers: workers,
-                limits: .init(maxQueue: max(workload.count, 1), maxWorkers: max(workers, 1), retainFinished: workload.count)),
-            models: WorkerModels.all(), version: Daemon.version, onEvent: { print("event: \($0)") })
-        let pool = supervisor.pool
         let doorbell = ConditionLock()
         let rung = Atomic<Bool>(false)
         let sink = JobWatchSink(capacity: max(workload.count, 1)) {
@@ -64,7 +58,10 @@ public struct ForegroundRun: Sendable {
         }
         let stopReason = Mutex<String?>(nil)
         let shutdown = ShutdownEvent()
+        // Signals are blocked before the first thread starts (the models start threads).
+        let current = Mutex<Pool?>(nil)
         let signals = SignalWatcher(signals: [SIGINT, SIGTERM]) { number in
+            guard let pool = current.withLock({ $0 }) else { return }
             let name = "SIG\(SignalWatcher.name(of: number))"
             if shutdown.escalate() == .cancel {
                 stopReason.withLock { $0 = $0 ?? "interrupted by \(name)" }
@@ -77,6 +74,13 @@ public struct ForegroundRun: Sendable {
             doorbell.withLock { doorbell.broadcast() }
         }
         defer { signals.cancel() }
+        let supervisor = Supervisor(
+            configuration: .init(
+                model: model, workers: workers,
+                limits: .init(maxQueue: max(workload.count, 1), maxWorkers: max(workers, 1), retainFinished: workload.count)),
+            models: WorkerModels.all(), version: Daemon.version, onEvent: { print("event: \($0)") })
+        let pool = supervisor.pool
+        current.withLock { $0 = pool }
 
         let kinds = WorkloadGenerator.jobs(for: workload, seed: seed)
         print(

@@ -121,11 +121,14 @@ public struct WorkerInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var held: Int
     /// A child process's resident memory, in bytes.
     public var rssBytes: Int?
+    /// Seconds from its creation until it served (a thread started, a child said hello).
+    public var startupSeconds: Double?
 
     /// A worker row with the given fields.
     public init(
         id: Int, model: ConcurrencyModel, state: WorkerState, thread: Int? = nil, pid: Int? = nil, job: UInt64? = nil,
-        jobSeconds: Double? = nil, jobsDone: Int, busyFraction: Double, held: Int = 0, rssBytes: Int? = nil
+        jobSeconds: Double? = nil, jobsDone: Int, busyFraction: Double, held: Int = 0, rssBytes: Int? = nil,
+        startupSeconds: Double? = nil
     ) {
         self.id = id
         self.model = model
@@ -138,6 +141,7 @@ public struct WorkerInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
         self.busyFraction = busyFraction
         self.held = held
         self.rssBytes = rssBytes
+        self.startupSeconds = startupSeconds
     }
 
     /// Reads the value from JSON; an error names the parameter by `path`.
@@ -154,6 +158,7 @@ public struct WorkerInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
         busyFraction = try reader.required("busyFraction")
         held = try reader.optional("held") ?? 0
         rssBytes = try reader.optional("rssBytes")
+        startupSeconds = try reader.optional("startupSeconds")
     }
 
     /// The value as JSON.
@@ -167,6 +172,7 @@ public struct WorkerInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
         object["busyFraction"] = busyFraction.json
         object["held"] = held.json
         object.set("rssBytes", rssBytes)
+        object.set("startupSeconds", startupSeconds)
         return .object(object)
     }
 }

@@ -161,7 +161,9 @@ public enum SupervisorInterface {
           # Jobs handed to it and not finished: the running one and those prefetched behind it.
           held: int,
           # A child process's resident memory, in bytes.
-          rssBytes: ?int
+          rssBytes: ?int,
+          # Seconds from its creation until it served (a thread started, a child said hello).
+          startupSeconds: ?float
         )
 
         type ProcessUsage (

@@ -118,6 +118,24 @@ struct ForegroundRunTests {
         #expect(jobs(result) == jobs(again))
     }
 
+    @Test("runs the same seeded workload under the processes model, with the same results")
+    func processes() throws {
+        try Binaries.check()
+        let arguments = ["run", "--jobs", "12", "--workers", "2", "--seed", "3", "--kind", "prime", "--time", "30"]
+        let threads = try runCommand(Binaries.concurd, arguments + ["--model", "threads"])
+        let processes = try runCommand(Binaries.concurd, arguments + ["--model", "processes"])
+        #expect(processes.status == 0, "\(processes)")
+        #expect(processes.lines.first?.hasSuffix("on 2 processes, time limit 30 s") == true)
+        func results(_ result: CommandResult) -> [String] {
+            result.lines.filter { $0.contains(" done in ") }.map { line in
+                String(line[line.range(of: "job ")!.lowerBound...]).replacingOccurrences(
+                    of: #"done in [^:]+:"#, with: "", options: .regularExpression)
+            }.sorted()
+        }
+        #expect(results(threads).count == 12)
+        #expect(results(processes) == results(threads))
+    }
+
     @Test("names the jobs that did not run when time runs out")
     func timeLimit() throws {
         try Binaries.check()

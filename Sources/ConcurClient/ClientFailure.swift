@@ -104,6 +104,14 @@ public struct ClientFailure: Error, Sendable, Equatable, CustomStringConvertible
             return ClientFailure(
                 "a crash job would take concurd down under the \(string("model")) model; switch to the processes model, or add --force to crash it on purpose"
             )
+        case SupervisorError.modelUnavailable(model: .threads, reason: "").name:
+            return ClientFailure(
+                "concurd cannot run the \(string("model")) model: \(string("reason"))"
+            )
+        case SupervisorError.switchSuperseded(by: .threads).name:
+            return ClientFailure(
+                "another switch, to the \(string("model")) model, was asked for before this one served; the pool now switches to \(string("model"))"
+            )
         case VarlinkError.permissionDenied.name:
             return ClientFailure(
                 "concurd refused the call: only root and the user running concurd may use it; try sudo",

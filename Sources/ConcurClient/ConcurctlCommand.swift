@@ -16,7 +16,7 @@ public struct ConcurctlCommand: ParsableCommand {
             or some job did not end done, 64 wrong usage, 69 concurd unreachable, 77 not allowed.
             """,
         version: "0.1.0",
-        subcommands: [Submit.self, Resize.self, Status.self, Stats.self, Jobs.self])
+        subcommands: [Submit.self, Resize.self, Model.self, Status.self, Stats.self, Jobs.self])
 
     /// An empty command, filled in by the argument parser.
     public init() {}
@@ -285,6 +285,52 @@ extension ConcurctlCommand {
         public func run() throws {
             try common.show(.resize, ["workers": workers.json]) { reply throws(ClientFailure) in
                 ["workers: \(try ControlClient.decode(Int.self, "previous", in: reply)) -> \(workers)"]
+            }
+        }
+    }
+
+    /// `concurctl model`: switch the concurrency model while the pool runs.
+    public struct Model: ParsableCommand {
+        /// The command's name, help text and subcommands.
+        public static let configuration = CommandConfiguration(
+            abstract: "Switch the concurrency model (threads, processes or tasks) while jobs keep flowing.",
+            discussion: """
+                The queue stays. By default the handover is graceful: workers of the old model take no \
+                more jobs and retire after their running job (idle ones at once), and a worker of the \
+                new model starts in each place one leaves, so the pool never has more workers than \
+                asked for. With --preempt, running jobs are interrupted instead and go back to the head \
+                of the queue, to run again from the start. concurctl returns once a worker of the new \
+                model serves; interrupting it does not undo the switch.
+                """)
+
+        @Argument(help: "The model to switch to: threads, processes or tasks.")
+        var model: ConcurrencyModel
+
+        @Flag(help: "Interrupt running jobs and queue them again instead of waiting for them.")
+        var preempt = false
+
+        @OptionGroup var common: CommonOptions
+
+        /// An empty command, filled in by the argument parser.
+        public init() {}
+
+        /// Runs the command.
+        public func run() throws {
+            try perform { () throws(ClientFailure) in
+                // A graceful handover may wait for a long job: no reply timeout.
+                let reply = try common.connect().call(.setModel, ["model": model.json, "preempt": .bool(preempt)], timeout: 0)
+                if common.json {
+                    printJSON(reply)
+                    return
+                }
+                let previous = try ControlClient.decode(ConcurrencyModel.self, "previous", in: reply)
+                guard try ControlClient.decode(Bool.self, "changed", in: reply) else {
+                    StandardStreams.printLine("model: already \(model.rawValue)")
+                    return
+                }
+                let seconds = try ControlClient.decode(Double.self, "servingAfter", in: reply)
+                StandardStreams.printLine(
+                    "model: \(previous.rawValue) -> \(model.rawValue) (serving after \(formatDuration(seconds)))")
             }
         }
     }

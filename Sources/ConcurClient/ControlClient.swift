@@ -24,9 +24,12 @@ public final class ControlClient {
         }
     }
 
-    /// Calls `method` and returns its reply's parameters.
-    public func call(_ method: SupervisorInterface.Method, _ parameters: JSONObject = [:]) throws(ClientFailure) -> JSONObject {
-        connection.setReceiveTimeout(Self.replyTimeout)
+    /// Calls `method` and returns its reply's parameters, waiting at most `timeout` seconds for
+    /// it (0: as long as it takes).
+    public func call(
+        _ method: SupervisorInterface.Method, _ parameters: JSONObject = [:], timeout: Double = replyTimeout
+    ) throws(ClientFailure) -> JSONObject {
+        connection.setReceiveTimeout(timeout)
         do {
             return try connection.call(SupervisorInterface.method(method), parameters)
         } catch {

@@ -90,6 +90,8 @@ private final class ChildState: @unchecked Sendable {
     let cancellation = CancellationFlag()
     private var held: Deque<Job> = []
     private var retiring = false
+    /// The job the main thread took last (it runs, or just ended).
+    private var current: JobID?
     private var output: [UInt8] = []
 
     /// Whether no job waits behind the running one (results should go now).
@@ -110,9 +112,15 @@ private final class ChildState: @unchecked Sendable {
                 held.append(contentsOf: jobs)
                 lock.signal()
             }
-        case .retire, .release:
+        case .interrupt(let job) where job != 0:
+            // Only the job named: if it already ended, the interrupt is moot.
+            lock.withLock {
+                if current == job { cancellation.raise() }
+            }
+        case .retire, .release, .interrupt:
             let given = lock.withLock { () -> [JobID] in
-                if message == .retire { retiring = true }
+                if message != .release { retiring = true }
+                if case .interrupt = message, current != nil { cancellation.raise() }
                 let ids = held.map(\.id)
                 held.removeAll()
                 lock.signal()
@@ -131,8 +139,10 @@ private final class ChildState: @unchecked Sendable {
             let job = lock.withLock { () -> Job?? in
                 if let job = held.popFirst() {
                     cancellation.reset()
+                    current = job.id
                     return .some(job)
                 }
+                current = nil
                 return retiring ? .some(nil) : nil
             }
             if let job { return job }

@@ -12,70 +12,6 @@ public protocol WorkerModel: Sendable {
     func startWorker(_ handle: WorkerHandle, pool: Pool, delay: Double) throws
 }
 
-/// What the pool asks of a worker besides running jobs.
-public struct WorkerRequests: OptionSet, Sendable {
-    /// The raw bits.
-    public let rawValue: UInt8
-    /// Creates requests from raw bits.
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
-    /// Jobs arrived, or the worker must retire: ask the pool what to do.
-    public static let wake = WorkerRequests(rawValue: 1)
-    /// Stop the running job (its cancellation flag is raised too).
-    public static let interrupt = WorkerRequests(rawValue: 2)
-    /// Give back the jobs held but not started.
-    public static let release = WorkerRequests(rawValue: 4)
-}
-
-/// A worker's line to the pool: its cancellation flag, the condition a thread worker waits on,
-/// and for workers that wait elsewhere (a child process's proxy in poll), a doorbell.
-public final class WorkerHandle: Sendable {
-    /// The worker's id.
-    public let id: WorkerID
-    /// Its model.
-    public let model: ConcurrencyModel
-    /// Raised when its running job must stop.
-    public let cancellation = CancellationFlag()
-    let condition: Condition
-    private let pending = Atomic<UInt8>(0)
-    private let doorbell = Mutex<(@Sendable () -> Void)?>(nil)
-    private let progressPage = Mutex<WorkerProgress?>(nil)
-
-    init(id: WorkerID, model: ConcurrencyModel, condition: Condition) {
-        self.id = id
-        self.model = model
-        self.condition = condition
-    }
-
-    /// Installs the way to get the worker's attention when it does not wait on its condition.
-    public func installDoorbell(_ ring: @escaping @Sendable () -> Void) {
-        doorbell.withLock { $0 = ring }
-    }
-
-    /// Attaches the progress page a child worker keeps, so the pool sees exactly what it runs.
-    public func attach(_ progress: WorkerProgress) {
-        progressPage.withLock { $0 = progress }
-    }
-
-    /// What the worker's progress page says, if it has one.
-    var progress: ProgressReport? {
-        progressPage.withLock { $0?.report }
-    }
-
-    /// Posts requests and gets the worker's attention.
-    func post(_ requests: WorkerRequests) {
-        pending.bitwiseOr(requests.rawValue, ordering: .releasing)
-        if requests.contains(.interrupt) { cancellation.raise() }
-        condition.signal()
-        let ring = doorbell.withLock { $0 }
-        ring?()
-    }
-
-    /// Takes the requests posted since the last call.
-    public func takeRequests() -> WorkerRequests {
-        WorkerRequests(rawValue: pending.exchange(0, ordering: .acquiring))
-    }
-}
-
 /// The outcome of one job as a worker reports it.
 public struct JobReport: Sendable, Equatable {
     /// The job.
@@ -98,7 +34,8 @@ public struct JobReport: Sendable, Equatable {
 
 /// The pool: a ``PoolStateMachine`` behind a lock, and the effects its transitions ask for.
 ///
-/// Thread workers block in ``nextJob(for:completing:)``; a child process's proxy uses the
+/// Thread workers block in ``nextBatch(for:completing:limit:)``; task workers use
+/// ``exchange(for:completing:limit:)`` and wait on their doorbell; a child process's proxy uses the
 /// non-blocking calls (``assign(worker:limit:)``, ``finish(worker:reports:)``) and waits on its
 /// doorbell. Control calls come from the control plane's threads.
 ///
@@ -113,6 +50,13 @@ public final class Pool: @unchecked Sendable {
     private var sinks: [Int: JobWatchSink] = [:]
     private let models: [ConcurrencyModel: any WorkerModel]
     private let onEvent: @Sendable (String) -> Void
+    private var switchWaiters: [SwitchWaiter] = []
+
+    /// A caller of ``setModel(_:preempt:whenServing:)`` waiting for the new model to serve.
+    private struct SwitchWaiter {
+        let model: ConcurrencyModel
+        let completion: @Sendable (SwitchOutcome) -> Void
+    }
 
     /// A pool that runs workers with `models` (one per ``ConcurrencyModel`` it supports).
     ///
@@ -152,6 +96,71 @@ public final class Pool: @unchecked Sendable {
         }
         launch(launches)
         return previous
+    }
+
+    /// Switches the pool to `model` while it runs (see ``PoolStateMachine/setModel(_:preempt:now:)``);
+    /// returns the previous model. `whenServing` is called once, from whichever thread settles
+    /// it: when a worker of the new model serves, at once if the pool already runs `model`, or
+    /// when the switch is superseded by another, fails, or meets a shutdown.
+    public func setModel(
+        _ model: ConcurrencyModel, preempt: Bool, whenServing completion: @escaping @Sendable (SwitchOutcome) -> Void
+    ) throws(SwitchError) -> ConcurrencyModel {
+        guard models[model] != nil else {
+            throw .unavailable(
+                model: model, reason: "it could not be set up when concurd started (its log says why); nothing changed")
+        }
+        var settled: [() -> Void] = []
+        let (previous, launches) = try lock.withLock { () throws(SwitchError) -> (ConcurrencyModel, [Launch]) in
+            let (previous, actions) = try state.setModel(model, preempt: preempt, now: MonotonicClock.now())
+            guard previous != model else {
+                if state.switchProgress == .starting {
+                    // A switch to this model is under way: wait for it like its caller.
+                    switchWaiters.append(SwitchWaiter(model: model, completion: completion))
+                } else {
+                    settled.append { completion(.unchanged) }
+                }
+                return (previous, [])
+            }
+            for waiter in switchWaiters where waiter.model != model {
+                settled.append { waiter.completion(.superseded(by: model)) }
+            }
+            switchWaiters.removeAll { $0.model != model }
+            switchWaiters.append(SwitchWaiter(model: model, completion: completion))
+            let launches = performLocked(actions)
+            let settling = settleSwitchesLocked()
+            settled += settling.completions
+            return (previous, launches + settling.launches)
+        }
+        for completion in settled { completion() }
+        launch(launches)
+        return previous
+    }
+
+    /// The completions of switch waiters whose switch is settled, to call after unlocking, and
+    /// the workers to start. A switch whose model could not start goes back to the model it
+    /// came from, so the pool keeps running jobs.
+    private func settleSwitchesLocked() -> (completions: [() -> Void], launches: [Launch]) {
+        var launches: [Launch] = []
+        let outcome: SwitchOutcome
+        switch state.switchProgress {
+        case .starting: return ([], [])
+        case .serving:
+            guard !switchWaiters.isEmpty else { return ([], []) }
+            outcome = state.lastSwitch.map { .serving($0) } ?? .unchanged
+        case .failed(var reason):
+            if let record = state.lastSwitch, state.events.fatal[record.from] == nil,
+                let (_, actions) = try? state.setModel(record.from, preempt: false, now: MonotonicClock.now())
+            {
+                reason += "; the pool went back to the \(record.from.rawValue) model"
+                onEvent("the switch to the \(record.to.rawValue) model failed: \(reason)")
+                launches = performLocked(actions)
+            }
+            outcome = .failed(reason: reason)
+        case .shuttingDown: outcome = .shuttingDown
+        }
+        let waiters = switchWaiters
+        switchWaiters.removeAll()
+        return (waiters.map { waiter in { waiter.completion(outcome) } }, launches)
     }
 
     /// Streams `ids` (or every job, when empty) to `sink` as they finish; jobs already finished
@@ -228,35 +237,62 @@ public final class Pool: @unchecked Sendable {
 
     /// Notes that a worker started and serves, with its OS id (thread id or pid).
     public func workerReady(_ id: WorkerID, osID: Int?) {
-        lock.withLock {
+        let settled = lock.withLock {
             state.workerReady(id, osID: osID)
             startedCondition.broadcast()
+            return settleSwitchesLocked()
+        }
+        for completion in settled.completions { completion() }
+        launch(settled.launches)
+    }
+
+    /// For thread workers: records `reports` (emptied), takes back the jobs of the last batch
+    /// that were not started, and blocks until the worker has jobs to run: up to `limit` of
+    /// them, held in its handle. False means retire, after which the worker calls
+    /// ``workerExited(_:exit:)``. One lock acquisition per batch.
+    public func nextBatch(for handle: WorkerHandle, completing reports: inout [JobReport], limit: Int) -> Bool {
+        lock.withLock {
+            settleLocked(handle, reports: &reports)
+            while true {
+                switch state.nextAssignment(for: handle.id, limit: limit, now: MonotonicClock.now()) {
+                case .run(let jobs):
+                    if jobs.isEmpty { continue }
+                    handle.hold(jobs)
+                    return true
+                case .retire:
+                    return false
+                case .wait:
+                    // A request posted since (jobs arrived, retire) sets a bit before it signals.
+                    while !handle.hasRequests { lock.wait(handle.condition) }
+                    _ = handle.takeRequests()
+                }
+            }
         }
     }
 
-    /// For thread workers: records `previous` (if any) and blocks until the worker has a job to
-    /// run; nil means retire, after which the worker calls ``workerExited(_:exit:)``.
-    public func nextJob(for id: WorkerID, completing previous: JobReport?) -> Job? {
+    /// For task workers: like ``nextBatch(for:completing:limit:)`` without blocking; `.wait`
+    /// registers the worker for a wake-up through its doorbell. The jobs of `.run` are held in
+    /// the handle.
+    public func exchange(for handle: WorkerHandle, completing reports: inout [JobReport], limit: Int) -> Assignment {
         lock.withLock {
-            // Finishing one job and taking the next cost one lock acquisition.
-            if let previous {
-                _ = performLocked(
-                    state.finish(
-                        worker: id, job: previous.id, outcome: previous.outcome, startedAt: previous.startedAt,
-                        now: previous.finishedAt))
-            }
-            while true {
-                switch state.nextAssignment(for: id, limit: 1, now: MonotonicClock.now()) {
-                case .run(let jobs):
-                    handles[id]?.cancellation.reset()
-                    if let job = jobs.first { return job }
-                case .retire:
-                    return nil
-                case .wait:
-                    guard let condition = handles[id]?.condition else { return nil }
-                    lock.wait(condition)
-                }
-            }
+            settleLocked(handle, reports: &reports)
+            let assignment = state.nextAssignment(for: handle.id, limit: limit, now: MonotonicClock.now())
+            if case .run(let jobs) = assignment { handle.hold(jobs) }
+            return assignment
+        }
+    }
+
+    /// Takes back what an in-process worker did not start, then records its reports: a job it
+    /// reports interrupted by a switch goes back to the head of the queue, before those.
+    private func settleLocked(_ handle: WorkerHandle, reports: inout [JobReport]) {
+        _ = handle.takeRequests()
+        let unstarted = handle.takeUnstarted()
+        if !unstarted.isEmpty {
+            _ = performLocked(state.returnJobs(worker: handle.id, ids: unstarted, now: MonotonicClock.now()))
+        }
+        if !reports.isEmpty {
+            _ = performLocked(state.finish(worker: handle.id, reports: reports))
+            reports.removeAll(keepingCapacity: true)
         }
     }
 
@@ -268,13 +304,7 @@ public final class Pool: @unchecked Sendable {
 
     /// For proxies: records the outcomes of several jobs in one step.
     public func finish(worker id: WorkerID, reports: [JobReport]) {
-        lock.withLock {
-            for report in reports {
-                _ = performLocked(
-                    state.finish(
-                        worker: id, job: report.id, outcome: report.outcome, startedAt: report.startedAt, now: report.finishedAt))
-            }
-        }
+        lock.withLock { _ = performLocked(state.finish(worker: id, reports: reports)) }
     }
 
     /// For proxies: jobs the worker gave back without starting them.
@@ -306,11 +336,13 @@ public final class Pool: @unchecked Sendable {
 
     /// Runs a transition under the lock, performs its actions, then starts workers outside it.
     private func perform(_ transition: (inout PoolStateMachine, UInt64) -> [PoolAction]) {
-        let launches = lock.withLock { () -> [Launch] in
+        let (launches, settled) = lock.withLock { () -> ([Launch], [() -> Void]) in
             let launches = performLocked(transition(&state, MonotonicClock.now()))
             if state.isDrained { drainedCondition.broadcast() }
-            return launches
+            let settling = settleSwitchesLocked()
+            return (launches + settling.launches, settling.completions)
         }
+        for completion in settled { completion() }
         launch(launches)
     }
 
@@ -325,17 +357,35 @@ public final class Pool: @unchecked Sendable {
                 handles[id] = handle
                 launches.append((handle, delay))
             case .wake(let id):
-                handles[id]?.post(.wake)
-            case .interrupt(let id):
-                handles[id]?.post(.interrupt)
+                guard let handle = handles[id] else { continue }
+                handle.post(.wake)
+                // A retiring in-process worker gives back what it has not started at once,
+                // without waiting for its running job.
+                if handle.isInProcess, state.workers[id]?.retiring == true {
+                    launches += takeBackUnstarted(from: handle)
+                }
+            case .interrupt(let id, let job):
+                handles[id]?.interrupt(job: job)
             case .release(let id):
-                handles[id]?.post(.release)
+                guard let handle = handles[id] else { continue }
+                if handle.isInProcess {
+                    launches += takeBackUnstarted(from: handle)
+                } else {
+                    handle.post(.release)
+                }
             case .notify(let watch, let job, let last):
                 sinks[watch]?.push(job, last: last)
                 if last { sinks[watch] = nil }
             }
         }
         return launches
+    }
+
+    /// Takes the jobs an in-process worker holds but has not started back to the queue.
+    private func takeBackUnstarted(from handle: WorkerHandle) -> [Launch] {
+        let unstarted = handle.takeUnstarted()
+        guard !unstarted.isEmpty else { return [] }
+        return performLocked(state.returnJobs(worker: handle.id, ids: unstarted, now: MonotonicClock.now()))
     }
 
     private func launch(_ launches: [Launch]) {
@@ -352,6 +402,20 @@ public final class Pool: @unchecked Sendable {
             }
         }
     }
+}
+
+/// How a model switch ended for the one who asked for it.
+public enum SwitchOutcome: Sendable, Equatable {
+    /// A worker of the new model serves; the switch's timing so far.
+    case serving(SwitchRecord)
+    /// The pool already ran that model.
+    case unchanged
+    /// Another switch, to `by`, was asked for before this one's model served.
+    case superseded(by: ConcurrencyModel)
+    /// No worker of the model could be started; `reason` says why.
+    case failed(reason: String)
+    /// The daemon began shutting down first.
+    case shuttingDown
 }
 
 /// The pool was asked for a model it has no runner for.

@@ -81,3 +81,15 @@ extension PoolStateMachine {
         return records.map { $0.info(clock: clock) }
     }
 }
+
+extension SwitchRecord {
+    /// The record as the control interface shows it.
+    public func modelSwitch(clock: MonotonicClock) -> ModelSwitch {
+        func after(_ time: UInt64?) -> Double? {
+            time.map { Double(PoolStateMachine.elapsed(since: requestedAt, $0)) / 1e9 }
+        }
+        return ModelSwitch(
+            from: from, to: to, preempt: preempt, requestedAt: clock.unixTime(requestedAt), servingAfter: after(firstServingAt),
+            firstJobAfter: after(firstJobAt), oldRetiredAfter: after(oldRetiredAt))
+    }
+}

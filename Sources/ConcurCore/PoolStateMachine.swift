@@ -8,8 +8,10 @@ public enum PoolAction: Sendable, Equatable {
     case startWorker(WorkerID, ConcurrencyModel, delay: Double)
     /// Wake this worker: there are jobs for it, or it must retire.
     case wake(WorkerID)
-    /// Interrupt the job the worker is running (raise its flag; a child process is stopped).
-    case interrupt(WorkerID)
+    /// Interrupt the job the worker is running: `job`, or with nil whatever job it runs (the
+    /// worker is retiring and starts no other). The worker's flag is raised; a child process is
+    /// told, and stopped if it does not stop the job in time.
+    case interrupt(WorkerID, job: JobID?)
     /// Ask the worker to give back the jobs it holds but has not started (its running job
     /// takes long while other workers are idle).
     case release(WorkerID)
@@ -48,6 +50,26 @@ public enum ResizeError: Error, Sendable, Equatable {
     case invalidWorkers(min: Int, max: Int)
 }
 
+/// Why a model switch was refused.
+public enum SwitchError: Error, Sendable, Equatable {
+    /// The daemon is shutting down.
+    case shuttingDown
+    /// This build or this machine cannot run the model; `reason` says why.
+    case unavailable(model: ConcurrencyModel, reason: String)
+}
+
+/// Where the last model switch stands.
+public enum SwitchProgress: Sendable, Equatable {
+    /// Workers of the new model are starting.
+    case starting
+    /// A worker of the new model serves.
+    case serving
+    /// No worker of the new model could be started; `reason` says why.
+    case failed(reason: String)
+    /// The daemon began shutting down first.
+    case shuttingDown
+}
+
 /// How a worker left.
 public enum WorkerExit: Sendable, Equatable {
     /// It retired when asked (a thread returning, a child exiting with status 0).
@@ -61,6 +83,12 @@ public enum WorkerExit: Sendable, Equatable {
 }
 
 /// A running job's pending interruption.
+///
+/// A named job's interruption ends with that job's report, whatever its outcome (it may have
+/// finished just before it noticed). An unnamed one is for a retiring worker, which starts
+/// no other job: it ends with the first job the worker reports `cancelled` (only a job that
+/// noticed its flag is), or with the worker. Reports come in batches, so "the job running" as
+/// the pool last heard of it may have finished long ago: nothing else could tell them apart.
 struct Interrupt: Sendable, Equatable {
     /// The job meant, or nil for whatever the worker runs.
     var job: JobID?
@@ -69,6 +97,13 @@ struct Interrupt: Sendable, Equatable {
 
     /// Whether it is meant for `job`.
     func applies(to job: JobID) -> Bool { self.job == nil || self.job == job }
+
+    /// Whether a report of `job` ending with `outcome` is the interrupted one.
+    func matches(_ job: JobID, outcome: JobOutcome) -> Bool {
+        if let named = self.job { return named == job }
+        if case .cancelled = outcome { return true }
+        return false
+    }
 }
 
 /// Why a running job is being interrupted.
@@ -77,14 +112,35 @@ enum InterruptCause: Sendable, Equatable {
     case timeLimit(seconds: Double)
     /// The daemon is stopping: it is cancelled.
     case shutdown(reason: String)
+    /// A model switch with preemption: it goes back to the head of the queue, to run again.
+    case preempt
 
-    /// The job's final state after the interruption.
-    func outcome(output: JobOutput?) -> JobOutcome {
+    /// The job's final state after the interruption, or nil when it goes back to the queue.
+    func outcome(output: JobOutput?) -> JobOutcome? {
         switch self {
         case .timeLimit(let seconds): .failed("exceeded its time limit of \(formatDecimal(seconds)) s", output: output)
         case .shutdown(let reason): .cancelled(reason)
+        case .preempt: nil
         }
     }
+}
+
+/// The timing of the last model switch, for `stats` and the benchmark.
+public struct SwitchRecord: Sendable, Equatable {
+    /// The model switched from.
+    public let from: ConcurrencyModel
+    /// The model switched to.
+    public let to: ConcurrencyModel
+    /// Whether running jobs were preempted.
+    public let preempt: Bool
+    /// When the switch was asked for (monotonic nanoseconds).
+    public let requestedAt: UInt64
+    /// When the first worker of the new model served (was ready).
+    public var firstServingAt: UInt64?
+    /// When a worker of the new model started its first job.
+    public var firstJobAt: UInt64?
+    /// When the last worker of another model left.
+    public var oldRetiredAt: UInt64?
 }
 
 /// The pool as a plain value: the queue, the job records, the workers and their states.
@@ -221,6 +277,10 @@ public struct PoolStateMachine: Sendable {
     public private(set) var resizes = 0
     /// Unexpected worker deaths and what was done about them.
     public private(set) var events = WorkerEvents()
+    /// Model switches asked for since start.
+    public private(set) var switches = 0
+    /// The timing of the last model switch.
+    public private(set) var lastSwitch: SwitchRecord?
     /// Latency distributions.
     public private(set) var latency = LatencyRecorder()
     /// Completion rates.
@@ -323,38 +383,91 @@ public struct PoolStateMachine: Sendable {
         return (previous, reconcile(now: now))
     }
 
+    /// Brings the workers in line with the model and the target: workers of another model retire
+    /// (idle ones at once, busy ones after their job); extra workers retire, idle ones first; and
+    /// missing ones start, but never more live workers than the target: during a handover a
+    /// new-model worker starts in each place an old one leaves.
     private mutating func reconcile(now: UInt64, startDelay: Double = 0) -> [PoolAction] {
         var actions: [PoolAction] = []
+        for id in workers.keys.sorted() where workers[id]!.model != model && !workers[id]!.retiring {
+            retire(id, into: &actions)
+        }
         var active = workers.values.filter { !$0.retiring }.count
-        if active < target {
+        if active > target {
+            let candidates = workers.values.filter { !$0.retiring }.sorted { lhs, rhs in
+                // Idle (and starting) workers before busy ones; the newest first.
+                (lhs.outstanding.isEmpty ? 0 : 1, -lhs.id) < (rhs.outstanding.isEmpty ? 0 : 1, -rhs.id)
+            }
+            for worker in candidates.prefix(active - target) { retire(worker.id, into: &actions) }
+        } else if active < target {
             for id in workers.keys.sorted() where active < target {
-                guard let worker = workers[id], worker.retiring, worker.model == model else { continue }
+                // A worker whose job is being interrupted keeps leaving: the job expects it.
+                guard let worker = workers[id], worker.retiring, worker.model == model, worker.interrupt == nil else { continue }
                 workers[id]?.retiring = false
                 active += 1
             }
             guard events.fatal[model] == nil else { return actions }
-            while active < target {
+            while active < target && workers.count < target {
                 let id = nextWorkerID
                 nextWorkerID += 1
                 workers[id] = Worker(id: id, model: model, createdAt: now)
                 actions.append(.startWorker(id, model, delay: startDelay))
                 active += 1
             }
-        } else if active > target {
-            var excess = active - target
-            let candidates = workers.values.filter { !$0.retiring }.sorted { lhs, rhs in
-                // Idle (and starting) workers before busy ones; the newest first.
-                (lhs.outstanding.isEmpty ? 0 : 1, -lhs.id) < (rhs.outstanding.isEmpty ? 0 : 1, -rhs.id)
-            }
-            for worker in candidates where excess > 0 {
-                workers[worker.id]?.retiring = true
-                workers[worker.id]?.waiting = false
-                // Idle ones leave at once; busy children give back what they have not started.
-                actions.append(.wake(worker.id))
-                excess -= 1
-            }
         }
         return actions
+    }
+
+    /// Marks a worker retiring: idle, it leaves at once; busy, after its running job, giving
+    /// back the jobs it holds but has not started.
+    private mutating func retire(_ id: WorkerID, into actions: inout [PoolAction]) {
+        workers[id]?.retiring = true
+        workers[id]?.waiting = false
+        actions.append(.wake(id))
+    }
+
+    /// Switches the pool to `model` while it runs (a handover). The queue stays; workers of the
+    /// old model stop taking jobs and retire after their running job (with `preempt`, that job
+    /// is interrupted and goes back to the head of the queue); a worker of the new model starts
+    /// in each place an old one leaves, so there are never more workers than the target. A
+    /// switch asked for during another one just retargets it.
+    public mutating func setModel(_ model: ConcurrencyModel, preempt: Bool, now: UInt64) throws(SwitchError)
+        -> (previous: ConcurrencyModel, actions: [PoolAction])
+    {
+        guard intakeOpen else { throw .shuttingDown }
+        let previous = self.model
+        guard model != previous else { return (previous, []) }
+        self.model = model
+        switches += 1
+        events.fatal[model] = nil
+        events.consecutiveStartFailures[model] = nil
+        lastSwitch = SwitchRecord(from: previous, to: model, preempt: preempt, requestedAt: now)
+        var actions: [PoolAction] = []
+        if preempt {
+            for (id, worker) in workers where worker.model != model && worker.job != nil && worker.interrupt == nil {
+                workers[id]?.interrupt = Interrupt(job: nil, cause: .preempt)
+                actions.append(.interrupt(id, job: nil))
+            }
+        }
+        actions += reconcile(now: now)
+        // Switching back during a handover: workers of the model that had not left yet serve.
+        if workers.values.contains(where: { $0.model == model && $0.ready && !$0.retiring }) {
+            lastSwitch?.firstServingAt = now
+        }
+        if !workers.values.contains(where: { $0.model != model }) { lastSwitch?.oldRetiredAt = now }
+        return (previous, actions)
+    }
+
+    /// Where the last switch stands for its caller, who waits until the new model serves.
+    public var switchProgress: SwitchProgress {
+        guard let record = lastSwitch else { return .serving }
+        if !intakeOpen { return .shuttingDown }
+        if record.firstServingAt != nil { return .serving }
+        if let reason = events.fatal[record.to] { return .failed(reason: reason) }
+        // Workers of the new model start as those of the old one leave; none of either left
+        // means none could be started.
+        if workers.isEmpty { return .failed(reason: "no \(record.to.rawValue) worker could be started") }
+        return .starting
     }
 
     /// Notes that a worker started and serves (its thread id or process id).
@@ -362,11 +475,13 @@ public struct PoolStateMachine: Sendable {
         workers[id]?.osID = osID
         workers[id]?.ready = true
         workers[id]?.readyAt = now
+        if workers[id]?.model == lastSwitch?.to, lastSwitch?.firstServingAt == nil { lastSwitch?.firstServingAt = now }
     }
 
-    /// The next thing `worker` should do: up to `limit` jobs, waiting, or retiring. A worker may
-    /// ask while it still holds jobs (a child prefetching); a worker told `.retire` finishes its
-    /// running job, gives back the others, and calls ``workerExited(_:exit:now:)``.
+    /// The next thing `worker` should do: up to `limit` jobs (no more than its fair share of
+    /// the queue), waiting, or retiring. A worker may ask while it still holds jobs (a child
+    /// prefetching); a worker told `.retire` finishes its running job, gives back the others,
+    /// and calls ``workerExited(_:exit:now:)``.
     public mutating func nextAssignment(for id: WorkerID, limit: Int = 1, now: UInt64) -> Assignment {
         guard let index = workers.index(forKey: id) else { return .retire }
         let (retiring, wasIdle) = withWorker(at: index) { worker in
@@ -374,6 +489,9 @@ public struct PoolStateMachine: Sendable {
             return (worker.retiring, worker.outstanding.isEmpty)
         }
         if retiring { return .retire }
+        // A batch never takes more than an even split of the queue among the workers.
+        let sharers = max(1, target)
+        let limit = min(limit, max(1, (queue.count + sharers - 1) / sharers))
         var taken: [Job] = []
         taken.reserveCapacity(min(limit, queue.count))
         while taken.count < limit, let jobID = queue.popFirst() {
@@ -408,12 +526,22 @@ public struct PoolStateMachine: Sendable {
             guard !worker.outstanding.isEmpty else { return nil }
             worker.outstanding[0].attempts += 1
             worker.runningSince = now
-            if worker.interrupt?.job == nil { worker.interrupt = nil }
             return (worker.outstanding[0].id, worker.outstanding[0].attempts, worker.model)
         }
         guard let (jobID, attempts, model) = started else { return }
         if attempts > 1 { totals.retried += 1 }
+        if model == lastSwitch?.to, lastSwitch?.firstJobAt == nil { lastSwitch?.firstJobAt = now }
         table.markRunning(jobID, attempts: attempts, worker: workers.keys[index], model: model, at: now)
+    }
+
+    /// Records the outcomes of jobs `worker` ran, in the order they ran.
+    public mutating func finish(worker id: WorkerID, reports: [JobReport]) -> [PoolAction] {
+        var actions: [PoolAction] = []
+        for report in reports {
+            actions += finish(
+                worker: id, job: report.id, outcome: report.outcome, startedAt: report.startedAt, now: report.finishedAt)
+        }
+        return actions
     }
 
     /// Records the outcome of a job `worker` ran; `startedAt` is when it really started, when the
@@ -427,7 +555,7 @@ public struct PoolStateMachine: Sendable {
             let wasRunning = position == 0
             let since = startedAt ?? (wasRunning ? worker.runningSince : nil) ?? now
             var cause: InterruptCause?
-            if let interrupt = worker.interrupt, interrupt.job == jobID || (interrupt.job == nil && wasRunning) {
+            if let interrupt = worker.interrupt, interrupt.matches(jobID, outcome: outcome) {
                 cause = interrupt.cause
                 worker.interrupt = nil
             }
@@ -444,14 +572,36 @@ public struct PoolStateMachine: Sendable {
         guard let found else { return [] }
         var outcome = outcome
         if let cause = found.cause {
-            if case .cancelled = outcome { outcome = cause.outcome(output: nil) }
-            if case .failed(_, let output) = outcome, case .timeLimit = cause { outcome = cause.outcome(output: output) }
+            switch (cause, outcome) {
+            case (.preempt, .cancelled):
+                // Interrupted by a switch: back to the head of the queue, to run again.
+                table.markRequeued(jobID)
+                let actions = putBack(table.job(jobID).map { [$0] } ?? [], now: now)
+                if found.wasRunning && found.more, let index = workers.index(forKey: id) { startRunning(at: index, now: now) }
+                return actions
+            case (_, .cancelled): outcome = cause.outcome(output: nil) ?? outcome
+            case (.timeLimit, .failed(_, let output)): outcome = cause.outcome(output: output) ?? outcome
+            default: break
+            }
         }
         // `complete` leaves `workers` alone, so `index` stays valid.
         let actions = complete(jobID, outcome: outcome, startedAt: found.since, now: now)
         if found.wasRunning && found.more { startRunning(at: index, now: now) }
         return actions
     }
+
+    /// Puts jobs back at the head of the queue, in their order, and wakes waiting workers. Once
+    /// a shutdown began no worker would take them: they are cancelled instead.
+    private mutating func putBack(_ jobs: [Job], now: UInt64) -> [PoolAction] {
+        guard intakeOpen else {
+            return jobs.flatMap { complete($0.id, outcome: .cancelled(Self.unfinishedReason), startedAt: nil, now: now) }
+        }
+        for job in jobs.reversed() { queue.pushFront(job.id) }
+        return wakeWaiting(upTo: jobs.count)
+    }
+
+    /// The reason recorded for jobs given back, or left by their worker, during a shutdown.
+    public static let unfinishedReason = "not run to the end before the daemon shut down"
 
     /// Takes back jobs a worker held but had not started (after a release or a retire); they go
     /// to the head of the queue, in their order, and waiting workers are woken.
@@ -481,8 +631,7 @@ public struct PoolStateMachine: Sendable {
         worker.releaseRequested = false
         workers[id] = worker
         if runningReturned && !kept.isEmpty, let index = workers.index(forKey: id) { startRunning(at: index, now: now) }
-        for job in returned.reversed() { queue.pushFront(job.id) }
-        return wakeWaiting(upTo: returned.count)
+        return putBack(returned, now: now)
     }
 
     /// Forgets a worker that left. The job it was running is retried (up to the attempt limit,
@@ -529,8 +678,14 @@ public struct PoolStateMachine: Sendable {
             if index == runningIndex {
                 let since = index == 0 ? worker.runningSince : nil
                 if let interrupt = worker.interrupt, interrupt.applies(to: job.id) {
-                    table.markRunning(job.id, attempts: job.attempts, worker: id, model: worker.model, at: since ?? now)
-                    actions += complete(job.id, outcome: interrupt.cause.outcome(output: nil), startedAt: since, now: now)
+                    if let outcome = interrupt.cause.outcome(output: nil) {
+                        table.markRunning(job.id, attempts: job.attempts, worker: id, model: worker.model, at: since ?? now)
+                        actions += complete(job.id, outcome: outcome, startedAt: since, now: now)
+                        continue
+                    }
+                    // Preempted: it goes back to the queue like the rest, blaming nobody.
+                    table.markRequeued(job.id, attempts: job.attempts)
+                    requeue.append(job)
                     continue
                 }
                 if let died, job.attempts >= configuration.maxAttempts {
@@ -544,8 +699,10 @@ public struct PoolStateMachine: Sendable {
             table.markRequeued(job.id, attempts: job.attempts)
             requeue.append(job)
         }
-        for job in requeue.reversed() { queue.pushFront(job.id) }
-        actions += wakeWaiting(upTo: requeue.count)
+        actions += putBack(requeue, now: now)
+        if let record = lastSwitch, record.oldRetiredAt == nil, !workers.values.contains(where: { $0.model != model }) {
+            lastSwitch?.oldRetiredAt = now
+        }
         var delay = 0.0
         if let died {
             events.deaths += 1
@@ -610,7 +767,7 @@ public struct PoolStateMachine: Sendable {
             let grace: UInt64 = if case .exec = job.kind { 3_000_000_000 } else { 0 }
             if worker.interrupt == nil, let limit = job.spec.timeout, now >= since + UInt64(limit * 1e9) + grace {
                 workers[id]?.interrupt = Interrupt(job: job.id, cause: .timeLimit(seconds: limit))
-                actions.append(.interrupt(id))
+                actions.append(.interrupt(id, job: job.id))
             }
             if someoneIdle, worker.outstanding.count > 1, !worker.releaseRequested,
                 Self.elapsed(since: since, now) >= Self.releaseAfterNanoseconds
@@ -656,9 +813,12 @@ public struct PoolStateMachine: Sendable {
     public mutating func cancelRunning(reason: String, queuedReason: String = notStartedReason, now: UInt64) -> [PoolAction] {
         var actions = beginDrain(now: now, reason: queuedReason)
         stopping = true
-        for (id, worker) in workers where worker.job != nil && worker.interrupt == nil {
+        for (id, worker) in workers where worker.job != nil {
+            if case .shutdown = worker.interrupt?.cause { continue }
+            // Whatever else was pending (a time limit, a preemption) is overtaken: every job
+            // running now ends cancelled.
             workers[id]?.interrupt = Interrupt(job: nil, cause: .shutdown(reason: reason))
-            actions.append(.interrupt(id))
+            actions.append(.interrupt(id, job: nil))
         }
         return actions
     }

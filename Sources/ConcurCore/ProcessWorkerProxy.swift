@@ -28,19 +28,16 @@ final class ProcessWorkerProxy {
     private var held = 0
     private var retireSent = false
     private var stopSentAt: UInt64?
+    /// An interrupt told to the child, not yet honoured: when, and for which job (nil: any).
+    private var interruptSent: (at: UInt64, job: JobID?)?
     private var killSent = false
-    private var averageRun: Double = 0
-    private var samples = 0
+    private var batches = BatchSizer.childProcess
     private let startedAt = MonotonicClock.now()
 
-    /// Nanoseconds of work one batch aims at: enough to amortise a round trip, short enough that
-    /// jobs are not held back long.
-    static let batchWork: Double = 2_000_000
-    /// The most jobs in one batch.
-    static let maxBatch = 4096
     /// Seconds a child has to say hello.
     static let helloTimeout: UInt64 = 10_000_000_000
-    /// Seconds between SIGTERM and SIGKILL when a child is stopped.
+    /// Nanoseconds a child has to stop an interrupted job before it is sent SIGTERM, and
+    /// between SIGTERM and SIGKILL.
     static let stopGrace: UInt64 = 2_000_000_000
 
     init(handle: WorkerHandle, pool: Pool, spawner: WorkerSpawner, doorbell: Int32) {
@@ -144,15 +141,9 @@ final class ProcessWorkerProxy {
 
     // MARK: Jobs
 
-    /// Jobs for the child, in a batch sized to about `batchWork` nanoseconds of its jobs.
-    private var batchLimit: Int {
-        guard samples > 0 else { return 1 }
-        return max(1, min(Self.maxBatch, Int(Self.batchWork / max(averageRun, 50))))
-    }
-
     private func askForWork() {
-        guard !retireSent, stopSentAt == nil, held <= batchLimit / 2 else { return }
-        switch pool.assign(worker: id, limit: batchLimit - held) {
+        guard !retireSent, stopSentAt == nil, held <= batches.limit / 2 else { return }
+        switch pool.assign(worker: id, limit: batches.limit - held) {
         case .run(let jobs) where !jobs.isEmpty:
             held += jobs.count
             WorkerMessage.jobs(jobs).encode(into: &outbox)
@@ -167,8 +158,12 @@ final class ProcessWorkerProxy {
     private func handleRequests() {
         let requests = handle.takeRequests()
         if requests.contains(.interrupt) && stopSentAt == nil && held > 0 {
-            kill(pid, SIGTERM)
-            stopSentAt = MonotonicClock.now()
+            // The child stops the job itself and reports it; it is stopped only if it does not.
+            let job = handle.interruptedJob
+            WorkerMessage.interrupt(job: job ?? 0).encode(into: &outbox)
+            interruptSent = (MonotonicClock.now(), job)
+            // Interrupting whatever runs is for a retiring worker: the child retires with it.
+            if job == nil { retireSent = true }
         }
         if requests.contains(.release) && held > 1 && !retireSent {
             WorkerMessage.release.encode(into: &outbox)
@@ -177,6 +172,17 @@ final class ProcessWorkerProxy {
 
     private func enforceDeadlines() {
         let now = MonotonicClock.now()
+        if let (sent, job) = interruptSent {
+            let running = progress?.running?.job
+            if running == nil || (job != nil && running != job) {
+                interruptSent = nil
+            } else if stopSentAt == nil, now - sent >= Self.stopGrace {
+                // The job did not stop when told: the child is stopped.
+                kill(pid, SIGTERM)
+                stopSentAt = now
+                interruptSent = nil
+            }
+        }
         if let sent = stopSentAt, !killSent, now - sent >= Self.stopGrace {
             kill(pid, SIGKILL)
             killSent = true
@@ -192,6 +198,7 @@ final class ProcessWorkerProxy {
         let now = MonotonicClock.now()
         var deadline: UInt64?
         if let sent = stopSentAt, !killSent { deadline = sent + Self.stopGrace }
+        if let (sent, _) = interruptSent { deadline = min(deadline ?? .max, sent + Self.stopGrace) }
         if !ready { deadline = min(deadline ?? .max, startedAt + Self.helloTimeout) }
         guard let deadline else { return -1 }
         return Int32(max(1, min(60_000, (deadline - min(deadline, now)) / 1_000_000 + 1)))
@@ -243,16 +250,16 @@ final class ProcessWorkerProxy {
             pool.workerReady(id, osID: Int(childPID))
         case .results(let reports):
             held -= reports.count
-            for report in reports {
-                let run = Double(report.finishedAt - min(report.finishedAt, report.startedAt ?? report.finishedAt))
-                averageRun = samples == 0 ? run : 0.8 * averageRun + 0.2 * run
-                samples += 1
+            // Time spent running, not waiting between batches.
+            let running = reports.reduce(UInt64(0)) { sum, report in
+                sum + report.finishedAt - min(report.finishedAt, report.startedAt ?? report.finishedAt)
             }
+            batches.record(jobs: reports.count, nanoseconds: running)
             pool.finish(worker: id, reports: reports)
         case .returned(let ids):
             held -= ids.count
             pool.returnJobs(worker: id, ids: ids)
-        case .jobs, .retire, .release:
+        case .jobs, .retire, .release, .interrupt:
             break
         }
     }

@@ -69,10 +69,11 @@ public final class Supervisor: Sendable {
     /// Everything measured. Percentiles are computed outside the pool's lock.
     public func stats() -> PoolStats {
         let now = MonotonicClock.now()
-        var (status, latency, throughput, rows, resizes, events) = pool.read { state in
+        var (status, latency, throughput, rows, resizes, events, lastSwitch) = pool.read { state in
             (
                 makeStatus(state, now: now), state.latency, state.throughput.throughput(at: now, total: state.totals.finished),
-                state.workerRows(now: now), state.resizes, state.events
+                state.workerRows(now: now), state.resizes, state.events,
+                state.lastSwitch.map { $0.modelSwitch(clock: state.clock) }
             )
         }
         // /proc is read outside the pool's lock.
@@ -81,7 +82,7 @@ public final class Supervisor: Sendable {
         }
         return PoolStats(
             status: status, throughput: throughput, latency: latency.summary, workers: rows, process: .current(),
-            resizes: resizes, workerDeaths: events.deaths, workerRestarts: events.restarts)
+            resizes: resizes, workerDeaths: events.deaths, workerRestarts: events.restarts, lastSwitch: lastSwitch)
     }
 
     private func makeStatus(_ state: PoolStateMachine, now: UInt64) -> PoolStatus {
@@ -91,14 +92,17 @@ public final class Supervisor: Sendable {
             maxQueue: state.configuration.maxQueue, totals: state.totals,
             warnings: state.events.fatal.sorted { $0.key.rawValue < $1.key.rawValue }.map { model, reason in
                 "\(model.rawValue) workers kept dying at start and are no longer restarted (last: \(reason)); resize to try again"
-            })
+            }, switches: state.switches, handingOver: state.workers.values.count { $0.model != state.model })
     }
 
     /// The one-line summary for systemd's `STATUS=` and logs.
     public static func statusLine(_ status: PoolStatus) -> String {
         let phase = status.phase == .serving ? "" : "\(status.phase.rawValue): "
-        return "\(phase)\(status.model.rawValue), \(status.workers.live) workers (\(status.workers.busy) busy), "
+        let handover = status.handingOver > 0 ? ", \(status.handingOver) of the old model finishing" : ""
+        let switches = status.switches > 0 ? ", \(status.switches) switch\(status.switches == 1 ? "" : "es")" : ""
+        return "\(phase)\(status.model.rawValue), \(status.workers.live) workers (\(status.workers.busy) busy\(handover)), "
             + "\(status.queued) queued, \(status.running) running, \(status.totals.done) done, \(status.totals.failed) failed"
+            + switches
     }
 
     // MARK: The supervisor loop

@@ -14,6 +14,9 @@ public enum WorkerMessage: Sendable, Equatable {
     case retire
     /// Give back the jobs not started; keep serving.
     case release
+    /// Interrupt this job if it runs; 0: whatever runs, and give back the jobs not started
+    /// (the child is retiring and starts no other).
+    case interrupt(job: JobID)
     // Child to daemon.
     /// The child runs and serves (sent once, first).
     case hello(pid: Int32)
@@ -26,6 +29,7 @@ public enum WorkerMessage: Sendable, Equatable {
         case jobs = 1
         case retire = 2
         case release = 3
+        case interrupt = 4
         case hello = 16
         case results = 17
         case returned = 18
@@ -50,6 +54,9 @@ public enum WorkerMessage: Sendable, Equatable {
             writer.put(Tag.retire.rawValue)
         case .release:
             writer.put(Tag.release.rawValue)
+        case .interrupt(let job):
+            writer.put(Tag.interrupt.rawValue)
+            writer.put(job)
         case .hello(let pid):
             writer.put(Tag.hello.rawValue)
             writer.put(UInt32(bitPattern: pid))
@@ -83,6 +90,7 @@ public enum WorkerMessage: Sendable, Equatable {
             message = .jobs(jobs)
         case .retire: message = .retire
         case .release: message = .release
+        case .interrupt: message = .interrupt(job: try reader.get(UInt64.self))
         case .hello: message = .hello(pid: Int32(bitPattern: try reader.get(UInt32.self)))
         case .results:
             let count = Int(try reader.get(UInt32.self))

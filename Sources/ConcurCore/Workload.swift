@@ -45,16 +45,11 @@ public enum Workload {
     /// A fixed amount of work proportional to `size`: a multiply-xorshift chain, whose final
     /// value is the checksum. Nil if cancelled.
     public static func cpu(size: Double, cancellation: CancellationFlag) -> UInt64? {
-        let iterations = UInt64(max(0, size) * cpuIterationsPerUnit)
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        var done: UInt64 = 0
-        while done < iterations {
-            let end = min(iterations, done &+ chunk)
-            state = mix(state, count: end &- done)
-            done = end
+        var work = CPUChain(size: size)
+        while true {
+            if let checksum = work.advance() { return checksum }
             if cancellation.isRaised { return nil }
         }
-        return state
     }
 
     @inline(__always)
@@ -72,20 +67,11 @@ public enum Workload {
     /// The smallest factor of `n` greater than 1 by trial division over odd divisors up to
     /// isqrt(n): `n` itself when prime, 1 for n < 2. Nil if cancelled.
     public static func smallestFactor(of n: UInt64, cancellation: CancellationFlag) -> UInt64? {
-        if n < 2 { return 1 }
-        if n % 2 == 0 { return 2 }
-        let limit = isqrt(n)
-        var divisor: UInt64 = 3
-        while divisor <= limit {
-            // A chunk of divisors without looking at the flag; `divisor` stays odd.
-            let chunkEnd = min(limit, divisor &+ 2 &* chunk)
-            while divisor <= chunkEnd {
-                if n % divisor == 0 { return divisor }
-                divisor &+= 2
-            }
+        var work = TrialDivision(n: n)
+        while true {
+            if let factor = work.advance() { return factor }
             if cancellation.isRaised { return nil }
         }
-        return n
     }
 
     /// The integer square root: the largest r with r * r <= n.
@@ -95,5 +81,52 @@ public enum Workload {
         while root * root > n { root -= 1 }
         while root < largest && (root + 1) * (root + 1) <= n { root += 1 }
         return root
+    }
+}
+
+/// A `cpu` job's work, done a chunk at a time so its runner can look at the cancellation flag
+/// (or yield, in a task) between chunks.
+struct CPUChain {
+    private var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+    private var done: UInt64 = 0
+    private let iterations: UInt64
+
+    init(size: Double) {
+        iterations = UInt64(max(0, size) * Workload.cpuIterationsPerUnit)
+    }
+
+    /// Does one chunk; the checksum once the chain is complete.
+    @inline(__always)
+    mutating func advance() -> UInt64? {
+        guard done < iterations else { return state }
+        let end = min(iterations, done &+ Workload.chunk)
+        state = Workload.mix(state, count: end &- done)
+        done = end
+        return done < iterations ? nil : state
+    }
+}
+
+/// A `prime` job's trial division, a chunk of divisors at a time.
+struct TrialDivision {
+    private let n: UInt64
+    private let limit: UInt64
+    private var divisor: UInt64 = 3
+
+    init(n: UInt64) {
+        self.n = n
+        limit = Workload.isqrt(n)
+    }
+
+    /// Tries one chunk of divisors; the smallest factor once it is known.
+    mutating func advance() -> UInt64? {
+        if n < 2 { return 1 }
+        if n % 2 == 0 { return 2 }
+        // `divisor` stays odd.
+        let chunkEnd = min(limit, divisor &+ 2 &* Workload.chunk)
+        while divisor <= chunkEnd {
+            if n % divisor == 0 { return divisor }
+            divisor &+= 2
+        }
+        return divisor > limit ? n : nil
     }
 }

@@ -69,6 +69,11 @@ extension ConcurdCommand {
         @Flag(name: .customLong("allow-exec"), help: "Accept exec jobs (they run commands as the daemon's user).")
         var allowExec = false
 
+        @Option(
+            name: .customLong("task-threads"),
+            help: "Threads the tasks model's worker tasks share (1 to 256, default: one per core).")
+        var taskThreads: Int?
+
         /// An empty command, filled in by the argument parser.
         public init() {}
 
@@ -88,6 +93,7 @@ extension ConcurdCommand {
             if let maxAttempts { configuration.maxAttempts = maxAttempts }
             if let jobTimeout { configuration.jobTimeout = jobTimeout }
             if allowExec { configuration.allowExec = true }
+            if let taskThreads { configuration.taskThreads = taskThreads }
             if let logLevel {
                 guard let level = Logger.Level(rawValue: logLevel) else {
                     throw ConfigurationError(

@@ -49,6 +49,7 @@ public struct ControlService: VarlinkInterface {
                 guard case .object(let object) = stats.json else { return }
                 responder.reply(object)
             case .resize: try resize(parameters, responder: responder)
+            case .setModel: try setModel(parameters, responder: responder)
             case .listJobs: try listJobs(parameters, responder: responder)
             case .watchJobs: try watchJobs(parameters, responder: responder)
             }
@@ -136,6 +137,44 @@ public struct ControlService: VarlinkInterface {
             switch error {
             case .shuttingDown: throw SupervisorError.shuttingDown
             case .invalidWorkers(let min, let max): throw SupervisorError.invalidWorkers(min: min, max: max)
+            }
+        }
+    }
+
+    private func setModel(_ parameters: JSONObject, responder: VarlinkResponder) throws(VarlinkError) {
+        var reader = ParameterReader(parameters)
+        let model: ConcurrencyModel = try reader.required("model")
+        let preempt: Bool = try reader.optional("preempt") ?? false
+        try reader.finish()
+        let start = MonotonicClock.now()
+        let onChange = onChange
+        do {
+            // The reply waits for the new model to serve; the event loop does not.
+            _ = try supervisor.pool.setModel(model, preempt: preempt) { outcome in
+                let seconds = Double(MonotonicClock.now() - start) / 1e9
+                responder.enqueue {
+                    switch outcome {
+                    case .serving(let record):
+                        responder.reply([
+                            "model": model.json, "previous": record.from.json, "changed": true, "servingAfter": seconds.json,
+                        ])
+                    case .unchanged:
+                        responder.reply(["model": model.json, "previous": model.json, "changed": false, "servingAfter": 0.0])
+                    case .superseded(let other):
+                        responder.fail(SupervisorError.switchSuperseded(by: other))
+                    case .failed(let reason):
+                        responder.fail(SupervisorError.modelUnavailable(model: model, reason: reason))
+                    case .shuttingDown:
+                        responder.fail(SupervisorError.shuttingDown)
+                    }
+                    onChange()
+                }
+            }
+            onChange()
+        } catch {
+            switch error {
+            case .shuttingDown: throw SupervisorError.shuttingDown
+            case .unavailable(let model, let reason): throw SupervisorError.modelUnavailable(model: model, reason: reason)
             }
         }
     }

@@ -59,7 +59,8 @@ public enum Daemon {
         defer { signals.cancel() }
 
         let supervisor = Supervisor(
-            configuration: configuration.supervisor, models: WorkerModels.all(), version: version,
+            configuration: configuration.supervisor, models: WorkerModels.all(taskThreads: configuration.taskThreads),
+            version: version,
             onEvent: { logger.warning("\($0)") })
         current.withLock { $0 = supervisor }
 

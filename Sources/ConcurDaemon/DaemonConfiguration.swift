@@ -41,6 +41,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var jobTimeout: Double?
     /// Whether `exec` jobs are accepted (they run commands as the daemon's user).
     public var allowExec = false
+    /// Threads the tasks model's worker tasks run on; nil: one per core.
+    public var taskThreads: Int?
 
     /// The defaults.
     public init() {}
@@ -48,11 +50,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// The keys a config file may set, as written in the file.
     public static let fileKeys = [
         "socket", "workers", "model", "max_queue", "max_workers", "drain_timeout", "retain_jobs", "log_level", "max_attempts",
-        "job_timeout", "allow_exec",
+        "job_timeout", "allow_exec", "task_threads",
     ]
 
     /// The models this build can run.
-    public static let availableModels: [ConcurrencyModel] = [.threads, .processes]
+    public static let availableModels: [ConcurrencyModel] = [.threads, .processes, .tasks]
 
     /// Accepted ranges.
     public enum Limits {
@@ -66,6 +68,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public static let retainJobs = 0...10_000_000
         /// `max_attempts`.
         public static let maxAttempts = 1...100
+        /// `task_threads`.
+        public static let taskThreads = 1...256
     }
 
     /// The pool's part of the configuration.
@@ -102,6 +106,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
         guard Limits.maxAttempts.contains(maxAttempts) else {
             throw fail(
                 "--max-attempts", "max_attempts", "must be between 1 and \(Limits.maxAttempts.upperBound), not \(maxAttempts)")
+        }
+        if let taskThreads, !Limits.taskThreads.contains(taskThreads) {
+            throw fail(
+                "--task-threads", "task_threads", "must be between 1 and \(Limits.taskThreads.upperBound), not \(taskThreads)")
         }
         if let jobTimeout, !JobLimits.timeout.contains(jobTimeout) {
             throw fail(
@@ -170,6 +178,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
             case "job_timeout":
                 guard let seconds = value.double ?? value.int.map(Double.init) else { throw fail("a number of seconds") }
                 jobTimeout = seconds
+            case "task_threads":
+                guard let number = value.int else { throw fail("an integer") }
+                taskThreads = number
             case "allow_exec":
                 guard let allowed = value.bool else { throw fail("true or false") }
                 allowExec = allowed

@@ -214,6 +214,62 @@ public struct ProcessUsage: Sendable, Hashable, JSONDecodable, JSONEncodable {
     }
 }
 
+/// The last model switch: when it was asked for and how long after that the new model served,
+/// ran its first job, and the last worker of another model left (nil: not yet).
+public struct ModelSwitch: Sendable, Hashable, JSONDecodable, JSONEncodable {
+    /// The model switched from.
+    public var from: ConcurrencyModel
+    /// The model switched to.
+    public var to: ConcurrencyModel
+    /// Whether running jobs were interrupted and queued again.
+    public var preempt: Bool
+    /// When it was asked for, Unix seconds.
+    public var requestedAt: Double
+    /// Seconds until a worker of the new model served.
+    public var servingAfter: Double?
+    /// Seconds until a worker of the new model started a job.
+    public var firstJobAfter: Double?
+    /// Seconds until the last worker of another model left.
+    public var oldRetiredAfter: Double?
+
+    /// A switch record with the given fields.
+    public init(
+        from: ConcurrencyModel, to: ConcurrencyModel, preempt: Bool, requestedAt: Double, servingAfter: Double? = nil,
+        firstJobAfter: Double? = nil, oldRetiredAfter: Double? = nil
+    ) {
+        self.from = from
+        self.to = to
+        self.preempt = preempt
+        self.requestedAt = requestedAt
+        self.servingAfter = servingAfter
+        self.firstJobAfter = firstJobAfter
+        self.oldRetiredAfter = oldRetiredAfter
+    }
+
+    /// Reads the value from JSON; an error names the parameter by `path`.
+    public init(json: JSON, path: String) throws(VarlinkError) {
+        var reader = try ParameterReader(json: json, path: path)
+        from = try reader.required("from")
+        to = try reader.required("to")
+        preempt = try reader.required("preempt")
+        requestedAt = try reader.required("requestedAt")
+        servingAfter = try reader.optional("servingAfter")
+        firstJobAfter = try reader.optional("firstJobAfter")
+        oldRetiredAfter = try reader.optional("oldRetiredAfter")
+    }
+
+    /// The value as JSON.
+    public var json: JSON {
+        var object: JSONObject = [
+            "from": from.json, "to": to.json, "preempt": .bool(preempt), "requestedAt": requestedAt.json,
+        ]
+        object.set("servingAfter", servingAfter)
+        object.set("firstJobAfter", firstJobAfter)
+        object.set("oldRetiredAfter", oldRetiredAfter)
+        return .object(object)
+    }
+}
+
 /// Everything the daemon measures: the `Stats` reply.
 public struct PoolStats: Sendable, Hashable, JSONDecodable, JSONEncodable {
     /// The same figures as `Status`.
@@ -232,11 +288,13 @@ public struct PoolStats: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var workerDeaths: Int
     /// Workers started to replace dead ones.
     public var workerRestarts: Int
+    /// The last model switch, if there was one.
+    public var lastSwitch: ModelSwitch?
 
     /// Statistics with the given parts.
     public init(
         status: PoolStatus, throughput: Throughput, latency: LatencySummary, workers: [WorkerInfo],
-        process: ProcessUsage, resizes: Int, workerDeaths: Int = 0, workerRestarts: Int = 0
+        process: ProcessUsage, resizes: Int, workerDeaths: Int = 0, workerRestarts: Int = 0, lastSwitch: ModelSwitch? = nil
     ) {
         self.status = status
         self.throughput = throughput
@@ -246,6 +304,7 @@ public struct PoolStats: Sendable, Hashable, JSONDecodable, JSONEncodable {
         self.resizes = resizes
         self.workerDeaths = workerDeaths
         self.workerRestarts = workerRestarts
+        self.lastSwitch = lastSwitch
     }
 
     /// Reads the value from JSON; an error names the parameter by `path`.
@@ -259,14 +318,17 @@ public struct PoolStats: Sendable, Hashable, JSONDecodable, JSONEncodable {
         resizes = try reader.required("resizes")
         workerDeaths = try reader.optional("workerDeaths") ?? 0
         workerRestarts = try reader.optional("workerRestarts") ?? 0
+        lastSwitch = try reader.optional("lastSwitch")
     }
 
     /// The value as JSON.
     public var json: JSON {
-        [
+        var object: JSONObject = [
             "status": status.json, "throughput": throughput.json, "latency": latency.json,
             "workers": workers.json, "process": process.json, "resizes": resizes.json,
             "workerDeaths": workerDeaths.json, "workerRestarts": workerRestarts.json,
         ]
+        object.set("lastSwitch", lastSwitch)
+        return .object(object)
     }
 }

@@ -106,11 +106,16 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var totals: JobTotals
     /// Problems an operator should know about (a model that keeps dying at start).
     public var warnings: [String]
+    /// Model switches since start.
+    public var switches: Int
+    /// Workers of another model still finishing their job after a switch.
+    public var handingOver: Int
 
     /// A status with the given fields.
     public init(
         version: String, pid: Int, uptimeSeconds: Double, model: ConcurrencyModel, phase: DaemonPhase,
-        workers: WorkerCounts, queued: Int, running: Int, maxQueue: Int, totals: JobTotals, warnings: [String] = []
+        workers: WorkerCounts, queued: Int, running: Int, maxQueue: Int, totals: JobTotals, warnings: [String] = [],
+        switches: Int = 0, handingOver: Int = 0
     ) {
         self.version = version
         self.pid = pid
@@ -123,6 +128,8 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
         self.maxQueue = maxQueue
         self.totals = totals
         self.warnings = warnings
+        self.switches = switches
+        self.handingOver = handingOver
     }
 
     /// Reads the value from JSON; an error names the parameter by `path`.
@@ -139,6 +146,8 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
         maxQueue = try reader.required("maxQueue")
         totals = try reader.required("totals")
         warnings = try reader.optional("warnings") ?? []
+        switches = try reader.optional("switches") ?? 0
+        handingOver = try reader.optional("handingOver") ?? 0
     }
 
     /// The value as JSON.
@@ -146,7 +155,8 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
         [
             "version": .string(version), "pid": pid.json, "uptimeSeconds": uptimeSeconds.json, "model": model.json,
             "phase": phase.json, "workers": workers.json, "queued": queued.json, "running": running.json,
-            "maxQueue": maxQueue.json, "totals": totals.json, "warnings": warnings.json,
+            "maxQueue": maxQueue.json, "totals": totals.json, "warnings": warnings.json, "switches": switches.json,
+            "handingOver": handingOver.json,
         ]
     }
 }

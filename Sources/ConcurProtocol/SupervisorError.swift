@@ -32,6 +32,16 @@ public enum SupervisorError {
         VarlinkError("\(interface).CrashRefused", ["model": model.json])
     }
 
+    /// The model cannot run in this daemon, or none of its workers could be started.
+    public static func modelUnavailable(model: ConcurrencyModel, reason: String) -> VarlinkError {
+        VarlinkError("\(interface).ModelUnavailable", ["model": model.json, "reason": .string(reason)])
+    }
+
+    /// Another switch, to `model`, was asked for before this one's model served.
+    public static func switchSuperseded(by model: ConcurrencyModel) -> VarlinkError {
+        VarlinkError("\(interface).SwitchSuperseded", ["model": model.json])
+    }
+
     /// A parameter has the right type but a value that is not allowed; `reason` says which are.
     public static func invalidValue(parameter: String, reason: String) -> VarlinkError {
         VarlinkError("\(interface).InvalidValue", ["parameter": .string(parameter), "reason": .string(reason)])

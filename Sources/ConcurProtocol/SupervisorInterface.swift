@@ -18,6 +18,8 @@ public enum SupervisorInterface {
         case stats = "Stats"
         /// Change the number of workers.
         case resize = "Resize"
+        /// Switch the concurrency model while the pool runs.
+        case setModel = "SetModel"
         /// Jobs by id or state.
         case listJobs = "ListJobs"
         /// Stream job completions.
@@ -121,7 +123,11 @@ public enum SupervisorInterface {
           maxQueue: int,
           totals: JobTotals,
           # Problems an operator should know about, such as a model that keeps dying at start.
-          warnings: []string
+          warnings: []string,
+          # Model switches since start.
+          switches: int,
+          # Workers of another model still finishing their job after a switch.
+          handingOver: int
         )
 
         # Percentiles of a latency, in seconds.
@@ -166,6 +172,19 @@ public enum SupervisorInterface {
           startupSeconds: ?float
         )
 
+        # The last model switch: when it was asked for (Unix seconds), and how many seconds after
+        # that a worker of the new model served, started a job, and the last worker of another
+        # model left (null: not yet).
+        type ModelSwitch (
+          from: Model,
+          to: Model,
+          preempt: bool,
+          requestedAt: float,
+          servingAfter: ?float,
+          firstJobAfter: ?float,
+          oldRetiredAfter: ?float
+        )
+
         type ProcessUsage (
           cpuUserSeconds: float,
           cpuSystemSeconds: float,
@@ -188,11 +207,21 @@ public enum SupervisorInterface {
         method Status() -> (status: DaemonStatus)
 
         # Everything measured: throughput, latency percentiles, one row per worker.
-        method Stats() -> (status: DaemonStatus, throughput: Throughput, latency: Latency, workers: []Worker, process: ProcessUsage, resizes: int, workerDeaths: int, workerRestarts: int)
+        method Stats() -> (status: DaemonStatus, throughput: Throughput, latency: Latency, workers: []Worker, process: ProcessUsage, resizes: int, workerDeaths: int, workerRestarts: int, lastSwitch: ?ModelSwitch)
 
         # Sets the number of workers. Growing starts workers at once; shrinking retires idle
         # workers first and busy ones after their current job.
         method Resize(workers: int) -> (workers: int, previous: int)
+
+        # Switches the concurrency model while the pool runs; no job is lost or run twice. The
+        # queue stays; workers of the old model take no more jobs and retire after their running
+        # job (idle ones at once), and a worker of the new model starts in each place one leaves,
+        # so there are never more workers than the target. With preempt, running jobs are
+        # interrupted instead and go back to the head of the queue, to run again from the start.
+        # A switch asked for during another one replaces it. Returns once a worker of the new
+        # model serves (servingAfter: seconds since the call; changed is false if the pool
+        # already ran that model).
+        method SetModel(model: Model, preempt: ?bool) -> (model: Model, previous: Model, changed: bool, servingAfter: float)
 
         # Jobs by id; or up to limit (default 100) jobs in a state: queued ones in the order they
         # will run, running ones, or the most recently finished; without a state the newest.
@@ -220,6 +249,12 @@ public enum SupervisorInterface {
 
         # A crash job would take the daemon down under this model; force it to run anyway.
         error CrashRefused (model: Model)
+
+        # The model cannot run in this daemon, or none of its workers could be started.
+        error ModelUnavailable (model: Model, reason: string)
+
+        # Another switch, to model, was asked for before this one's model served.
+        error SwitchSuperseded (model: Model)
 
         # A parameter's value is out of range; reason says what is allowed.
         error InvalidValue (parameter: string, reason: string)

@@ -89,6 +89,15 @@ struct PoolStateMachineTests {
         #expect(pool.table[1]?.startedAt == 5 && pool.table[1]?.finishedAt == 6)
     }
 
+    @Test("a batch is never more than an even share of the queue")
+    func fairShare() throws {
+        var pool = try Fixture.pool(workers: 3)
+        _ = try pool.submit(Fixture.specs(7), now: 0)
+        #expect(Fixture.take(&pool, 1, limit: 100).count == 3)
+        #expect(Fixture.take(&pool, 2, limit: 100).count == 2)
+        #expect(Fixture.take(&pool, 3, limit: 100).count == 1)
+    }
+
     @Test("refuses a batch that does not fit, whole")
     func queueFull() throws {
         var pool = try Fixture.pool(workers: 1, maxQueue: 3)
@@ -163,9 +172,11 @@ struct PoolStateMachineTests {
 
     @Test("jobs given back go to the head of the queue in their order; a job that never ran loses its attempt")
     func returnJobs() throws {
-        var pool = try Fixture.pool(workers: 2, model: .processes)
+        var pool = try Fixture.pool(workers: 1, model: .processes)
         _ = try pool.submit(Fixture.specs(5), now: 0)
         #expect(Fixture.take(&pool, 1, limit: 4).map(\.id) == [1, 2, 3, 4])
+        _ = try pool.resize(to: 2, now: 1)
+        pool.workerReady(2, osID: 2)
         #expect(pool.nextAssignment(for: 2, now: 1) == .run([try #require(pool.table.job(5))]))
         _ = pool.finish(worker: 2, job: 5, outcome: Fixture.ok, now: 2)
         #expect(pool.nextAssignment(for: 2, now: 2) == .wait)
@@ -250,7 +261,7 @@ struct PoolStateMachineTests {
         _ = Fixture.take(&pool, 1, limit: 2, now: 0)
         let running = [1: ProgressReport(running: 2, since: 5_000_000_000, lastFinished: 1)]
         #expect(pool.tick(now: 5_500_000_000, running: running).isEmpty)
-        #expect(pool.tick(now: 6_000_000_001, running: running) == [.interrupt(1)])
+        #expect(pool.tick(now: 6_000_000_001, running: running) == [.interrupt(1, job: 2)])
         let report = ProgressReport(running: 2, since: 5_000_000_000, lastFinished: 1)
         _ = pool.workerExited(1, exit: .stopped(reason: "stopped", progress: report), now: 7_000_000_000)
         #expect(try pool.jobs(ids: [2])[0].error == "exceeded its time limit of 1 s")
@@ -285,7 +296,7 @@ struct PoolStateMachineTests {
         _ = try pool.submit([JobSpec(.sleep(milliseconds: 10_000), timeout: 1)], now: 0)
         _ = Fixture.take(&pool, 1, now: 0)
         #expect(pool.tick(now: 500_000_000).isEmpty)
-        #expect(pool.tick(now: 1_000_000_001) == [.interrupt(1)])
+        #expect(pool.tick(now: 1_000_000_001) == [.interrupt(1, job: 1)])
         #expect(pool.tick(now: 2_000_000_000).isEmpty)
         let actions = pool.workerExited(
             1, exit: .stopped(reason: "worker 1 (pid 5) was stopped: killed by SIGTERM"), now: 2_000_000_000)
@@ -300,7 +311,7 @@ struct PoolStateMachineTests {
         var pool = try Fixture.pool(workers: 1)
         _ = try pool.submit([JobSpec(.cpu(size: 9), timeout: 0.5)], now: 0)
         _ = Fixture.take(&pool, 1, now: 0)
-        #expect(pool.tick(now: 600_000_000) == [.interrupt(1)])
+        #expect(pool.tick(now: 600_000_000) == [.interrupt(1, job: 1)])
         _ = pool.finish(worker: 1, job: 1, outcome: .cancelled(Workload.cancelReason), now: 700_000_000)
         let job = try pool.jobs(ids: [1])[0]
         #expect(job.state == .failed && job.error == "exceeded its time limit of 0.5 s")
@@ -308,9 +319,11 @@ struct PoolStateMachineTests {
 
     @Test("a long job holding unstarted ones while a worker idles is asked to release them")
     func release() throws {
-        var pool = try Fixture.pool(workers: 2, model: .processes)
+        var pool = try Fixture.pool(workers: 1, model: .processes)
         _ = try pool.submit(Fixture.specs(3), now: 0)
         _ = Fixture.take(&pool, 1, limit: 3, now: 0)
+        _ = try pool.resize(to: 2, now: 0)
+        pool.workerReady(2, osID: 2)
         #expect(pool.nextAssignment(for: 2, now: 0) == .wait)
         #expect(pool.tick(now: 1_000_000).isEmpty)
         #expect(pool.tick(now: 10_000_000) == [.release(1)])
@@ -345,8 +358,8 @@ struct PoolStateMachineTests {
         _ = try pool.submit(Fixture.specs(1, .cpu(size: 9)), now: 0)
         let job = Fixture.take(&pool, 1, now: 0)[0]
         let actions = pool.cancelRunning(reason: "interrupted: test", now: 1)
-        #expect(actions.contains(.interrupt(1)))
-        #expect(!actions.contains(.interrupt(2)))
+        #expect(actions.contains(.interrupt(1, job: nil)))
+        #expect(!actions.contains(.interrupt(2, job: nil)))
         #expect(pool.phase == .stopping)
         _ = pool.finish(worker: 1, job: job.id, outcome: .cancelled(Workload.cancelReason), now: 2)
         let record = try pool.jobs(ids: [job.id])[0]

@@ -25,11 +25,14 @@ struct ConfigurationTests {
             max_attempts = 5
             job_timeout = 60
             allow_exec = true
+            task_threads = 3
             """
         let fromFile = try serve([], file: file)
         #expect(fromFile.workers == 6 && fromFile.maxQueue == 500 && fromFile.drainTimeout == 2.5)
         #expect(fromFile.logLevel == .debug && fromFile.socket == "/tmp/x.sock" && fromFile.retainJobs == 10)
         #expect(fromFile.model == .processes && fromFile.maxAttempts == 5 && fromFile.jobTimeout == 60 && fromFile.allowExec)
+        #expect(fromFile.taskThreads == 3)
+        #expect(try serve(["--task-threads", "2"], file: file).taskThreads == 2)
         let overridden = try serve(["--workers", "3", "--drain-timeout", "1"], file: file)
         #expect(overridden.workers == 3 && overridden.drainTimeout == 1 && overridden.maxQueue == 500)
     }
@@ -45,6 +48,7 @@ struct ConfigurationTests {
             ("max_workers = [1]", "max_workers must be an integer"), ("max_attempts = \"3\"", "max_attempts must be an integer"),
             ("job_timeout = \"5s\"", "job_timeout must be a number of seconds"),
             ("allow_exec = \"yes\"", "allow_exec must be true or false"),
+            ("task_threads = 2.5", "task_threads must be an integer"),
         ])
     func wrongFileValues(line: String, message: String) {
         #expect {
@@ -65,7 +69,8 @@ struct ConfigurationTests {
             (["--drain-timeout=-1"], "--drain-timeout"), (["--drain-timeout", "100000"], "--drain-timeout"),
             (["--retain-jobs=-5"], "--retain-jobs"), (["--socket", "relative.sock"], "must be an absolute path"),
             (["--socket", "/" + String(repeating: "x", count: 120)], "longer than 107 bytes"),
-            (["--model", "tasks"], "tasks is not available in this version"),
+            (["--task-threads", "0"], "--task-threads (config key 'task_threads') must be between 1 and 256, not 0"),
+            (["--task-threads", "257"], "--task-threads"),
             (["--max-attempts", "0"], "--max-attempts (config key 'max_attempts') must be between 1 and 100"),
             (["--max-attempts", "101"], "--max-attempts"), (["--job-timeout", "0"], "--job-timeout (config key 'job_timeout')"),
             (["--job-timeout", "90000"], "--job-timeout"),
@@ -98,7 +103,7 @@ struct ConfigurationTests {
     @Test(
         "concurd run refuses wrong values",
         arguments: [
-            ["--jobs", "0"], ["--workers", "0"], ["--time", "0"], ["--time", "-3"], ["--scale", "101"], ["--model", "tasks"],
+            ["--jobs", "0"], ["--workers", "0"], ["--time", "0"], ["--time", "-3"], ["--scale", "101"], ["--model", "fibers"],
             ["--kind", "quantum"], ["--seed", "-1"], ["--jobs", "x"],
         ])
     func runRefuses(arguments: [String]) {

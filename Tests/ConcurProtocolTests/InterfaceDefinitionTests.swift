@@ -23,7 +23,8 @@ struct InterfaceDefinitionTests {
             SupervisorError.queueFull(limit: 1, queued: 1), SupervisorError.shuttingDown,
             SupervisorError.invalidWorkers(min: 1, max: 2),
             SupervisorError.noSuchJob(1), SupervisorError.invalidValue(parameter: "p", reason: "r"), SupervisorError.execDisabled,
-            SupervisorError.crashRefused(model: .threads),
+            SupervisorError.crashRefused(model: .threads), SupervisorError.modelUnavailable(model: .tasks, reason: "r"),
+            SupervisorError.switchSuperseded(by: .threads),
         ]
         #expect(Set(sent.map(\.shortName)) == declared("error"))
     }

@@ -221,11 +221,19 @@ struct ControlSocketTests {
             steps[step] = object
         }
         #expect(steps["interfaces"]?["value"] == ["org.varlink.service", "io.concur.Supervisor"])
-        #expect(steps["parsed"]?["methods"] == ["Generate", "ListJobs", "Resize", "Stats", "Status", "Submit", "WatchJobs"])
+        #expect(
+            steps["parsed"]?["methods"] == [
+                "Generate", "ListJobs", "Resize", "SetModel", "Stats", "Status", "Submit", "WatchJobs",
+            ])
         guard case .object(let first) = steps["submit"]?["first"], case .array(let jobs) = steps["submit"]?["jobs"] else {
             throw TestFailure("no submit step: \(run)")
         }
         #expect(first["ids"] == [1, 2])
+        guard case .object(let switched) = steps["switch"]?["value"], case .object(let status) = steps["switch"]?["status"] else {
+            throw TestFailure("no switch step: \(run)")
+        }
+        #expect(switched["model"] == "tasks" && switched["changed"] == true && switched["previous"] == "threads")
+        #expect(status["model"] == "tasks" && status["switches"] == 1)
         #expect(jobs.count == 2)
         #expect(steps["error"]?["name"] == "io.concur.Supervisor.InvalidWorkers")
     }

@@ -24,6 +24,9 @@ def main(socket_path):
             # A streaming call: Submit with more replies with the ids, then one job per reply.
             replies = list(supervisor.Submit([{"kind": "prime", "n": 97}, {"kind": "sleep", "ms": 5}], _more=True))
             print(json.dumps({"step": "submit", "first": replies[0], "jobs": [r["job"] for r in replies[1:]]}))
+            # A model switch: the reply comes once a worker of the new model serves.
+            switched = supervisor.SetModel("tasks", True)
+            print(json.dumps({"step": "switch", "value": switched, "status": supervisor.Status()["status"]}))
             try:
                 supervisor.Resize(0)
             except varlink.VarlinkError as error:

@@ -3,6 +3,9 @@
 //   concur-bench status-rtt SOCKET CALLS   Status round trips on one connection, one at a time
 //   concur-bench state-machine JOBS BATCH  the pool's bookkeeping alone: ns per no-op job
 //   concur-bench noop SOCKET JOBS          no-op jobs end to end: Generate, then every job done
+//   concur-bench switch SOCKET MODEL [preempt] [probe]
+//                                          one model switch, timed by the daemon; probe submits a
+//                                          job at once (for an idle pool's first job)
 //
 // Prints one JSON object per run. Not installed; a harness for the benchmark script.
 import ConcurCore
@@ -139,12 +142,18 @@ func stateMachine(jobs: Int, batch: Int) {
     let submitted = now()
     var worker = 1
     var finished = 0
+    var reports: [JobReport] = []
     while finished < jobs {
         guard case .run(let taken) = pool.nextAssignment(for: worker, limit: batch, now: now()), !taken.isEmpty else { break }
+        // As an in-process worker does: run the batch, then report it in one step.
+        var time = now()
         for job in taken {
-            let time = now()
-            _ = pool.finish(worker: worker, job: job.id, outcome: .done(.checksum(1)), startedAt: time, now: time)
+            let end = now()
+            reports.append(JobReport(id: job.id, outcome: .done(.checksum(1)), startedAt: time, finishedAt: end))
+            time = end
         }
+        _ = pool.finish(worker: worker, reports: reports)
+        reports.removeAll(keepingCapacity: true)
         finished += taken.count
         worker = 3 - worker
     }
@@ -156,6 +165,54 @@ func stateMachine(jobs: Int, batch: Int) {
         "record_bytes": \(MemoryLayout<JobRecord?>.stride), "job_bytes": \(MemoryLayout<Job>.stride), \
         "outcome_bytes": \(MemoryLayout<JobOutcome>.stride), "info_bytes": \(MemoryLayout<JobInfo>.stride)}
         """)
+}
+
+/// One model switch: the SetModel round trip, then the daemon's own timings (from the call to
+/// the first worker serving, its first job, the last old worker gone), polled from Stats.
+func modelSwitch(socket: String, model: String, preempt: Bool, probe: Bool) {
+    let control: VarlinkConnection
+    let prober: VarlinkConnection
+    do {
+        control = try VarlinkConnection(unixPath: socket)
+        prober = try VarlinkConnection(unixPath: socket)
+    } catch {
+        fail("cannot connect to \(socket): \(error)")
+    }
+    let start = now()
+    do {
+        try control.send(
+            VarlinkCall(method: "io.concur.Supervisor.SetModel", parameters: ["model": .string(model), "preempt": .bool(preempt)]))
+        if probe {
+            _ = try prober.call("io.concur.Supervisor.Submit", ["jobs": [["kind": "sleep", "ms": 0]]])
+        }
+        let reply = try control.receive()
+        if let error = reply.varlinkError { fail("SetModel failed: \(error)") }
+    } catch {
+        fail("SetModel failed: \(error)")
+    }
+    let replied = Double(now() - start) / 1e6
+    let deadline = now() + 60_000_000_000
+    while now() < deadline {
+        guard case .object(let record) = try? prober.call("io.concur.Supervisor.Stats")["lastSwitch"] else {
+            fail("no lastSwitch in Stats")
+        }
+        func milliseconds(_ key: String) -> Double? {
+            if case .double(let value) = record[key] { return value * 1000 }
+            if case .int(let value) = record[key] { return Double(value) * 1000 }
+            return nil
+        }
+        if let serving = milliseconds("servingAfter"), let firstJob = milliseconds("firstJobAfter"),
+            let retired = milliseconds("oldRetiredAfter")
+        {
+            print(
+                """
+                {"reply_ms": \(replied), "serving_ms": \(serving), "first_job_ms": \(firstJob), "old_retired_ms": \(retired)}
+                """)
+            return
+        }
+        usleep(1_000)
+    }
+    fail("the switch did not complete within 60 s")
 }
 
 let arguments = CommandLine.arguments
@@ -171,6 +228,12 @@ case "state-machine":
         fail("usage: concur-bench state-machine JOBS BATCH")
     }
     stateMachine(jobs: jobs, batch: batch)
+case "switch":
+    let flags = Set(arguments.dropFirst(4))
+    guard arguments.count >= 4, flags.isSubset(of: ["preempt", "probe"]) else {
+        fail("usage: concur-bench switch SOCKET MODEL [preempt] [probe]")
+    }
+    modelSwitch(socket: arguments[2], model: arguments[3], preempt: flags.contains("preempt"), probe: flags.contains("probe"))
 default:
-    fail("usage: concur-bench status-rtt SOCKET CALLS | noop SOCKET JOBS | state-machine JOBS BATCH")
+    fail("usage: concur-bench status-rtt SOCKET CALLS | noop SOCKET JOBS | state-machine JOBS BATCH | switch SOCKET MODEL")
 }

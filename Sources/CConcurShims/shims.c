@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -34,6 +35,17 @@ int concur_pidfd_open(pid_t pid, unsigned int flags) { return (int)syscall(SYS_p
 void concur_set_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }
 
 pid_t concur_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+
+int concur_lower_thread_priority(int increment) {
+    // On Linux the nice value belongs to each thread: PRIO_PROCESS with a thread id sets just it.
+    id_t tid = (id_t)syscall(SYS_gettid);
+    errno = 0;
+    int current = getpriority(PRIO_PROCESS, tid);
+    if (current == -1 && errno != 0) return errno;
+    int target = current + increment;
+    if (target > 19) target = 19;
+    return setpriority(PRIO_PROCESS, tid, target) == 0 ? 0 : errno;
+}
 
 static int spawn_with(const char *path, char *const argv[], char *const envp[], int channel_fd, int progress_fd,
                       int output_fd, int search_path, pid_t *pid) {

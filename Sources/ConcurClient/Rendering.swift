@@ -10,11 +10,33 @@ public enum Rendering {
         let totals = status.totals
         return [
             "concurd \(status.version), pid \(status.pid), up \(formatDuration(status.uptimeSeconds)): \(status.phase.rawValue)",
-            "model     \(status.model.rawValue)",
+            "model     \(status.model.rawValue)" + switches(status),
             "workers   \(workers.live) live (\(workers.busy) busy, \(workers.idle) idle, \(workers.retiring) retiring), target \(workers.target)",
             "queue     \(status.queued) waiting, \(status.running) running (limit \(status.maxQueue))",
             "jobs      \(totals.submitted) submitted: \(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled; \(totals.retried) retried",
         ] + status.warnings.map { "warning   \($0)" }
+    }
+
+    /// What follows the model: the switches so far and a handover under way.
+    static func switches(_ status: PoolStatus) -> String {
+        var text = ""
+        if status.switches > 0 { text += ", \(status.switches) switch\(status.switches == 1 ? "" : "es") since start" }
+        if status.handingOver > 0 {
+            text += "; \(status.handingOver) worker\(status.handingOver == 1 ? "" : "s") of the old model finishing"
+        }
+        return text
+    }
+
+    /// The last switch and how long its handover took.
+    public static func lastSwitch(_ record: ModelSwitch) -> String {
+        func after(_ seconds: Double?, _ done: String, _ pending: String) -> String {
+            seconds.map { "\(done) after \(formatDuration($0))" } ?? pending
+        }
+        return "switch    \(record.from.rawValue) -> \(record.to.rawValue) (\(record.preempt ? "preempting" : "graceful")): "
+            + [
+                after(record.servingAfter, "serving", "not serving yet"), after(record.firstJobAfter, "first job", "no job yet"),
+                after(record.oldRetiredAfter, "old workers gone", "old workers still finishing"),
+            ].joined(separator: ", ")
     }
 
     /// `stats`: the status, then throughput, latency percentiles, the process and one row per worker.
@@ -37,6 +59,7 @@ public enum Rendering {
         lines.append(
             "process   CPU \(formatDecimal(process.cpuUserSeconds)) s user + \(formatDecimal(process.cpuSystemSeconds)) s system, RSS \(formatBytes(process.rssBytes)), \(process.threads) threads; \(stats.resizes) resize\(stats.resizes == 1 ? "" : "s"); \(stats.workerDeaths) worker death\(stats.workerDeaths == 1 ? "" : "s"), \(stats.workerRestarts) restart\(stats.workerRestarts == 1 ? "" : "s")"
         )
+        if let record = stats.lastSwitch { lines.append(lastSwitch(record)) }
         lines.append(contentsOf: workers(stats.workers))
         return lines
     }

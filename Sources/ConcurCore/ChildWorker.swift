@@ -20,8 +20,10 @@ public enum ChildWorker {
     /// Nanoseconds results may wait before they are sent.
     static let resultDelay: UInt64 = 1_000_000
 
-    /// Serves jobs until told to retire or the daemon goes away; never returns.
-    public static func run(parentPID: Int32) -> Never {
+    /// Serves jobs until told to retire or the daemon goes away, `nice` levels below the
+    /// daemon's control plane; never returns.
+    public static func run(parentPID: Int32, nice: Int = 0) -> Never {
+        OSThread.lowerPriority(by: nice)
         _ = concur_set_parent_death_signal(SIGKILL)
         // The daemon may have died before the death signal was armed.
         if getppid() != parentPID { _exit(70) }
@@ -67,7 +69,9 @@ public enum ChildWorker {
             let start = MonotonicClock.now()
             // Before the job can crash, the daemon must be able to tell it was this one.
             progress.start(job.id, at: start)
+            ExecutionLog.started(job, model: .processes)
             let outcome = Workload.run(job, cancellation: state.cancellation, crashAllowed: true)
+            ExecutionLog.ended(job, outcome: outcome)
             let end = MonotonicClock.now()
             progress.finish(job.id)
             reports.append(JobReport(id: job.id, outcome: outcome, startedAt: start, finishedAt: end))
@@ -118,15 +122,16 @@ private final class ChildState: @unchecked Sendable {
                 if current == job { cancellation.raise() }
             }
         case .retire, .release, .interrupt:
-            let given = lock.withLock { () -> [JobID] in
+            lock.withLock {
                 if message != .release { retiring = true }
                 if case .interrupt = message, current != nil { cancellation.raise() }
-                let ids = held.map(\.id)
+                let given = held.map(\.id)
                 held.removeAll()
+                // Sent before the lock is released: a retiring main thread must not exit
+                // before the daemon knows these jobs came back.
+                if !given.isEmpty && !send(.returned(given)) { _exit(0) }
                 lock.signal()
-                return ids
             }
-            if !given.isEmpty && !send(.returned(given)) { _exit(0) }
         default:
             break
         }

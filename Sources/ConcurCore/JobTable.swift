@@ -125,6 +125,14 @@ public struct JobTable: Sendable {
             model: slot.model == 255 ? nil : Self.models[Int(slot.model)], output: output, error: detail?.error)
     }
 
+    /// Makes room for `count` more jobs at once: a large batch then fills its slots without
+    /// the ring being copied each time it doubles.
+    public mutating func reserve(_ count: Int) {
+        guard count >= 4096 else { return }
+        slots.reserveCapacity(slots.count + count)
+        specs.reserveCapacity(specs.count + count)
+    }
+
     /// Records a newly accepted job; ids must arrive in increasing order.
     public mutating func insert(id: JobID, spec: JobSpec, submittedAt: UInt64) {
         if slots.isEmpty { base = id }

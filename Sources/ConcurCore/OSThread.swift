@@ -39,6 +39,14 @@ public enum OSThread {
         pthread_detach(thread)
     }
 
+    /// Lowers the calling thread's CPU priority by `niceLevels` (0 leaves it; at most to nice
+    /// 19). Threads it starts afterwards inherit it. Workers do this so that the control plane,
+    /// the signal thread and the watchdog win the CPU when every core is busy.
+    public static func lowerPriority(by niceLevels: Int) {
+        guard niceLevels > 0 else { return }
+        _ = concur_lower_thread_priority(Int32(min(niceLevels, 39)))
+    }
+
     /// The calling thread's kernel thread id.
     public static var currentID: Int { Int(concur_gettid()) }
 }

@@ -335,6 +335,7 @@ public struct PoolStateMachine: Sendable {
         guard queue.canAccept(specs.count) else { throw .queueFull(limit: queue.limit, queued: queue.count) }
         let first = nextJobID
         let defaultTimeout = configuration.defaultTimeout
+        table.reserve(specs.count)
         for (offset, spec) in specs.enumerated() {
             var spec = spec
             if spec.timeout == nil { spec.timeout = defaultTimeout }
@@ -534,12 +535,19 @@ public struct PoolStateMachine: Sendable {
         table.markRunning(jobID, attempts: attempts, worker: workers.keys[index], model: model, at: now)
     }
 
-    /// Records the outcomes of jobs `worker` ran, in the order they ran.
+    /// Records the outcomes of jobs `worker` ran, in the order they ran (one look-up of the
+    /// worker for the batch).
     public mutating func finish(worker id: WorkerID, reports: [JobReport]) -> [PoolAction] {
+        guard var index = workers.index(forKey: id) else { return [] }
         var actions: [PoolAction] = []
         for report in reports {
-            actions += finish(
-                worker: id, job: report.id, outcome: report.outcome, startedAt: report.startedAt, now: report.finishedAt)
+            let (more, stillValid) = finish(
+                at: index, job: report.id, outcome: report.outcome, startedAt: report.startedAt, now: report.finishedAt)
+            if !more.isEmpty { actions += more }
+            if !stillValid {
+                guard let again = workers.index(forKey: id) else { break }
+                index = again
+            }
         }
         return actions
     }
@@ -550,6 +558,14 @@ public struct PoolStateMachine: Sendable {
         -> [PoolAction]
     {
         guard let index = workers.index(forKey: id) else { return [] }
+        return finish(at: index, job: jobID, outcome: outcome, startedAt: startedAt, now: now).actions
+    }
+
+    /// ``finish(worker:job:outcome:startedAt:now:)`` for the worker at `index`; also says whether
+    /// `index` is still valid afterwards.
+    private mutating func finish(
+        at index: Dictionary<WorkerID, Worker>.Index, job jobID: JobID, outcome: JobOutcome, startedAt: UInt64?, now: UInt64
+    ) -> (actions: [PoolAction], indexValid: Bool) {
         let found = withWorker(at: index) { worker -> (wasRunning: Bool, since: UInt64, cause: InterruptCause?, more: Bool)? in
             guard let position = worker.outstanding.firstIndex(where: { $0.id == jobID }) else { return nil }
             let wasRunning = position == 0
@@ -569,25 +585,26 @@ public struct PoolStateMachine: Sendable {
             worker.busyNanoseconds += now > since ? now - since : 0
             return (wasRunning, since, cause, !worker.outstanding.isEmpty)
         }
-        guard let found else { return [] }
+        guard let found else { return ([], true) }
         var outcome = outcome
         if let cause = found.cause {
             switch (cause, outcome) {
             case (.preempt, .cancelled):
                 // Interrupted by a switch: back to the head of the queue, to run again.
+                let id = workers.keys[index]
                 table.markRequeued(jobID)
                 let actions = putBack(table.job(jobID).map { [$0] } ?? [], now: now)
                 if found.wasRunning && found.more, let index = workers.index(forKey: id) { startRunning(at: index, now: now) }
-                return actions
+                return (actions, false)
             case (_, .cancelled): outcome = cause.outcome(output: nil) ?? outcome
             case (.timeLimit, .failed(_, let output)): outcome = cause.outcome(output: output) ?? outcome
             default: break
             }
         }
-        // `complete` leaves `workers` alone, so `index` stays valid.
+        // `complete` changes no worker, so `index` stays valid.
         let actions = complete(jobID, outcome: outcome, startedAt: found.since, now: now)
         if found.wasRunning && found.more { startRunning(at: index, now: now) }
-        return actions
+        return (actions, true)
     }
 
     /// Puts jobs back at the head of the queue, in their order, and wakes waiting workers. Once
@@ -644,7 +661,9 @@ public struct PoolStateMachine: Sendable {
         var died: String?
         var progress: ProgressReport?
         switch exit {
-        case .retired: break
+        case .retired:
+            // A worker that retired reported every job it ran: any it still held never started.
+            progress = ProgressReport(running: nil, lastFinished: nil)
         case .died(let reason, let report):
             died = reason
             progress = report

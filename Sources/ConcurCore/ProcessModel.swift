@@ -17,9 +17,10 @@ public final class ProcessModel: WorkerModel {
     /// The arguments that select the worker mode of the daemon's binary.
     public static let workerArguments = ["__worker"]
 
-    /// A model whose spawner thread starts now (before the pool needs it).
-    public init() throws {
-        spawner = try WorkerSpawner()
+    /// A model whose spawner thread starts now (before the pool needs it); its children run
+    /// `nice` levels below the daemon's control plane.
+    public init(nice: Int = 0) throws {
+        spawner = try WorkerSpawner(nice: nice)
     }
 
     /// Starts the proxy thread that spawns and serves child `handle.id`.
@@ -67,10 +68,12 @@ final class WorkerSpawner: @unchecked Sendable {
     private let argv: [UnsafeMutablePointer<CChar>?]
     private let environment: [UnsafeMutablePointer<CChar>?]
 
-    init() throws {
+    init(nice: Int) throws {
         done = lock.makeCondition()
         // /proc/self/exe re-executes this very binary, even if it was replaced on disk since.
-        argv = (["concurd"] + ProcessModel.workerArguments + ["--parent", String(getpid())]).map { strdup($0) } + [nil]
+        let log = ExecutionLog.path.map { ["--execution-log", $0] } ?? []
+        let arguments = ProcessModel.workerArguments + ["--parent", String(getpid()), "--nice", String(nice)] + log
+        argv = (["concurd"] + arguments).map { strdup($0) } + [nil]
         // Children must not notify systemd nor adopt its sockets, and must die fast on a crash.
         var variables: [String] = []
         var cursor = environ

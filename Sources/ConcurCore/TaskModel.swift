@@ -24,9 +24,10 @@ public final class TaskModel: WorkerModel {
     let executor: WorkerTaskExecutor
     private let starts: AsyncStream<@Sendable () async -> Void>.Continuation
 
-    /// Starts the executor's `threads` threads and the task that holds the workers' task group.
-    public init(threads: Int) throws(OSThread.StartError) {
-        executor = try WorkerTaskExecutor(threads: max(1, threads))
+    /// Starts the executor's `threads` threads, `nice` levels below the control plane, and the
+    /// task that holds the workers' task group.
+    public init(threads: Int, nice: Int = 0) throws(OSThread.StartError) {
+        executor = try WorkerTaskExecutor(threads: max(1, threads), nice: nice)
         let (stream, continuation) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
         starts = continuation
         Task(executorPreference: executor) {
@@ -64,7 +65,9 @@ public final class TaskModel: WorkerModel {
                 var now = start
                 var count = 0
                 while let job = handle.startNext(now: now) {
+                    ExecutionLog.started(job, model: .tasks)
                     let outcome = await Workload.run(job, in: handle, wakeup: wakeup)
+                    ExecutionLog.ended(job, outcome: outcome)
                     let end = MonotonicClock.now()
                     reports.append(JobReport(id: job.id, outcome: outcome, startedAt: now, finishedAt: end))
                     now = end
@@ -198,11 +201,14 @@ final class WorkerTaskExecutor: TaskExecutor, @unchecked Sendable {
     /// How many threads run the tasks.
     let threads: Int
 
-    init(threads: Int) throws(OSThread.StartError) {
+    init(threads: Int, nice: Int) throws(OSThread.StartError) {
         self.threads = threads
         for index in 0..<threads {
             // The threads live as long as the process: the executor is never released.
-            try OSThread.start(name: "concur-tasks-\(index)") { [self] in serve() }
+            try OSThread.start(name: "concur-tasks-\(index)") { [self] in
+                OSThread.lowerPriority(by: nice)
+                serve()
+            }
         }
     }
 

@@ -12,13 +12,18 @@ import Glibc
 public struct ThreadModel: WorkerModel {
     /// `.threads`.
     public let model = ConcurrencyModel.threads
+    /// Nice levels below the daemon's control plane the worker threads run at.
+    public let nice: Int
 
-    /// The model.
-    public init() {}
+    /// The model; its threads run `nice` levels below the control plane.
+    public init(nice: Int = 0) {
+        self.nice = nice
+    }
 
     /// Starts worker `handle.id` as a detached OS thread.
     public func startWorker(_ handle: WorkerHandle, pool: Pool, delay: Double) throws {
-        try OSThread.start(name: "concur-worker-\(handle.id)") {
+        try OSThread.start(name: "concur-worker-\(handle.id)") { [nice] in
+            OSThread.lowerPriority(by: nice)
             if delay > 0 { usleep(UInt32(min(delay, 60) * 1e6)) }
             pool.workerReady(handle.id, osID: OSThread.currentID)
             var reports: [JobReport] = []
@@ -28,7 +33,9 @@ public struct ThreadModel: WorkerModel {
                 var now = start
                 var count = 0
                 while let job = handle.startNext(now: now) {
+                    ExecutionLog.started(job, model: .threads)
                     let outcome = Workload.run(job, cancellation: handle.cancellation, crashAllowed: false)
+                    ExecutionLog.ended(job, outcome: outcome)
                     let end = MonotonicClock.now()
                     reports.append(JobReport(id: job.id, outcome: outcome, startedAt: now, finishedAt: end))
                     now = end

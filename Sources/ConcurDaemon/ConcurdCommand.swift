@@ -74,6 +74,20 @@ extension ConcurdCommand {
             help: "Threads the tasks model's worker tasks share (1 to 256, default: one per core).")
         var taskThreads: Int?
 
+        @Option(
+            name: .customLong("worker-nice"),
+            help:
+                "Nice levels the workers run below the control plane, so it stays responsive on busy cores (0 to 19, default 10)."
+        )
+        var workerNice: Int?
+
+        @Option(
+            name: .customLong("execution-log"),
+            help: ArgumentHelp(
+                "Append a line for the start and the end of every run of every job to this file (for tests).",
+                visibility: .hidden))
+        var executionLog: String?
+
         /// An empty command, filled in by the argument parser.
         public init() {}
 
@@ -94,6 +108,8 @@ extension ConcurdCommand {
             if let jobTimeout { configuration.jobTimeout = jobTimeout }
             if allowExec { configuration.allowExec = true }
             if let taskThreads { configuration.taskThreads = taskThreads }
+            if let executionLog { configuration.executionLog = executionLog }
+            if let workerNice { configuration.workerNice = workerNice }
             if let logLevel {
                 guard let level = Logger.Level(rawValue: logLevel) else {
                     throw ConfigurationError(
@@ -211,12 +227,26 @@ extension ConcurdCommand {
         @Option(help: "The daemon's pid; the worker exits if its parent is another.")
         var parent: Int32
 
+        @Option(name: .customLong("execution-log"), help: "Where each run of a job is recorded (the daemon's log).")
+        var executionLog: String?
+
+        @Option(help: "Nice levels below the daemon to run at.")
+        var nice: Int = 0
+
         /// An empty command, filled in by the argument parser.
         public init() {}
 
         /// Serves jobs until retired or orphaned; never returns.
         public func run() throws {
-            ChildWorker.run(parentPID: parent)
+            if let executionLog {
+                do {
+                    try ExecutionLog.open(path: executionLog)
+                } catch {
+                    StandardStreams.printError("concurd worker: \(error)")
+                    throw ExitCode(74)
+                }
+            }
+            ChildWorker.run(parentPID: parent, nice: nice)
         }
     }
 }

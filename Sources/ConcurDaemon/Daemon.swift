@@ -58,8 +58,18 @@ public enum Daemon {
         }
         defer { signals.cancel() }
 
+        if let path = configuration.executionLog {
+            // Before the models start: child workers get the path on their command line.
+            do {
+                try ExecutionLog.open(path: path)
+            } catch {
+                logger.critical("\(error)")
+                return 1
+            }
+        }
         let supervisor = Supervisor(
-            configuration: configuration.supervisor, models: WorkerModels.all(taskThreads: configuration.taskThreads),
+            configuration: configuration.supervisor,
+            models: WorkerModels.all(taskThreads: configuration.taskThreads, nice: configuration.workerNice),
             version: version,
             onEvent: { logger.warning("\($0)") })
         current.withLock { $0 = supervisor }

@@ -43,6 +43,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var allowExec = false
     /// Threads the tasks model's worker tasks run on; nil: one per core.
     public var taskThreads: Int?
+    /// Nice levels the workers run below the control plane (0: the same priority).
+    public var workerNice = 10
+    /// Where every run of every job is recorded (`--execution-log`, for tests); nil: nowhere.
+    public var executionLog: String?
 
     /// The defaults.
     public init() {}
@@ -50,7 +54,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// The keys a config file may set, as written in the file.
     public static let fileKeys = [
         "socket", "workers", "model", "max_queue", "max_workers", "drain_timeout", "retain_jobs", "log_level", "max_attempts",
-        "job_timeout", "allow_exec", "task_threads",
+        "job_timeout", "allow_exec", "task_threads", "worker_nice",
     ]
 
     /// The models this build can run.
@@ -70,6 +74,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public static let maxAttempts = 1...100
         /// `task_threads`.
         public static let taskThreads = 1...256
+        /// `worker_nice`.
+        public static let workerNice = 0...19
     }
 
     /// The pool's part of the configuration.
@@ -110,6 +116,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let taskThreads, !Limits.taskThreads.contains(taskThreads) {
             throw fail(
                 "--task-threads", "task_threads", "must be between 1 and \(Limits.taskThreads.upperBound), not \(taskThreads)")
+        }
+        guard Limits.workerNice.contains(workerNice) else {
+            throw fail("--worker-nice", "worker_nice", "must be between 0 and 19, not \(workerNice)")
         }
         if let jobTimeout, !JobLimits.timeout.contains(jobTimeout) {
             throw fail(
@@ -178,6 +187,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
             case "job_timeout":
                 guard let seconds = value.double ?? value.int.map(Double.init) else { throw fail("a number of seconds") }
                 jobTimeout = seconds
+            case "worker_nice":
+                guard let number = value.int else { throw fail("an integer") }
+                workerNice = number
             case "task_threads":
                 guard let number = value.int else { throw fail("an integer") }
                 taskThreads = number

@@ -78,7 +78,8 @@ public struct ForegroundRun: Sendable {
             configuration: .init(
                 model: model, workers: workers,
                 limits: .init(maxQueue: max(workload.count, 1), maxWorkers: max(workers, 1), retainFinished: workload.count)),
-            models: WorkerModels.all(), version: Daemon.version, onEvent: { print("event: \($0)") })
+            models: WorkerModels.all(nice: DaemonConfiguration().workerNice), version: Daemon.version,
+            onEvent: { print("event: \($0)") })
         let pool = supervisor.pool
         current.withLock { $0 = pool }
 

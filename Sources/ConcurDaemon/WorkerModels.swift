@@ -6,16 +6,17 @@ import Glibc
 enum WorkerModels {
     /// Every model, ready to start workers. The processes model starts its spawner thread and
     /// the tasks model its executor's threads here, so call it after the signal watcher
-    /// (threads inherit its blocked signals). `taskThreads` nil means one per core.
-    static func all(taskThreads: Int? = nil) -> [any WorkerModel] {
-        var models: [any WorkerModel] = [ThreadModel()]
+    /// (threads inherit its blocked signals). `taskThreads` nil means one per core; workers run
+    /// `nice` levels below the control plane.
+    static func all(taskThreads: Int? = nil, nice: Int = 0) -> [any WorkerModel] {
+        var models: [any WorkerModel] = [ThreadModel(nice: nice)]
         do {
-            models.append(try ProcessModel())
+            models.append(try ProcessModel(nice: nice))
         } catch {
             StandardStreams.printError("concurd: the processes model is unavailable: \(error)")
         }
         do {
-            models.append(try TaskModel(threads: taskThreads ?? cores))
+            models.append(try TaskModel(threads: taskThreads ?? cores, nice: nice))
         } catch {
             StandardStreams.printError("concurd: the tasks model is unavailable: \(error)")
         }

@@ -16,7 +16,8 @@ struct ArgumentTests {
             ["jobs", "--state", "sleeping"], ["status", "--bogus"], ["stats", "extra"], ["frobnicate"], ["submit", "--exec"],
             ["submit", "--exec", "--jobs", "3", "--", "ls"], ["submit", "prime:7", "--timeout", "0"],
             ["submit", "fail", "--timeout", "x"],
-            ["submit", "--exec", "--", ""],
+            ["submit", "--exec", "--", ""], ["model"], ["model", "fibers"], ["model", "tasks", "processes"],
+            ["model", "tasks", "--now"], ["model", "--preempt"],
         ])
     func refuses(arguments: [String]) {
         #expect(throws: (any Error).self) { try ConcurctlCommand.parseAsRoot(arguments) }
@@ -77,6 +78,8 @@ struct FailureMessageTests {
             (VarlinkError.invalidParameter("x"), "parameter 'x'"), (VarlinkError.methodNotFound("a.B"), "does not know a.B"),
             (VarlinkError("org.example.Other"), "org.example.Other"), (SupervisorError.execDisabled, "--allow-exec"),
             (SupervisorError.crashRefused(model: .threads), "under the threads model"),
+            (SupervisorError.modelUnavailable(model: .processes, reason: "no luck"), "cannot run the processes model: no luck"),
+            (SupervisorError.switchSuperseded(by: .tasks), "another switch, to the tasks model"),
         ])
     func remote(error: VarlinkError, text: String) {
         #expect(ClientFailure.from(error).message.contains(text))
@@ -98,6 +101,21 @@ struct RenderingTests {
                 "workers   4 live (1 busy, 3 idle, 0 retiring), target 4", "queue     7 waiting, 1 running (limit 100)",
                 "jobs      10 submitted: 2 done, 0 failed, 0 cancelled; 0 retried",
             ])
+    }
+
+    @Test("status names the switches and a handover under way; stats times the last switch")
+    func switchLines() {
+        var switching = status
+        switching.switches = 3
+        switching.handingOver = 2
+        #expect(
+            Rendering.status(switching)[1] == "model     threads, 3 switches since start; 2 workers of the old model finishing")
+        let record = ModelSwitch(
+            from: .processes, to: .threads, preempt: true, requestedAt: 0, servingAfter: 0.0012, firstJobAfter: 0.0015)
+        #expect(
+            Rendering.lastSwitch(record)
+                == "switch    processes -> threads (preempting): serving after 1.2 ms, first job after 1.5 ms, old workers still finishing"
+        )
     }
 
     @Test("jobs are a table with wait, run and the result")

@@ -26,12 +26,15 @@ struct ConfigurationTests {
             job_timeout = 60
             allow_exec = true
             task_threads = 3
+            worker_nice = 4
             """
         let fromFile = try serve([], file: file)
         #expect(fromFile.workers == 6 && fromFile.maxQueue == 500 && fromFile.drainTimeout == 2.5)
         #expect(fromFile.logLevel == .debug && fromFile.socket == "/tmp/x.sock" && fromFile.retainJobs == 10)
         #expect(fromFile.model == .processes && fromFile.maxAttempts == 5 && fromFile.jobTimeout == 60 && fromFile.allowExec)
-        #expect(fromFile.taskThreads == 3)
+        #expect(fromFile.taskThreads == 3 && fromFile.workerNice == 4)
+        #expect(try serve([]).workerNice == 10)
+        #expect(try serve(["--worker-nice", "0"], file: file).workerNice == 0)
         #expect(try serve(["--task-threads", "2"], file: file).taskThreads == 2)
         let overridden = try serve(["--workers", "3", "--drain-timeout", "1"], file: file)
         #expect(overridden.workers == 3 && overridden.drainTimeout == 1 && overridden.maxQueue == 500)
@@ -49,6 +52,7 @@ struct ConfigurationTests {
             ("job_timeout = \"5s\"", "job_timeout must be a number of seconds"),
             ("allow_exec = \"yes\"", "allow_exec must be true or false"),
             ("task_threads = 2.5", "task_threads must be an integer"),
+            ("worker_nice = \"low\"", "worker_nice must be an integer"),
         ])
     func wrongFileValues(line: String, message: String) {
         #expect {
@@ -71,6 +75,8 @@ struct ConfigurationTests {
             (["--socket", "/" + String(repeating: "x", count: 120)], "longer than 107 bytes"),
             (["--task-threads", "0"], "--task-threads (config key 'task_threads') must be between 1 and 256, not 0"),
             (["--task-threads", "257"], "--task-threads"),
+            (["--worker-nice", "20"], "--worker-nice (config key 'worker_nice') must be between 0 and 19, not 20"),
+            (["--worker-nice=-1"], "--worker-nice"),
             (["--max-attempts", "0"], "--max-attempts (config key 'max_attempts') must be between 1 and 100"),
             (["--max-attempts", "101"], "--max-attempts"), (["--job-timeout", "0"], "--job-timeout (config key 'job_timeout')"),
             (["--job-timeout", "90000"], "--job-timeout"),

@@ -16,10 +16,13 @@ final class ServiceHarness: Sendable {
         supervisor = Supervisor(
             configuration: .init(
                 model: .threads, workers: workers, limits: .init(maxQueue: maxQueue, maxWorkers: 8, retainFinished: 1_000)),
-            models: [ThreadModel()], version: "test")
+            models: [ThreadModel(), Self.tasks], version: "test")
         try supervisor.start(workers: workers)
         service = ControlService(supervisor: supervisor)
     }
+
+    /// The tasks model shared by the tests (its executor's threads live as long as the process).
+    static let tasks = try! TaskModel(threads: 2)
 
     /// Calls `method` and returns the replies received within `wait` seconds (or once a final one came).
     func call(_ method: String, _ parameters: JSONObject = [:], more: Bool = false, wait: Double = 10) -> [VarlinkReply] {
@@ -90,6 +93,23 @@ struct ControlServiceTests {
         #expect(harness.supervisor.status().workers.target == 5)
     }
 
+    @Test("SetModel answers once the new model serves; asking for the model in use changes nothing")
+    func setModel() throws {
+        let harness = try ServiceHarness()
+        let reply = try #require(harness.call("SetModel", ["model": "tasks", "preempt": true]).last?.parameters)
+        #expect(reply["model"] == "tasks" && reply["previous"] == "threads" && reply["changed"] == true)
+        guard case .double(let seconds) = reply["servingAfter"] else { throw VarlinkError.invalidParameter("servingAfter") }
+        #expect(seconds >= 0)
+        let status = harness.supervisor.status()
+        #expect(status.model == .tasks && status.switches == 1)
+        let same = try #require(harness.call("SetModel", ["model": "tasks"]).last?.parameters)
+        #expect(same["changed"] == false && same["previous"] == "tasks")
+        let stats = harness.supervisor.stats()
+        #expect(stats.lastSwitch?.from == .threads && stats.lastSwitch?.to == .tasks && stats.lastSwitch?.preempt == true)
+        #expect(stats.lastSwitch?.servingAfter != nil)
+        #expect(harness.supervisor.drain(timeout: 5) == .drained)
+    }
+
     @Test("WatchJobs needs more, streams finished jobs, and refuses unknown ids")
     func watch() throws {
         let harness = try ServiceHarness()
@@ -147,6 +167,15 @@ struct ControlServiceTests {
                     parameter: "jobs", reason: "at most 10000 jobs per Submit; split the batch or use Generate")
             ),
             ("Stats", ["x": 1], VarlinkError.invalidParameter("x")),
+            ("SetModel", [:], VarlinkError.invalidParameter("model")),
+            ("SetModel", ["model": "fibers"], VarlinkError.invalidParameter("model")),
+            ("SetModel", ["model": "tasks", "preempt": "yes"], VarlinkError.invalidParameter("preempt")),
+            ("SetModel", ["model": "tasks", "now": true], VarlinkError.invalidParameter("now")),
+            (
+                "SetModel", ["model": "processes"],
+                SupervisorError.modelUnavailable(
+                    model: .processes, reason: "it could not be set up when concurd started (its log says why); nothing changed")
+            ),
             ("Launch", [:], VarlinkError.methodNotFound("io.concur.Supervisor.Launch")),
         ] as [(String, JSONObject, VarlinkError)])
     func errors(method: String, parameters: JSONObject, expected: VarlinkError) throws {
@@ -173,6 +202,7 @@ struct ControlServiceTests {
         #expect(harness.error("Submit", ["jobs": [["kind": "fail"]]]) == SupervisorError.shuttingDown)
         #expect(harness.error("Generate", ["count": 1]) == SupervisorError.shuttingDown)
         #expect(harness.error("Resize", ["workers": 3]) == SupervisorError.shuttingDown)
+        #expect(harness.error("SetModel", ["model": "tasks"]) == SupervisorError.shuttingDown)
         let status = try PoolStatus(json: harness.call("Status").last?.parameters["status"] ?? .null, path: "status")
         #expect(status.phase == .draining)
     }

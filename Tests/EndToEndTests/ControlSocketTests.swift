@@ -103,6 +103,29 @@ struct ControlSocketTests {
         #expect(jobs.lines.count == 2 && jobs.lines[1].contains("prime(97)") && jobs.lines[1].hasSuffix("prime"))
     }
 
+    @Test("concurctl model switches the running pool; status and stats show it; workers run below the control plane")
+    func modelSwitch() throws {
+        let daemon = try TestDaemon(["--workers", "3"])
+        let workerThreads = ProcEntry.threads(of: daemon.pid, named: "concur-worker-")
+        #expect(workerThreads.count == 3)
+        #expect(workerThreads.allSatisfy { ProcEntry.nice(daemon.pid, thread: $0) == 10 })
+        #expect(ProcEntry.threads(of: daemon.pid, named: "NIO-ELT").allSatisfy { ProcEntry.nice(daemon.pid, thread: $0) == 0 })
+        _ = try daemon.ctl(["submit", "sleep:300"])
+        #expect(try eventually { try daemon.status().running == 1 })
+        usleep(50_000)  // well into its sleep
+        let switched = try daemon.ctl(["model", "tasks", "--preempt"])
+        #expect(switched.status == 0 && switched.stdout.hasPrefix("model: threads -> tasks (serving after "), "\(switched)")
+        #expect(try daemon.ctl(["model", "tasks"]).stdout == "model: already tasks\n")
+        #expect(try daemon.ctl(["status"]).lines.contains("model     tasks, 1 switch since start"))
+        #expect(try eventually { try daemon.status().totals.done == 1 })
+        let stats = try daemon.ctl(["stats"])
+        #expect(stats.lines.contains { $0.hasPrefix("switch    threads -> tasks (preempting): serving after ") }, "\(stats)")
+        #expect(eventually { ProcEntry.threads(of: daemon.pid, named: "concur-worker-").isEmpty })
+        // The preempted sleep ran again, on a task.
+        let job = try daemon.job(1)
+        #expect(job.state == .done && job.model == .tasks && job.attempts == 2, "\(job)")
+    }
+
     @Test("every refusal is one line with a hint and a distinct exit status")
     func errorPaths() throws {
         let daemon = try TestDaemon(["--workers", "1", "--max-queue", "2"])
@@ -112,6 +135,7 @@ struct ControlSocketTests {
             (["submit", "prime:x"], 64, "expected prime:N"),
             (["submit", "--jobs", "3", "--kind", "quantum"], 64, "quantum"),
             (["submit", "--jobs", "5"], 1, "the queue is full (0 of 2 jobs waiting)"),
+            (["model", "fibers"], 64, "fibers"),
         ]
         for (arguments, status, message) in cases {
             let result = try daemon.ctl(arguments)

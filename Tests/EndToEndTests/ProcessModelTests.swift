@@ -31,6 +31,26 @@ struct ProcEntry {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).compactMap(Int.init).sorted()
     }
 
+    /// The nice value of a process, or of one of its threads.
+    static func nice(_ pid: Int32, thread: Int32? = nil) -> Int? {
+        let path = thread.map { "/proc/\(pid)/task/\($0)/stat" } ?? "/proc/\(pid)/stat"
+        guard let stat = try? String(contentsOfFile: path, encoding: .utf8), let close = stat.lastIndex(of: ")") else {
+            return nil
+        }
+        // After "pid (comm) ", field 19 (nice) is the 17th.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 16 ? Int(fields[16]) : nil
+    }
+
+    /// The threads of `pid` whose name starts with `prefix`.
+    static func threads(of pid: Int32, named prefix: String) -> [Int32] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.compactMap { task in
+            let name = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8)) ?? ""
+            return name.hasPrefix(prefix) ? Int32(task) : nil
+        }
+    }
+
     /// A field of /proc/PID/status, such as `SigBlk`.
     static func status(_ pid: Int32, _ field: String) -> String? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
@@ -75,7 +95,10 @@ struct ProcessModelTests {
             #expect(ProcEntry.status(child.pid, "SigBlk") == "0000000000000000")
             let cmdline = (try? String(contentsOfFile: "/proc/\(child.pid)/cmdline", encoding: .utf8)) ?? ""
             #expect(cmdline.hasPrefix("concurd\0__worker\0--parent\0\(daemon.pid)"))
+            // Workers yield the CPU to the daemon's control plane.
+            #expect(ProcEntry.nice(child.pid) == 10)
         }
+        #expect(ProcEntry.nice(daemon.pid) == 0)
         let stats = try daemon.stats()
         #expect(stats.workers.allSatisfy { $0.model == .processes && ($0.rssBytes ?? 0) > 1_000_000 })
         #expect(stats.status.model == .processes)

@@ -30,6 +30,10 @@ void concur_set_thread_name(const char *name);
 /// The calling thread's kernel thread id.
 pid_t concur_gettid(void);
 
+/// Lowers the calling thread's CPU priority by `increment` nice levels (at most to 19); threads
+/// it starts later inherit it. Returns 0, or an errno value.
+int concur_lower_thread_priority(int increment);
+
 /// posix_spawn of a worker or a command with everything a clean child needs: an empty signal
 /// mask, every signal's disposition reset to default, a process group of its own, stdin from
 /// /dev/null, `channel_fd` (if >= 0) as fd 3, `output_fd` (if >= 0) as stdout and stderr (else

@@ -16,14 +16,21 @@ public struct Job: Sendable, Equatable {
     public var attempts: Int
     /// When it was accepted (monotonic nanoseconds).
     public let submittedAt: UInt64
+    /// Attempts a preempting model switch interrupted: they do not count against the limit of
+    /// attempts (the pool's business only; not sent to child workers).
+    public var preemptions: Int
 
     /// A job with the given fields.
-    public init(id: JobID, spec: JobSpec, attempts: Int = 0, submittedAt: UInt64) {
+    public init(id: JobID, spec: JobSpec, attempts: Int = 0, submittedAt: UInt64, preemptions: Int = 0) {
         self.id = id
         self.spec = spec
         self.attempts = attempts
         self.submittedAt = submittedAt
+        self.preemptions = preemptions
     }
+
+    /// Attempts that count against the limit: those no switch interrupted.
+    public var countedAttempts: Int { attempts - preemptions }
 
     /// What the job does.
     public var kind: JobKind { spec.kind }

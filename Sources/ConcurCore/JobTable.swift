@@ -11,6 +11,8 @@ public struct JobRecord: Sendable, Equatable {
     public var state: JobState
     /// Attempts started.
     public var attempts: Int
+    /// Attempts a preempting model switch interrupted.
+    public var preemptions = 0
     /// When it was accepted (monotonic nanoseconds).
     public let submittedAt: UInt64
     /// When its last attempt started.
@@ -55,6 +57,7 @@ public struct JobTable: Sendable {
         var model: UInt8 = 255  // ConcurrencyModel's index, or 255
         var outputKind: UInt8 = 0  // 0 none, 1 checksum, 2 primality, 3 slept, 4 in `details`
         var attempts: UInt32 = 0
+        var preemptions: UInt32 = 0
         var worker: Int32 = Slot.noWorker
         var submittedAt: UInt64 = 0
         var startedAt: UInt64 = 0
@@ -118,11 +121,13 @@ public struct JobTable: Sendable {
             case 4: detail?.output
             default: nil
             }
-        return JobRecord(
+        var record = JobRecord(
             id: id, spec: spec, state: Self.states[Int(slot.state)], attempts: Int(slot.attempts), submittedAt: slot.submittedAt,
             startedAt: slot.startedAt == 0 ? nil : slot.startedAt, finishedAt: slot.finishedAt == 0 ? nil : slot.finishedAt,
             worker: slot.worker == Slot.noWorker ? nil : Int(slot.worker),
             model: slot.model == 255 ? nil : Self.models[Int(slot.model)], output: output, error: detail?.error)
+        record.preemptions = Int(slot.preemptions)
+        return record
     }
 
     /// Makes room for `count` more jobs at once: a large batch then fills its slots without
@@ -154,9 +159,13 @@ public struct JobTable: Sendable {
         if let index = ringIndex(id) {
             let slot = slots[index]
             guard slot.isPresent else { return nil }
-            return Job(id: id, spec: specs[index], attempts: Int(slot.attempts), submittedAt: slot.submittedAt)
+            return Job(
+                id: id, spec: specs[index], attempts: Int(slot.attempts), submittedAt: slot.submittedAt,
+                preemptions: Int(slot.preemptions))
         }
-        return stragglers[id].map { Job(id: id, spec: $0.spec, attempts: $0.attempts, submittedAt: $0.submittedAt) }
+        return stragglers[id].map {
+            Job(id: id, spec: $0.spec, attempts: $0.attempts, submittedAt: $0.submittedAt, preemptions: $0.preemptions)
+        }
     }
 
     private static func index(of state: JobState) -> UInt8 {
@@ -195,16 +204,18 @@ public struct JobTable: Sendable {
         }
     }
 
-    /// Puts a started job back to `queued` (given back, or its worker died), with its
-    /// attempts corrected when the last one never really started.
-    public mutating func markRequeued(_ id: JobID, attempts: Int? = nil) {
+    /// Puts a started job back to `queued` (given back, its worker died, or a switch preempted
+    /// it), with its attempts corrected when the last one never really started.
+    public mutating func markRequeued(_ id: JobID, attempts: Int? = nil, preempted: Bool = false) {
         if let index = ringIndex(id) {
             guard slots[index].isPresent else { return }
             slots[index].state = Self.index(of: .queued)
             if let attempts { slots[index].attempts = UInt32(attempts) }
+            if preempted { slots[index].preemptions += 1 }
         } else if stragglers[id] != nil {
             stragglers[id]!.state = .queued
             if let attempts { stragglers[id]!.attempts = attempts }
+            if preempted { stragglers[id]!.preemptions += 1 }
         }
     }
 

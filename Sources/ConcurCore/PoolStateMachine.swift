@@ -592,7 +592,7 @@ public struct PoolStateMachine: Sendable {
             case (.preempt, .cancelled):
                 // Interrupted by a switch: back to the head of the queue, to run again.
                 let id = workers.keys[index]
-                table.markRequeued(jobID)
+                table.markRequeued(jobID, preempted: true)
                 let actions = putBack(table.job(jobID).map { [$0] } ?? [], now: now)
                 if found.wasRunning && found.more, let index = workers.index(forKey: id) { startRunning(at: index, now: now) }
                 return (actions, false)
@@ -703,14 +703,14 @@ public struct PoolStateMachine: Sendable {
                         continue
                     }
                     // Preempted: it goes back to the queue like the rest, blaming nobody.
-                    table.markRequeued(job.id, attempts: job.attempts)
+                    table.markRequeued(job.id, attempts: job.attempts, preempted: true)
                     requeue.append(job)
                     continue
                 }
-                if let died, job.attempts >= configuration.maxAttempts {
+                if let died, job.countedAttempts >= configuration.maxAttempts {
                     table.markRunning(job.id, attempts: job.attempts, worker: id, model: worker.model, at: since ?? now)
                     actions += complete(
-                        job.id, outcome: .failed("\(died) (attempt \(job.attempts) of \(configuration.maxAttempts))"),
+                        job.id, outcome: .failed("\(died) (attempt \(job.countedAttempts) of \(configuration.maxAttempts))"),
                         startedAt: since, now: now)
                     continue
                 }

@@ -69,6 +69,28 @@ struct SwitchTests {
         #expect(pool.lastSwitch?.firstJobAt != nil)
     }
 
+    @Test("preempted runs do not count against the attempt limit for deaths")
+    func preemptionsAreFree() throws {
+        var pool = try Fixture.pool(workers: 1, model: .processes, maxAttempts: 2)
+        _ = try pool.submit(Fixture.specs(1, .cpu(size: 9)), now: 0)
+        _ = Fixture.take(&pool, 1)
+        _ = try pool.setModel(.tasks, preempt: true, now: 1)
+        _ = try pool.setModel(.processes, preempt: true, now: 2)
+        _ = pool.finish(worker: 1, job: 1, outcome: .cancelled(Workload.cancelReason), now: 3)
+        _ = pool.workerExited(1, exit: .retired, now: 4)
+        var worker = try #require(pool.workers.keys.first)
+        pool.workerReady(worker, osID: 9)
+        #expect(Fixture.take(&pool, worker).first?.attempts == 2)
+        // Its worker dies: one death, so it is retried although two attempts started.
+        for case .startWorker(let id, _, _) in pool.workerExited(worker, exit: .died(reason: "killed"), now: 5) { worker = id }
+        #expect(try pool.jobs(ids: [1])[0].state == .queued)
+        pool.workerReady(worker, osID: 10)
+        _ = Fixture.take(&pool, worker)
+        _ = pool.workerExited(worker, exit: .died(reason: "killed"), now: 6)
+        let job = try pool.jobs(ids: [1])[0]
+        #expect(job.state == .failed && job.attempts == 3 && job.error == "killed (attempt 2 of 2)")
+    }
+
     @Test("an interrupt of whatever runs is taken by the job that reports cancelled, even after batched reports")
     func interruptWithStaleReports() throws {
         var pool = try Fixture.pool(workers: 1)

@@ -152,7 +152,6 @@ public final class Pool: @unchecked Sendable {
                 let (_, actions) = try? state.setModel(record.from, preempt: false, now: MonotonicClock.now())
             {
                 reason += "; the pool went back to the \(record.from.rawValue) model"
-                onEvent("the switch to the \(record.to.rawValue) model failed: \(reason)")
                 launches = performLocked(actions)
             }
             outcome = .failed(reason: reason)

@@ -1,5 +1,6 @@
 public import ConcurCore
 import ConcurProtocol
+public import Logging
 import Synchronization
 public import Varlink
 
@@ -13,10 +14,15 @@ public struct ControlService: VarlinkInterface {
     public let supervisor: Supervisor
     /// Called after a successful resize (the daemon refreshes systemd's status line).
     let onChange: @Sendable () -> Void
+    /// Where model switches are logged.
+    let logger: Logger
 
     /// A service over `supervisor`; `onChange` runs after calls that change the pool's shape.
-    public init(supervisor: Supervisor, onChange: @escaping @Sendable () -> Void = {}) {
+    public init(
+        supervisor: Supervisor, logger: Logger = Logger(label: "concurd"), onChange: @escaping @Sendable () -> Void = {}
+    ) {
         self.supervisor = supervisor
+        self.logger = logger
         self.onChange = onChange
     }
 
@@ -148,10 +154,21 @@ public struct ControlService: VarlinkInterface {
         try reader.finish()
         let start = MonotonicClock.now()
         let onChange = onChange
+        let logger = logger
         do {
             // The reply waits for the new model to serve; the event loop does not.
             _ = try supervisor.pool.setModel(model, preempt: preempt) { outcome in
                 let seconds = Double(MonotonicClock.now() - start) / 1e9
+                switch outcome {
+                case .serving(let record):
+                    logger.info(
+                        "model: \(record.from.rawValue) -> \(model.rawValue)\(preempt ? " (preempting)" : ""), serving after \(formatDuration(seconds))"
+                    )
+                case .failed(let reason): logger.error("the switch to the \(model.rawValue) model failed: \(reason)")
+                case .superseded(let other):
+                    logger.info("the switch to \(model.rawValue) was replaced by one to \(other.rawValue)")
+                case .unchanged, .shuttingDown: break
+                }
                 responder.enqueue {
                     switch outcome {
                     case .serving(let record):

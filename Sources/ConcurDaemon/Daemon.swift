@@ -86,7 +86,7 @@ public enum Daemon {
 
         let service = VarlinkService(
             vendor: "concur", product: "concurd", version: version, url: "https://github.com/concur/concur",
-            interfaces: [ControlService(supervisor: supervisor, onChange: refreshStatus)])
+            interfaces: [ControlService(supervisor: supervisor, logger: logger, onChange: refreshStatus)])
         let ownUID = geteuid()
         let serverConfiguration = VarlinkServerConfiguration { peer in peer.uid == 0 || peer.uid == ownUID }
         let server: VarlinkSocketServer

@@ -164,6 +164,38 @@ struct InProcessPoolTests {
         #expect(supervisor.drain(timeout: 5) == .drained)
     }
 
+    /// A processes model whose children all die before they serve.
+    struct DyingModel: WorkerModel {
+        let model = ConcurrencyModel.processes
+        func startWorker(_ handle: WorkerHandle, pool: Pool, delay: Double) throws {
+            try OSThread.start(name: "dying") {
+                usleep(UInt32(delay * 1e6))
+                pool.workerExited(
+                    handle.id, exit: .died(reason: "worker \(handle.id) exited with status 1 before it started serving"))
+            }
+        }
+    }
+
+    @Test("a switch to a model whose workers cannot start fails, and the pool goes back and keeps running jobs")
+    func failedSwitchRollsBack() throws {
+        let supervisor = Supervisor(
+            configuration: .init(model: .threads, workers: 2, limits: .init(maxQueue: 100, maxWorkers: 4)),
+            models: [ThreadModel(), DyingModel()], version: "test")
+        try supervisor.start(workers: 2)
+        let outcome = Mutex<SwitchOutcome?>(nil)
+        _ = try supervisor.pool.setModel(.processes, preempt: false) { result in outcome.withLock { $0 = result } }
+        #expect(eventually(30) { outcome.withLock { $0 } != nil })
+        guard case .failed(let reason) = outcome.withLock({ $0 }) else {
+            Issue.record("expected a failed switch, got \(String(describing: outcome.withLock { $0 }))")
+            return
+        }
+        #expect(reason.contains("status 1") && reason.contains("went back to the threads model"), "\(reason)")
+        #expect(eventually { supervisor.status().model == .threads && supervisor.status().workers.live == 2 })
+        _ = try supervisor.pool.submit([JobSpec(.prime(n: 97)), JobSpec(.sleep(milliseconds: 1))])
+        #expect(eventually { supervisor.status().totals.done == 2 })
+        #expect(supervisor.drain(timeout: 5) == .drained)
+    }
+
     static func threadCount() -> Int {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
             let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Threads:") })

@@ -7,7 +7,11 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <dirent.h>
+#include <poll.h>
+#include <string.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <sys/prctl.h>
@@ -158,4 +162,155 @@ void concur_drain(int doorbell) {
     uint64_t count;
     ssize_t got = read(doorbell, &count, sizeof count);
     (void)got;
+}
+
+pid_t concur_fork(void) { return fork(); }
+
+int concur_thread_count(void) {
+    DIR *tasks = opendir("/proc/self/task");
+    if (!tasks) return -1;
+    int count = 0;
+    struct dirent *entry;
+    while ((entry = readdir(tasks)) != NULL) {
+        if (entry->d_name[0] != '.') count++;
+    }
+    closedir(tasks);
+    return count;
+}
+
+static void forkserver_send(int socket_fd, concur_forkserver_message message) {
+    ssize_t sent;
+    do {
+        sent = send(socket_fd, &message, sizeof message, MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    if (sent < 0) _exit(0);  // the daemon is gone
+}
+
+/// One request to the forkserver: its number, and room for the two descriptors it passes.
+typedef struct {
+    uint32_t request;
+    struct iovec vector;
+    struct msghdr header;
+    union {
+        char buffer[CMSG_SPACE(2 * sizeof(int))];
+        struct cmsghdr align;
+    } control;
+} forkserver_request_buffer;
+
+static void forkserver_request_prepare(forkserver_request_buffer *buffer, uint32_t request) {
+    memset(buffer, 0, sizeof *buffer);
+    buffer->request = request;
+    buffer->vector.iov_base = &buffer->request;
+    buffer->vector.iov_len = sizeof buffer->request;
+    buffer->header.msg_iov = &buffer->vector;
+    buffer->header.msg_iovlen = 1;
+    buffer->header.msg_control = buffer->control.buffer;
+    buffer->header.msg_controllen = sizeof buffer->control.buffer;
+}
+
+/// Sets up a freshly forked worker: fds 3 and 4, nothing else open above 2, clean signals.
+static void forkserver_child(int channel_fd, int progress_fd) {
+    // Out of the way first, so that neither lands on 3 or 4 before it is moved there.
+    int channel = fcntl(channel_fd, F_DUPFD, 10);
+    int progress = fcntl(progress_fd, F_DUPFD, 10);
+    if (channel < 0 || progress < 0 || dup2(channel, 3) != 3 || dup2(progress, 4) != 4) _exit(71);
+    syscall(SYS_close_range, 5, ~0U, 0);
+    int null = open("/dev/null", O_RDONLY);
+    if (null >= 0 && null != 0) {
+        dup2(null, 0);
+        close(null);
+    }
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = SIG_DFL;
+    for (int number = 1; number < NSIG; number++) {
+        if (number != SIGKILL && number != SIGSTOP) sigaction(number, &action, NULL);
+    }
+    sigset_t empty;
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, NULL);
+    setpgid(0, 0);
+}
+
+int concur_forkserver_serve(int socket_fd) {
+    setpgid(0, 0);
+    // The daemon's signals are not for the helper (a terminal's Ctrl-C, systemd's SIGTERM go to
+    // the daemon, which drains its workers); it ends when the daemon's end of the socket closes.
+    int ignored[] = {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2, SIGPIPE};
+    for (size_t index = 0; index < sizeof ignored / sizeof ignored[0]; index++) signal(ignored[index], SIG_IGN);
+    sigset_t children;
+    sigemptyset(&children);
+    sigaddset(&children, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &children, NULL);
+    int child_signals = signalfd(-1, &children, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (child_signals < 0) _exit(70);
+    for (;;) {
+        struct pollfd descriptors[2] = {{socket_fd, POLLIN, 0}, {child_signals, POLLIN, 0}};
+        if (poll(descriptors, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            _exit(70);
+        }
+        if (descriptors[1].revents) {
+            struct signalfd_siginfo info;
+            while (read(child_signals, &info, sizeof info) > 0) {
+            }
+            int status;
+            pid_t pid;
+            while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+                concur_forkserver_message message = {2, 0, pid, 0, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                                                     WIFSIGNALED(status) ? WTERMSIG(status) : -1};
+                forkserver_send(socket_fd, message);
+            }
+        }
+        if (!descriptors[0].revents) continue;
+        forkserver_request_buffer buffer;
+        forkserver_request_prepare(&buffer, 0);
+        ssize_t got = recvmsg(socket_fd, &buffer.header, MSG_CMSG_CLOEXEC);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) _exit(0);  // the daemon is gone; the workers follow (their death signal)
+        uint32_t request = buffer.request;
+        struct cmsghdr *message = CMSG_FIRSTHDR(&buffer.header);
+        if (!message || message->cmsg_type != SCM_RIGHTS || message->cmsg_len != CMSG_LEN(2 * sizeof(int))) {
+            // Not a request this helper sends; close whatever descriptors came with it.
+            for (; message; message = CMSG_NXTHDR(&buffer.header, message)) {
+                if (message->cmsg_type != SCM_RIGHTS) continue;
+                int *passed = (int *)CMSG_DATA(message);
+                size_t count = (message->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (size_t index = 0; index < count; index++) close(passed[index]);
+            }
+            concur_forkserver_message reply = {1, request, -1, EINVAL, -1, -1};
+            forkserver_send(socket_fd, reply);
+            continue;
+        }
+        int fds[2];
+        memcpy(fds, CMSG_DATA(message), sizeof fds);
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(socket_fd);
+            close(child_signals);
+            forkserver_child(fds[0], fds[1]);
+            return 0;
+        }
+        int error = pid < 0 ? errno : 0;
+        close(fds[0]);
+        close(fds[1]);
+        concur_forkserver_message reply = {1, request, pid, error, -1, -1};
+        forkserver_send(socket_fd, reply);
+    }
+}
+
+int concur_forkserver_request(int socket_fd, uint32_t request, int channel_fd, int progress_fd) {
+    forkserver_request_buffer buffer;
+    forkserver_request_prepare(&buffer, request);
+    struct cmsghdr *message = CMSG_FIRSTHDR(&buffer.header);
+    message->cmsg_level = SOL_SOCKET;
+    message->cmsg_type = SCM_RIGHTS;
+    message->cmsg_len = CMSG_LEN(2 * sizeof(int));
+    int fds[2] = {channel_fd, progress_fd};
+    memcpy(CMSG_DATA(message), fds, sizeof fds);
+    ssize_t sent;
+    do {
+        sent = sendmsg(socket_fd, &buffer.header, MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    return sent < 0 ? errno : 0;
 }

@@ -23,6 +23,18 @@ public enum ChildWorker {
     /// Serves jobs until told to retire or the daemon goes away, `nice` levels below the
     /// daemon's control plane; never returns.
     public static func run(parentPID: Int32, nice: Int = 0) -> Never {
+        serve(parentPID: parentPID, nice: nice)
+    }
+
+    /// A worker forked by the forkserver `helperPID` (whose child it is): it re-opens what its
+    /// descriptors closed, then serves as a spawned worker does.
+    static func runForked(helperPID: Int32, nice: Int) -> Never {
+        concur_set_thread_name("concur-worker")
+        ExecutionLog.reopen()
+        serve(parentPID: helperPID, nice: nice)
+    }
+
+    private static func serve(parentPID: Int32, nice: Int) -> Never {
         OSThread.lowerPriority(by: nice)
         _ = concur_set_parent_death_signal(SIGKILL)
         // The daemon may have died before the death signal was armed.

@@ -30,6 +30,13 @@ public enum ExecutionLog {
         descriptor.store(fd, ordering: .releasing)
     }
 
+    /// Opens the log again at the same path, in a worker forked after it was opened whose
+    /// descriptors were closed.
+    static func reopen() {
+        guard let path else { return }
+        try? open(path: path)
+    }
+
     /// The log's path, if it is on.
     public static var path: String? { openedPath.withLock { $0 } }
 

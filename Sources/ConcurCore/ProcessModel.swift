@@ -12,7 +12,9 @@ import Glibc
 public final class ProcessModel: WorkerModel {
     /// `.processes`.
     public let model = ConcurrencyModel.processes
-    private let spawner: WorkerSpawner
+    private let launcher: any WorkerLauncher
+    /// How children are started.
+    public let startMethod: WorkerStartMethod
 
     /// The arguments that select the worker mode of the daemon's binary.
     public static let workerArguments = ["__worker"]
@@ -20,7 +22,15 @@ public final class ProcessModel: WorkerModel {
     /// A model whose spawner thread starts now (before the pool needs it); its children run
     /// `nice` levels below the daemon's control plane.
     public init(nice: Int = 0) throws {
-        spawner = try WorkerSpawner(nice: nice)
+        launcher = try WorkerSpawner(nice: nice)
+        startMethod = .spawn
+    }
+
+    /// A model whose children the forkserver forks (started with the niceness its children get).
+    public init(forkServer: ForkServer) throws {
+        try forkServer.startReading()
+        launcher = forkServer
+        startMethod = .forkserver
     }
 
     /// Starts the proxy thread that spawns and serves child `handle.id`.
@@ -28,10 +38,10 @@ public final class ProcessModel: WorkerModel {
         let doorbell = concur_doorbell()
         guard doorbell >= 0 else { throw ProcessWorkerError("cannot create a doorbell: \(String(cString: strerror(errno)))") }
         handle.installDoorbell { concur_ring(doorbell) }
-        let spawner = spawner
+        let launcher = launcher
         do {
             try OSThread.start(name: "concur-proc-\(handle.id)") {
-                ProcessWorkerProxy(handle: handle, pool: pool, spawner: spawner, doorbell: doorbell).run(delay: delay)
+                ProcessWorkerProxy(handle: handle, pool: pool, launcher: launcher, doorbell: doorbell).run(delay: delay)
                 close(doorbell)
             }
         } catch {
@@ -51,7 +61,7 @@ struct ProcessWorkerError: Error, CustomStringConvertible {
 ///
 /// `@unchecked Sendable`: `requests` is guarded by `lock`; each request's result is written
 /// once by the spawner thread before it signals, and read by its requester after.
-final class WorkerSpawner: @unchecked Sendable {
+final class WorkerSpawner: WorkerLauncher, @unchecked Sendable {
     private final class Request {
         let channel: Int32
         let progress: Int32
@@ -95,7 +105,7 @@ final class WorkerSpawner: @unchecked Sendable {
 
     /// Spawns a child with `channel` as its fd 3 and `progress` as its fd 4; blocks the caller
     /// until it is done.
-    func spawn(channel: Int32, progress: Int32) -> Result<pid_t, ProcessWorkerError> {
+    func launch(channel: Int32, progress: Int32) -> Result<pid_t, ProcessWorkerError> {
         let request = Request(channel: channel, progress: progress)
         return lock.withLock {
             requests.append(request)
@@ -103,6 +113,12 @@ final class WorkerSpawner: @unchecked Sendable {
             while request.result == nil { lock.wait(done) }
             return request.result!
         }
+    }
+
+    func reap(_ pid: pid_t) -> (code: Int32, signal: Int32)? {
+        var code: Int32 = -1
+        var signal: Int32 = -1
+        return concur_reap(pid, &code, &signal) == 0 ? nil : (code, signal)
     }
 
     private func serve() -> Never {

@@ -11,7 +11,7 @@ import Glibc
 final class ProcessWorkerProxy {
     private let handle: WorkerHandle
     private let pool: Pool
-    private let spawner: WorkerSpawner
+    private let launcher: any WorkerLauncher
     private let doorbell: Int32
     private var id: WorkerID { handle.id }
 
@@ -40,10 +40,10 @@ final class ProcessWorkerProxy {
     /// between SIGTERM and SIGKILL.
     static let stopGrace: UInt64 = 2_000_000_000
 
-    init(handle: WorkerHandle, pool: Pool, spawner: WorkerSpawner, doorbell: Int32) {
+    init(handle: WorkerHandle, pool: Pool, launcher: any WorkerLauncher, doorbell: Int32) {
         self.handle = handle
         self.pool = pool
-        self.spawner = spawner
+        self.launcher = launcher
         self.doorbell = doorbell
     }
 
@@ -111,7 +111,7 @@ final class ProcessWorkerProxy {
                 exit: .died(reason: "worker \(id) could not be started: no progress page: \(String(cString: strerror(errno)))"))
             return false
         }
-        let result = spawner.spawn(channel: ends[1], progress: page.fileDescriptor)
+        let result = launcher.launch(channel: ends[1], progress: page.fileDescriptor)
         close(ends[1])
         switch result {
         case .failure(let error):
@@ -127,13 +127,12 @@ final class ProcessWorkerProxy {
         _ = fcntl(socket, F_SETFL, fcntl(socket, F_GETFL) | O_NONBLOCK)
         pidfd = concur_pidfd_open(pid, 0)
         guard pidfd >= 0 else {
+            let reason = String(cString: strerror(errno))
             kill(pid, SIGKILL)
-            var code: Int32 = 0
-            var signal: Int32 = 0
-            while concur_reap(pid, &code, &signal) == 0 { usleep(1_000) }
+            _ = waitForExit()
             close(socket)
             pool.workerExited(
-                id, exit: .died(reason: "worker \(id) could not be watched: pidfd_open: \(String(cString: strerror(errno)))"))
+                id, exit: .died(reason: "worker \(id) could not be watched: pidfd_open: \(reason)"))
             return false
         }
         return true
@@ -272,9 +271,7 @@ final class ProcessWorkerProxy {
             // Leaving while the child lives (poll failed): do not leave it behind.
             kill(pid, SIGKILL)
         }
-        var code: Int32 = -1
-        var signal: Int32 = -1
-        while concur_reap(pid, &code, &signal) == 0 { usleep(500) }
+        let (code, signal) = waitForExit()
         readMessages()
         let who = "worker \(id) (pid \(pid))"
         let how = signal >= 0 ? "killed by \(Self.signalName(signal))" : "exited with status \(code)"
@@ -291,6 +288,14 @@ final class ProcessWorkerProxy {
             exit = .died(reason: "\(who) \(how)", progress: report)
         }
         pool.workerExited(id, exit: exit)
+    }
+
+    /// Waits for the child, which has exited or been killed, to be reaped; how it ended.
+    private func waitForExit() -> (code: Int32, signal: Int32) {
+        while true {
+            if let status = launcher.reap(pid) { return status }
+            usleep(500)
+        }
     }
 
     private func pidIsAlive() -> Bool {

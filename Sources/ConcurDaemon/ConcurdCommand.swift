@@ -75,6 +75,11 @@ extension ConcurdCommand {
         var taskThreads: Int?
 
         @Option(
+            name: .customLong("start-method"),
+            help: "How the processes model starts a child: spawn (a fresh process) or forkserver (a fork of a helper).")
+        var startMethod: String?
+
+        @Option(
             name: .customLong("worker-nice"),
             help:
                 "Nice levels the workers run below the control plane, so it stays responsive on busy cores (0 to 19, default 10)."
@@ -110,6 +115,14 @@ extension ConcurdCommand {
             if let taskThreads { configuration.taskThreads = taskThreads }
             if let executionLog { configuration.executionLog = executionLog }
             if let workerNice { configuration.workerNice = workerNice }
+            if let startMethod {
+                guard let method = WorkerStartMethod(rawValue: startMethod) else {
+                    throw ConfigurationError(
+                        "--start-method must be one of \(WorkerStartMethod.allCases.map(\.rawValue).joined(separator: ", ")), not '\(startMethod)'"
+                    )
+                }
+                configuration.startMethod = method
+            }
             if let logLevel {
                 guard let level = Logger.Level(rawValue: logLevel) else {
                     throw ConfigurationError(

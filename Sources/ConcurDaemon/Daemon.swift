@@ -35,6 +35,28 @@ public enum Daemon {
             return 1
         }
 
+        if let path = configuration.executionLog {
+            // Before the models start (child workers get the path on their command line) and
+            // before the forkserver is forked (its workers re-open it).
+            do {
+                try ExecutionLog.open(path: path)
+            } catch {
+                logger.critical("\(error)")
+                return 1
+            }
+        }
+        // The forkserver is forked while this process has one thread: first of all.
+        var forkServer: ForkServer?
+        if configuration.startMethod == .forkserver {
+            do {
+                forkServer = try ForkServer.start(nice: configuration.workerNice)
+            } catch {
+                logger.critical("cannot start the forkserver: \(error); use --start-method spawn")
+                return 1
+            }
+        }
+        defer { forkServer?.stop() }
+
         // Signals are blocked before the first thread starts (the models start threads); until
         // the pool exists, only a stop is acted on.
         let shutdown = ShutdownEvent()
@@ -58,18 +80,10 @@ public enum Daemon {
         }
         defer { signals.cancel() }
 
-        if let path = configuration.executionLog {
-            // Before the models start: child workers get the path on their command line.
-            do {
-                try ExecutionLog.open(path: path)
-            } catch {
-                logger.critical("\(error)")
-                return 1
-            }
-        }
         let supervisor = Supervisor(
             configuration: configuration.supervisor,
-            models: WorkerModels.all(taskThreads: configuration.taskThreads, nice: configuration.workerNice),
+            models: WorkerModels.all(
+                taskThreads: configuration.taskThreads, nice: configuration.workerNice, forkServer: forkServer),
             version: version,
             onEvent: { logger.warning("\($0)") })
         current.withLock { $0 = supervisor }

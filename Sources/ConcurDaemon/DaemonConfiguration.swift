@@ -45,6 +45,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var taskThreads: Int?
     /// Nice levels the workers run below the control plane (0: the same priority).
     public var workerNice = 10
+    /// How the processes model starts its children.
+    public var startMethod = WorkerStartMethod.spawn
     /// Where every run of every job is recorded (`--execution-log`, for tests); nil: nowhere.
     public var executionLog: String?
 
@@ -54,7 +56,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// The keys a config file may set, as written in the file.
     public static let fileKeys = [
         "socket", "workers", "model", "max_queue", "max_workers", "drain_timeout", "retain_jobs", "log_level", "max_attempts",
-        "job_timeout", "allow_exec", "task_threads", "worker_nice",
+        "job_timeout", "allow_exec", "task_threads", "worker_nice", "start_method",
     ]
 
     /// The models this build can run.
@@ -187,6 +189,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
             case "job_timeout":
                 guard let seconds = value.double ?? value.int.map(Double.init) else { throw fail("a number of seconds") }
                 jobTimeout = seconds
+            case "start_method":
+                guard let name = value.string, let method = WorkerStartMethod(rawValue: name) else {
+                    throw fail("one of \(WorkerStartMethod.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
+                }
+                startMethod = method
             case "worker_nice":
                 guard let number = value.int else { throw fail("an integer") }
                 workerNice = number

@@ -7,11 +7,11 @@ enum WorkerModels {
     /// Every model, ready to start workers. The processes model starts its spawner thread and
     /// the tasks model its executor's threads here, so call it after the signal watcher
     /// (threads inherit its blocked signals). `taskThreads` nil means one per core; workers run
-    /// `nice` levels below the control plane.
-    static func all(taskThreads: Int? = nil, nice: Int = 0) -> [any WorkerModel] {
+    /// `nice` levels below the control plane; with a forkserver, it forks the child workers.
+    static func all(taskThreads: Int? = nil, nice: Int = 0, forkServer: ForkServer? = nil) -> [any WorkerModel] {
         var models: [any WorkerModel] = [ThreadModel(nice: nice)]
         do {
-            models.append(try ProcessModel(nice: nice))
+            models.append(try forkServer.map { try ProcessModel(forkServer: $0) } ?? ProcessModel(nice: nice))
         } catch {
             StandardStreams.printError("concurd: the processes model is unavailable: \(error)")
         }

@@ -1,3 +1,4 @@
+import ConcurCore
 import ConcurDaemon
 import ConcurProtocol
 import Foundation
@@ -27,12 +28,14 @@ struct ConfigurationTests {
             allow_exec = true
             task_threads = 3
             worker_nice = 4
+            start_method = "forkserver"
             """
         let fromFile = try serve([], file: file)
         #expect(fromFile.workers == 6 && fromFile.maxQueue == 500 && fromFile.drainTimeout == 2.5)
         #expect(fromFile.logLevel == .debug && fromFile.socket == "/tmp/x.sock" && fromFile.retainJobs == 10)
         #expect(fromFile.model == .processes && fromFile.maxAttempts == 5 && fromFile.jobTimeout == 60 && fromFile.allowExec)
-        #expect(fromFile.taskThreads == 3 && fromFile.workerNice == 4)
+        #expect(fromFile.taskThreads == 3 && fromFile.workerNice == 4 && fromFile.startMethod == .forkserver)
+        #expect(try serve(["--start-method", "spawn"], file: file).startMethod == .spawn)
         #expect(try serve([]).workerNice == 10)
         #expect(try serve(["--worker-nice", "0"], file: file).workerNice == 0)
         #expect(try serve(["--task-threads", "2"], file: file).taskThreads == 2)
@@ -53,6 +56,7 @@ struct ConfigurationTests {
             ("allow_exec = \"yes\"", "allow_exec must be true or false"),
             ("task_threads = 2.5", "task_threads must be an integer"),
             ("worker_nice = \"low\"", "worker_nice must be an integer"),
+            ("start_method = \"fork\"", "start_method must be one of \"spawn\", \"forkserver\""),
         ])
     func wrongFileValues(line: String, message: String) {
         #expect {
@@ -77,6 +81,7 @@ struct ConfigurationTests {
             (["--task-threads", "257"], "--task-threads"),
             (["--worker-nice", "20"], "--worker-nice (config key 'worker_nice') must be between 0 and 19, not 20"),
             (["--worker-nice=-1"], "--worker-nice"),
+            (["--start-method", "fork"], "--start-method must be one of spawn, forkserver, not 'fork'"),
             (["--max-attempts", "0"], "--max-attempts (config key 'max_attempts') must be between 1 and 100"),
             (["--max-attempts", "101"], "--max-attempts"), (["--job-timeout", "0"], "--job-timeout (config key 'job_timeout')"),
             (["--job-timeout", "90000"], "--job-timeout"),

@@ -13,16 +13,21 @@ struct SwitchStressTests {
     /// Seconds the driver switches for (CONCUR_STRESS_SECONDS, default 20).
     static let seconds = Double(ProcessInfo.processInfo.environment["CONCUR_STRESS_SECONDS"] ?? "") ?? 20
 
-    static let pairs: [(ConcurrencyModel, ConcurrencyModel)] = [(.threads, .processes), (.threads, .tasks), (.processes, .tasks)]
+    /// Every pair of models, with child processes spawned; and once with the forkserver.
+    static let pairs: [(ConcurrencyModel, ConcurrencyModel, String)] = [
+        (.threads, .processes, "spawn"), (.threads, .tasks, "spawn"), (.processes, .tasks, "spawn"),
+        (.processes, .tasks, "forkserver"),
+    ]
 
     @Test(
         "jobs keep flowing through random switches and resizes: each done exactly once, nothing left over",
         .timeLimit(.minutes(5)), arguments: pairs)
-    func stress(first: ConcurrencyModel, second: ConcurrencyModel) throws {
+    func stress(first: ConcurrencyModel, second: ConcurrencyModel, startMethod: String) throws {
         let executionLog = FileManager.default.temporaryDirectory.appendingPathComponent("concur-exec-\(UUID().uuidString).log")
         defer { try? FileManager.default.removeItem(at: executionLog) }
         let daemon = try TestDaemon([
             "--workers", "4", "--model", first.rawValue, "--max-workers", "8", "--execution-log", executionLog.path,
+            "--start-method", startMethod,
         ])
         var random = SystemRandomNumberGenerator()
         let watcher = try Watcher(socket: daemon.socket)
@@ -70,7 +75,10 @@ struct SwitchStressTests {
                 let result = try daemon.ctl(["resize", "--workers", "\(workers)"])
                 #expect(result.status == 0, "\(result)")
             }
-            for child in ProcEntry.children(of: daemon.pid) { seenPIDs.insert(child.pid) }
+            for child in ProcEntry.children(of: daemon.pid) {
+                seenPIDs.insert(child.pid)
+                for grandchild in ProcEntry.children(of: child.pid) { seenPIDs.insert(grandchild.pid) }
+            }
         }
         let streamed = submitter.stop()
         #expect(streamed > 100, "too few jobs to mean anything")
@@ -106,7 +114,11 @@ struct SwitchStressTests {
         #expect(stats.workers.count == stats.status.workers.target)
         #expect(stats.workers.allSatisfy { $0.model == model && $0.state != .retiring })
         #expect(stats.status.handingOver == 0)
-        let children = ProcEntry.children(of: daemon.pid).filter { $0.state != "Z" }
+        // Spawned workers are the daemon's children; forked ones, the forkserver's.
+        let helpers = startMethod == "forkserver" ? ProcEntry.children(of: daemon.pid) : []
+        let children = (helpers.isEmpty ? ProcEntry.children(of: daemon.pid) : helpers.flatMap { ProcEntry.children(of: $0.pid) })
+            .filter { $0.state != "Z" }
+        #expect(helpers.count == (startMethod == "forkserver" ? 1 : 0))
         #expect(children.count == (model == .processes ? stats.workers.count : 0), "children: \(children.map(\.pid))")
         #expect(ProcEntry.threads(of: daemon.pid, named: "concur-worker-").count == (model == .threads ? stats.workers.count : 0))
         #expect(stats.workerDeaths == 0)
@@ -118,7 +130,7 @@ struct SwitchStressTests {
             #expect(kill(pid, 0) != 0 && errno == ESRCH, "child \(pid) outlived the daemon")
         }
         print(
-            "\(first.rawValue)/\(second.rawValue): \(submitted) jobs, \(status.switches) switches (\(superseded) superseded), "
+            "\(first.rawValue)/\(second.rawValue) (\(startMethod)): \(submitted) jobs, \(status.switches) switches (\(superseded) superseded), "
                 + "\(runs.cancelled) runs preempted, \(status.totals.retried) retried")
     }
 

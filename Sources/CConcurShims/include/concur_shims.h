@@ -81,4 +81,36 @@ void concur_ring(int doorbell);
 /// Clears a doorbell.
 void concur_drain(int doorbell);
 
+/// fork(2), which Swift marks unavailable: only for the forkserver, forked while the process
+/// has a single thread.
+pid_t concur_fork(void);
+
+/// The number of threads of the calling process (from /proc/self/task), or -1.
+int concur_thread_count(void);
+
+/// A forkserver's message to the daemon: a fork's result, or a worker's exit.
+typedef struct concur_forkserver_message {
+    /// 1: the reply to request `request` (pid, or error an errno value); 2: worker `pid` exited
+    /// (`code` for a normal exit, `signal` for a death by signal, the other -1).
+    int32_t type;
+    uint32_t request;
+    int32_t pid;
+    int32_t error;
+    int32_t code;
+    int32_t signal;
+} concur_forkserver_message;
+
+/// The forkserver's loop, in the helper process (a single-threaded fork of the daemon): it
+/// receives fork requests on `socket_fd` (a SOCK_SEQPACKET socket; each request is a uint32 id
+/// with two descriptors, a worker's channel and its progress page), forks a worker for each
+/// and replies with its pid, reaps its workers and reports their exits. It ignores the signals
+/// meant for the daemon and sits in a process group of its own. It `_exit`s when the daemon
+/// goes away; it returns only in a newly forked worker, with its channel as fd 3, its progress
+/// page as fd 4, stdin from /dev/null, every other descriptor above 2 closed, an empty signal
+/// mask, every signal's default disposition, and a process group of its own.
+int concur_forkserver_serve(int socket_fd);
+
+/// Sends a fork request to the forkserver: `request` and the two descriptors. 0 or an errno value.
+int concur_forkserver_request(int socket_fd, uint32_t request, int channel_fd, int progress_fd);
+
 #endif

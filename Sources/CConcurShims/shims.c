@@ -18,6 +18,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 int concur_so_peercred(void) { return SO_PEERCRED; }
@@ -313,4 +315,93 @@ int concur_forkserver_request(int socket_fd, uint32_t request, int channel_fd, i
         sent = sendmsg(socket_fd, &buffer.header, MSG_NOSIGNAL);
     } while (sent < 0 && errno == EINTR);
     return sent < 0 ? errno : 0;
+}
+
+static struct termios saved_terminal;
+static int saved_terminal_fd = -1;
+static char leave_sequence[256];
+static size_t leave_length;
+
+void concur_terminal_restore(void) {
+    if (saved_terminal_fd < 0) return;
+    ssize_t written = write(saved_terminal_fd, leave_sequence, leave_length);
+    (void)written;
+    tcsetattr(saved_terminal_fd, TCSAFLUSH, &saved_terminal);
+    saved_terminal_fd = -1;
+}
+
+static void terminal_signal(int number) {
+    (void)number;
+    concur_terminal_restore();
+    _exit(0);
+}
+
+void concur_terminal_set_leave_sequence(const char *leave) {
+    size_t length = strlen(leave);
+    if (length >= sizeof leave_sequence) length = sizeof leave_sequence - 1;
+    memcpy(leave_sequence, leave, length);
+    leave_length = length;
+}
+
+int concur_terminal_raw(int fd) {
+    struct termios settings;
+    if (tcgetattr(fd, &settings) != 0) return errno;
+    saved_terminal = settings;
+    saved_terminal_fd = fd;
+    settings.c_lflag &= ~(ICANON | ECHO | ISIG | IEXTEN);
+    settings.c_iflag &= ~(IXON | ICRNL);
+    settings.c_cc[VMIN] = 0;
+    settings.c_cc[VTIME] = 0;
+    if (tcsetattr(fd, TCSAFLUSH, &settings) != 0) return errno;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = terminal_signal;
+    int numbers[] = {SIGTERM, SIGHUP, SIGINT, SIGQUIT};
+    for (size_t index = 0; index < sizeof numbers / sizeof numbers[0]; index++) sigaction(numbers[index], &action, NULL);
+    return 0;
+}
+
+void concur_terminal_size(int fd, int *rows, int *columns) {
+    struct winsize size;
+    if (ioctl(fd, TIOCGWINSZ, &size) != 0) {
+        *rows = 0;
+        *columns = 0;
+        return;
+    }
+    *rows = size.ws_row;
+    *columns = size.ws_col;
+}
+
+static void quiet_exit(int number) {
+    (void)number;
+    _exit(0);
+}
+
+void concur_exit_quietly_on_signals(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = quiet_exit;
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+    sigaction(SIGHUP, &action, NULL);
+}
+
+static volatile sig_atomic_t terminal_resized;
+
+static void note_resize(int number) {
+    (void)number;
+    terminal_resized = 1;
+}
+
+void concur_terminal_watch_resize(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = note_resize;  // no SA_RESTART: a blocking poll returns EINTR at once
+    sigaction(SIGWINCH, &action, NULL);
+}
+
+int concur_terminal_take_resize(void) {
+    int resized = terminal_resized;
+    terminal_resized = 0;
+    return resized;
 }

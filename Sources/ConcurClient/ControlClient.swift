@@ -60,6 +60,47 @@ public final class ControlClient {
         if let failure { throw failure }
     }
 
+    /// How a followed stream ended after its first reply.
+    public enum StreamEnd: Sendable, Equatable {
+        /// The daemon sent the last reply, or `onReply` asked to stop.
+        case finished
+        /// The daemon closed the connection (it stopped, or dropped a client that did not read).
+        case closedByDaemon
+        /// The connection failed; why.
+        case lost(String)
+    }
+
+    /// Like ``stream(_:_:onReply:)``, for a stream that lasts until the daemon ends it: a
+    /// failure before the first reply is thrown (the call was refused or never reached the
+    /// daemon); after it, the way the stream ended is returned, for a last line.
+    public func follow(
+        _ method: SupervisorInterface.Method, _ parameters: JSONObject = [:],
+        onReply: (JSONObject) throws(ClientFailure) -> Bool
+    ) throws(ClientFailure) -> StreamEnd {
+        connection.setReceiveTimeout(0)
+        var started = false
+        var failure: ClientFailure?
+        do {
+            try connection.stream(SupervisorInterface.method(method), parameters) { reply throws(VarlinkClientError) in
+                started = true
+                switch Result(catching: { () throws(ClientFailure) in try onReply(reply) }) {
+                case .success(let more): return more
+                case .failure(let error):
+                    failure = error
+                    return false
+                }
+            }
+        } catch {
+            switch error {
+            case .closedByPeer where started: return .closedByDaemon
+            case .io where started: return .lost(ClientFailure.from(error, socket: socketPath).message)
+            default: throw ClientFailure.from(error, socket: socketPath)
+            }
+        }
+        if let failure { throw failure }
+        return .finished
+    }
+
     /// Reads a typed field of a reply.
     public static func decode<T: JSONDecodable>(_ type: T.Type, _ field: String, in reply: JSONObject) throws(ClientFailure) -> T
     {

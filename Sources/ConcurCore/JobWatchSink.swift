@@ -1,15 +1,25 @@
 public import ConcurProtocol
+import DequeModule
 import Synchronization
 
-/// Where a watch's finished jobs wait until its client takes them.
+/// What a watch reports: a job that reached its final state, or an event of the pool.
+public enum WatchItem: Sendable, Equatable {
+    /// A finished job.
+    case job(JobInfo)
+    /// Something that happened to the pool.
+    case event(PoolEvent)
+}
+
+/// Where a watch's finished jobs (and, if it follows them, the pool's events) wait until its
+/// client takes them.
 ///
-/// The pool pushes under its own lock, so a watch sees jobs in the order they finished; the
-/// consumer (a control connection) is told once per batch through `onReady` and takes
-/// everything pending in one go. A consumer that falls more than `capacity` jobs behind is cut
-/// off (`overflowed`) rather than let the daemon's memory grow without bound.
+/// The pool pushes under its own lock, so a watch sees items in the order they happened; the
+/// consumer (a control connection) is told once per batch through `onReady` and takes what is
+/// pending. A consumer that falls more than `capacity` items behind is cut off (`overflowed`)
+/// rather than let the daemon's memory grow without bound.
 public final class JobWatchSink: Sendable {
     private struct Buffer {
-        var jobs: [JobInfo] = []
+        var items: Deque<WatchItem> = []
         var ended = false
         var overflowed = false
         var scheduled = false
@@ -17,10 +27,10 @@ public final class JobWatchSink: Sendable {
 
     private let buffer = Mutex(Buffer())
     private let onReady: @Sendable () -> Void
-    /// The most jobs held for a consumer that does not keep up.
+    /// The most items held for a consumer that does not keep up.
     public let capacity: Int
 
-    /// A sink that calls `onReady` when jobs arrive after the consumer last took them.
+    /// A sink that calls `onReady` when items arrive after the consumer last took them.
     public init(capacity: Int = 100_000, onReady: @escaping @Sendable () -> Void) {
         self.capacity = capacity
         self.onReady = onReady
@@ -28,13 +38,18 @@ public final class JobWatchSink: Sendable {
 
     /// Adds a finished job; `last` marks the end of the watch.
     func push(_ job: JobInfo, last: Bool) {
+        push(.job(job), last: last)
+    }
+
+    /// Adds an item; `last` marks the end of the watch.
+    func push(_ item: WatchItem, last: Bool = false) {
         let schedule = buffer.withLock { buffer -> Bool in
             guard !buffer.ended else { return false }
-            if buffer.jobs.count >= capacity {
+            if buffer.items.count >= capacity {
                 buffer.overflowed = true
                 buffer.ended = true
             } else {
-                buffer.jobs.append(job)
+                buffer.items.append(item)
                 buffer.ended = last
             }
             guard !buffer.scheduled else { return false }
@@ -44,14 +59,23 @@ public final class JobWatchSink: Sendable {
         if schedule { onReady() }
     }
 
-    /// Takes the pending jobs; `ended` says the watch is over (all jobs reported, or
-    /// `overflowed` because the consumer fell too far behind).
-    public func take() -> (jobs: [JobInfo], ended: Bool, overflowed: Bool) {
+    /// Takes every pending item and keeps the jobs (for a watch that follows no events).
+    public func takeJobs() -> (jobs: [JobInfo], ended: Bool, overflowed: Bool) {
+        let (items, ended, overflowed, _) = take()
+        return (items.compactMap { if case .job(let job) = $0 { job } else { nil } }, ended, overflowed)
+    }
+
+    /// Takes up to `limit` pending items; `ended` says the watch is over once these are sent
+    /// (all jobs reported, or `overflowed` because the consumer fell too far behind) and `more`
+    /// that items are left (the consumer takes them next, without another `onReady`).
+    public func take(limit: Int = .max) -> (items: [WatchItem], ended: Bool, overflowed: Bool, more: Bool) {
         buffer.withLock { buffer in
-            let taken = (buffer.jobs, buffer.ended, buffer.overflowed)
-            buffer.jobs = []
-            buffer.scheduled = false
-            return taken
+            let count = min(limit, buffer.items.count)
+            let taken = Array(buffer.items.prefix(count))
+            buffer.items.removeFirst(count)
+            let more = !buffer.items.isEmpty
+            buffer.scheduled = more
+            return (taken, buffer.ended && !more, buffer.overflowed && !more, more)
         }
     }
 }

@@ -48,6 +48,9 @@ public final class Pool: @unchecked Sendable {
     private var state: PoolStateMachine
     private var handles: [WorkerID: WorkerHandle] = [:]
     private var sinks: [Int: JobWatchSink] = [:]
+    /// Watches that follow the pool's events, and how many events they have been given.
+    private var eventSinks: [Int: JobWatchSink] = [:]
+    private var eventsPublished = 0
     private let models: [ConcurrencyModel: any WorkerModel]
     private let onEvent: @Sendable (String) -> Void
     private var switchWaiters: [SwitchWaiter] = []
@@ -92,6 +95,7 @@ public final class Pool: @unchecked Sendable {
     public func resize(to count: Int) throws(ResizeError) -> Int {
         let (previous, launches) = try lock.withLock { () throws(ResizeError) in
             let (previous, actions) = try state.resize(to: count)
+            defer { publishEventsLocked() }
             return (previous, performLocked(actions))
         }
         launch(launches)
@@ -112,6 +116,7 @@ public final class Pool: @unchecked Sendable {
         var settled: [() -> Void] = []
         let (previous, launches) = try lock.withLock { () throws(SwitchError) -> (ConcurrencyModel, [Launch]) in
             let (previous, actions) = try state.setModel(model, preempt: preempt, now: MonotonicClock.now())
+            defer { publishEventsLocked() }
             guard previous != model else {
                 if state.switchProgress == .starting {
                     // A switch to this model is under way: wait for it like its caller.
@@ -163,14 +168,18 @@ public final class Pool: @unchecked Sendable {
     }
 
     /// Streams `ids` (or every job, when empty) to `sink` as they finish; jobs already finished
-    /// are pushed at once. Returns the watch's id, for ``removeWatch(_:)``.
-    public func watch(ids: [JobID], sink: JobWatchSink) throws(NoSuchJobError) -> Int {
+    /// are pushed at once. With `events`, the pool's events go to the sink too, from now on.
+    /// Returns the watch's id, for ``removeWatch(_:)``.
+    public func watch(ids: [JobID], events: Bool = false, sink: JobWatchSink) throws(NoSuchJobError) -> Int {
         try lock.withLock { () throws(NoSuchJobError) in
             let (id, finished, complete) = try state.addWatch(ids: ids)
             for (index, job) in finished.enumerated() {
                 sink.push(job, last: complete && index == finished.count - 1)
             }
-            if !complete { sinks[id] = sink }
+            if !complete {
+                sinks[id] = sink
+                if events { eventSinks[id] = sink }
+            }
             return id
         }
     }
@@ -180,6 +189,29 @@ public final class Pool: @unchecked Sendable {
         lock.withLock {
             state.removeWatch(id)
             sinks[id] = nil
+            eventSinks[id] = nil
+        }
+    }
+
+    /// Pauses the workers (`true`: they take no new jobs) or resumes them; returns whether
+    /// that changed anything.
+    public func setPaused(_ paused: Bool) -> Bool {
+        var changed = false
+        perform { state, now in
+            let (didChange, actions) = state.setPaused(paused, now: now)
+            changed = didChange
+            return actions
+        }
+        return changed
+    }
+
+    /// Hands the events recorded since the last call to the watches that follow events.
+    private func publishEventsLocked() {
+        guard state.eventCount != eventsPublished else { return }
+        let new = state.events(after: eventsPublished)
+        eventsPublished = state.eventCount
+        for sink in eventSinks.values {
+            for event in new { sink.push(.event(event)) }
         }
     }
 
@@ -238,6 +270,7 @@ public final class Pool: @unchecked Sendable {
     public func workerReady(_ id: WorkerID, osID: Int?) {
         let settled = lock.withLock {
             state.workerReady(id, osID: osID)
+            defer { publishEventsLocked() }
             startedCondition.broadcast()
             return settleSwitchesLocked()
         }
@@ -337,6 +370,7 @@ public final class Pool: @unchecked Sendable {
     private func perform(_ transition: (inout PoolStateMachine, UInt64) -> [PoolAction]) {
         let (launches, settled) = lock.withLock { () -> ([Launch], [() -> Void]) in
             let launches = performLocked(transition(&state, MonotonicClock.now()))
+            publishEventsLocked()
             if state.isDrained { drainedCondition.broadcast() }
             let settling = settleSwitchesLocked()
             return (launches + settling.launches, settling.completions)
@@ -374,7 +408,10 @@ public final class Pool: @unchecked Sendable {
                 }
             case .notify(let watch, let job, let last):
                 sinks[watch]?.push(job, last: last)
-                if last { sinks[watch] = nil }
+                if last {
+                    sinks[watch] = nil
+                    eventSinks[watch] = nil
+                }
             }
         }
         return launches

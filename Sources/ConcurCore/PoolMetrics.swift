@@ -21,11 +21,18 @@ public struct LatencyRecorder: Sendable {
         endToEnd = queueWait
     }
 
-    /// Adds one job's latencies.
+    /// The same latencies over the last 10 seconds.
+    public private(set) var window = LatencyWindow()
+
+    /// Adds one job's latencies (`finished` is now).
     public mutating func record(submitted: UInt64, started: UInt64, finished: UInt64) {
-        _ = queueWait.record(Self.clamp(started &- submitted, started >= submitted))
-        _ = run.record(Self.clamp(finished &- started, finished >= started))
-        _ = endToEnd.record(Self.clamp(finished &- submitted, finished >= submitted))
+        let wait = Self.clamp(started &- submitted, started >= submitted)
+        let ran = Self.clamp(finished &- started, finished >= started)
+        let total = Self.clamp(finished &- submitted, finished >= submitted)
+        _ = queueWait.record(wait)
+        _ = run.record(ran)
+        _ = endToEnd.record(total)
+        window.record(queueWait: wait, run: ran, endToEnd: total, now: finished)
     }
 
     private static func clamp(_ value: UInt64, _ valid: Bool) -> UInt64 {
@@ -37,13 +44,72 @@ public struct LatencyRecorder: Sendable {
         LatencySummary(queueWait: Self.percentiles(queueWait), run: Self.percentiles(run), endToEnd: Self.percentiles(endToEnd))
     }
 
-    static func percentiles(_ histogram: Histogram<UInt64>) -> Percentiles {
+    static func percentiles<Count>(_ histogram: Histogram<Count>) -> Percentiles {
         guard histogram.totalCount > 0 else { return .empty }
         func seconds(_ nanoseconds: UInt64) -> Double { Double(nanoseconds) / 1e9 }
         return Percentiles(
             count: Int(histogram.totalCount), p50: seconds(histogram.valueAtPercentile(50)),
             p90: seconds(histogram.valueAtPercentile(90)), p99: seconds(histogram.valueAtPercentile(99)),
             max: seconds(histogram.max))
+    }
+}
+
+/// Latency distributions of the jobs that finished in the last ``seconds`` seconds: one small
+/// histogram per second in a ring (2 significant digits: 1% resolution), merged when asked.
+///
+/// Recording touches only the current second's histograms; a slot is cleared when its second
+/// comes round again, so nothing runs on a timer.
+public struct LatencyWindow: Sendable {
+    /// The window's length in seconds.
+    public static let seconds = 10
+
+    private struct Slot: Sendable {
+        var second: UInt64 = .max
+        var queueWait: Histogram<UInt32>
+        var run: Histogram<UInt32>
+        var endToEnd: Histogram<UInt32>
+    }
+
+    private var slots: [Slot]
+
+    /// An empty window.
+    public init() {
+        let empty = Histogram<UInt32>(
+            lowestDiscernibleValue: 1, highestTrackableValue: LatencyRecorder.highestTrackable,
+            numberOfSignificantValueDigits: .two)
+        slots = Array(repeating: Slot(queueWait: empty, run: empty, endToEnd: empty), count: Self.seconds)
+    }
+
+    /// Adds one job's latencies (nanoseconds) at monotonic time `now`.
+    mutating func record(queueWait: UInt64, run: UInt64, endToEnd: UInt64, now: UInt64) {
+        let second = now / 1_000_000_000
+        let index = Int(second % UInt64(Self.seconds))
+        if slots[index].second != second {
+            slots[index].second = second
+            slots[index].queueWait.reset()
+            slots[index].run.reset()
+            slots[index].endToEnd.reset()
+        }
+        _ = slots[index].queueWait.record(queueWait)
+        _ = slots[index].run.record(run)
+        _ = slots[index].endToEnd.record(endToEnd)
+    }
+
+    /// The percentiles of the jobs that finished in the window ending at `now`.
+    public func summary(now: UInt64) -> LatencySummary {
+        let second = now / 1_000_000_000
+        let current = slots.filter { $0.second <= second && second - $0.second < UInt64(Self.seconds) }
+        guard var merged = current.first else {
+            return LatencySummary(queueWait: .empty, run: .empty, endToEnd: .empty)
+        }
+        for slot in current.dropFirst() {
+            merged.queueWait.add(slot.queueWait)
+            merged.run.add(slot.run)
+            merged.endToEnd.add(slot.endToEnd)
+        }
+        return LatencySummary(
+            queueWait: LatencyRecorder.percentiles(merged.queueWait), run: LatencyRecorder.percentiles(merged.run),
+            endToEnd: LatencyRecorder.percentiles(merged.endToEnd))
     }
 }
 
@@ -74,7 +140,15 @@ public struct ThroughputMeter: Sendable {
         Throughput(
             last1s: rate(window: 1_000_000_000, at: time, total: total),
             last10s: rate(window: 10_000_000_000, at: time, total: total),
-            last60s: rate(window: 60_000_000_000, at: time, total: total))
+            last60s: rate(window: 60_000_000_000, at: time, total: total), history: history(at: time))
+    }
+
+    /// The rate between each pair of consecutive samples of the last minute, oldest first.
+    func history(at time: UInt64) -> [Double] {
+        let recent = samples.filter { $0.time <= time && time - $0.time <= 61_000_000_000 }.sorted { $0.time < $1.time }
+        return zip(recent, recent.dropFirst()).map { earlier, later in
+            later.time > earlier.time ? Double(later.total - earlier.total) / (Double(later.time - earlier.time) / 1e9) : 0
+        }
     }
 
     private func rate(window: UInt64, at time: UInt64, total: Int) -> Double {

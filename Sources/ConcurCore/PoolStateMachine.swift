@@ -285,6 +285,15 @@ public struct PoolStateMachine: Sendable {
     public private(set) var latency = LatencyRecorder()
     /// Completion rates.
     public private(set) var throughput = ThroughputMeter()
+    /// Whether workers are paused: they take no new jobs, the queue keeps accepting.
+    public private(set) var paused = false
+    /// The most recent events, oldest first (at most ``eventMemory``).
+    public var lastEvents: [PoolEvent] { Array(recentEvents) }
+    private var recentEvents: Deque<PoolEvent> = []
+    /// Events recorded since start; the newest has this number.
+    public private(set) var eventCount = 0
+    /// How many events ``recentEvents`` keeps.
+    public static let eventMemory = 64
     var queue: JobQueue
     var table: JobTable
     var watches: [Int: Watch] = [:]
@@ -378,7 +387,10 @@ public struct PoolStateMachine: Sendable {
         }
         let previous = target
         target = count
-        if previous != 0 && previous != count { resizes += 1 }
+        if previous != 0 && previous != count {
+            resizes += 1
+            record(.resized, "resized from \(previous) to \(count) workers", now: now)
+        }
         events.fatal[model] = nil
         events.consecutiveStartFailures[model] = nil
         return (previous, reconcile(now: now))
@@ -443,6 +455,9 @@ public struct PoolStateMachine: Sendable {
         events.fatal[model] = nil
         events.consecutiveStartFailures[model] = nil
         lastSwitch = SwitchRecord(from: previous, to: model, preempt: preempt, requestedAt: now)
+        record(
+            .switchRequested, "switch \(previous.rawValue) -> \(model.rawValue)\(preempt ? " (preempting)" : "")",
+            model: model, now: now)
         var actions: [PoolAction] = []
         if preempt {
             for (id, worker) in workers where worker.model != model && worker.job != nil && worker.interrupt == nil {
@@ -476,7 +491,13 @@ public struct PoolStateMachine: Sendable {
         workers[id]?.osID = osID
         workers[id]?.ready = true
         workers[id]?.readyAt = now
-        if workers[id]?.model == lastSwitch?.to, lastSwitch?.firstServingAt == nil { lastSwitch?.firstServingAt = now }
+        if let record = lastSwitch, workers[id]?.model == record.to, record.firstServingAt == nil {
+            lastSwitch?.firstServingAt = now
+            let seconds = Double(Self.elapsed(since: record.requestedAt, now)) / 1e9
+            self.record(
+                .switchServing, "\(record.to.rawValue) serving, \(formatDuration(seconds)) after the switch", worker: id,
+                model: record.to, now: now)
+        }
     }
 
     /// The next thing `worker` should do: up to `limit` jobs (no more than its fair share of
@@ -490,6 +511,12 @@ public struct PoolStateMachine: Sendable {
             return (worker.retiring, worker.outstanding.isEmpty)
         }
         if retiring { return .retire }
+        if paused {
+            guard wasIdle else { return .run([]) }
+            withWorker(at: index) { $0.waiting = true }
+            waiting.append(id)
+            return .wait
+        }
         // A batch never takes more than an even split of the queue among the workers.
         let sharers = max(1, target)
         let limit = min(limit, max(1, (queue.count + sharers - 1) / sharers))
@@ -725,6 +752,7 @@ public struct PoolStateMachine: Sendable {
         var delay = 0.0
         if let died {
             events.deaths += 1
+            record(.workerDied, died, worker: id, model: worker.model, now: now)
             // A worker its job killed did start; one that died before serving anything did not.
             let servedNothing = worker.jobsDone == 0 && startedThrough < 0
             let startFailure =
@@ -803,6 +831,38 @@ public struct PoolStateMachine: Sendable {
         throughput.sample(at: now, total: totals.finished)
     }
 
+    // MARK: Pause
+
+    /// Pauses (`true`) or resumes the workers; returns whether that changed anything and who to
+    /// wake. Paused workers finish what they run (and what they already hold) and take nothing
+    /// new; submits are still accepted.
+    public mutating func setPaused(_ paused: Bool, now: UInt64) -> (changed: Bool, actions: [PoolAction]) {
+        guard paused != self.paused else { return (false, []) }
+        self.paused = paused
+        if paused {
+            record(.paused, "paused: workers take no new jobs (\(queue.count) queued)", now: now)
+            return (true, [])
+        }
+        record(.resumed, "resumed (\(queue.count) queued)", now: now)
+        return (true, wakeWaiting(upTo: queue.count))
+    }
+
+    /// Remembers an event for `Stats` and for the watches that follow events.
+    mutating func record(
+        _ kind: PoolEventKind, _ message: String, worker: WorkerID? = nil, model: ConcurrencyModel? = nil, now: UInt64
+    ) {
+        if recentEvents.count == Self.eventMemory { recentEvents.removeFirst() }
+        recentEvents.append(
+            PoolEvent(time: clock.unixTime(now), kind: kind, message: message, worker: worker, model: model))
+        eventCount += 1
+    }
+
+    /// The events recorded after the first `count` (as many as are still remembered).
+    public func events(after count: Int) -> ArraySlice<PoolEvent> {
+        let new = min(eventCount - count, recentEvents.count)
+        return lastEvents.suffix(max(0, new))
+    }
+
     // MARK: Shutdown
 
     /// The reason recorded for queued jobs cancelled by a shutdown.
@@ -814,6 +874,7 @@ public struct PoolStateMachine: Sendable {
         guard intakeOpen else { return [] }
         intakeOpen = false
         target = 0
+        record(.draining, "draining: intake closed, \(runningCount) running jobs finishing", now: now)
         var actions: [PoolAction] = []
         for jobID in queue.removeAll() {
             actions += complete(jobID, outcome: .cancelled(reason), startedAt: nil, now: now)

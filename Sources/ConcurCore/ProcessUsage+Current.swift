@@ -40,3 +40,42 @@ extension ProcessUsage {
         return String(decoding: bytes, as: UTF8.self)
     }
 }
+
+extension ProcessUsage {
+    /// The CPU time process `pid` has used (user and system), in seconds, or nil if it is gone.
+    public static func cpuSeconds(of pid: Int) -> Double? {
+        let stat = readProcFile("/proc/\(pid)/stat")
+        // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+        guard let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+}
+
+/// The CPU used by the daemon and its child workers between two samples, in percent of one core.
+///
+/// Child workers are followed by pid: a child's time counts from the first sample that saw it,
+/// and one that has gone simply stops counting (its last moments are lost, never counted
+/// twice or negative).
+public struct CPUMeter: Sendable {
+    private var last: (time: UInt64, own: Double, children: [Int: Double])?
+    /// The share measured between the last two samples.
+    public private(set) var percent = 0.0
+
+    /// A meter with no sample yet.
+    public init() {}
+
+    /// Samples the daemon's own CPU time and that of `children` (pids) at monotonic `now`.
+    public mutating func sample(now: UInt64, own: Double, children: [Int: Double]) {
+        if let last, now > last.time {
+            var used = max(0, own - last.own)
+            for (pid, seconds) in children {
+                if let before = last.children[pid] { used += max(0, seconds - before) }
+            }
+            percent = used / (Double(now - last.time) / 1e9) * 100
+        }
+        last = (now, own, children)
+    }
+}

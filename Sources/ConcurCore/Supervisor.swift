@@ -42,6 +42,7 @@ public final class Supervisor: Sendable {
     private let processID = Int(getpid())
     private let loopRunning = Atomic<Bool>(false)
     private let loopWakeup = ConditionLock()
+    private let cpu = Mutex(CPUMeter())
 
     /// A supervisor whose pool can run workers with `models`; `onEvent` hears about workers
     /// that died or could not start.
@@ -69,20 +70,35 @@ public final class Supervisor: Sendable {
     /// Everything measured. Percentiles are computed outside the pool's lock.
     public func stats() -> PoolStats {
         let now = MonotonicClock.now()
-        var (status, latency, throughput, rows, resizes, events, lastSwitch) = pool.read { state in
+        var (status, latency, throughput, rows, resizes, events, lastSwitch, recent) = pool.read { state in
             (
                 makeStatus(state, now: now), state.latency, state.throughput.throughput(at: now, total: state.totals.finished),
                 state.workerRows(now: now), state.resizes, state.events,
-                state.lastSwitch.map { $0.modelSwitch(clock: state.clock) }
+                state.lastSwitch.map { $0.modelSwitch(clock: state.clock) }, state.lastEvents
             )
         }
-        // /proc is read outside the pool's lock.
+        // /proc is read, and percentiles computed, outside the pool's lock.
         for index in rows.indices {
             if let pid = rows[index].pid { rows[index].rssBytes = ProcessUsage.residentBytes(of: pid) }
         }
+        var process = ProcessUsage.current()
+        process.cpuPercent = cpu.withLock { $0.percent }
         return PoolStats(
-            status: status, throughput: throughput, latency: latency.summary, workers: rows, process: .current(),
-            resizes: resizes, workerDeaths: events.deaths, workerRestarts: events.restarts, lastSwitch: lastSwitch)
+            status: status, throughput: throughput, latency: latency.summary, recentLatency: latency.window.summary(now: now),
+            workers: rows, process: process, resizes: resizes, workerDeaths: events.deaths, workerRestarts: events.restarts,
+            lastSwitch: lastSwitch, events: recent)
+    }
+
+    /// Samples the CPU used by the daemon and its child workers (about once a second).
+    public func sampleCPU() {
+        let pids = pool.read { state in state.workers.values.compactMap { $0.model == .processes ? $0.osID : nil } }
+        var children: [Int: Double] = [:]
+        for pid in pids {
+            if let seconds = ProcessUsage.cpuSeconds(of: pid) { children[pid] = seconds }
+        }
+        let usage = ProcessUsage.current()
+        let now = MonotonicClock.now()
+        cpu.withLock { $0.sample(now: now, own: usage.cpuUserSeconds + usage.cpuSystemSeconds, children: children) }
     }
 
     private func makeStatus(_ state: PoolStateMachine, now: UInt64) -> PoolStatus {
@@ -92,12 +108,13 @@ public final class Supervisor: Sendable {
             maxQueue: state.configuration.maxQueue, totals: state.totals,
             warnings: state.events.fatal.sorted { $0.key.rawValue < $1.key.rawValue }.map { model, reason in
                 "\(model.rawValue) workers kept dying at start and are no longer restarted (last: \(reason)); resize to try again"
-            }, switches: state.switches, handingOver: state.workers.values.count { $0.model != state.model })
+            }, switches: state.switches, handingOver: state.workers.values.count { $0.model != state.model },
+            paused: state.paused)
     }
 
     /// The one-line summary for systemd's `STATUS=` and logs.
     public static func statusLine(_ status: PoolStatus) -> String {
-        let phase = status.phase == .serving ? "" : "\(status.phase.rawValue): "
+        let phase = status.phase == .serving ? (status.paused ? "paused: " : "") : "\(status.phase.rawValue): "
         let handover = status.handingOver > 0 ? ", \(status.handingOver) of the old model finishing" : ""
         let switches = status.switches > 0 ? ", \(status.switches) switch\(status.switches == 1 ? "" : "es")" : ""
         return "\(phase)\(status.model.rawValue), \(status.workers.live) workers (\(status.workers.busy) busy\(handover)), "
@@ -130,6 +147,7 @@ public final class Supervisor: Sendable {
                 count += 1
                 if count % every == 0 {
                     pool.sampleThroughput()
+                    sampleCPU()
                     onTick(self)
                 }
             }

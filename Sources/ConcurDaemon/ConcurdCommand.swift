@@ -87,6 +87,11 @@ extension ConcurdCommand {
         var workerNice: Int?
 
         @Option(
+            name: .customLong("watcher-timeout"),
+            help: "Seconds a client may leave its replies unread before it is disconnected (1 to 3600, default 30).")
+        var watcherTimeout: Double?
+
+        @Option(
             name: .customLong("execution-log"),
             help: ArgumentHelp(
                 "Append a line for the start and the end of every run of every job to this file (for tests).",
@@ -115,6 +120,7 @@ extension ConcurdCommand {
             if let taskThreads { configuration.taskThreads = taskThreads }
             if let executionLog { configuration.executionLog = executionLog }
             if let workerNice { configuration.workerNice = workerNice }
+            if let watcherTimeout { configuration.watcherTimeout = watcherTimeout }
             if let startMethod {
                 guard let method = WorkerStartMethod(rawValue: startMethod) else {
                     throw ConfigurationError(

@@ -16,6 +16,8 @@ public struct ControlService: VarlinkInterface {
     let onChange: @Sendable () -> Void
     /// Where model switches are logged.
     let logger: Logger
+    /// Computes the statistics that `WatchStats` streams, once for all watchers.
+    let statsFeed: StatsFeed
 
     /// A service over `supervisor`; `onChange` runs after calls that change the pool's shape.
     public init(
@@ -24,6 +26,7 @@ public struct ControlService: VarlinkInterface {
         self.supervisor = supervisor
         self.logger = logger
         self.onChange = onChange
+        self.statsFeed = StatsFeed(supervisor: supervisor)
     }
 
     /// The interface name.
@@ -58,6 +61,8 @@ public struct ControlService: VarlinkInterface {
             case .setModel: try setModel(parameters, responder: responder)
             case .listJobs: try listJobs(parameters, responder: responder)
             case .watchJobs: try watchJobs(parameters, responder: responder)
+            case .watchStats: try watchStats(parameters, responder: responder)
+            case .pause, .resume: try pause(method == .pause, parameters, responder: responder)
             }
         } catch {
             responder.fail(error)
@@ -222,9 +227,37 @@ public struct ControlService: VarlinkInterface {
         responder.reply(["jobs": .array(jobs.map(\.json))])
     }
 
+    private func pause(_ pause: Bool, _ parameters: JSONObject, responder: VarlinkResponder) throws(VarlinkError) {
+        try ParameterReader(parameters).finish()
+        guard supervisor.pool.read({ $0.intakeOpen }) else { throw SupervisorError.shuttingDown }
+        let changed = supervisor.pool.setPaused(pause)
+        if changed { logger.notice("\(pause ? "paused: workers take no new jobs" : "resumed")") }
+        onChange()
+        responder.reply(["changed": .bool(changed)])
+    }
+
+    /// The shortest and longest interval of `WatchStats`, in seconds.
+    static let watchIntervals = 0.05...60.0
+
+    private func watchStats(_ parameters: JSONObject, responder: VarlinkResponder) throws(VarlinkError) {
+        var reader = ParameterReader(parameters)
+        let interval: Double = try reader.optional("interval") ?? 1
+        try reader.finish()
+        guard responder.more else { throw VarlinkError.expectedMore }
+        guard Self.watchIntervals.contains(interval) else {
+            throw SupervisorError.invalidValue(
+                parameter: "interval",
+                reason:
+                    "interval must be between \(formatDecimal(Self.watchIntervals.lowerBound)) and \(formatDecimal(Self.watchIntervals.upperBound)) seconds"
+            )
+        }
+        statsFeed.watch(every: interval, responder: responder)
+    }
+
     private func watchJobs(_ parameters: JSONObject, responder: VarlinkResponder) throws(VarlinkError) {
         var reader = ParameterReader(parameters)
         let ids: [UInt64] = try reader.optional("ids") ?? []
+        let events: Bool = try reader.optional("events") ?? ids.isEmpty
         try reader.finish()
         guard responder.more else { throw VarlinkError.expectedMore }
         guard ids.count <= Self.maxIDsPerCall else {
@@ -232,7 +265,7 @@ public struct ControlService: VarlinkInterface {
         }
         let stream = JobStream(pool: supervisor.pool, responder: responder)
         do {
-            let watch = try supervisor.pool.watch(ids: ids, sink: stream.sink)
+            let watch = try supervisor.pool.watch(ids: ids, events: events, sink: stream.sink)
             stream.start(watch: watch, header: [:])
         } catch {
             stream.cancel()
@@ -283,6 +316,9 @@ final class JobStream: Sendable {
         responder.enqueue { [self] in deliver() }
     }
 
+    /// Replies sent per turn of the event loop; the rest wait until the client has read these.
+    static let repliesPerTurn = 512
+
     private func deliver() {
         let current = progress.withLock { $0 }
         guard !current.isOver else { return }
@@ -291,18 +327,26 @@ final class JobStream: Sendable {
             scheduleDelivery()
             return
         }
-        let (jobs, ended, overflowed) = sink.take()
-        for (index, job) in jobs.enumerated() {
+        let (items, ended, overflowed, more) = sink.take(limit: Self.repliesPerTurn)
+        for (index, item) in items.enumerated() {
             var fields = current.header
-            fields["job"] = job.json
-            responder.reply(fields, continues: !(ended && !overflowed && index == jobs.count - 1))
+            switch item {
+            case .job(let job): fields["job"] = job.json
+            case .event(let event): fields["event"] = event.json
+            }
+            responder.reply(fields, continues: !(ended && !overflowed && index == items.count - 1))
         }
         if overflowed {
             responder.fail(
                 SupervisorError.invalidValue(
-                    parameter: "more", reason: "the client fell more than \(sink.capacity) completions behind and was cut off"))
+                    parameter: "more", reason: "the client fell more than \(sink.capacity) replies behind and was cut off"))
         }
-        if ended { end() }
+        if ended {
+            end()
+        } else if more {
+            // The rest once the client has read these: its pace, not the pool's, sets the flow.
+            responder.whenWritable { [self] in deliver() }
+        }
     }
 
     /// Lets go of a stream whose call failed before it started.

@@ -98,11 +98,13 @@ public enum Daemon {
             return 1
         }
 
+        let control = ControlService(supervisor: supervisor, logger: logger, onChange: refreshStatus)
         let service = VarlinkService(
             vendor: "concur", product: "concurd", version: version, url: "https://github.com/concur/concur",
-            interfaces: [ControlService(supervisor: supervisor, logger: logger, onChange: refreshStatus)])
+            interfaces: [control])
         let ownUID = geteuid()
-        let serverConfiguration = VarlinkServerConfiguration { peer in peer.uid == 0 || peer.uid == ownUID }
+        var serverConfiguration = VarlinkServerConfiguration { peer in peer.uid == 0 || peer.uid == ownUID }
+        serverConfiguration.stalledClientTimeout = configuration.watcherTimeout
         let server: VarlinkSocketServer
         do {
             server = try openControlSocket(
@@ -139,6 +141,7 @@ public enum Daemon {
             notifier.status("draining: \(running) running")
         }
         supervisor.stopLoop()
+        control.statsFeed.finish()
         server.close()
         let totals = supervisor.status().totals
         let summary = "\(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled"

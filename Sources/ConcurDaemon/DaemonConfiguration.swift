@@ -47,6 +47,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var workerNice = 10
     /// How the processes model starts its children.
     public var startMethod = WorkerStartMethod.spawn
+    /// Seconds a client may leave its replies unread (a stuck `WatchStats` or `WatchJobs`
+    /// watcher) before it is disconnected.
+    public var watcherTimeout = 30.0
     /// Where every run of every job is recorded (`--execution-log`, for tests); nil: nowhere.
     public var executionLog: String?
 
@@ -57,6 +60,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public static let fileKeys = [
         "socket", "workers", "model", "max_queue", "max_workers", "drain_timeout", "retain_jobs", "log_level", "max_attempts",
         "job_timeout", "allow_exec", "task_threads", "worker_nice", "start_method",
+        "watcher_timeout",
     ]
 
     /// The models this build can run.
@@ -78,6 +82,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public static let taskThreads = 1...256
         /// `worker_nice`.
         public static let workerNice = 0...19
+        /// `watcher_timeout`, seconds.
+        public static let watcherTimeout = 1.0...3600.0
     }
 
     /// The pool's part of the configuration.
@@ -118,6 +124,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let taskThreads, !Limits.taskThreads.contains(taskThreads) {
             throw fail(
                 "--task-threads", "task_threads", "must be between 1 and \(Limits.taskThreads.upperBound), not \(taskThreads)")
+        }
+        guard Limits.watcherTimeout.contains(watcherTimeout) else {
+            throw fail(
+                "--watcher-timeout", "watcher_timeout", "must be between 1 and 3600 seconds, not \(formatDecimal(watcherTimeout))"
+            )
         }
         guard Limits.workerNice.contains(workerNice) else {
             throw fail("--worker-nice", "worker_nice", "must be between 0 and 19, not \(workerNice)")
@@ -194,6 +205,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
                     throw fail("one of \(WorkerStartMethod.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
                 }
                 startMethod = method
+            case "watcher_timeout":
+                guard let seconds = value.double ?? value.int.map(Double.init) else { throw fail("a number of seconds") }
+                watcherTimeout = seconds
             case "worker_nice":
                 guard let number = value.int else { throw fail("an integer") }
                 workerNice = number

@@ -107,7 +107,7 @@ public struct ForegroundRun: Sendable {
                 }
                 rung.store(false, ordering: .relaxed)
             }
-            let (jobs, ended, _) = sink.take()
+            let (jobs, ended, _) = sink.takeJobs()
             for job in jobs {
                 record(job, into: &report)
                 print(line(for: job, since: clock.unixTime(start)))

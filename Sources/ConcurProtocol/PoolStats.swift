@@ -77,12 +77,15 @@ public struct Throughput: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var last10s: Double
     /// Over the last 60 seconds.
     public var last60s: Double
+    /// Jobs finished per second in each second of the last minute (as sampled), oldest first.
+    public var history: [Double]
 
     /// Rates with the given values.
-    public init(last1s: Double, last10s: Double, last60s: Double) {
+    public init(last1s: Double, last10s: Double, last60s: Double, history: [Double] = []) {
         self.last1s = last1s
         self.last10s = last10s
         self.last60s = last60s
+        self.history = history
     }
 
     /// Reads the value from JSON; an error names the parameter by `path`.
@@ -91,10 +94,13 @@ public struct Throughput: Sendable, Hashable, JSONDecodable, JSONEncodable {
         last1s = try reader.required("last1s")
         last10s = try reader.required("last10s")
         last60s = try reader.required("last60s")
+        history = try reader.optional("history") ?? []
     }
 
     /// The value as JSON.
-    public var json: JSON { ["last1s": last1s.json, "last10s": last10s.json, "last60s": last60s.json] }
+    public var json: JSON {
+        ["last1s": last1s.json, "last10s": last10s.json, "last60s": last60s.json, "history": history.json]
+    }
 }
 
 /// One worker of the pool.
@@ -187,13 +193,17 @@ public struct ProcessUsage: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var rssBytes: Int
     /// Threads in the process.
     public var threads: Int
+    /// CPU used over the last second by the daemon and its child workers together, in percent
+    /// of one core (200 is two cores busy).
+    public var cpuPercent: Double
 
     /// Usage with the given values.
-    public init(cpuUserSeconds: Double, cpuSystemSeconds: Double, rssBytes: Int, threads: Int) {
+    public init(cpuUserSeconds: Double, cpuSystemSeconds: Double, rssBytes: Int, threads: Int, cpuPercent: Double = 0) {
         self.cpuUserSeconds = cpuUserSeconds
         self.cpuSystemSeconds = cpuSystemSeconds
         self.rssBytes = rssBytes
         self.threads = threads
+        self.cpuPercent = cpuPercent
     }
 
     /// Reads the value from JSON; an error names the parameter by `path`.
@@ -203,13 +213,14 @@ public struct ProcessUsage: Sendable, Hashable, JSONDecodable, JSONEncodable {
         cpuSystemSeconds = try reader.required("cpuSystemSeconds")
         rssBytes = try reader.required("rssBytes")
         threads = try reader.required("threads")
+        cpuPercent = try reader.optional("cpuPercent") ?? 0
     }
 
     /// The value as JSON.
     public var json: JSON {
         [
             "cpuUserSeconds": cpuUserSeconds.json, "cpuSystemSeconds": cpuSystemSeconds.json,
-            "rssBytes": rssBytes.json, "threads": threads.json,
+            "rssBytes": rssBytes.json, "threads": threads.json, "cpuPercent": cpuPercent.json,
         ]
     }
 }
@@ -278,6 +289,8 @@ public struct PoolStats: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var throughput: Throughput
     /// Latency percentiles since start.
     public var latency: LatencySummary
+    /// Latency percentiles over the last 10 seconds.
+    public var recentLatency: LatencySummary
     /// One row per live worker.
     public var workers: [WorkerInfo]
     /// The daemon's CPU time and memory.
@@ -290,15 +303,20 @@ public struct PoolStats: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var workerRestarts: Int
     /// The last model switch, if there was one.
     public var lastSwitch: ModelSwitch?
+    /// The most recent events (switches, resizes, deaths, pauses), oldest first.
+    public var events: [PoolEvent]
 
     /// Statistics with the given parts.
     public init(
-        status: PoolStatus, throughput: Throughput, latency: LatencySummary, workers: [WorkerInfo],
-        process: ProcessUsage, resizes: Int, workerDeaths: Int = 0, workerRestarts: Int = 0, lastSwitch: ModelSwitch? = nil
+        status: PoolStatus, throughput: Throughput, latency: LatencySummary, recentLatency: LatencySummary? = nil,
+        workers: [WorkerInfo], process: ProcessUsage, resizes: Int, workerDeaths: Int = 0, workerRestarts: Int = 0,
+        lastSwitch: ModelSwitch? = nil, events: [PoolEvent] = []
     ) {
         self.status = status
         self.throughput = throughput
         self.latency = latency
+        self.recentLatency = recentLatency ?? latency
+        self.events = events
         self.workers = workers
         self.process = process
         self.resizes = resizes
@@ -313,19 +331,22 @@ public struct PoolStats: Sendable, Hashable, JSONDecodable, JSONEncodable {
         status = try reader.required("status")
         throughput = try reader.required("throughput")
         latency = try reader.required("latency")
+        recentLatency = try reader.optional("recentLatency") ?? latency
         workers = try reader.required("workers")
         process = try reader.required("process")
         resizes = try reader.required("resizes")
         workerDeaths = try reader.optional("workerDeaths") ?? 0
         workerRestarts = try reader.optional("workerRestarts") ?? 0
         lastSwitch = try reader.optional("lastSwitch")
+        events = try reader.optional("events") ?? []
     }
 
     /// The value as JSON.
     public var json: JSON {
         var object: JSONObject = [
             "status": status.json, "throughput": throughput.json, "latency": latency.json,
-            "workers": workers.json, "process": process.json, "resizes": resizes.json,
+            "recentLatency": recentLatency.json, "events": events.json, "workers": workers.json, "process": process.json,
+            "resizes": resizes.json,
             "workerDeaths": workerDeaths.json, "workerRestarts": workerRestarts.json,
         ]
         object.set("lastSwitch", lastSwitch)

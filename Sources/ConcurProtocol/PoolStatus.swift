@@ -110,12 +110,14 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var switches: Int
     /// Workers of another model still finishing their job after a switch.
     public var handingOver: Int
+    /// Whether workers are paused: they take no new jobs (running ones finish), the queue grows.
+    public var paused: Bool
 
     /// A status with the given fields.
     public init(
         version: String, pid: Int, uptimeSeconds: Double, model: ConcurrencyModel, phase: DaemonPhase,
         workers: WorkerCounts, queued: Int, running: Int, maxQueue: Int, totals: JobTotals, warnings: [String] = [],
-        switches: Int = 0, handingOver: Int = 0
+        switches: Int = 0, handingOver: Int = 0, paused: Bool = false
     ) {
         self.version = version
         self.pid = pid
@@ -130,6 +132,7 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
         self.warnings = warnings
         self.switches = switches
         self.handingOver = handingOver
+        self.paused = paused
     }
 
     /// Reads the value from JSON; an error names the parameter by `path`.
@@ -148,6 +151,7 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
         warnings = try reader.optional("warnings") ?? []
         switches = try reader.optional("switches") ?? 0
         handingOver = try reader.optional("handingOver") ?? 0
+        paused = try reader.optional("paused") ?? false
     }
 
     /// The value as JSON.
@@ -156,7 +160,7 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
             "version": .string(version), "pid": pid.json, "uptimeSeconds": uptimeSeconds.json, "model": model.json,
             "phase": phase.json, "workers": workers.json, "queued": queued.json, "running": running.json,
             "maxQueue": maxQueue.json, "totals": totals.json, "warnings": warnings.json, "switches": switches.json,
-            "handingOver": handingOver.json,
+            "handingOver": handingOver.json, "paused": .bool(paused),
         ]
     }
 }

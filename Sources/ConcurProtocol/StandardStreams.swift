@@ -8,6 +8,20 @@ public enum StandardStreams {
         write(text + "\n", to: 1)
     }
 
+    /// Writes `text` as it is (no newline added) to standard output.
+    public static func printText(_ text: String) {
+        write(text, to: 1)
+    }
+
+    /// The local time of day, `HH:MM:SS`, now or at Unix time `seconds`.
+    public static func localTime(of seconds: Int? = nil) -> String {
+        var now = seconds.map { time_t($0) } ?? time(nil)
+        var parts = tm()
+        localtime_r(&now, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
+    }
+
     /// Writes `text` and a newline to standard error.
     public static func printError(_ text: String) {
         write(text + "\n", to: 2)

@@ -22,8 +22,14 @@ public enum SupervisorInterface {
         case setModel = "SetModel"
         /// Jobs by id or state.
         case listJobs = "ListJobs"
-        /// Stream job completions.
+        /// Stream job completions and pool events.
         case watchJobs = "WatchJobs"
+        /// Stream statistics at an interval.
+        case watchStats = "WatchStats"
+        /// Stop handing out jobs.
+        case pause = "Pause"
+        /// Hand out jobs again.
+        case resume = "Resume"
     }
 
     /// The interface definition, returned verbatim by `GetInterfaceDescription`.
@@ -127,7 +133,9 @@ public enum SupervisorInterface {
           # Model switches since start.
           switches: int,
           # Workers of another model still finishing their job after a switch.
-          handingOver: int
+          handingOver: int,
+          # Paused: workers take no new jobs (running ones finish); the queue keeps accepting.
+          paused: bool
         )
 
         # Percentiles of a latency, in seconds.
@@ -145,11 +153,13 @@ public enum SupervisorInterface {
           endToEnd: Percentiles
         )
 
-        # Jobs finished per second.
+        # Jobs finished per second over the last 1, 10 and 60 seconds, and in each second of the
+        # last minute as sampled (history, oldest first).
         type Throughput (
           last1s: float,
           last10s: float,
-          last60s: float
+          last60s: float,
+          history: []float
         )
 
         type WorkerState (starting, idle, busy, retiring)
@@ -189,7 +199,21 @@ public enum SupervisorInterface {
           cpuUserSeconds: float,
           cpuSystemSeconds: float,
           rssBytes: int,
-          threads: int
+          threads: int,
+          # CPU of the daemon and its child workers over the last second, in percent of one core.
+          cpuPercent: float
+        )
+
+        type EventKind (switchRequested, switchServing, resized, workerDied, paused, resumed, draining)
+
+        # Something that happened to the pool. time is in Unix seconds; worker and model name
+        # what it concerns, when something does.
+        type Event (
+          time: float,
+          kind: EventKind,
+          message: string,
+          worker: ?int,
+          model: ?Model
         )
 
         # Queues jobs (at most 10000 per call); all or none are accepted. Called with 'more',
@@ -206,8 +230,21 @@ public enum SupervisorInterface {
         # The daemon at a glance.
         method Status() -> (status: DaemonStatus)
 
-        # Everything measured: throughput, latency percentiles, one row per worker.
-        method Stats() -> (status: DaemonStatus, throughput: Throughput, latency: Latency, workers: []Worker, process: ProcessUsage, resizes: int, workerDeaths: int, workerRestarts: int, lastSwitch: ?ModelSwitch)
+        # Everything measured: throughput, latency percentiles since start (latency) and over the
+        # last 10 seconds (recentLatency), one row per worker, the most recent events.
+        method Stats() -> (status: DaemonStatus, throughput: Throughput, latency: Latency, recentLatency: Latency, workers: []Worker, process: ProcessUsage, resizes: int, workerDeaths: int, workerRestarts: int, lastSwitch: ?ModelSwitch, events: []Event)
+
+        # Streams Stats every interval seconds (0.05 to 60, default 1), the first reply at once.
+        # Needs 'more'. A client that reads slowly gets fewer replies (the latest wins), never a
+        # slower daemon; one that stops reading for the daemon's watcher_timeout is disconnected.
+        method WatchStats(interval: ?float) -> (status: DaemonStatus, throughput: Throughput, latency: Latency, recentLatency: Latency, workers: []Worker, process: ProcessUsage, resizes: int, workerDeaths: int, workerRestarts: int, lastSwitch: ?ModelSwitch, events: []Event)
+
+        # Workers stop taking jobs; running jobs (and the few a worker already holds) finish.
+        # Jobs are still accepted and wait in the queue. changed is false if it already was.
+        method Pause() -> (changed: bool)
+
+        # Workers take jobs again. changed is false if they were not paused.
+        method Resume() -> (changed: bool)
 
         # Sets the number of workers. Growing starts workers at once; shrinking retires idle
         # workers first and busy ones after their current job.
@@ -229,8 +266,10 @@ public enum SupervisorInterface {
 
         # Streams each job of ids as it reaches a final state; jobs already finished are sent at
         # once, and the stream ends after the last one. Without ids it streams every job that
-        # finishes, until the client hangs up. Needs 'more'.
-        method WatchJobs(ids: ?[]int) -> (job: Job)
+        # finishes, and the pool's events (each reply has job or event), until the client hangs
+        # up; events: false leaves the events out, events: true adds them to a watch of ids.
+        # Needs 'more'. A client that falls too far behind is disconnected.
+        method WatchJobs(ids: ?[]int, events: ?bool) -> (job: ?Job, event: ?Event)
 
         # The queue holds too many jobs to take these.
         error QueueFull (limit: int, queued: int)

@@ -65,12 +65,15 @@ public struct VarlinkReply: Sendable, Equatable {
     public var continues: Bool
     /// The fully qualified error name when the call failed.
     public var error: String?
+    /// The transport may skip it when the client is not reading (it is not sent on the wire).
+    public var droppable = false
 
-    /// A successful reply.
-    public init(parameters: JSONObject = [:], continues: Bool = false) {
+    /// A successful reply; a `droppable` one is skipped while the client is not reading.
+    public init(parameters: JSONObject = [:], continues: Bool = false, droppable: Bool = false) {
         self.parameters = parameters
         self.continues = continues
         self.error = nil
+        self.droppable = droppable
     }
 
     /// An error reply.

@@ -30,25 +30,46 @@ public struct VarlinkResponder: Sendable {
     private let deliver: @Sendable (VarlinkReply) -> Void
     private let registerOnClose: @Sendable (@escaping @Sendable () -> Void) -> Void
     private let schedule: @Sendable (@escaping @Sendable () -> Void) -> Void
+    private let registerWhenWritable: @Sendable (@escaping @Sendable () -> Void) -> Void
 
     /// A responder that hands replies to `deliver`, runs close handlers registered through
-    /// `onClose` when the connection goes away before the call ends, and runs deferred work
-    /// through `schedule` on the connection's own serial context.
+    /// `onClose` when the connection goes away before the call ends, runs deferred work through
+    /// `schedule` on the connection's own serial context, and runs work registered through
+    /// `whenWritable` there once the client has read what it was sent (at once by default).
+    ///
+    /// `deliver` receives droppable replies (``offer(_:)``) too; the transport drops them while
+    /// the client is not reading.
     public init(
         more: Bool, oneway: Bool, deliver: @escaping @Sendable (VarlinkReply) -> Void,
         onClose: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void,
-        schedule: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void
+        schedule: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void,
+        whenWritable: (@Sendable (@escaping @Sendable () -> Void) -> Void)? = nil
     ) {
         self.more = more
         self.oneway = oneway
         self.deliver = deliver
         self.registerOnClose = onClose
         self.schedule = schedule
+        self.registerWhenWritable = whenWritable ?? { body in schedule(body) }
     }
 
     /// Sends a successful reply; `continues: true` (only valid for `more` calls) keeps the call open.
     public func reply(_ parameters: JSONObject = [:], continues: Bool = false) {
         deliver(VarlinkReply(parameters: parameters, continues: continues && more))
+    }
+
+    /// Sends a continuing reply that may be dropped: if the client has not read the replies
+    /// before it (its connection's output is backed up), this one is skipped. For streams where
+    /// the latest reply supersedes the earlier ones, such as periodic statistics.
+    public func offer(_ parameters: JSONObject) {
+        deliver(VarlinkReply(parameters: parameters, continues: more, droppable: true))
+    }
+
+    /// Runs `body` on the connection's serial context once the client has read enough of what
+    /// it was sent to take more (at once if it has): how a stream that must not drop replies
+    /// keeps pace with its reader.
+    public func whenWritable(_ body: @escaping @Sendable () -> Void) {
+        registerWhenWritable(body)
     }
 
     /// Ends the call with an error reply.

@@ -47,6 +47,7 @@ final class VarlinkConnectionHandler: ChannelInboundHandler {
         let id: UInt64
         let oneway: Bool
         var closeHandlers: [@Sendable () -> Void] = []
+        var writableHandlers: [@Sendable () -> Void] = []
     }
 
     private let service: VarlinkService
@@ -60,13 +61,22 @@ final class VarlinkConnectionHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var closing = false
     private var scratch: [UInt8] = []
+    private let stalledClientTimeout: TimeAmount
+    /// Closes the connection if its output stays backed up for `stalledClientTimeout`.
+    private var stallCheck: Scheduled<Void>?
+    /// Droppable replies skipped because the client was not reading.
+    private(set) var dropped = 0
 
-    init(service: VarlinkService, peer: VarlinkPeer, authorized: Bool, logger: Logger, maxPipelined: Int = 64) {
+    init(
+        service: VarlinkService, peer: VarlinkPeer, authorized: Bool, logger: Logger, maxPipelined: Int = 64,
+        stalledClientTimeout: Double = 30
+    ) {
         self.service = service
         self.peer = peer
         self.authorized = authorized
         self.logger = logger
         self.maxPipelined = maxPipelined
+        self.stalledClientTimeout = .nanoseconds(Int64(stalledClientTimeout * 1e9))
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -102,7 +112,35 @@ final class VarlinkConnectionHandler: ChannelInboundHandler {
         startNextCall()
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            stallCheck?.cancel()
+            stallCheck = nil
+            if var active, !active.writableHandlers.isEmpty {
+                let handlers = active.writableHandlers
+                active.writableHandlers = []
+                self.active = active
+                for handler in handlers { handler() }
+            }
+        } else if stallCheck == nil {
+            // The client has stopped reading what it is sent: give it a while, then let go.
+            let timeout = stalledClientTimeout
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            stallCheck = context.eventLoop.scheduleTask(in: timeout) {
+                let connection = bound.value
+                guard let context = connection.context, !context.channel.isWritable else { return }
+                connection.logger.warning(
+                    "disconnecting a client that has left its replies unread for \(Double(timeout.nanoseconds) / 1e9) s",
+                    metadata: ["peer": "\(connection.peer)"])
+                connection.closeConnection(context: context)
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        stallCheck?.cancel()
+        stallCheck = nil
         closing = true
         pending.removeAll()
         if let active {
@@ -185,11 +223,27 @@ final class VarlinkConnectionHandler: ChannelInboundHandler {
                     }
                 }
             },
-            schedule: { body in eventLoop.execute(body) })
+            schedule: { body in eventLoop.execute(body) },
+            whenWritable: { handler in
+                eventLoop.execute {
+                    let connection = bound.value
+                    guard connection.active?.id == callID, let context = connection.context, !connection.closing else { return }
+                    if context.channel.isWritable {
+                        handler()
+                    } else {
+                        connection.active?.writableHandlers.append(handler)
+                    }
+                }
+            })
     }
 
     private func deliver(_ reply: VarlinkReply, callID: UInt64) {
         guard let active, active.id == callID else { return }
+        if reply.droppable, let context, !context.channel.isWritable {
+            // The client has not read the replies before this one; a newer one will follow.
+            dropped += 1
+            return
+        }
         if !active.oneway, let context, !closing {
             scratch.removeAll(keepingCapacity: true)
             VarlinkFraming.frame(reply.json, into: &scratch)

@@ -40,6 +40,9 @@ public struct VarlinkServerConfiguration: Sendable {
     public var maxConnections = 256
     /// The socket file's mode (0600: only the daemon's user can connect).
     public var socketMode: UInt32 = 0o600
+    /// Seconds a client may leave the daemon's replies unread (its connection's output backed
+    /// up) before it is disconnected: a stuck watcher must not hold memory for ever.
+    public var stalledClientTimeout: Double = 30
     /// Decides whether a peer may call anything; refused peers get `PermissionDenied`.
     public var authorize: @Sendable (VarlinkPeer) -> Bool
 
@@ -142,7 +145,9 @@ public final class VarlinkSocketServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(NULFrameDecoder(maxMessageSize: configuration.maxMessageSize)))
                     try channel.pipeline.syncOperations.addHandler(
-                        VarlinkConnectionHandler(service: service, peer: peer, authorized: authorized, logger: logger))
+                        VarlinkConnectionHandler(
+                            service: service, peer: peer, authorized: authorized, logger: logger,
+                            stalledClientTimeout: configuration.stalledClientTimeout))
                 }
             }
             .childChannelOption(.allowRemoteHalfClosure, value: false)

@@ -18,6 +18,11 @@ struct ArgumentTests {
             ["submit", "fail", "--timeout", "x"],
             ["submit", "--exec", "--", ""], ["model"], ["model", "fibers"], ["model", "tasks", "processes"],
             ["model", "tasks", "--now"], ["model", "--preempt"],
+            ["stats", "--follow", "--interval", "10ms"], ["stats", "-f", "--interval", "61s"],
+            ["stats", "-f", "--interval", "soon"],
+            ["stats", "-f", "--interval", "-1"], ["stats", "--format", "yaml"], ["stats", "--format", "prometheus", "--follow"],
+            ["stats", "--format", "text", "--json"], ["top", "--interval", "0"], ["top", "--json"], ["pause", "now"],
+            ["resume", "--all"],
         ])
     func refuses(arguments: [String]) {
         #expect(throws: (any Error).self) { try ConcurctlCommand.parseAsRoot(arguments) }
@@ -138,5 +143,85 @@ struct RenderingTests {
         #expect(Rendering.idRange([1, 2, 3]) == "1-3")
         #expect(Rendering.idRange([4]) == "4")
         #expect(Rendering.idRange([1, 5]) == "1, 5")
+    }
+}
+
+@Suite("concurctl's live views")
+struct LiveViewTests {
+    static func stats(
+        uptime: Double, done: Int, model: ConcurrencyModel = .threads, workers: [WorkerInfo] = [], paused: Bool = false,
+        phase: DaemonPhase = .serving
+    ) -> PoolStats {
+        let status = PoolStatus(
+            version: "0.1.0", pid: 42, uptimeSeconds: uptime, model: model, phase: phase,
+            workers: WorkerCounts(
+                target: workers.count, live: workers.count, busy: workers.filter { $0.state == .busy }.count,
+                idle: workers.filter { $0.state == .idle }.count, retiring: 0),
+            queued: 5, running: 1, maxQueue: 100, totals: JobTotals(submitted: done + 6, done: done), paused: paused)
+        let run = Percentiles(count: 10, p50: 0.0021, p90: 0.003, p99: 0.0125, max: 0.02)
+        let latency = LatencySummary(queueWait: run, run: run, endToEnd: run)
+        return PoolStats(
+            status: status, throughput: Throughput(last1s: 1234, last10s: 1000, last60s: 900, history: [1, 2, 4, 8]),
+            latency: latency, recentLatency: latency, workers: workers,
+            process: ProcessUsage(cpuUserSeconds: 1, cpuSystemSeconds: 0.5, rssBytes: 1 << 24, threads: 9, cpuPercent: 187.4),
+            resizes: 0,
+            events: [PoolEvent(time: 0, kind: .resized, message: "resized from 1 to 2 workers")])
+    }
+
+    static func worker(_ id: Int, _ state: WorkerState = .busy) -> WorkerInfo {
+        WorkerInfo(
+            id: id, model: .threads, state: state, thread: 100 + id, job: 7, jobSeconds: 0.5, jobsDone: 3, busyFraction: 0.5)
+    }
+
+    @Test("stats --follow lines: a header, then rates measured between frames by the daemon's clock")
+    func followLines() {
+        var lines = FollowLines()
+        #expect(FollowLines.header.hasPrefix("time     model      busy/wkr   queued running     done/s"))
+        let first = lines.line(for: Self.stats(uptime: 10, done: 100, workers: [Self.worker(1)]), clock: "12:00:00")
+        #expect(first.hasPrefix("12:00:00 threads         1/1        5       1      1,234       0     2.1ms    12.5ms   187"))
+        let second = lines.line(
+            for: Self.stats(uptime: 10.5, done: 600, workers: [Self.worker(1)], paused: true), clock: "12:00:01")
+        #expect(second.contains("      1,000 ") && second.hasSuffix("  paused"))
+        #expect(lines.farewell(reason: "concurd is stopping") == "-- concurd is stopping")
+        _ = lines.line(for: Self.stats(uptime: 11, done: 600, phase: .draining), clock: "12:00:02")
+        #expect(lines.farewell(reason: "bye") == "-- bye (concurd was draining)")
+        #expect(FollowLines.grouped(1_234_567) == "1,234,567" && FollowLines.grouped(12) == "12")
+    }
+
+    @Test("top fits the terminal: header and keys always, events give way, then the worker table is cut with a count")
+    func topScreen() {
+        let stats = Self.stats(uptime: 65, done: 9, workers: (1...30).map { Self.worker($0) })
+        let tall = TopScreen.lines(stats: stats, width: 100, height: 60, colour: false, message: "resized to 30 workers")
+        #expect(tall.count == 60 && tall.allSatisfy { $0.count <= 100 })
+        #expect(tall[0].hasPrefix("concurd 0.1.0  pid 42  up 1m05s  model threads  serving"))
+        #expect(tall.contains { $0.contains("recent events") } && tall.filter { $0.contains(" threads   busy") }.count == 30)
+        #expect(tall.last == TopScreen.keys(current: .threads, paused: false) && tall[58] == "resized to 30 workers")
+        let short = TopScreen.lines(stats: stats, width: 60, height: 16, colour: false, message: nil)
+        #expect(short.count == 16 && short.allSatisfy { $0.count <= 60 })
+        #expect(!short.contains { $0.contains("recent events") })
+        let shown = short.filter { $0.contains(" threads   busy") }.count
+        #expect(shown > 0 && short.contains("  ... \(30 - shown) more workers (enlarge the window)"))
+        #expect(short.last?.hasPrefix("keys: m model (-> processes)") == true)
+        let coloured = TopScreen.lines(stats: stats, width: 100, height: 60, colour: true, message: nil)
+        #expect(coloured[0].hasPrefix("\u{1B}[1m") && !tall[0].contains("\u{1B}"))
+    }
+
+    @Test("a sparkline scales to its largest value; keys cycle the models")
+    func sparklineAndKeys() {
+        #expect(TopScreen.sparkline([0, 1, 2, 4, 8]) == "▁▂▃▅█")
+        #expect(TopScreen.sparkline([0, 0]) == "▁▁")
+        #expect(TopScreen.nextModel(after: .threads) == .processes && TopScreen.nextModel(after: .tasks) == .threads)
+    }
+
+    @Test("the Prometheus text has HELP and TYPE lines and one sample per series")
+    func prometheus() {
+        let text = PrometheusExposition.text(Self.stats(uptime: 1, done: 9, workers: [Self.worker(1)]))
+        #expect(text.contains("# TYPE concur_jobs_finished_total counter"))
+        #expect(text.contains(#"concur_jobs_finished_total{outcome="done"} 9"#))
+        #expect(text.contains(#"concur_job_run_seconds{quantile="0.99",window="10s"} 0.0125"#))
+        #expect(text.contains("concur_cpu_percent 187.4"))
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            #expect(line.split(separator: " ").count == 2, "\(line)")
+        }
     }
 }

@@ -43,7 +43,7 @@ struct InProcessPoolTests {
         let (ids, _) = try supervisor.pool.submit(Array(repeating: JobSpec(.cpu(size: 0)), count: 5_000), watch: sink)
         #expect(
             eventually {
-                let (jobs, _, _) = sink.take()
+                let (jobs, _, _) = sink.takeJobs()
                 finished.withLock { $0 += jobs.map(\.id) }
                 return finished.withLock { $0.count } == 5_000
             })
@@ -154,7 +154,7 @@ struct InProcessPoolTests {
         }
         #expect(
             eventually {
-                for job in sink.take().jobs { seen[job.id, default: 0] += 1 }
+                for job in sink.takeJobs().jobs { seen[job.id, default: 0] += 1 }
                 return seen.count == 600
             })
         #expect(seen.values.allSatisfy { $0 == 1 })

@@ -95,21 +95,21 @@ struct JobWatchSinkTests {
         sink.push(info(1), last: false)
         sink.push(info(2), last: false)
         #expect(rings.withLock { $0 } == 1)
-        let first = sink.take()
+        let first = sink.takeJobs()
         #expect(first.jobs.map(\.id) == [1, 2] && !first.ended && !first.overflowed)
         sink.push(info(3), last: true)
         #expect(rings.withLock { $0 } == 2)
-        let second = sink.take()
+        let second = sink.takeJobs()
         #expect(second.jobs.map(\.id) == [3] && second.ended)
         sink.push(info(4), last: false)
-        #expect(sink.take().jobs.isEmpty)
+        #expect(sink.takeJobs().jobs.isEmpty)
     }
 
     @Test("cuts off a consumer that falls too far behind")
     func overflow() {
         let sink = JobWatchSink(capacity: 2) {}
         for id in 1...5 as ClosedRange<JobID> { sink.push(info(id), last: false) }
-        let taken = sink.take()
+        let taken = sink.takeJobs()
         #expect(taken.jobs.count == 2 && taken.ended && taken.overflowed)
     }
 }

@@ -29,12 +29,16 @@ struct ConfigurationTests {
             task_threads = 3
             worker_nice = 4
             start_method = "forkserver"
+            watcher_timeout = 5
             """
         let fromFile = try serve([], file: file)
         #expect(fromFile.workers == 6 && fromFile.maxQueue == 500 && fromFile.drainTimeout == 2.5)
         #expect(fromFile.logLevel == .debug && fromFile.socket == "/tmp/x.sock" && fromFile.retainJobs == 10)
         #expect(fromFile.model == .processes && fromFile.maxAttempts == 5 && fromFile.jobTimeout == 60 && fromFile.allowExec)
         #expect(fromFile.taskThreads == 3 && fromFile.workerNice == 4 && fromFile.startMethod == .forkserver)
+        #expect(fromFile.watcherTimeout == 5)
+        #expect(try serve([]).watcherTimeout == 30)
+        #expect(try serve(["--watcher-timeout", "2.5"], file: file).watcherTimeout == 2.5)
         #expect(try serve(["--start-method", "spawn"], file: file).startMethod == .spawn)
         #expect(try serve([]).workerNice == 10)
         #expect(try serve(["--worker-nice", "0"], file: file).workerNice == 0)
@@ -57,6 +61,7 @@ struct ConfigurationTests {
             ("task_threads = 2.5", "task_threads must be an integer"),
             ("worker_nice = \"low\"", "worker_nice must be an integer"),
             ("start_method = \"fork\"", "start_method must be one of \"spawn\", \"forkserver\""),
+            ("watcher_timeout = \"30s\"", "watcher_timeout must be a number of seconds"),
         ])
     func wrongFileValues(line: String, message: String) {
         #expect {
@@ -86,6 +91,11 @@ struct ConfigurationTests {
             (["--max-attempts", "101"], "--max-attempts"), (["--job-timeout", "0"], "--job-timeout (config key 'job_timeout')"),
             (["--job-timeout", "90000"], "--job-timeout"),
             (["--log-level", "loud"], "--log-level must be one of"),
+            (
+                ["--watcher-timeout", "0.5"],
+                "--watcher-timeout (config key 'watcher_timeout') must be between 1 and 3600 seconds"
+            ),
+            (["--watcher-timeout", "4000"], "--watcher-timeout"),
         ])
     func outOfRange(arguments: [String], message: String) {
         #expect {

@@ -177,10 +177,52 @@ struct ControlServiceTests {
                     model: .processes, reason: "it could not be set up when concurd started (its log says why); nothing changed")
             ),
             ("Launch", [:], VarlinkError.methodNotFound("io.concur.Supervisor.Launch")),
+            ("Pause", ["now": true], VarlinkError.invalidParameter("now")),
+            ("Resume", ["all": 1], VarlinkError.invalidParameter("all")),
+            ("WatchStats", [:], VarlinkError.expectedMore),
         ] as [(String, JSONObject, VarlinkError)])
     func errors(method: String, parameters: JSONObject, expected: VarlinkError) throws {
         let harness = try ServiceHarness()
         #expect(harness.error(method, parameters) == expected)
+    }
+
+    @Test(
+        "WatchStats refuses a wrong interval",
+        arguments: [
+            (
+                ["interval": 0.01] as JSONObject,
+                SupervisorError.invalidValue(parameter: "interval", reason: "interval must be between 0.05 and 60 seconds")
+            ),
+            (
+                ["interval": 61] as JSONObject,
+                SupervisorError.invalidValue(
+                    parameter: "interval", reason: "interval must be between 0.05 and 60 seconds")
+            ),
+            (
+                ["interval": -1] as JSONObject,
+                SupervisorError.invalidValue(
+                    parameter: "interval", reason: "interval must be between 0.05 and 60 seconds")
+            ),
+            (["interval": "1s"] as JSONObject, VarlinkError.invalidParameter("interval")),
+            (["every": 1] as JSONObject, VarlinkError.invalidParameter("every")),
+        ] as [(JSONObject, VarlinkError)])
+    func watchStatsErrors(parameters: JSONObject, expected: VarlinkError) throws {
+        let harness = try ServiceHarness()
+        #expect(harness.error("WatchStats", parameters, more: true) == expected)
+    }
+
+    @Test("WatchStats streams frames at the interval; Pause and Resume report whether they changed anything")
+    func watchStatsAndPause() throws {
+        let harness = try ServiceHarness()
+        let frames = harness.call("WatchStats", ["interval": 0.05], more: true, wait: 0.4)
+        #expect(frames.count >= 3 && frames.count <= 10, "\(frames.count) frames")
+        #expect(frames.allSatisfy { $0.continues && $0.parameters["status"] != nil && $0.parameters["recentLatency"] != nil })
+        #expect(harness.call("Pause").last?.parameters["changed"] == true)
+        #expect(harness.call("Pause").last?.parameters["changed"] == false)
+        #expect(harness.supervisor.status().paused)
+        #expect(harness.call("Resume").last?.parameters["changed"] == true)
+        #expect(harness.call("Resume").last?.parameters["changed"] == false)
+        #expect(harness.error("WatchJobs", ["events": "yes"], more: true) == VarlinkError.invalidParameter("events"))
     }
 
     @Test("a full queue refuses a whole Submit batch")

@@ -247,8 +247,11 @@ struct ControlSocketTests {
         #expect(steps["interfaces"]?["value"] == ["org.varlink.service", "io.concur.Supervisor"])
         #expect(
             steps["parsed"]?["methods"] == [
-                "Generate", "ListJobs", "Resize", "SetModel", "Stats", "Status", "Submit", "WatchJobs",
+                "Generate", "ListJobs", "Pause", "Resize", "Resume", "SetModel", "Stats", "Status", "Submit", "WatchJobs",
+                "WatchStats",
             ])
+        guard case .array(let frames) = steps["watchstats"]?["frames"] else { throw TestFailure("no WatchStats step: \(run)") }
+        #expect(frames.count == 3)
         guard case .object(let first) = steps["submit"]?["first"], case .array(let jobs) = steps["submit"]?["jobs"] else {
             throw TestFailure("no submit step: \(run)")
         }

@@ -113,4 +113,31 @@ int concur_forkserver_serve(int socket_fd);
 /// Sends a fork request to the forkserver: `request` and the two descriptors. 0 or an errno value.
 int concur_forkserver_request(int socket_fd, uint32_t request, int channel_fd, int progress_fd);
 
+/// Puts terminal `fd` in raw mode (no echo, no line editing, no signals from keys, reads return
+/// at once) after saving its settings for concur_terminal_restore. 0 or an errno value.
+int concur_terminal_raw(int fd);
+
+/// Writes `leave` (the escape sequence that leaves a full-screen view; copied, at most 255
+/// bytes) to the terminal and restores the saved settings: now, and from a handler of SIGTERM,
+/// SIGHUP, SIGINT and SIGQUIT that then exits with status 0 (installed by
+/// concur_terminal_raw).
+void concur_terminal_set_leave_sequence(const char *leave);
+
+/// Leaves the full-screen view (the leave sequence) and restores the terminal settings saved
+/// by concur_terminal_raw; safe to call more than once.
+void concur_terminal_restore(void);
+
+/// The size of terminal `fd`: rows and columns, or 0 and 0 if it is not a terminal.
+void concur_terminal_size(int fd, int *rows, int *columns);
+
+/// Installs handlers of SIGINT, SIGTERM and SIGHUP that end the process at once with status 0
+/// (for a command that prints whole lines and has nothing to clean up).
+void concur_exit_quietly_on_signals(void);
+
+/// Installs a SIGWINCH handler that only notes the resize (and interrupts a blocking poll).
+void concur_terminal_watch_resize(void);
+
+/// Whether the terminal was resized since the last call.
+int concur_terminal_take_resize(void);
+
 #endif

@@ -27,6 +27,14 @@ def main(socket_path):
             # A model switch: the reply comes once a worker of the new model serves.
             switched = supervisor.SetModel("tasks", True)
             print(json.dumps({"step": "switch", "value": switched, "status": supervisor.Status()["status"]}))
+            # Live statistics: three frames of WatchStats, each checked against the definition.
+            frames = []
+            for frame in supervisor.WatchStats(0.05, _more=True):
+                frames.append({"uptime": frame["status"]["uptimeSeconds"], "done": frame["status"]["totals"]["done"]})
+                if len(frames) == 3:
+                    break
+            print(json.dumps({"step": "watchstats", "frames": frames}))
+        with client.open("io.concur.Supervisor") as supervisor:
             try:
                 supervisor.Resize(0)
             except varlink.VarlinkError as error:

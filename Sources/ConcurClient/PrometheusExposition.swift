@@ -1,0 +1,89 @@
+public import ConcurProtocol
+import Prometheus
+
+/// `concurctl stats --format prometheus`: a `Stats` snapshot in the Prometheus text exposition
+/// format, as node_exporter's textfile collector reads it (written with swift-prometheus).
+///
+/// Totals are counters; everything that goes up and down is a gauge; latency percentiles are
+/// gauges with a `quantile` label (the daemon keeps HdrHistograms, not Prometheus buckets) and a
+/// `window` label: `10s` for the last 10 seconds, `all` since start.
+public enum PrometheusExposition {
+    /// The exposition text of `stats`.
+    public static func text(_ stats: PoolStats) -> String {
+        let registry = PrometheusCollectorRegistry()
+        let status = stats.status
+        func name(_ name: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: "concur", metricName: name, unitName: "", helpText: help)
+        }
+        func gauge(_ metric: String, _ help: String, _ value: Double, _ labels: [(String, String)] = []) {
+            registry.makeGauge(descriptor: name(metric, help), labels: labels).set(value)
+        }
+        func counter(_ metric: String, _ help: String, _ value: Double, _ labels: [(String, String)] = []) {
+            registry.makeCounter(descriptor: name(metric, help), labels: labels).increment(by: value)
+        }
+        func counter(_ metric: String, _ help: String, _ value: Int, _ labels: [(String, String)] = []) {
+            counter(metric, help, Double(value), labels)
+        }
+        for model in ConcurrencyModel.allCases {
+            gauge(
+                "model", "1 for the model the pool runs, 0 for the others", model == status.model ? 1 : 0,
+                [("model", model.rawValue)])
+        }
+        gauge("up_seconds", "Seconds since concurd started", status.uptimeSeconds)
+        gauge("paused", "1 while workers take no new jobs", status.paused ? 1 : 0)
+        gauge("draining", "1 once shutdown began", status.phase == .serving ? 0 : 1)
+        gauge("workers_target", "Workers asked for", Double(status.workers.target))
+        for (state, count) in [
+            ("busy", status.workers.busy), ("idle", status.workers.idle), ("retiring", status.workers.retiring),
+        ] {
+            gauge("workers", "Live workers by state", Double(count), [("state", state)])
+        }
+        gauge("queue_jobs", "Jobs waiting in the queue", Double(status.queued))
+        gauge("queue_limit_jobs", "The queue's limit", Double(status.maxQueue))
+        gauge("running_jobs", "Jobs running now", Double(status.running))
+        let totals = status.totals
+        counter("jobs_submitted_total", "Jobs accepted", totals.submitted)
+        for (outcome, count) in [("done", totals.done), ("failed", totals.failed), ("cancelled", totals.cancelled)] {
+            counter("jobs_finished_total", "Jobs that reached a final state, by outcome", count, [("outcome", outcome)])
+        }
+        counter("jobs_retried_total", "Attempts beyond a job's first", totals.retried)
+        counter("model_switches_total", "Model switches since start", status.switches)
+        counter("resizes_total", "Resizes since start", stats.resizes)
+        counter("worker_deaths_total", "Workers that died unexpectedly", stats.workerDeaths)
+        counter("worker_restarts_total", "Workers started to replace dead ones", stats.workerRestarts)
+        for (window, rate) in [
+            ("1s", stats.throughput.last1s), ("10s", stats.throughput.last10s), ("60s", stats.throughput.last60s),
+        ] {
+            gauge("throughput_jobs_per_second", "Jobs finished per second", rate, [("window", window)])
+        }
+        for (window, latency) in [("10s", stats.recentLatency), ("all", stats.latency)] {
+            for (name, percentiles) in [
+                ("queue_wait", latency.queueWait), ("run", latency.run), ("end_to_end", latency.endToEnd),
+            ] {
+                for (quantile, value) in [
+                    ("0.5", percentiles.p50), ("0.9", percentiles.p90), ("0.99", percentiles.p99), ("1", percentiles.max),
+                ] {
+                    gauge(
+                        "job_\(name)_seconds", "Job latency percentiles (HdrHistogram)", value,
+                        [("quantile", quantile), ("window", window)])
+                }
+            }
+        }
+        let process = stats.process
+        counter("process_cpu_seconds_total", "CPU time of the daemon process", process.cpuUserSeconds + process.cpuSystemSeconds)
+        gauge(
+            "cpu_percent", "CPU of the daemon and its child workers over the last second, percent of one core", process.cpuPercent
+        )
+        gauge("process_resident_memory_bytes", "Resident memory of the daemon process", Double(process.rssBytes))
+        gauge("process_threads", "Threads of the daemon process", Double(process.threads))
+        for worker in stats.workers {
+            let labels = [("worker", String(worker.id)), ("model", worker.model.rawValue)]
+            gauge("worker_busy_ratio", "Share of a worker's life spent running jobs", worker.busyFraction, labels)
+            counter("worker_jobs_done_total", "Jobs a worker finished", worker.jobsDone, labels)
+            if let rss = worker.rssBytes {
+                gauge("worker_resident_memory_bytes", "Resident memory of a child worker", Double(rss), labels)
+            }
+        }
+        return registry.emitToString()
+    }
+}

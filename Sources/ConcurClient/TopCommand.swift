@@ -1,0 +1,184 @@
+public import ArgumentParser
+import CConcurShims
+import ConcurProtocol
+import Glibc
+import Varlink
+
+extension ConcurctlCommand {
+    /// `concurctl top`: a full-screen live view of the pool, with keys to steer it.
+    public struct Top: ParsableCommand {
+        /// The command's name, help text and subcommands.
+        public static let configuration = CommandConfiguration(
+            abstract: "A full-screen live view: throughput, latency, one row per worker, recent events.",
+            discussion: """
+                Keys: m switches to the next model, + and - add or remove a worker, p pauses or resumes, \\
+                q (or Ctrl-C) quits. Needs a terminal; to stream to a pipe or a file use `concurctl stats \\
+                --follow`. Colour unless NO_COLOR is set.
+                """)
+
+        @Option(help: "Time between refreshes: 50ms to 60s, such as 1s or 500ms (default 1s).")
+        var interval: String = "1s"
+
+        @OptionGroup var common: CommonOptions
+
+        /// An empty command, filled in by the argument parser.
+        public init() {}
+
+        /// Checks the options together before the command runs.
+        public func validate() throws {
+            _ = try Stats.seconds(interval)
+            if common.json {
+                throw ValidationError("top is for a terminal; for JSON use `concurctl stats --follow --json`")
+            }
+        }
+
+        /// Runs the command.
+        public func run() throws {
+            let seconds = try Stats.seconds(interval)
+            try perform { () throws(ClientFailure) in
+                guard isatty(0) == 1 && isatty(1) == 1 else {
+                    throw ClientFailure(
+                        "top needs a terminal; to stream to a pipe or a file use `concurctl stats --follow` (or --json)",
+                        exitCode: ClientFailure.ExitStatus.usage)
+                }
+                let client = try common.connect()
+                // Fails here, before the screen is taken, if concurd is not there.
+                _ = try client.call(.status)
+                let colour = getenv("NO_COLOR").map { String(cString: $0).isEmpty } ?? true
+                var session = TopSession(client: client, interval: seconds, colour: colour)
+                try session.run()
+            }
+        }
+    }
+}
+
+/// One run of `top`: the terminal in raw mode on the alternate screen, redrawn every interval
+/// and after each key, and given back as it was found however the run ends.
+struct TopSession {
+    let client: ControlClient
+    let interval: Double
+    let colour: Bool
+    private var message: String?
+    private var last: PoolStats?
+
+    /// Leaves the alternate screen and shows the cursor again.
+    static let leave = "\u{1B}[?25h\u{1B}[?1049l"
+    /// Enters the alternate screen, hides the cursor, clears.
+    static let enter = "\u{1B}[?1049h\u{1B}[?25l\u{1B}[H\u{1B}[2J"
+
+    init(client: ControlClient, interval: Double, colour: Bool) {
+        self.client = client
+        self.interval = interval
+        self.colour = colour
+    }
+
+    mutating func run() throws(ClientFailure) {
+        concur_terminal_set_leave_sequence(Self.leave)
+        guard concur_terminal_raw(0) == 0 else {
+            throw ClientFailure("cannot set up the terminal: \(String(cString: strerror(errno)))")
+        }
+        concur_terminal_watch_resize()
+        StandardStreams.printText(Self.enter)
+        var failure: ClientFailure?
+        do {
+            try loop()
+        } catch {
+            failure = error
+        }
+        concur_terminal_restore()
+        if let failure { throw failure }
+    }
+
+    private mutating func loop() throws(ClientFailure) {
+        var next = MonotonicNanoseconds.now()
+        while true {
+            if MonotonicNanoseconds.now() >= next || concur_terminal_take_resize() != 0 {
+                try refresh()
+                next = MonotonicNanoseconds.now() + UInt64(interval * 1e9)
+            }
+            let wait = Int32(max(0, min(Double(next &- MonotonicNanoseconds.now()) / 1e6, interval * 1000)))
+            var input = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&input, 1, wait)
+            if ready < 0 && errno != EINTR { return }
+            guard ready > 0 else { continue }
+            var bytes = [UInt8](repeating: 0, count: 64)
+            let count = read(0, &bytes, bytes.count)
+            // End of input (the terminal went away) ends the view too.
+            if count == 0 { return }
+            for byte in bytes.prefix(max(0, count)) {
+                guard try handle(key: byte) else { return }
+            }
+            try refresh()
+            next = MonotonicNanoseconds.now() + UInt64(interval * 1e9)
+        }
+    }
+
+    /// Acts on one key; false means quit.
+    private mutating func handle(key: UInt8) throws(ClientFailure) -> Bool {
+        switch key {
+        case UInt8(ascii: "q"), UInt8(ascii: "Q"), 3, 4:
+            return false
+        case UInt8(ascii: "m"):
+            let model = TopScreen.nextModel(after: last?.status.model ?? .threads)
+            message = "switching to \(model.rawValue) ..."
+            try draw()
+            message = attempt { () throws(ClientFailure) in
+                let reply = try client.call(.setModel, ["model": model.json], timeout: 0)
+                let after = (try? ControlClient.decode(Double.self, "servingAfter", in: reply)) ?? 0
+                return "switched to \(model.rawValue): serving after \(formatDuration(after))"
+            }
+        case UInt8(ascii: "+"), UInt8(ascii: "="), UInt8(ascii: "-"), UInt8(ascii: "_"):
+            let grow = key == UInt8(ascii: "+") || key == UInt8(ascii: "=")
+            let target = (last?.status.workers.target ?? 1) + (grow ? 1 : -1)
+            message = attempt { () throws(ClientFailure) in
+                _ = try client.call(.resize, ["workers": target.json])
+                return "resized to \(target) worker\(target == 1 ? "" : "s")"
+            }
+        case UInt8(ascii: "p"), UInt8(ascii: "P"):
+            let paused = last?.status.paused ?? false
+            message = attempt { () throws(ClientFailure) in
+                _ = try client.call(paused ? .resume : .pause)
+                return paused ? "resumed" : "paused: workers take no new jobs"
+            }
+        default:
+            message = "unknown key; " + TopScreen.keys(current: last?.status.model ?? .threads, paused: false)
+        }
+        return true
+    }
+
+    /// The outcome of a command, for the message line; a refusal is shown, not fatal.
+    private func attempt(_ body: () throws(ClientFailure) -> String) -> String {
+        do {
+            return try body()
+        } catch {
+            return error.message
+        }
+    }
+
+    private mutating func refresh() throws(ClientFailure) {
+        let reply = try client.call(.stats)
+        last = try ControlClient.decode(PoolStats.self, "stats", in: ["stats": .object(reply)])
+        try draw()
+    }
+
+    /// Redraws in place: home, each line followed by erase-to-end-of-line, then erase below;
+    /// one write, so the screen never shows a half-drawn frame.
+    private func draw() throws(ClientFailure) {
+        guard let last else { return }
+        var rows: Int32 = 0
+        var columns: Int32 = 0
+        concur_terminal_size(1, &rows, &columns)
+        let lines = TopScreen.lines(
+            stats: last, width: max(20, Int(columns)), height: max(5, Int(rows)), colour: colour, message: message)
+        StandardStreams.printText("\u{1B}[H" + lines.joined(separator: "\u{1B}[K\r\n") + "\u{1B}[K\u{1B}[J")
+    }
+}
+
+/// The monotonic clock in nanoseconds.
+enum MonotonicNanoseconds {
+    static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+}

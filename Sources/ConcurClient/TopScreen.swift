@@ -1,0 +1,134 @@
+public import ConcurProtocol
+
+/// What `concurctl top` shows: a pure function of a `Stats` reply and the terminal's size, so
+/// tests can check the screen a person sees.
+public enum TopScreen {
+    /// The keys, as the last line shows them.
+    public static func keys(current model: ConcurrencyModel, paused: Bool) -> String {
+        "keys: m model (-> \(nextModel(after: model).rawValue))  + add worker  - remove worker  p \(paused ? "resume" : "pause")  q quit"
+    }
+
+    /// The model `m` switches to.
+    public static func nextModel(after model: ConcurrencyModel) -> ConcurrencyModel {
+        let all = ConcurrencyModel.allCases
+        return all[(all.firstIndex(of: model)! + 1) % all.count]
+    }
+
+    /// The screen's lines, each at most `width` columns, at most `height` of them. `message`
+    /// is the outcome of the last key pressed. With `colour`, lines carry ANSI colours.
+    public static func lines(stats: PoolStats, width: Int, height: Int, colour: Bool, message: String?) -> [String] {
+        let status = stats.status
+        let paint = Paint(enabled: colour)
+        var state = status.phase.rawValue
+        if status.paused { state += ", paused" }
+        if status.handingOver > 0 { state += ", handover: \(status.handingOver) of the old model finishing" }
+        var top: [(String, Paint.Style)] = [
+            (
+                "concurd \(status.version)  pid \(status.pid)  up \(formatDuration(status.uptimeSeconds))  model \(status.model.rawValue)  \(state)",
+                .bold
+            ),
+            (
+                "workers \(status.workers.live) (\(status.workers.busy) busy, \(status.workers.idle) idle, \(status.workers.retiring) retiring; target \(status.workers.target))  queue \(status.queued)  running \(status.running)  done \(status.totals.done)  failed \(status.totals.failed)",
+                .plain
+            ),
+        ]
+        let rate = stats.throughput
+        let throughput =
+            "throughput \(FollowLines.grouped(Int(rate.last1s.rounded())))/s 1s  \(FollowLines.grouped(Int(rate.last10s.rounded())))/s 10s  \(FollowLines.grouped(Int(rate.last60s.rounded())))/s 60s  "
+        let sparkRoom = max(0, width - throughput.count)
+        top.append((throughput + sparkline(rate.history.suffix(min(60, sparkRoom))), .plain))
+        for (label, latency) in [("last 10s", stats.recentLatency), ("since start", stats.latency)] {
+            func pair(_ name: String, _ percentiles: Percentiles) -> String {
+                percentiles.count == 0
+                    ? "\(name) -"
+                    : "\(name) p50 \(FollowLines.compact(percentiles.p50)) p99 \(FollowLines.compact(percentiles.p99))"
+            }
+            top.append(
+                (
+                    "latency \(rightPad(label, 11)) "
+                        + [
+                            pair("wait", latency.queueWait), pair("run", latency.run), pair("total", latency.endToEnd),
+                        ].joined(separator: "  "), .plain
+                ))
+        }
+        let process = stats.process
+        top.append(
+            (
+                "cpu \(Int(process.cpuPercent.rounded()))%  rss \(formatBytes(process.rssBytes))  threads \(process.threads)  switches \(status.switches)  resizes \(stats.resizes)  deaths \(stats.workerDeaths)",
+                .plain
+            ))
+        for warning in status.warnings { top.append(("warning: \(warning)", .red)) }
+        top.append(("", .plain))
+
+        let bottom: [(String, Paint.Style)] = [
+            ("", .plain), (message ?? "", .yellow), (keys(current: status.model, paused: status.paused), .dim),
+        ]
+        let events = stats.events.suffix(5).map { event in
+            ("  \(clockTime(event.time))  \(event.message)", Paint.Style.dim)
+        }
+        let eventBlock: [(String, Paint.Style)] = events.isEmpty ? [] : [("", .plain), ("recent events", .bold)] + events
+        let table = Rendering.workers(stats.workers)
+        var rows: [(String, Paint.Style)] = [(table[0], .bold)]
+        for (row, worker) in zip(table.dropFirst(), stats.workers) {
+            let style: Paint.Style =
+                switch worker.state {
+                case .busy: .green
+                case .retiring: .yellow
+                case .starting: .dim
+                case .idle: .plain
+                }
+            rows.append((row, style))
+        }
+        // The keys and the header always show; the events go before the worker table is cut;
+        // a table cut short says how many workers it hides.
+        let room = height - top.count - bottom.count
+        let shownEvents = room - eventBlock.count >= min(rows.count, 4) ? eventBlock : []
+        let tableRoom = room - shownEvents.count
+        if rows.count > tableRoom {
+            let kept = max(0, tableRoom - 2)
+            let hidden = stats.workers.count - kept
+            rows = tableRoom >= 2 ? Array(rows.prefix(1 + kept)) : []
+            if tableRoom >= 1 { rows.append(("  ... \(hidden) more workers (enlarge the window)", .dim)) }
+        }
+        var screen = Array((top + rows + shownEvents).prefix(max(0, height - bottom.count)))
+        let padding = height - screen.count - bottom.count
+        if padding > 0 { screen += Array(repeating: ("", Paint.Style.plain), count: padding) }
+        screen += bottom.suffix(height)
+        return screen.map { text, style in paint(String(text.prefix(width)), style) }
+    }
+
+    /// A sparkline of `values`: one block character per value, scaled to the largest.
+    public static func sparkline(_ values: some Collection<Double>) -> String {
+        let blocks: [Character] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]
+        guard let largest = values.max(), largest > 0 else { return String(repeating: "▁", count: values.count) }
+        return String(values.map { blocks[min(blocks.count - 1, Int(($0 / largest * Double(blocks.count - 1)).rounded()))] })
+    }
+
+    /// `HH:MM:SS` of a Unix time, local time.
+    static func clockTime(_ unix: Double) -> String {
+        StandardStreams.localTime(of: Int(unix))
+    }
+}
+
+/// ANSI colours, or none.
+struct Paint {
+    enum Style {
+        case plain, bold, dim, green, yellow, red
+    }
+
+    let enabled: Bool
+
+    func callAsFunction(_ text: String, _ style: Style) -> String {
+        guard enabled, !text.isEmpty else { return text }
+        let code =
+            switch style {
+            case .plain: ""
+            case .bold: "1"
+            case .dim: "2"
+            case .green: "32"
+            case .yellow: "33"
+            case .red: "31"
+            }
+        return code.isEmpty ? text : "\u{1B}[\(code)m\(text)\u{1B}[0m"
+    }
+}

@@ -1,0 +1,293 @@
+import ConcurProtocol
+import Foundation
+import Testing
+import Varlink
+
+/// Live statistics on the real daemon: WatchStats frames, a watcher that stops reading,
+/// `stats --follow`, `stats --format prometheus`, and `top` as a person sees it in tmux.
+@Suite("Live statistics end to end", .serialized)
+struct LiveStatsTests {
+    @Test("WatchStats sends a frame per interval with consistent counters while jobs run")
+    func watchStatsFrames() throws {
+        let daemon = try TestDaemon(["--workers", "3"])
+        _ = try daemon.ctl(["submit", "--jobs", "400", "--kind", "mixed", "--scale", "0.02"])
+        let connection = try VarlinkConnection(unixPath: daemon.socket, receiveTimeout: 10)
+        var frames: [(received: Double, stats: PoolStats)] = []
+        let start = Date()
+        try connection.stream(SupervisorInterface.method(.watchStats), ["interval": 0.1]) { reply throws(VarlinkClientError) in
+            do throws(VarlinkError) {
+                frames.append((Date().timeIntervalSince(start), try PoolStats(json: .object(reply), path: "")))
+            } catch {
+                throw .remote(error)
+            }
+            return frames.count < 12
+        }
+        #expect(frames.count == 12)
+        // 11 intervals of 0.1 s by the daemon's clock, give or take a scheduling hiccup.
+        let span = frames.last!.stats.status.uptimeSeconds - frames.first!.stats.status.uptimeSeconds
+        #expect(span > 0.9 && span < 2.5, "frames spanned \(span) s")
+        for (earlier, later) in zip(frames, frames.dropFirst()) {
+            let before = earlier.stats.status.totals
+            let after = later.stats.status.totals
+            #expect(after.done >= before.done && after.failed >= before.failed && after.submitted >= before.submitted)
+            #expect(later.stats.status.uptimeSeconds > earlier.stats.status.uptimeSeconds)
+        }
+        for (_, stats) in frames {
+            let workers = stats.status.workers
+            #expect(workers.busy <= workers.live && workers.live <= 3)
+            #expect(stats.workers.count == workers.live)
+            #expect(stats.recentLatency.run.count <= stats.latency.run.count)
+        }
+        #expect(frames.last!.stats.status.totals.done > frames.first!.stats.status.totals.done)
+    }
+
+    @Test("a watcher that stops reading slows nothing and is disconnected after the watcher timeout")
+    func slowWatcher() throws {
+        let daemon = try TestDaemon(["--workers", "2", "--watcher-timeout", "2", "--max-queue", "1000000"])
+        func runNoOps() throws -> Double {
+            let before = try daemon.status().totals.done
+            let start = Date()
+            let submitted = try daemon.ctl(["submit", "--jobs", "200000", "--scale", "0"])
+            try #require(submitted.status == 0, "\(submitted)")
+            #expect(try eventually(60) { try daemon.status().totals.done >= before + 200_000 })
+            return Date().timeIntervalSince(start)
+        }
+        let alone = try runNoOps()
+        // A client with a tiny receive buffer asks for 20 frames a second and reads none.
+        let stuck = try RawClient(path: daemon.socket, receiveBuffer: 4096)
+        try stuck.send(#"{"method":"io.concur.Supervisor.WatchStats","parameters":{"interval":0.05},"more":true}"#)
+        let watched = try runNoOps()
+        // Gross bounds only (timing is noisy here): the figure itself is in bench/run.
+        #expect(watched < alone * 3 + 1, "alone \(alone) s, with a stuck watcher \(watched) s")
+        // Meanwhile others are served.
+        #expect(try daemon.status().phase == .serving)
+        #expect(eventually(30) { daemon.log().contains("disconnecting a client that has left its replies unread") })
+        // What it had buffered, then the end of the connection.
+        #expect(stuck.readUntilClosed(timeout: 10), "the stuck watcher was not disconnected")
+    }
+
+    @Test("stats --follow prints a header and a line per interval; --json lines parse; it ends when concurd stops")
+    func follow() throws {
+        let daemon = try TestDaemon(["--workers", "2"])
+        _ = try daemon.ctl(["submit", "--jobs", "100", "--kind", "sleep", "--scale", "0.1"])
+        let text = try daemon.startCtl(["stats", "--follow", "--interval", "100ms"])
+        let json = try daemon.startCtl(["stats", "-f", "--json", "--interval", "0.1"])
+        Thread.sleep(forTimeInterval: 1.2)
+        daemon.signal(SIGTERM)
+        let textEnd = try #require(text.finish(timeout: 30))
+        let jsonEnd = try #require(json.finish(timeout: 30))
+        #expect(textEnd.status == 0 && jsonEnd.status == 0)
+        let lines = textEnd.output.split(separator: "\n").map(String.init)
+        #expect(lines.first?.hasPrefix("time     model") == true)
+        #expect(lines.count >= 6, "\(lines)")
+        #expect(lines.dropFirst().first?.contains("threads") == true)
+        #expect(lines.last?.hasPrefix("-- concurd is stopping") == true, "\(lines)")
+        let objects = try jsonEnd.output.split(separator: "\n").map { line -> JSONObject in
+            guard case .object(let object) = try JSON.parse(String(line)) else { throw TestFailure("not an object: \(line)") }
+            return object
+        }
+        #expect(objects.count >= 6)
+        let frames = try objects.dropLast().map { try PoolStats(json: .object($0), path: "") }
+        #expect(zip(frames, frames.dropFirst()).allSatisfy { $1.status.totals.done >= $0.status.totals.done })
+        #expect(objects.last?["end"] != nil)
+    }
+
+    @Test("stats --format prometheus prints the text exposition format")
+    func prometheus() throws {
+        let daemon = try TestDaemon(["--workers", "2"])
+        _ = try daemon.ctl(["submit", "primes", "--wait"])
+        let result = try daemon.ctl(["stats", "--format", "prometheus"])
+        #expect(result.status == 0, "\(result)")
+        var samples: [String: Double] = [:]
+        for line in result.lines where !line.hasPrefix("#") {
+            let parts = line.split(separator: " ")
+            try #require(parts.count == 2, "not a sample line: \(line)")
+            samples[String(parts[0])] = Double(parts[1])
+        }
+        #expect(samples[#"concur_jobs_finished_total{outcome="done"}"#] == 20)
+        #expect(samples[#"concur_model{model="threads"}"#] == 1)
+        #expect(samples[#"concur_workers_target"#] == 2)
+        #expect(samples.keys.contains { $0.hasPrefix("concur_job_run_seconds{quantile=\"0.99\",window=\"10s\"}") })
+        #expect(result.lines.contains("# TYPE concur_jobs_finished_total counter"))
+    }
+
+    @Test("pause holds jobs in the queue, resume runs them; both show in status and events")
+    func pauseAndResume() throws {
+        let daemon = try TestDaemon(["--workers", "2"])
+        #expect(try daemon.ctl(["pause"]).stdout == "paused: workers take no new jobs\n")
+        #expect(try daemon.ctl(["pause"]).stdout == "already paused\n")
+        _ = try daemon.ctl(["submit", "--jobs", "10", "--scale", "0"])
+        Thread.sleep(forTimeInterval: 0.3)
+        var status = try daemon.status()
+        #expect(status.paused && status.queued == 10 && status.totals.done == 0)
+        #expect(try daemon.ctl(["resume"]).stdout == "resumed\n")
+        #expect(try eventually { try daemon.status().totals.done == 10 })
+        status = try daemon.status()
+        #expect(!status.paused)
+        let stats = try PoolStats(json: .object(daemon.ctlJSON(["stats"])), path: "")
+        #expect(stats.events.map(\.kind) == [.paused, .resumed])
+    }
+
+    @Test("WatchJobs without ids streams the pool's events next to the jobs")
+    func watchEvents() throws {
+        let daemon = try TestDaemon(["--workers", "2"])
+        let connection = try VarlinkConnection(unixPath: daemon.socket, receiveTimeout: 10)
+        try connection.send(VarlinkCall(method: SupervisorInterface.method(.watchJobs), parameters: [:], more: true))
+        _ = try daemon.ctl(["resize", "--workers", "3"])
+        _ = try daemon.ctl(["model", "tasks"])
+        _ = try daemon.ctl(["submit", "prime:97"])
+        var kinds: [String] = []
+        while kinds.count < 4 {
+            let reply = try connection.receive()
+            if case .object(let event) = reply.parameters["event"], case .string(let kind) = event["kind"] { kinds.append(kind) }
+            if reply.parameters["job"] != nil { kinds.append("job") }
+        }
+        #expect(kinds == ["resized", "switchRequested", "switchServing", "job"])
+    }
+
+    @Test("top shows the model and the workers, follows model and resize changes, and q restores the shell")
+    func topInTmux() throws {
+        let tmux = try Tmux()
+        let daemon = try TestDaemon(["--workers", "2"])
+        try tmux.type("\(Binaries.concurctl.path) top --socket \(daemon.socket) --interval 200ms")
+        #expect(tmux.waitFor { $0.contains("model threads") && $0.contains("ID  MODEL") }, "\(tmux.screen())")
+        let screen = tmux.screen()
+        #expect(screen.components(separatedBy: "\n").filter { $0.contains(" threads   idle") }.count == 2, "\(screen)")
+        _ = try daemon.ctl(["model", "processes"])
+        #expect(tmux.waitFor { $0.contains("model processes") && $0.contains(" processes idle") }, "\(tmux.screen())")
+        try tmux.keys("+")
+        #expect(tmux.waitFor { $0.contains("resized to 3 workers") && $0.contains("target 3") }, "\(tmux.screen())")
+        try tmux.keys("p")
+        #expect(tmux.waitFor { $0.contains("paused") && $0.contains("p resume") }, "\(tmux.screen())")
+        // A smaller terminal: the view is redrawn to fit, the keys still on its last line.
+        try tmux.resize(width: 70, height: 14)
+        #expect(
+            tmux.waitFor { screen in
+                let lines = screen.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                // The events gave way; the header, the three workers and the keys remain.
+                return lines.count <= 15 && lines.allSatisfy { $0.count <= 70 }
+                    && lines.contains { $0.hasPrefix("keys: m model") }
+                    && !screen.contains("recent events") && lines.filter { $0.contains(" processes idle") }.count == 3
+            }, "\(tmux.screen())")
+        try tmux.resize(width: 120, height: 40)
+        try tmux.keys("q")
+        // The screen is the shell's again: the command line, then a fresh prompt under it.
+        #expect(
+            tmux.waitFor { screen in
+                let lines = screen.split(separator: "\n")
+                return !screen.contains("ID  MODEL") && (screen.hasPrefix("$ ") || screen.hasPrefix("# "))
+                    && screen.contains("concurctl top --socket") && (lines.last == "$" || lines.last == "#")
+            }, "\(tmux.screen())")
+        #expect(try daemon.status().workers.target == 3)
+        // Ctrl-C ends it just as cleanly.
+        try tmux.type("\(Binaries.concurctl.path) top --socket \(daemon.socket)")
+        #expect(tmux.waitFor { $0.contains("ID  MODEL") }, "\(tmux.screen())")
+        try tmux.control("C-c")
+        #expect(
+            tmux.waitFor { screen in
+                let lines = screen.split(separator: "\n")
+                return !screen.contains("ID  MODEL") && (lines.last == "$" || lines.last == "#")
+            }, "\(tmux.screen())")
+    }
+
+    @Test("top refuses to run without a terminal, with a hint")
+    func topWithoutTerminal() throws {
+        let daemon = try TestDaemon(["--workers", "1"])
+        let result = try daemon.ctl(["top"])
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("top needs a terminal; to stream to a pipe or a file use `concurctl stats --follow`"))
+    }
+}
+
+/// A tmux session of its own (its own server socket), killed when the test ends.
+final class Tmux {
+    private let socketName = "concur-test-\(UUID().uuidString.prefix(8))"
+    private let tmux = URL(fileURLWithPath: "/usr/bin/tmux")
+
+    init(width: Int = 120, height: Int = 40) throws {
+        guard FileManager.default.isExecutableFile(atPath: tmux.path) else {
+            throw TestFailure("tmux is not installed (apt-get install tmux); .ci/run installs it")
+        }
+        let result = try runCommand(
+            tmux, ["-L", socketName, "-f", "/dev/null", "new-session", "-d", "-x", "\(width)", "-y", "\(height)", "sh"],
+            environment: ["PS1": "$ ", "PATH": "/usr/bin:/bin", "TERM": "xterm-256color", "HOME": "/tmp"])
+        guard result.status == 0 else { throw TestFailure("tmux did not start: \(result)") }
+    }
+
+    deinit {
+        _ = try? runCommand(tmux, ["-L", socketName, "kill-server"])
+    }
+
+    /// Types `line` and Enter.
+    func type(_ line: String) throws {
+        _ = try runCommand(tmux, ["-L", socketName, "send-keys", "-t", "0", line, "Enter"])
+    }
+
+    /// Sends keys as they are.
+    func keys(_ keys: String) throws {
+        _ = try runCommand(tmux, ["-L", socketName, "send-keys", "-t", "0", "-l", keys])
+    }
+
+    /// Sends a key by its tmux name, such as `C-c`.
+    func control(_ key: String) throws {
+        _ = try runCommand(tmux, ["-L", socketName, "send-keys", "-t", "0", key])
+    }
+
+    /// Resizes the window, as a person resizing the terminal.
+    func resize(width: Int, height: Int) throws {
+        _ = try runCommand(tmux, ["-L", socketName, "resize-window", "-t", "0", "-x", "\(width)", "-y", "\(height)"])
+    }
+
+    /// What the pane shows now.
+    func screen() -> String {
+        (try? runCommand(tmux, ["-L", socketName, "capture-pane", "-t", "0", "-p"]).stdout) ?? ""
+    }
+
+    /// Waits (up to 10 s) until the screen satisfies `condition`.
+    func waitFor(_ condition: (String) -> Bool) -> Bool {
+        eventually(10) { condition(screen()) }
+    }
+}
+
+/// A bare Unix socket client, for a peer that misbehaves (here: never reads).
+final class RawClient {
+    private let fd: Int32
+
+    init(path: String, receiveBuffer: Int32? = nil) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket: \(errno)") }
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else { throw TestFailure("connect: \(errno)") }
+    }
+
+    deinit { close(fd) }
+
+    /// Sends one message (its NUL terminator added).
+    func send(_ message: String) throws {
+        let bytes = Array(message.utf8) + [0]
+        guard Glibc.send(fd, bytes, bytes.count, 0) == bytes.count else { throw TestFailure("send: \(errno)") }
+    }
+
+    /// Reads until the peer closes the connection (true) or `timeout` seconds pass (false).
+    func readUntilClosed(timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while Date() < deadline {
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 200) > 0 else { continue }
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count == 0 || (count < 0 && errno == ECONNRESET) { return true }
+        }
+        return false
+    }
+}

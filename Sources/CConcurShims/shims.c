@@ -405,3 +405,21 @@ int concur_terminal_take_resize(void) {
     terminal_resized = 0;
     return resized;
 }
+
+static void (*fresh_thread_entry)(void);
+
+static void *fresh_thread(void *unused) {
+    (void)unused;
+    fresh_thread_entry();
+    return NULL;
+}
+
+void concur_run_on_fresh_thread(void (*entry)(void)) {
+    fresh_thread_entry = entry;
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    pthread_attr_setstacksize(&attributes, 8 << 20);
+    pthread_t thread;
+    if (pthread_create(&thread, &attributes, fresh_thread, NULL) != 0) _exit(71);
+    for (;;) pause();
+}

@@ -27,12 +27,26 @@ public enum ChildWorker {
     }
 
     /// A worker forked by the forkserver `helperPID` (whose child it is): it re-opens what its
-    /// descriptors closed, then serves as a spawned worker does.
+    /// descriptors closed, then serves as a spawned worker does, on a new thread.
+    ///
+    /// Not on the thread fork() copied: that thread still has the daemon's thread id in the
+    /// Swift runtime's thread-local cache, which its futex-based locks store in the lock word
+    /// and hand to FUTEX_LOCK_PI. Uncontended that goes unnoticed; contended by a second thread
+    /// (the reader), the kernel finds no such owner and both threads spin for ever. A new
+    /// thread fetches its own id; the copied one only waits.
     static func runForked(helperPID: Int32, nice: Int) -> Never {
-        concur_set_thread_name("concur-worker")
-        ExecutionLog.reopen()
-        serve(parentPID: helperPID, nice: nice)
+        forkedHelperPID = helperPID
+        // Both threads run `nice` levels lower: the new one inherits it.
+        OSThread.lowerPriority(by: nice)
+        concur_run_on_fresh_thread {
+            concur_set_thread_name("concur-worker")
+            ExecutionLog.reopen()
+            ChildWorker.serve(parentPID: ChildWorker.forkedHelperPID, nice: 0)
+        }
     }
+
+    /// What ``runForked(helperPID:nice:)`` hands its new thread (set once, before it starts).
+    nonisolated(unsafe) private static var forkedHelperPID: Int32 = 0
 
     private static func serve(parentPID: Int32, nice: Int) -> Never {
         OSThread.lowerPriority(by: nice)

@@ -43,6 +43,29 @@ struct SwitchStressTests {
         try #require(watching, "the watcher never saw a job")
         let submitter = Submitter(socket: daemon.socket)
 
+        // A control command that does not return in time fails the test with what the daemon
+        // was doing.
+        func control(_ arguments: [String]) throws -> CommandResult {
+            do {
+                return try daemon.ctl(arguments, timeout: 30)
+            } catch {
+                let stats = (try? daemon.ctl(["stats", "--json"], timeout: 10).stdout) ?? "no stats"
+                // Every thread of the daemon and of its descendants: state, and where it waits.
+                let script = """
+                    for p in \(daemon.pid) $(pgrep -P \(daemon.pid)) $(for c in $(pgrep -P \(daemon.pid)); do pgrep -P $c; done); do
+                      for t in /proc/$p/task/*; do echo "$p $(cat $t/comm) $(cut -d' ' -f3 $t/stat) $(cat $t/wchan)"; done
+                    done
+                    if [ -n "$CONCUR_DEBUG_GDB" ]; then
+                      for c in $(pgrep -P \(daemon.pid)); do for g in $(pgrep -P $c); do
+                        gdb -p $g -batch -ex 'thread apply all bt 8' 2>/dev/null | grep -E '^#|^Thread'
+                      done; done
+                    fi
+                    """
+                let threads = (try? runCommand(URL(fileURLWithPath: "/bin/sh"), ["-c", script]).stdout) ?? ""
+                throw TestFailure("\(error)\nstats: \(stats)\nthreads: \(threads)\nlog:\n\(daemon.log().suffix(6000))")
+            }
+        }
+
         // The driver.
         let deadline = Date().addingTimeInterval(Self.seconds)
         var switches = 0  // those concurctl saw change the model
@@ -54,14 +77,14 @@ struct SwitchStressTests {
             let preempt = Bool.random(using: &random) ? ["--preempt"] : []
             switch Int.random(in: 0..<10, using: &random) {
             case 0..<5:
-                let result = try daemon.ctl(["model", target.rawValue] + preempt)
+                let result = try control(["model", target.rawValue] + preempt)
                 #expect(result.status == 0, "\(result)")
                 if result.stdout.contains(" -> ") { switches += 1 }
             case 5:
                 // Two switches at once, in either order: one may replace the other.
                 let other = target == first ? second : first
                 let background = try daemon.startCtl(["model", target.rawValue] + preempt)
-                let foreground = try daemon.ctl(["model", other.rawValue])
+                let foreground = try control(["model", other.rawValue])
                 let backgroundResult = try #require(background.finish())
                 let outcomes = [(foreground.status, foreground.stderr), (backgroundResult.status, background.output().stderr)]
                 switches += [foreground.stdout, backgroundResult.output].filter { $0.contains(" -> ") }.count
@@ -72,7 +95,7 @@ struct SwitchStressTests {
                 }
             default:
                 let workers = Int.random(in: 1...8, using: &random)
-                let result = try daemon.ctl(["resize", "--workers", "\(workers)"])
+                let result = try control(["resize", "--workers", "\(workers)"])
                 #expect(result.status == 0, "\(result)")
             }
             for child in ProcEntry.children(of: daemon.pid) {

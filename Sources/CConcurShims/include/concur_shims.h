@@ -140,4 +140,10 @@ void concur_terminal_watch_resize(void);
 /// Whether the terminal was resized since the last call.
 int concur_terminal_take_resize(void);
 
+/// Runs `entry` on a new thread and parks the calling thread for ever (it only waits for
+/// signals). For a forked worker: the thread that fork() copied carries the parent's thread id
+/// in thread-local caches (the Swift runtime's futex locks cache it and store it in the lock
+/// word), so it must not run Swift code that could contend a lock; a new thread starts clean.
+void concur_run_on_fresh_thread(void (*entry)(void)) __attribute__((noreturn));
+
 #endif

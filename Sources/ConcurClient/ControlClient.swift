@@ -43,21 +43,11 @@ public final class ControlClient {
         _ method: SupervisorInterface.Method, _ parameters: JSONObject = [:],
         onReply: (JSONObject) throws(ClientFailure) -> Bool
     ) throws(ClientFailure) {
-        connection.setReceiveTimeout(0)
-        var failure: ClientFailure?
-        do {
-            try connection.stream(SupervisorInterface.method(method), parameters) { reply throws(VarlinkClientError) in
-                switch Result(catching: { () throws(ClientFailure) in try onReply(reply) }) {
-                case .success(let more): return more
-                case .failure(let error):
-                    failure = error
-                    return false
-                }
-            }
-        } catch {
-            throw ClientFailure.from(error, socket: socketPath)
+        switch try follow(method, parameters, onReply: onReply) {
+        case .finished: return
+        case .closedByDaemon: throw ClientFailure.from(.closedByPeer, socket: socketPath)
+        case .lost(let message): throw ClientFailure(message, exitCode: ClientFailure.ExitStatus.unavailable)
         }
-        if let failure { throw failure }
     }
 
     /// How a followed stream ended after its first reply.

@@ -44,12 +44,27 @@ public struct LatencyRecorder: Sendable {
         LatencySummary(queueWait: Self.percentiles(queueWait), run: Self.percentiles(run), endToEnd: Self.percentiles(endToEnd))
     }
 
+    /// p50, p90, p99 and max in one pass over the recorded values, with the same meaning as
+    /// `valueAtPercentile` (the highest value equivalent to the one the percentile's count
+    /// reaches). `valueAtPercentile` is not inlinable: called generically it scans the whole
+    /// count array once per percentile, which made a snapshot of the statistics cost milliseconds.
     static func percentiles<Count>(_ histogram: Histogram<Count>) -> Percentiles {
-        guard histogram.totalCount > 0 else { return .empty }
+        let total = histogram.totalCount
+        guard total > 0 else { return .empty }
         func seconds(_ nanoseconds: UInt64) -> Double { Double(nanoseconds) / 1e9 }
+        let levels = [50.0, 90.0, 99.0]
+        let targets = levels.map { level in max(1, UInt64((level.nextDown * Double(total) / 100).rounded(.up))) }
+        var values = [UInt64](repeating: histogram.maxRecorded, count: levels.count)
+        var next = 0
+        for step in histogram.recordedValues() {
+            while next < targets.count && step.totalCountToThisValue >= targets[next] {
+                values[next] = max(min(step.value, histogram.maxRecorded), histogram.min)
+                next += 1
+            }
+            if next == targets.count { break }
+        }
         return Percentiles(
-            count: Int(histogram.totalCount), p50: seconds(histogram.valueAtPercentile(50)),
-            p90: seconds(histogram.valueAtPercentile(90)), p99: seconds(histogram.valueAtPercentile(99)),
+            count: Int(total), p50: seconds(values[0]), p90: seconds(values[1]), p99: seconds(values[2]),
             max: seconds(histogram.max))
     }
 }

@@ -752,7 +752,6 @@ public struct PoolStateMachine: Sendable {
         var delay = 0.0
         if let died {
             events.deaths += 1
-            record(.workerDied, died, worker: id, model: worker.model, now: now)
             // A worker its job killed did start; one that died before serving anything did not.
             let servedNothing = worker.jobsDone == 0 && startedThrough < 0
             let startFailure =
@@ -764,10 +763,23 @@ public struct PoolStateMachine: Sendable {
             }
             delay = min(configuration.maxBackoff, configuration.initialBackoff * Double(1 << min(max(failures, 1) - 1, 16)))
         }
+        var replacements: [WorkerID] = []
         if intakeOpen {
             let starts = reconcile(now: now, startDelay: delay)
-            if died != nil { events.restarts += starts.filter { if case .startWorker = $0 { true } else { false } }.count }
+            for case .startWorker(let newID, _, _) in starts { replacements.append(newID) }
+            if died != nil { events.restarts += replacements.count }
             actions += starts
+        }
+        if let died {
+            let next: String
+            if let replacement = replacements.first {
+                next = "worker \(replacement) replaces it" + (delay > 0 ? " in \(formatDecimal(delay)) s" : "")
+            } else if events.fatal[worker.model] != nil {
+                next = "\(worker.model.rawValue) workers keep dying at start and are no longer restarted"
+            } else {
+                next = "not replaced"
+            }
+            record(.workerDied, "\(died); \(next)", worker: id, model: worker.model, now: now)
         }
         return actions
     }

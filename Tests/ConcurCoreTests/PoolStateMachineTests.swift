@@ -592,3 +592,36 @@ struct LiveMeasureTests {
         #expect(rest.items.count == 2 && !rest.more)
     }
 }
+
+@Suite("Latency percentiles")
+struct PercentileTests {
+    @Test("one pass gives what valueAtPercentile gives, for any shape of samples", arguments: [1, 7, 100, 5_000])
+    func matchesValueAtPercentile(samples: Int) {
+        var recorder = LatencyRecorder()
+        var generator = SplitMix(seed: UInt64(samples))
+        for _ in 0..<samples {
+            let started = generator.next() % 5_000_000
+            recorder.record(submitted: 0, started: started, finished: started + generator.next() % 2_000_000_000)
+        }
+        let histogram = recorder.run
+        let summary = recorder.summary.run
+        #expect(summary.count == samples)
+        #expect(summary.p50 == Double(histogram.valueAtPercentile(50)) / 1e9)
+        #expect(summary.p90 == Double(histogram.valueAtPercentile(90)) / 1e9)
+        #expect(summary.p99 == Double(histogram.valueAtPercentile(99)) / 1e9)
+        #expect(summary.max == Double(histogram.max) / 1e9)
+    }
+}
+
+/// A small seeded generator for the tests.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var value = state
+        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
+        return value ^ (value >> 31)
+    }
+}

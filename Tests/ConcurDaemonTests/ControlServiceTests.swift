@@ -213,8 +213,10 @@ struct ControlServiceTests {
 
     @Test("WatchStats streams frames at the interval; Pause and Resume report whether they changed anything")
     func watchStatsAndPause() throws {
+        // The stream never ends (this responder has no connection to close): it gets a harness
+        // of its own, so that its frames do not mix with the replies below.
+        let frames = try ServiceHarness().call("WatchStats", ["interval": 0.05], more: true, wait: 0.4)
         let harness = try ServiceHarness()
-        let frames = harness.call("WatchStats", ["interval": 0.05], more: true, wait: 0.4)
         #expect(frames.count >= 3 && frames.count <= 10, "\(frames.count) frames")
         #expect(frames.allSatisfy { $0.continues && $0.parameters["status"] != nil && $0.parameters["recentLatency"] != nil })
         #expect(harness.call("Pause").last?.parameters["changed"] == true)

@@ -10,7 +10,8 @@ struct LiveStatsTests {
     @Test("WatchStats sends a frame per interval with consistent counters while jobs run")
     func watchStatsFrames() throws {
         let daemon = try TestDaemon(["--workers", "3"])
-        _ = try daemon.ctl(["submit", "--jobs", "400", "--kind", "mixed", "--scale", "0.02"])
+        // About 3 s of work: it still runs when the last frame comes.
+        _ = try daemon.ctl(["submit", "--jobs", "900", "--kind", "sleep", "--scale", "0.1"])
         let connection = try VarlinkConnection(unixPath: daemon.socket, receiveTimeout: 10)
         var frames: [(received: Double, stats: PoolStats)] = []
         let start = Date()

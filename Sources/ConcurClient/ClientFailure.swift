@@ -82,7 +82,7 @@ public struct ClientFailure: Error, Sendable, Equatable, CustomStringConvertible
         switch error.name {
         case SupervisorError.queueFull(limit: 0, queued: 0).name:
             return ClientFailure(
-                "the queue is full (\(int("queued")) of \(int("limit")) jobs waiting): wait for jobs to finish, or restart concurd with a larger --max-queue"
+                "the queue has no room for these jobs (\(int("queued")) of its \(int("limit")) places taken): submit fewer, wait for jobs to finish, or restart concurd with a larger --max-queue"
             )
         case SupervisorError.shuttingDown.name:
             return ClientFailure("concurd is shutting down and accepts no new jobs; submit again once it has restarted")

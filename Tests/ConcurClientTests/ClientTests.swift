@@ -74,7 +74,7 @@ struct FailureMessageTests {
     @Test(
         "explains each error reply",
         arguments: [
-            (SupervisorError.queueFull(limit: 10, queued: 9), "the queue is full (9 of 10 jobs waiting)"),
+            (SupervisorError.queueFull(limit: 10, queued: 9), "the queue has no room for these jobs (9 of its 10 places taken)"),
             (SupervisorError.shuttingDown, "shutting down"),
             (SupervisorError.invalidWorkers(min: 1, max: 256), "between 1 and 256"),
             (SupervisorError.noSuchJob(42), "no job 42"),

@@ -134,7 +134,7 @@ struct ControlSocketTests {
             (["jobs", "42"], 1, "no job 42"),
             (["submit", "prime:x"], 64, "expected prime:N"),
             (["submit", "--jobs", "3", "--kind", "quantum"], 64, "quantum"),
-            (["submit", "--jobs", "5"], 1, "the queue is full (0 of 2 jobs waiting)"),
+            (["submit", "--jobs", "5"], 1, "the queue has no room for these jobs (0 of its 2 places taken): submit fewer"),
             (["model", "fibers"], 64, "fibers"),
         ]
         for (arguments, status, message) in cases {

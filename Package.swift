@@ -31,7 +31,9 @@ let package = Package(
             providers: [.apt(["libsystemd-dev"])]
         ),
         .target(name: "CConcurShims"),
-        .target(name: "Systemd", dependencies: ["CSystemd"], swiftSettings: strict),
+        .target(
+            name: "Systemd", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         .target(
             name: "Varlink",
             dependencies: [.product(name: "DequeModule", package: "swift-collections")],
@@ -91,7 +93,10 @@ let package = Package(
         .testTarget(name: "ConcurCoreTests", dependencies: ["ConcurCore", "ConcurProtocol"], swiftSettings: strict),
         .testTarget(
             name: "ConcurDaemonTests",
-            dependencies: ["ConcurDaemon", "ConcurCore", "ConcurProtocol", "Varlink", "VarlinkServer"],
+            dependencies: [
+                "ConcurDaemon", "ConcurCore", "ConcurProtocol", "Varlink", "VarlinkServer", "Systemd",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "ConcurClientTests", dependencies: ["ConcurClient", "ConcurProtocol", "Varlink"], swiftSettings: strict),

@@ -84,6 +84,8 @@ public struct ClientFailure: Error, Sendable, Equatable, CustomStringConvertible
             return ClientFailure(
                 "the queue has no room for these jobs (\(int("queued")) of its \(int("limit")) places taken): submit fewer, wait for jobs to finish, or restart concurd with a larger --max-queue"
             )
+        case SupervisorError.invalidConfiguration(reason: "").name:
+            return ClientFailure("concurd kept its configuration: \(string("reason"))")
         case SupervisorError.shuttingDown.name:
             return ClientFailure("concurd is shutting down and accepts no new jobs; submit again once it has restarted")
         case SupervisorError.invalidWorkers(min: 0, max: 0).name:

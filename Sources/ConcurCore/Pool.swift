@@ -259,6 +259,11 @@ public final class Pool: @unchecked Sendable {
         }
     }
 
+    /// Replaces the pool's limits (see ``PoolStateMachine/updateConfiguration(_:)``).
+    public func updateConfiguration(_ configuration: PoolStateMachine.Configuration) throws(ResizeError) {
+        try lock.withLock { () throws(ResizeError) in try state.updateConfiguration(configuration) }
+    }
+
     /// Samples the finished total for the throughput windows.
     public func sampleThroughput() {
         lock.withLock { state.sampleThroughput(now: MonotonicClock.now()) }

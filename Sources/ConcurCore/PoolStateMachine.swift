@@ -154,7 +154,7 @@ public struct SwitchRecord: Sendable, Equatable {
 /// - a running job is never taken from its worker to shrink the pool;
 /// - a worker's jobs run in the order they were handed to it, the first being the running one.
 public struct PoolStateMachine: Sendable {
-    /// Limits and policies that do not change while the pool runs.
+    /// Limits and policies; a reload replaces them (``updateConfiguration(_:)``).
     public struct Configuration: Sendable, Equatable {
         /// The queue's limit.
         public var maxQueue: Int
@@ -841,6 +841,19 @@ public struct PoolStateMachine: Sendable {
     /// Samples the finished total for the throughput windows (about once a second).
     public mutating func sampleThroughput(now: UInt64) {
         throughput.sample(at: now, total: totals.finished)
+    }
+
+    // MARK: Reload
+
+    /// Applies new limits while the pool runs: jobs already accepted stay even above a lower
+    /// queue limit, the retention prunes on the next finished job, and new attempts and time
+    /// limits apply to jobs that start from now on. A `maxWorkers` below the current target is
+    /// refused (resize first).
+    public mutating func updateConfiguration(_ new: Configuration) throws(ResizeError) {
+        guard new.maxWorkers >= target else { throw .invalidWorkers(min: 1, max: new.maxWorkers) }
+        configuration = new
+        queue.limit = new.maxQueue
+        table.retainFinished = new.retainFinished
     }
 
     // MARK: Pause

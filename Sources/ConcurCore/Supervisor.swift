@@ -42,6 +42,7 @@ public final class Supervisor: Sendable {
     private let processID = Int(getpid())
     private let loopRunning = Atomic<Bool>(false)
     private let loopWakeup = ConditionLock()
+    private let loopHung = Atomic<Bool>(false)
     private let cpu = Mutex(CPUMeter())
 
     /// A supervisor whose pool can run workers with `models`; `onEvent` hears about workers
@@ -128,14 +129,27 @@ public final class Supervisor: Sendable {
     /// limits and rebalances prefetched jobs; every `interval` seconds it samples throughput and
     /// calls `onTick`. The watchdog ping belongs in `onTick`, so that it stops when this loop
     /// stops.
-    public func startLoop(interval: Double = 1, onTick: @escaping @Sendable (Supervisor) -> Void) throws {
+    ///
+    /// `heartbeat` is called every `heartbeatEvery` seconds (rounded to the 100 ms step) from the
+    /// loop itself, after the pool's tick: systemd's watchdog ping, which stops when the loop
+    /// does.
+    public func startLoop(
+        interval: Double = 1, heartbeatEvery: Double? = nil, heartbeat: @escaping @Sendable () -> Void = {},
+        onTick: @escaping @Sendable (Supervisor) -> Void
+    ) throws {
         loopRunning.store(true, ordering: .releasing)
         try OSThread.start(name: "concur-supervisor") { [self] in
             let step: UInt64 = 100_000_000
             let every = max(1, Int((interval * 1e9 / Double(step)).rounded()))
+            let beatEvery = heartbeatEvery.map { max(1, Int(($0 * 1e9 / Double(step)).rounded(.down))) }
             var next = MonotonicClock.now() + step
             var count = 0
             while loopRunning.load(ordering: .acquiring) {
+                if loopHung.load(ordering: .acquiring) {
+                    // A test hook: the loop stops here for good, as a stuck supervisor would.
+                    let never = ConditionLock()
+                    never.withLock { while true { never.wait() } }
+                }
                 loopWakeup.withLock {
                     while loopRunning.load(ordering: .acquiring) && MonotonicClock.now() < next {
                         _ = loopWakeup.wait(untilMonotonic: next)
@@ -145,6 +159,7 @@ public final class Supervisor: Sendable {
                 next += step
                 pool.tick()
                 count += 1
+                if let beatEvery, count % beatEvery == 0 { heartbeat() }
                 if count % every == 0 {
                     pool.sampleThroughput()
                     sampleCPU()
@@ -152,6 +167,12 @@ public final class Supervisor: Sendable {
                 }
             }
         }
+    }
+
+    /// Makes the loop stop for good at its next step, without ending: how tests simulate a
+    /// hung supervisor for the watchdog (only when the daemon's test hooks are on).
+    public func hangLoop() {
+        loopHung.store(true, ordering: .releasing)
     }
 
     /// Stops the loop (it ends within one step).

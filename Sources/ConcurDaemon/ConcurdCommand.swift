@@ -4,6 +4,7 @@ import ConcurCore
 import ConcurProtocol
 import Glibc
 import Logging
+import Systemd
 
 /// `concurd`: the daemon's command line. The executable only calls `main()`.
 public struct ConcurdCommand: ParsableCommand {
@@ -91,6 +92,11 @@ extension ConcurdCommand {
             help: "Seconds a client may leave its replies unread before it is disconnected (1 to 3600, default 30).")
         var watcherTimeout: Double?
 
+        @Flag(
+            name: .customLong("test-hooks"),
+            help: ArgumentHelp("Let SIGUSR2 hang the supervisor loop, to test the watchdog.", visibility: .hidden))
+        var testHooks = false
+
         @Option(
             name: .customLong("execution-log"),
             help: ArgumentHelp(
@@ -121,6 +127,7 @@ extension ConcurdCommand {
             if let executionLog { configuration.executionLog = executionLog }
             if let workerNice { configuration.workerNice = workerNice }
             if let watcherTimeout { configuration.watcherTimeout = watcherTimeout }
+            if testHooks { configuration.testHooks = true }
             if let startMethod {
                 guard let method = WorkerStartMethod(rawValue: startMethod) else {
                     throw ConfigurationError(
@@ -150,13 +157,11 @@ extension ConcurdCommand {
                 StandardStreams.printError("concurd: \(error.message)")
                 throw ExitCode(2)
             }
-            let level = configuration.logLevel
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
-            }
-            let status = Daemon.serve(configuration: configuration, logger: Logger(label: "concurd"))
+            let level = LogLevelControl(configuration.logLevel)
+            LoggingSystem.bootstrap { label in DaemonLogHandler(label: label, control: level) }
+            let status = Daemon.serve(
+                configuration: configuration, logger: Logger(label: "concurd"), logLevel: level,
+                reloadConfiguration: { () throws(ConfigurationError) in try resolvedConfiguration() })
             if status != 0 { throw ExitCode(status) }
         }
     }
@@ -297,3 +302,7 @@ public enum TextFile {
         return text
     }
 }
+
+// The parsed options are read, never changed, once parsing is done: a reload reads them again
+// from another thread (SIGHUP, `Reload()`).
+extension ConcurdCommand.Serve: @unchecked Sendable {}

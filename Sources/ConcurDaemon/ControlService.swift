@@ -18,11 +18,19 @@ public struct ControlService: VarlinkInterface {
     let logger: Logger
     /// Computes the statistics that `WatchStats` streams, once for all watchers.
     let statsFeed: StatsFeed
+    /// Re-reads the configuration for `Reload()`; nil when concurd has no way to.
+    let reloader: Reloader?
 
     /// A service over `supervisor`; `onChange` runs after calls that change the pool's shape.
     public init(
         supervisor: Supervisor, logger: Logger = Logger(label: "concurd"), onChange: @escaping @Sendable () -> Void = {}
     ) {
+        self.init(supervisor: supervisor, logger: logger, reloader: nil, onChange: onChange)
+    }
+
+    /// A service that also answers `Reload()` through `reloader`.
+    init(supervisor: Supervisor, logger: Logger, reloader: Reloader?, onChange: @escaping @Sendable () -> Void) {
+        self.reloader = reloader
         self.supervisor = supervisor
         self.logger = logger
         self.onChange = onChange
@@ -63,6 +71,7 @@ public struct ControlService: VarlinkInterface {
             case .watchJobs: try watchJobs(parameters, responder: responder)
             case .watchStats: try watchStats(parameters, responder: responder)
             case .pause, .resume: try pause(method == .pause, parameters, responder: responder)
+            case .reload: try reload(parameters, responder: responder)
             }
         } catch {
             responder.fail(error)
@@ -234,6 +243,34 @@ public struct ControlService: VarlinkInterface {
         if changed { logger.notice("\(pause ? "paused: workers take no new jobs" : "resumed")") }
         onChange()
         responder.reply(["changed": .bool(changed)])
+    }
+
+    private func reload(_ parameters: JSONObject, responder: VarlinkResponder) throws(VarlinkError) {
+        try ParameterReader(parameters).finish()
+        guard let reloader else {
+            throw SupervisorError.invalidConfiguration(
+                reason: "concurd was started without a configuration it can read again; restart it instead")
+        }
+        guard supervisor.pool.read({ $0.intakeOpen }) else { throw SupervisorError.shuttingDown }
+        // Off the event loop: a reload may wait for a new model to serve.
+        do {
+            try OSThread.start(name: "concur-reload") {
+                let result = Result { () throws(ConfigurationError) in try reloader.reload() }
+                responder.enqueue {
+                    switch result {
+                    case .success(let outcome):
+                        responder.reply([
+                            "applied": .array(outcome.applied.map(JSON.string)),
+                            "restartNeeded": .array(outcome.needRestart.map(JSON.string)),
+                        ])
+                    case .failure(let error):
+                        responder.fail(SupervisorError.invalidConfiguration(reason: error.message))
+                    }
+                }
+            }
+        } catch {
+            throw SupervisorError.invalidConfiguration(reason: "cannot start the reload: \(error)")
+        }
     }
 
     /// The shortest and longest interval of `WatchStats`, in seconds.

@@ -4,7 +4,7 @@ import Glibc
 public import Logging
 import NIOPosix
 import Synchronization
-import Systemd
+public import Systemd
 import Varlink
 import VarlinkServer
 
@@ -23,7 +23,13 @@ public enum Daemon {
     /// Order matters: signals are taken first, then the workers start, then the socket is bound,
     /// and only then READY=1 is sent; at shutdown
     /// the workers are drained before the socket closes, so `status` keeps answering meanwhile.
-    public static func serve(configuration: DaemonConfiguration, logger: Logger) -> Int32 {
+    ///
+    /// `reloadConfiguration` reads the configuration again (SIGHUP, `Reload()`); `logLevel` is the
+    /// level the log handlers share, which a reload may change.
+    public static func serve(
+        configuration: DaemonConfiguration, logger: Logger, logLevel: LogLevelControl = LogLevelControl(.info),
+        reloadConfiguration: (@Sendable () throws(ConfigurationError) -> DaemonConfiguration)? = nil
+    ) -> Int32 {
         let notifier = SystemdNotifier()
         let socketPath: String
         do {
@@ -61,6 +67,7 @@ public enum Daemon {
         // the pool exists, only a stop is acted on.
         let shutdown = ShutdownEvent()
         let current = Mutex<Supervisor?>(nil)
+        let currentReloader = Mutex<Reloader?>(nil)
         let statusLine = Mutex("")
         let refreshStatus: @Sendable () -> Void = {
             guard let supervisor = current.withLock({ $0 }) else { return }
@@ -71,12 +78,27 @@ public enum Daemon {
             }
             if changed { notifier.status(line) }
         }
-        let signals = SignalWatcher(signals: [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1]) { number in
+        let testHooks = configuration.testHooks
+        let signals = SignalWatcher(signals: [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2]) {
+            number in
             guard let supervisor = current.withLock({ $0 }) else {
                 if [SIGTERM, SIGINT, SIGQUIT].contains(number) { shutdown.escalate() }
                 return
             }
-            handle(signal: number, supervisor: supervisor, shutdown: shutdown, logger: logger, refreshStatus: refreshStatus)
+            switch number {
+            case SIGHUP:
+                guard let reloader = currentReloader.withLock({ $0 }) else {
+                    logger.warning("SIGHUP: concurd was started without a way to read its configuration again; nothing changed")
+                    return
+                }
+                // Off the signal thread: a reload may wait for a new model to serve.
+                try? OSThread.start(name: "concur-reload") { _ = try? reloader.reload() }
+            case SIGUSR2 where testHooks:
+                logger.critical("SIGUSR2 with test hooks on: the supervisor loop hangs now (the watchdog should act)")
+                supervisor.hangLoop()
+            default:
+                handle(signal: number, supervisor: supervisor, shutdown: shutdown, logger: logger, refreshStatus: refreshStatus)
+            }
         }
         defer { signals.cancel() }
 
@@ -98,7 +120,13 @@ public enum Daemon {
             return 1
         }
 
-        let control = ControlService(supervisor: supervisor, logger: logger, onChange: refreshStatus)
+        let reloader = reloadConfiguration.map { load in
+            Reloader(
+                configuration: configuration, supervisor: supervisor, notifier: notifier, logger: logger, logLevel: logLevel,
+                load: load, refreshStatus: refreshStatus)
+        }
+        currentReloader.withLock { $0 = reloader }
+        let control = ControlService(supervisor: supervisor, logger: logger, reloader: reloader, onChange: refreshStatus)
         let service = VarlinkService(
             vendor: "concur", product: "concurd", version: version, url: "https://github.com/concur/concur",
             interfaces: [control])
@@ -120,8 +148,15 @@ public enum Daemon {
             metadata: ["pid": "\(getpid())"])
         statusLine.withLock { $0 = Supervisor.statusLine(status) }
         notifier.ready(status: Supervisor.statusLine(status))
+        // The watchdog is pinged from the supervisor's own loop, at half systemd's interval: a
+        // stuck loop stops the pings, and systemd restarts the service.
+        let watchdogEvery = notifier.watchdogInterval.map { Double($0) / 2e6 }
+        if let watchdogEvery {
+            logger.info("systemd watchdog: pinging every \(formatDuration(watchdogEvery)) from the supervisor loop")
+        }
         do {
-            try supervisor.startLoop { _ in refreshStatus() }
+            try supervisor.startLoop(
+                heartbeatEvery: watchdogEvery, heartbeat: { notifier.watchdog() }, onTick: { _ in refreshStatus() })
         } catch {
             logger.error("the supervisor loop could not start: \(error); the status line will not be refreshed")
         }
@@ -132,7 +167,8 @@ public enum Daemon {
             "shutting down: \(level == .cancel ? "interrupting" : "draining") \(running) running job\(running == 1 ? "" : "s")")
         notifier.stopping(status: "draining: \(running) running")
         var lastRunning = running
-        let outcome = supervisor.drain(timeout: configuration.drainTimeout) { running in
+        let drainTimeout = reloader?.configuration.drainTimeout ?? configuration.drainTimeout
+        let outcome = supervisor.drain(timeout: drainTimeout) { running in
             if running < lastRunning {
                 // Jobs are finishing: ask systemd for time, within the drain timeout's bound.
                 notifier.extendTimeout(microseconds: 5_000_000)
@@ -204,8 +240,6 @@ public enum Daemon {
             } catch {
                 logger.warning("SIG\(name): cannot resize to \(target) workers: \(error)")
             }
-        case SIGHUP:
-            logger.warning("SIGHUP: reloading the configuration is not supported by this version; nothing changed")
         case SIGUSR1:
             let stats = supervisor.stats()
             logger.info(

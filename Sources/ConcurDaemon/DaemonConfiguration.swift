@@ -50,6 +50,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Seconds a client may leave its replies unread (a stuck `WatchStats` or `WatchJobs`
     /// watcher) before it is disconnected.
     public var watcherTimeout = 30.0
+    /// Test hooks: SIGUSR2 hangs the supervisor loop (to prove the watchdog). Off in production.
+    public var testHooks = false
     /// Where every run of every job is recorded (`--execution-log`, for tests); nil: nowhere.
     public var executionLog: String?
 
@@ -60,7 +62,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public static let fileKeys = [
         "socket", "workers", "model", "max_queue", "max_workers", "drain_timeout", "retain_jobs", "log_level", "max_attempts",
         "job_timeout", "allow_exec", "task_threads", "worker_nice", "start_method",
-        "watcher_timeout",
+        "watcher_timeout", "test_hooks",
     ]
 
     /// The models this build can run.
@@ -205,6 +207,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
                     throw fail("one of \(WorkerStartMethod.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
                 }
                 startMethod = method
+            case "test_hooks":
+                guard let enabled = value.bool else { throw fail("true or false") }
+                testHooks = enabled
             case "watcher_timeout":
                 guard let seconds = value.double ?? value.int.map(Double.init) else { throw fail("a number of seconds") }
                 watcherTimeout = seconds

@@ -42,6 +42,12 @@ public enum SupervisorError {
         VarlinkError("\(interface).SwitchSuperseded", ["model": model.json])
     }
 
+    /// The configuration could not be read again or applied; `reason` says why. The running
+    /// configuration stays.
+    public static func invalidConfiguration(reason: String) -> VarlinkError {
+        VarlinkError("\(interface).InvalidConfiguration", ["reason": .string(reason)])
+    }
+
     /// A parameter has the right type but a value that is not allowed; `reason` says which are.
     public static func invalidValue(parameter: String, reason: String) -> VarlinkError {
         VarlinkError("\(interface).InvalidValue", ["parameter": .string(parameter), "reason": .string(reason)])

@@ -30,6 +30,8 @@ public enum SupervisorInterface {
         case pause = "Pause"
         /// Hand out jobs again.
         case resume = "Resume"
+        /// Read the configuration file again and apply it.
+        case reload = "Reload"
     }
 
     /// The interface definition, returned verbatim by `GetInterfaceDescription`.
@@ -246,6 +248,13 @@ public enum SupervisorInterface {
         # Workers take jobs again. changed is false if they were not paused.
         method Resume() -> (changed: bool)
 
+        # Reads the configuration file again (command-line options still override it) and
+        # applies what changed through the same paths as Resize and SetModel (graceful); returns
+        # once applied, with each change (applied) and the changes that wait for a restart
+        # (socket, task_threads, worker_nice, start_method, watcher_timeout). A configuration
+        # that does not pass its checks changes nothing: InvalidConfiguration says why.
+        method Reload() -> (applied: []string, restartNeeded: []string)
+
         # Sets the number of workers. Growing starts workers at once; shrinking retires idle
         # workers first and busy ones after their current job.
         method Resize(workers: int) -> (workers: int, previous: int)
@@ -294,6 +303,9 @@ public enum SupervisorInterface {
 
         # Another switch, to model, was asked for before this one's model served.
         error SwitchSuperseded (model: Model)
+
+        # The configuration file could not be read again or applied; the running one stays.
+        error InvalidConfiguration (reason: string)
 
         # A parameter's value is out of range; reason says what is allowed.
         error InvalidValue (parameter: string, reason: string)

@@ -22,7 +22,7 @@ struct ArgumentTests {
             ["stats", "-f", "--interval", "soon"],
             ["stats", "-f", "--interval", "-1"], ["stats", "--format", "yaml"], ["stats", "--format", "prometheus", "--follow"],
             ["stats", "--format", "text", "--json"], ["top", "--interval", "0"], ["top", "--json"], ["pause", "now"],
-            ["resume", "--all"],
+            ["resume", "--all"], ["reload", "now"], ["reload", "--config", "x"],
         ])
     func refuses(arguments: [String]) {
         #expect(throws: (any Error).self) { try ConcurctlCommand.parseAsRoot(arguments) }

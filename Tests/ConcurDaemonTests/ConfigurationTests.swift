@@ -39,6 +39,7 @@ struct ConfigurationTests {
         #expect(fromFile.watcherTimeout == 5)
         #expect(try serve([]).watcherTimeout == 30)
         #expect(try serve(["--watcher-timeout", "2.5"], file: file).watcherTimeout == 2.5)
+        #expect(try serve(["--test-hooks"]).testHooks && !(try serve([]).testHooks))
         #expect(try serve(["--start-method", "spawn"], file: file).startMethod == .spawn)
         #expect(try serve([]).workerNice == 10)
         #expect(try serve(["--worker-nice", "0"], file: file).workerNice == 0)
@@ -62,6 +63,7 @@ struct ConfigurationTests {
             ("worker_nice = \"low\"", "worker_nice must be an integer"),
             ("start_method = \"fork\"", "start_method must be one of \"spawn\", \"forkserver\""),
             ("watcher_timeout = \"30s\"", "watcher_timeout must be a number of seconds"),
+            ("test_hooks = 1", "test_hooks must be true or false"),
         ])
     func wrongFileValues(line: String, message: String) {
         #expect {

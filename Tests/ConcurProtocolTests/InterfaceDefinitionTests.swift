@@ -24,7 +24,7 @@ struct InterfaceDefinitionTests {
             SupervisorError.invalidWorkers(min: 1, max: 2),
             SupervisorError.noSuchJob(1), SupervisorError.invalidValue(parameter: "p", reason: "r"), SupervisorError.execDisabled,
             SupervisorError.crashRefused(model: .threads), SupervisorError.modelUnavailable(model: .tasks, reason: "r"),
-            SupervisorError.switchSuperseded(by: .threads),
+            SupervisorError.switchSuperseded(by: .threads), SupervisorError.invalidConfiguration(reason: "r"),
         ]
         #expect(Set(sent.map(\.shortName)) == declared("error"))
     }

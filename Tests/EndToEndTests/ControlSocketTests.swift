@@ -209,6 +209,7 @@ struct ControlSocketTests {
         let source = Binaries.clients.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("systemd/concurd.service")
         let unit = try String(contentsOf: source, encoding: .utf8)
+            .replacingOccurrences(of: "/usr/local/bin/concurctl", with: Binaries.concurctl.path)
             .replacingOccurrences(of: "/usr/local/bin/concurd", with: Binaries.concurd.path)
         let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
             "concur-unit-\(UUID().uuidString.prefix(8))")
@@ -216,7 +217,10 @@ struct ControlSocketTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let copy = directory.appendingPathComponent("concurd.service")
         try unit.write(to: copy, atomically: true, encoding: .utf8)
-        let result = try runCommand(URL(fileURLWithPath: "/usr/bin/systemd-analyze"), ["verify", copy.path])
+        let socket = directory.appendingPathComponent("concurd.socket")
+        try String(contentsOf: source.deletingLastPathComponent().appendingPathComponent("concurd.socket"), encoding: .utf8)
+            .write(to: socket, atomically: true, encoding: .utf8)
+        let result = try runCommand(URL(fileURLWithPath: "/usr/bin/systemd-analyze"), ["verify", copy.path, socket.path])
         #expect(result.status == 0 && result.stderr.isEmpty, "\(result)")
         #expect(unit.contains("Type=notify") && unit.contains("KillMode=mixed"))
     }
@@ -247,8 +251,8 @@ struct ControlSocketTests {
         #expect(steps["interfaces"]?["value"] == ["org.varlink.service", "io.concur.Supervisor"])
         #expect(
             steps["parsed"]?["methods"] == [
-                "Generate", "ListJobs", "Pause", "Resize", "Resume", "SetModel", "Stats", "Status", "Submit", "WatchJobs",
-                "WatchStats",
+                "Generate", "ListJobs", "Pause", "Reload", "Resize", "Resume", "SetModel", "Stats", "Status", "Submit",
+                "WatchJobs", "WatchStats",
             ])
         guard case .array(let frames) = steps["watchstats"]?["frames"] else { throw TestFailure("no WatchStats step: \(run)") }
         #expect(frames.count == 3)

@@ -1,0 +1,159 @@
+import ConcurCore
+import ConcurProtocol
+import Logging
+import Synchronization
+import Systemd
+
+/// Applies a changed configuration file to the running daemon, for SIGHUP and `Reload()`:
+/// RELOADING=1, the file read and checked again (with the command line's options on top, as at
+/// start), the changes applied through the same paths as `Resize` and `SetModel`, then READY=1.
+/// A configuration that does not pass its checks changes nothing.
+///
+/// One reload at a time: a second waits for the first.
+final class Reloader: Sendable {
+    /// What a reload did.
+    struct Outcome: Sendable, Equatable {
+        /// The settings changed, as `key: old -> new`.
+        var applied: [String] = []
+        /// Settings that differ but take effect only at the next start.
+        var needRestart: [String] = []
+    }
+
+    private let supervisor: Supervisor
+    private let notifier: SystemdNotifier
+    private let logger: Logger
+    private let logLevel: LogLevelControl
+    private let load: @Sendable () throws(ConfigurationError) -> DaemonConfiguration
+    private let refreshStatus: @Sendable () -> Void
+    private let current: Mutex<DaemonConfiguration>
+    private let serial = ConditionLock()
+    /// Seconds a reload waits for a new model to serve.
+    static let switchTimeout = 120.0
+
+    init(
+        configuration: DaemonConfiguration, supervisor: Supervisor, notifier: SystemdNotifier, logger: Logger,
+        logLevel: LogLevelControl, load: @escaping @Sendable () throws(ConfigurationError) -> DaemonConfiguration,
+        refreshStatus: @escaping @Sendable () -> Void
+    ) {
+        current = Mutex(configuration)
+        self.supervisor = supervisor
+        self.notifier = notifier
+        self.logger = logger
+        self.logLevel = logLevel
+        self.load = load
+        self.refreshStatus = refreshStatus
+    }
+
+    /// The configuration in force.
+    var configuration: DaemonConfiguration { current.withLock { $0 } }
+
+    /// Reads the configuration again and applies what changed; throws (changing nothing) if it
+    /// does not pass its checks or cannot be applied.
+    func reload() throws(ConfigurationError) -> Outcome {
+        try serial.withLock { () throws(ConfigurationError) -> Outcome in
+            notifier.reloading()
+            defer { notifier.ready(status: Supervisor.statusLine(supervisor.status())) }
+            let new: DaemonConfiguration
+            do throws(ConfigurationError) {
+                new = try load()
+            } catch {
+                logger.error("reload refused, nothing changed: \(error.message)")
+                throw error
+            }
+            let old = configuration
+            var outcome = Outcome()
+            func compare<T: Equatable>(_ key: String, _ path: KeyPath<DaemonConfiguration, T>, live: Bool) {
+                guard old[keyPath: path] != new[keyPath: path] else { return }
+                let change = "\(key): \(Self.describe(old[keyPath: path])) -> \(Self.describe(new[keyPath: path]))"
+                if live { outcome.applied.append(change) } else { outcome.needRestart.append(change) }
+            }
+            compare("workers", \.workers, live: true)
+            compare("model", \.model, live: true)
+            compare("max_queue", \.maxQueue, live: true)
+            compare("max_workers", \.maxWorkers, live: true)
+            compare("drain_timeout", \.drainTimeout, live: true)
+            compare("retain_jobs", \.retainJobs, live: true)
+            compare("max_attempts", \.maxAttempts, live: true)
+            compare("job_timeout", \.jobTimeout, live: true)
+            compare("allow_exec", \.allowExec, live: true)
+            compare("log_level", \.logLevel, live: true)
+            compare("socket", \.socket, live: false)
+            compare("task_threads", \.taskThreads, live: false)
+            compare("worker_nice", \.workerNice, live: false)
+            compare("start_method", \.startMethod, live: false)
+            compare("watcher_timeout", \.watcherTimeout, live: false)
+
+            let pool = supervisor.pool
+            do {
+                // Limits first (a larger max_workers makes room for more workers), then size, then model.
+                var limits = new.supervisor.limits
+                limits.maxWorkers = max(limits.maxWorkers, pool.read { $0.target })
+                try pool.updateConfiguration(limits)
+                if new.workers != pool.read({ $0.target }) { _ = try pool.resize(to: new.workers) }
+                try pool.updateConfiguration(new.supervisor.limits)
+            } catch {
+                throw ConfigurationError("reload could not resize the pool: \(error); the previous limits stay")
+            }
+            if new.model != pool.read({ $0.model }) { try switchModel(to: new.model) }
+            logLevel.level = new.logLevel
+            current.withLock { $0 = new }
+            refreshStatus()
+            let applied = outcome.applied.isEmpty ? "nothing changed" : outcome.applied.joined(separator: ", ")
+            let later = outcome.needRestart.isEmpty ? "" : "; at the next start: \(outcome.needRestart.joined(separator: ", "))"
+            logger.notice("reloaded: \(applied)\(later)")
+            return outcome
+        }
+    }
+
+    /// A graceful switch, waited for until the new model serves.
+    private func switchModel(to model: ConcurrencyModel) throws(ConfigurationError) {
+        let done = ConditionLock()
+        let result = Mutex<SwitchOutcome?>(nil)
+        do {
+            _ = try supervisor.pool.setModel(model, preempt: false) { outcome in
+                done.withLock {
+                    result.withLock { $0 = outcome }
+                    done.broadcast()
+                }
+            }
+        } catch {
+            throw ConfigurationError("reload could not switch to the \(model.rawValue) model: \(error)")
+        }
+        let deadline = MonotonicClock.now() + UInt64(Self.switchTimeout * 1e9)
+        let outcome = done.withLock { () -> SwitchOutcome? in
+            while result.withLock({ $0 }) == nil {
+                if !done.wait(untilMonotonic: deadline) { break }
+            }
+            return result.withLock { $0 }
+        }
+        switch outcome {
+        case .serving, .unchanged: return
+        case .failed(let reason): throw ConfigurationError("reload could not switch to the \(model.rawValue) model: \(reason)")
+        case .superseded(let other):
+            throw ConfigurationError("the switch to \(model.rawValue) was replaced by one to \(other.rawValue)")
+        case .shuttingDown: throw ConfigurationError("concurd began shutting down during the reload")
+        case nil:
+            throw ConfigurationError(
+                "the \(model.rawValue) model did not serve within \(Int(Self.switchTimeout)) s; the switch goes on")
+        }
+    }
+
+    private static func describe<T>(_ value: T) -> String {
+        if let optional = value as? (any OptionalDescribing) { return optional.describedValue }
+        return "\(value)"
+    }
+}
+
+/// Optional values described as the value or "none", not `Optional(…)`.
+private protocol OptionalDescribing {
+    var describedValue: String { get }
+}
+
+extension Optional: OptionalDescribing {
+    fileprivate var describedValue: String {
+        switch self {
+        case .some(let value): "\(value)"
+        case .none: "none"
+        }
+    }
+}

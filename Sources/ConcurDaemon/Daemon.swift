@@ -130,8 +130,9 @@ public enum Daemon {
         let service = VarlinkService(
             vendor: "concur", product: "concurd", version: version, url: "https://github.com/concur/concur",
             interfaces: [control])
-        let ownUID = geteuid()
-        var serverConfiguration = VarlinkServerConfiguration { peer in peer.uid == 0 || peer.uid == ownUID }
+        let access = Mutex(configuration.accessPolicy)
+        reloader?.onAccessChange { policy in access.withLock { $0 = policy } }
+        var serverConfiguration = VarlinkServerConfiguration { peer in access.withLock { $0 }.allows(peer) }
         serverConfiguration.stalledClientTimeout = configuration.watcherTimeout
         let server: VarlinkSocketServer
         do {

@@ -50,6 +50,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Seconds a client may leave its replies unread (a stuck `WatchStats` or `WatchJobs`
     /// watcher) before it is disconnected.
     public var watcherTimeout = 30.0
+    /// Users (names or ids) allowed on the control socket besides root and the daemon's own user.
+    public var allowedUsers: [String] = []
+    /// Groups (names or ids) whose members are allowed on the control socket.
+    public var allowedGroups: [String] = []
     /// Test hooks: SIGUSR2 hangs the supervisor loop (to prove the watchdog). Off in production.
     public var testHooks = false
     /// Where every run of every job is recorded (`--execution-log`, for tests); nil: nowhere.
@@ -62,7 +66,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public static let fileKeys = [
         "socket", "workers", "model", "max_queue", "max_workers", "drain_timeout", "retain_jobs", "log_level", "max_attempts",
         "job_timeout", "allow_exec", "task_threads", "worker_nice", "start_method",
-        "watcher_timeout", "test_hooks",
+        "watcher_timeout", "test_hooks", "allowed_users", "allowed_groups",
     ]
 
     /// The models this build can run.
@@ -86,6 +90,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public static let workerNice = 0...19
         /// `watcher_timeout`, seconds.
         public static let watcherTimeout = 1.0...3600.0
+    }
+
+    /// The control socket's access policy (names resolved; call after ``validate()``).
+    public var accessPolicy: AccessPolicy {
+        AccessPolicy(
+            users: Set(allowedUsers.compactMap(AccessPolicy.userID)), groups: Set(allowedGroups.compactMap(AccessPolicy.groupID)))
     }
 
     /// The pool's part of the configuration.
@@ -126,6 +136,15 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let taskThreads, !Limits.taskThreads.contains(taskThreads) {
             throw fail(
                 "--task-threads", "task_threads", "must be between 1 and \(Limits.taskThreads.upperBound), not \(taskThreads)")
+        }
+        for user in allowedUsers where AccessPolicy.userID(user) == nil {
+            throw ConfigurationError(
+                "allowed_users: there is no user '\(user)' on this machine; create it or remove it from the list")
+        }
+        for group in allowedGroups where AccessPolicy.groupID(group) == nil {
+            throw ConfigurationError(
+                "allowed_groups: there is no group '\(group)' on this machine; create it (groupadd --system \(group)) or remove it from the list"
+            )
         }
         guard Limits.watcherTimeout.contains(watcherTimeout) else {
             throw fail(
@@ -207,6 +226,19 @@ public struct DaemonConfiguration: Sendable, Equatable {
                     throw fail("one of \(WorkerStartMethod.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
                 }
                 startMethod = method
+            case "allowed_users", "allowed_groups":
+                guard let array = value.array else { throw fail("a list of names or ids, such as [\"alice\", 1001]") }
+                var names: [String] = []
+                for element in array {
+                    if let name = element.string {
+                        names.append(name)
+                    } else if let number = element.int, number >= 0 {
+                        names.append(String(number))
+                    } else {
+                        throw fail("a list of names or ids, such as [\"alice\", 1001]")
+                    }
+                }
+                if key == "allowed_users" { allowedUsers = names } else { allowedGroups = names }
             case "test_hooks":
                 guard let enabled = value.bool else { throw fail("true or false") }
                 testHooks = enabled

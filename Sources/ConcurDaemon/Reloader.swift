@@ -26,6 +26,7 @@ final class Reloader: Sendable {
     private let load: @Sendable () throws(ConfigurationError) -> DaemonConfiguration
     private let refreshStatus: @Sendable () -> Void
     private let current: Mutex<DaemonConfiguration>
+    private let accessChanged = Mutex<(@Sendable (AccessPolicy) -> Void)?>(nil)
     private let serial = ConditionLock()
     /// Seconds a reload waits for a new model to serve.
     static let switchTimeout = 120.0
@@ -42,6 +43,11 @@ final class Reloader: Sendable {
         self.logLevel = logLevel
         self.load = load
         self.refreshStatus = refreshStatus
+    }
+
+    /// Registers what applies a changed access policy (the control socket's check).
+    func onAccessChange(_ apply: @escaping @Sendable (AccessPolicy) -> Void) {
+        accessChanged.withLock { $0 = apply }
     }
 
     /// The configuration in force.
@@ -77,6 +83,8 @@ final class Reloader: Sendable {
             compare("job_timeout", \.jobTimeout, live: true)
             compare("allow_exec", \.allowExec, live: true)
             compare("log_level", \.logLevel, live: true)
+            compare("allowed_users", \.allowedUsers, live: true)
+            compare("allowed_groups", \.allowedGroups, live: true)
             compare("socket", \.socket, live: false)
             compare("task_threads", \.taskThreads, live: false)
             compare("worker_nice", \.workerNice, live: false)
@@ -96,6 +104,7 @@ final class Reloader: Sendable {
             }
             if new.model != pool.read({ $0.model }) { try switchModel(to: new.model) }
             logLevel.level = new.logLevel
+            if let apply = accessChanged.withLock({ $0 }) { apply(new.accessPolicy) }
             current.withLock { $0 = new }
             refreshStatus()
             let applied = outcome.applied.isEmpty ? "nothing changed" : outcome.applied.joined(separator: ", ")

@@ -30,6 +30,8 @@ struct ConfigurationTests {
             worker_nice = 4
             start_method = "forkserver"
             watcher_timeout = 5
+            allowed_users = ["root", 0]
+            allowed_groups = ["root"]
             """
         let fromFile = try serve([], file: file)
         #expect(fromFile.workers == 6 && fromFile.maxQueue == 500 && fromFile.drainTimeout == 2.5)
@@ -37,6 +39,7 @@ struct ConfigurationTests {
         #expect(fromFile.model == .processes && fromFile.maxAttempts == 5 && fromFile.jobTimeout == 60 && fromFile.allowExec)
         #expect(fromFile.taskThreads == 3 && fromFile.workerNice == 4 && fromFile.startMethod == .forkserver)
         #expect(fromFile.watcherTimeout == 5)
+        #expect(fromFile.allowedUsers == ["root", "0"] && fromFile.allowedGroups == ["root"])
         #expect(try serve([]).watcherTimeout == 30)
         #expect(try serve(["--watcher-timeout", "2.5"], file: file).watcherTimeout == 2.5)
         #expect(try serve(["--test-hooks"]).testHooks && !(try serve([]).testHooks))
@@ -64,6 +67,9 @@ struct ConfigurationTests {
             ("start_method = \"fork\"", "start_method must be one of \"spawn\", \"forkserver\""),
             ("watcher_timeout = \"30s\"", "watcher_timeout must be a number of seconds"),
             ("test_hooks = 1", "test_hooks must be true or false"),
+            ("allowed_users = \"alice\"", "allowed_users must be a list of names or ids"),
+            ("allowed_groups = [true]", "allowed_groups must be a list of names or ids"),
+            ("allowed_users = [-1]", "allowed_users must be a list of names or ids"),
         ])
     func wrongFileValues(line: String, message: String) {
         #expect {

@@ -106,3 +106,48 @@ struct ReloadTests {
         #expect(control.level == .debug)
     }
 }
+
+@Suite("Who may use the control socket")
+struct AccessPolicyTests {
+    @Test("root, the daemon's user, listed users and members of listed groups; nobody else")
+    func allows() {
+        let policy = AccessPolicy(users: [1001], groups: [995], ownUID: 500)
+        let memberships: (UInt32, UInt32) -> [UInt32] = { uid, primary in uid == 1003 ? [primary, 995] : [primary] }
+        func allowed(_ uid: UInt32, _ gid: UInt32) -> Bool {
+            policy.allows(VarlinkPeer(pid: 1, uid: uid, gid: gid), memberships: memberships)
+        }
+        #expect(allowed(0, 0) && allowed(500, 500) && allowed(1001, 1001))
+        #expect(allowed(1002, 995), "primary group listed")
+        #expect(allowed(1003, 1003), "a supplementary group listed")
+        #expect(!allowed(1004, 1004) && !allowed(65534, 65534))
+        #expect(!AccessPolicy(ownUID: 500).allows(VarlinkPeer(pid: 1, uid: 1003, gid: 995), memberships: memberships))
+    }
+
+    @Test("names resolve through the user and group databases; unknown ones are refused with a hint")
+    func names() throws {
+        var configuration = DaemonConfiguration()
+        configuration.allowedUsers = ["root", "65534"]
+        configuration.allowedGroups = ["root"]
+        try configuration.validate()
+        #expect(configuration.accessPolicy.users == [0, 65534] && configuration.accessPolicy.groups == [0])
+        configuration.allowedGroups = ["no-such-group-here"]
+        #expect(
+            throws: ConfigurationError(
+                "allowed_groups: there is no group 'no-such-group-here' on this machine; create it (groupadd --system no-such-group-here) or remove it from the list"
+            )
+        ) { try configuration.validate() }
+        configuration.allowedGroups = []
+        configuration.allowedUsers = ["no-such-user-here"]
+        #expect(
+            throws: ConfigurationError(
+                "allowed_users: there is no user 'no-such-user-here' on this machine; create it or remove it from the list"
+            )
+        ) { try configuration.validate() }
+    }
+
+    @Test("the group database gives a user's groups")
+    func groupDatabase() {
+        #expect(AccessPolicy.groups(of: 0, primary: 0).contains(0))
+        #expect(AccessPolicy.groups(of: 4_000_000_000, primary: 42) == [42])
+    }
+}

@@ -60,13 +60,5 @@ public struct FollowLines {
     }
 
     /// `1234567` as `1,234,567`.
-    public static func grouped(_ value: Int) -> String {
-        let digits = String(abs(value))
-        var text = ""
-        for (index, digit) in digits.enumerated() {
-            if index > 0 && (digits.count - index) % 3 == 0 { text.append(",") }
-            text.append(digit)
-        }
-        return value < 0 ? "-" + text : text
-    }
+    public static func grouped(_ value: Int) -> String { formatGrouped(Double(value)) }
 }

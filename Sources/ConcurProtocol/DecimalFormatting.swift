@@ -60,3 +60,16 @@ public func leftPad(_ text: String, _ width: Int) -> String {
 public func rightPad(_ text: String, _ width: Int) -> String {
     text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
 }
+
+/// `value` rounded, with thousands separated by commas: `1,234,567`.
+public func formatGrouped(_ value: Double) -> String {
+    guard value.isFinite else { return "-" }
+    let rounded = Int(value.rounded())
+    let digits = String(rounded.magnitude)
+    var text = ""
+    for (index, digit) in digits.enumerated() {
+        if index > 0 && (digits.count - index) % 3 == 0 { text.append(",") }
+        text.append(digit)
+    }
+    return rounded < 0 ? "-" + text : text
+}

@@ -120,6 +120,26 @@ struct ConfigurationTests {
         #expect(throws: (any Error).self) { try ConcurdCommand.Serve.parse(arguments) }
     }
 
+    @Test(
+        "concurd compare refuses wrong arguments, saying what is allowed",
+        arguments: [
+            (["--jobs", "0"], "--jobs must be between 1 and 1000000, not 0"),
+            (["--workers", "65"], "--workers must be between 1 and 64, not 65"),
+            (["--scale=-1"], "--scale must be between 0 and 100, not -1"),
+            (["--models", "threads,fibers"], "'fibers' is not one of them"),
+            (["--models", "threads,,tasks"], "'' is not one of them"),
+            (["--models", "tasks,tasks"], "--models names a model twice: tasks,tasks"),
+            (["--plot", ""], "--plot needs a file name"),
+        ])
+    func compareArguments(arguments: [String], message: String) {
+        #expect {
+            try ConcurdCommand.Compare.parse(arguments)
+        } throws: { error in
+            ConcurdCommand.Compare.message(for: error).contains(message)
+        }
+        #expect(throws: (any Error).self) { try ConcurdCommand.Compare.parse(["--kind", "quantum"]) }
+    }
+
     @Test("reports an unreadable config file with its path")
     func unreadable() {
         #expect {

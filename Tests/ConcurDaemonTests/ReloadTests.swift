@@ -151,3 +151,43 @@ struct AccessPolicyTests {
         #expect(AccessPolicy.groups(of: 4_000_000_000, primary: 42) == [42])
     }
 }
+
+@Suite("concurd compare")
+struct ComparisonTests {
+    static let comparison = Comparison(workload: WorkloadRequest(count: 10, kind: .cpu, seed: 3, scale: 0.01), workers: 2)
+
+    static func measurement(_ model: ConcurrencyModel, _ workers: Int, wall: Double) -> Comparison.Measurement {
+        Comparison.Measurement(
+            model: model, workers: workers, wall: wall, cpu: wall * Double(workers), finished: 10,
+            latency: LatencySummary(queueWait: .empty, run: .empty, endToEnd: .empty), peakRSS: 20 << 20)
+    }
+
+    @Test("pool sizes double up to the largest, which is always measured")
+    func poolSizes() {
+        #expect(Comparison.poolSizes(upTo: 1) == [1])
+        #expect(Comparison.poolSizes(upTo: 4) == [1, 2, 4])
+        #expect(Comparison.poolSizes(upTo: 6) == [1, 2, 4, 6])
+    }
+
+    @Test("the table, the explanation, the JSON and the chart come from the same measurements")
+    func outputs() throws {
+        let measurements = [
+            Self.measurement(.threads, 1, wall: 1), Self.measurement(.threads, 2, wall: 0.5),
+            Self.measurement(.processes, 1, wall: 1), Self.measurement(.processes, 2, wall: 0.6),
+            Self.measurement(.tasks, 1, wall: 1), Self.measurement(.tasks, 2, wall: 0.55),
+        ]
+        let table = Self.comparison.table(measurements)
+        #expect(table[0] == "10 cpu jobs (seed 3, scale 0.01), 2 workers")
+        #expect(table.contains { $0.hasPrefix("threads ") && $0.contains("2.00x") && $0.contains("20 MiB") })
+        #expect(table.contains { $0.hasPrefix("jobs/s by workers") })
+        let explanation = Self.comparison.explanation(measurements)
+        #expect(explanation.first == "Fastest here: threads, 20 jobs/s with 2 workers.")
+        #expect(explanation.contains { $0.hasPrefix("Threads sped up 2.00x from 1 to 2 workers") })
+        guard case .object(let json) = Self.comparison.json(measurements), case .array(let runs) = json["runs"] else {
+            throw VarlinkError.invalidParameter("runs")
+        }
+        #expect(runs.count == 6 && json["kind"] == "cpu")
+        let svg = Self.comparison.svg(measurements)
+        #expect(svg.hasPrefix("<svg") && svg.components(separatedBy: "<polyline").count == 4)
+    }
+}

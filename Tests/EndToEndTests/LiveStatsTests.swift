@@ -292,3 +292,36 @@ final class RawClient {
         return false
     }
 }
+
+/// `concurd compare`, the real binary.
+@Suite("concurd compare end to end")
+struct CompareTests {
+    @Test("runs each model at each pool size, prints JSON and writes a chart")
+    func compare() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "concur-compare-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let chart = directory.appendingPathComponent("compare.svg").path
+        let result = try runCommand(
+            Binaries.concurd,
+            ["compare", "--jobs", "40", "--workers", "2", "--kind", "mixed", "--scale", "0.02", "--json", "--plot", chart],
+            environment: ["SWIFT_BACKTRACE": "enable=no", "PATH": "/usr/bin:/bin"])
+        #expect(result.status == 0, "\(result)")
+        guard case .object(let json) = try JSON.parse(result.stdout), case .array(let runs) = json["runs"] else {
+            throw TestFailure("not the JSON of compare: \(result.stdout)")
+        }
+        #expect(runs.count == 6)
+        for case .object(let run) in runs {
+            #expect(run["finished"] == 40)
+            if case .double(let rate) = run["jobsPerSecond"] { #expect(rate > 0) }
+        }
+        let svg = try String(contentsOfFile: chart, encoding: .utf8)
+        #expect(svg.hasPrefix("<svg") && svg.contains("processes") && svg.components(separatedBy: "<polyline").count == 4)
+        let human = try runCommand(Binaries.concurd, ["compare", "--jobs", "20", "--workers", "1", "--models", "threads,tasks"])
+        #expect(human.status == 0 && human.stdout.contains("model           wall") && human.stdout.contains("Fastest here:"))
+        let bad = try runCommand(
+            Binaries.concurd, ["compare", "--plot", "/nonexistent/dir/x.svg", "--jobs", "5", "--models", "threads"])
+        #expect(bad.status == 73 && bad.stderr.contains("cannot write the chart to /nonexistent/dir/x.svg"))
+    }
+}

@@ -92,6 +92,12 @@ extension ConcurdCommand {
             help: "Seconds a client may leave its replies unread before it is disconnected (1 to 3600, default 30).")
         var watcherTimeout: Double?
 
+        @Option(
+            name: .customLong("idle-timeout"),
+            help:
+                "Seconds a control connection may stay silent with no call running before it is closed (1 to 86400, default 60).")
+        var idleTimeout: Double?
+
         @Flag(
             name: .customLong("test-hooks"),
             help: ArgumentHelp("Let SIGUSR2 hang the supervisor loop, to test the watchdog.", visibility: .hidden))
@@ -128,6 +134,7 @@ extension ConcurdCommand {
             if let workerNice { configuration.workerNice = workerNice }
             if let watcherTimeout { configuration.watcherTimeout = watcherTimeout }
             if testHooks { configuration.testHooks = true }
+            if let idleTimeout { configuration.idleTimeout = idleTimeout }
             if let startMethod {
                 guard let method = WorkerStartMethod(rawValue: startMethod) else {
                     throw ConfigurationError(

@@ -134,6 +134,7 @@ public enum Daemon {
         reloader?.onAccessChange { policy in access.withLock { $0 = policy } }
         var serverConfiguration = VarlinkServerConfiguration { peer in access.withLock { $0 }.allows(peer) }
         serverConfiguration.stalledClientTimeout = configuration.watcherTimeout
+        serverConfiguration.idleTimeout = configuration.idleTimeout
         let server: VarlinkSocketServer
         do {
             server = try openControlSocket(

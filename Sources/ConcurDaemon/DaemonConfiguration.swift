@@ -54,6 +54,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var allowedUsers: [String] = []
     /// Groups (names or ids) whose members are allowed on the control socket.
     public var allowedGroups: [String] = []
+    /// Seconds a control connection may stay silent with no call running before it is closed.
+    public var idleTimeout = 60.0
     /// Test hooks: SIGUSR2 hangs the supervisor loop (to prove the watchdog). Off in production.
     public var testHooks = false
     /// Where every run of every job is recorded (`--execution-log`, for tests); nil: nowhere.
@@ -66,7 +68,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public static let fileKeys = [
         "socket", "workers", "model", "max_queue", "max_workers", "drain_timeout", "retain_jobs", "log_level", "max_attempts",
         "job_timeout", "allow_exec", "task_threads", "worker_nice", "start_method",
-        "watcher_timeout", "test_hooks", "allowed_users", "allowed_groups",
+        "watcher_timeout", "test_hooks", "allowed_users", "allowed_groups", "idle_timeout",
     ]
 
     /// The models this build can run.
@@ -90,6 +92,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public static let workerNice = 0...19
         /// `watcher_timeout`, seconds.
         public static let watcherTimeout = 1.0...3600.0
+        /// `idle_timeout`, seconds.
+        public static let idleTimeout = 1.0...86_400.0
     }
 
     /// The control socket's access policy (names resolved; call after ``validate()``).
@@ -145,6 +149,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
             throw ConfigurationError(
                 "allowed_groups: there is no group '\(group)' on this machine; create it (groupadd --system \(group)) or remove it from the list"
             )
+        }
+        guard Limits.idleTimeout.contains(idleTimeout) else {
+            throw fail("--idle-timeout", "idle_timeout", "must be between 1 and 86400 seconds, not \(formatDecimal(idleTimeout))")
         }
         guard Limits.watcherTimeout.contains(watcherTimeout) else {
             throw fail(
@@ -242,6 +249,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
             case "test_hooks":
                 guard let enabled = value.bool else { throw fail("true or false") }
                 testHooks = enabled
+            case "idle_timeout":
+                guard let seconds = value.double ?? value.int.map(Double.init) else { throw fail("a number of seconds") }
+                idleTimeout = seconds
             case "watcher_timeout":
                 guard let seconds = value.double ?? value.int.map(Double.init) else { throw fail("a number of seconds") }
                 watcherTimeout = seconds

@@ -90,6 +90,7 @@ final class Reloader: Sendable {
             compare("worker_nice", \.workerNice, live: false)
             compare("start_method", \.startMethod, live: false)
             compare("watcher_timeout", \.watcherTimeout, live: false)
+            compare("idle_timeout", \.idleTimeout, live: false)
 
             let pool = supervisor.pool
             do {

@@ -112,6 +112,18 @@ final class VarlinkConnectionHandler: ChannelInboundHandler {
         startNextCall()
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            // Silent for the idle timeout with no call running (a partial message counts as
+            // silence): an idle or half-open connection gives its place back.
+            guard active == nil else { return }
+            logger.debug("closing a connection idle for the idle timeout", metadata: ["peer": "\(peer)"])
+            closeConnection(context: context)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
             stallCheck?.cancel()

@@ -43,6 +43,10 @@ public struct VarlinkServerConfiguration: Sendable {
     /// Seconds a client may leave the daemon's replies unread (its connection's output backed
     /// up) before it is disconnected: a stuck watcher must not hold memory for ever.
     public var stalledClientTimeout: Double = 30
+    /// Seconds a connection may stay silent (nothing read, a partial message included) while no
+    /// call of it is running before it is closed: idle and half-open connections do not hold one
+    /// of the `maxConnections` places for ever. A streaming call keeps its connection open.
+    public var idleTimeout: Double = 60
     /// Decides whether a peer may call anything; refused peers get `PermissionDenied`.
     public var authorize: @Sendable (VarlinkPeer) -> Bool
 
@@ -142,6 +146,8 @@ public final class VarlinkSocketServer: Sendable {
                 channel.closeFuture.whenComplete { _ in connections.remove(channel) }
                 return peerCredentials(of: channel).flatMapThrowing { peer in
                     let authorized = configuration.authorize(peer)
+                    try channel.pipeline.syncOperations.addHandler(
+                        IdleStateHandler(readTimeout: .nanoseconds(Int64(configuration.idleTimeout * 1e9))))
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(NULFrameDecoder(maxMessageSize: configuration.maxMessageSize)))
                     try channel.pipeline.syncOperations.addHandler(

@@ -43,6 +43,7 @@ struct ConfigurationTests {
         #expect(try serve([]).watcherTimeout == 30)
         #expect(try serve(["--watcher-timeout", "2.5"], file: file).watcherTimeout == 2.5)
         #expect(try serve(["--test-hooks"]).testHooks && !(try serve([]).testHooks))
+        #expect(try serve([]).idleTimeout == 60 && (try serve(["--idle-timeout", "5"]).idleTimeout) == 5)
         #expect(try serve(["--start-method", "spawn"], file: file).startMethod == .spawn)
         #expect(try serve([]).workerNice == 10)
         #expect(try serve(["--worker-nice", "0"], file: file).workerNice == 0)
@@ -67,6 +68,7 @@ struct ConfigurationTests {
             ("start_method = \"fork\"", "start_method must be one of \"spawn\", \"forkserver\""),
             ("watcher_timeout = \"30s\"", "watcher_timeout must be a number of seconds"),
             ("test_hooks = 1", "test_hooks must be true or false"),
+            ("idle_timeout = \"1m\"", "idle_timeout must be a number of seconds"),
             ("allowed_users = \"alice\"", "allowed_users must be a list of names or ids"),
             ("allowed_groups = [true]", "allowed_groups must be a list of names or ids"),
             ("allowed_users = [-1]", "allowed_users must be a list of names or ids"),
@@ -104,6 +106,8 @@ struct ConfigurationTests {
                 "--watcher-timeout (config key 'watcher_timeout') must be between 1 and 3600 seconds"
             ),
             (["--watcher-timeout", "4000"], "--watcher-timeout"),
+            (["--idle-timeout", "0"], "--idle-timeout (config key 'idle_timeout') must be between 1 and 86400 seconds, not 0"),
+            (["--idle-timeout", "90000"], "--idle-timeout"),
         ])
     func outOfRange(arguments: [String], message: String) {
         #expect {

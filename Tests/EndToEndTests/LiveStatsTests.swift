@@ -273,6 +273,12 @@ final class RawClient {
 
     deinit { close(fd) }
 
+    /// Sends bytes as they are (no terminator): a partial message.
+    func sendRaw(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        guard Glibc.send(fd, bytes, bytes.count, 0) == bytes.count else { throw TestFailure("send: \(errno)") }
+    }
+
     /// Sends one message (its NUL terminator added).
     func send(_ message: String) throws {
         let bytes = Array(message.utf8) + [0]
@@ -323,5 +329,28 @@ struct CompareTests {
         let bad = try runCommand(
             Binaries.concurd, ["compare", "--plot", "/nonexistent/dir/x.svg", "--jobs", "5", "--models", "threads"])
         #expect(bad.status == 73 && bad.stderr.contains("cannot write the chart to /nonexistent/dir/x.svg"))
+    }
+}
+
+/// Connections that hold a place without using it.
+@Suite("Idle and half-open connections")
+struct IdleConnectionTests {
+    @Test("a silent connection and one stuck in a partial message are closed after the idle timeout; a stream is not")
+    func idleTimeout() throws {
+        let daemon = try TestDaemon(["--workers", "1", "--idle-timeout", "1"])
+        let silent = try RawClient(path: daemon.socket)
+        let partial = try RawClient(path: daemon.socket)
+        try partial.sendRaw(#"{"method":"io.concur.Supervisor.Sta"#)
+        let watching = try VarlinkConnection(unixPath: daemon.socket, receiveTimeout: 10)
+        var frames = 0
+        let started = Date()
+        try watching.stream(SupervisorInterface.method(.watchStats), ["interval": 0.5]) { _ throws(VarlinkClientError) in
+            frames += 1
+            return Date().timeIntervalSince(started) < 3
+        }
+        #expect(frames >= 6, "the stream was cut after \(frames) frames")
+        #expect(silent.readUntilClosed(timeout: 5), "a silent connection stayed open")
+        #expect(partial.readUntilClosed(timeout: 5), "a half-sent message kept its connection open")
+        #expect(try daemon.status().phase == .serving)
     }
 }

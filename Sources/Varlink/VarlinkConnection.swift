@@ -51,11 +51,21 @@ public final class VarlinkConnection {
             raw[pathBytes.count] = 0
         }
         let length = socklen_t(MemoryLayout<sa_family_t>.size + pathBytes.count + 1)
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
-        }
-        guard result == 0 else {
+        // A full listen backlog (EAGAIN on a Unix socket: the server is busy accepting) is
+        // retried for up to a second before it counts as a failure.
+        var attempts = 0
+        while true {
+            let result = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
+            }
+            if result == 0 { break }
             let error = errno
+            if error == EINTR { continue }
+            if error == EAGAIN && attempts < 100 {
+                attempts += 1
+                usleep(10_000)
+                continue
+            }
             Glibc.close(fd)
             throw .connectFailed(path: path, errno: error)
         }

@@ -67,10 +67,13 @@ final class VarlinkConnectionHandler: ChannelInboundHandler {
     /// Droppable replies skipped because the client was not reading.
     private(set) var dropped = 0
 
+    private let activity: ConnectionActivity
+
     init(
         service: VarlinkService, peer: VarlinkPeer, authorized: Bool, logger: Logger, maxPipelined: Int = 64,
-        stalledClientTimeout: Double = 30
+        stalledClientTimeout: Double = 30, activity: ConnectionActivity = ConnectionActivity()
     ) {
+        self.activity = activity
         self.service = service
         self.peer = peer
         self.authorized = authorized
@@ -191,6 +194,7 @@ final class VarlinkConnectionHandler: ChannelInboundHandler {
                     return
                 }
                 active = ActiveCall(id: id, oneway: call.oneway)
+                activity.setBusy(true)
                 service.dispatch(call, peer: peer, responder: makeResponder(callID: id, call: call))
             }
         }
@@ -265,6 +269,7 @@ final class VarlinkConnectionHandler: ChannelInboundHandler {
         }
         if !reply.continues {
             self.active = nil
+            activity.setBusy(false)
             startNextCall()
         }
     }

@@ -139,8 +139,18 @@ public final class VarlinkSocketServer: Sendable {
         ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .childChannelInitializer { channel in
-                guard connections.add(channel, limit: configuration.maxConnections) else {
-                    logger.warning("refusing a connection: \(configuration.maxConnections) already open")
+                let activity = ConnectionActivity()
+                switch connections.add(channel, activity: activity, limit: configuration.maxConnections) {
+                case .admitted: break
+                case .admittedEvicting(let idle):
+                    // Full: the connection that has gone longest without a call gives way, so a
+                    // flood of idle connections cannot lock out a client that calls.
+                    idle.close(promise: nil)
+                    connections.noteRefusal(
+                        logger: logger, "closed an idle connection to make room: \(configuration.maxConnections) open")
+                case .refused:
+                    connections.noteRefusal(
+                        logger: logger, "refusing a connection: \(configuration.maxConnections) open, every one running a call")
                     return channel.eventLoop.makeFailedFuture(ChannelError.inappropriateOperationForState)
                 }
                 channel.closeFuture.whenComplete { _ in connections.remove(channel) }
@@ -153,7 +163,7 @@ public final class VarlinkSocketServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         VarlinkConnectionHandler(
                             service: service, peer: peer, authorized: authorized, logger: logger,
-                            stalledClientTimeout: configuration.stalledClientTimeout))
+                            stalledClientTimeout: configuration.stalledClientTimeout, activity: activity))
                 }
             }
             .childChannelOption(.allowRemoteHalfClosure, value: false)
@@ -199,16 +209,53 @@ public final class VarlinkSocketServer: Sendable {
 }
 
 /// The open client connections, so that shutdown can close them and a limit can be kept.
+/// Whether a connection is running a call, and when it last started or ended one (monotonic
+/// nanoseconds): what the registry looks at to choose a connection to close when it is full.
+final class ConnectionActivity: Sendable {
+    private let state = Mutex<(busy: Bool, since: UInt64)>((false, ConnectionActivity.now()))
+
+    /// A call started (`true`) or the last one ended (`false`).
+    func setBusy(_ busy: Bool) {
+        state.withLock { $0 = (busy, Self.now()) }
+    }
+
+    /// Not running a call, and since when.
+    var idleSince: UInt64? {
+        state.withLock { $0.busy ? nil : $0.since }
+    }
+
+    static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+}
+
 private final class ConnectionRegistry: Sendable {
-    private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
+    enum Admission {
+        case admitted
+        /// Admitted after choosing this idle connection to close.
+        case admittedEvicting(any Channel)
+        case refused
+    }
+
+    private let channels = Mutex<[ObjectIdentifier: (channel: any Channel, activity: ConnectionActivity)]>([:])
+    private let refusals = Mutex<(count: Int, lastLog: UInt64)>((0, 0))
 
     var count: Int { channels.withLock { $0.count } }
 
-    func add(_ channel: any Channel, limit: Int) -> Bool {
+    func add(_ channel: any Channel, activity: ConnectionActivity, limit: Int) -> Admission {
         channels.withLock { open in
-            guard open.count < limit else { return false }
-            open[ObjectIdentifier(channel)] = channel
-            return true
+            var admission = Admission.admitted
+            if open.count >= limit {
+                let idlest = open.compactMap { key, entry in entry.activity.idleSince.map { (key, entry.channel, $0) } }
+                    .min { $0.2 < $1.2 }
+                guard let (key, idle, _) = idlest else { return .refused }
+                open[key] = nil
+                admission = .admittedEvicting(idle)
+            }
+            open[ObjectIdentifier(channel)] = (channel, activity)
+            return admission
         }
     }
 
@@ -216,8 +263,20 @@ private final class ConnectionRegistry: Sendable {
         _ = channels.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
     }
 
+    /// Logs a refusal or an eviction at most once a second, with how many there were since.
+    func noteRefusal(logger: Logger, _ message: String) {
+        let now = ConnectionActivity.now()
+        let report = refusals.withLock { state -> Int? in
+            state.count += 1
+            guard now - state.lastLog >= 1_000_000_000 else { return nil }
+            defer { state = (0, now) }
+            return state.count
+        }
+        if let report { logger.warning("\(message) (\(report) in the last second or since the last report)") }
+    }
+
     func closeAll() {
-        let open = channels.withLock { $0.values }
+        let open = channels.withLock { $0.values.map(\.channel) }
         for channel in open { channel.close(promise: nil) }
     }
 }

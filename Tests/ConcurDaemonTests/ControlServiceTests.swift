@@ -11,6 +11,8 @@ final class ServiceHarness: Sendable {
     let supervisor: Supervisor
     let service: ControlService
     private let replies = Mutex<[VarlinkReply]>([])
+    /// The connection's serial context (one per harness, like a connection's event loop).
+    private let serial = SerialQueue()
 
     init(workers: Int = 2, maxQueue: Int = 1_000) throws {
         supervisor = Supervisor(
@@ -27,9 +29,10 @@ final class ServiceHarness: Sendable {
     /// Calls `method` and returns the replies received within `wait` seconds (or once a final one came).
     func call(_ method: String, _ parameters: JSONObject = [:], more: Bool = false, wait: Double = 10) -> [VarlinkReply] {
         replies.withLock { $0 = [] }
+        let serial = serial
         let responder = VarlinkResponder(
             more: more, oneway: false, deliver: { reply in self.replies.withLock { $0.append(reply) } }, onClose: { _ in },
-            schedule: { body in Thread.detached(body) })
+            schedule: { body in serial.async(body) })
         service.handle(method: method, parameters: parameters, peer: VarlinkPeer(pid: 1, uid: 0, gid: 0), responder: responder)
         let deadline = MonotonicClock.now() + UInt64(wait * 1e9)
         while MonotonicClock.now() < deadline {
@@ -41,6 +44,35 @@ final class ServiceHarness: Sendable {
 
     func error(_ method: String, _ parameters: JSONObject = [:], more: Bool = false) -> VarlinkError? {
         call(method, parameters, more: more).last?.varlinkError
+    }
+}
+
+/// Runs closures one after the other on a thread of its own, in the order given: the
+/// connection's event loop, for a responder's deferred work (deliveries must not overlap).
+final class SerialQueue: Sendable {
+    private let lock = ConditionLock()
+    private let pending = Mutex<[@Sendable () -> Void]>([])
+
+    init() {
+        try? OSThread.start(name: "test-serial") { [self] in
+            while true {
+                let next = lock.withLock { () -> [@Sendable () -> Void] in
+                    while pending.withLock({ $0.isEmpty }) { lock.wait() }
+                    return pending.withLock { queue in
+                        defer { queue.removeAll() }
+                        return queue
+                    }
+                }
+                for body in next { body() }
+            }
+        }
+    }
+
+    func async(_ body: @escaping @Sendable () -> Void) {
+        lock.withLock {
+            pending.withLock { $0.append(body) }
+            lock.broadcast()
+        }
     }
 }
 

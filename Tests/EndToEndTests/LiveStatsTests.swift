@@ -354,3 +354,30 @@ struct IdleConnectionTests {
         #expect(try daemon.status().phase == .serving)
     }
 }
+
+/// Bad input against the running daemon: it answers what it can, closes what it must, and keeps
+/// serving a well-behaved client throughout.
+@Suite("Bad input")
+struct FuzzTests {
+    @Test("random bytes, truncated, oversized and deeply nested messages, wrong types, floods and slow writes")
+    func fuzz() throws {
+        let daemon = try TestDaemon(["--workers", "2", "--idle-timeout", "2"])
+        let script = Binaries.clients.appendingPathComponent("fuzz_client.py").path
+        let seconds = ProcessInfo.processInfo.environment["CONCUR_FUZZ_SECONDS"] ?? "8"
+        let result = try runCommand(
+            URL(fileURLWithPath: "/usr/bin/env"), ["python3", script, daemon.socket, seconds, "7"], timeout: 120)
+        #expect(result.status == 0, "\(result)")
+        guard case .object(let summary) = try JSON.parse(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw TestFailure("no summary: \(result)")
+        }
+        #expect(summary["wrong_count"] == 0, "the good client got wrong answers: \(summary)")
+        if case .int(let good) = summary["good_calls"] { #expect(good >= 10, "\(summary)") }
+        if case .int(let sent) = summary["sent"] { #expect(sent > 50, "\(summary)") }
+        // Still serving, still itself.
+        let status = try daemon.status()
+        #expect(status.phase == .serving && status.workers.target == 2)
+        let rss = try PoolStats(json: .object(daemon.ctlJSON(["stats"])), path: "").process.rssBytes
+        #expect(rss < 300 << 20, "RSS after the fuzzing: \(rss)")
+        #expect(!daemon.log().contains("Fatal error"))
+    }
+}

@@ -147,7 +147,8 @@ public enum Daemon {
         let status = supervisor.status()
         logger.info(
             "serving on \(socketPath): \(status.model.rawValue) model, \(status.workers.live) workers, queue limit \(status.maxQueue)",
-            metadata: ["pid": "\(getpid())"])
+            // When it began to serve, by the clock systemd's timestamps use (before READY=1).
+            metadata: ["pid": "\(getpid())", "monotonic_us": "\(MonotonicClock.now() / 1000)"])
         statusLine.withLock { $0 = Supervisor.statusLine(status) }
         notifier.ready(status: Supervisor.statusLine(status))
         // The watchdog is pinged from the supervisor's own loop, at half systemd's interval: a

@@ -511,15 +511,10 @@ public struct PoolStateMachine: Sendable {
             return (worker.retiring, worker.outstanding.isEmpty)
         }
         if retiring { return .retire }
-        if paused {
-            guard wasIdle else { return .run([]) }
-            withWorker(at: index) { $0.waiting = true }
-            waiting.append(id)
-            return .wait
-        }
-        // A batch never takes more than an even split of the queue among the workers.
+        // A batch never takes more than an even split of the queue among the workers; paused
+        // workers take nothing, and wait like workers of an empty queue.
         let sharers = max(1, target)
-        let limit = min(limit, max(1, (queue.count + sharers - 1) / sharers))
+        let limit = paused ? 0 : min(limit, max(1, (queue.count + sharers - 1) / sharers))
         var taken: [Job] = []
         taken.reserveCapacity(min(limit, queue.count))
         while taken.count < limit, let jobID = queue.popFirst() {

@@ -31,9 +31,6 @@ final class StatsFeed: @unchecked Sendable {
         self.supervisor = supervisor
     }
 
-    /// The number of clients watching.
-    var watcherCount: Int { lock.withLock { watchers.count } }
-
     /// The current statistics as a reply (the cached frame if it is recent enough).
     func frame() -> JSONObject {
         let now = MonotonicClock.now()

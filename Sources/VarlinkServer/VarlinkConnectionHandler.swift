@@ -64,8 +64,6 @@ final class VarlinkConnectionHandler: ChannelInboundHandler {
     private let stalledClientTimeout: TimeAmount
     /// Closes the connection if its output stays backed up for `stalledClientTimeout`.
     private var stallCheck: Scheduled<Void>?
-    /// Droppable replies skipped because the client was not reading.
-    private(set) var dropped = 0
 
     private let activity: ConnectionActivity
 
@@ -257,7 +255,6 @@ final class VarlinkConnectionHandler: ChannelInboundHandler {
         guard let active, active.id == callID else { return }
         if reply.droppable, let context, !context.channel.isWritable {
             // The client has not read the replies before this one; a newer one will follow.
-            dropped += 1
             return
         }
         if !active.oneway, let context, !closing {

@@ -76,13 +76,6 @@ final class SerialQueue: Sendable {
     }
 }
 
-/// Runs a closure on a new OS thread (the responder's deferred work in these tests).
-enum Thread {
-    static func detached(_ body: @escaping @Sendable () -> Void) {
-        try? OSThread.start(name: "test", body)
-    }
-}
-
 @Suite("The control service, in-process")
 struct ControlServiceTests {
     @Test("Submit queues jobs and returns their ids; Status counts them")

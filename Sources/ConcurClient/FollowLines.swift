@@ -30,7 +30,7 @@ public struct FollowLines {
         let run = stats.recentLatency.run
         return rightPad(clock, 9) + rightPad(status.model.rawValue, 10)
             + leftPad("\(status.workers.busy)/\(status.workers.live)", 9) + leftPad(String(status.queued), 9)
-            + leftPad(String(status.running), 8) + leftPad(Self.grouped(Int(rate.rounded())), 11)
+            + leftPad(String(status.running), 8) + leftPad(formatGrouped(rate), 11)
             + leftPad(String(status.totals.failed), 8)
             + leftPad(run.count == 0 ? "-" : Self.compact(run.p50), 10)
             + leftPad(run.count == 0 ? "-" : Self.compact(run.p99), 10)
@@ -59,6 +59,4 @@ public struct FollowLines {
         formatDuration(seconds).filter { $0 != " " }
     }
 
-    /// `1234567` as `1,234,567`.
-    public static func grouped(_ value: Int) -> String { formatGrouped(Double(value)) }
 }

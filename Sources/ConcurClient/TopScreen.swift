@@ -34,7 +34,7 @@ public enum TopScreen {
         ]
         let rate = stats.throughput
         let throughput =
-            "throughput \(FollowLines.grouped(Int(rate.last1s.rounded())))/s 1s  \(FollowLines.grouped(Int(rate.last10s.rounded())))/s 10s  \(FollowLines.grouped(Int(rate.last60s.rounded())))/s 60s  "
+            "throughput \(formatGrouped(rate.last1s))/s 1s  \(formatGrouped(rate.last10s))/s 10s  \(formatGrouped(rate.last60s))/s 60s  "
         let sparkRoom = max(0, width - throughput.count)
         top.append((throughput + sparkline(rate.history.suffix(min(60, sparkRoom))), .plain))
         for (label, latency) in [("last 10s", stats.recentLatency), ("since start", stats.latency)] {
@@ -64,7 +64,7 @@ public enum TopScreen {
             ("", .plain), (message ?? "", .yellow), (keys(current: status.model, paused: status.paused), .dim),
         ]
         let events = stats.events.suffix(5).map { event in
-            ("  \(clockTime(event.time))  \(event.message)", Paint.Style.dim)
+            ("  \(StandardStreams.localTime(of: Int(event.time)))  \(event.message)", Paint.Style.dim)
         }
         let eventBlock: [(String, Paint.Style)] = events.isEmpty ? [] : [("", .plain), ("recent events", .bold)] + events
         let table = Rendering.workers(stats.workers)
@@ -102,11 +102,6 @@ public enum TopScreen {
         let blocks: [Character] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]
         guard let largest = values.max(), largest > 0 else { return String(repeating: "▁", count: values.count) }
         return String(values.map { blocks[min(blocks.count - 1, Int(($0 / largest * Double(blocks.count - 1)).rounded()))] })
-    }
-
-    /// `HH:MM:SS` of a Unix time, local time.
-    static func clockTime(_ unix: Double) -> String {
-        StandardStreams.localTime(of: Int(unix))
     }
 }
 

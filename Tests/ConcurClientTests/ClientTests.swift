@@ -185,7 +185,7 @@ struct LiveViewTests {
         #expect(lines.farewell(reason: "concurd is stopping") == "-- concurd is stopping")
         _ = lines.line(for: Self.stats(uptime: 11, done: 600, phase: .draining), clock: "12:00:02")
         #expect(lines.farewell(reason: "bye") == "-- bye (concurd was draining)")
-        #expect(FollowLines.grouped(1_234_567) == "1,234,567" && FollowLines.grouped(12) == "12")
+        #expect(formatGrouped(1_234_567) == "1,234,567" && formatGrouped(12) == "12" && formatGrouped(-1_000.4) == "-1,000")
     }
 
     @Test("top fits the terminal: header and keys always, events give way, then the worker table is cut with a count")

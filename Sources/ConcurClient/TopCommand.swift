@@ -90,13 +90,13 @@ struct TopSession {
     }
 
     private mutating func loop() throws(ClientFailure) {
-        var next = MonotonicNanoseconds.now()
+        var next = concur_monotonic_nanoseconds()
         while true {
-            if MonotonicNanoseconds.now() >= next || concur_terminal_take_resize() != 0 {
+            if concur_monotonic_nanoseconds() >= next || concur_terminal_take_resize() != 0 {
                 try refresh()
-                next = MonotonicNanoseconds.now() + UInt64(interval * 1e9)
+                next = concur_monotonic_nanoseconds() + UInt64(interval * 1e9)
             }
-            let wait = Int32(max(0, min(Double(next &- MonotonicNanoseconds.now()) / 1e6, interval * 1000)))
+            let wait = Int32(max(0, min(Double(next &- concur_monotonic_nanoseconds()) / 1e6, interval * 1000)))
             var input = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
             let ready = poll(&input, 1, wait)
             if ready < 0 && errno != EINTR { return }
@@ -109,7 +109,7 @@ struct TopSession {
                 guard try handle(key: byte) else { return }
             }
             try refresh()
-            next = MonotonicNanoseconds.now() + UInt64(interval * 1e9)
+            next = concur_monotonic_nanoseconds() + UInt64(interval * 1e9)
         }
     }
 
@@ -171,14 +171,5 @@ struct TopSession {
         let lines = TopScreen.lines(
             stats: last, width: max(20, Int(columns)), height: max(5, Int(rows)), colour: colour, message: message)
         StandardStreams.printText("\u{1B}[H" + lines.joined(separator: "\u{1B}[K\r\n") + "\u{1B}[K\u{1B}[J")
-    }
-}
-
-/// The monotonic clock in nanoseconds.
-enum MonotonicNanoseconds {
-    static func now() -> UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
     }
 }

@@ -1,3 +1,4 @@
+import CConcurShims
 import Glibc
 
 /// Time as the pool measures it: nanoseconds of CLOCK_MONOTONIC, and their mapping to Unix time.
@@ -18,9 +19,7 @@ public struct MonotonicClock: Sendable {
     /// Nanoseconds on the monotonic clock.
     @inline(__always)
     public static func now() -> UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
+        concur_monotonic_nanoseconds()
     }
 
     /// The Unix time (seconds) of a monotonic instant.

@@ -212,22 +212,16 @@ public final class VarlinkSocketServer: Sendable {
 /// Whether a connection is running a call, and when it last started or ended one (monotonic
 /// nanoseconds): what the registry looks at to choose a connection to close when it is full.
 final class ConnectionActivity: Sendable {
-    private let state = Mutex<(busy: Bool, since: UInt64)>((false, ConnectionActivity.now()))
+    private let state = Mutex<(busy: Bool, since: UInt64)>((false, concur_monotonic_nanoseconds()))
 
     /// A call started (`true`) or the last one ended (`false`).
     func setBusy(_ busy: Bool) {
-        state.withLock { $0 = (busy, Self.now()) }
+        state.withLock { $0 = (busy, concur_monotonic_nanoseconds()) }
     }
 
     /// Not running a call, and since when.
     var idleSince: UInt64? {
         state.withLock { $0.busy ? nil : $0.since }
-    }
-
-    static func now() -> UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
     }
 }
 
@@ -265,7 +259,7 @@ private final class ConnectionRegistry: Sendable {
 
     /// Logs a refusal or an eviction at most once a second, with how many there were since.
     func noteRefusal(logger: Logger, _ message: String) {
-        let now = ConnectionActivity.now()
+        let now = concur_monotonic_nanoseconds()
         let report = refusals.withLock { state -> Int? in
             state.count += 1
             guard now - state.lastLog >= 1_000_000_000 else { return nil }

@@ -3,6 +3,14 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
+
+/// Nanoseconds on CLOCK_MONOTONIC (inline: it is on the pool's hot path).
+static inline uint64_t concur_monotonic_nanoseconds(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
 
 /// Layout-compatible with Linux's `struct ucred` (SO_PEERCRED), which glibc hides behind
 /// _GNU_SOURCE and Swift therefore does not import.

@@ -205,6 +205,9 @@ final class Tmux {
     private let socketName = "concur-test-\(UUID().uuidString.prefix(8))"
     private let tmux = URL(fileURLWithPath: "/usr/bin/tmux")
 
+    /// The tmux server's process id, to end it by PID.
+    private var serverPID: pid_t = 0
+
     init(width: Int = 120, height: Int = 40) throws {
         guard FileManager.default.isExecutableFile(atPath: tmux.path) else {
             throw TestFailure("tmux is not installed (apt-get install tmux); .ci/run installs it")
@@ -213,10 +216,15 @@ final class Tmux {
             tmux, ["-L", socketName, "-f", "/dev/null", "new-session", "-d", "-x", "\(width)", "-y", "\(height)", "sh"],
             environment: ["PS1": "$ ", "PATH": "/usr/bin:/bin", "TERM": "xterm-256color", "HOME": "/tmp"])
         guard result.status == 0 else { throw TestFailure("tmux did not start: \(result)") }
+        let pid = try runCommand(tmux, ["-L", socketName, "display-message", "-p", "#{pid}"])
+        serverPID = pid_t(pid.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        guard serverPID > 0 else { throw TestFailure("no tmux server pid: \(pid)") }
     }
 
     deinit {
-        _ = try? runCommand(tmux, ["-L", socketName, "kill-server"])
+        // Ended by its PID: asked first, killed if it is still there.
+        kill(serverPID, SIGTERM)
+        if !eventually(5, { ProcEntry.hasEnded(serverPID) }) { kill(serverPID, SIGKILL) }
     }
 
     /// Types `line` and Enter.

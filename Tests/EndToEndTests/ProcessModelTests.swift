@@ -26,6 +26,13 @@ struct ProcEntry {
         }
     }
 
+    /// Whether `pid` has ended: gone, or a zombie nobody reaps (the sandbox's PID 1 does not).
+    static func hasEnded(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")")
+        else { return true }
+        return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
+    }
+
     /// The descriptors the process has open.
     static func descriptors(of pid: Int32) -> [Int] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).compactMap(Int.init).sorted()

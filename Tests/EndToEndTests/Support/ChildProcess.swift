@@ -53,8 +53,21 @@ final class ChildProcess {
         let environmentStrings =
             (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for pointer in environmentStrings { free(pointer) } }
+        // A clean start, whatever this test process blocked or ignored (in-process tests block
+        // signals for their own watchers): an empty mask and default dispositions. A tmux server
+        // that inherited a blocked SIGCHLD never noticed its shell exit and outlived its test.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &actions, nil, argv, environmentStrings)
+        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environmentStrings)
         for fd in childEnds { close(fd) }
         guard result == 0 else {
             for fd in parentEnds.values { close(fd) }

@@ -157,6 +157,12 @@ public final class WorkerHandle: Sendable {
         }
     }
 
+    /// The job an in-process worker has started and not yet ended, by its own account (the
+    /// pool counts a job running from the moment it hands it over).
+    public var startedJob: JobID? {
+        batch.withLock { $0.running }
+    }
+
     /// Takes back the jobs held and not started, in order.
     func takeUnstarted() -> [JobID] {
         batch.withLock { batch in

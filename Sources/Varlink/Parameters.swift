@@ -121,9 +121,16 @@ extension Double: JSONDecodable, JSONEncodable {
 }
 
 extension String: JSONDecodable, JSONEncodable {
-    /// Reads the value from JSON; an error names the parameter by `path`.
+    /// The longest string parameter accepted, in bytes: no name, path or argument of ours comes
+    /// near it, and a longer one would only be echoed back or stored.
+    public static let maxParameterBytes = 4096
+
+    /// Reads the value from JSON; an error names the parameter by `path` (also for a string
+    /// longer than ``maxParameterBytes``).
     public init(json: JSON, path: String) throws(VarlinkError) {
-        guard case .string(let value) = json else { throw .invalidParameter(path) }
+        guard case .string(let value) = json, value.utf8.count <= Self.maxParameterBytes else {
+            throw .invalidParameter(path)
+        }
         self = value
     }
     /// The value as JSON.

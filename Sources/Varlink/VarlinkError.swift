@@ -30,22 +30,37 @@ public struct VarlinkError: Error, Sendable, Equatable, CustomStringConvertible 
     /// A parameter is missing, unknown, or of the wrong type; `parameter` names it
     /// (a path such as `jobs[3].size` for nested values).
     public static func invalidParameter(_ parameter: String) -> VarlinkError {
-        VarlinkError("\(serviceInterface).InvalidParameter", ["parameter": .string(parameter)])
+        VarlinkError("\(serviceInterface).InvalidParameter", ["parameter": .string(echoed(parameter))])
     }
 
     /// The call named a method the interface does not have.
     public static func methodNotFound(_ method: String) -> VarlinkError {
-        VarlinkError("\(serviceInterface).MethodNotFound", ["method": .string(method)])
+        VarlinkError("\(serviceInterface).MethodNotFound", ["method": .string(echoed(method))])
     }
 
     /// The interface exists but does not implement the method.
     public static func methodNotImplemented(_ method: String) -> VarlinkError {
-        VarlinkError("\(serviceInterface).MethodNotImplemented", ["method": .string(method)])
+        VarlinkError("\(serviceInterface).MethodNotImplemented", ["method": .string(echoed(method))])
     }
 
     /// The call named an interface the service does not offer.
     public static func interfaceNotFound(_ interface: String) -> VarlinkError {
-        VarlinkError("\(serviceInterface).InterfaceNotFound", ["interface": .string(interface)])
+        VarlinkError("\(serviceInterface).InterfaceNotFound", ["interface": .string(echoed(interface))])
+    }
+
+    /// The longest name echoed back in an error, in bytes; a longer one (never a real name) is
+    /// cut, so an error reply stays small whatever the call held.
+    public static let maxEchoedBytes = 256
+
+    /// `name`, cut to ``maxEchoedBytes`` (at a character boundary) with "..." when longer.
+    static func echoed(_ name: String) -> String {
+        guard name.utf8.count > maxEchoedBytes else { return name }
+        var cut = ""
+        for character in name {
+            guard cut.utf8.count + character.utf8.count <= maxEchoedBytes else { break }
+            cut.append(character)
+        }
+        return cut + "..."
     }
 
     /// The caller is not allowed to use the service.

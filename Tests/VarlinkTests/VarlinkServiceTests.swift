@@ -80,6 +80,26 @@ struct VarlinkServiceTests {
         #expect(call("org.example.echo.Echo", ["text": 5])[0].varlinkError == .invalidParameter("text"))
     }
 
+    @Test("bounds strings: a longer parameter is refused, and long names are cut in the errors that echo them")
+    func stringBounds() throws {
+        let longest = String(repeating: "é", count: String.maxParameterBytes / 2)
+        #expect(call("org.example.echo.Echo", ["text": .string(longest)])[0].parameters["text"] == .string(longest))
+        #expect(
+            call("org.example.echo.Echo", ["text": .string(longest + "x")])[0].varlinkError == .invalidParameter("text"))
+        let name = "org.example.echo." + String(repeating: "ü", count: 100_000)
+        let error = try #require(call(name)[0].varlinkError)
+        guard case .string(let echoed) = error.parameters["method"] else { throw VarlinkError.invalidParameter("method") }
+        #expect(
+            echoed.utf8.count <= VarlinkError.maxEchoedBytes + 3 && echoed.hasSuffix("...")
+                && echoed.hasPrefix("org.example.echo.ü"))
+        let field = String(repeating: "k", count: 1_000_000)
+        guard
+            case .string(let parameter) = call("org.example.echo.Echo", ["text": "a", field: 1])[0].varlinkError?.parameters[
+                "parameter"]
+        else { throw VarlinkError.invalidParameter("parameter") }
+        #expect(parameter.utf8.count == VarlinkError.maxEchoedBytes + 3)
+    }
+
     @Test("routes calls to the interface")
     func routing() {
         #expect(call("org.example.echo.Echo", ["text": "hi"])[0].parameters == ["text": "hi"])

@@ -30,6 +30,7 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]
         ),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "CConcurShims"),
         .target(
             name: "Systemd", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
@@ -65,9 +66,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "ConcurJournal", dependencies: ["ConcurCore", "ConcurProtocol", "Varlink", "CSQLite"], swiftSettings: strict),
+        .target(
             name: "ConcurDaemon",
             dependencies: [
-                "ConcurCore", "ConcurProtocol", "ConcurArguments", "Varlink", "VarlinkServer", "Systemd",
+                "ConcurCore", "ConcurJournal", "ConcurProtocol", "ConcurArguments", "Varlink", "VarlinkServer", "Systemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -90,6 +93,8 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(name: "VarlinkTests", dependencies: ["Varlink"], swiftSettings: strict),
         .testTarget(name: "ConcurProtocolTests", dependencies: ["ConcurProtocol", "Varlink"], swiftSettings: strict),
+        .testTarget(
+            name: "ConcurJournalTests", dependencies: ["ConcurJournal", "ConcurCore", "ConcurProtocol"], swiftSettings: strict),
         .testTarget(name: "ConcurCoreTests", dependencies: ["ConcurCore", "ConcurProtocol"], swiftSettings: strict),
         .testTarget(
             name: "ConcurDaemonTests",

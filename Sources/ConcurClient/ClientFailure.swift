@@ -110,6 +110,10 @@ public struct ClientFailure: Error, Sendable, Equatable, CustomStringConvertible
             return ClientFailure(
                 "concurd cannot run the \(string("model")) model: \(string("reason"))"
             )
+        case SupervisorError.journalUnavailable(reason: "").name:
+            return ClientFailure(
+                "concurd cannot record jobs in its journal: \(string("reason")); check the disk of its state directory (its log says more)"
+            )
         case SupervisorError.switchSuperseded(by: .threads).name:
             return ClientFailure(
                 "another switch, to the \(string("model")) model, was asked for before this one served; the pool now switches to \(string("model"))"

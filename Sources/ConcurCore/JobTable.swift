@@ -28,6 +28,26 @@ public struct JobRecord: Sendable, Equatable {
     /// Why it failed or was cancelled.
     public var error: String?
 
+    /// A record with the given fields.
+    public init(
+        id: JobID, spec: JobSpec, state: JobState, attempts: Int, preemptions: Int = 0, submittedAt: UInt64,
+        startedAt: UInt64? = nil, finishedAt: UInt64? = nil, worker: WorkerID? = nil, model: ConcurrencyModel? = nil,
+        output: JobOutput? = nil, error: String? = nil
+    ) {
+        self.id = id
+        self.spec = spec
+        self.state = state
+        self.attempts = attempts
+        self.preemptions = preemptions
+        self.submittedAt = submittedAt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.worker = worker
+        self.model = model
+        self.output = output
+        self.error = error
+    }
+
     /// The record as the control interface shows it.
     public func info(clock: MonotonicClock) -> JobInfo {
         JobInfo(
@@ -83,6 +103,10 @@ public struct JobTable: Sendable {
     private var held = 0
     /// How many finished records are kept.
     public var retainFinished: Int
+    /// Changes for the durable journal not yet taken by it; nil when nothing is journaled.
+    private(set) var changes: [JournalChange]?
+    /// Changes recorded since the table was made (the journal's sequence numbers).
+    private(set) var changeCount: UInt64 = 0
 
     /// Slots allowed beyond the records held before stragglers are moved out of the ring.
     static let slack = 65_536
@@ -96,6 +120,34 @@ public struct JobTable: Sendable {
 
     /// Records held (queued, running and retained finished ones).
     public var count: Int { held }
+
+    /// Whether changes are collected for a journal.
+    public var isJournaled: Bool { changes != nil }
+
+    /// Starts collecting changes for a journal.
+    public mutating func startJournal() {
+        if changes == nil { changes = [] }
+    }
+
+    /// The changes collected since the last call, and how many there have been in all.
+    public mutating func takeChanges() -> (changes: [JournalChange], through: UInt64) {
+        guard let taken = changes, !taken.isEmpty else { return ([], changeCount) }
+        changes = []
+        changes!.reserveCapacity(taken.count)
+        return (taken, changeCount)
+    }
+
+    @inline(__always)
+    private mutating func log(_ change: @autoclosure () -> JournalChange) {
+        guard changes != nil else { return }
+        changes!.append(change())
+        changeCount += 1
+    }
+
+    /// Notes, for the journal, that a job was handed to a worker.
+    public mutating func markHandedOver(_ id: JobID) {
+        log(.handedOver(id))
+    }
 
     private func ringIndex(_ id: JobID) -> Int? {
         id >= base && id - base < JobID(slots.count) ? Int(id - base) : nil
@@ -152,6 +204,31 @@ public struct JobTable: Sendable {
         slots.append(slot)
         specs.append(spec)
         held += 1
+        log(.accepted(id, spec, submittedAt: submittedAt))
+    }
+
+    /// Puts back a record read from the journal at start-up (ids in increasing order, before
+    /// any new job); nothing is logged, the journal already holds it.
+    public mutating func restore(_ record: JobRecord) {
+        let journal = changes
+        changes = nil
+        defer { changes = journal }
+        insert(id: record.id, spec: record.spec, submittedAt: record.submittedAt)
+        if let index = ringIndex(record.id) {
+            slots[index].attempts = UInt32(record.attempts)
+            slots[index].preemptions = UInt32(record.preemptions)
+        }
+        guard record.state.isFinal else { return }
+        if let worker = record.worker, let model = record.model {
+            markRunning(record.id, attempts: record.attempts, worker: worker, model: model, at: record.startedAt ?? 0)
+        }
+        let outcome: JobOutcome =
+            switch record.state {
+            case .done: .done(record.output ?? .slept(milliseconds: 0))
+            case .failed: .failed(record.error ?? "failed", output: record.output)
+            default: .cancelled(record.error ?? "cancelled")
+            }
+        markFinished(record.id, outcome: outcome, startedAt: record.startedAt, at: record.finishedAt ?? record.submittedAt)
     }
 
     /// The job to hand to a worker, from its record.
@@ -201,6 +278,11 @@ public struct JobTable: Sendable {
             stragglers[id]!.startedAt = now
             stragglers[id]!.worker = worker
             stragglers[id]!.model = model
+        } else {
+            return
+        }
+        if changes != nil, let record = self[id] {
+            log(.started(id, attempts: attempts, preemptions: record.preemptions, worker: worker, model: model, at: now))
         }
     }
 
@@ -216,6 +298,11 @@ public struct JobTable: Sendable {
             stragglers[id]!.state = .queued
             if let attempts { stragglers[id]!.attempts = attempts }
             if preempted { stragglers[id]!.preemptions += 1 }
+        } else {
+            return
+        }
+        if changes != nil, let record = self[id] {
+            log(.requeued(id, attempts: record.attempts, preemptions: record.preemptions))
         }
     }
 
@@ -262,6 +349,7 @@ public struct JobTable: Sendable {
         } else {
             return nil
         }
+        if changes != nil, let record = self[id] { log(.finished(record)) }
         finishedOrder.append(id)
         while finishedOrder.count > retainFinished, let oldest = finishedOrder.popFirst() { remove(oldest) }
         return submittedAt
@@ -321,6 +409,20 @@ public struct JobTable: Sendable {
             slots.removeFirst()
             specs.removeFirst()
             base += 1
+        }
+    }
+
+    /// Forgets finished records that finished before `cutoff` (monotonic nanoseconds): the
+    /// retention's age. Records finish in order, so this looks only at the oldest.
+    public mutating func pruneFinished(before cutoff: UInt64) {
+        while let oldest = finishedOrder.first {
+            guard let record = self[oldest] else {
+                finishedOrder.removeFirst()
+                continue
+            }
+            guard (record.finishedAt ?? 0) < cutoff else { break }
+            finishedOrder.removeFirst()
+            remove(oldest)
         }
     }
 

@@ -26,4 +26,11 @@ public struct MonotonicClock: Sendable {
     public func unixTime(_ monotonic: UInt64) -> Double {
         Double(monotonic) / 1e9 + wallMinusMonotonic
     }
+
+    /// The monotonic instant of a Unix time (seconds), for times read back from disk; a time
+    /// before this boot is clamped to the clock's start.
+    public func monotonic(unixTime: Double) -> UInt64 {
+        let seconds = unixTime - wallMinusMonotonic
+        return seconds > 0 ? UInt64(seconds * 1e9) : 1
+    }
 }

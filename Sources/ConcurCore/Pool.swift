@@ -54,6 +54,8 @@ public final class Pool: @unchecked Sendable {
     private let models: [ConcurrencyModel: any WorkerModel]
     private let onEvent: @Sendable (String) -> Void
     private var switchWaiters: [SwitchWaiter] = []
+    /// The durable journal, if any: submits reply and workers get jobs only once it holds them.
+    private let durability: (any DurabilityGate)?
 
     /// A caller of ``setModel(_:preempt:whenServing:)`` waiting for the new model to serve.
     private struct SwitchWaiter {
@@ -64,8 +66,16 @@ public final class Pool: @unchecked Sendable {
     /// A pool that runs workers with `models` (one per ``ConcurrencyModel`` it supports).
     ///
     /// - Parameter onEvent: told about workers that could not be started, died, or were replaced.
-    public init(state: PoolStateMachine, models: [any WorkerModel], onEvent: @escaping @Sendable (String) -> Void = { _ in }) {
+    /// - Parameter durability: the journal that must hold each change before it matters outside
+    ///   the pool; the pool then collects changes for it (``takeJournalChanges()``).
+    public init(
+        state: PoolStateMachine, models: [any WorkerModel], durability: (any DurabilityGate)? = nil,
+        onEvent: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        var state = state
+        if durability != nil { state.startJournal() }
         self.state = state
+        self.durability = durability
         self.models = Dictionary(uniqueKeysWithValues: models.map { ($0.model, $0) })
         self.drainedCondition = lock.makeCondition()
         self.startedCondition = lock.makeCondition()
@@ -79,16 +89,70 @@ public final class Pool: @unchecked Sendable {
 
     // MARK: Control
 
-    /// Accepts a batch of jobs, all or none. With a `sink`, their completions stream to it.
+    /// Accepts a batch of jobs, all or none, and returns once the journal (if any) holds them.
+    /// With a `sink`, their completions stream to it.
     public func submit(_ specs: [JobSpec], watch sink: JobWatchSink? = nil) throws(SubmitError) -> (
         ids: Range<JobID>, watch: Int?
     ) {
-        try lock.withLock { () throws(SubmitError) in
+        let durable = ConditionLock()
+        nonisolated(unsafe) var outcome: JournalFailure??
+        let accepted = try submit(specs, watch: sink) { failure in
+            durable.withLock {
+                outcome = .some(failure)
+                durable.broadcast()
+            }
+        }
+        let failure = durable.withLock { () -> JournalFailure? in
+            while outcome == nil { durable.wait() }
+            return outcome!
+        }
+        if let failure { throw .notDurable(reason: failure.reason) }
+        return accepted
+    }
+
+    /// Accepts a batch of jobs, all or none, without waiting for the journal: `whenDurable` is
+    /// called once it holds them (with nil; at once without a journal), or with what failed:
+    /// the jobs were accepted then, and will run unless concurd stops first. This is how the
+    /// control plane replies without blocking its event loop on a commit.
+    public func submit(
+        _ specs: [JobSpec], watch sink: JobWatchSink? = nil,
+        whenDurable: @escaping @Sendable (JournalFailure?) -> Void
+    ) throws(SubmitError) -> (ids: Range<JobID>, watch: Int?) {
+        if let failure = durability?.failure {
+            throw .notDurable(reason: "\(failure.reason); no job was accepted")
+        }
+        let (ids, watch, count) = try lock.withLock { () throws(SubmitError) in
             let (ids, watch, actions) = try state.submit(specs, now: MonotonicClock.now(), watch: sink != nil)
             if let watch, let sink { sinks[watch] = sink }
             _ = performLocked(actions)
+            return (ids, watch, state.journalChangeCount)
+        }
+        guard let durability else {
+            whenDurable(nil)
             return (ids, watch)
         }
+        durability.whenDurable(count) { failure in
+            whenDurable(
+                failure.map {
+                    JournalFailure(
+                        reason: "\($0.reason); jobs \(ids.lowerBound) to \(ids.upperBound - 1) were accepted but are not "
+                            + "in the journal: they run unless concurd stops first")
+                })
+        }
+        return (ids, watch)
+    }
+
+    /// The changes to the jobs' records the journal has not taken yet, and how many there
+    /// were in all (for the journal's writer).
+    public func takeJournalChanges() -> (changes: [JournalChange], through: UInt64) {
+        lock.withLock { state.takeJournalChanges() }
+    }
+
+    /// Waits until the journal holds the first `count` changes (a worker about to get jobs).
+    /// A failed journal does not stop the workers: it was logged, and intake refuses new jobs.
+    private func awaitDurable(_ count: UInt64?) {
+        guard let count, let durability else { return }
+        try? durability.waitUntilDurable(count)
     }
 
     /// Sets the number of workers; returns the previous target.
@@ -264,6 +328,14 @@ public final class Pool: @unchecked Sendable {
         try lock.withLock { () throws(ResizeError) in try state.updateConfiguration(configuration) }
     }
 
+    /// Forgets finished records that finished more than `seconds` ago (the retention's age).
+    public func pruneFinished(olderThan seconds: Double) {
+        let now = MonotonicClock.now()
+        let age = UInt64(max(0, seconds) * 1e9)
+        guard now > age else { return }
+        lock.withLock { state.pruneFinished(before: now - age) }
+    }
+
     /// Samples the finished total for the throughput windows.
     public func sampleThroughput() {
         lock.withLock { state.sampleThroughput(now: MonotonicClock.now()) }
@@ -288,16 +360,16 @@ public final class Pool: @unchecked Sendable {
     /// them, held in its handle. False means retire, after which the worker calls
     /// ``workerExited(_:exit:)``. One lock acquisition per batch.
     public func nextBatch(for handle: WorkerHandle, completing reports: inout [JobReport], limit: Int) -> Bool {
-        lock.withLock {
+        let (more, durable) = lock.withLock { () -> (Bool, UInt64?) in
             settleLocked(handle, reports: &reports)
             while true {
                 switch state.nextAssignment(for: handle.id, limit: limit, now: MonotonicClock.now()) {
                 case .run(let jobs):
                     if jobs.isEmpty { continue }
                     handle.hold(jobs)
-                    return true
+                    return (true, state.journalChangeCount)
                 case .retire:
-                    return false
+                    return (false, nil)
                 case .wait:
                     // A request posted since (jobs arrived, retire) sets a bit before it signals.
                     while !handle.hasRequests { lock.wait(handle.condition) }
@@ -305,18 +377,23 @@ public final class Pool: @unchecked Sendable {
                 }
             }
         }
+        awaitDurable(durable)
+        return more
     }
 
     /// For task workers: like ``nextBatch(for:completing:limit:)`` without blocking; `.wait`
     /// registers the worker for a wake-up through its doorbell. The jobs of `.run` are held in
     /// the handle.
     public func exchange(for handle: WorkerHandle, completing reports: inout [JobReport], limit: Int) -> Assignment {
-        lock.withLock {
+        let (assignment, durable) = lock.withLock { () -> (Assignment, UInt64?) in
             settleLocked(handle, reports: &reports)
             let assignment = state.nextAssignment(for: handle.id, limit: limit, now: MonotonicClock.now())
-            if case .run(let jobs) = assignment { handle.hold(jobs) }
-            return assignment
+            guard case .run(let jobs) = assignment else { return (assignment, nil) }
+            handle.hold(jobs)
+            return (assignment, state.journalChangeCount)
         }
+        awaitDurable(durable)
+        return assignment
     }
 
     /// Takes back what an in-process worker did not start, then records its reports: a job it
@@ -336,7 +413,13 @@ public final class Pool: @unchecked Sendable {
     /// For proxies: up to `limit` more jobs for `worker`, without blocking (`.wait` registers
     /// the worker for a wake-up through its doorbell).
     public func assign(worker id: WorkerID, limit: Int) -> Assignment {
-        lock.withLock { state.nextAssignment(for: id, limit: limit, now: MonotonicClock.now()) }
+        let (assignment, durable) = lock.withLock { () -> (Assignment, UInt64?) in
+            let assignment = state.nextAssignment(for: id, limit: limit, now: MonotonicClock.now())
+            guard case .run = assignment else { return (assignment, nil) }
+            return (assignment, state.journalChangeCount)
+        }
+        awaitDurable(durable)
+        return assignment
     }
 
     /// For proxies: records the outcomes of several jobs in one step.

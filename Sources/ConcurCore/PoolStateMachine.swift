@@ -40,6 +40,8 @@ public enum SubmitError: Error, Sendable, Equatable {
     case execDisabled
     /// The batch holds an unforced `crash` job and the model would not survive it.
     case crashRefused(model: ConcurrencyModel)
+    /// The journal could not record the jobs; the reason says why and what happened to them.
+    case notDurable(reason: String)
 }
 
 /// Why a resize was refused.
@@ -527,6 +529,9 @@ public struct PoolStateMachine: Sendable {
             return .wait
         }
         withWorker(at: index) { $0.outstanding.append(contentsOf: taken) }
+        if table.isJournaled {
+            for job in taken.dropFirst(wasIdle ? 1 : 0) { table.markHandedOver(job.id) }
+        }
         if wasIdle {
             // The first job starts now and counts an attempt; the others count theirs when they
             // start (the pool's record is the authority, not the worker's copy).
@@ -630,9 +635,14 @@ public struct PoolStateMachine: Sendable {
     }
 
     /// Puts jobs back at the head of the queue, in their order, and wakes waiting workers. Once
-    /// a shutdown began no worker would take them: they are cancelled instead.
+    /// a shutdown began no worker would take them: they are cancelled instead, or, with a
+    /// journal, stay queued in it for the next start.
     private mutating func putBack(_ jobs: [Job], now: UInt64) -> [PoolAction] {
         guard intakeOpen else {
+            if table.isJournaled {
+                keptForRestart += jobs.count
+                return []
+            }
             return jobs.flatMap { complete($0.id, outcome: .cancelled(Self.unfinishedReason), startedAt: nil, now: now) }
         }
         for job in jobs.reversed() { queue.pushFront(job.id) }
@@ -889,15 +899,21 @@ public struct PoolStateMachine: Sendable {
     public static let notStartedReason = "not started before the daemon shut down"
 
     /// Begins a graceful shutdown: intake closes, queued jobs are cancelled with `reason` (they
-    /// never started), and every worker retires after its running job.
+    /// never started) or, with a journal, stay queued in it for the next start, and every
+    /// worker retires after its running job.
     public mutating func beginDrain(now: UInt64, reason: String = notStartedReason) -> [PoolAction] {
         guard intakeOpen else { return [] }
         intakeOpen = false
         target = 0
         record(.draining, "draining: intake closed, \(runningCount) running jobs finishing", now: now)
         var actions: [PoolAction] = []
-        for jobID in queue.removeAll() {
-            actions += complete(jobID, outcome: .cancelled(reason), startedAt: nil, now: now)
+        let queued = queue.removeAll()
+        if table.isJournaled {
+            keptForRestart += queued.count
+        } else {
+            for jobID in queued {
+                actions += complete(jobID, outcome: .cancelled(reason), startedAt: nil, now: now)
+            }
         }
         waiting.removeAll()
         for id in workers.keys.sorted() {
@@ -923,13 +939,57 @@ public struct PoolStateMachine: Sendable {
         return actions
     }
 
+    /// Jobs a shutdown left unfinished that stay queued in the journal for the next start.
+    public private(set) var keptForRestart = 0
+
     /// Whether shutdown began and every worker has left.
     public var isDrained: Bool { !intakeOpen && workers.isEmpty }
 
+    // MARK: The journal
+
+    /// Starts collecting every change to the jobs' records for a durable journal (see
+    /// ``takeJournalChanges()``); a shutdown then keeps unfinished jobs queued for the next start.
+    public mutating func startJournal() {
+        table.startJournal()
+    }
+
+    /// The changes collected since the last call, and how many were collected in all.
+    public mutating func takeJournalChanges() -> (changes: [JournalChange], through: UInt64) {
+        table.takeChanges()
+    }
+
+    /// How many changes have been collected in all (a worker or a `Submit` waits until the
+    /// journal has made this many durable).
+    public var journalChangeCount: UInt64 { table.changeCount }
+
+    /// Puts back the jobs a journal held at start-up, before any job is submitted: unfinished
+    /// ones are queued in id order, finished ones kept for `ListJobs`. New ids continue from
+    /// `nextJobID`.
+    public mutating func restore(_ records: [JobRecord], nextJobID: JobID) {
+        for record in records.sorted(by: { $0.id < $1.id }) where record.id >= self.nextJobID {
+            table.restore(record)
+            self.nextJobID = record.id + 1
+            if !record.state.isFinal { queue.append(contentsOf: record.id..<(record.id + 1)) }
+        }
+        self.nextJobID = max(self.nextJobID, nextJobID)
+    }
+
+    /// Forgets finished records older than the retention's age (monotonic nanoseconds).
+    public mutating func pruneFinished(before cutoff: UInt64) {
+        table.pruneFinished(before: cutoff)
+    }
+
     // MARK: Records
 
-    /// Moves a job to its final state, counts it and tells the watches that cover it.
+    /// Moves a job to its final state, counts it and tells the watches that cover it. With a
+    /// journal, a job a shutdown interrupted is not final: it goes back to `queued` in the
+    /// journal (the interrupted attempt not counted) and runs again after the next start.
     private mutating func complete(_ id: JobID, outcome: JobOutcome, startedAt: UInt64?, now: UInt64) -> [PoolAction] {
+        if case .cancelled = outcome, !intakeOpen, table.isJournaled {
+            table.markRequeued(id, preempted: table[id]?.state == .running)
+            keptForRestart += 1
+            return []
+        }
         guard let submittedAt = table.markFinished(id, outcome: outcome, startedAt: startedAt, at: now) else { return [] }
         switch outcome {
         case .done:

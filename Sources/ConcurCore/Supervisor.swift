@@ -47,14 +47,18 @@ public final class Supervisor: Sendable {
 
     /// A supervisor whose pool can run workers with `models`; `onEvent` hears about workers
     /// that died or could not start.
+    ///
+    /// With `durability`, every change to the jobs is journaled (see ``DurabilityGate``), and
+    /// `restoring` puts back what the journal held: its records and the next job id.
     public init(
         configuration: Configuration, models: [any WorkerModel], version: String,
+        durability: (any DurabilityGate)? = nil, restoring: (records: [JobRecord], nextJobID: JobID)? = nil,
         onEvent: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.version = version
-        pool = Pool(
-            state: PoolStateMachine(model: configuration.model, configuration: configuration.limits), models: models,
-            onEvent: onEvent)
+        var state = PoolStateMachine(model: configuration.model, configuration: configuration.limits)
+        if let restoring { state.restore(restoring.records, nextJobID: restoring.nextJobID) }
+        pool = Pool(state: state, models: models, durability: durability, onEvent: onEvent)
     }
 
     /// Starts the first workers and waits (up to `timeout` seconds) until each one is running.
@@ -185,7 +189,8 @@ public final class Supervisor: Sendable {
 
     // MARK: Shutdown
 
-    /// Drains the pool: intake closes, queued jobs are cancelled, running jobs finish.
+    /// Drains the pool: intake closes, running jobs finish, queued jobs are cancelled (with a
+    /// journal they stay queued in it for the next start).
     ///
     /// After `timeout` seconds running jobs are interrupted, and after a further `grace`
     /// seconds the supervisor gives up waiting. `progress` is called about once a second with

@@ -1,6 +1,7 @@
 public import ArgumentParser
 import ConcurArguments
 import ConcurCore
+import ConcurJournal
 import ConcurProtocol
 import Glibc
 import Logging
@@ -110,6 +111,24 @@ extension ConcurdCommand {
                 visibility: .hidden))
         var executionLog: String?
 
+        @Option(
+            name: .customLong("state-directory"),
+            help:
+                "Where the job journal lives (default: $STATE_DIRECTORY under systemd, /var/lib/concurd for root, else ~/.local/state/concurd)."
+        )
+        var stateDirectory: String?
+
+        @Flag(help: "Keep jobs in memory only: no journal; a stop cancels queued jobs and a crash loses them.")
+        var ephemeral = false
+
+        @Option(name: .customLong("retain-age"), help: "Seconds finished jobs are kept (default 604800: a week).")
+        var retainAge: Double?
+
+        @Option(
+            name: .customLong("journal-sync"),
+            help: "normal: the journal survives a crash of concurd; full: a power loss too, with an fsync per commit.")
+        var journalSync: String?
+
         /// An empty command, filled in by the argument parser.
         public init() {}
 
@@ -135,6 +154,17 @@ extension ConcurdCommand {
             if let watcherTimeout { configuration.watcherTimeout = watcherTimeout }
             if testHooks { configuration.testHooks = true }
             if let idleTimeout { configuration.idleTimeout = idleTimeout }
+            if let stateDirectory { configuration.stateDirectory = stateDirectory }
+            if ephemeral { configuration.ephemeral = true }
+            if let retainAge { configuration.retainAge = retainAge }
+            if let journalSync {
+                guard let sync = JobJournal.Sync(rawValue: journalSync) else {
+                    throw ConfigurationError(
+                        "--journal-sync must be one of \(JobJournal.Sync.allCases.map(\.rawValue).joined(separator: ", ")), not '\(journalSync)'"
+                    )
+                }
+                configuration.journalSync = sync
+            }
             if let startMethod {
                 guard let method = WorkerStartMethod(rawValue: startMethod) else {
                     throw ConfigurationError(

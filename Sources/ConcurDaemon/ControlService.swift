@@ -108,28 +108,41 @@ public struct ControlService: VarlinkInterface {
         }
     }
 
-    /// Queues `jobs` and replies with `header(ids)`; with `more`, then streams each job as it
-    /// finishes (the watch starts atomically with the submit, so none is missed).
+    /// Queues `jobs` and replies with `header(ids)` once the journal holds them (the event loop
+    /// does not wait: the reply is sent from the journal's thread after its commit); with
+    /// `more`, then streams each job as it finishes (the watch starts atomically with the
+    /// submit, so none is missed).
     private func accept(
-        _ jobs: [JobSpec], responder: VarlinkResponder, header: (Range<JobID>) -> JSONObject
+        _ jobs: [JobSpec], responder: VarlinkResponder, header: @escaping @Sendable (Range<JobID>) -> JSONObject
     ) throws(VarlinkError) {
-        guard responder.more else {
-            let (ids, _) = try mapSubmit { () throws(SubmitError) in try supervisor.pool.submit(jobs) }
-            responder.reply(header(ids))
-            return
+        let stream = responder.more ? JobStream(pool: supervisor.pool, responder: responder) : nil
+        let reply = SubmitReply { ids, watch, failure in
+            if let failure {
+                responder.fail(SupervisorError.journalUnavailable(reason: failure.reason))
+                stream?.cancel()
+                return
+            }
+            let fields = header(ids)
+            guard let stream else {
+                responder.reply(fields)
+                return
+            }
+            // On the connection's event loop, in one step: a completion already queued there
+            // must not see the stream started before this first reply has gone out.
+            responder.enqueue {
+                responder.reply(fields, continues: true)
+                stream.start(watch: watch, header: fields)
+            }
         }
-        let stream = JobStream(pool: supervisor.pool, responder: responder)
-        let ids: Range<JobID>
-        let watch: Int?
         do {
-            (ids, watch) = try mapSubmit { () throws(SubmitError) in try supervisor.pool.submit(jobs, watch: stream.sink) }
+            let (ids, watch) = try mapSubmit { () throws(SubmitError) in
+                try supervisor.pool.submit(jobs, watch: stream?.sink) { failure in reply.durable(failure) }
+            }
+            reply.accepted(ids, watch: watch)
         } catch {
-            stream.cancel()
+            stream?.cancel()
             throw error
         }
-        let fields = header(ids)
-        stream.start(watch: watch, header: fields)
-        responder.reply(fields, continues: true)
     }
 
     private func mapSubmit<T>(_ body: () throws(SubmitError) -> T) throws(VarlinkError) -> T {
@@ -141,6 +154,7 @@ public struct ControlService: VarlinkInterface {
             case .queueFull(let limit, let queued): throw SupervisorError.queueFull(limit: limit, queued: queued)
             case .execDisabled: throw SupervisorError.execDisabled
             case .crashRefused(let model): throw SupervisorError.crashRefused(model: model)
+            case .notDurable(let reason): throw SupervisorError.journalUnavailable(reason: reason)
             }
         }
     }
@@ -339,7 +353,8 @@ final class JobStream: Sendable {
         anchor.stream = self
     }
 
-    /// Records the watch's id and the fields every reply repeats; deliveries may begin.
+    /// Records the watch's id and the fields every reply repeats; deliveries begin (after the
+    /// call's first reply, sent before this).
     func start(watch: Int?, header: JSONObject) {
         progress.withLock {
             $0.watch = watch
@@ -347,6 +362,7 @@ final class JobStream: Sendable {
             $0.isStarted = true
         }
         responder.onClose { [self] in end() }
+        scheduleDelivery()
     }
 
     private func scheduleDelivery() {
@@ -359,11 +375,8 @@ final class JobStream: Sendable {
     private func deliver() {
         let current = progress.withLock { $0 }
         guard !current.isOver else { return }
-        guard current.isStarted else {
-            // The first completion raced the call's own first reply: go again after it.
-            scheduleDelivery()
-            return
-        }
+        // Completions before the call's first reply wait: `start` schedules a delivery.
+        guard current.isStarted else { return }
         let (items, ended, overflowed, more) = sink.take(limit: Self.repliesPerTurn)
         for (index, item) in items.enumerated() {
             var fields = current.header
@@ -397,6 +410,42 @@ final class JobStream: Sendable {
         }
         if let watch { pool.removeWatch(watch) }
         anchor.stream = nil
+    }
+}
+
+/// Sends a `Submit`'s or `Generate`'s first reply once both the pool has accepted the jobs
+/// and the journal holds them, whichever happens last (the journal may commit before the
+/// submit call has even returned its ids).
+final class SubmitReply: Sendable {
+    private struct Progress {
+        var accepted: (ids: Range<JobID>, watch: Int?)?
+        var durable: JournalFailure??
+    }
+
+    private let progress = Mutex(Progress())
+    private let send: @Sendable (Range<JobID>, Int?, JournalFailure?) -> Void
+
+    /// A reply sent by `send` with the ids, the watch and what the journal said.
+    init(send: @escaping @Sendable (Range<JobID>, Int?, JournalFailure?) -> Void) {
+        self.send = send
+    }
+
+    /// The pool accepted the jobs.
+    func accepted(_ ids: Range<JobID>, watch: Int?) {
+        let ready = progress.withLock { progress -> JournalFailure?? in
+            progress.accepted = (ids, watch)
+            return progress.durable
+        }
+        if let failure = ready { send(ids, watch, failure) }
+    }
+
+    /// The journal holds the jobs (nil) or failed to.
+    func durable(_ failure: JournalFailure?) {
+        let ready = progress.withLock { progress -> (ids: Range<JobID>, watch: Int?)? in
+            progress.durable = .some(failure)
+            return progress.accepted
+        }
+        if let ready { send(ready.ids, ready.watch, failure) }
     }
 }
 

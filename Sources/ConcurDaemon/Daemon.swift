@@ -1,4 +1,5 @@
 import ConcurCore
+import ConcurJournal
 import ConcurProtocol
 import Glibc
 public import Logging
@@ -102,13 +103,45 @@ public enum Daemon {
         }
         defer { signals.cancel() }
 
+        // The journal is read before the pool exists: what it holds is put back first.
+        var journal: JobJournal?
+        var restoring: (records: [JobRecord], nextJobID: JobID)?
+        if configuration.ephemeral {
+            logger.notice("ephemeral: jobs are kept in memory only; a stop cancels queued jobs and a crash loses them")
+        } else {
+            let directory = configuration.resolvedStateDirectory(uid: getuid()) { getenv($0).map { String(cString: $0) } }
+            let started = MonotonicClock.now()
+            do {
+                let (opened, recovery) = try JobJournal.open(
+                    directory: directory, sync: configuration.journalSync, maxAttempts: configuration.maxAttempts,
+                    retention: JobJournal.Retention(count: configuration.retainJobs, age: configuration.retainAge),
+                    clock: MonotonicClock(), onFailure: { logger.critical("\($0); new jobs are refused until concurd restarts") })
+                journal = opened
+                restoring = (recovery.records, recovery.nextJobID)
+                logger.info(
+                    "job journal \(opened.path): \(recovery.summary) (read in \(formatDuration(Double(MonotonicClock.now() - started) / 1e9)))",
+                    metadata: ["in_flight": "\(recovery.inFlight)", "queued": "\(recovery.queued)"])
+            } catch {
+                logger.critical("\(error)")
+                return 1
+            }
+        }
+
         let supervisor = Supervisor(
             configuration: configuration.supervisor,
             models: WorkerModels.all(
                 taskThreads: configuration.taskThreads, nice: configuration.workerNice, forkServer: forkServer),
-            version: version,
+            version: version, durability: journal, restoring: restoring,
             onEvent: { logger.warning("\($0)") })
         current.withLock { $0 = supervisor }
+        do {
+            try journal?.start(pool: supervisor.pool)
+        } catch {
+            logger.critical("cannot start the job journal's writer: \(error)")
+            return 1
+        }
+        // After the drain: what finished is written, and what did not stays queued in it.
+        defer { journal?.close() }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
@@ -126,6 +159,10 @@ public enum Daemon {
                 load: load, refreshStatus: refreshStatus)
         }
         currentReloader.withLock { $0 = reloader }
+        let openedJournal = journal
+        reloader?.onRetentionChange { new in
+            openedJournal?.setRetention(JobJournal.Retention(count: new.retainJobs, age: new.retainAge))
+        }
         let control = ControlService(supervisor: supervisor, logger: logger, reloader: reloader, onChange: refreshStatus)
         let service = VarlinkService(
             vendor: "concur", product: "concurd", version: version, url: "https://github.com/concur/concur",
@@ -159,7 +196,11 @@ public enum Daemon {
         }
         do {
             try supervisor.startLoop(
-                heartbeatEvery: watchdogEvery, heartbeat: { notifier.watchdog() }, onTick: { _ in refreshStatus() })
+                heartbeatEvery: watchdogEvery, heartbeat: { notifier.watchdog() },
+                onTick: { supervisor in
+                    refreshStatus()
+                    supervisor.pool.pruneFinished(olderThan: reloader?.configuration.retainAge ?? configuration.retainAge)
+                })
         } catch {
             logger.error("the supervisor loop could not start: \(error); the status line will not be refreshed")
         }
@@ -183,7 +224,9 @@ public enum Daemon {
         control.statsFeed.finish()
         server.close()
         let totals = supervisor.status().totals
-        let summary = "\(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled"
+        var summary = "\(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled"
+        let kept = supervisor.pool.read { $0.keptForRestart }
+        if kept > 0 { summary += "; \(kept) unfinished kept queued in the journal for the next start" }
         switch outcome {
         case .drained:
             logger.info("stopped: every running job finished (\(summary))")

@@ -1,4 +1,5 @@
 public import ConcurCore
+public import ConcurJournal
 public import ConcurProtocol
 public import Logging
 import TOMLKit
@@ -60,6 +61,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var testHooks = false
     /// Where every run of every job is recorded (`--execution-log`, for tests); nil: nowhere.
     public var executionLog: String?
+    /// Where the job journal lives; nil: the default rule (see ``resolvedStateDirectory(uid:environment:)``).
+    public var stateDirectory: String?
+    /// Keeps jobs in memory only: no journal, and a stop cancels queued jobs.
+    public var ephemeral = false
+    /// Seconds finished jobs are kept (in memory and in the journal), besides their count.
+    public var retainAge = 7 * 86_400.0
+    /// What the journal's commits survive.
+    public var journalSync = JobJournal.Sync.normal
 
     /// The defaults.
     public init() {}
@@ -68,7 +77,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public static let fileKeys = [
         "socket", "workers", "model", "max_queue", "max_workers", "drain_timeout", "retain_jobs", "log_level", "max_attempts",
         "job_timeout", "allow_exec", "task_threads", "worker_nice", "start_method",
-        "watcher_timeout", "test_hooks", "allowed_users", "allowed_groups", "idle_timeout",
+        "watcher_timeout", "test_hooks", "allowed_users", "allowed_groups", "idle_timeout", "state_directory", "ephemeral",
+        "retain_age", "journal_sync",
     ]
 
     /// The models this build can run.
@@ -94,6 +104,22 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public static let watcherTimeout = 1.0...3600.0
         /// `idle_timeout`, seconds.
         public static let idleTimeout = 1.0...86_400.0
+        /// `retain_age`, seconds (up to ten years).
+        public static let retainAge = 1.0...315_360_000.0
+    }
+
+    /// The state directory: the configured one, else systemd's `$STATE_DIRECTORY` (the unit's
+    /// `StateDirectory=`), else `/var/lib/concurd` for root, else `$XDG_STATE_HOME/concurd` or
+    /// `~/.local/state/concurd`.
+    public func resolvedStateDirectory(uid: UInt32, environment: (String) -> String?) -> String {
+        if let stateDirectory { return stateDirectory }
+        if let systemd = environment("STATE_DIRECTORY"), !systemd.isEmpty {
+            // systemd lists one directory per StateDirectory= entry, separated by colons.
+            return String(systemd.split(separator: ":").first ?? Substring(systemd))
+        }
+        if uid == 0 { return "/var/lib/concurd" }
+        if let xdg = environment("XDG_STATE_HOME"), xdg.hasPrefix("/") { return xdg + "/concurd" }
+        return (environment("HOME") ?? "/tmp") + "/.local/state/concurd"
     }
 
     /// The control socket's access policy (names resolved; call after ``validate()``).
@@ -171,6 +197,24 @@ public struct DaemonConfiguration: Sendable, Equatable {
                 "\(model.rawValue) is not available in this version; use \(Self.availableModels.map(\.rawValue).joined(separator: " or "))"
             )
         }
+        guard Limits.retainAge.contains(retainAge) else {
+            throw fail(
+                "--retain-age", "retain_age", "must be between 1 second and 10 years (315360000), not \(formatDecimal(retainAge))"
+            )
+        }
+        if let stateDirectory {
+            guard stateDirectory.hasPrefix("/") else {
+                throw fail("--state-directory", "state_directory", "must be an absolute path, not '\(stateDirectory)'")
+            }
+            guard stateDirectory.utf8.count <= 4000 else {
+                throw fail("--state-directory", "state_directory", "is longer than 4000 bytes")
+            }
+            guard !ephemeral else {
+                throw ConfigurationError(
+                    "--ephemeral and --state-directory (config keys 'ephemeral' and 'state_directory') contradict each other: an ephemeral concurd keeps no journal; drop one"
+                )
+            }
+        }
         if let socket {
             guard socket.hasPrefix("/") else { throw fail("--socket", "socket", "must be an absolute path, not '\(socket)'") }
             guard socket.utf8.count < 108 else {
@@ -246,6 +290,20 @@ public struct DaemonConfiguration: Sendable, Equatable {
                     }
                 }
                 if key == "allowed_users" { allowedUsers = names } else { allowedGroups = names }
+            case "state_directory":
+                guard let path = value.string else { throw fail("a string (an absolute path)") }
+                stateDirectory = path
+            case "ephemeral":
+                guard let enabled = value.bool else { throw fail("true or false") }
+                ephemeral = enabled
+            case "retain_age":
+                guard let seconds = value.double ?? value.int.map(Double.init) else { throw fail("a number of seconds") }
+                retainAge = seconds
+            case "journal_sync":
+                guard let name = value.string, let sync = JobJournal.Sync(rawValue: name) else {
+                    throw fail("one of \(JobJournal.Sync.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
+                }
+                journalSync = sync
             case "test_hooks":
                 guard let enabled = value.bool else { throw fail("true or false") }
                 testHooks = enabled

@@ -27,6 +27,7 @@ final class Reloader: Sendable {
     private let refreshStatus: @Sendable () -> Void
     private let current: Mutex<DaemonConfiguration>
     private let accessChanged = Mutex<(@Sendable (AccessPolicy) -> Void)?>(nil)
+    private let retentionChanged = Mutex<(@Sendable (DaemonConfiguration) -> Void)?>(nil)
     private let serial = ConditionLock()
     /// Seconds a reload waits for a new model to serve.
     static let switchTimeout = 120.0
@@ -48,6 +49,11 @@ final class Reloader: Sendable {
     /// Registers what applies a changed access policy (the control socket's check).
     func onAccessChange(_ apply: @escaping @Sendable (AccessPolicy) -> Void) {
         accessChanged.withLock { $0 = apply }
+    }
+
+    /// Registers what applies a changed retention (the journal's pruning).
+    func onRetentionChange(_ apply: @escaping @Sendable (DaemonConfiguration) -> Void) {
+        retentionChanged.withLock { $0 = apply }
     }
 
     /// The configuration in force.
@@ -79,6 +85,7 @@ final class Reloader: Sendable {
             compare("max_workers", \.maxWorkers, live: true)
             compare("drain_timeout", \.drainTimeout, live: true)
             compare("retain_jobs", \.retainJobs, live: true)
+            compare("retain_age", \.retainAge, live: true)
             compare("max_attempts", \.maxAttempts, live: true)
             compare("job_timeout", \.jobTimeout, live: true)
             compare("allow_exec", \.allowExec, live: true)
@@ -91,6 +98,9 @@ final class Reloader: Sendable {
             compare("start_method", \.startMethod, live: false)
             compare("watcher_timeout", \.watcherTimeout, live: false)
             compare("idle_timeout", \.idleTimeout, live: false)
+            compare("state_directory", \.stateDirectory, live: false)
+            compare("ephemeral", \.ephemeral, live: false)
+            compare("journal_sync", \.journalSync, live: false)
 
             let pool = supervisor.pool
             do {
@@ -106,6 +116,7 @@ final class Reloader: Sendable {
             if new.model != pool.read({ $0.model }) { try switchModel(to: new.model) }
             logLevel.level = new.logLevel
             if let apply = accessChanged.withLock({ $0 }) { apply(new.accessPolicy) }
+            if let apply = retentionChanged.withLock({ $0 }) { apply(new) }
             current.withLock { $0 = new }
             refreshStatus()
             let applied = outcome.applied.isEmpty ? "nothing changed" : outcome.applied.joined(separator: ", ")

@@ -48,6 +48,11 @@ public enum SupervisorError {
         VarlinkError("\(interface).InvalidConfiguration", ["reason": .string(reason)])
     }
 
+    /// The job journal could not record the jobs of a call; `reason` says what became of them.
+    public static func journalUnavailable(reason: String) -> VarlinkError {
+        VarlinkError("\(interface).JournalUnavailable", ["reason": .string(reason)])
+    }
+
     /// A parameter has the right type but a value that is not allowed; `reason` says which are.
     public static func invalidValue(parameter: String, reason: String) -> VarlinkError {
         VarlinkError("\(interface).InvalidValue", ["parameter": .string(parameter), "reason": .string(reason)])

@@ -310,5 +310,9 @@ public enum SupervisorInterface {
         # A parameter's value is out of range; reason says what is allowed.
         error InvalidValue (parameter: string, reason: string)
 
+        # The job journal cannot record jobs (a full or failing disk); reason says what happened
+        # to the ones in this call. Status and the running jobs still work.
+        error JournalUnavailable (reason: string)
+
         """
 }

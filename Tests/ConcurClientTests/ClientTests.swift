@@ -85,6 +85,7 @@ struct FailureMessageTests {
             (SupervisorError.crashRefused(model: .threads), "under the threads model"),
             (SupervisorError.modelUnavailable(model: .processes, reason: "no luck"), "cannot run the processes model: no luck"),
             (SupervisorError.switchSuperseded(by: .tasks), "another switch, to the tasks model"),
+            (SupervisorError.journalUnavailable(reason: "disk full"), "cannot record jobs in its journal: disk full"),
         ])
     func remote(error: VarlinkError, text: String) {
         #expect(ClientFailure.from(error).message.contains(text))

@@ -32,6 +32,9 @@ struct ConfigurationTests {
             watcher_timeout = 5
             allowed_users = ["root", 0]
             allowed_groups = ["root"]
+            state_directory = "/srv/concur"
+            retain_age = 3600
+            journal_sync = "full"
             """
         let fromFile = try serve([], file: file)
         #expect(fromFile.workers == 6 && fromFile.maxQueue == 500 && fromFile.drainTimeout == 2.5)
@@ -40,6 +43,18 @@ struct ConfigurationTests {
         #expect(fromFile.taskThreads == 3 && fromFile.workerNice == 4 && fromFile.startMethod == .forkserver)
         #expect(fromFile.watcherTimeout == 5)
         #expect(fromFile.allowedUsers == ["root", "0"] && fromFile.allowedGroups == ["root"])
+        #expect(fromFile.stateDirectory == "/srv/concur" && fromFile.retainAge == 3600 && fromFile.journalSync == .full)
+        #expect(try serve(["--ephemeral"]).ephemeral && !(try serve([]).ephemeral))
+        #expect(try serve([], file: "ephemeral = true").ephemeral)
+        #expect(try serve(["--journal-sync", "normal", "--retain-age", "60"], file: file).journalSync == .normal)
+        #expect(try serve(["--state-directory", "/var/tmp/c"], file: file).stateDirectory == "/var/tmp/c")
+        let environment = ["STATE_DIRECTORY": "/var/lib/private/concurd:/var/lib/other", "HOME": "/home/ann"]
+        #expect(DaemonConfiguration().resolvedStateDirectory(uid: 1000) { environment[$0] } == "/var/lib/private/concurd")
+        #expect(DaemonConfiguration().resolvedStateDirectory(uid: 0) { _ in nil } == "/var/lib/concurd")
+        #expect(
+            DaemonConfiguration().resolvedStateDirectory(uid: 1000) { ["HOME": "/home/ann"][$0] }
+                == "/home/ann/.local/state/concurd")
+        #expect(DaemonConfiguration().resolvedStateDirectory(uid: 1000) { ["XDG_STATE_HOME": "/x"][$0] } == "/x/concurd")
         #expect(try serve([]).watcherTimeout == 30)
         #expect(try serve(["--watcher-timeout", "2.5"], file: file).watcherTimeout == 2.5)
         #expect(try serve(["--test-hooks"]).testHooks && !(try serve([]).testHooks))
@@ -72,6 +87,10 @@ struct ConfigurationTests {
             ("allowed_users = \"alice\"", "allowed_users must be a list of names or ids"),
             ("allowed_groups = [true]", "allowed_groups must be a list of names or ids"),
             ("allowed_users = [-1]", "allowed_users must be a list of names or ids"),
+            ("state_directory = 1", "state_directory must be a string"),
+            ("ephemeral = \"yes\"", "ephemeral must be true or false"),
+            ("retain_age = \"1w\"", "retain_age must be a number of seconds"),
+            ("journal_sync = \"always\"", "journal_sync must be one of \"normal\", \"full\""),
         ])
     func wrongFileValues(line: String, message: String) {
         #expect {
@@ -108,6 +127,12 @@ struct ConfigurationTests {
             (["--watcher-timeout", "4000"], "--watcher-timeout"),
             (["--idle-timeout", "0"], "--idle-timeout (config key 'idle_timeout') must be between 1 and 86400 seconds, not 0"),
             (["--idle-timeout", "90000"], "--idle-timeout"),
+            (["--retain-age", "0"], "--retain-age (config key 'retain_age') must be between 1 second and 10 years"),
+            (["--retain-age", "1e12"], "--retain-age"),
+            (["--state-directory", "state"], "--state-directory (config key 'state_directory') must be an absolute path"),
+            (["--state-directory", "/" + String(repeating: "d", count: 4001)], "longer than 4000 bytes"),
+            (["--state-directory", "/srv/c", "--ephemeral"], "contradict each other"),
+            (["--journal-sync", "sometimes"], "--journal-sync must be one of normal, full, not 'sometimes'"),
         ])
     func outOfRange(arguments: [String], message: String) {
         #expect {

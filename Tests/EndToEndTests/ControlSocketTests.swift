@@ -164,7 +164,7 @@ struct ControlSocketTests {
         var info = stat()
         #expect(stat(daemon.socket, &info) == 0)
         #expect(info.st_mode & 0o777 == 0o600)
-        let second = try runCommand(Binaries.concurd, ["--socket", daemon.socket], timeout: 20)
+        let second = try runCommand(Binaries.concurd, ["--socket", daemon.socket, "--ephemeral"], timeout: 20)
         #expect(second.status != 0)
         #expect(second.stderr.contains("another concurd is already serving on \(daemon.socket)"))
         #expect(try daemon.ctl(["status"]).status == 0)

@@ -6,9 +6,9 @@ import Varlink
 /// Signals and systemd notifications of the real daemon.
 @Suite("concurd shutdown and notifications", .serialized)
 struct ShutdownTests {
-    @Test("SIGTERM drains: intake stops, the running job completes, exit 0, the socket is gone")
+    @Test("SIGTERM drains an ephemeral concurd: intake stops, the running job completes, queued ones are cancelled, exit 0")
     func drain() throws {
-        let daemon = try TestDaemon(["--workers", "1"])
+        let daemon = try TestDaemon(["--workers", "1", "--ephemeral"])
         let waiter = try daemon.startCtl(["submit", "sleep:3000", "sleep:3000", "--wait"])
         #expect(try eventually { try daemon.status().running == 1 })
         daemon.signal(SIGTERM)
@@ -26,7 +26,7 @@ struct ShutdownTests {
 
     @Test("a second SIGTERM interrupts running jobs and exits at once with status 75")
     func doubleTerm() throws {
-        let daemon = try TestDaemon(["--workers", "2", "--drain-timeout", "600"])
+        let daemon = try TestDaemon(["--workers", "2", "--drain-timeout", "600", "--ephemeral"])
         let waiter = try daemon.startCtl(["submit", "cpu:1000", "sleep:600000", "--wait"])
         #expect(try eventually { try daemon.status().running == 2 })
         daemon.signal(SIGTERM)
@@ -44,7 +44,7 @@ struct ShutdownTests {
 
     @Test("the drain timeout interrupts what is still running")
     func drainTimeout() throws {
-        let daemon = try TestDaemon(["--workers", "1", "--drain-timeout", "0.5"])
+        let daemon = try TestDaemon(["--workers", "1", "--drain-timeout", "0.5", "--ephemeral"])
         _ = try daemon.ctl(["submit", "cpu:1000"])
         #expect(try eventually { try daemon.status().running == 1 })
         daemon.signal(SIGINT)

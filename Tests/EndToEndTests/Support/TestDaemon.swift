@@ -11,11 +11,13 @@ final class TestDaemon {
     let logFile: URL
     private let child: ChildProcess
 
-    /// Starts `concurd serve` with `arguments` (plus `--socket`, a fresh one unless given) and
-    /// waits until it serves.
-    init(_ arguments: [String] = [], socket: String? = nil, environment extra: [String: String] = [:], waitForSocket: Bool = true)
-        throws
-    {
+    /// Starts `concurd serve` with `arguments` (plus `--socket`, a fresh one unless given, and
+    /// `--state-directory`: `stateDirectory`, else one in its folder, unless `--ephemeral` is
+    /// among the arguments) and waits until it serves.
+    init(
+        _ arguments: [String] = [], socket: String? = nil, stateDirectory: String? = nil,
+        environment extra: [String: String] = [:], waitForSocket: Bool = true
+    ) throws {
         try Binaries.check()
         directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
             "concur-e2e-\(UUID().uuidString.prefix(8))")
@@ -26,6 +28,10 @@ final class TestDaemon {
         environment["NOTIFY_SOCKET"] = nil
         environment["SWIFT_BACKTRACE"] = "enable=no"
         for (key, value) in extra { environment[key] = value }
+        var arguments = arguments
+        if !arguments.contains("--ephemeral") && !arguments.contains("--state-directory") {
+            arguments += ["--state-directory", stateDirectory ?? directory.appendingPathComponent("state").path]
+        }
         child = try ChildProcess(
             Binaries.concurd.path, ["--socket", self.socket] + arguments, environment: environment, stdout: .file(logFile.path),
             stderr: .file(logFile.path))

@@ -1,0 +1,183 @@
+import ConcurProtocol
+import Foundation
+import Synchronization
+import Testing
+import Varlink
+
+/// The job journal on the real daemon: nothing accepted is lost to a kill -9 or a restart.
+@Suite("Durability of accepted jobs", .serialized)
+struct DurabilityTests {
+    /// A folder that outlives each daemon of a test (its state directory and execution log).
+    final class Folder {
+        let path: String
+        init() throws {
+            path = NSTemporaryDirectory() + "concur-durable-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        }
+        deinit { try? FileManager.default.removeItem(atPath: path) }
+        var state: String { path + "/state" }
+        var executionLog: String { path + "/execution.log" }
+    }
+
+    /// Every `start ID` line of the execution log, counted by id.
+    static func runs(in log: String) throws -> [UInt64: Int] {
+        var runs: [UInt64: Int] = [:]
+        for line in try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if fields.count >= 2, fields[0] == "start", let id = UInt64(fields[1]) { runs[id, default: 0] += 1 }
+        }
+        return runs
+    }
+
+    /// The states of `ids` as `ListJobs` reports them.
+    static func states(of ids: [UInt64], daemon: TestDaemon) throws -> [UInt64: JobState] {
+        let connection = try VarlinkConnection(unixPath: daemon.socket, receiveTimeout: 30)
+        defer { connection.close() }
+        var states: [UInt64: JobState] = [:]
+        for start in stride(from: 0, to: ids.count, by: 1_000) {
+            let chunk = Array(ids[start..<min(ids.count, start + 1_000)])
+            let reply = try connection.call(
+                SupervisorInterface.method(.listJobs), ["ids": .array(chunk.map { .int(Int64($0)) })])
+            guard case .array(let jobs) = reply["jobs"] ?? .null else { throw TestFailure("no jobs in \(reply)") }
+            for job in jobs {
+                let info = try JobInfo(json: job, path: "job")
+                states[info.id] = info.state
+            }
+        }
+        return states
+    }
+
+    @Test(
+        "kill -9 at random moments under a steady workload, 6 times: every accepted job ends, duplicates stay within the jobs in flight"
+    )
+    func crashRecovery() throws {
+        let folder = try Folder()
+        let models = ["threads", "processes", "tasks"]
+        var accepted: [UInt64] = []
+        var inFlight = 0
+        var generator = SystemRandomNumberGenerator()
+        let kills = 6
+        for round in 0..<kills {
+            let daemon = try TestDaemon(
+                [
+                    "--workers", "4", "--model", models[round % models.count], "--max-attempts", "20",
+                    "--execution-log", folder.executionLog, "--retain-jobs", "1000000",
+                ], stateDirectory: folder.state)
+            inFlight += try Self.inFlight(in: daemon.log())
+            // A steady workload: a batch of 20 short jobs every ~10 ms, from one client, while
+            // the daemon is killed at a random moment.
+            let killAfter = Double.random(in: 0.3...1.2, using: &generator)
+            let pid = daemon.pid
+            let killer = Thread {
+                Thread.sleep(forTimeInterval: killAfter)
+                kill(pid, SIGKILL)
+            }
+            killer.start()
+            let connection = try VarlinkConnection(unixPath: daemon.socket, receiveTimeout: 10)
+            while true {
+                let jobs: [JSON] = (0..<20).map { index in
+                    index % 4 == 0
+                        ? .object(["kind": "cpu", "size": .double(0.02)])
+                        : .object(["kind": "sleep", "ms": .int(Int64.random(in: 1...15, using: &generator))])
+                }
+                guard let reply = try? connection.call(SupervisorInterface.method(.submit), ["jobs": .array(jobs)]) else { break }
+                guard case .array(let ids) = reply["ids"] ?? .null else { throw TestFailure("no ids in \(reply)") }
+                accepted += ids.compactMap { if case .int(let id) = $0 { UInt64(id) } else { nil } }
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+            connection.close()
+            #expect(daemon.waitForExit(timeout: 10) != nil)
+        }
+        // The last start runs everything that is left, then drains.
+        let daemon = try TestDaemon(
+            ["--workers", "4", "--execution-log", folder.executionLog, "--retain-jobs", "1000000"], stateDirectory: folder.state)
+        inFlight += try Self.inFlight(in: daemon.log())
+        #expect(
+            try eventually(120) {
+                let status = try daemon.status()
+                return status.queued == 0 && status.running == 0
+            })
+        let states = try Self.states(of: accepted, daemon: daemon)
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0, "\(daemon.log())")
+
+        #expect(accepted.count > 500, "the workload was too small to mean anything: \(accepted.count) jobs")
+        #expect(Set(accepted).count == accepted.count, "an id was given twice")
+        let lost = accepted.filter { states[$0] != .done }
+        #expect(
+            lost.isEmpty,
+            "accepted jobs not done: \(lost.prefix(20)) (states \(lost.prefix(20).map { states[$0].map(\.rawValue) ?? "unknown" }))"
+        )
+        let runs = try Self.runs(in: folder.executionLog)
+        let neverRan = accepted.filter { runs[$0] == nil }
+        #expect(neverRan.isEmpty, "accepted jobs that never ran: \(neverRan.prefix(20))")
+        let duplicates = runs.values.reduce(0) { $0 + max(0, $1 - 1) }
+        #expect(inFlight > 0, "no kill landed while jobs ran; the test proved nothing about them")
+        #expect(
+            duplicates <= inFlight,
+            "\(duplicates) repeated runs, more than the \(inFlight) jobs the journal held in flight at the \(kills) kills")
+        print(
+            "crash recovery: \(accepted.count) jobs accepted over \(kills) kills, \(inFlight) in flight, \(duplicates) ran twice")
+    }
+
+    /// The jobs in flight that the start-up found (the journal's log line).
+    static func inFlight(in log: String) throws -> Int {
+        guard let line = log.split(separator: "\n").first(where: { $0.contains("job journal ") }),
+            let field = line.split(separator: " ").first(where: { $0.hasPrefix("in_flight=") }),
+            let count = Int(field.dropFirst("in_flight=".count))
+        else { throw TestFailure("no journal line in:\n\(log)") }
+        return count
+    }
+
+    @Test("a graceful restart with a full queue: every queued job runs after it, once")
+    func restartWithFullQueue() throws {
+        let folder = try Folder()
+        let arguments = ["--workers", "1", "--max-queue", "300", "--execution-log", folder.executionLog]
+        let first = try TestDaemon(arguments, stateDirectory: folder.state)
+        // One job runs; the paused worker then takes no more, and the queue fills up.
+        #expect(try first.ctl(["submit", "sleep:300"]).status == 0)
+        #expect(try eventually { try first.status().running == 1 })
+        #expect(try first.ctl(["pause"]).status == 0)
+        let submitted = try first.ctl(["submit"] + Array(repeating: "sleep:20", count: 300))
+        #expect(submitted.status == 0, "\(submitted)")
+        let full = try first.ctl(["submit", "sleep:1"])
+        #expect(full.status != 0 && full.stderr.contains("no room"), "\(full)")
+        first.signal(SIGTERM)
+        #expect(first.waitForExit() == 0, "\(first.log())")
+        #expect(first.log().contains("unfinished kept queued in the journal for the next start"), "\(first.log())")
+        #expect(try Self.runs(in: folder.executionLog) == [1: 1])
+
+        let second = try TestDaemon(["--workers", "4"] + arguments.dropFirst(2), stateDirectory: folder.state)
+        #expect(second.log().contains("300 queued, 1 finished kept"), "\(second.log())")
+        #expect(second.log().contains("in_flight=0"), "a drain left jobs in flight:\n\(second.log())")
+        #expect(
+            try eventually(60) {
+                let status = try second.status()
+                return status.queued == 0 && status.running == 0
+            })
+        let states = try Self.states(of: Array(1...301), daemon: second)
+        #expect(states.values.filter { $0 == .done }.count == 301)
+        let runs = try Self.runs(in: folder.executionLog)
+        #expect(
+            runs.count == 301 && runs.values.allSatisfy { $0 == 1 },
+            "runs: \(runs.count), repeated: \(runs.filter { $0.value != 1 })")
+        // New ids continue after the journal's.
+        let next = try second.ctl(["submit", "sleep:1", "--json"])
+        #expect(next.stdout.contains("302"), "\(next)")
+    }
+
+    @Test("a corrupt journal stops concurd at start with what to do; --ephemeral runs without one")
+    func corruptJournal() throws {
+        let folder = try Folder()
+        try FileManager.default.createDirectory(atPath: folder.state, withIntermediateDirectories: true)
+        try Data(repeating: 0x42, count: 4096).write(to: URL(fileURLWithPath: folder.state + "/journal.sqlite"))
+        let refused = try runCommand(
+            Binaries.concurd, ["--socket", folder.path + "/s.sock", "--state-directory", folder.state], timeout: 20)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("is damaged or not a job journal"), "\(refused)")
+        #expect(refused.stderr.contains("mv \(folder.state)/journal.sqlite"), "\(refused)")
+        let ephemeral = try TestDaemon(["--ephemeral"])
+        #expect(try ephemeral.status().phase == .serving)
+        #expect(ephemeral.log().contains("ephemeral: jobs are kept in memory only"))
+    }
+}

@@ -478,8 +478,9 @@ public final class JobJournal: DurabilityGate, @unchecked Sendable {
         }
     }
 
-    /// Writes a batch of changes in one transaction. A job's start or hand-over is skipped
-    /// when the same batch also finishes it.
+    /// Writes a batch of changes in one transaction. A job's start is skipped when the same
+    /// batch also finishes it; hand-overs of consecutive ids (a worker's batch) are written as
+    /// one ranged update.
     private func write(_ changes: [JournalChange], _ statements: Statements) throws(SQLiteError) {
         var finishing = Set<JobID>()
         var highestAccepted: JobID = 0
@@ -492,14 +493,25 @@ public final class JobJournal: DurabilityGate, @unchecked Sendable {
         }
         try database.execute("BEGIN")
         do {
+            var handedOver: ClosedRange<JobID>?
             for change in changes {
+                if case .handedOver(let id) = change {
+                    if let run = handedOver, id == run.upperBound + 1 {
+                        handedOver = run.lowerBound...id
+                        continue
+                    }
+                }
+                // Every other change comes after the hand-overs before it.
+                if let run = handedOver {
+                    try statements.handOver.run(.integer(Int64(run.lowerBound)), .integer(Int64(run.upperBound)))
+                    handedOver = nil
+                }
                 switch change {
                 case .accepted(let id, let spec, let submittedAt):
                     try statements.insert.run(
                         .integer(Int64(id)), .text(spec.json.serialized), .real(clock.unixTime(submittedAt)))
                 case .handedOver(let id):
-                    guard !finishing.contains(id) else { continue }
-                    try statements.handOver.run(.integer(Int64(id)))
+                    handedOver = id...id
                 case .started(let id, let attempts, let preemptions, let worker, let model, let at):
                     guard !finishing.contains(id) else { continue }
                     try statements.start.run(
@@ -511,6 +523,9 @@ public final class JobJournal: DurabilityGate, @unchecked Sendable {
                 case .finished(let record):
                     try finish(record, statements.finish)
                 }
+            }
+            if let run = handedOver {
+                try statements.handOver.run(.integer(Int64(run.lowerBound)), .integer(Int64(run.upperBound)))
             }
             if highestAccepted > 0 { try statements.nextID.run(.integer(Int64(highestAccepted + 1))) }
             try database.execute("COMMIT")
@@ -570,7 +585,7 @@ public final class JobJournal: DurabilityGate, @unchecked Sendable {
         init(_ database: SQLiteDatabase) throws(SQLiteError) {
             insert = try database.prepare(
                 "INSERT OR REPLACE INTO jobs (id, spec, state, attempts, preemptions, submitted_at) VALUES (?1, ?2, 0, 0, 0, ?3)")
-            handOver = try database.prepare("UPDATE jobs SET state = 1 WHERE id = ?1 AND state = 0")
+            handOver = try database.prepare("UPDATE jobs SET state = 1 WHERE id BETWEEN ?1 AND ?2 AND state = 0")
             start = try database.prepare(
                 "UPDATE jobs SET state = 2, attempts = ?2, preemptions = ?3, worker = ?4, model = ?5, started_at = ?6 WHERE id = ?1"
             )

@@ -94,20 +94,13 @@ public final class Pool: @unchecked Sendable {
     public func submit(_ specs: [JobSpec], watch sink: JobWatchSink? = nil) throws(SubmitError) -> (
         ids: Range<JobID>, watch: Int?
     ) {
-        let durable = ConditionLock()
-        nonisolated(unsafe) var outcome: JournalFailure??
-        let accepted = try submit(specs, watch: sink) { failure in
-            durable.withLock {
-                outcome = .some(failure)
-                durable.broadcast()
-            }
+        let (ids, watch, count) = try accept(specs, watch: sink)
+        do throws(JournalFailure) {
+            try durability?.waitUntilDurable(count)
+        } catch {
+            throw .notDurable(reason: Self.notJournaled(ids, error).reason)
         }
-        let failure = durable.withLock { () -> JournalFailure? in
-            while outcome == nil { durable.wait() }
-            return outcome!
-        }
-        if let failure { throw .notDurable(reason: failure.reason) }
-        return accepted
+        return (ids, watch)
     }
 
     /// Accepts a batch of jobs, all or none, without waiting for the journal: `whenDurable` is
@@ -118,28 +111,36 @@ public final class Pool: @unchecked Sendable {
         _ specs: [JobSpec], watch sink: JobWatchSink? = nil,
         whenDurable: @escaping @Sendable (JournalFailure?) -> Void
     ) throws(SubmitError) -> (ids: Range<JobID>, watch: Int?) {
+        let (ids, watch, count) = try accept(specs, watch: sink)
+        guard let durability else {
+            whenDurable(nil)
+            return (ids, watch)
+        }
+        durability.whenDurable(count) { failure in whenDurable(failure.map { Self.notJournaled(ids, $0) }) }
+        return (ids, watch)
+    }
+
+    /// Queues the jobs; returns their ids, the watch, and the journal change that must be
+    /// durable before anyone is told. A journal that already failed refuses them.
+    private func accept(_ specs: [JobSpec], watch sink: JobWatchSink?) throws(SubmitError) -> (
+        ids: Range<JobID>, watch: Int?, durableThrough: UInt64
+    ) {
         if let failure = durability?.failure {
             throw .notDurable(reason: "\(failure.reason); no job was accepted")
         }
-        let (ids, watch, count) = try lock.withLock { () throws(SubmitError) in
+        return try lock.withLock { () throws(SubmitError) in
             let (ids, watch, actions) = try state.submit(specs, now: MonotonicClock.now(), watch: sink != nil)
             if let watch, let sink { sinks[watch] = sink }
             _ = performLocked(actions)
             return (ids, watch, state.journalChangeCount)
         }
-        guard let durability else {
-            whenDurable(nil)
-            return (ids, watch)
-        }
-        durability.whenDurable(count) { failure in
-            whenDurable(
-                failure.map {
-                    JournalFailure(
-                        reason: "\($0.reason); jobs \(ids.lowerBound) to \(ids.upperBound - 1) were accepted but are not "
-                            + "in the journal: they run unless concurd stops first")
-                })
-        }
-        return (ids, watch)
+    }
+
+    /// What the journal failing to record accepted jobs means for them.
+    private static func notJournaled(_ ids: Range<JobID>, _ failure: JournalFailure) -> JournalFailure {
+        JournalFailure(
+            reason: "\(failure.reason); jobs \(ids.lowerBound) to \(ids.upperBound - 1) were accepted but are not "
+                + "in the journal: they run unless concurd stops first")
     }
 
     /// The changes to the jobs' records the journal has not taken yet, and how many there

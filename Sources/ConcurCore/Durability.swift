@@ -16,14 +16,6 @@ public enum JournalChange: Sendable, Equatable {
     case requeued(JobID, attempts: Int, preemptions: Int)
     /// A job reached its final state.
     case finished(JobRecord)
-
-    /// The job the change is about.
-    public var id: JobID {
-        switch self {
-        case .accepted(let id, _, _), .handedOver(let id), .started(let id, _, _, _, _, _), .requeued(let id, _, _): id
-        case .finished(let record): record.id
-        }
-    }
 }
 
 /// The journal could not record what the pool did: the reason, for the log and the caller.

@@ -173,13 +173,12 @@ public struct JobTable: Sendable {
             case 4: detail?.output
             default: nil
             }
-        var record = JobRecord(
-            id: id, spec: spec, state: Self.states[Int(slot.state)], attempts: Int(slot.attempts), submittedAt: slot.submittedAt,
+        return JobRecord(
+            id: id, spec: spec, state: Self.states[Int(slot.state)], attempts: Int(slot.attempts),
+            preemptions: Int(slot.preemptions), submittedAt: slot.submittedAt,
             startedAt: slot.startedAt == 0 ? nil : slot.startedAt, finishedAt: slot.finishedAt == 0 ? nil : slot.finishedAt,
             worker: slot.worker == Slot.noWorker ? nil : Int(slot.worker),
             model: slot.model == 255 ? nil : Self.models[Int(slot.model)], output: output, error: detail?.error)
-        record.preemptions = Int(slot.preemptions)
-        return record
     }
 
     /// Makes room for `count` more jobs at once: a large batch then fills its slots without

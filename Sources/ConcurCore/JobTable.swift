@@ -264,6 +264,7 @@ public struct JobTable: Sendable {
 
     /// Marks a job as started by `worker`.
     public mutating func markRunning(_ id: JobID, attempts: Int, worker: WorkerID, model: ConcurrencyModel, at now: UInt64) {
+        let preemptions: Int
         if let index = ringIndex(id) {
             guard slots[index].isPresent else { return }
             slots[index].state = Self.index(of: .running)
@@ -271,38 +272,39 @@ public struct JobTable: Sendable {
             slots[index].startedAt = now
             slots[index].worker = Int32(worker)
             slots[index].model = Self.index(of: model)
+            preemptions = Int(slots[index].preemptions)
         } else if stragglers[id] != nil {
             stragglers[id]!.state = .running
             stragglers[id]!.attempts = attempts
             stragglers[id]!.startedAt = now
             stragglers[id]!.worker = worker
             stragglers[id]!.model = model
+            preemptions = stragglers[id]!.preemptions
         } else {
             return
         }
-        if changes != nil, let record = self[id] {
-            log(.started(id, attempts: attempts, preemptions: record.preemptions, worker: worker, model: model, at: now))
-        }
+        log(.started(id, attempts: attempts, preemptions: preemptions, worker: worker, model: model, at: now))
     }
 
     /// Puts a started job back to `queued` (given back, its worker died, or a switch preempted
     /// it), with its attempts corrected when the last one never really started.
     public mutating func markRequeued(_ id: JobID, attempts: Int? = nil, preempted: Bool = false) {
+        let now: (attempts: Int, preemptions: Int)
         if let index = ringIndex(id) {
             guard slots[index].isPresent else { return }
             slots[index].state = Self.index(of: .queued)
             if let attempts { slots[index].attempts = UInt32(attempts) }
             if preempted { slots[index].preemptions += 1 }
+            now = (Int(slots[index].attempts), Int(slots[index].preemptions))
         } else if stragglers[id] != nil {
             stragglers[id]!.state = .queued
             if let attempts { stragglers[id]!.attempts = attempts }
             if preempted { stragglers[id]!.preemptions += 1 }
+            now = (stragglers[id]!.attempts, stragglers[id]!.preemptions)
         } else {
             return
         }
-        if changes != nil, let record = self[id] {
-            log(.requeued(id, attempts: record.attempts, preemptions: record.preemptions))
-        }
+        log(.requeued(id, attempts: now.attempts, preemptions: now.preemptions))
     }
 
     /// Moves a job to its final state and returns when it was submitted (nil if unknown); older

@@ -104,9 +104,10 @@ public enum Daemon {
         defer { signals.cancel() }
 
         // The journal is read before the pool exists: what it holds is put back first.
-        var journal: JobJournal?
-        var restoring: (records: [JobRecord], nextJobID: JobID)?
+        let journal: JobJournal?
+        let restoring: (records: [JobRecord], nextJobID: JobID)?
         if configuration.ephemeral {
+            (journal, restoring) = (nil, nil)
             logger.notice("ephemeral: jobs are kept in memory only; a stop cancels queued jobs and a crash loses them")
         } else {
             let directory = configuration.resolvedStateDirectory(uid: getuid()) { getenv($0).map { String(cString: $0) } }
@@ -159,9 +160,8 @@ public enum Daemon {
                 load: load, refreshStatus: refreshStatus)
         }
         currentReloader.withLock { $0 = reloader }
-        let openedJournal = journal
         reloader?.onRetentionChange { new in
-            openedJournal?.setRetention(JobJournal.Retention(count: new.retainJobs, age: new.retainAge))
+            journal?.setRetention(JobJournal.Retention(count: new.retainJobs, age: new.retainAge))
         }
         let control = ControlService(supervisor: supervisor, logger: logger, reloader: reloader, onChange: refreshStatus)
         let service = VarlinkService(

@@ -75,14 +75,17 @@ struct ControlSocketTests {
 
     @Test("shrinking retires idle workers at once and busy ones after their job")
     func shrinkSemantics() throws {
-        let daemon = try TestDaemon(["--workers", "4"])
-        _ = try daemon.ctl(["submit", "sleep:800", "sleep:800"])
+        let gate = Gate()
+        let daemon = try TestDaemon(["--workers", "4", "--allow-exec"])
+        _ = try daemon.ctl(gate.job)
+        _ = try daemon.ctl(gate.job)
         #expect(try eventually { try daemon.status().running == 2 })
         _ = try daemon.ctl(["resize", "--workers", "1"])
         let during = try daemon.status()
         #expect(during.workers.target == 1)
         #expect(during.running == 2)
         #expect(try eventually(5) { try daemon.status().workers.live == 2 })
+        gate.open()
         #expect(try eventually { try daemon.status().workers.live == 1 })
         #expect(try daemon.status().totals.done == 2)
     }
@@ -105,23 +108,24 @@ struct ControlSocketTests {
 
     @Test("concurctl model switches the running pool; status and stats show it; workers run below the control plane")
     func modelSwitch() throws {
-        let daemon = try TestDaemon(["--workers", "3"])
+        let gate = Gate()
+        let daemon = try TestDaemon(["--workers", "3", "--allow-exec"])
         let workerThreads = ProcEntry.threads(of: daemon.pid, named: "concur-worker-")
         #expect(workerThreads.count == 3)
         #expect(workerThreads.allSatisfy { ProcEntry.nice(daemon.pid, thread: $0) == 10 })
         #expect(ProcEntry.threads(of: daemon.pid, named: "NIO-ELT").allSatisfy { ProcEntry.nice(daemon.pid, thread: $0) == 0 })
-        _ = try daemon.ctl(["submit", "sleep:300"])
+        _ = try daemon.ctl(gate.job)
         #expect(try eventually { try daemon.status().running == 1 })
-        usleep(50_000)  // well into its sleep
         let switched = try daemon.ctl(["model", "tasks", "--preempt"])
         #expect(switched.status == 0 && switched.stdout.hasPrefix("model: threads -> tasks (serving after "), "\(switched)")
         #expect(try daemon.ctl(["model", "tasks"]).stdout == "model: already tasks\n")
         #expect(try daemon.ctl(["status"]).lines.contains("model     tasks, 1 switch since start"))
+        gate.open()
         #expect(try eventually { try daemon.status().totals.done == 1 })
         let stats = try daemon.ctl(["stats"])
         #expect(stats.lines.contains { $0.hasPrefix("switch    threads -> tasks (preempting): serving after ") }, "\(stats)")
         #expect(eventually { ProcEntry.threads(of: daemon.pid, named: "concur-worker-").isEmpty })
-        // The preempted sleep ran again, on a task.
+        // The preempted job ran again, on a task.
         let job = try daemon.job(1)
         #expect(job.state == .done && job.model == .tasks && job.attempts == 2, "\(job)")
     }

@@ -138,7 +138,7 @@ struct ProcessModelTests {
         arguments: ["spawn", "forkserver"])
     func killBusyWorker(startMethod: String) throws {
         let daemon = try TestDaemon(["--workers", "2", "--model", "processes", "--start-method", startMethod])
-        _ = try daemon.ctl(["submit", "sleep:1500"])
+        _ = try daemon.ctl(["submit", "sleep:4000"])  // long enough to be found and killed on a slow machine
         #expect(try eventually { try daemon.stats().workers.contains { $0.job == 1 } })
         let victim = try #require(try daemon.stats().workers.first { $0.job == 1 }?.pid)
         kill(Int32(victim), SIGKILL)

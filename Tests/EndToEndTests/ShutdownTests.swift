@@ -8,12 +8,9 @@ import Varlink
 struct ShutdownTests {
     @Test("SIGTERM drains an ephemeral concurd: intake stops, the running job completes, queued ones are cancelled, exit 0")
     func drain() throws {
-        // Job 1 runs until the test opens its gate, so no step below races the job's end
-        // however slow the machine is.
-        let gate = NSTemporaryDirectory() + "concur-gate-\(UUID().uuidString.prefix(8))"
-        defer { try? FileManager.default.removeItem(atPath: gate) }
+        let gate = Gate()
         let daemon = try TestDaemon(["--workers", "1", "--ephemeral", "--allow-exec"])
-        _ = try daemon.ctl(["submit", "--exec", "--", "sh", "-c", "until [ -e \(gate) ]; do sleep 0.02; done"])
+        _ = try daemon.ctl(gate.job)
         #expect(try eventually { try daemon.status().running == 1 })
         let waiter = try daemon.startCtl(["submit", "sleep:1", "--wait"])
         #expect(try eventually { try daemon.status().queued == 1 })
@@ -22,7 +19,7 @@ struct ShutdownTests {
         let refused = try daemon.ctl(["submit", "prime:7"])
         #expect(refused.status == 1 && refused.stderr.contains("shutting down"), "\(refused)")
         #expect(daemon.waitForExit(timeout: 0.5) == nil, "the drain ended while job 1 ran: \(daemon.log())")
-        _ = FileManager.default.createFile(atPath: gate, contents: nil)
+        gate.open()
         #expect(daemon.waitForExit() == 0, "\(daemon.log())")
         let waited = try #require(waiter.finish())
         #expect(waited.output.contains("job 2 sleep(1ms): cancelled"), "\(waited.output)")

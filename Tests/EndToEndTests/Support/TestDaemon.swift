@@ -100,3 +100,23 @@ extension ChildProcess {
         return (status, output().stdout)
     }
 }
+
+/// A file whose creation ends the jobs that wait on it: the test, not the clock, decides when a
+/// job finishes, so no step races the job's end however slow the machine is.
+final class Gate {
+    /// The file the jobs wait for.
+    let path = NSTemporaryDirectory() + "concur-gate-\(UUID().uuidString.prefix(8))"
+
+    /// `concurctl submit` arguments for an exec job that runs until the gate opens (the daemon
+    /// needs `--allow-exec`).
+    var job: [String] { ["submit", "--exec", "--", "sh", "-c", "until [ -e \(path) ]; do sleep 0.02; done"] }
+
+    /// Lets every job waiting on the gate finish.
+    func open() {
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}

@@ -157,8 +157,10 @@ struct ForegroundRunTests {
     func interrupt() throws {
         try Binaries.check()
         let run = try ChildProcess(
-            Binaries.concurd.path, ["run", "--jobs", "6", "--workers", "2", "--kind", "sleep", "--scale", "8", "--time", "60"])
-        usleep(300_000)
+            Binaries.concurd.path,
+            ["run", "--jobs", "6", "--workers", "2", "--kind", "sleep", "--scale", "16", "--seed", "1", "--time", "60"])
+        // Seed 1 makes jobs 1 and 2 sleep 1.7 s and 2 s: Ctrl-C comes well after they start, well before they end.
+        usleep(600_000)
         run.signal(SIGINT)
         let finished = try #require(run.finish(timeout: 10))
         #expect(finished.status == 1)

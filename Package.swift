@@ -35,11 +35,7 @@ let package = Package(
         .target(
             name: "Systemd", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
-        .target(
-            name: "Varlink",
-            dependencies: [.product(name: "DequeModule", package: "swift-collections")],
-            swiftSettings: strict
-        ),
+        .target(name: "Varlink", swiftSettings: strict),
         .target(
             name: "VarlinkServer",
             dependencies: [

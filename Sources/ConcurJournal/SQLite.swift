@@ -22,6 +22,7 @@ final class SQLiteDatabase {
 
     /// Opens (creating if needed) the database at `path`.
     init(path: String) throws(SQLiteError) {
+        _ = Self.configured
         var opened: OpaquePointer?
         let code = sqlite3_open_v2(path, &opened, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
         guard code == SQLITE_OK, let opened else {
@@ -36,6 +37,11 @@ final class SQLiteDatabase {
     deinit {
         sqlite3_close_v2(handle)
     }
+
+    /// Process-wide settings, applied once before the first connection opens.
+    private static let configured: Void = {
+        _ = concur_sqlite_disable_memory_statistics()
+    }()
 
     func error(_ code: Int32, _ context: String) -> SQLiteError {
         SQLiteError(code: code & 0xff, message: String(cString: sqlite3_errmsg(handle)), context: context)

@@ -44,13 +44,15 @@ struct LiveStatsTests {
 
     @Test("a watcher that stops reading slows nothing and is disconnected after the watcher timeout")
     func slowWatcher() throws {
-        let daemon = try TestDaemon(["--workers", "2", "--watcher-timeout", "2", "--max-queue", "1000000"])
+        // Ephemeral: the pool's pace, not the journal's, is what a stuck watcher must not slow.
+        let daemon = try TestDaemon(["--workers", "2", "--watcher-timeout", "2", "--max-queue", "1000000", "--ephemeral"])
         func runNoOps() throws -> Double {
             let before = try daemon.status().totals.done
             let start = Date()
-            let submitted = try daemon.ctl(["submit", "--jobs", "200000", "--scale", "0"])
+            let submitted = try daemon.ctl(["submit", "--jobs", "100000", "--scale", "0"])
             try #require(submitted.status == 0, "\(submitted)")
-            #expect(try eventually(60) { try daemon.status().totals.done >= before + 200_000 })
+            // Generous: the workers run at nice 10, so a busy machine starves them first.
+            #expect(try eventually(180) { try daemon.status().totals.done >= before + 100_000 })
             return Date().timeIntervalSince(start)
         }
         let alone = try runNoOps()

@@ -87,11 +87,14 @@ let package = Package(
         .executableTarget(
             name: "concur-bench", dependencies: ["Varlink", "ConcurCore", "ConcurProtocol"], path: "Benchmarks/concur-bench",
             swiftSettings: strict),
+        .target(name: "ConcurTestSupport", path: "Tests/ConcurTestSupport", swiftSettings: strict),
         .testTarget(name: "VarlinkTests", dependencies: ["Varlink"], swiftSettings: strict),
         .testTarget(name: "ConcurProtocolTests", dependencies: ["ConcurProtocol", "Varlink"], swiftSettings: strict),
         .testTarget(
-            name: "ConcurJournalTests", dependencies: ["ConcurJournal", "ConcurCore", "ConcurProtocol"], swiftSettings: strict),
-        .testTarget(name: "ConcurCoreTests", dependencies: ["ConcurCore", "ConcurProtocol"], swiftSettings: strict),
+            name: "ConcurJournalTests", dependencies: ["ConcurJournal", "ConcurCore", "ConcurProtocol", "ConcurTestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ConcurCoreTests", dependencies: ["ConcurCore", "ConcurProtocol", "ConcurTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ConcurDaemonTests",
             dependencies: [
@@ -102,6 +105,7 @@ let package = Package(
         .testTarget(
             name: "ConcurClientTests", dependencies: ["ConcurClient", "ConcurProtocol", "Varlink"], swiftSettings: strict),
         .testTarget(
-            name: "EndToEndTests", dependencies: ["ConcurProtocol", "Varlink"], exclude: ["Clients"], swiftSettings: strict),
+            name: "EndToEndTests", dependencies: ["ConcurProtocol", "Varlink", "ConcurTestSupport"], exclude: ["Clients"],
+            swiftSettings: strict),
     ]
 )

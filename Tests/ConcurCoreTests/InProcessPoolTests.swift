@@ -1,5 +1,6 @@
 import ConcurCore
 import ConcurProtocol
+import ConcurTestSupport
 import Foundation
 import Glibc
 import Synchronization
@@ -23,16 +24,6 @@ struct InProcessPoolTests {
             models: InProcessModels.all, version: "test")
         try supervisor.start(workers: workers)
         return supervisor
-    }
-
-    /// Waits until `condition` holds, polling, for at most `seconds`.
-    func eventually(_ seconds: Double = 20, _ condition: () -> Bool) -> Bool {
-        let deadline = MonotonicClock.now() + UInt64(seconds * 1e9)
-        while MonotonicClock.now() < deadline {
-            if condition() { return true }
-            usleep(2_000)
-        }
-        return condition()
     }
 
     @Test("runs every job of a batch exactly once on several workers", arguments: [ConcurrencyModel.threads, .tasks])

@@ -1,5 +1,6 @@
 import ConcurCore
 import ConcurProtocol
+import ConcurTestSupport
 import Foundation
 import Glibc
 import Testing
@@ -40,16 +41,6 @@ func idleSupervisor(_ journal: JobJournal, restoring recovery: JobJournal.Recove
         restoring: recovery.map { ($0.records, $0.nextJobID) })
     try journal.start(pool: supervisor.pool)
     return supervisor
-}
-
-/// Waits until `condition` holds, polling, for at most `seconds`.
-func eventually(_ seconds: Double = 20, _ condition: () -> Bool) -> Bool {
-    let deadline = MonotonicClock.now() + UInt64(seconds * 1e9)
-    while MonotonicClock.now() < deadline {
-        if condition() { return true }
-        usleep(2_000)
-    }
-    return condition()
 }
 
 @Suite("The job journal", .serialized)

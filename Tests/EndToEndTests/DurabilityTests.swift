@@ -1,4 +1,5 @@
 import ConcurProtocol
+import ConcurTestSupport
 import Foundation
 import Synchronization
 import Testing

@@ -179,16 +179,6 @@ final class CollectedOutput: @unchecked Sendable {
     var stderr: String { lock.withLock { err } }
 }
 
-/// Waits until `condition` holds, for at most `seconds`; returns whether it did.
-func eventually(_ seconds: Double = 20, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if try condition() { return true }
-        usleep(5_000)
-    }
-    return try condition()
-}
-
 /// A test failure with a message.
 struct TestFailure: Error, CustomStringConvertible {
     let description: String

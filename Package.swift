@@ -36,10 +36,12 @@ let package = Package(
             name: "Systemd", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .target(name: "Varlink", swiftSettings: strict),
+        .target(name: "PathTrust", swiftSettings: strict),
         .target(
             name: "VarlinkServer",
             dependencies: [
-                "Varlink", "CConcurShims",
+                "Varlink", "CConcurShims", "PathTrust",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -62,7 +64,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
-            name: "ConcurJournal", dependencies: ["ConcurCore", "ConcurProtocol", "Varlink", "CSQLite"], swiftSettings: strict),
+            name: "ConcurJournal", dependencies: ["ConcurCore", "ConcurProtocol", "Varlink", "CSQLite", "PathTrust"],
+            swiftSettings: strict),
         .target(
             name: "ConcurDaemon",
             dependencies: [

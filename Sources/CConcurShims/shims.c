@@ -166,7 +166,6 @@ void concur_drain(int doorbell) {
     (void)got;
 }
 
-pid_t concur_fork(void) { return fork(); }
 
 int concur_thread_count(void) {
     DIR *tasks = opendir("/proc/self/task");

@@ -1,4 +1,4 @@
-import ConcurProtocol
+public import ConcurProtocol
 import Glibc
 public import Varlink
 
@@ -30,8 +30,12 @@ public struct ClientFailure: Error, Sendable, Equatable, CustomStringConvertible
         public static let permission: Int32 = 77
     }
 
-    /// The user-facing failure for a Varlink client error on the socket at `socket`.
-    public static func from(_ error: VarlinkClientError, socket: String) -> ClientFailure {
+    /// The user-facing failure for a Varlink client error on the socket at `socket`, from a
+    /// call of `method` (which some errors depend on: a shutdown means something else to a
+    /// model switch than to a submit).
+    public static func from(
+        _ error: VarlinkClientError, socket: String, method: SupervisorInterface.Method? = nil
+    ) -> ClientFailure {
         switch error {
         case .connectFailed(_, let code) where code == ENOENT:
             return ClientFailure(
@@ -65,12 +69,12 @@ public struct ClientFailure: Error, Sendable, Equatable, CustomStringConvertible
             return ClientFailure(
                 "concurd sent a reply this concurctl does not understand (are they different versions?): \(detail)")
         case .remote(let error):
-            return from(error)
+            return from(error, method: method)
         }
     }
 
-    /// The user-facing failure for an error reply.
-    public static func from(_ error: VarlinkError) -> ClientFailure {
+    /// The user-facing failure for an error reply to a call of `method`.
+    public static func from(_ error: VarlinkError, method: SupervisorInterface.Method? = nil) -> ClientFailure {
         func int(_ key: String) -> String {
             if case .int(let value) = error.parameters[key] { return String(value) }
             return "?"
@@ -87,7 +91,16 @@ public struct ClientFailure: Error, Sendable, Equatable, CustomStringConvertible
         case SupervisorError.invalidConfiguration(reason: "").name:
             return ClientFailure("concurd kept its configuration: \(string("reason"))")
         case SupervisorError.shuttingDown.name:
-            return ClientFailure("concurd is shutting down and accepts no new jobs; submit again once it has restarted")
+            switch method {
+            case .setModel?:
+                return ClientFailure(
+                    "concurd began shutting down before the new model served: the switch did not complete (after a restart concurd runs the model its configuration names)"
+                )
+            case .submit?, .generate?, nil:
+                return ClientFailure("concurd is shutting down and accepts no new jobs; submit again once it has restarted")
+            default:
+                return ClientFailure("concurd is shutting down: nothing was changed")
+            }
         case SupervisorError.invalidWorkers(min: 0, max: 0).name:
             return ClientFailure(
                 "workers must be between \(int("min")) and \(int("max")); concurd's --max-workers sets the upper bound",
@@ -114,6 +127,9 @@ public struct ClientFailure: Error, Sendable, Equatable, CustomStringConvertible
             return ClientFailure(
                 "concurd cannot record jobs in its journal: \(string("reason")); check the disk of its state directory (its log says more)"
             )
+        case SupervisorError.invalidMessage(reason: "").name:
+            return ClientFailure(
+                "concurd could not read what concurctl sent (\(string("reason"))): are they different versions?")
         case SupervisorError.switchSuperseded(by: .threads).name:
             return ClientFailure(
                 "another switch, to the \(string("model")) model, was asked for before this one served; the pool now switches to \(string("model"))"

@@ -31,15 +31,36 @@ public struct CommonOptions: ParsableArguments {
     @Option(help: "The control socket (default: $CONCUR_SOCKET, else the default path).")
     var socket: String?
 
+    @Option(
+        name: .customLong("server-user"),
+        help: ArgumentHelp(
+            "Also trust a concurd running as this user (name or uid) on the socket (default: $CONCUR_SERVER_USER).",
+            discussion: "Without it, only a concurd running as root or as the owner of the socket's directory is trusted."))
+    var serverUser: String?
+
     @Flag(help: "Print the reply as JSON (one object per line) instead of text.")
     var json = false
 
     /// An empty command, filled in by the argument parser.
     public init() {}
 
-    /// Connects to the daemon.
+    /// Connects to the daemon, checking who answers.
     func connect() throws(ClientFailure) -> ControlClient {
-        try ControlClient(socketPath: ControlClient.resolveSocket(socket))
+        try ControlClient(socketPath: ControlClient.resolveSocket(socket), serverUser: trustedServerUser())
+    }
+
+    /// The user `--server-user` (or `$CONCUR_SERVER_USER`) names, if any.
+    func trustedServerUser() throws(ClientFailure) -> UInt32? {
+        let (text, source): (String?, String) =
+            serverUser.map { ($0, "--server-user") }
+            ?? (getenv(ServerCheck.environmentVariable).map { String(cString: $0) }, ServerCheck.environmentVariable)
+        guard let text, !text.isEmpty else { return nil }
+        guard let uid = ServerCheck.userID(text) else {
+            throw ClientFailure(
+                "\(source): no user '\(text.prefix(64))' on this machine; give a user name or a numeric uid",
+                exitCode: ClientFailure.ExitStatus.usage)
+        }
+        return uid
     }
 
     /// Calls `method` and prints the reply: as JSON with `--json`, else the lines of `render`.
@@ -63,7 +84,7 @@ func perform(_ body: () throws(ClientFailure) -> Void) throws {
     do {
         try body()
     } catch {
-        StandardStreams.printError("concurctl: \(error.message)")
+        StandardStreams.printError("concurctl: \(TerminalText.escaped(error.message))")
         throw ExitCode(error.exitCode)
     }
 }

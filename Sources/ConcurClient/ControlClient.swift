@@ -14,14 +14,17 @@ public final class ControlClient {
     /// Seconds a one-shot call waits for its reply.
     public static let replyTimeout = 60.0
 
-    /// Connects to the socket at `socketPath`.
-    public init(socketPath: String) throws(ClientFailure) {
+    /// Connects to the socket at `socketPath` and checks who answers: the process must run as
+    /// root, as the owner of the socket's directory, or as `serverUser` (see
+    /// ``ServerCheck``); another process in concurd's place is refused before anything is sent.
+    public init(socketPath: String, serverUser: UInt32? = nil) throws(ClientFailure) {
         self.socketPath = socketPath
         do {
             connection = try VarlinkConnection(unixPath: socketPath)
         } catch {
             throw ClientFailure.from(error, socket: socketPath)
         }
+        try ServerCheck(socketPath: socketPath, serverUser: serverUser).verify(connection.fileDescriptor)
     }
 
     /// Calls `method` and returns its reply's parameters, waiting at most `timeout` seconds for
@@ -33,7 +36,7 @@ public final class ControlClient {
         do {
             return try connection.call(SupervisorInterface.method(method), parameters)
         } catch {
-            throw ClientFailure.from(error, socket: socketPath)
+            throw ClientFailure.from(error, socket: socketPath, method: method)
         }
     }
 
@@ -84,7 +87,7 @@ public final class ControlClient {
             switch error {
             case .closedByPeer where started: return .closedByDaemon
             case .io where started: return .lost(ClientFailure.from(error, socket: socketPath).message)
-            default: throw ClientFailure.from(error, socket: socketPath)
+            default: throw ClientFailure.from(error, socket: socketPath, method: method)
             }
         }
         if let failure { throw failure }

@@ -31,7 +31,10 @@ public enum PrometheusExposition {
         }
         gauge("up_seconds", "Seconds since concurd started", status.uptimeSeconds)
         gauge("paused", "1 while workers take no new jobs", status.paused ? 1 : 0)
-        gauge("draining", "1 once shutdown began", status.phase == .serving ? 0 : 1)
+        gauge("draining", "1 once shutdown began", status.phase == .draining || status.phase == .stopping ? 1 : 0)
+        gauge(
+            "degraded", "1 while the job journal cannot record (new jobs refused, none started)",
+            status.phase == .degraded ? 1 : 0)
         gauge("workers_target", "Workers asked for", Double(status.workers.target))
         for (state, count) in [
             ("busy", status.workers.busy), ("idle", status.workers.idle), ("retiring", status.workers.retiring),

@@ -14,7 +14,7 @@ public enum Rendering {
             "workers   \(workers.live) live (\(workers.busy) busy, \(workers.idle) idle, \(workers.retiring) retiring), target \(workers.target)",
             "queue     \(status.queued) waiting, \(status.running) running (limit \(status.maxQueue))",
             "jobs      \(totals.submitted) submitted: \(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled; \(totals.retried) retried",
-        ] + status.warnings.map { "warning   \($0)" }
+        ] + status.warnings.map { "warning   \(TerminalText.escaped($0))" }
     }
 
     /// What follows the model: the switches so far and a handover under way.
@@ -92,7 +92,7 @@ public enum Rendering {
         ]
         for job in jobs {
             lines.append(
-                leftPad(String(job.id), 8) + "  " + rightPad(job.state.rawValue, 10) + rightPad(job.kind.label, 26)
+                leftPad(String(job.id), 8) + "  " + rightPad(job.state.rawValue, 10) + rightPad(label(job), 26)
                     + leftPad(String(job.attempts), 5) + leftPad(job.worker.map(String.init) ?? "-", 8)
                     + leftPad(job.waitSeconds.map(formatDuration) ?? "-", 10)
                     + leftPad(job.runSeconds.map(formatDuration) ?? "-", 10)
@@ -105,13 +105,21 @@ public enum Rendering {
     public static func finishedJob(_ job: JobInfo) -> String {
         let worker = job.worker.map { " on worker \($0)" } ?? ""
         let took = job.runSeconds.map { " in \(formatDuration($0))" } ?? ""
-        return "job \(job.id) \(job.kind.label): \(job.state.rawValue)\(took)\(worker): \(outcome(job))"
+        return "job \(job.id) \(label(job)): \(job.state.rawValue)\(took)\(worker): \(outcome(job))"
     }
 
-    /// A job's result, or for a job that did not end `done`, why (and its result, if any).
+    /// A job's label (its command line, for an exec job), escaped for the terminal.
+    static func label(_ job: JobInfo) -> String {
+        TerminalText.escaped(job.kind.label)
+    }
+
+    /// A job's result, or for a job that did not end `done`, why (and its result, if any),
+    /// escaped for the terminal.
     static func outcome(_ job: JobInfo) -> String {
-        guard job.state != .done, let error = job.error else { return job.result?.summary ?? job.error ?? "" }
-        return job.result.map { "\(error) (\($0.summary))" } ?? error
+        guard job.state != .done, let error = job.error else {
+            return TerminalText.escaped(job.result?.summary ?? job.error ?? "")
+        }
+        return TerminalText.escaped(job.result.map { "\(error) (\($0.summary))" } ?? error)
     }
 
     /// The last line of `submit --wait`.

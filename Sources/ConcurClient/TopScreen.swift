@@ -57,14 +57,14 @@ public enum TopScreen {
                 "cpu \(Int(process.cpuPercent.rounded()))%  rss \(formatBytes(process.rssBytes))  threads \(process.threads)  switches \(status.switches)  resizes \(stats.resizes)  deaths \(stats.workerDeaths)",
                 .plain
             ))
-        for warning in status.warnings { top.append(("warning: \(warning)", .red)) }
+        for warning in status.warnings { top.append(("warning: \(TerminalText.escaped(warning))", .red)) }
         top.append(("", .plain))
 
         let bottom: [(String, Paint.Style)] = [
             ("", .plain), (message ?? "", .yellow), (keys(current: status.model, paused: status.paused), .dim),
         ]
         let events = stats.events.suffix(5).map { event in
-            ("  \(StandardStreams.localTime(of: Int(event.time)))  \(event.message)", Paint.Style.dim)
+            ("  \(StandardStreams.localTime(of: Int(event.time)))  \(TerminalText.escaped(event.message))", Paint.Style.dim)
         }
         let eventBlock: [(String, Paint.Style)] = events.isEmpty ? [] : [("", .plain), ("recent events", .bold)] + events
         let table = Rendering.workers(stats.workers)

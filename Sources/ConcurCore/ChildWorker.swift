@@ -8,7 +8,9 @@ import Glibc
 ///
 /// Two threads: the main one runs jobs, in order; a reader takes messages from the daemon at
 /// any time, so that jobs not started can be given back (release, retire) even while a long
-/// job runs. Results are sent in batches. The child dies with the daemon: PR_SET_PDEATHSIG,
+/// job runs. Results are sent in batches, and a third thread sends those that have waited
+/// ``flushAfter`` behind a long job, so the daemon (and its journal) hears of every finish in
+/// time whatever follows it in the batch. The child dies with the daemon: PR_SET_PDEATHSIG,
 /// and exit on end of file of its channel. SIGTERM (the daemon stopping it) kills the command
 /// of a running `exec` job first.
 public enum ChildWorker {
@@ -19,6 +21,8 @@ public enum ChildWorker {
     static let resultBatch = 256
     /// Nanoseconds results may wait before they are sent.
     static let resultDelay: UInt64 = 1_000_000
+    /// Nanoseconds a result waits at most, however long the job after it runs.
+    static let flushAfter: UInt64 = 10_000_000
 
     /// Serves jobs until told to retire or the daemon goes away, `nice` levels below the
     /// daemon's control plane; never returns.
@@ -60,6 +64,7 @@ public enum ChildWorker {
         guard state.send(.hello(pid: getpid())) else { _exit(0) }
         do {
             try OSThread.start(name: "concur-child-read") { readMessages(into: state) }
+            try OSThread.start(name: "concur-child-flush") { state.flushLateResults() }
         } catch {
             _exit(71)
         }
@@ -84,12 +89,10 @@ public enum ChildWorker {
     }
 
     private static func runJobs(_ state: ChildState, progress: WorkerProgress) -> Never {
-        var reports: [JobReport] = []
-        reports.reserveCapacity(resultBatch)
         var lastSend = MonotonicClock.now()
         while true {
-            guard let job = state.nextJob(flushing: &reports) else {
-                if !reports.isEmpty { _ = state.send(.results(reports)) }
+            guard let job = state.nextJob() else {
+                _ = state.flushResults()
                 _exit(0)
             }
             let start = MonotonicClock.now()
@@ -97,13 +100,16 @@ public enum ChildWorker {
             progress.start(job.id, at: start)
             ExecutionLog.started(job, model: .processes)
             let outcome = Workload.run(job, cancellation: state.cancellation, crashAllowed: true)
-            ExecutionLog.ended(job, outcome: outcome)
             let end = MonotonicClock.now()
+            ExecutionLog.ended(job, outcome: outcome, at: end)
             progress.finish(job.id)
-            reports.append(JobReport(id: job.id, outcome: outcome, startedAt: start, finishedAt: end))
-            if reports.count >= resultBatch || end - lastSend >= resultDelay || state.isIdle {
-                guard state.send(.results(reports)) else { _exit(0) }
-                reports.removeAll(keepingCapacity: true)
+            let waiting = state.keep(JobReport(id: job.id, outcome: outcome, startedAt: start, finishedAt: end), at: end)
+            // An exec job's end goes at once: a command has effects outside, and must not be
+            // run again for want of a report.
+            var exec = false
+            if case .exec = job.kind { exec = true }
+            if exec || waiting >= resultBatch || end - lastSend >= resultDelay || state.isIdle {
+                guard state.flushResults() else { _exit(0) }
                 lastSend = end
             }
         }
@@ -112,8 +118,10 @@ public enum ChildWorker {
 
 /// The child's jobs and its channel, shared by its two threads.
 ///
-/// `@unchecked Sendable`: `held`, `retiring` are guarded by `lock`; writes to the channel by
-/// `writeLock`.
+/// `@unchecked Sendable`: `held`, `retiring` and `current` are guarded by `lock`; the results
+/// not sent yet by `resultLock`; writes to the channel by `writeLock`. Locks are taken in the
+/// order writeLock, resultLock (a flush takes and sends in one step, so results leave in the
+/// order the jobs ended) and lock, writeLock (a give-back is sent under `lock`).
 private final class ChildState: @unchecked Sendable {
     let lock = ConditionLock()
     let writeLock = ConditionLock()
@@ -123,15 +131,60 @@ private final class ChildState: @unchecked Sendable {
     /// The job the main thread took last (it runs, or just ended).
     private var current: JobID?
     private var output: [UInt8] = []
+    private let resultLock = ConditionLock()
+    private var unsent: [JobReport] = []
+    /// When the oldest unsent result was kept.
+    private var unsentSince: UInt64 = 0
 
     /// Whether no job waits behind the running one (results should go now).
     var isIdle: Bool { lock.withLock { held.isEmpty } }
 
     func send(_ message: WorkerMessage) -> Bool {
+        writeLock.withLock { sendLocked(message) }
+    }
+
+    private func sendLocked(_ message: WorkerMessage) -> Bool {
+        output.removeAll(keepingCapacity: true)
+        message.encode(into: &output)
+        return BlockingIO.writeAll(ChildWorker.channel, output)
+    }
+
+    /// Keeps a job's result until the next flush; returns how many wait.
+    func keep(_ report: JobReport, at now: UInt64) -> Int {
+        resultLock.withLock {
+            if unsent.isEmpty {
+                unsentSince = now
+                resultLock.signal()
+            }
+            unsent.append(report)
+            return unsent.count
+        }
+    }
+
+    /// Sends every result kept; false if the daemon is gone.
+    func flushResults() -> Bool {
         writeLock.withLock {
-            output.removeAll(keepingCapacity: true)
-            message.encode(into: &output)
-            return BlockingIO.writeAll(ChildWorker.channel, output)
+            let reports = resultLock.withLock { () -> [JobReport] in
+                defer { unsent.removeAll(keepingCapacity: true) }
+                return unsent
+            }
+            return reports.isEmpty || sendLocked(.results(reports))
+        }
+    }
+
+    /// The flush thread: sends results that have waited ``ChildWorker/flushAfter`` (the job
+    /// after them runs long). Never returns.
+    func flushLateResults() -> Never {
+        while true {
+            resultLock.withLock {
+                while true {
+                    while unsent.isEmpty { resultLock.wait() }
+                    let due = unsentSince + ChildWorker.flushAfter
+                    if MonotonicClock.now() >= due { return }
+                    _ = resultLock.wait(untilMonotonic: due)
+                }
+            }
+            guard flushResults() else { _exit(0) }
         }
     }
 
@@ -165,7 +218,7 @@ private final class ChildState: @unchecked Sendable {
 
     /// The next job, or nil when retiring with nothing left. While waiting for jobs, sends
     /// the results kept so far.
-    func nextJob(flushing reports: inout [JobReport]) -> Job? {
+    func nextJob() -> Job? {
         while true {
             let job = lock.withLock { () -> Job?? in
                 if let job = held.popFirst() {
@@ -177,10 +230,7 @@ private final class ChildState: @unchecked Sendable {
                 return retiring ? .some(nil) : nil
             }
             if let job { return job }
-            if !reports.isEmpty {
-                guard send(.results(reports)) else { _exit(0) }
-                reports.removeAll(keepingCapacity: true)
-            }
+            guard flushResults() else { _exit(0) }
             lock.withLock {
                 while held.isEmpty && !retiring { lock.wait() }
             }

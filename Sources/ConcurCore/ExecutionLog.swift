@@ -7,8 +7,8 @@ import Synchronization
 /// check that no job was lost or ran twice, whatever the pool believes.
 ///
 /// Off unless the daemon is started with the hidden `--execution-log PATH`; then each run
-/// appends `start ID MODEL PID` before the job and `end ID OUTCOME` after it (OUTCOME: done,
-/// failed or cancelled), each line in one `write` to a file opened with O_APPEND, so lines
+/// appends `start ID MODEL PID` before the job and `end ID OUTCOME TIME` after it (OUTCOME:
+/// done, failed or cancelled; TIME in monotonic nanoseconds), each line in one `write` to a file opened with O_APPEND, so lines
 /// from several processes never interleave. Child workers get the path on their command line.
 public enum ExecutionLog {
     private static let descriptor = Atomic<Int32>(-1)
@@ -48,9 +48,10 @@ public enum ExecutionLog {
         write(fd, "start \(job.id) \(model.rawValue) \(getpid())\n")
     }
 
-    /// Notes how a run of `job` ended.
+    /// Notes how a run of `job` ended, and when (monotonic nanoseconds, comparable across the
+    /// processes of one boot: a test tells from it how long before a crash a job had finished).
     @inline(__always)
-    static func ended(_ job: Job, outcome: JobOutcome) {
+    static func ended(_ job: Job, outcome: JobOutcome, at time: UInt64) {
         let fd = descriptor.load(ordering: .relaxed)
         guard fd >= 0 else { return }
         let name =
@@ -59,7 +60,7 @@ public enum ExecutionLog {
             case .failed: "failed"
             case .cancelled: "cancelled"
             }
-        write(fd, "end \(job.id) \(name)\n")
+        write(fd, "end \(job.id) \(name) \(time)\n")
     }
 
     private static func write(_ fd: Int32, _ line: String) {

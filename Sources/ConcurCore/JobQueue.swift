@@ -35,6 +35,9 @@ public struct JobQueue: Sendable {
         ids.prepend(id)
     }
 
+    /// The job at the head, left there.
+    public var first: JobID? { ids.first }
+
     /// Takes the job at the head.
     public mutating func popFirst() -> JobID? { ids.popFirst() }
 

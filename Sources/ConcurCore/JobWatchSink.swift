@@ -15,11 +15,13 @@ public enum WatchItem: Sendable, Equatable {
 ///
 /// The pool pushes under its own lock, so a watch sees items in the order they happened; the
 /// consumer (a control connection) is told once per batch through `onReady` and takes what is
-/// pending. A consumer that falls more than `capacity` items behind is cut off (`overflowed`)
-/// rather than let the daemon's memory grow without bound.
+/// pending. A consumer that falls more than `capacity` items behind, or past what its
+/// ``WatchBudget`` allows in bytes, is cut off (`overflowed`): what it had not taken is dropped
+/// at once, rather than let the daemon's memory grow without bound.
 public final class JobWatchSink: Sendable {
     private struct Buffer {
         var items: Deque<WatchItem> = []
+        var bytes = 0
         var ended = false
         var overflowed = false
         var scheduled = false
@@ -29,12 +31,23 @@ public final class JobWatchSink: Sendable {
     private let onReady: @Sendable () -> Void
     /// The most items held for a consumer that does not keep up.
     public let capacity: Int
+    /// The memory shared with the other watches, if any.
+    public let budget: WatchBudget?
 
     /// A sink that calls `onReady` when items arrive after the consumer last took them.
-    public init(capacity: Int = 100_000, onReady: @escaping @Sendable () -> Void) {
+    public init(capacity: Int = 1_000_000, budget: WatchBudget? = nil, onReady: @escaping @Sendable () -> Void) {
         self.capacity = capacity
+        self.budget = budget
         self.onReady = onReady
+        budget?.register()
     }
+
+    deinit {
+        budget?.unregister(releasing: buffer.withLock { $0.bytes })
+    }
+
+    /// Bytes (estimated) of the items held for the consumer.
+    public var heldBytes: Int { buffer.withLock { $0.bytes } }
 
     /// Adds a finished job; `last` marks the end of the watch.
     func push(_ job: JobInfo, last: Bool) {
@@ -45,11 +58,17 @@ public final class JobWatchSink: Sendable {
     func push(_ item: WatchItem, last: Bool = false) {
         let schedule = buffer.withLock { buffer -> Bool in
             guard !buffer.ended else { return false }
-            if buffer.items.count >= capacity {
+            let bytes = item.estimatedBytes
+            if buffer.items.count >= capacity || budget?.reserve(bytes, holding: buffer.bytes) == false {
+                // Cut off: what the consumer had not taken goes now, not when it hangs up.
+                budget?.release(buffer.bytes)
+                buffer.items.removeAll()
+                buffer.bytes = 0
                 buffer.overflowed = true
                 buffer.ended = true
             } else {
                 buffer.items.append(item)
+                buffer.bytes += bytes
                 buffer.ended = last
             }
             guard !buffer.scheduled else { return false }
@@ -73,6 +92,11 @@ public final class JobWatchSink: Sendable {
             let count = min(limit, buffer.items.count)
             let taken = Array(buffer.items.prefix(count))
             buffer.items.removeFirst(count)
+            if budget != nil {
+                let bytes = buffer.items.isEmpty ? buffer.bytes : taken.reduce(0) { $0 + $1.estimatedBytes }
+                budget?.release(bytes)
+                buffer.bytes -= bytes
+            }
             let more = !buffer.items.isEmpty
             buffer.scheduled = more
             return (taken, buffer.ended && !more, buffer.overflowed && !more, more)

@@ -1,4 +1,5 @@
 public import ConcurProtocol
+import Glibc
 import Synchronization
 
 /// A way of running workers: OS threads, child processes or tasks.
@@ -139,21 +140,52 @@ public final class Pool: @unchecked Sendable {
     /// What the journal failing to record accepted jobs means for them.
     private static func notJournaled(_ ids: Range<JobID>, _ failure: JournalFailure) -> JournalFailure {
         JournalFailure(
-            reason: "\(failure.reason); jobs \(ids.lowerBound) to \(ids.upperBound - 1) were accepted but are not "
-                + "in the journal: they run unless concurd stops first")
+            reason: "\(failure.reason); jobs \(ids.lowerBound) to \(ids.upperBound - 1) were accepted but are not in the journal "
+                + "yet: they wait in the queue and start once it records again, and are lost if concurd stops first")
     }
 
     /// The changes to the jobs' records the journal has not taken yet, and how many there
-    /// were in all (for the journal's writer).
+    /// were in all (for the journal's writer, before each commit).
+    ///
+    /// First it collects the finishes that thread and task workers keep in their handles
+    /// until their batch ends: so a job that finished is in the next commit even while a long
+    /// job runs behind it in the same batch. (A child process sends its own within
+    /// ``ChildWorker/flushAfter``.)
     public func takeJournalChanges() -> (changes: [JournalChange], through: UInt64) {
-        lock.withLock { state.takeJournalChanges() }
+        lock.withLock {
+            for handle in handles.values where handle.isInProcess {
+                let reports = handle.takeFinished()
+                // Finishes start no worker: there is nothing to launch.
+                if !reports.isEmpty { _ = performLocked(state.finish(worker: handle.id, reports: reports)) }
+            }
+            return state.takeJournalChanges()
+        }
     }
 
-    /// Waits until the journal holds the first `count` changes (a worker about to get jobs).
-    /// A failed journal does not stop the workers: it was logged, and intake refuses new jobs.
-    private func awaitDurable(_ count: UInt64?) {
-        guard let count, let durability else { return }
-        try? durability.waitUntilDurable(count)
+    /// The journal cannot record (`failure`), or can again (nil): while it cannot, workers
+    /// take no new jobs (nothing starts whose start the file could not show) and the status
+    /// says why; once it can, waiting workers are woken.
+    public func setJournalFailure(_ failure: JournalFailure?) {
+        perform { state, now in state.setJournalFailure(failure?.reason, now: now) }
+    }
+
+    /// Waits until the journal holds the first `count` changes (a worker about to get jobs);
+    /// false if it cannot record now: the worker gives the jobs back and waits for it.
+    private func awaitDurable(_ count: UInt64?) -> Bool {
+        guard let count, let durability else { return true }
+        do {
+            try durability.waitUntilDurable(count)
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// After a hand-over the journal could not record: the pool learns of the failure from the
+    /// journal's writer a moment later; until it has, a worker asking again would only be given
+    /// the jobs again, so it waits a little first.
+    private func pauseUntilJournalFailureKnown() {
+        if lock.withLock({ state.journalFailure == nil }) { usleep(1_000) }
     }
 
     /// Sets the number of workers; returns the previous target.
@@ -356,71 +388,91 @@ public final class Pool: @unchecked Sendable {
         launch(settled.launches)
     }
 
-    /// For thread workers: records `reports` (emptied), takes back the jobs of the last batch
-    /// that were not started, and blocks until the worker has jobs to run: up to `limit` of
-    /// them, held in its handle. False means retire, after which the worker calls
-    /// ``workerExited(_:exit:)``. One lock acquisition per batch.
-    public func nextBatch(for handle: WorkerHandle, completing reports: inout [JobReport], limit: Int) -> Bool {
-        let (more, durable) = lock.withLock { () -> (Bool, UInt64?) in
-            settleLocked(handle, reports: &reports)
-            while true {
-                switch state.nextAssignment(for: handle.id, limit: limit, now: MonotonicClock.now()) {
-                case .run(let jobs):
-                    if jobs.isEmpty { continue }
-                    handle.hold(jobs)
-                    return (true, state.journalChangeCount)
-                case .retire:
-                    return (false, nil)
-                case .wait:
-                    // A request posted since (jobs arrived, retire) sets a bit before it signals.
-                    while !handle.hasRequests { lock.wait(handle.condition) }
-                    _ = handle.takeRequests()
+    /// For thread workers: records the reports the worker's handle holds, takes back the jobs
+    /// of the last batch that were not started, and blocks until the worker has jobs to run: up
+    /// to `limit` of them, held in its handle, once the journal holds their hand-over. False
+    /// means retire, after which the worker calls ``workerExited(_:exit:)``. One lock
+    /// acquisition per batch.
+    public func nextBatch(for handle: WorkerHandle, limit: Int) -> Bool {
+        while true {
+            let (more, durable) = lock.withLock { () -> (Bool, UInt64?) in
+                settleLocked(handle)
+                while true {
+                    switch nextAssignmentLocked(for: handle.id, limit: limit) {
+                    case .run(let jobs):
+                        if jobs.isEmpty { continue }
+                        handle.hold(jobs)
+                        return (true, state.journalChangeCount)
+                    case .retire:
+                        return (false, nil)
+                    case .wait:
+                        // A request posted since (jobs arrived, retire) sets a bit before it signals.
+                        while !handle.hasRequests { lock.wait(handle.condition) }
+                        _ = handle.takeRequests()
+                    }
                 }
             }
+            if !more || awaitDurable(durable) { return more }
+            // The journal cannot record the hand-over: the jobs go back, unstarted.
+            lock.withLock { settleLocked(handle) }
+            pauseUntilJournalFailureKnown()
         }
-        awaitDurable(durable)
-        return more
     }
 
-    /// For task workers: like ``nextBatch(for:completing:limit:)`` without blocking; `.wait`
-    /// registers the worker for a wake-up through its doorbell. The jobs of `.run` are held in
-    /// the handle.
-    public func exchange(for handle: WorkerHandle, completing reports: inout [JobReport], limit: Int) -> Assignment {
-        let (assignment, durable) = lock.withLock { () -> (Assignment, UInt64?) in
-            settleLocked(handle, reports: &reports)
-            let assignment = state.nextAssignment(for: handle.id, limit: limit, now: MonotonicClock.now())
-            guard case .run(let jobs) = assignment else { return (assignment, nil) }
-            handle.hold(jobs)
-            return (assignment, state.journalChangeCount)
+    /// For task workers: like ``nextBatch(for:limit:)`` without blocking; `.wait` registers the
+    /// worker for a wake-up through its doorbell. The jobs of `.run` are held in the handle.
+    public func exchange(for handle: WorkerHandle, limit: Int) -> Assignment {
+        while true {
+            let (assignment, durable) = lock.withLock { () -> (Assignment, UInt64?) in
+                settleLocked(handle)
+                let assignment = nextAssignmentLocked(for: handle.id, limit: limit)
+                guard case .run(let jobs) = assignment else { return (assignment, nil) }
+                handle.hold(jobs)
+                return (assignment, state.journalChangeCount)
+            }
+            if awaitDurable(durable) { return assignment }
+            lock.withLock { settleLocked(handle) }
+            pauseUntilJournalFailureKnown()
         }
-        awaitDurable(durable)
-        return assignment
     }
 
-    /// Takes back what an in-process worker did not start, then records its reports: a job it
-    /// reports interrupted by a switch goes back to the head of the queue, before those.
-    private func settleLocked(_ handle: WorkerHandle, reports: inout [JobReport]) {
+    /// Takes back what an in-process worker did not start, then records the reports its handle
+    /// holds: a job it reports interrupted by a switch goes back to the head of the queue,
+    /// before those.
+    private func settleLocked(_ handle: WorkerHandle) {
         _ = handle.takeRequests()
         let unstarted = handle.takeUnstarted()
         if !unstarted.isEmpty {
             _ = performLocked(state.returnJobs(worker: handle.id, ids: unstarted, now: MonotonicClock.now()))
         }
+        let reports = handle.takeFinished()
         if !reports.isEmpty {
             _ = performLocked(state.finish(worker: handle.id, reports: reports))
-            reports.removeAll(keepingCapacity: true)
         }
     }
 
-    /// For proxies: up to `limit` more jobs for `worker`, without blocking (`.wait` registers
-    /// the worker for a wake-up through its doorbell).
-    public func assign(worker id: WorkerID, limit: Int) -> Assignment {
-        let (assignment, durable) = lock.withLock { () -> (Assignment, UInt64?) in
-            let assignment = state.nextAssignment(for: id, limit: limit, now: MonotonicClock.now())
-            guard case .run = assignment else { return (assignment, nil) }
-            return (assignment, state.journalChangeCount)
-        }
-        awaitDurable(durable)
+    /// The state machine's next assignment for a worker, with what it decided on the way (jobs
+    /// it failed instead of handing over, and their watches) performed.
+    private func nextAssignmentLocked(for id: WorkerID, limit: Int) -> Assignment {
+        let assignment = state.nextAssignment(for: id, limit: limit, now: MonotonicClock.now())
+        if state.hasDeferredActions { _ = performLocked(state.takeDeferredActions()) }
         return assignment
+    }
+
+    /// For proxies: up to `limit` more jobs for `worker`, without blocking (`.wait` registers
+    /// the worker for a wake-up through its doorbell), once the journal holds their hand-over.
+    public func assign(worker id: WorkerID, limit: Int) -> Assignment {
+        while true {
+            let (assignment, durable) = lock.withLock { () -> (Assignment, UInt64?) in
+                let assignment = nextAssignmentLocked(for: id, limit: limit)
+                guard case .run(let jobs) = assignment, !jobs.isEmpty else { return (assignment, nil) }
+                return (assignment, state.journalChangeCount)
+            }
+            if awaitDurable(durable) { return assignment }
+            guard case .run(let jobs) = assignment else { return assignment }
+            returnJobs(worker: id, ids: jobs.map(\.id))
+            pauseUntilJournalFailureKnown()
+        }
     }
 
     /// For proxies: records the outcomes of several jobs in one step.

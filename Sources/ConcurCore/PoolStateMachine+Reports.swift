@@ -1,9 +1,9 @@
 public import ConcurProtocol
 
 extension PoolStateMachine {
-    /// Serving, draining or stopping.
+    /// Serving, degraded (the journal cannot record), draining or stopping.
     public var phase: DaemonPhase {
-        if intakeOpen { return .serving }
+        if intakeOpen { return journalFailure == nil ? .serving : .degraded }
         return stopping ? .stopping : .draining
     }
 

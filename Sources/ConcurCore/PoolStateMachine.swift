@@ -289,6 +289,12 @@ public struct PoolStateMachine: Sendable {
     public private(set) var throughput = ThroughputMeter()
     /// Whether workers are paused: they take no new jobs, the queue keeps accepting.
     public private(set) var paused = false
+    /// Why the journal cannot record, while it cannot: workers take no new jobs (intake is
+    /// refused before it reaches the pool).
+    public private(set) var journalFailure: String?
+    /// What a transition that returns no actions itself decided (``nextAssignment(for:limit:now:)``
+    /// failing a job it may not hand over): the caller performs them.
+    private var deferredActions: [PoolAction] = []
     /// The most recent events, oldest first (at most ``eventMemory``).
     public var lastEvents: [PoolEvent] { Array(recentEvents) }
     private var recentEvents: Deque<PoolEvent> = []
@@ -514,13 +520,34 @@ public struct PoolStateMachine: Sendable {
         }
         if retiring { return .retire }
         // A batch never takes more than an even split of the queue among the workers; paused
-        // workers take nothing, and wait like workers of an empty queue.
+        // workers take nothing, nor do workers while the journal cannot record their start:
+        // they wait like workers of an empty queue.
         let sharers = max(1, target)
-        let limit = paused ? 0 : min(limit, max(1, (queue.count + sharers - 1) / sharers))
+        let limit = paused || journalFailure != nil ? 0 : min(limit, max(1, (queue.count + sharers - 1) / sharers))
         var taken: [Job] = []
         taken.reserveCapacity(min(limit, queue.count))
-        while taken.count < limit, let jobID = queue.popFirst() {
-            if let job = table.job(jobID) { taken.append(job) }
+        while taken.count < limit, let jobID = queue.first {
+            guard let job = table.job(jobID) else {
+                _ = queue.popFirst()
+                continue
+            }
+            if case .exec = job.kind {
+                // Whether a command may run is decided now, not only when it was accepted.
+                guard configuration.allowExec else {
+                    _ = queue.popFirst()
+                    deferredActions += complete(
+                        jobID, outcome: .failed(Self.execNotAllowedReason), startedAt: nil, now: now)
+                    continue
+                }
+                // A command goes to an idle worker, alone: its start is recorded before it runs,
+                // and its end is reported at once, never behind another job's.
+                guard wasIdle && taken.isEmpty else { break }
+                _ = queue.popFirst()
+                taken.append(job)
+                break
+            }
+            _ = queue.popFirst()
+            taken.append(job)
         }
         guard !taken.isEmpty else {
             guard wasIdle else { return .run([]) }
@@ -539,6 +566,34 @@ public struct PoolStateMachine: Sendable {
             taken[0].attempts += 1
         }
         return .run(taken)
+    }
+
+    /// The reason an `exec` job fails when it is to be handed to a worker while exec jobs are
+    /// not allowed (it was queued while they were, before a restart or a reload).
+    public static let execNotAllowedReason =
+        "exec jobs are not allowed: concurd now runs without --allow-exec (allow_exec = false), and this one was queued while they were"
+
+    /// Whether ``nextAssignment(for:limit:now:)`` decided actions for the caller to perform.
+    public var hasDeferredActions: Bool { !deferredActions.isEmpty }
+
+    /// The actions ``nextAssignment(for:limit:now:)`` decided, to perform now.
+    public mutating func takeDeferredActions() -> [PoolAction] {
+        defer { deferredActions.removeAll() }
+        return deferredActions
+    }
+
+    /// Notes that the journal cannot record (`reason`) or can again (nil). While it cannot,
+    /// workers take no new jobs; once it can, the waiting ones are woken.
+    public mutating func setJournalFailure(_ reason: String?, now: UInt64) -> [PoolAction] {
+        guard reason != journalFailure else { return [] }
+        let was = journalFailure
+        journalFailure = reason
+        if let reason {
+            if was == nil { record(.journal, "the job journal cannot record: workers start no new jobs (\(reason))", now: now) }
+            return []
+        }
+        record(.journal, "the job journal records again (\(queue.count) queued)", now: now)
+        return wakeWaiting(upTo: max(queue.count, 1))
     }
 
     /// Runs `body` on the worker at `index` in place. Reading `workers.values[index]` would copy

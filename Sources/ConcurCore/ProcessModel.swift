@@ -27,8 +27,7 @@ public final class ProcessModel: WorkerModel {
     }
 
     /// A model whose children the forkserver forks (started with the niceness its children get).
-    public init(forkServer: ForkServer) throws {
-        try forkServer.startReading()
+    public init(forkServer: ForkServer) {
         launcher = forkServer
         startMethod = .forkserver
     }
@@ -65,10 +64,13 @@ final class WorkerSpawner: WorkerLauncher, @unchecked Sendable {
     private final class Request {
         let channel: Int32
         let progress: Int32
+        /// The command line, if not a worker's.
+        let argv: [UnsafeMutablePointer<CChar>?]?
         var result: Result<pid_t, ProcessWorkerError>?
-        init(channel: Int32, progress: Int32) {
+        init(channel: Int32, progress: Int32, argv: [UnsafeMutablePointer<CChar>?]?) {
             self.channel = channel
             self.progress = progress
+            self.argv = argv
         }
     }
 
@@ -103,11 +105,23 @@ final class WorkerSpawner: WorkerLauncher, @unchecked Sendable {
         try OSThread.start(name: "concur-spawner") { [self] in serve() }
     }
 
-    /// Spawns a child with `channel` as its fd 3 and `progress` as its fd 4; blocks the caller
-    /// until it is done.
+    /// Spawns a child worker with `channel` as its fd 3 and `progress` as its fd 4; blocks the
+    /// caller until it is done.
     func launch(channel: Int32, progress: Int32) -> Result<pid_t, ProcessWorkerError> {
-        let request = Request(channel: channel, progress: progress)
-        return lock.withLock {
+        submit(Request(channel: channel, progress: progress, argv: nil))
+    }
+
+    /// Spawns the daemon's binary with `arguments` (another hidden mode: the forkserver), with
+    /// `channel` as its fd 3 and `progress` (if not -1) as its fd 4, from the same long-lived
+    /// thread, and with the same environment as a worker.
+    func spawn(arguments: [String], channel: Int32, progress: Int32) -> Result<pid_t, ProcessWorkerError> {
+        let argv = (["concurd"] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        return submit(Request(channel: channel, progress: progress, argv: argv))
+    }
+
+    private func submit(_ request: Request) -> Result<pid_t, ProcessWorkerError> {
+        lock.withLock {
             requests.append(request)
             lock.signal()
             while request.result == nil { lock.wait(done) }
@@ -128,7 +142,7 @@ final class WorkerSpawner: WorkerLauncher, @unchecked Sendable {
                 return requests.removeFirst()
             }
             var pid: pid_t = 0
-            let result = argv.withUnsafeBufferPointer { arguments in
+            let result = (request.argv ?? argv).withUnsafeBufferPointer { arguments in
                 environment.withUnsafeBufferPointer { variables in
                     concur_spawn_worker(
                         "/proc/self/exe", UnsafePointer(arguments.baseAddress!), UnsafePointer(variables.baseAddress!),

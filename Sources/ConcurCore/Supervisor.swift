@@ -111,15 +111,21 @@ public final class Supervisor: Sendable {
             version: version, pid: processID, uptimeSeconds: Double(now - startedAt) / 1e9, model: state.model,
             phase: state.phase, workers: state.workerCounts, queued: state.queuedCount, running: state.runningCount,
             maxQueue: state.configuration.maxQueue, totals: state.totals,
-            warnings: state.events.fatal.sorted { $0.key.rawValue < $1.key.rawValue }.map { model, reason in
-                "\(model.rawValue) workers kept dying at start and are no longer restarted (last: \(reason)); resize to try again"
-            }, switches: state.switches, handingOver: state.workers.values.count { $0.model != state.model },
+            warnings: (state.journalFailure.map { [$0] } ?? [])
+                + state.events.fatal.sorted { $0.key.rawValue < $1.key.rawValue }.map { model, reason in
+                    "\(model.rawValue) workers kept dying at start and are no longer restarted (last: \(reason)); resize to try again"
+                }, switches: state.switches, handingOver: state.workers.values.count { $0.model != state.model },
             paused: state.paused)
     }
 
     /// The one-line summary for systemd's `STATUS=` and logs.
     public static func statusLine(_ status: PoolStatus) -> String {
-        let phase = status.phase == .serving ? (status.paused ? "paused: " : "") : "\(status.phase.rawValue): "
+        let phase =
+            switch status.phase {
+            case .serving: status.paused ? "paused: " : ""
+            case .degraded: "degraded, the job journal cannot record (new jobs refused, none started): "
+            case .draining, .stopping: "\(status.phase.rawValue): "
+            }
         let handover = status.handingOver > 0 ? ", \(status.handingOver) of the old model finishing" : ""
         let switches = status.switches > 0 ? ", \(status.switches) switch\(status.switches == 1 ? "" : "es")" : ""
         return "\(phase)\(status.model.rawValue), \(status.workers.live) workers (\(status.workers.busy) busy\(handover)), "

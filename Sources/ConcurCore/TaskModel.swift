@@ -56,20 +56,20 @@ public final class TaskModel: WorkerModel {
         handle.installDoorbell { wakeup.signal() }
         if delay > 0 { try? await Task.sleep(nanoseconds: UInt64(min(delay, 60) * 1e9)) }
         pool.workerReady(handle.id, osID: nil)
-        var reports: [JobReport] = []
         var batches = BatchSizer.inProcess
         serving: while true {
-            switch pool.exchange(for: handle, completing: &reports, limit: batches.limit) {
+            switch pool.exchange(for: handle, limit: batches.limit) {
             case .run:
                 let start = MonotonicClock.now()
                 var now = start
                 var count = 0
-                while let job = handle.startNext(now: now) {
+                var report: JobReport?
+                while let job = handle.startNext(now: now, finishing: report) {
                     ExecutionLog.started(job, model: .tasks)
                     let outcome = await Workload.run(job, in: handle, wakeup: wakeup)
-                    ExecutionLog.ended(job, outcome: outcome)
                     let end = MonotonicClock.now()
-                    reports.append(JobReport(id: job.id, outcome: outcome, startedAt: now, finishedAt: end))
+                    ExecutionLog.ended(job, outcome: outcome, at: end)
+                    report = JobReport(id: job.id, outcome: outcome, startedAt: now, finishedAt: end)
                     now = end
                     count += 1
                 }

@@ -26,18 +26,18 @@ public struct ThreadModel: WorkerModel {
             OSThread.lowerPriority(by: nice)
             if delay > 0 { usleep(UInt32(min(delay, 60) * 1e6)) }
             pool.workerReady(handle.id, osID: OSThread.currentID)
-            var reports: [JobReport] = []
             var batches = BatchSizer.inProcess
-            while pool.nextBatch(for: handle, completing: &reports, limit: batches.limit) {
+            while pool.nextBatch(for: handle, limit: batches.limit) {
                 let start = MonotonicClock.now()
                 var now = start
                 var count = 0
-                while let job = handle.startNext(now: now) {
+                var report: JobReport?
+                while let job = handle.startNext(now: now, finishing: report) {
                     ExecutionLog.started(job, model: .threads)
                     let outcome = Workload.run(job, cancellation: handle.cancellation, crashAllowed: false)
-                    ExecutionLog.ended(job, outcome: outcome)
                     let end = MonotonicClock.now()
-                    reports.append(JobReport(id: job.id, outcome: outcome, startedAt: now, finishedAt: end))
+                    ExecutionLog.ended(job, outcome: outcome, at: end)
+                    report = JobReport(id: job.id, outcome: outcome, startedAt: now, finishedAt: end)
                     now = end
                     count += 1
                 }

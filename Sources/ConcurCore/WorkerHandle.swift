@@ -38,13 +38,15 @@ public final class WorkerHandle: Sendable {
     private let progressPage = Mutex<WorkerProgress?>(nil)
     private let batch = Mutex<Batch>(Batch())
 
-    /// An in-process worker's batch: the jobs handed over, the next to start, the one running.
+    /// An in-process worker's batch: the jobs handed over, the next to start, the one running,
+    /// and the reports of those it finished that the pool has not taken yet.
     private struct Batch {
         var jobs: [Job] = []
         var next = 0
         var running: JobID?
         var since: UInt64 = 0
         var lastFinished: JobID?
+        var finished: [JobReport] = []
     }
 
     init(id: WorkerID, model: ConcurrencyModel, condition: Condition) {
@@ -138,11 +140,14 @@ public final class WorkerHandle: Sendable {
         }
     }
 
-    /// Ends the running job, if any, and starts the next one held: nil when none is left, or
-    /// when the pool posted a request (the worker should ask it what to do first).
+    /// Ends the running job, if any, with `report` (kept here until the pool takes it: at the
+    /// worker's next batch, or sooner when the journal collects finishes for its next commit),
+    /// and starts the next one held: nil when none is left, or when the pool posted a request
+    /// (the worker should ask it what to do first). One lock per job.
     @inline(__always)
-    func startNext(now: UInt64) -> Job? {
+    func startNext(now: UInt64, finishing report: JobReport? = nil) -> Job? {
         batch.withLock { batch -> Job? in
+            if let report { batch.finished.append(report) }
             if let running = batch.running {
                 batch.lastFinished = running
                 batch.running = nil
@@ -161,6 +166,15 @@ public final class WorkerHandle: Sendable {
     /// pool counts a job running from the moment it hands it over).
     public var startedJob: JobID? {
         batch.withLock { $0.running }
+    }
+
+    /// Takes the reports of the jobs finished since the last call, in the order they ran.
+    func takeFinished() -> [JobReport] {
+        batch.withLock { batch in
+            guard !batch.finished.isEmpty else { return [] }
+            defer { batch.finished.removeAll(keepingCapacity: true) }
+            return batch.finished
+        }
     }
 
     /// Takes back the jobs held and not started, in order.

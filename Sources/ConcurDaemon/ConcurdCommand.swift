@@ -18,7 +18,7 @@ public struct ConcurdCommand: ParsableCommand {
             until SIGTERM or SIGINT, which drains running jobs; a second signal interrupts them.
             """,
         version: Daemon.version,
-        subcommands: [Serve.self, Run.self, Compare.self, Worker.self],
+        subcommands: [Serve.self, Run.self, Compare.self, Worker.self, ForkServerHelper.self],
         defaultSubcommand: Serve.self)
 
     /// An empty command, filled in by the argument parser.
@@ -381,35 +381,65 @@ extension ConcurdCommand {
     }
 }
 
+/// The options of the daemon's hidden child modes: the daemon's pid, the execution log, and
+/// how far below the daemon the workers run.
+public struct ChildOptions: ParsableArguments {
+    @Option(help: "The daemon's pid; the child exits if its parent is another.")
+    var parent: Int32
+
+    @Option(name: .customLong("execution-log"), help: "Where each run of a job is recorded (the daemon's log).")
+    var executionLog: String?
+
+    @Option(help: "Nice levels below the daemon the workers run at.")
+    var nice: Int = 0
+
+    /// An empty set of options, filled in by the argument parser.
+    public init() {}
+
+    /// Opens the execution log, if one was given; `who` names the child in the error.
+    func openExecutionLog(who: String) throws {
+        guard let executionLog else { return }
+        do {
+            try ExecutionLog.open(path: executionLog)
+        } catch {
+            StandardStreams.printError("concurd \(who): \(error)")
+            throw ExitCode(74)
+        }
+    }
+}
+
 extension ConcurdCommand {
     /// `concurd __worker`: the child worker of the processes model (not for people).
     public struct Worker: ParsableCommand {
         /// Hidden: started by the daemon itself, with its channel as fd 3.
         public static let configuration = CommandConfiguration(commandName: "__worker", shouldDisplay: false)
 
-        @Option(help: "The daemon's pid; the worker exits if its parent is another.")
-        var parent: Int32
-
-        @Option(name: .customLong("execution-log"), help: "Where each run of a job is recorded (the daemon's log).")
-        var executionLog: String?
-
-        @Option(help: "Nice levels below the daemon to run at.")
-        var nice: Int = 0
+        @OptionGroup var child: ChildOptions
 
         /// An empty command, filled in by the argument parser.
         public init() {}
 
         /// Serves jobs until retired or orphaned; never returns.
         public func run() throws {
-            if let executionLog {
-                do {
-                    try ExecutionLog.open(path: executionLog)
-                } catch {
-                    StandardStreams.printError("concurd worker: \(error)")
-                    throw ExitCode(74)
-                }
-            }
-            ChildWorker.run(parentPID: parent, nice: nice)
+            try child.openExecutionLog(who: "worker")
+            ChildWorker.run(parentPID: child.parent, nice: child.nice)
+        }
+    }
+
+    /// `concurd __forkserver`: the forkserver helper of the processes model (not for people).
+    public struct ForkServerHelper: ParsableCommand {
+        /// Hidden: started by the daemon itself, with its socket as fd 3.
+        public static let configuration = CommandConfiguration(commandName: "__forkserver", shouldDisplay: false)
+
+        @OptionGroup var child: ChildOptions
+
+        /// An empty command, filled in by the argument parser.
+        public init() {}
+
+        /// Forks workers on request until the daemon goes away; never returns.
+        public func run() throws {
+            try child.openExecutionLog(who: "forkserver")
+            ForkServer.serveAsHelper(parentPID: child.parent, nice: child.nice)
         }
     }
 }

@@ -20,6 +20,8 @@ public struct ControlService: VarlinkInterface {
     let statsFeed: StatsFeed
     /// Re-reads the configuration for `Reload()`; nil when concurd has no way to.
     let reloader: Reloader?
+    /// The memory the streams of finished jobs may hold for clients that do not keep up.
+    let watchBudget = WatchBudget()
 
     /// A service over `supervisor`; `onChange` runs after calls that change the pool's shape.
     public init(
@@ -42,6 +44,10 @@ public struct ControlService: VarlinkInterface {
     /// The interface definition text.
     public var definition: String { SupervisorInterface.definition }
 
+    /// Nanoseconds a `Stats` reply may be reused for the next caller: calls in a burst share
+    /// one reading of the pool and /proc.
+    static let statsReuseWithin: UInt64 = 2_000_000
+
     /// The most job ids one `ListJobs` or `WatchJobs` call may name.
     static let maxIDsPerCall = 10_000
     /// The most jobs one `ListJobs` call returns.
@@ -55,20 +61,20 @@ public struct ControlService: VarlinkInterface {
         }
         do {
             switch method {
-            case .submit: try submit(parameters, responder: responder)
-            case .generate: try generate(parameters, responder: responder)
+            case .submit: try submit(parameters, peer: peer, responder: responder)
+            case .generate: try generate(parameters, peer: peer, responder: responder)
             case .status:
                 try ParameterReader(parameters).finish()
                 responder.reply(["status": supervisor.status().json])
             case .stats:
                 try ParameterReader(parameters).finish()
-                let stats = supervisor.stats()
-                guard case .object(let object) = stats.json else { return }
-                responder.reply(object)
+                // The frame the watchers share, if it is recent: a client calling Stats in a
+                // loop costs a copy, not a reading of /proc each time.
+                responder.reply(statsFeed.frame(maxAge: Self.statsReuseWithin))
             case .resize: try resize(parameters, responder: responder)
             case .setModel: try setModel(parameters, responder: responder)
             case .listJobs: try listJobs(parameters, responder: responder)
-            case .watchJobs: try watchJobs(parameters, responder: responder)
+            case .watchJobs: try watchJobs(parameters, peer: peer, responder: responder)
             case .watchStats: try watchStats(parameters, responder: responder)
             case .pause, .resume: try pause(method == .pause, parameters, responder: responder)
             case .reload: try reload(parameters, responder: responder)
@@ -78,7 +84,7 @@ public struct ControlService: VarlinkInterface {
         }
     }
 
-    private func submit(_ parameters: JSONObject, responder: VarlinkResponder) throws(VarlinkError) {
+    private func submit(_ parameters: JSONObject, peer: VarlinkPeer, responder: VarlinkResponder) throws(VarlinkError) {
         var reader = ParameterReader(parameters)
         let jobs: [JobSpec] = try reader.required("jobs")
         try reader.finish()
@@ -87,10 +93,10 @@ public struct ControlService: VarlinkInterface {
             throw SupervisorError.invalidValue(
                 parameter: "jobs", reason: "at most \(JobLimits.jobsPerSubmit) jobs per Submit; split the batch or use Generate")
         }
-        try accept(jobs, responder: responder) { ids in ["ids": .array(ids.map { $0.json })] }
+        try accept(jobs, peer: peer, responder: responder) { ids in ["ids": .array(ids.map { $0.json })] }
     }
 
-    private func generate(_ parameters: JSONObject, responder: VarlinkResponder) throws(VarlinkError) {
+    private func generate(_ parameters: JSONObject, peer: VarlinkPeer, responder: VarlinkResponder) throws(VarlinkError) {
         let request = try WorkloadRequest(parameters: parameters)
         // Refuse a batch that cannot fit before generating it.
         let fits = supervisor.pool.read { $0.intakeOpen && $0.queuedCount + request.count <= $0.configuration.maxQueue }
@@ -100,7 +106,7 @@ public struct ControlService: VarlinkInterface {
         }
         let seed = request.seed ?? WorkloadGenerator.randomSeed()
         let jobs = WorkloadGenerator.jobs(for: request, seed: seed)
-        try accept(jobs, responder: responder) { ids in
+        try accept(jobs, peer: peer, responder: responder) { ids in
             [
                 "first": ids.lowerBound.json, "last": (ids.upperBound - 1).json, "count": ids.count.json,
                 "seed": Int64(bitPattern: seed).json,
@@ -113,9 +119,10 @@ public struct ControlService: VarlinkInterface {
     /// `more`, then streams each job as it finishes (the watch starts atomically with the
     /// submit, so none is missed).
     private func accept(
-        _ jobs: [JobSpec], responder: VarlinkResponder, header: @escaping @Sendable (Range<JobID>) -> JSONObject
+        _ jobs: [JobSpec], peer: VarlinkPeer, responder: VarlinkResponder,
+        header: @escaping @Sendable (Range<JobID>) -> JSONObject
     ) throws(VarlinkError) {
-        let stream = responder.more ? JobStream(pool: supervisor.pool, responder: responder) : nil
+        let stream = responder.more ? makeStream(peer: peer, responder: responder) : nil
         let reply = SubmitReply { ids, watch, failure in
             if let failure {
                 responder.fail(SupervisorError.journalUnavailable(reason: failure.reason))
@@ -305,7 +312,7 @@ public struct ControlService: VarlinkInterface {
         statsFeed.watch(every: interval, responder: responder)
     }
 
-    private func watchJobs(_ parameters: JSONObject, responder: VarlinkResponder) throws(VarlinkError) {
+    private func watchJobs(_ parameters: JSONObject, peer: VarlinkPeer, responder: VarlinkResponder) throws(VarlinkError) {
         var reader = ParameterReader(parameters)
         let ids: [UInt64] = try reader.optional("ids") ?? []
         let events: Bool = try reader.optional("events") ?? ids.isEmpty
@@ -314,13 +321,24 @@ public struct ControlService: VarlinkInterface {
         guard ids.count <= Self.maxIDsPerCall else {
             throw SupervisorError.invalidValue(parameter: "ids", reason: "at most \(Self.maxIDsPerCall) ids per call")
         }
-        let stream = JobStream(pool: supervisor.pool, responder: responder)
+        let stream = makeStream(peer: peer, responder: responder)
         do {
             let watch = try supervisor.pool.watch(ids: ids, events: events, sink: stream.sink)
             stream.start(watch: watch, header: [:])
         } catch {
             stream.cancel()
             throw SupervisorError.noSuchJob(error.id)
+        }
+    }
+}
+
+extension ControlService {
+    /// A stream of finished jobs for `peer`'s call, within the shared watch budget; a client cut
+    /// off for falling behind is logged.
+    fileprivate func makeStream(peer: VarlinkPeer, responder: VarlinkResponder) -> JobStream {
+        let logger = logger
+        return JobStream(pool: supervisor.pool, responder: responder, budget: watchBudget) { reason in
+            logger.warning("dropping a watcher of jobs: \(reason)", metadata: ["peer": "\(peer)"])
         }
     }
 }
@@ -344,12 +362,20 @@ final class JobStream: Sendable {
     private let progress = Mutex(Progress())
     private let anchor: StreamAnchor
 
-    init(pool: Pool, responder: VarlinkResponder) {
+    private let onCutOff: @Sendable (String) -> Void
+
+    /// A stream over `pool` to `responder`; `onCutOff` hears why a client that fell too far
+    /// behind was cut off.
+    init(
+        pool: Pool, responder: VarlinkResponder, budget: WatchBudget? = nil,
+        onCutOff: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.pool = pool
         self.responder = responder
+        self.onCutOff = onCutOff
         let anchor = StreamAnchor()
         self.anchor = anchor
-        self.sink = JobWatchSink { anchor.stream?.scheduleDelivery() }
+        self.sink = JobWatchSink(budget: budget) { anchor.stream?.scheduleDelivery() }
         anchor.stream = self
     }
 
@@ -387,9 +413,10 @@ final class JobStream: Sendable {
             responder.reply(fields, continues: !(ended && !overflowed && index == items.count - 1))
         }
         if overflowed {
-            responder.fail(
-                SupervisorError.invalidValue(
-                    parameter: "more", reason: "the client fell more than \(sink.capacity) replies behind and was cut off"))
+            let reason =
+                "the client fell too far behind (its unread jobs passed what concurd keeps for a watcher) and was cut off"
+            onCutOff(reason)
+            responder.fail(SupervisorError.invalidValue(parameter: "more", reason: reason))
         }
         if ended {
             end()

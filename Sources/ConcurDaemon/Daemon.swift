@@ -44,7 +44,7 @@ public enum Daemon {
 
         if let path = configuration.executionLog {
             // Before the models start (child workers get the path on their command line) and
-            // before the forkserver is forked (its workers re-open it).
+            // before the forkserver starts (its helper and workers open it again).
             do {
                 try ExecutionLog.open(path: path)
             } catch {
@@ -52,17 +52,6 @@ public enum Daemon {
                 return 1
             }
         }
-        // The forkserver is forked while this process has one thread: first of all.
-        var forkServer: ForkServer?
-        if configuration.startMethod == .forkserver {
-            do {
-                forkServer = try ForkServer.start(nice: configuration.workerNice)
-            } catch {
-                logger.critical("cannot start the forkserver: \(error); use --start-method spawn")
-                return 1
-            }
-        }
-        defer { forkServer?.stop() }
 
         // Signals are blocked before the first thread starts (the models start threads); until
         // the pool exists, only a stop is acted on.
@@ -103,6 +92,20 @@ public enum Daemon {
         }
         defer { signals.cancel() }
 
+        // The forkserver's helper is a process of its own (single-threaded, so it may fork),
+        // spawned from a thread started after the signals were blocked.
+        var forkServer: ForkServer?
+        if configuration.startMethod == .forkserver {
+            do {
+                forkServer = try ForkServer.start(nice: configuration.workerNice) { logger.warning("\($0)") }
+                logger.info("forkserver started", metadata: ["forkserver_pid": "\(forkServer?.helperPID ?? 0)"])
+            } catch {
+                logger.critical("cannot start the forkserver: \(error); use --start-method spawn")
+                return 1
+            }
+        }
+        defer { forkServer?.stop() }
+
         // The journal is read before the pool exists: what it holds is put back first.
         let journal: JobJournal?
         let restoring: (records: [JobRecord], nextJobID: JobID)?
@@ -116,7 +119,7 @@ public enum Daemon {
                 let (opened, recovery) = try JobJournal.open(
                     directory: directory, sync: configuration.journalSync, maxAttempts: configuration.maxAttempts,
                     retention: JobJournal.Retention(count: configuration.retainJobs, age: configuration.retainAge),
-                    clock: MonotonicClock(), onFailure: { logger.critical("\($0); new jobs are refused until concurd restarts") })
+                    clock: MonotonicClock(), onEvent: { log($0, logger) })
                 journal = opened
                 restoring = (recovery.records, recovery.nextJobID)
                 logger.info(
@@ -171,6 +174,7 @@ public enum Daemon {
         reloader?.onAccessChange { policy in access.withLock { $0 = policy } }
         var serverConfiguration = VarlinkServerConfiguration { peer in access.withLock { $0 }.allows(peer) }
         serverConfiguration.stalledClientTimeout = configuration.watcherTimeout
+        serverConfiguration.invalidMessage = { SupervisorError.invalidMessage(reason: $0) }
         serverConfiguration.idleTimeout = configuration.idleTimeout
         let server: VarlinkSocketServer
         do {
@@ -226,7 +230,11 @@ public enum Daemon {
         let totals = supervisor.status().totals
         var summary = "\(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled"
         let kept = supervisor.pool.read { $0.keptForRestart }
-        if kept > 0 { summary += "; \(kept) unfinished kept queued in the journal for the next start" }
+        if kept > 0, let failure = journal?.failure {
+            summary += "; \(kept) unfinished jobs could not be kept for the next start as they stand: \(failure.reason)"
+        } else if kept > 0 {
+            summary += "; \(kept) unfinished kept queued in the journal for the next start"
+        }
         switch outcome {
         case .drained:
             logger.info("stopped: every running job finished (\(summary))")
@@ -237,6 +245,24 @@ public enum Daemon {
         case .abandoned(let workers):
             logger.error("stopped with \(workers) worker(s) still busy after the grace period (\(summary))")
             return exitInterrupted
+        }
+    }
+
+    /// Logs what happened to the journal: a failure and what it left unrecorded (critical), a
+    /// recovery (notice), and what a stop could never write (error, with the ids).
+    static func log(_ event: JobJournal.Event, _ logger: Logger) {
+        switch event {
+        case .failed(let failure, let unrecorded):
+            logger.critical("\(failure.reason); not recorded yet: \(unrecorded)")
+        case .stillFailing(let failure, let seconds, let waiting):
+            logger.critical(
+                "\(failure.reason); still failing after \(formatDuration(seconds)), \(waiting) changes waiting to be written")
+        case .recovered(let seconds, let written):
+            logger.notice(
+                "the job journal records again after \(formatDuration(seconds)): \(written) changes that had waited are written; workers take jobs again"
+            )
+        case .lost(let unrecorded):
+            logger.error("the job journal could not record everything before the stop: \(unrecorded)")
         }
     }
 

@@ -31,10 +31,11 @@ final class StatsFeed: @unchecked Sendable {
         self.supervisor = supervisor
     }
 
-    /// The current statistics as a reply (the cached frame if it is recent enough).
-    func frame() -> JSONObject {
+    /// The current statistics as a reply: the cached frame if it is younger than `maxAge`
+    /// nanoseconds (``reuseWithin`` by default).
+    func frame(maxAge: UInt64 = reuseWithin) -> JSONObject {
         let now = MonotonicClock.now()
-        if let cached = lock.withLock({ cache }), now - cached.time < Self.reuseWithin { return cached.frame }
+        if let cached = lock.withLock({ cache }), now - cached.time < maxAge { return cached.frame }
         guard case .object(let frame) = supervisor.stats().json else { return [:] }
         lock.withLock { cache = (now, frame) }
         return frame

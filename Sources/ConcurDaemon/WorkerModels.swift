@@ -11,7 +11,7 @@ enum WorkerModels {
     static func all(taskThreads: Int? = nil, nice: Int = 0, forkServer: ForkServer? = nil) -> [any WorkerModel] {
         var models: [any WorkerModel] = [ThreadModel(nice: nice)]
         do {
-            models.append(try forkServer.map { try ProcessModel(forkServer: $0) } ?? ProcessModel(nice: nice))
+            models.append(try forkServer.map { ProcessModel(forkServer: $0) } ?? ProcessModel(nice: nice))
         } catch {
             StandardStreams.printError("concurd: the processes model is unavailable: \(error)")
         }

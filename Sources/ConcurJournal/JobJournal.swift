@@ -2,7 +2,7 @@ import CSQLite
 public import ConcurCore
 import ConcurProtocol
 import Glibc
-import Varlink
+import PathTrust
 
 /// The durable record of every accepted job: an SQLite file in WAL mode in the state directory.
 ///
@@ -15,14 +15,25 @@ import Varlink
 /// (a running one with its attempt counted, failed once the attempt limit is reached) and
 /// counts them, which bounds the runs a crash can repeat.
 ///
+/// A commit that fails (a full disk) is not the end: the changes stay with the writer, which
+/// tries again every ``retryInterval``; meanwhile the pool is told (intake refuses jobs, workers
+/// start nothing whose start the file could not show), and once a commit succeeds everything
+/// carries on. A journal file that was deleted or replaced while concurd ran cannot be written
+/// again: that failure is final until a restart.
+///
 /// `@unchecked Sendable`: the database is used only by the thread that opened it and then by
 /// the writer thread (never both at once: the writer starts after the recovery); every other
 /// `var` is read and written only while holding `lock`.
 public final class JobJournal: DurabilityGate, @unchecked Sendable {
     /// The journal file's name in the state directory.
     public static let fileName = "journal.sqlite"
-    /// The longest a finished job waits to be written.
-    public static let flushInterval = 0.05
+    /// The lock file's name: held (flock) while a concurd uses the journal, it holds that pid.
+    public static let lockName = "journal.lock"
+    /// The longest a change waits to be written, in seconds: with the workers' own bound on
+    /// reporting a finish (``Pool/reportWithin``), a finished job is in the file within 50 ms.
+    public static let flushInterval = 0.04
+    /// Seconds between attempts to write while the journal cannot record.
+    public static let retryInterval = 1.0
 
     /// How long finished jobs are kept.
     public struct Retention: Sendable, Equatable {
@@ -47,68 +58,60 @@ public final class JobJournal: DurabilityGate, @unchecked Sendable {
         case full
     }
 
-    /// What the start-up found in the journal.
-    public struct Recovery: Sendable {
-        /// The jobs to put back: unfinished ones (queued) and the retained finished ones.
-        public var records: [JobRecord] = []
-        /// The id the next accepted job gets.
-        public var nextJobID: JobID = 1
-        /// Jobs waiting in the queue.
-        public var queued = 0
-        /// Jobs a worker had been given (or was running) when concurd stopped without finishing
-        /// them: they may have run, and run again (re-queued), unless their attempts ran out.
-        public var inFlight = 0
-        /// Of those, the ones failed because their attempts ran out.
-        public var failedAfterStop = 0
-        /// Finished jobs kept for `ListJobs`.
-        public var finished = 0
-        /// The layout the journal was migrated from, if it was.
-        public var migratedFrom: Int?
-
-        /// One line for the log.
-        public var summary: String {
-            var text = "\(queued) queued"
-            if inFlight > 0 {
-                text += ", \(inFlight) in flight when concurd last stopped (re-queued"
-                text += failedAfterStop > 0 ? "; \(failedAfterStop) failed: their attempts ran out)" : ")"
-            }
-            text += ", \(finished) finished kept"
-            if let migratedFrom { text += "; migrated from journal layout \(migratedFrom) to \(JournalSchema.current)" }
-            return text
-        }
+    /// What happened to the journal while it ran, for the log.
+    public enum Event: Sendable, Equatable {
+        /// A commit failed: `failure` says why; `unrecorded` lists what waits to be written.
+        case failed(JournalFailure, unrecorded: String)
+        /// It still cannot record after `seconds`; `waiting` changes wait.
+        case stillFailing(JournalFailure, seconds: Double, waiting: Int)
+        /// It records again after `seconds`; `written` changes that had waited are in the file.
+        case recovered(seconds: Double, written: Int)
+        /// It stopped with changes it never wrote; `unrecorded` says which and what follows.
+        case lost(unrecorded: String)
     }
 
     /// The journal's file.
     public let path: String
-    private let database: SQLiteDatabase
-    private let lockDescriptor: Int32
-    private let clock: MonotonicClock
-    private let lock = ConditionLock()
-    private let writerWake: Condition
-    private var durable: UInt64 = 0
-    private var wanted: UInt64 = 0
-    private var callbacks: [(count: UInt64, completion: @Sendable (JournalFailure?) -> Void)] = []
-    private var failed: JournalFailure?
-    private var stopping = false
-    private var writerRunning = false
-    private var retention: Retention
-    private let onFailure: @Sendable (JournalFailure) -> Void
+    let database: SQLiteDatabase
+    /// The lock file, held until ``close()``.
+    var lockDescriptor: Int32
+    let clock: MonotonicClock
+    let lock = ConditionLock()
+    let writerWake: Condition
+    /// The device and inode of the file opened: a file there that is not this one means the
+    /// journal was deleted or replaced.
+    let identity: (device: UInt64, inode: UInt64)
+    var durable: UInt64 = 0
+    var wanted: UInt64 = 0
+    var callbacks: [(count: UInt64, completion: @Sendable (JournalFailure?) -> Void)] = []
+    var failed: JournalFailure?
+    /// The failure cannot be undone by retrying (the file is gone).
+    var broken = false
+    var stopping = false
+    var writerRunning = false
+    /// Changes taken from the pool but not in the file yet (a commit failed), and the count
+    /// they bring the journal to once written.
+    var unwritten: [JournalChange] = []
+    var unwrittenThrough: UInt64 = 0
+    var retention: Retention
+    let onEvent: @Sendable (Event) -> Void
 
     private init(
-        path: String, database: SQLiteDatabase, lockDescriptor: Int32, clock: MonotonicClock, retention: Retention,
-        onFailure: @escaping @Sendable (JournalFailure) -> Void
+        path: String, database: SQLiteDatabase, lockDescriptor: Int32, identity: (device: UInt64, inode: UInt64),
+        clock: MonotonicClock, retention: Retention, onEvent: @escaping @Sendable (Event) -> Void
     ) {
         self.path = path
         self.database = database
         self.lockDescriptor = lockDescriptor
+        self.identity = identity
         self.clock = clock
         self.retention = retention
-        self.onFailure = onFailure
+        self.onEvent = onEvent
         writerWake = lock.makeCondition()
     }
 
     deinit {
-        Glibc.close(lockDescriptor)
+        if lockDescriptor >= 0 { Glibc.close(lockDescriptor) }
     }
 
     // MARK: Opening
@@ -117,39 +120,35 @@ public final class JobJournal: DurabilityGate, @unchecked Sendable {
     /// it holds: jobs a stop left in flight are re-queued (attempts counted; failed with the
     /// reason once `maxAttempts` is reached) and finished jobs beyond `retention` pruned.
     ///
-    /// Refuses, with what to do, a directory it cannot create, a journal another concurd holds,
-    /// a file that is not a readable journal, or one written by a newer concurd: it never starts
-    /// empty in place of a journal it cannot read.
+    /// Refuses, with what to do, a directory it cannot create, a directory or file another user
+    /// could change (see ``PathTrust``), a journal another concurd holds, a file that is not a
+    /// readable journal (an empty one included), a journal that is missing where a journal was,
+    /// a value out of range in any row, or a journal written by a newer concurd: it never starts
+    /// empty in place of a journal it cannot read, and never runs what someone else put there.
     public static func open(
         directory: String, sync: Sync = .normal, maxAttempts: Int, retention: Retention, clock: MonotonicClock,
-        onFailure: @escaping @Sendable (JournalFailure) -> Void = { _ in }
+        onEvent: @escaping @Sendable (Event) -> Void = { _ in }
     ) throws(JournalOpenError) -> (JobJournal, Recovery) {
         try makeDirectory(directory)
+        try trust(directory, as: .directory)
         let path = directory + "/" + fileName
-        let lockPath = directory + "/journal.lock"
-        let lockDescriptor = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard lockDescriptor >= 0 else {
-            throw JournalOpenError(
-                "cannot open \(lockPath): \(String(cString: strerror(errno))); check the state directory's owner and mode, or use --ephemeral"
-            )
+        let lockPath = directory + "/" + lockName
+        for file in [lockPath, path, path + "-wal", path + "-shm"] where exists(file) {
+            try trust(file, as: .file)
         }
-        guard flock(lockDescriptor, LOCK_EX | LOCK_NB) == 0 else {
-            var buffer = [UInt8](repeating: 0, count: 32)
-            let count = pread(lockDescriptor, &buffer, 31, 0)
-            let holder = count > 0 ? String(decoding: buffer[..<count], as: UTF8.self).trimmingNewlines : "?"
+        let lockDescriptor = try takeLock(lockPath, directory: directory)
+        do {
+            try checkTraces(path: path, lockDescriptor: lockDescriptor)
+            if !exists(path) { try create(path) }
+        } catch {
             Glibc.close(lockDescriptor)
-            throw JournalOpenError(
-                "another concurd (pid \(holder)) is using the job journal in \(directory); stop it, or give this one another --state-directory (or --ephemeral)"
-            )
+            throw error
         }
-        let pid = "\(getpid())\n"
-        _ = ftruncate(lockDescriptor, 0)
-        _ = pid.withCString { pwrite(lockDescriptor, $0, strlen($0), 0) }
 
         let database: SQLiteDatabase
         var recovery = Recovery()
         do {
-            database = try SQLiteDatabase(path: path)
+            database = try SQLiteDatabase(path: path, create: false)
             try database.execute("PRAGMA busy_timeout = 5000")
             let mode = try database.texts("PRAGMA journal_mode = WAL").first
             guard mode == "wal" else {
@@ -166,15 +165,124 @@ public final class JobJournal: DurabilityGate, @unchecked Sendable {
             Glibc.close(lockDescriptor)
             throw JournalOpenError(unreadable: path, error)
         }
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            Glibc.close(lockDescriptor)
+            throw JournalOpenError("the job journal \(path) vanished while it was opened: \(String(cString: strerror(errno)))")
+        }
         let journal = JobJournal(
-            path: path, database: database, lockDescriptor: lockDescriptor, clock: clock, retention: retention,
-            onFailure: onFailure)
+            path: path, database: database, lockDescriptor: lockDescriptor,
+            identity: (UInt64(info.st_dev), UInt64(info.st_ino)), clock: clock, retention: retention, onEvent: onEvent)
         do {
             try journal.recover(into: &recovery, maxAttempts: maxAttempts)
         } catch {
             throw JournalOpenError(unreadable: path, error)
         }
+        // Only now: a pid in the lock says that a journal was opened here (see checkTraces).
+        let pid = "\(getpid())\n"
+        _ = ftruncate(lockDescriptor, 0)
+        _ = pid.withCString { pwrite(lockDescriptor, $0, strlen($0), 0) }
+        _ = fsync(lockDescriptor)
         return (journal, recovery)
+    }
+
+    private static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0
+    }
+
+    private static func trust(_ path: String, as kind: PathTrust.Kind) throws(JournalOpenError) {
+        do {
+            try PathTrust.check(path, as: kind)
+        } catch {
+            throw JournalOpenError(
+                "refusing the state directory: \(error); concurd trusts only what root or its own user could have written there (another user could plant jobs it would run)"
+            )
+        }
+    }
+
+    /// Opens and locks the lock file (never through a link), refusing a journal in use.
+    private static func takeLock(_ lockPath: String, directory: String) throws(JournalOpenError) -> Int32 {
+        let descriptor = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard descriptor >= 0 else {
+            throw JournalOpenError(
+                "cannot open \(lockPath): \(String(cString: strerror(errno))); check the state directory's owner and mode, or use --ephemeral"
+            )
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let holder = lockHolder(descriptor) ?? "?"
+            Glibc.close(descriptor)
+            throw JournalOpenError(
+                "another concurd (pid \(holder)) is using the job journal in \(directory); stop it, or give this one another --state-directory (or --ephemeral)"
+            )
+        }
+        return descriptor
+    }
+
+    /// The pid a lock file holds, if any.
+    private static func lockHolder(_ descriptor: Int32) -> String? {
+        var buffer = [UInt8](repeating: 0, count: 32)
+        let count = pread(descriptor, &buffer, 31, 0)
+        guard count > 0 else { return nil }
+        let text = String(decoding: buffer[..<count], as: UTF8.self).trimmingNewlines
+        return text.isEmpty ? nil : text
+    }
+
+    /// Refuses an empty journal file, and a missing one where a journal was (the lock holds the
+    /// pid of the concurd that last opened one, or its write-ahead log is still there): starting
+    /// empty would silently drop the jobs it held.
+    private static func checkTraces(path: String, lockDescriptor: Int32) throws(JournalOpenError) {
+        var info = stat()
+        if lstat(path, &info) == 0 {
+            guard info.st_size > 0 else {
+                throw JournalOpenError(
+                    "the job journal \(path) is empty (0 bytes) where a journal was: it was truncated, or never finished; concurd will not start without the jobs it may have held: "
+                        + "restore it from a backup, or remove it (rm \(path)) to start with an empty journal")
+            }
+            return
+        }
+        var traces: [String] = []
+        if let holder = lockHolder(lockDescriptor) {
+            traces.append("\(lockName) names the concurd (pid \(holder)) that last used it")
+        }
+        for suffix in ["-wal", "-shm"] where exists(path + suffix) { traces.append("\(fileName)\(suffix) is there") }
+        guard traces.isEmpty else {
+            let directory = String(path.dropLast(fileName.count + 1))
+            throw JournalOpenError(
+                "the job journal \(path) is missing, but a journal was here (\(traces.joined(separator: "; "))): it was deleted or moved; "
+                    + "restore it from a backup, or remove what is left (rm -f \(directory)/\(lockName) \(path)-wal \(path)-shm) to start with an empty journal"
+            )
+        }
+    }
+
+    /// Creates a new journal under a temporary name and moves it into place: the file at `path`
+    /// is always a whole journal, never a half-made one.
+    private static func create(_ path: String) throws(JournalOpenError) {
+        let temporary = path + ".new"
+        for suffix in ["", "-wal", "-shm", "-journal"] { unlink(temporary + suffix) }
+        do {
+            let database = try SQLiteDatabase(path: temporary, create: true)
+            guard try database.texts("PRAGMA journal_mode = WAL").first == "wal" else {
+                throw SQLiteError(code: SQLITE_ERROR, message: "WAL mode is not available", context: "creating")
+            }
+            try database.execute("BEGIN IMMEDIATE; \(JournalSchema.creation) COMMIT;")
+            try database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        } catch {
+            for suffix in ["", "-wal", "-shm"] { unlink(temporary + suffix) }
+            throw JournalOpenError(
+                "cannot create the job journal \(path): \(error); check the disk and the state directory, or use --ephemeral")
+        }
+        for suffix in ["-wal", "-shm"] { unlink(temporary + suffix) }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw JournalOpenError("cannot create the job journal \(path): \(reason)")
+        }
+        let directory = Glibc.open(String(path[..<path.lastIndex(of: "/")!]), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory >= 0 {
+            _ = fsync(directory)
+            Glibc.close(directory)
+        }
     }
 
     private static func makeDirectory(_ directory: String) throws(JournalOpenError) {
@@ -198,18 +306,12 @@ public final class JobJournal: DurabilityGate, @unchecked Sendable {
         }
     }
 
-    /// Creates the current layout in a new file, or migrates an older one; returns the layout
-    /// migrated from.
+    /// Migrates an older layout; returns the layout migrated from. A file without a layout
+    /// number was not made by concurd.
     private static func prepareLayout(_ database: SQLiteDatabase, path: String) throws(SQLiteError) -> Int? {
         let version = Int(try database.integer("PRAGMA user_version") ?? 0)
-        let tables = try database.integer("SELECT COUNT(*) FROM sqlite_master") ?? 0
-        if version == 0 {
-            guard tables == 0 else {
-                throw SQLiteError(
-                    code: SQLITE_NOTADB, message: "it holds tables but no journal layout number", context: "reading")
-            }
-            try database.execute("BEGIN IMMEDIATE; \(JournalSchema.creation) COMMIT;")
-            return nil
+        guard version > 0 else {
+            throw SQLiteError(code: SQLITE_NOTADB, message: "it has no journal layout number", context: "reading")
         }
         guard version <= JournalSchema.current else {
             throw SQLiteError(
@@ -240,154 +342,18 @@ public final class JobJournal: DurabilityGate, @unchecked Sendable {
         return version
     }
 
-    /// Re-queues what a stop left in flight, prunes, and reads the jobs to put back.
-    private func recover(into recovery: inout Recovery, maxAttempts: Int) throws(SQLiteError) {
-        let now = clock.unixTime(MonotonicClock.now())
-        try database.execute("BEGIN IMMEDIATE")
-        do {
-            let inFlight = try database.prepare(
-                "SELECT id, state, attempts, preemptions FROM jobs WHERE state IN (1, 2) ORDER BY id")
-            let fail = try database.prepare(
-                "UPDATE jobs SET state = 4, finished_at = ?2, error = ?3 WHERE id = ?1")
-            var requeue: [Int64] = []
-            while try inFlight.step() {
-                recovery.inFlight += 1
-                let id = inFlight.int64(0)
-                let running = inFlight.int64(1) == JournalSchema.State.running.rawValue
-                let counted = Int(inFlight.int64(2) - inFlight.int64(3))
-                if running && counted >= maxAttempts {
-                    recovery.failedAfterStop += 1
-                    try fail.run(
-                        .integer(id), .real(now),
-                        .text(
-                            "concurd stopped without a drain (a crash, kill -9 or power loss) while it ran (attempt \(counted) of \(maxAttempts))"
-                        ))
-                } else {
-                    requeue.append(id)
-                }
-            }
-            let back = try database.prepare("UPDATE jobs SET state = 0 WHERE id = ?1")
-            for id in requeue { try back.run(.integer(id)) }
-            try prune(now: now)
-            try database.execute("COMMIT")
-        } catch {
-            try? database.execute("ROLLBACK")
-            throw error
-        }
-
-        let next = try database.integer("SELECT value FROM meta WHERE key = 'next_job_id'") ?? 1
-        let highest = try database.integer("SELECT MAX(id) FROM jobs") ?? 0
-        recovery.nextJobID = JobID(max(next, highest + 1, 1))
-        let columns =
-            "id, spec, state, attempts, preemptions, submitted_at, started_at, finished_at, worker, model, out_kind, out_a, out_b, out_seconds, out_text, error"
-        let unfinished = try database.prepare("SELECT \(columns) FROM jobs WHERE state < 3 ORDER BY id")
-        while try unfinished.step() {
-            recovery.records.append(try record(unfinished))
-            recovery.queued += 1
-        }
-        let finished = try database.prepare(
-            "SELECT \(columns) FROM jobs WHERE state >= 3 ORDER BY id DESC LIMIT ?1")
-        finished.bind([.integer(Int64(retention.count))])
-        var kept: [JobRecord] = []
-        while try finished.step() { kept.append(try record(finished)) }
-        recovery.finished = kept.count
-        recovery.records += kept.reversed()
-    }
-
-    private func record(_ row: SQLiteStatement) throws(SQLiteError) -> JobRecord {
-        let id = row.int64(0)
-        let spec: JobSpec
-        do {
-            spec = try JobSpec(json: try JSON.parse(row.text(1) ?? ""), path: "spec")
-        } catch {
-            throw SQLiteError(code: SQLITE_CORRUPT, message: "job \(id) has an unreadable spec (\(error))", context: "reading")
-        }
-        let state: JobState =
-            switch JournalSchema.State(rawValue: row.int64(2)) {
-            case .done: .done
-            case .failed: .failed
-            case .cancelled: .cancelled
-            default: .queued
-            }
-        let output: JobOutput? =
-            switch row.optionalInt64(10) {
-            case 1: .checksum(UInt64(bitPattern: row.int64(11)))
-            case 2: .primality(n: UInt64(bitPattern: row.int64(11)), factor: UInt64(bitPattern: row.int64(12)))
-            case 3: .slept(milliseconds: Int(row.int64(11)))
-            case 4:
-                .command(
-                    exitCode: row.optionalInt64(11).map { Int($0) }, signal: row.optionalInt64(12).map { Int($0) },
-                    seconds: row.double(13), output: row.text(14) ?? "")
-            default: nil
-            }
-        return JobRecord(
-            id: JobID(id), spec: spec, state: state, attempts: Int(row.int64(3)), preemptions: Int(row.int64(4)),
-            submittedAt: clock.monotonic(unixTime: row.double(5)),
-            startedAt: state.isFinal ? row.optionalDouble(6).map { clock.monotonic(unixTime: $0) } : nil,
-            finishedAt: row.optionalDouble(7).map { clock.monotonic(unixTime: $0) },
-            worker: state.isFinal ? row.optionalInt64(8).map { Int($0) } : nil,
-            model: state.isFinal ? row.text(9).flatMap(ConcurrencyModel.init(rawValue:)) : nil, output: output,
-            error: row.text(15))
-    }
-
-    /// Deletes finished jobs beyond the retention (inside the caller's transaction).
-    private func prune(now: Double) throws(SQLiteError) {
-        let retention = lock.withLock { self.retention }
-        try database.prepare("DELETE FROM jobs WHERE state >= 3 AND finished_at < ?1").run(.real(now - retention.age))
-        if retention.count == 0 {
-            try database.execute("DELETE FROM jobs WHERE state >= 3")
-        } else {
-            try database.prepare(
-                """
-                DELETE FROM jobs WHERE state >= 3 AND id < (
-                    SELECT id FROM jobs WHERE state >= 3 ORDER BY id DESC LIMIT 1 OFFSET ?1)
-                """
-            ).run(.integer(Int64(retention.count - 1)))
-        }
-    }
-
-    // MARK: Writing
-
-    /// Starts the writer thread, which takes `pool`'s changes from now on.
-    public func start(pool: Pool) throws(OSThread.StartError) {
-        lock.withLock { writerRunning = true }
-        do {
-            try OSThread.start(name: "concur-journal") { [self] in
-                do {
-                    writeLoop(pool: pool, statements: try Statements(database))
-                } catch {
-                    fail(JournalFailure(reason: "the job journal \(path) cannot be written: \(error)"))
-                    lock.withLock {
-                        writerRunning = false
-                        lock.broadcast()
-                    }
-                }
-            }
-        } catch {
-            lock.withLock { writerRunning = false }
-            throw error
-        }
-    }
+    // MARK: Reading the state
 
     /// Changes the retention (a reload); pruning follows within a second.
     public func setRetention(_ retention: Retention) {
         lock.withLock { self.retention = retention }
     }
 
-    /// Writes what is left and stops the writer: after a drain, no job is left `running`.
-    public func close() {
-        lock.withLock {
-            stopping = true
-            writerWake.broadcast()
-            while writerRunning { lock.wait() }
-        }
-        try? database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    }
-
-    /// Why the journal stopped recording, if it did.
+    /// Why the journal cannot record now, if it cannot: new jobs are refused with this reason.
     public var failure: JournalFailure? { lock.withLock { failed } }
 
-    /// Blocks until the first `count` changes are durable.
+    /// Blocks until the first `count` changes are durable; throws at once while the journal
+    /// cannot record (the caller gives its jobs back rather than wait).
     public func waitUntilDurable(_ count: UInt64) throws(JournalFailure) {
         let failure = lock.withLock { () -> JournalFailure? in
             while durable < count && failed == nil {
@@ -402,7 +368,8 @@ public final class JobJournal: DurabilityGate, @unchecked Sendable {
         if let failure { throw failure }
     }
 
-    /// Calls `completion` once the first `count` changes are durable, or the journal failed.
+    /// Calls `completion` once the first `count` changes are durable (with nil), or at once with
+    /// why the journal cannot record them now.
     public func whenDurable(_ count: UInt64, _ completion: @escaping @Sendable (JournalFailure?) -> Void) {
         let now = lock.withLock { () -> JournalFailure?? in
             if durable >= count { return .some(nil) }
@@ -416,190 +383,6 @@ public final class JobJournal: DurabilityGate, @unchecked Sendable {
         }
         if let now { completion(now) }
     }
-
-    private func fail(_ failure: JournalFailure) {
-        let waiting = lock.withLock { () -> [@Sendable (JournalFailure?) -> Void] in
-            guard failed == nil else { return [] }
-            failed = failure
-            lock.broadcast()
-            defer { callbacks.removeAll() }
-            return callbacks.map(\.completion)
-        }
-        onFailure(failure)
-        for completion in waiting { completion(failure) }
-    }
-
-    private func writeLoop(pool: Pool, statements: Statements) {
-        var lastPrune = MonotonicClock.now()
-        while true {
-            let finishing = lock.withLock { () -> Bool in
-                if !stopping && wanted <= durable {
-                    _ = lock.wait(writerWake, untilMonotonic: MonotonicClock.now() + UInt64(Self.flushInterval * 1e9))
-                }
-                return stopping
-            }
-            let (changes, through) = pool.takeJournalChanges()
-            if !changes.isEmpty && failure == nil {
-                do {
-                    try write(changes, statements)
-                } catch {
-                    fail(JournalFailure(reason: "writing the job journal \(path) failed: \(error)"))
-                }
-            }
-            let now = MonotonicClock.now()
-            if now - lastPrune >= 1_000_000_000 && failure == nil {
-                lastPrune = now
-                do {
-                    try database.execute("BEGIN IMMEDIATE")
-                    try prune(now: clock.unixTime(now))
-                    try database.execute("COMMIT")
-                } catch {
-                    try? database.execute("ROLLBACK")
-                    fail(JournalFailure(reason: "pruning the job journal \(path) failed: \(error)"))
-                }
-            }
-            let done = lock.withLock { () -> [(@Sendable (JournalFailure?) -> Void)] in
-                durable = max(durable, through)
-                lock.broadcast()
-                var ready: [@Sendable (JournalFailure?) -> Void] = []
-                callbacks.removeAll { waiting in
-                    guard waiting.count <= durable else { return false }
-                    ready.append(waiting.completion)
-                    return true
-                }
-                return ready
-            }
-            for completion in done { completion(nil) }
-            if finishing { break }
-        }
-        lock.withLock {
-            writerRunning = false
-            lock.broadcast()
-        }
-    }
-
-    /// Writes a batch of changes in one transaction. A job's start is skipped when the same
-    /// batch also finishes it; hand-overs of consecutive ids (a worker's batch) are written as
-    /// one ranged update.
-    private func write(_ changes: [JournalChange], _ statements: Statements) throws(SQLiteError) {
-        var finishing = Set<JobID>()
-        var highestAccepted: JobID = 0
-        for change in changes {
-            switch change {
-            case .finished(let record): finishing.insert(record.id)
-            case .accepted(let id, _, _): highestAccepted = max(highestAccepted, id)
-            default: continue
-            }
-        }
-        try database.execute("BEGIN")
-        do {
-            var handedOver: ClosedRange<JobID>?
-            for change in changes {
-                if case .handedOver(let id) = change {
-                    if let run = handedOver, id == run.upperBound + 1 {
-                        handedOver = run.lowerBound...id
-                        continue
-                    }
-                }
-                // Every other change comes after the hand-overs before it.
-                if let run = handedOver {
-                    try statements.handOver.run(.integer(Int64(run.lowerBound)), .integer(Int64(run.upperBound)))
-                    handedOver = nil
-                }
-                switch change {
-                case .accepted(let id, let spec, let submittedAt):
-                    try statements.insert.run(
-                        .integer(Int64(id)), .text(spec.json.serialized), .real(clock.unixTime(submittedAt)))
-                case .handedOver(let id):
-                    handedOver = id...id
-                case .started(let id, let attempts, let preemptions, let worker, let model, let at):
-                    guard !finishing.contains(id) else { continue }
-                    try statements.start.run(
-                        .integer(Int64(id)), .integer(Int64(attempts)), .integer(Int64(preemptions)), .integer(Int64(worker)),
-                        .text(model.rawValue), .real(clock.unixTime(at)))
-                case .requeued(let id, let attempts, let preemptions):
-                    guard !finishing.contains(id) else { continue }
-                    try statements.requeue.run(.integer(Int64(id)), .integer(Int64(attempts)), .integer(Int64(preemptions)))
-                case .finished(let record):
-                    try finish(record, statements.finish)
-                }
-            }
-            if let run = handedOver {
-                try statements.handOver.run(.integer(Int64(run.lowerBound)), .integer(Int64(run.upperBound)))
-            }
-            if highestAccepted > 0 { try statements.nextID.run(.integer(Int64(highestAccepted + 1))) }
-            try database.execute("COMMIT")
-        } catch {
-            try? database.execute("ROLLBACK")
-            throw error
-        }
-    }
-
-    private func finish(_ record: JobRecord, _ statement: SQLiteStatement) throws(SQLiteError) {
-        let state: JournalSchema.State =
-            switch record.state {
-            case .done: .done
-            case .failed: .failed
-            default: .cancelled
-            }
-        var kind: SQLiteValue = .null
-        var a: SQLiteValue = .null
-        var b: SQLiteValue = .null
-        var seconds: SQLiteValue = .null
-        var text: SQLiteValue = .null
-        switch record.output {
-        case .checksum(let checksum)?:
-            kind = .integer(1)
-            a = .integer(Int64(bitPattern: checksum))
-        case .primality(let n, let factor)?:
-            kind = .integer(2)
-            a = .integer(Int64(bitPattern: n))
-            b = .integer(Int64(bitPattern: factor))
-        case .slept(let milliseconds)?:
-            kind = .integer(3)
-            a = .integer(Int64(milliseconds))
-        case .command(let exitCode, let signal, let elapsed, let output)?:
-            kind = .integer(4)
-            a = .int(exitCode)
-            b = .int(signal)
-            seconds = .real(elapsed)
-            text = .text(output)
-        case nil: break
-        }
-        try statement.run(
-            .integer(Int64(record.id)), .integer(state.rawValue), .integer(Int64(record.attempts)),
-            .integer(Int64(record.preemptions)), .real(record.startedAt.map(clock.unixTime)),
-            .real(record.finishedAt.map(clock.unixTime)), .int(record.worker), .text(record.model?.rawValue), kind, a, b,
-            seconds, text, .text(record.error))
-    }
-
-    /// The writer's compiled statements.
-    private struct Statements {
-        let insert: SQLiteStatement
-        let handOver: SQLiteStatement
-        let start: SQLiteStatement
-        let requeue: SQLiteStatement
-        let finish: SQLiteStatement
-        let nextID: SQLiteStatement
-
-        init(_ database: SQLiteDatabase) throws(SQLiteError) {
-            insert = try database.prepare(
-                "INSERT OR REPLACE INTO jobs (id, spec, state, attempts, preemptions, submitted_at) VALUES (?1, ?2, 0, 0, 0, ?3)")
-            handOver = try database.prepare("UPDATE jobs SET state = 1 WHERE id BETWEEN ?1 AND ?2 AND state = 0")
-            start = try database.prepare(
-                "UPDATE jobs SET state = 2, attempts = ?2, preemptions = ?3, worker = ?4, model = ?5, started_at = ?6 WHERE id = ?1"
-            )
-            requeue = try database.prepare("UPDATE jobs SET state = 0, attempts = ?2, preemptions = ?3 WHERE id = ?1")
-            finish = try database.prepare(
-                """
-                UPDATE jobs SET state = ?2, attempts = ?3, preemptions = ?4, started_at = ?5, finished_at = ?6, worker = ?7,
-                    model = ?8, out_kind = ?9, out_a = ?10, out_b = ?11, out_seconds = ?12, out_text = ?13, error = ?14
-                WHERE id = ?1
-                """)
-            nextID = try database.prepare(
-                "INSERT INTO meta (key, value) VALUES ('next_job_id', ?1) ON CONFLICT (key) DO UPDATE SET value = MAX(value, ?1)")
-        }
-    }
 }
 
 /// The journal could not be opened; the message says why and what to do.
@@ -611,8 +394,18 @@ public struct JournalOpenError: Error, Sendable, Equatable, CustomStringConverti
         self.description = description
     }
 
+    /// A journal SQLite could not use: damaged content is told apart from a file concurd may
+    /// not write (permissions, an immutable file, a read-only file system), which must not be
+    /// moved aside (its jobs are fine), and from a value out of range in a row.
     init(unreadable path: String, _ error: any Error) {
-        let damaged = (error as? SQLiteError)?.isCorruption ?? false
+        let sqlite = error as? SQLiteError
+        if let sqlite, sqlite.isUnwritable {
+            description =
+                "the job journal \(path) cannot be written (\(sqlite)); its jobs are kept in it, so do not move it aside: "
+                + "check its owner and mode, its attributes (lsattr \(path); chattr -i \(path) if it is immutable) and whether its file system is read-only, then start concurd again"
+            return
+        }
+        let damaged = sqlite?.isCorruption ?? false
         let what = damaged ? "is damaged or not a job journal" : "cannot be used"
         description =
             "the job journal \(path) \(what) (\(error)); concurd will not start without the jobs it may hold: "

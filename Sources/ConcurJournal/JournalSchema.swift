@@ -55,5 +55,22 @@ enum JournalSchema {
         case done = 3
         case failed = 4
         case cancelled = 5
+
+        /// The states of a job a worker may have run without a recorded end, for SQL.
+        static let inFlight = "\(State.handedOver.rawValue), \(State.running.rawValue)"
+    }
+
+    /// What a finished job produced, as stored in `out_kind` (the values in `out_a`, `out_b`,
+    /// `out_seconds` and `out_text` depend on it).
+    enum OutputKind: Int64 {
+        /// `out_a`: the checksum's bits.
+        case checksum = 1
+        /// `out_a`: the number; `out_b`: its smallest factor.
+        case primality = 2
+        /// `out_a`: milliseconds slept.
+        case slept = 3
+        /// `out_a`: the exit code, `out_b`: the signal (either may be NULL), `out_seconds`,
+        /// `out_text`: the output's tail.
+        case command = 4
     }
 }

@@ -14,27 +14,48 @@ public struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// Whether the file is damaged or not a database at all.
     public var isCorruption: Bool { code == SQLITE_CORRUPT || code == SQLITE_NOTADB }
+
+    /// Whether the file could not be opened or written (permissions, an immutable file, a
+    /// read-only file system): its content may be fine.
+    public var isUnwritable: Bool { code == SQLITE_READONLY || code == SQLITE_PERM || code == SQLITE_CANTOPEN }
 }
 
 /// One connection to an SQLite database, used from one thread at a time (the journal's).
 final class SQLiteDatabase {
     private let handle: OpaquePointer
+    private var closed = false
 
-    /// Opens (creating if needed) the database at `path`.
-    init(path: String) throws(SQLiteError) {
+    /// Opens the database at `path`, creating it only if `create` says so.
+    init(path: String, create: Bool = true) throws(SQLiteError) {
         _ = Self.configured
         var opened: OpaquePointer?
-        let code = sqlite3_open_v2(path, &opened, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
+        let flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX
+        let code = sqlite3_open_v2(path, &opened, flags, nil)
         guard code == SQLITE_OK, let opened else {
             let message = opened.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(code))
             sqlite3_close(opened)
             throw SQLiteError(code: code & 0xff, message: message, context: "opening \(path)")
+        }
+        // A file the OS will not let us write is opened read-only without a word: say so now.
+        if sqlite3_db_readonly(opened, "main") == 1 {
+            sqlite3_close(opened)
+            throw SQLiteError(
+                code: SQLITE_READONLY, message: "the file (or its directory) is read-only to this user",
+                context: "opening \(path)")
         }
         handle = opened
         sqlite3_extended_result_codes(handle, 0)
     }
 
     deinit {
+        if !closed { sqlite3_close_v2(handle) }
+    }
+
+    /// Closes the connection (statements still open are finalized as they go); nothing may be
+    /// run on it afterwards.
+    func close() {
+        guard !closed else { return }
+        closed = true
         sqlite3_close_v2(handle)
     }
 

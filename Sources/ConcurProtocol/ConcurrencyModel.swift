@@ -43,6 +43,9 @@ public enum WorkerState: String, Sendable, Hashable, CaseIterable, JSONDecodable
 public enum DaemonPhase: String, Sendable, Hashable, CaseIterable, JSONDecodable, JSONEncodable {
     /// Accepting and running jobs.
     case serving
+    /// Running, but the job journal cannot record: new jobs are refused and workers start none
+    /// until it can (running ones finish); `warnings` says why.
+    case degraded
     /// Shutting down: intake is closed and running jobs are finishing.
     case draining
     /// Shutting down: running jobs are being cancelled.

@@ -16,6 +16,8 @@ public enum PoolEventKind: String, Sendable, Hashable, CaseIterable, JSONDecodab
     case resumed
     /// Shutdown began: intake closed.
     case draining
+    /// The job journal stopped recording (workers start no new jobs), or records again.
+    case journal
 }
 
 /// One thing that happened to the pool, as `Stats` lists it and `WatchJobs` streams it.

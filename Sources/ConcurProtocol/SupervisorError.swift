@@ -53,6 +53,12 @@ public enum SupervisorError {
         VarlinkError("\(interface).JournalUnavailable", ["reason": .string(reason)])
     }
 
+    /// The last message was not a Varlink call (not JSON, nested too deep, over the size limit);
+    /// the connection is closed after this reply.
+    public static func invalidMessage(reason: String) -> VarlinkError {
+        VarlinkError("\(interface).InvalidMessage", ["reason": .string(reason)])
+    }
+
     /// A parameter has the right type but a value that is not allowed; `reason` says which are.
     public static func invalidValue(parameter: String, reason: String) -> VarlinkError {
         VarlinkError("\(interface).InvalidValue", ["parameter": .string(parameter), "reason": .string(reason)])

@@ -99,9 +99,10 @@ public enum SupervisorInterface {
         # The kind of jobs Generate creates; mixed picks one of the others per job.
         type GeneratedKind (cpu, prime, sleep, mixed)
 
-        # serving: accepting jobs; draining: intake closed, running jobs finishing;
-        # stopping: running jobs being cancelled.
-        type Phase (serving, draining, stopping)
+        # serving: accepting jobs; degraded: the job journal cannot record (warnings says why),
+        # so new jobs are refused and workers start none until it can; draining: intake closed,
+        # running jobs finishing; stopping: running jobs being cancelled.
+        type Phase (serving, degraded, draining, stopping)
 
         type WorkerCounts (
           target: int,
@@ -206,7 +207,7 @@ public enum SupervisorInterface {
           cpuPercent: float
         )
 
-        type EventKind (switchRequested, switchServing, resized, workerDied, paused, resumed, draining)
+        type EventKind (switchRequested, switchServing, resized, workerDied, paused, resumed, draining, journal)
 
         # Something that happened to the pool. time is in Unix seconds; worker and model name
         # what it concerns, when something does.
@@ -309,6 +310,10 @@ public enum SupervisorInterface {
 
         # A parameter's value is out of range; reason says what is allowed.
         error InvalidValue (parameter: string, reason: string)
+
+        # The last message was not a Varlink call: not JSON, nested deeper than the parser's
+        # limit, or over the size limit. The connection is closed after this reply.
+        error InvalidMessage (reason: string)
 
         # The job journal cannot record jobs (a full or failing disk); reason says what happened
         # to the ones in this call. Status and the running jobs still work.

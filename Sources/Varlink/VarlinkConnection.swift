@@ -82,6 +82,10 @@ public final class VarlinkConnection {
 
     deinit { if !closed { Glibc.close(fd) } }
 
+    /// The connected socket's descriptor (owned by the connection), for checks such as the
+    /// peer's credentials.
+    public var fileDescriptor: Int32 { fd }
+
     /// Sets how long one `receive()` may wait, in seconds (0 waits forever).
     public func setReceiveTimeout(_ seconds: Double) {
         var timeout = timeval(

@@ -3,45 +3,40 @@ import Logging
 import NIOCore
 import Varlink
 
-/// Splits the inbound byte stream at NUL bytes; refuses a message longer than the limit.
-final class NULFrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = ByteBuffer
-    let maxMessageSize: Int
-    private var scanned = 0
-
-    init(maxMessageSize: Int) {
-        self.maxMessageSize = maxMessageSize
-    }
-
-    func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        let view = buffer.readableBytesView
-        let searchStart = view.index(view.startIndex, offsetBy: min(scanned, view.count))
-        guard let nul = view[searchStart...].firstIndex(of: 0) else {
-            scanned = view.count
-            if view.count > maxMessageSize { throw FramingError.messageTooLarge(limit: maxMessageSize) }
-            return .needMoreData
-        }
-        let length = nul - view.startIndex
-        let message = buffer.readSlice(length: length)!
-        buffer.moveReaderIndex(forwardBy: 1)
-        scanned = 0
-        context.fireChannelRead(wrapInboundOut(message))
-        return .continue
-    }
+/// The limits one connection lives within, so that no client holds more than its share of the
+/// daemon's memory or of its event loop.
+struct ConnectionLimits: Sendable {
+    /// The largest message; a longer one gets an error and the connection is closed.
+    var maxMessageSize = VarlinkFraming.defaultMaxMessageSize
+    /// Calls sent while the client leaves the replies to earlier ones unread; one more closes
+    /// the connection (a client that pipelines while it reads is only slowed down).
+    var maxPipelined = 64
+    /// Calls answered in one go before the event loop serves the other connections.
+    var callsPerTurn = 8
+    /// Bytes of unread replies (queued in the daemon, beyond what the kernel holds) past which
+    /// the connection is closed: a client that stops reading a stream it asked for.
+    var maxUnreadBytes = 4 << 20
+    /// Bytes received and not yet answered past which the connection is not read from until it
+    /// catches up (the kernel then holds the client's writes back).
+    var maxBacklogBytes = 64 << 10
+    /// Seconds a client may leave the daemon's replies unread before it is disconnected.
+    var stalledClientTimeout: Double = 30
 }
 
-/// One client connection: decodes calls, answers them strictly in order, and keeps a streaming
-/// call open until its final reply.
+/// One client connection: frames its byte stream, answers calls strictly in order, and keeps a
+/// streaming call open until its final reply.
+///
+/// Fair to the others: it answers at most ``ConnectionLimits/callsPerTurn`` calls before it
+/// lets the event loop serve another connection, stops reading while a backlog waits or while
+/// the client leaves its replies unread (the kernel then holds the client back), and closes a
+/// connection that sends more than ``ConnectionLimits/maxPipelined`` calls behind unread
+/// replies or leaves more than ``ConnectionLimits/maxUnreadBytes`` unread.
 ///
 /// Lives on its channel's event loop. Handlers may answer from any thread; replies hop here.
-final class VarlinkConnectionHandler: ChannelInboundHandler {
+final class VarlinkConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
-
-    private enum Pending {
-        case call(VarlinkCall)
-        case invalid(VarlinkError)
-    }
 
     private struct ActiveCall {
         let id: UInt64
@@ -54,30 +49,39 @@ final class VarlinkConnectionHandler: ChannelInboundHandler {
     private let peer: VarlinkPeer
     private let authorized: Bool
     private let logger: Logger
-    private let maxPipelined: Int
-    private var pending: Deque<Pending> = []
+    private let limits: ConnectionLimits
+    private let invalidMessage: @Sendable (String) -> VarlinkError
+    /// Bytes received and not yet taken as calls.
+    private var inbound: ByteBuffer?
+    /// Bytes at the start of `inbound` already searched for a NUL without finding one.
+    private var scanned = 0
     private var active: ActiveCall?
     private var nextCallID: UInt64 = 0
     private var context: ChannelHandlerContext?
     private var closing = false
+    /// The pipeline asked to read while reading was held back.
+    private var readHeld = false
+    /// Taking calls now: a call answered inline must not start the next one re-entrantly.
+    private var pumping = false
+    /// A continuation of the calls is scheduled on the event loop (the budget was spent).
+    private var resumeScheduled = false
     private var scratch: [UInt8] = []
-    private let stalledClientTimeout: TimeAmount
-    /// Closes the connection if its output stays backed up for `stalledClientTimeout`.
+    /// Closes the connection if its output stays backed up for the stalled-client timeout.
     private var stallCheck: Scheduled<Void>?
-
     private let activity: ConnectionActivity
 
     init(
-        service: VarlinkService, peer: VarlinkPeer, authorized: Bool, logger: Logger, maxPipelined: Int = 64,
-        stalledClientTimeout: Double = 30, activity: ConnectionActivity = ConnectionActivity()
+        service: VarlinkService, peer: VarlinkPeer, authorized: Bool, logger: Logger, limits: ConnectionLimits = .init(),
+        invalidMessage: @escaping @Sendable (String) -> VarlinkError = { _ in VarlinkError.invalidParameter("message") },
+        activity: ConnectionActivity = ConnectionActivity()
     ) {
         self.activity = activity
         self.service = service
         self.peer = peer
         self.authorized = authorized
         self.logger = logger
-        self.maxPipelined = maxPipelined
-        self.stalledClientTimeout = .nanoseconds(Int64(stalledClientTimeout * 1e9))
+        self.limits = limits
+        self.invalidMessage = invalidMessage
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -88,30 +92,165 @@ final class VarlinkConnectionHandler: ChannelInboundHandler {
         self.context = nil
     }
 
+    // MARK: Reading
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
-        let buffer = unwrapInboundIn(data)
+        var bytes = unwrapInboundIn(data)
+        if var buffer = inbound.take() {
+            // What was taken is let go of now and then, not moved down at every call.
+            if buffer.readerIndex >= limits.maxBacklogBytes { buffer.discardReadBytes() }
+            buffer.writeBuffer(&bytes)
+            inbound = buffer
+        } else {
+            inbound = bytes
+        }
+        if !context.channel.isWritable {
+            closeIfPipeliningBehindUnread(context: context)
+        }
+        pump(context: context)
+    }
+
+    /// Holds reading back while replies wait unread, or while a backlog of calls waits (a
+    /// message still arriving is always read on, up to the size limit).
+    func read(context: ChannelHandlerContext) {
+        if shouldHoldReading(context) {
+            readHeld = true
+            return
+        }
+        context.read()
+    }
+
+    private func shouldHoldReading(_ context: ChannelHandlerContext) -> Bool {
+        let buffered = inbound?.readableBytes ?? 0
+        // Bytes not yet searched for a NUL may hold whole calls; searched ones are one partial message.
+        let callsMayWait = scanned < buffered
+        return closing || !context.channel.isWritable || (callsMayWait && buffered >= limits.maxBacklogBytes)
+    }
+
+    private func resumeReading(context: ChannelHandlerContext) {
+        guard readHeld, !shouldHoldReading(context) else { return }
+        readHeld = false
+        context.read()
+    }
+
+    /// The next whole message, without its NUL; nil until one has arrived. Throws for a message
+    /// over the size limit.
+    private func nextFrame() throws(FramingError) -> ByteBuffer? {
+        // Taken out while it changes, so that it is not copied on write.
+        guard var buffer = inbound.take(), buffer.readableBytes > 0 else { return nil }
+        defer { if buffer.readableBytes > 0 { inbound = buffer } }
+        let view = buffer.readableBytesView
+        let start = view.index(view.startIndex, offsetBy: min(scanned, view.count))
+        guard let nul = view[start...].firstIndex(of: 0) else {
+            scanned = view.count
+            if view.count > limits.maxMessageSize { throw .messageTooLarge(limit: limits.maxMessageSize) }
+            return nil
+        }
+        let length = nul - view.startIndex
+        guard length <= limits.maxMessageSize else { throw .messageTooLarge(limit: limits.maxMessageSize) }
+        let message = buffer.readSlice(length: length)!
+        buffer.moveReaderIndex(forwardBy: 1)
+        scanned = 0
+        return message
+    }
+
+    /// Calls waiting in the backlog (whole messages received, not yet taken).
+    private var waitingCalls: Int {
+        guard let inbound else { return 0 }
+        return inbound.readableBytesView.reduce(0) { $1 == 0 ? $0 + 1 : $0 }
+    }
+
+    /// A client that keeps sending calls while it reads none of the replies is closed.
+    private func closeIfPipeliningBehindUnread(context: ChannelHandlerContext) {
+        guard waitingCalls > limits.maxPipelined else { return }
+        logger.notice(
+            "closing a connection that sent more than \(limits.maxPipelined) calls without reading the replies",
+            metadata: ["peer": "\(peer)"])
+        closeConnection(context: context)
+    }
+
+    /// Takes and answers calls in order: one at a time, at most ``ConnectionLimits/callsPerTurn``
+    /// before the event loop serves others, and none while the client leaves replies unread.
+    private func pump(context: ChannelHandlerContext) {
+        guard !pumping else { return }
+        pumping = true
+        defer { pumping = false }
+        var budget = limits.callsPerTurn
+        while active == nil, !closing {
+            guard context.channel.isWritable else { break }  // resumed by channelWritabilityChanged
+            guard budget > 0 else {
+                scheduleResume(context: context)
+                break
+            }
+            let frame: ByteBuffer?
+            do {
+                frame = try nextFrame()
+            } catch {
+                refuseMessage("\(error)", context: context)
+                return
+            }
+            guard let frame else { break }
+            budget -= 1
+            take(frame, context: context)
+        }
+        resumeReading(context: context)
+    }
+
+    private func scheduleResume(context: ChannelHandlerContext) {
+        guard !resumeScheduled else { return }
+        resumeScheduled = true
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let connection = bound.value
+            connection.resumeScheduled = false
+            guard let context = connection.context else { return }
+            connection.pump(context: context)
+        }
+    }
+
+    /// Decodes one message and starts its call, or answers why it is not one.
+    private func take(_ frame: ByteBuffer, context: ChannelHandlerContext) {
         let json: JSON
         do {
-            json = try buffer.withUnsafeReadableBytes { raw in try JSON.parse(raw) }
+            json = try frame.withUnsafeReadableBytes { raw in try JSON.parse(raw) }
         } catch {
             // The stream can no longer be trusted to be in step: say why, then hang up.
-            logger.debug("closing connection: \(error)", metadata: ["peer": "\(peer)"])
-            closeConnection(context: context)
+            refuseMessage("\(error)", context: context)
             return
         }
+        nextCallID &+= 1
+        let id = nextCallID
+        let call: VarlinkCall
         do {
-            pending.append(.call(try VarlinkCall(json: json)))
+            call = try VarlinkCall(json: json)
         } catch {
-            pending.append(.invalid(error))
-        }
-        if pending.count > maxPipelined {
-            logger.debug("closing connection: more than \(maxPipelined) pipelined calls", metadata: ["peer": "\(peer)"])
-            closeConnection(context: context)
+            active = ActiveCall(id: id, oneway: false)
+            deliver(VarlinkReply(error: error), callID: id)
             return
         }
-        startNextCall()
+        guard authorized else {
+            refuse(call)
+            return
+        }
+        active = ActiveCall(id: id, oneway: call.oneway)
+        activity.setBusy(true)
+        service.dispatch(call, peer: peer, responder: makeResponder(callID: id, call: call))
     }
+
+    /// Answers a message that is not a Varlink call (not JSON, nested too deep, too large) with
+    /// an error, then closes: what follows it cannot be trusted to be in step.
+    private func refuseMessage(_ reason: String, context: ChannelHandlerContext) {
+        logger.debug("closing connection: \(reason)", metadata: ["peer": "\(peer)"])
+        closing = true
+        inbound = nil
+        let error = invalidMessage(reason)
+        let buffer = context.channel.allocator.buffer(bytes: VarlinkFraming.frame(VarlinkReply(error: error).json))
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    // MARK: Events
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
@@ -135,9 +274,11 @@ final class VarlinkConnectionHandler: ChannelInboundHandler {
                 self.active = active
                 for handler in handlers { handler() }
             }
+            pump(context: context)
         } else if stallCheck == nil {
+            closeIfPipeliningBehindUnread(context: context)
             // The client has stopped reading what it is sent: give it a while, then let go.
-            let timeout = stalledClientTimeout
+            let timeout = TimeAmount.nanoseconds(Int64(limits.stalledClientTimeout * 1e9))
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
             stallCheck = context.eventLoop.scheduleTask(in: timeout) {
                 let connection = bound.value
@@ -155,7 +296,7 @@ final class VarlinkConnectionHandler: ChannelInboundHandler {
         stallCheck?.cancel()
         stallCheck = nil
         closing = true
-        pending.removeAll()
+        inbound = nil
         if let active {
             self.active = nil
             for handler in active.closeHandlers { handler() }
@@ -164,38 +305,15 @@ final class VarlinkConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if let framing = error as? FramingError {
-            logger.debug("closing connection: \(framing)", metadata: ["peer": "\(peer)"])
-        } else if let decoding = error as? ByteToMessageDecoderError {
-            logger.debug("closing connection: \(decoding)", metadata: ["peer": "\(peer)"])
-        }
+        logger.debug("closing connection: \(error)", metadata: ["peer": "\(peer)"])
         closeConnection(context: context)
     }
 
     private func closeConnection(context: ChannelHandlerContext) {
         guard !closing else { return }
         closing = true
+        inbound = nil
         context.close(promise: nil)
-    }
-
-    private func startNextCall() {
-        while active == nil, !closing, let next = pending.popFirst() {
-            nextCallID &+= 1
-            let id = nextCallID
-            switch next {
-            case .invalid(let error):
-                active = ActiveCall(id: id, oneway: false)
-                deliver(VarlinkReply(error: error), callID: id)
-            case .call(let call):
-                guard authorized else {
-                    refuse(call)
-                    return
-                }
-                active = ActiveCall(id: id, oneway: call.oneway)
-                activity.setBusy(true)
-                service.dispatch(call, peer: peer, responder: makeResponder(callID: id, call: call))
-            }
-        }
     }
 
     /// Answers `PermissionDenied` and hangs up once the answer is written.
@@ -203,13 +321,15 @@ final class VarlinkConnectionHandler: ChannelInboundHandler {
         logger.warning(
             "refused a call from a peer that is not allowed",
             metadata: ["peer": "\(peer)", "method": "\(call.method)"])
-        pending.removeAll()
+        inbound = nil
         closing = true
         guard let context else { return }
         let buffer = context.channel.allocator.buffer(bytes: VarlinkFraming.frame(VarlinkReply(error: .permissionDenied).json))
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
     }
+
+    // MARK: Replies
 
     private func makeResponder(callID: UInt64, call: VarlinkCall) -> VarlinkResponder {
         guard let context else {
@@ -251,13 +371,25 @@ final class VarlinkConnectionHandler: ChannelInboundHandler {
             })
     }
 
+    /// Bytes of replies written and not yet taken by the kernel.
+    private func unreadBytes(_ context: ChannelHandlerContext) -> Int {
+        (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+    }
+
     private func deliver(_ reply: VarlinkReply, callID: UInt64) {
-        guard let active, active.id == callID else { return }
-        if reply.droppable, let context, !context.channel.isWritable {
+        guard let active, active.id == callID, let context else { return }
+        if reply.droppable, !context.channel.isWritable {
             // The client has not read the replies before this one; a newer one will follow.
             return
         }
-        if !active.oneway, let context, !closing {
+        if !active.oneway, !closing {
+            if unreadBytes(context) > limits.maxUnreadBytes {
+                logger.warning(
+                    "dropping a client that left more than \(limits.maxUnreadBytes >> 20) MiB of replies unread",
+                    metadata: ["peer": "\(peer)"])
+                closeConnection(context: context)
+                return
+            }
             scratch.removeAll(keepingCapacity: true)
             VarlinkFraming.frame(reply.json, into: &scratch)
             var buffer = context.channel.allocator.buffer(capacity: scratch.count)
@@ -267,7 +399,7 @@ final class VarlinkConnectionHandler: ChannelInboundHandler {
         if !reply.continues {
             self.active = nil
             activity.setBusy(false)
-            startNextCall()
+            pump(context: context)
         }
     }
 }

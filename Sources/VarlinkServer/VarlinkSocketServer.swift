@@ -3,6 +3,7 @@ import Glibc
 public import Logging
 public import NIOCore
 import NIOPosix
+public import PathTrust
 import Synchronization
 public import Varlink
 
@@ -16,6 +17,9 @@ public enum VarlinkSocketError: Error, Sendable, Equatable, CustomStringConverti
     case directory(path: String, errno: Int32)
     /// Binding or listening failed.
     case bind(path: String, reason: String)
+    /// The socket's directory could be changed by another user, who could put a listener in
+    /// the server's place.
+    case untrustedDirectory(UntrustedPath)
 
     /// The text shown to people.
     public var description: String {
@@ -28,16 +32,27 @@ public enum VarlinkSocketError: Error, Sendable, Equatable, CustomStringConverti
             "cannot create directory \(path): \(String(cString: strerror(code))); check its parent's permissions or choose --socket"
         case .bind(let path, let reason):
             "cannot listen on \(path): \(reason)"
+        case .untrustedDirectory(let problem):
+            "refusing the socket's directory: \(problem); another user could put a listener in concurd's place there"
         }
     }
 }
 
 /// Limits and policy of the control socket.
 public struct VarlinkServerConfiguration: Sendable {
-    /// The largest message accepted from a client; a longer one closes the connection.
+    /// The largest message accepted from a client; a longer one gets an error and closes the
+    /// connection.
     public var maxMessageSize = VarlinkFraming.defaultMaxMessageSize
     /// Connections beyond this many are closed at once.
     public var maxConnections = 256
+    /// Calls a client may send while it leaves the replies to earlier ones unread; one more
+    /// closes its connection.
+    public var maxPipelined = 64
+    /// Bytes of replies a client may leave unread (queued in the daemon) before it is dropped.
+    public var maxUnreadBytes = 4 << 20
+    /// The error a message that is not a Varlink call gets before its connection is closed
+    /// (the reason says what was wrong: not JSON, nested too deep, over the size limit).
+    public var invalidMessage: @Sendable (String) -> VarlinkError = { _ in VarlinkError.invalidParameter("message") }
     /// The socket file's mode (0600: only the daemon's user can connect).
     public var socketMode: UInt32 = 0o600
     /// Seconds a client may leave the daemon's replies unread (its connection's output backed
@@ -79,28 +94,66 @@ public final class VarlinkSocketServer: Sendable {
     /// A leftover socket nobody listens on is replaced; one that answers is another daemon's,
     /// and is left alone. The socket is created under a restrictive umask, so there is no
     /// moment when it has a wider mode than `configuration.socketMode`.
+    ///
+    /// The directory must be one only root or this user can change (``PathTrust``): another
+    /// user who could, could also replace the socket with a listener of their own.
     public static func bind(
         path: String, service: VarlinkService, configuration: VarlinkServerConfiguration,
         group: any EventLoopGroup, logger: Logger
     ) throws -> VarlinkSocketServer {
         try prepareDirectory(of: path)
         try removeStaleSocket(at: path)
+        let listener = try listen(at: path, mode: configuration.socketMode)
         let connections = ConnectionRegistry()
-        let previousMask = umask(0o177)
-        defer { umask(previousMask) }
         let channel: any Channel
         do {
             channel = try makeBootstrap(
-                service: service, configuration: configuration, group: group, logger: logger, connections: connections
+                service: service, configuration: configuration, group: group, logger: logger, connections: connections,
+                listener: listener
             )
-            .bind(unixDomainSocketPath: path).wait()
+            .withBoundSocket(listener).wait()
         } catch {
+            unlink(path)
             throw VarlinkSocketError.bind(path: path, reason: "\(error)")
         }
-        if chmod(path, mode_t(configuration.socketMode)) != 0 {
-            logger.warning("cannot set the socket's mode: \(String(cString: strerror(errno)))")
-        }
         return VarlinkSocketServer(serverChannel: channel, connections: connections, path: path, ownsPath: true)
+    }
+
+    /// A listening Unix socket at `path`, made under a restrictive umask so that it never has a
+    /// wider mode than `mode`.
+    private static func listen(at path: String, mode: UInt32) throws(VarlinkSocketError) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw .bind(path: path, reason: "socket: \(String(cString: strerror(errno)))") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            Glibc.close(fd)
+            throw .bind(path: path, reason: "the path is longer than a Unix socket allows (107 bytes)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let previousMask = umask(0o177)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.bind(fd, $0, socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + 1))
+            }
+        }
+        let bindError = errno
+        umask(previousMask)
+        guard bound == 0 else {
+            Glibc.close(fd)
+            throw .bind(path: path, reason: "bind: \(String(cString: strerror(bindError)))")
+        }
+        guard chmod(path, mode_t(mode)) == 0, Glibc.listen(fd, 256) == 0 else {
+            let reason = String(cString: strerror(errno))
+            Glibc.close(fd)
+            unlink(path)
+            throw .bind(path: path, reason: reason)
+        }
+        return fd
     }
 
     /// Accepts on a listening socket handed over by systemd (socket activation).
@@ -112,7 +165,8 @@ public final class VarlinkSocketServer: Sendable {
         let channel: any Channel
         do {
             channel = try makeBootstrap(
-                service: service, configuration: configuration, group: group, logger: logger, connections: connections
+                service: service, configuration: configuration, group: group, logger: logger, connections: connections,
+                listener: fileDescriptor
             )
             .withBoundSocket(fileDescriptor).wait()
         } catch {
@@ -134,36 +188,45 @@ public final class VarlinkSocketServer: Sendable {
 
     private static func makeBootstrap(
         service: VarlinkService, configuration: VarlinkServerConfiguration, group: any EventLoopGroup, logger: Logger,
-        connections: ConnectionRegistry
+        connections: ConnectionRegistry, listener: Int32
     ) -> ServerBootstrap {
-        ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
-            .childChannelInitializer { channel in
-                let activity = ConnectionActivity()
-                switch connections.add(channel, activity: activity, limit: configuration.maxConnections) {
-                case .admitted: break
-                case .admittedEvicting(let idle):
-                    // Full: the connection that has gone longest without a call gives way, so a
-                    // flood of idle connections cannot lock out a client that calls.
-                    idle.close(promise: nil)
-                    connections.noteRefusal(
-                        logger: logger, "closed an idle connection to make room: \(configuration.maxConnections) open")
-                case .refused:
-                    connections.noteRefusal(
-                        logger: logger, "refusing a connection: \(configuration.maxConnections) open, every one running a call")
-                    return channel.eventLoop.makeFailedFuture(ChannelError.inappropriateOperationForState)
+        let limits = ConnectionLimits(
+            maxMessageSize: configuration.maxMessageSize, maxPipelined: configuration.maxPipelined,
+            maxUnreadBytes: configuration.maxUnreadBytes, stalledClientTimeout: configuration.stalledClientTimeout)
+        return ServerBootstrap(group: group)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptGuard(listener: listener, logger: logger))
                 }
-                channel.closeFuture.whenComplete { _ in connections.remove(channel) }
-                return peerCredentials(of: channel).flatMapThrowing { peer in
+            }
+            .childChannelInitializer { channel in
+                peerCredentials(of: channel).flatMapThrowing { peer in
                     let authorized = configuration.authorize(peer)
+                    let activity = ConnectionActivity()
+                    let limit = configuration.maxConnections
+                    switch connections.add(channel, activity: activity, authorized: authorized, limit: limit) {
+                    case .admitted: break
+                    case .admittedEvicting(let idle):
+                        // Full: the connection that has gone longest without a call gives way
+                        // (a refused peer's first), so a flood of idle connections cannot lock
+                        // out a client that calls.
+                        idle.close(promise: nil)
+                        connections.noteRefusal(logger: logger, "closed an idle connection to make room: \(limit) open")
+                    case .refused:
+                        connections.noteRefusal(
+                            logger: logger,
+                            authorized
+                                ? "refusing a connection: \(limit) open, every one running a call"
+                                : "refusing a connection of a peer that may not call (\(peer)): \(limit) open")
+                        throw ChannelError.inappropriateOperationForState
+                    }
+                    channel.closeFuture.whenComplete { _ in connections.remove(channel) }
                     try channel.pipeline.syncOperations.addHandler(
                         IdleStateHandler(readTimeout: .nanoseconds(Int64(configuration.idleTimeout * 1e9))))
                     try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(NULFrameDecoder(maxMessageSize: configuration.maxMessageSize)))
-                    try channel.pipeline.syncOperations.addHandler(
                         VarlinkConnectionHandler(
-                            service: service, peer: peer, authorized: authorized, logger: logger,
-                            stalledClientTimeout: configuration.stalledClientTimeout, activity: activity))
+                            service: service, peer: peer, authorized: authorized, logger: logger, limits: limits,
+                            invalidMessage: configuration.invalidMessage, activity: activity))
                 }
             }
             .childChannelOption(.allowRemoteHalfClosure, value: false)
@@ -179,6 +242,7 @@ public final class VarlinkSocketServer: Sendable {
     }
 
     private static func prepareDirectory(of path: String) throws(VarlinkSocketError) {
+        guard path.hasPrefix("/") else { throw .bind(path: path, reason: "give the socket an absolute path") }
         guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
         let directory = String(path[..<slash])
         var components: [Substring] = []
@@ -188,6 +252,11 @@ public final class VarlinkSocketServer: Sendable {
             if mkdir(partial, 0o700) != 0 && errno != EEXIST {
                 throw .directory(path: partial, errno: errno)
             }
+        }
+        do {
+            try PathTrust.check(directory, as: .directory)
+        } catch {
+            throw .untrustedDirectory(error)
         }
     }
 
@@ -233,22 +302,34 @@ private final class ConnectionRegistry: Sendable {
         case refused
     }
 
-    private let channels = Mutex<[ObjectIdentifier: (channel: any Channel, activity: ConnectionActivity)]>([:])
+    private struct Entry {
+        let channel: any Channel
+        let activity: ConnectionActivity
+        let authorized: Bool
+    }
+
+    private let channels = Mutex<[ObjectIdentifier: Entry]>([:])
     private let refusals = Mutex<(count: Int, lastLog: UInt64)>((0, 0))
 
     var count: Int { channels.withLock { $0.count } }
 
-    func add(_ channel: any Channel, activity: ConnectionActivity, limit: Int) -> Admission {
+    /// Admits a connection, closing an idle one when `limit` are open: a refused peer's first,
+    /// then the one longest without a call. A peer that may not call can make room only by
+    /// evicting another such peer, never a connection that may call.
+    func add(_ channel: any Channel, activity: ConnectionActivity, authorized: Bool, limit: Int) -> Admission {
         channels.withLock { open in
             var admission = Admission.admitted
             if open.count >= limit {
-                let idlest = open.compactMap { key, entry in entry.activity.idleSince.map { (key, entry.channel, $0) } }
-                    .min { $0.2 < $1.2 }
+                let idlest = open.compactMap { key, entry -> (ObjectIdentifier, Entry, UInt64)? in
+                    guard authorized || !entry.authorized, let since = entry.activity.idleSince else { return nil }
+                    return (key, entry, since)
+                }
+                .min { ($0.1.authorized ? 1 : 0, $0.2) < ($1.1.authorized ? 1 : 0, $1.2) }
                 guard let (key, idle, _) = idlest else { return .refused }
                 open[key] = nil
-                admission = .admittedEvicting(idle)
+                admission = .admittedEvicting(idle.channel)
             }
-            open[ObjectIdentifier(channel)] = (channel, activity)
+            open[ObjectIdentifier(channel)] = Entry(channel: channel, activity: activity, authorized: authorized)
             return admission
         }
     }

@@ -1,8 +1,9 @@
-import ConcurClient
 import ConcurProtocol
 import Glibc
 import Testing
 import Varlink
+
+@testable import ConcurClient
 
 @Suite("concurctl's arguments")
 struct ArgumentTests {
@@ -224,5 +225,51 @@ struct LiveViewTests {
         for line in text.split(separator: "\n") where !line.hasPrefix("#") {
             #expect(line.split(separator: " ").count == 2, "\(line)")
         }
+    }
+}
+
+@Suite("What concurctl does not pass to the terminal, and what a shutdown means per call")
+struct ClientSafetyTests {
+    @Test(
+        "control characters from the daemon are shown escaped, never sent to the terminal",
+        arguments: [
+            ("plain text", "plain text"), ("\u{1b}[2J\u{1b}]0;owned\u{07}", "\\e[2J\\e]0;owned\\x07"),
+            ("a\nb\tc\r", "a\\nb\\tc\\r"), ("\u{7f}\u{9b}31m", "\\x7f\\u{9b}31m"), ("back\\slash", "back\\\\slash"),
+            ("café ünïcode", "café ünïcode"),
+        ])
+    func escaping(raw: String, shown: String) {
+        #expect(TerminalText.escaped(raw) == shown)
+    }
+
+    @Test("a job's command line and error are escaped in every human view")
+    func jobViews() {
+        let job = JobInfo(
+            id: 7, spec: JobSpec(.exec(argv: ["printf", "\u{1b}]2;pwned\u{07}"])), state: .failed, attempts: 1,
+            submittedAt: 1, error: "the command \u{1b}[31mfailed")
+        let lines = Rendering.jobs([job]) + [Rendering.finishedJob(job)]
+        for line in lines {
+            #expect(!line.unicodeScalars.contains { $0.value == 0x1b || $0.value == 0x07 }, "\(line)")
+        }
+        #expect(Rendering.finishedJob(job).contains("exec(printf \\e]2;pwned\\x07)"))
+        #expect(Rendering.finishedJob(job).contains("the command \\e[31mfailed"))
+        var status = PoolStatus(
+            version: "0", pid: 1, uptimeSeconds: 1, model: .threads, phase: .degraded,
+            workers: WorkerCounts(target: 1, live: 1, busy: 0, idle: 1, retiring: 0), queued: 0, running: 0, maxQueue: 1,
+            totals: JobTotals())
+        status.warnings = ["disk \u{1b}[5mfull"]
+        #expect(Rendering.status(status).last == "warning   disk \\e[5mfull")
+    }
+
+    @Test(
+        "ShuttingDown says what it means for the call that got it",
+        arguments: [
+            (SupervisorInterface.Method.setModel, "the switch did not complete"),
+            (.submit, "accepts no new jobs; submit again"), (.generate, "accepts no new jobs"),
+            (.resize, "nothing was changed"), (.pause, "nothing was changed"),
+        ])
+    func shuttingDown(method: SupervisorInterface.Method, text: String) {
+        let message = ClientFailure.from(SupervisorError.shuttingDown, method: method).message
+        #expect(message.contains(text), "\(message)")
+        if method == .setModel { #expect(!message.contains("submit")) }
     }
 }

@@ -105,11 +105,34 @@ struct JobWatchSinkTests {
         #expect(sink.takeJobs().jobs.isEmpty)
     }
 
-    @Test("cuts off a consumer that falls too far behind")
+    @Test("cuts off a consumer that falls too far behind, dropping what it had not taken")
     func overflow() {
         let sink = JobWatchSink(capacity: 2) {}
         for id in 1...5 as ClosedRange<JobID> { sink.push(info(id), last: false) }
         let taken = sink.takeJobs()
-        #expect(taken.jobs.count == 2 && taken.ended && taken.overflowed)
+        #expect(taken.jobs.isEmpty && taken.ended && taken.overflowed)
+    }
+
+    @Test("a shared budget: stuck consumers are cut off at their share, a reader that keeps up is not, and memory comes back")
+    func budget() {
+        let budget = WatchBudget(total: 100_000, perWatch: 60_000)
+        let stuck = (0..<4).map { _ in JobWatchSink(budget: budget) {} }
+        let reader = JobWatchSink(budget: budget) {}
+        var read = 0
+        for id in 1...2000 as ClosedRange<JobID> {
+            for sink in stuck { sink.push(info(id), last: false) }
+            reader.push(info(id), last: false)
+            read += reader.takeJobs().jobs.count
+        }
+        #expect(read == 2000, "the reader that kept up was cut off")
+        for sink in stuck {
+            let taken = sink.takeJobs()
+            #expect(taken.overflowed && taken.ended && taken.jobs.isEmpty)
+        }
+        #expect(budget.held == 0, "cut-off watches still hold \(budget.held) bytes")
+        // One watch alone may hold up to its own limit, not more.
+        let alone = JobWatchSink(budget: WatchBudget(total: 1 << 30, perWatch: 10_000)) {}
+        for id in 1...100 as ClosedRange<JobID> { alone.push(info(id), last: false) }
+        #expect(alone.takeJobs().overflowed)
     }
 }

@@ -25,7 +25,7 @@ struct InterfaceDefinitionTests {
             SupervisorError.noSuchJob(1), SupervisorError.invalidValue(parameter: "p", reason: "r"), SupervisorError.execDisabled,
             SupervisorError.crashRefused(model: .threads), SupervisorError.modelUnavailable(model: .tasks, reason: "r"),
             SupervisorError.switchSuperseded(by: .threads), SupervisorError.invalidConfiguration(reason: "r"),
-            SupervisorError.journalUnavailable(reason: "r"),
+            SupervisorError.journalUnavailable(reason: "r"), SupervisorError.invalidMessage(reason: "r"),
         ]
         #expect(Set(sent.map(\.shortName)) == declared("error"))
     }

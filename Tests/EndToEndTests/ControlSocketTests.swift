@@ -202,9 +202,24 @@ struct ControlSocketTests {
                 return remote.name == errorName
             }
         }
-        // Garbage closes the connection; the daemon carries on.
-        try connection.writeAll(Array("{not json".utf8) + [0])
-        #expect(throws: VarlinkClientError.closedByPeer) { try connection.receive() }
+        // Garbage gets an error reply that says why, then the connection closes; the daemon
+        // carries on. So does JSON nested past the parser's limit.
+        for garbage in [Array("{not json".utf8), Array(String(repeating: "[", count: 5_000).utf8)] {
+            let probe = try VarlinkConnection(unixPath: daemon.socket, receiveTimeout: 10)
+            try probe.writeAll(garbage + [0])
+            let reply = try probe.receive()
+            #expect(reply.varlinkError?.name == "io.concur.Supervisor.InvalidMessage", "\(reply)")
+            guard case .string(let reason)? = reply.varlinkError?.parameters["reason"] else {
+                Issue.record("no reason in \(reply)")
+                continue
+            }
+            #expect(reason.contains("JSON") || reason.contains("nest"), "\(reason)")
+            #expect(throws: VarlinkClientError.closedByPeer) { try probe.receive() }
+        }
+        // A message over the size limit too, before it has even ended.
+        let large = try VarlinkConnection(unixPath: daemon.socket, receiveTimeout: 10)
+        try large.writeAll(Array(repeating: UInt8(ascii: " "), count: (1 << 20) + 4096))
+        #expect(try large.receive().varlinkError?.name == "io.concur.Supervisor.InvalidMessage")
         #expect(try daemon.ctl(["status"]).status == 0)
     }
 

@@ -89,10 +89,6 @@ void concur_ring(int doorbell);
 /// Clears a doorbell.
 void concur_drain(int doorbell);
 
-/// fork(2), which Swift marks unavailable: only for the forkserver, forked while the process
-/// has a single thread.
-pid_t concur_fork(void);
-
 /// The number of threads of the calling process (from /proc/self/task), or -1.
 int concur_thread_count(void);
 
@@ -108,7 +104,7 @@ typedef struct concur_forkserver_message {
     int32_t signal;
 } concur_forkserver_message;
 
-/// The forkserver's loop, in the helper process (a single-threaded fork of the daemon): it
+/// The forkserver's loop, in the helper process (a single-threaded `concurd __forkserver`): it
 /// receives fork requests on `socket_fd` (a SOCK_SEQPACKET socket; each request is a uint32 id
 /// with two descriptors, a worker's channel and its progress page), forks a worker for each
 /// and replies with its pid, reaps its workers and reports their exits. It ignores the signals

@@ -1,0 +1,306 @@
+import CSQLite
+public import ConcurCore
+import ConcurProtocol
+import Glibc
+
+extension JobJournal {
+    /// Starts the writer thread, which takes `pool`'s changes from now on and tells the pool
+    /// when the journal cannot record (and when it can again).
+    public func start(pool: Pool) throws(OSThread.StartError) {
+        lock.withLock { writerRunning = true }
+        do {
+            try OSThread.start(name: "concur-journal") { [self] in
+                do {
+                    writeLoop(pool: pool, statements: try Statements(database))
+                } catch {
+                    let failure = JournalFailure(reason: "the job journal \(path) cannot be written: \(error)")
+                    pool.setJournalFailure(failure)
+                    _ = markFailed(failure, permanently: true)
+                    lock.withLock {
+                        writerRunning = false
+                        lock.broadcast()
+                    }
+                }
+            }
+        } catch {
+            lock.withLock { writerRunning = false }
+            throw error
+        }
+    }
+
+    /// Writes what is left and stops the writer: after a drain, no job is left `running`. What
+    /// could never be written is logged (``Event/lost(unrecorded:)``).
+    public func close() {
+        let left = lock.withLock { () -> [JournalChange]? in
+            guard lockDescriptor >= 0 else { return nil }
+            stopping = true
+            writerWake.broadcast()
+            while writerRunning { lock.wait() }
+            return unwritten
+        }
+        guard let left else { return }  // closed before
+        if !left.isEmpty { onEvent(.lost(unrecorded: JournalChange.consequences(of: left))) }
+        try? database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        database.close()
+        // The state directory is free for the next concurd from here on.
+        lock.withLock {
+            if lockDescriptor >= 0 { Glibc.close(lockDescriptor) }
+            lockDescriptor = -1
+        }
+    }
+
+    /// Records a failure; false if the journal had already failed. Waiting submits are told.
+    private func markFailed(_ failure: JournalFailure, permanently: Bool) -> Bool {
+        let (first, waiting) = lock.withLock { () -> (Bool, [@Sendable (JournalFailure?) -> Void]) in
+            if permanently { broken = true }
+            let first = failed == nil
+            failed = failure
+            lock.broadcast()
+            defer { callbacks.removeAll() }
+            return (first, callbacks.map(\.completion))
+        }
+        for completion in waiting { completion(failure) }
+        return first
+    }
+
+    private func writeLoop(pool: Pool, statements: Statements) {
+        var lastPrune = MonotonicClock.now()
+        var lastAttempt: UInt64 = 0
+        var failingSince: UInt64?
+        var lastReport: UInt64 = 0
+        let retryNanoseconds = UInt64(Self.retryInterval * 1e9)
+        while true {
+            let (finishing, isBroken) = lock.withLock { () -> (Bool, Bool) in
+                if !stopping && (wanted <= durable || failed != nil) {
+                    _ = lock.wait(writerWake, untilMonotonic: MonotonicClock.now() + UInt64(Self.flushInterval * 1e9))
+                }
+                return (stopping, broken)
+            }
+            let (changes, through) = pool.takeJournalChanges()
+            let now = MonotonicClock.now()
+            let pending = lock.withLock { () -> [JournalChange] in
+                unwritten.append(contentsOf: changes)
+                unwrittenThrough = max(unwrittenThrough, through)
+                return unwritten
+            }
+            if isBroken {
+                if finishing { break }
+                continue
+            }
+            // While failing, a try every retry interval (and a last one at the stop).
+            let attempt = failingSince == nil || finishing || now - lastAttempt >= retryNanoseconds
+            if attempt {
+                lastAttempt = now
+                do {
+                    if !pending.isEmpty { try write(pending, statements) }
+                    let recovered = failingSince != nil
+                    lock.withLock {
+                        unwritten.removeAll(keepingCapacity: true)
+                        durable = max(durable, unwrittenThrough)
+                        if recovered { failed = nil }
+                    }
+                    if let since = failingSince {
+                        failingSince = nil
+                        pool.setJournalFailure(nil)
+                        onEvent(.recovered(seconds: Double(now - since) / 1e9, written: pending.count))
+                    }
+                } catch {
+                    let failure = JournalFailure(
+                        reason:
+                            "the job journal \(path) cannot record (\(error.message)): concurd refuses new jobs and starts none "
+                            + "until it can, and tries again every \(formatDecimal(Self.retryInterval)) s; free space on its disk"
+                    )
+                    if failingSince == nil {
+                        failingSince = now
+                        lastReport = now
+                        // The pool first: whoever hears of the failure next finds it degraded.
+                        pool.setJournalFailure(failure)
+                        if markFailed(failure, permanently: false) {
+                            onEvent(.failed(failure, unrecorded: JournalChange.summary(of: pending)))
+                        }
+                    } else if now - lastReport >= 60_000_000_000, let since = failingSince {
+                        lastReport = now
+                        onEvent(.stillFailing(failure, seconds: Double(now - since) / 1e9, waiting: pending.count))
+                    }
+                }
+            }
+            if now - lastPrune >= 1_000_000_000 {
+                lastPrune = now
+                if let replaced = fileReplaced() {
+                    let failure = JournalFailure(
+                        reason: "the job journal \(path) \(replaced) while concurd ran: it can keep no job any more; "
+                            + "restart concurd (what was queued or finished since is not in a journal)")
+                    pool.setJournalFailure(failure)
+                    _ = markFailed(failure, permanently: true)
+                    onEvent(.failed(failure, unrecorded: "everything from now on"))
+                    continue
+                }
+                if failingSince == nil {
+                    do {
+                        try database.execute("BEGIN IMMEDIATE")
+                        try prune(now: clock.unixTime(now))
+                        try database.execute("COMMIT")
+                    } catch {
+                        // A full disk can refuse even a delete; the next commit reports it.
+                        try? database.execute("ROLLBACK")
+                    }
+                }
+            }
+            let done = lock.withLock { () -> [(@Sendable (JournalFailure?) -> Void)] in
+                lock.broadcast()
+                var ready: [@Sendable (JournalFailure?) -> Void] = []
+                callbacks.removeAll { waiting in
+                    guard waiting.count <= durable else { return false }
+                    ready.append(waiting.completion)
+                    return true
+                }
+                return ready
+            }
+            for completion in done { completion(nil) }
+            if finishing { break }
+        }
+        lock.withLock {
+            writerRunning = false
+            lock.broadcast()
+        }
+    }
+
+    /// How the file at ``path`` differs from the one opened ("was deleted", "was replaced"),
+    /// or nil if it is the same.
+    private func fileReplaced() -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return "was deleted (\(String(cString: strerror(errno))))" }
+        guard UInt64(info.st_dev) == identity.device && UInt64(info.st_ino) == identity.inode else {
+            return "was replaced by another file"
+        }
+        return nil
+    }
+
+    /// Writes a batch of changes in one transaction. A job's start is skipped when the same
+    /// batch also finishes it; hand-overs of consecutive ids (a worker's batch) are written as
+    /// one ranged update.
+    private func write(_ changes: [JournalChange], _ statements: Statements) throws(SQLiteError) {
+        var finishing = Set<JobID>()
+        var highestAccepted: JobID = 0
+        for change in changes {
+            switch change {
+            case .finished(let record): finishing.insert(record.id)
+            case .accepted(let id, _, _): highestAccepted = max(highestAccepted, id)
+            default: continue
+            }
+        }
+        try database.execute("BEGIN")
+        do {
+            var handedOver: ClosedRange<JobID>?
+            for change in changes {
+                if case .handedOver(let id) = change {
+                    if let run = handedOver, id == run.upperBound + 1 {
+                        handedOver = run.lowerBound...id
+                        continue
+                    }
+                }
+                // Every other change comes after the hand-overs before it.
+                if let run = handedOver {
+                    try statements.handOver.run(.integer(Int64(run.lowerBound)), .integer(Int64(run.upperBound)))
+                    handedOver = nil
+                }
+                switch change {
+                case .accepted(let id, let spec, let submittedAt):
+                    try statements.insert.run(
+                        .integer(Int64(id)), .text(spec.json.serialized), .real(clock.unixTime(submittedAt)))
+                case .handedOver(let id):
+                    handedOver = id...id
+                case .started(let id, let attempts, let preemptions, let worker, let model, let at):
+                    guard !finishing.contains(id) else { continue }
+                    try statements.start.run(
+                        .integer(Int64(id)), .integer(Int64(attempts)), .integer(Int64(preemptions)), .integer(Int64(worker)),
+                        .text(model.rawValue), .real(clock.unixTime(at)))
+                case .requeued(let id, let attempts, let preemptions):
+                    guard !finishing.contains(id) else { continue }
+                    try statements.requeue.run(.integer(Int64(id)), .integer(Int64(attempts)), .integer(Int64(preemptions)))
+                case .finished(let record):
+                    try finish(record, statements.finish)
+                }
+            }
+            if let run = handedOver {
+                try statements.handOver.run(.integer(Int64(run.lowerBound)), .integer(Int64(run.upperBound)))
+            }
+            if highestAccepted > 0 { try statements.nextID.run(.integer(Int64(highestAccepted + 1))) }
+            try database.execute("COMMIT")
+        } catch {
+            try? database.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    private func finish(_ record: JobRecord, _ statement: SQLiteStatement) throws(SQLiteError) {
+        let state: JournalSchema.State =
+            switch record.state {
+            case .done: .done
+            case .failed: .failed
+            default: .cancelled
+            }
+        var kind: JournalSchema.OutputKind?
+        var a: SQLiteValue = .null
+        var b: SQLiteValue = .null
+        var seconds: SQLiteValue = .null
+        var text: SQLiteValue = .null
+        switch record.output {
+        case .checksum(let checksum)?:
+            kind = .checksum
+            a = .integer(Int64(bitPattern: checksum))
+        case .primality(let n, let factor)?:
+            kind = .primality
+            a = .integer(Int64(bitPattern: n))
+            b = .integer(Int64(bitPattern: factor))
+        case .slept(let milliseconds)?:
+            kind = .slept
+            a = .integer(Int64(milliseconds))
+        case .command(let exitCode, let signal, let elapsed, let output)?:
+            kind = .command
+            a = .int(exitCode)
+            b = .int(signal)
+            seconds = .real(elapsed)
+            text = .text(output)
+        case nil: break
+        }
+        try statement.run(
+            .integer(Int64(record.id)), .integer(state.rawValue), .integer(Int64(record.attempts)),
+            .integer(Int64(record.preemptions)), .real(record.startedAt.map(clock.unixTime)),
+            .real(record.finishedAt.map(clock.unixTime)), .int(record.worker), .text(record.model?.rawValue),
+            kind.map { .integer($0.rawValue) } ?? .null, a, b, seconds, text, .text(record.error))
+    }
+
+    /// The writer's compiled statements.
+    private struct Statements {
+        let insert: SQLiteStatement
+        let handOver: SQLiteStatement
+        let start: SQLiteStatement
+        let requeue: SQLiteStatement
+        let finish: SQLiteStatement
+        let nextID: SQLiteStatement
+
+        init(_ database: SQLiteDatabase) throws(SQLiteError) {
+            typealias State = JournalSchema.State
+            insert = try database.prepare(
+                "INSERT OR REPLACE INTO jobs (id, spec, state, attempts, preemptions, submitted_at) VALUES (?1, ?2, \(State.queued.rawValue), 0, 0, ?3)"
+            )
+            handOver = try database.prepare(
+                "UPDATE jobs SET state = \(State.handedOver.rawValue) WHERE id BETWEEN ?1 AND ?2 AND state = \(State.queued.rawValue)"
+            )
+            start = try database.prepare(
+                "UPDATE jobs SET state = \(State.running.rawValue), attempts = ?2, preemptions = ?3, worker = ?4, model = ?5, started_at = ?6 WHERE id = ?1"
+            )
+            requeue = try database.prepare(
+                "UPDATE jobs SET state = \(State.queued.rawValue), attempts = ?2, preemptions = ?3 WHERE id = ?1")
+            finish = try database.prepare(
+                """
+                UPDATE jobs SET state = ?2, attempts = ?3, preemptions = ?4, started_at = ?5, finished_at = ?6, worker = ?7,
+                    model = ?8, out_kind = ?9, out_a = ?10, out_b = ?11, out_seconds = ?12, out_text = ?13, error = ?14
+                WHERE id = ?1
+                """)
+            nextID = try database.prepare(
+                "INSERT INTO meta (key, value) VALUES ('next_job_id', ?1) ON CONFLICT (key) DO UPDATE SET value = MAX(value, ?1)")
+        }
+    }
+}

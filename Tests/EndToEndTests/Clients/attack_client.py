@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Clients that misbehave on concurd's control socket, for the tests and the benchmark: each
+mode prints one JSON line with what it saw.
+
+Usage:
+  attack_client.py pipeline SOCKET CONNECTIONS CALLS STATUS_CALLS
+      CONNECTIONS clients each send CALLS Stats calls without reading a reply; meanwhile a
+      well-behaved client times STATUS_CALLS Status calls. Reports the latencies (ms) and, per
+      flooder, whether concurd closed it and how many calls it got to send.
+  attack_client.py watchers SOCKET COUNT SECONDS
+      COUNT clients each start WatchJobs (every job) with a tiny receive buffer and never read,
+      for SECONDS; reports how many concurd closed.
+  attack_client.py hold SOCKET COUNT SECONDS
+      Opens COUNT idle connections and holds them for SECONDS; reports how many connected and
+      how many concurd closed (or refused) meanwhile.
+"""
+import json
+import os
+import select
+import socket
+import sys
+import threading
+import time
+
+
+def connect(path, timeout=10.0, receive_buffer=None):
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    if receive_buffer:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    client.settimeout(timeout)
+    client.connect(path)
+    return client
+
+
+def call(method):
+    return json.dumps({"method": "io.concur.Supervisor." + method}).encode() + b"\0"
+
+
+def closed_by_peer(client, wait=0.0):
+    """Whether the other end hung up (EOF, reset, or HUP), looking at most `wait` seconds."""
+    poller = select.poll()
+    poller.register(client, select.POLLIN | select.POLLHUP | select.POLLERR | getattr(select, "POLLRDHUP", 0x2000))
+    events = poller.poll(wait * 1000)
+    if not events:
+        return False
+    mask = events[0][1]
+    if mask & (select.POLLHUP | select.POLLERR | getattr(select, "POLLRDHUP", 0x2000)):
+        return True
+    return False
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def pipeline(path, connections, calls, status_calls):
+    results = [None] * connections
+    message = call("Stats")
+
+    def flood(index):
+        sent = 0
+        closed = False
+        try:
+            client = connect(path, timeout=5.0)
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+            burst = message * 100
+            while sent < calls:
+                try:
+                    client.sendall(burst)
+                    sent += 100
+                except socket.timeout:
+                    break  # blocked: concurd reads no more from it (backpressure)
+            closed = closed_by_peer(client, wait=15.0)
+            client.close()
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+        results[index] = {"sent": sent, "closed": closed}
+
+    threads = [threading.Thread(target=flood, args=(index,)) for index in range(connections)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)
+    good = connect(path)
+    latencies = []
+    buffer = b""
+    for _ in range(status_calls):
+        start = time.perf_counter()
+        good.sendall(call("Status"))
+        while b"\0" not in buffer:
+            chunk = good.recv(65536)
+            if not chunk:
+                raise SystemExit("the well-behaved client was disconnected")
+            buffer += chunk
+        reply, _, buffer = buffer.partition(b"\0")
+        latencies.append((time.perf_counter() - start) * 1000)
+        if "error" in json.loads(reply):
+            raise SystemExit("Status failed: " + reply.decode())
+        time.sleep(0.002)
+    good.close()
+    for thread in threads:
+        thread.join()
+    print(json.dumps({
+        "status_p50_ms": percentile(latencies, 0.5), "status_p99_ms": percentile(latencies, 0.99),
+        "status_max_ms": max(latencies), "flooders": results,
+    }))
+
+
+def watchers(path, count, seconds):
+    clients = []
+    for _ in range(count):
+        client = connect(path, receive_buffer=4096)
+        client.sendall(json.dumps({"method": "io.concur.Supervisor.WatchJobs", "more": True}).encode() + b"\0")
+        clients.append(client)
+    print(json.dumps({"watching": len(clients)}), flush=True)
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        time.sleep(0.2)
+    closed = sum(1 for client in clients if closed_by_peer(client))
+    print(json.dumps({"watchers": count, "closed": closed}))
+
+
+def hold(path, count, seconds):
+    clients = []
+    failed = 0
+    for _ in range(count):
+        try:
+            clients.append(connect(path, timeout=2.0))
+        except OSError:
+            failed += 1
+    print(json.dumps({"connected": len(clients), "failed": failed}), flush=True)
+    time.sleep(seconds)
+    closed = sum(1 for client in clients if closed_by_peer(client))
+    print(json.dumps({"connected": len(clients), "failed": failed, "closed": closed}))
+
+
+def main():
+    mode, path = sys.argv[1], sys.argv[2]
+    numbers = [int(value) for value in sys.argv[3:]]
+    if mode == "pipeline":
+        pipeline(path, *numbers)
+    elif mode == "watchers":
+        watchers(path, *numbers)
+    elif mode == "hold":
+        hold(path, *numbers)
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main()

@@ -92,6 +92,7 @@ let package = Package(
             swiftSettings: strict),
         .target(name: "ConcurTestSupport", path: "Tests/ConcurTestSupport", swiftSettings: strict),
         .testTarget(name: "VarlinkTests", dependencies: ["Varlink"], swiftSettings: strict),
+        .testTarget(name: "PathTrustTests", dependencies: ["PathTrust"], swiftSettings: strict),
         .testTarget(name: "ConcurProtocolTests", dependencies: ["ConcurProtocol", "Varlink"], swiftSettings: strict),
         .testTarget(
             name: "ConcurJournalTests", dependencies: ["ConcurJournal", "ConcurCore", "ConcurProtocol", "ConcurTestSupport"],

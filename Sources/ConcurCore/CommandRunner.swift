@@ -7,7 +7,8 @@ import Glibc
 /// stopping it stops everything it started.
 ///
 /// It is stopped (SIGTERM to the group, SIGKILL after a grace period) when its cancellation
-/// flag is raised or its time limit passes. Runs on the calling thread, in any model.
+/// flag is raised or its time limit passes; one that has ended by then, or ends with status 0
+/// all the same, keeps its result. Runs on the calling thread, in any model.
 public enum CommandRunner {
     /// Bytes of output kept for the job's result.
     public static let outputTail = 4096
@@ -63,12 +64,20 @@ public enum CommandRunner {
             }
             let now = MonotonicClock.now()
             if stopReason == nil {
+                var reason: String?
                 if cancellation.isRaised {
-                    stopReason = Workload.cancelReason
+                    reason = Workload.cancelReason
                 } else if let deadline, now >= deadline {
-                    stopReason = "exceeded its time limit of \(formatDecimal(timeLimit ?? 0)) s"
+                    reason = "exceeded its time limit of \(formatDecimal(timeLimit ?? 0)) s"
                 }
-                if stopReason != nil {
+                if let reason {
+                    // A command that has already ended keeps its result: the interrupt came too
+                    // late, and what it did must not be undone by running it again.
+                    if concur_reap(pid, &code, &signal) == 1 {
+                        exit = (code, signal)
+                        break
+                    }
+                    stopReason = reason
                     kill(-pid, SIGTERM)
                     stopSentAt = now
                 }
@@ -87,6 +96,10 @@ public enum CommandRunner {
             exitCode: ending.code >= 0 ? Int(ending.code) : nil, signal: ending.signal >= 0 ? Int(ending.signal) : nil,
             seconds: seconds, output: text)
         if let stopReason {
+            // Interrupted, yet it ended with success on its own: it finished (it was ending as
+            // the signal came, or let the signal be); its result wins over the interrupt, so a
+            // preempted command that had done its work is not run again.
+            if stopReason == Workload.cancelReason && ending.code == 0 { return .done(output) }
             return stopReason == Workload.cancelReason ? .cancelled(stopReason) : .failed(stopReason, output: output)
         }
         if ending.code == 0 { return .done(output) }

@@ -10,6 +10,21 @@ public enum WatchItem: Sendable, Equatable {
     case event(PoolEvent)
 }
 
+/// A finished job's record as the watches covering it share it: one copy however many watches
+/// hold it until their clients take it.
+public final class WatchedJob: Sendable {
+    /// The record.
+    public let info: JobInfo
+    /// About how many bytes a watch holding it is charged (as if it were not shared).
+    let estimatedBytes: Int
+
+    /// A shared record of `info`.
+    public init(_ info: JobInfo) {
+        self.info = info
+        estimatedBytes = WatchItem.job(info).estimatedBytes
+    }
+}
+
 /// Where a watch's finished jobs (and, if it follows them, the pool's events) wait until its
 /// client takes them.
 ///
@@ -20,7 +35,7 @@ public enum WatchItem: Sendable, Equatable {
 /// at once, rather than let the daemon's memory grow without bound.
 public final class JobWatchSink: Sendable {
     private struct Buffer {
-        var items: Deque<WatchItem> = []
+        var items: Deque<Entry> = []
         var bytes = 0
         var ended = false
         var overflowed = false
@@ -29,16 +44,23 @@ public final class JobWatchSink: Sendable {
 
     private let buffer = Mutex(Buffer())
     private let onReady: @Sendable () -> Void
+    private let onCutOff: (@Sendable () -> Void)?
     /// The most items held for a consumer that does not keep up.
     public let capacity: Int
     /// The memory shared with the other watches, if any.
     public let budget: WatchBudget?
 
-    /// A sink that calls `onReady` when items arrive after the consumer last took them.
-    public init(capacity: Int = 1_000_000, budget: WatchBudget? = nil, onReady: @escaping @Sendable () -> Void) {
+    /// A sink that calls `onReady` when items arrive after the consumer last took them, and
+    /// `onCutOff` (under the pool's lock: it must not call the pool) the moment its consumer is
+    /// cut off.
+    public init(
+        capacity: Int = 1_000_000, budget: WatchBudget? = nil, onCutOff: (@Sendable () -> Void)? = nil,
+        onReady: @escaping @Sendable () -> Void
+    ) {
         self.capacity = capacity
         self.budget = budget
         self.onReady = onReady
+        self.onCutOff = onCutOff
         budget?.register()
     }
 
@@ -49,15 +71,54 @@ public final class JobWatchSink: Sendable {
     /// Bytes (estimated) of the items held for the consumer.
     public var heldBytes: Int { buffer.withLock { $0.bytes } }
 
-    /// Adds a finished job; `last` marks the end of the watch.
-    func push(_ job: JobInfo, last: Bool) {
-        push(.job(job), last: last)
+    /// An item as held: a finished job by reference (shared with the other watches).
+    private enum Entry {
+        case job(WatchedJob)
+        case event(PoolEvent)
+
+        var item: WatchItem {
+            switch self {
+            case .job(let job): .job(job.info)
+            case .event(let event): .event(event)
+            }
+        }
+
+        /// About how many bytes the item holds in memory for this watch, counted as if it
+        /// were not shared (so the budget errs on the safe side).
+        var estimatedBytes: Int {
+            switch self {
+            case .job(let job): job.estimatedBytes
+            case .event(let event): WatchItem.event(event).estimatedBytes
+            }
+        }
+    }
+
+    /// Adds a finished job; `last` marks the end of the watch. False once the consumer was cut
+    /// off: the watch wants nothing more.
+    @discardableResult
+    func push(_ job: JobInfo, last: Bool) -> Bool {
+        push(Entry.job(WatchedJob(job)), last: last)
+    }
+
+    /// Adds a finished job shared with other watches; `last` marks the end of the watch.
+    @discardableResult
+    func push(_ job: WatchedJob, last: Bool) -> Bool {
+        push(Entry.job(job), last: last)
     }
 
     /// Adds an item; `last` marks the end of the watch.
-    func push(_ item: WatchItem, last: Bool = false) {
-        let schedule = buffer.withLock { buffer -> Bool in
-            guard !buffer.ended else { return false }
+    @discardableResult
+    func push(_ item: WatchItem, last: Bool = false) -> Bool {
+        switch item {
+        case .job(let job): push(Entry.job(WatchedJob(job)), last: last)
+        case .event(let event): push(Entry.event(event), last: last)
+        }
+    }
+
+    private func push(_ item: Entry, last: Bool) -> Bool {
+        let (schedule, cutOff, wanted) = buffer.withLock { buffer -> (Bool, Bool, Bool) in
+            guard !buffer.ended else { return (false, false, !buffer.overflowed) }
+            var cutOff = false
             let bytes = item.estimatedBytes
             if buffer.items.count >= capacity || budget?.reserve(bytes, holding: buffer.bytes) == false {
                 // Cut off: what the consumer had not taken goes now, not when it hangs up.
@@ -66,16 +127,19 @@ public final class JobWatchSink: Sendable {
                 buffer.bytes = 0
                 buffer.overflowed = true
                 buffer.ended = true
+                cutOff = true
             } else {
                 buffer.items.append(item)
                 buffer.bytes += bytes
                 buffer.ended = last
             }
-            guard !buffer.scheduled else { return false }
+            guard !buffer.scheduled else { return (false, cutOff, !buffer.overflowed) }
             buffer.scheduled = true
-            return true
+            return (true, cutOff, !buffer.overflowed)
         }
+        if cutOff { onCutOff?() }
         if schedule { onReady() }
+        return wanted
     }
 
     /// Takes every pending item and keeps the jobs (for a watch that follows no events).
@@ -90,16 +154,17 @@ public final class JobWatchSink: Sendable {
     public func take(limit: Int = .max) -> (items: [WatchItem], ended: Bool, overflowed: Bool, more: Bool) {
         buffer.withLock { buffer in
             let count = min(limit, buffer.items.count)
-            let taken = Array(buffer.items.prefix(count))
-            buffer.items.removeFirst(count)
+            let taken = buffer.items.prefix(count)
             if budget != nil {
-                let bytes = buffer.items.isEmpty ? buffer.bytes : taken.reduce(0) { $0 + $1.estimatedBytes }
+                let bytes = count == buffer.items.count ? buffer.bytes : taken.reduce(0) { $0 + $1.estimatedBytes }
                 budget?.release(bytes)
                 buffer.bytes -= bytes
             }
+            let items = taken.map(\.item)
+            buffer.items.removeFirst(count)
             let more = !buffer.items.isEmpty
             buffer.scheduled = more
-            return (taken, buffer.ended && !more, buffer.overflowed && !more, more)
+            return (items, buffer.ended && !more, buffer.overflowed && !more, more)
         }
     }
 }

@@ -283,11 +283,13 @@ public final class Pool: @unchecked Sendable {
 
     /// Stops a watch whose client went away.
     public func removeWatch(_ id: Int) {
-        lock.withLock {
-            state.removeWatch(id)
-            sinks[id] = nil
-            eventSinks[id] = nil
-        }
+        lock.withLock { forgetWatchLocked(id) }
+    }
+
+    private func forgetWatchLocked(_ id: Int) {
+        state.removeWatch(id)
+        sinks[id] = nil
+        eventSinks[id] = nil
     }
 
     /// Pauses the workers (`true`: they take no new jobs) or resumes them; returns whether
@@ -307,8 +309,11 @@ public final class Pool: @unchecked Sendable {
         guard state.eventCount != eventsPublished else { return }
         let new = state.events(after: eventsPublished)
         eventsPublished = state.eventCount
-        for sink in eventSinks.values {
-            for event in new { sink.push(.event(event)) }
+        for (watch, sink) in eventSinks {
+            for event in new where !sink.push(.event(event)) {
+                forgetWatchLocked(watch)
+                break
+            }
         }
     }
 
@@ -524,6 +529,8 @@ public final class Pool: @unchecked Sendable {
     /// notifications, in order) and returns the worker starts, to do after unlocking.
     private func performLocked(_ actions: [PoolAction]) -> [Launch] {
         var launches: [Launch] = []
+        // The watches a finished job goes to share one copy of its record.
+        var shared: WatchedJob?
         for action in actions {
             switch action {
             case .startWorker(let id, let model, let delay):
@@ -548,7 +555,12 @@ public final class Pool: @unchecked Sendable {
                     handle.post(.release)
                 }
             case .notify(let watch, let job, let last):
-                sinks[watch]?.push(job, last: last)
+                if shared?.info.id != job.id { shared = WatchedJob(job) }
+                if let shared, sinks[watch]?.push(shared, last: last) == false {
+                    // Its client was cut off for falling behind: the pool stops feeding it.
+                    forgetWatchLocked(watch)
+                    continue
+                }
                 if last {
                     sinks[watch] = nil
                     eventSinks[watch] = nil

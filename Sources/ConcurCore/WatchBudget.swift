@@ -15,7 +15,7 @@ public final class WatchBudget: Sendable {
     private let state = Mutex<(held: Int, watches: Int)>((0, 0))
 
     /// A budget of `total` bytes, at most `perWatch` for one watch.
-    public init(total: Int = 64 << 20, perWatch: Int = 16 << 20) {
+    public init(total: Int = 32 << 20, perWatch: Int = 16 << 20) {
         self.total = total
         self.perWatch = perWatch
     }

@@ -70,7 +70,7 @@ public struct ControlService: VarlinkInterface {
                 try ParameterReader(parameters).finish()
                 // The frame the watchers share, if it is recent: a client calling Stats in a
                 // loop costs a copy, not a reading of /proc each time.
-                responder.reply(statsFeed.frame(maxAge: Self.statsReuseWithin))
+                responder.reply(encoded: statsFeed.frame(maxAge: Self.statsReuseWithin))
             case .resize: try resize(parameters, responder: responder)
             case .setModel: try setModel(parameters, responder: responder)
             case .listJobs: try listJobs(parameters, responder: responder)
@@ -362,8 +362,6 @@ final class JobStream: Sendable {
     private let progress = Mutex(Progress())
     private let anchor: StreamAnchor
 
-    private let onCutOff: @Sendable (String) -> Void
-
     /// A stream over `pool` to `responder`; `onCutOff` hears why a client that fell too far
     /// behind was cut off.
     init(
@@ -372,10 +370,11 @@ final class JobStream: Sendable {
     ) {
         self.pool = pool
         self.responder = responder
-        self.onCutOff = onCutOff
         let anchor = StreamAnchor()
         self.anchor = anchor
-        self.sink = JobWatchSink(budget: budget) { anchor.stream?.scheduleDelivery() }
+        let reason = "the client fell too far behind (its unread jobs passed what concurd keeps for a watcher) and was cut off"
+        self.sink = JobWatchSink(
+            budget: budget, onCutOff: { onCutOff(reason) }, onReady: { anchor.stream?.scheduleDelivery() })
         anchor.stream = self
     }
 
@@ -391,12 +390,14 @@ final class JobStream: Sendable {
         scheduleDelivery()
     }
 
+    /// Delivers once the client has read what it was sent (at once if it has): while it has
+    /// not, the jobs wait in the sink, where the watch budget bounds them.
     private func scheduleDelivery() {
-        responder.enqueue { [self] in deliver() }
+        responder.whenWritable { [self] in deliver() }
     }
 
     /// Replies sent per turn of the event loop; the rest wait until the client has read these.
-    static let repliesPerTurn = 512
+    static let repliesPerTurn = 64
 
     private func deliver() {
         let current = progress.withLock { $0 }
@@ -413,10 +414,9 @@ final class JobStream: Sendable {
             responder.reply(fields, continues: !(ended && !overflowed && index == items.count - 1))
         }
         if overflowed {
-            let reason =
-                "the client fell too far behind (its unread jobs passed what concurd keeps for a watcher) and was cut off"
-            onCutOff(reason)
-            responder.fail(SupervisorError.invalidValue(parameter: "more", reason: reason))
+            responder.fail(
+                SupervisorError.invalidValue(
+                    parameter: "more", reason: "the client fell too far behind and was cut off (its backlog was dropped)"))
         }
         if ended {
             end()

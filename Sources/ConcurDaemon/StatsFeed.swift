@@ -22,7 +22,7 @@ final class StatsFeed: @unchecked Sendable {
     private let lock = ConditionLock()
     private var watchers: [Int: Watcher] = [:]
     private var nextID = 0
-    private var cache: (time: UInt64, frame: JSONObject)?
+    private var cache: (time: UInt64, frame: [UInt8])?
     private var threadStarted = false
     /// A frame this recent is sent again rather than computed anew, in nanoseconds.
     static let reuseWithin: UInt64 = 20_000_000
@@ -31,12 +31,14 @@ final class StatsFeed: @unchecked Sendable {
         self.supervisor = supervisor
     }
 
-    /// The current statistics as a reply: the cached frame if it is younger than `maxAge`
-    /// nanoseconds (``reuseWithin`` by default).
-    func frame(maxAge: UInt64 = reuseWithin) -> JSONObject {
+    /// The current statistics as a reply's parameters, serialized: the cached frame if it is
+    /// younger than `maxAge` nanoseconds (``reuseWithin`` by default). Encoded once, sent to
+    /// every watcher and caller that shares it.
+    func frame(maxAge: UInt64 = reuseWithin) -> [UInt8] {
         let now = MonotonicClock.now()
         if let cached = lock.withLock({ cache }), now - cached.time < maxAge { return cached.frame }
-        guard case .object(let frame) = supervisor.stats().json else { return [:] }
+        var frame: [UInt8] = []
+        supervisor.stats().json.serialize(into: &frame)
         lock.withLock { cache = (now, frame) }
         return frame
     }
@@ -73,7 +75,7 @@ final class StatsFeed: @unchecked Sendable {
         }
         guard !ending.isEmpty else { return }
         let last = frame()
-        for watcher in ending { watcher.responder.reply(last) }
+        for watcher in ending { watcher.responder.reply(encoded: last) }
     }
 
     /// The feed's loop: sleeps until the earliest watcher is due, then serves every due one from
@@ -102,7 +104,7 @@ final class StatsFeed: @unchecked Sendable {
                 }
             }
             let frame = frame()
-            for responder in due { responder.offer(frame) }
+            for responder in due { responder.offer(encoded: frame) }
         }
     }
 }

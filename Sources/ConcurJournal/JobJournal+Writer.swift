@@ -87,6 +87,12 @@ extension JobJournal {
                 if finishing { break }
                 continue
             }
+            // Every commit first checks that the file is still the one opened: a journal deleted
+            // or replaced under concurd must not take commits that no restart will see.
+            if !pending.isEmpty, let replaced = fileReplaced() {
+                breakPermanently(replaced, pool: pool)
+                continue
+            }
             // While failing, a try every retry interval (and a last one at the stop).
             let attempt = failingSince == nil || finishing || now - lastAttempt >= retryNanoseconds
             if attempt {
@@ -127,12 +133,7 @@ extension JobJournal {
             if now - lastPrune >= 1_000_000_000 {
                 lastPrune = now
                 if let replaced = fileReplaced() {
-                    let failure = JournalFailure(
-                        reason: "the job journal \(path) \(replaced) while concurd ran: it can keep no job any more; "
-                            + "restart concurd (what was queued or finished since is not in a journal)")
-                    pool.setJournalFailure(failure)
-                    _ = markFailed(failure, permanently: true)
-                    onEvent(.failed(failure, unrecorded: "everything from now on"))
+                    breakPermanently(replaced, pool: pool)
                     continue
                 }
                 if failingSince == nil {
@@ -163,6 +164,16 @@ extension JobJournal {
             writerRunning = false
             lock.broadcast()
         }
+    }
+
+    /// The journal file is gone or another one: nothing can be kept from now on.
+    private func breakPermanently(_ replaced: String, pool: Pool) {
+        let failure = JournalFailure(
+            reason: "the job journal \(path) \(replaced) while concurd ran: it can keep no job any more; "
+                + "restart concurd (what was queued or finished since is not in a journal)")
+        pool.setJournalFailure(failure)
+        _ = markFailed(failure, permanently: true)
+        onEvent(.failed(failure, unrecorded: "every job queued, and every change since"))
     }
 
     /// How the file at ``path`` differs from the one opened ("was deleted", "was replaced"),

@@ -67,6 +67,9 @@ public struct VarlinkReply: Sendable, Equatable {
     public var error: String?
     /// The transport may skip it when the client is not reading (it is not sent on the wire).
     public var droppable = false
+    /// The parameters already serialized (a JSON object's text), sent instead of
+    /// ``parameters``: a reply many callers share (a statistics frame) is encoded once.
+    public var encodedParameters: [UInt8]?
 
     /// A successful reply; a `droppable` one is skipped while the client is not reading.
     public init(parameters: JSONObject = [:], continues: Bool = false, droppable: Bool = false) {
@@ -89,6 +92,29 @@ public struct VarlinkReply: Sendable, Equatable {
         parameters = try reader.optional("parameters") ?? [:]
         continues = try reader.optional("continues") ?? false
         error = try reader.optional("error")
+    }
+
+    /// A successful reply whose parameters are already serialized (`encoded` must be the text
+    /// of a JSON object).
+    public init(encodedParameters encoded: [UInt8], continues: Bool = false, droppable: Bool = false) {
+        self.parameters = [:]
+        self.continues = continues
+        self.error = nil
+        self.droppable = droppable
+        self.encodedParameters = encoded
+    }
+
+    /// Appends the reply as a framed message (with its NUL) to `output`.
+    public func frame(into output: inout [UInt8]) {
+        guard let encodedParameters else {
+            VarlinkFraming.frame(json, into: &output)
+            return
+        }
+        output.append(contentsOf: #"{"parameters":"#.utf8)
+        output.append(contentsOf: encodedParameters)
+        if continues { output.append(contentsOf: #","continues":true"#.utf8) }
+        output.append(contentsOf: "}".utf8)
+        output.append(0)
     }
 
     /// The reply as a JSON message.

@@ -65,6 +65,16 @@ public struct VarlinkResponder: Sendable {
         deliver(VarlinkReply(parameters: parameters, continues: more, droppable: true))
     }
 
+    /// Sends a reply whose parameters are already serialized (the text of a JSON object).
+    public func reply(encoded parameters: [UInt8], continues: Bool = false) {
+        deliver(VarlinkReply(encodedParameters: parameters, continues: continues && more))
+    }
+
+    /// ``offer(_:)`` with parameters already serialized.
+    public func offer(encoded parameters: [UInt8]) {
+        deliver(VarlinkReply(encodedParameters: parameters, continues: more, droppable: true))
+    }
+
     /// Runs `body` on the connection's serial context once the client has read enough of what
     /// it was sent to take more (at once if it has): how a stream that must not drop replies
     /// keeps pace with its reader.

@@ -12,7 +12,7 @@ struct ConnectionLimits: Sendable {
     /// the connection (a client that pipelines while it reads is only slowed down).
     var maxPipelined = 64
     /// Calls answered in one go before the event loop serves the other connections.
-    var callsPerTurn = 8
+    var callsPerTurn = 2
     /// Bytes of unread replies (queued in the daemon, beyond what the kernel holds) past which
     /// the connection is closed: a client that stops reading a stream it asked for.
     var maxUnreadBytes = 4 << 20
@@ -391,7 +391,7 @@ final class VarlinkConnectionHandler: ChannelDuplexHandler {
                 return
             }
             scratch.removeAll(keepingCapacity: true)
-            VarlinkFraming.frame(reply.json, into: &scratch)
+            reply.frame(into: &scratch)
             var buffer = context.channel.allocator.buffer(capacity: scratch.count)
             buffer.writeBytes(scratch)
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)

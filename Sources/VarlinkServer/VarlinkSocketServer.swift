@@ -230,6 +230,9 @@ public final class VarlinkSocketServer: Sendable {
                 }
             }
             .childChannelOption(.allowRemoteHalfClosure, value: false)
+            // Replies a client has not read are held back early (the kernel's share is small),
+            // so a client that never reads costs the daemon a few dozen replies, not hundreds.
+            .childChannelOption(.socketOption(.so_sndbuf), value: 64 << 10)
     }
 
     private static func peerCredentials(of channel: any Channel) -> EventLoopFuture<VarlinkPeer> {

@@ -31,7 +31,8 @@ final class ServiceHarness: Sendable {
         replies.withLock { $0 = [] }
         let serial = serial
         let responder = VarlinkResponder(
-            more: more, oneway: false, deliver: { reply in self.replies.withLock { $0.append(reply) } }, onClose: { _ in },
+            more: more, oneway: false, deliver: { reply in self.replies.withLock { $0.append(Self.decoded(reply)) } },
+            onClose: { _ in },
             schedule: { body in serial.async(body) })
         service.handle(method: method, parameters: parameters, peer: VarlinkPeer(pid: 1, uid: 0, gid: 0), responder: responder)
         let deadline = MonotonicClock.now() + UInt64(wait * 1e9)
@@ -40,6 +41,17 @@ final class ServiceHarness: Sendable {
             usleep(1_000)
         }
         return replies.withLock { $0 }
+    }
+
+    /// A reply with parameters sent already serialized, as a client would read it.
+    static func decoded(_ reply: VarlinkReply) -> VarlinkReply {
+        guard let bytes = reply.encodedParameters,
+            case .object(let parameters)? = try? bytes.withUnsafeBytes({ try JSON.parse($0) })
+        else { return reply }
+        var plain = reply
+        plain.parameters = parameters
+        plain.encodedParameters = nil
+        return plain
     }
 
     func error(_ method: String, _ parameters: JSONObject = [:], more: Bool = false) -> VarlinkError? {

@@ -30,6 +30,42 @@ struct DurabilityTests {
         return runs
     }
 
+    /// Jobs that ran again after a run of theirs had ended done at least `margin` before the
+    /// next kill (nanoseconds of CLOCK_MONOTONIC, the execution log's clock): their finish should
+    /// have been in the journal by then. The log's order is the order of its lines' writes.
+    static func rerunAfterRecordedFinish(in log: String, kills: [UInt64], margin: UInt64) throws -> [UInt64] {
+        var ended: [UInt64: UInt64] = [:]
+        var stale: Set<UInt64> = []
+        for line in try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count >= 2, let id = UInt64(fields[1]) else { continue }
+            if fields[0] == "end", fields.count >= 4, fields[2] == "done", let time = UInt64(fields[3]) {
+                ended[id] = ended[id] ?? time
+            } else if fields[0] == "start", let time = ended[id],
+                let kill = kills.first(where: { $0 > time }), kill - time >= margin
+            {
+                stale.insert(id)
+            }
+        }
+        return stale.sorted()
+    }
+
+    /// Now on CLOCK_MONOTONIC, in nanoseconds (the execution log's clock).
+    static func monotonicNow() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+
+    /// The execution log's lines about `ids`, for a failure's message.
+    static func lines(of ids: some Sequence<UInt64>, in log: String) throws -> [String] {
+        let wanted = Set(ids.map(String.init))
+        return try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").filter { line in
+            let fields = line.split(separator: " ")
+            return fields.count >= 2 && wanted.contains(String(fields[1]))
+        }.map(String.init)
+    }
+
     /// The states of `ids` as `ListJobs` reports them.
     static func states(of ids: [UInt64], daemon: TestDaemon) throws -> [UInt64: JobState] {
         let connection = try VarlinkConnection(unixPath: daemon.socket, receiveTimeout: 30)
@@ -54,50 +90,26 @@ struct DurabilityTests {
     func crashRecovery() throws {
         let folder = try Folder()
         let models = ["threads", "processes", "tasks"]
-        var accepted: [UInt64] = []
-        var inFlight = 0
         var generator = SystemRandomNumberGenerator()
         let kills = 6
+        var rounds = KillRounds()
         for round in 0..<kills {
-            let daemon = try TestDaemon(
-                [
-                    "--workers", "4", "--model", models[round % models.count], "--max-attempts", "20",
-                    "--execution-log", folder.executionLog, "--retain-jobs", "1000000",
-                ], stateDirectory: folder.state)
-            inFlight += try Self.inFlight(in: daemon.log())
             // A steady workload: a batch of 20 short jobs every ~10 ms, from one client, while
             // the daemon is killed at a random moment.
-            let killAfter = Double.random(in: 0.3...1.2, using: &generator)
-            let pid = daemon.pid
-            let killer = Thread {
-                Thread.sleep(forTimeInterval: killAfter)
-                kill(pid, SIGKILL)
-            }
-            killer.start()
-            let connection = try VarlinkConnection(unixPath: daemon.socket, receiveTimeout: 10)
-            while true {
-                let jobs: [JSON] = (0..<20).map { index in
+            try rounds.run(
+                folder: folder, arguments: ["--workers", "4", "--model", models[round % models.count]],
+                killAfter: Double.random(in: 0.3...1.2, using: &generator), pause: 0.01
+            ) {
+                (0..<20).map { index in
                     index % 4 == 0
                         ? .object(["kind": "cpu", "size": .double(0.02)])
-                        : .object(["kind": "sleep", "ms": .int(Int64.random(in: 1...15, using: &generator))])
+                        : .object(["kind": "sleep", "ms": .int(Int64.random(in: 1...15))])
                 }
-                guard let reply = try? connection.call(SupervisorInterface.method(.submit), ["jobs": .array(jobs)]) else { break }
-                guard case .array(let ids) = reply["ids"] ?? .null else { throw TestFailure("no ids in \(reply)") }
-                accepted += ids.compactMap { if case .int(let id) = $0 { UInt64(id) } else { nil } }
-                Thread.sleep(forTimeInterval: 0.01)
             }
-            connection.close()
-            #expect(daemon.waitForExit(timeout: 10) != nil)
         }
         // The last start runs everything that is left, then drains.
-        let daemon = try TestDaemon(
-            ["--workers", "4", "--execution-log", folder.executionLog, "--retain-jobs", "1000000"], stateDirectory: folder.state)
-        inFlight += try Self.inFlight(in: daemon.log())
-        #expect(
-            try eventually(120) {
-                let status = try daemon.status()
-                return status.queued == 0 && status.running == 0
-            })
+        let daemon = try rounds.lastStart(folder: folder)
+        let (accepted, killTimes, inFlight) = (rounds.accepted, rounds.killTimes, rounds.inFlight)
         let states = try Self.states(of: accepted, daemon: daemon)
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit() == 0, "\(daemon.log())")
@@ -117,8 +129,68 @@ struct DurabilityTests {
         #expect(
             duplicates <= inFlight,
             "\(duplicates) repeated runs, more than the \(inFlight) jobs the journal held in flight at the \(kills) kills")
+        let stale = try Self.rerunAfterRecordedFinish(in: folder.executionLog, kills: killTimes, margin: 500_000_000)
+        let staleLines = try Self.lines(of: stale.prefix(3), in: folder.executionLog)
+        #expect(
+            stale.isEmpty,
+            "jobs ran again although they had finished 0.5 s or more before a kill: \(stale.prefix(10)); kills at \(killTimes); \(staleLines)"
+        )
         print(
             "crash recovery: \(accepted.count) jobs accepted over \(kills) kills, \(inFlight) in flight, \(duplicates) ran twice")
+    }
+
+    /// Rounds of a daemon started on one state directory, fed batches by one client, and
+    /// killed with SIGKILL at a set moment: what was accepted, when each kill came, and what the
+    /// journal found in flight at each start.
+    struct KillRounds {
+        var accepted: [UInt64] = []
+        var killTimes: [UInt64] = []
+        var inFlight = 0
+
+        /// One round: a daemon with `arguments`, a batch from `batch` every `pause` seconds
+        /// until the kill after `killAfter` seconds ends it.
+        mutating func run(
+            folder: Folder, arguments: [String], killAfter: Double, pause: Double, batch: () -> [JSON]
+        ) throws {
+            let daemon = try TestDaemon(
+                arguments + ["--max-attempts", "20", "--execution-log", folder.executionLog, "--retain-jobs", "1000000"],
+                stateDirectory: folder.state)
+            inFlight += try DurabilityTests.inFlight(in: daemon.log())
+            let pid = daemon.pid
+            let killed = Mutex<UInt64>(0)
+            let killer = Thread {
+                Thread.sleep(forTimeInterval: killAfter)
+                killed.withLock { $0 = DurabilityTests.monotonicNow() }
+                kill(pid, SIGKILL)
+            }
+            killer.start()
+            let connection = try VarlinkConnection(unixPath: daemon.socket, receiveTimeout: 10)
+            while true {
+                guard let reply = try? connection.call(SupervisorInterface.method(.submit), ["jobs": .array(batch())]) else {
+                    break
+                }
+                guard case .array(let ids) = reply["ids"] ?? .null else { throw TestFailure("no ids in \(reply)") }
+                accepted += ids.compactMap { if case .int(let id) = $0 { UInt64(id) } else { nil } }
+                Thread.sleep(forTimeInterval: pause)
+            }
+            connection.close()
+            #expect(daemon.waitForExit(timeout: 10) != nil)
+            killTimes.append(killed.withLock { $0 })
+        }
+
+        /// The start after the last kill, once it has run everything left (still running).
+        mutating func lastStart(folder: Folder) throws -> TestDaemon {
+            let daemon = try TestDaemon(
+                ["--workers", "4", "--execution-log", folder.executionLog, "--retain-jobs", "1000000"],
+                stateDirectory: folder.state)
+            inFlight += try DurabilityTests.inFlight(in: daemon.log())
+            #expect(
+                try eventually(120) {
+                    let status = try daemon.status()
+                    return status.queued == 0 && status.running == 0
+                })
+            return daemon
+        }
     }
 
     /// The jobs in flight that the start-up found (the journal's log line).
@@ -128,6 +200,42 @@ struct DurabilityTests {
             let count = Int(field.dropFirst("in_flight=".count))
         else { throw TestFailure("no journal line in:\n\(log)") }
         return count
+    }
+
+    @Test(
+        "kill -9 with batches where a long job follows many short ones: a job that had finished is not run again after the restart",
+        arguments: ["threads", "tasks", "processes"])
+    func finishedJobsStayFinished(model: String) throws {
+        let folder = try Folder()
+        var generator = SystemRandomNumberGenerator()
+        let kills = 3
+        var rounds = KillRounds()
+        for _ in 0..<kills {
+            // Many no-op jobs, then one that takes long: a worker's batch holds both.
+            try rounds.run(
+                folder: folder, arguments: ["--workers", "2", "--model", model],
+                killAfter: Double.random(in: 0.8...1.6, using: &generator), pause: 0.1
+            ) {
+                Array(repeating: .object(["kind": "cpu", "size": .double(0)]), count: 150) + [
+                    .object(["kind": "sleep", "ms": 700])
+                ]
+            }
+        }
+        let daemon = try rounds.lastStart(folder: folder)
+        let (accepted, killTimes, inFlight) = (rounds.accepted, rounds.killTimes, rounds.inFlight)
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0, "\(daemon.log())")
+        let runs = try Self.runs(in: folder.executionLog)
+        #expect(accepted.allSatisfy { runs[$0] != nil }, "an accepted job never ran")
+        let repeated = runs.values.reduce(0) { $0 + max(0, $1 - 1) }
+        let stale = try Self.rerunAfterRecordedFinish(in: folder.executionLog, kills: killTimes, margin: 500_000_000)
+        #expect(
+            stale.isEmpty,
+            "\(stale.count) jobs ran again after a kill although they had finished 0.5 s or more before it: \(stale.prefix(10))")
+        #expect(repeated <= inFlight, "\(repeated) repeated runs, more than the \(inFlight) in flight")
+        print(
+            "finished jobs after kill -9 (\(model)): \(accepted.count) jobs over \(kills) kills, \(inFlight) in flight, \(repeated) ran twice (\(String(format: "%.1f", Double(repeated) / Double(kills))) per kill)"
+        )
     }
 
     @Test("a graceful restart with a full queue: every queued job runs after it, once")

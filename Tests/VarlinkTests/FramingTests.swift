@@ -97,3 +97,20 @@ struct ParameterReaderTests {
         #expect(throws: VarlinkError.invalidParameter("ids[2]")) { try reader.required("ids", as: [Int].self) }
     }
 }
+
+@Suite("Replies sent already serialized")
+struct EncodedReplyTests {
+    @Test("frame exactly as the same reply built from parameters", arguments: [false, true])
+    func sameBytes(continues: Bool) throws {
+        let parameters: JSONObject = ["status": ["workers": 4, "model": "threads"], "list": [1, 2.5, "x"]]
+        var encoded: [UInt8] = []
+        JSON.object(parameters).serialize(into: &encoded)
+        var fromEncoded: [UInt8] = []
+        VarlinkReply(encodedParameters: encoded, continues: continues).frame(into: &fromEncoded)
+        var fromParameters: [UInt8] = []
+        VarlinkReply(parameters: parameters, continues: continues).frame(into: &fromParameters)
+        #expect(fromEncoded == fromParameters)
+        let decoded = try VarlinkReply(json: fromEncoded.dropLast().withUnsafeBytes { try JSON.parse($0) })
+        #expect(decoded.parameters == parameters && decoded.continues == continues)
+    }
+}

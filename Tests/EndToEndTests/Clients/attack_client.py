@@ -7,9 +7,14 @@ Usage:
       CONNECTIONS clients each send CALLS Stats calls without reading a reply; meanwhile a
       well-behaved client times STATUS_CALLS Status calls. Reports the latencies (ms) and, per
       flooder, whether concurd closed it and how many calls it got to send.
+  attack_client.py status SOCKET CALLS
+      Times CALLS Status calls of a well-behaved client (run it beside a flood in another process).
   attack_client.py watchers SOCKET COUNT SECONDS
       COUNT clients each start WatchJobs (every job) with a tiny receive buffer and never read,
       for SECONDS; reports how many concurd closed.
+  attack_client.py impostor SOCKET SECONDS
+      Listens on SOCKET in concurd's place for SECONDS and answers every call with the error
+      org.example.Impostor (for the test that concurctl refuses to talk to it).
   attack_client.py hold SOCKET COUNT SECONDS
       Opens COUNT idle connections and holds them for SECONDS; reports how many connected and
       how many concurd closed (or refused) meanwhile.
@@ -24,12 +29,21 @@ import time
 
 
 def connect(path, timeout=10.0, receive_buffer=None):
-    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    if receive_buffer:
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-    client.settimeout(timeout)
-    client.connect(path)
-    return client
+    """A connection; a full listen backlog (EAGAIN) is retried for up to `timeout` seconds."""
+    deadline = time.time() + timeout
+    while True:
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        if receive_buffer:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        client.settimeout(timeout)
+        try:
+            client.connect(path)
+            return client
+        except BlockingIOError:
+            client.close()
+            if time.time() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 def call(method):
@@ -80,11 +94,22 @@ def pipeline(path, connections, calls, status_calls):
     threads = [threading.Thread(target=flood, args=(index,)) for index in range(connections)]
     for thread in threads:
         thread.start()
-    time.sleep(0.2)
+    report = {}
+    if status_calls > 0:
+        time.sleep(0.2)
+        report = status_latencies(path, status_calls)
+    for thread in threads:
+        thread.join()
+    report["flooders"] = results
+    print(json.dumps(report))
+
+
+def status_latencies(path, calls):
+    """Times `calls` Status calls, one at a time, 2 ms apart, on one connection."""
     good = connect(path)
     latencies = []
     buffer = b""
-    for _ in range(status_calls):
+    for _ in range(calls):
         start = time.perf_counter()
         good.sendall(call("Status"))
         while b"\0" not in buffer:
@@ -98,12 +123,10 @@ def pipeline(path, connections, calls, status_calls):
             raise SystemExit("Status failed: " + reply.decode())
         time.sleep(0.002)
     good.close()
-    for thread in threads:
-        thread.join()
-    print(json.dumps({
+    return {
         "status_p50_ms": percentile(latencies, 0.5), "status_p99_ms": percentile(latencies, 0.99),
-        "status_max_ms": max(latencies), "flooders": results,
-    }))
+        "status_max_ms": max(latencies), "slowest_call": latencies.index(max(latencies)), "calls": calls,
+    }
 
 
 def watchers(path, count, seconds):
@@ -134,13 +157,44 @@ def hold(path, count, seconds):
     print(json.dumps({"connected": len(clients), "failed": failed, "closed": closed}))
 
 
+def impostor(path, seconds):
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    os.chmod(path, 0o666)
+    server.listen(16)
+    server.settimeout(0.2)
+    print(json.dumps({"listening": path}), flush=True)
+    deadline = time.time() + seconds
+    answered = 0
+    while time.time() < deadline:
+        try:
+            client, _ = server.accept()
+        except socket.timeout:
+            continue
+        client.settimeout(2)
+        try:
+            if client.recv(65536):
+                client.sendall(json.dumps({"error": "org.example.Impostor", "parameters": {}}).encode() + b"\0")
+                answered += 1
+        except OSError:
+            pass
+        client.close()
+    server.close()
+    os.unlink(path)
+    print(json.dumps({"answered": answered}), flush=True)
+
+
 def main():
     mode, path = sys.argv[1], sys.argv[2]
     numbers = [int(value) for value in sys.argv[3:]]
     if mode == "pipeline":
         pipeline(path, *numbers)
+    elif mode == "status":
+        print(json.dumps(status_latencies(path, *numbers)))
     elif mode == "watchers":
         watchers(path, *numbers)
+    elif mode == "impostor":
+        impostor(path, *numbers)
     elif mode == "hold":
         hold(path, *numbers)
     else:

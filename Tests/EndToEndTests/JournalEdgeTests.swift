@@ -1,0 +1,113 @@
+import ConcurProtocol
+import ConcurTestSupport
+import Foundation
+import Testing
+import Varlink
+
+/// The journal at the edges, on the real daemon: a full disk, a state directory deleted under
+/// it, and files no concurd wrote.
+@Suite("The job journal at the edges", .serialized, .enabled(if: getuid() == 0))
+struct JournalEdgeTests {
+    @Test(
+        "a full disk: status and STATUS= say degraded, nothing starts, the log names what waits; with room again all is recorded, and nothing runs twice after a restart"
+    )
+    func fullDisk() throws {
+        let disk = try TinyDisk(bytes: 4 << 20)
+        let folder = try DurabilityTests.Folder()
+        let state = disk.path + "/state"
+        let listener = try NotifyListener(path: folder.path + "/notify.sock")
+        let arguments = ["--workers", "2", "--execution-log", folder.executionLog]
+        let daemon = try TestDaemon(arguments, stateDirectory: state, environment: ["NOTIFY_SOCKET": listener.path])
+        #expect(try daemon.ctl(["submit"] + Array(repeating: "sleep:400", count: 6)).status == 0)
+        #expect(try eventually { try daemon.status().running == 2 })
+        disk.fill()
+        #expect(try eventually(10) { try daemon.status().phase == .degraded }, "\(daemon.log())")
+        let status = try daemon.status()
+        #expect(status.warnings.contains { $0.contains("cannot record") }, "\(status.warnings)")
+        #expect(listener.receive(until: "STATUS=degraded, the job journal cannot record", timeout: 10) != nil)
+        let refused = try daemon.ctl(["submit", "sleep:1"])
+        #expect(refused.status == 1 && refused.stderr.contains("cannot record jobs in its journal"), "\(refused)")
+        // The two running jobs finish; the four queued ones do not start.
+        #expect(try eventually(10) { try daemon.status().totals.done == 2 })
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(try daemon.status().queued == 4 && daemon.status().running == 0)
+        let failure = try #require(daemon.log().split(separator: "\n").first { $0.contains("not recorded yet:") })
+        #expect(failure.contains("critical") && failure.contains(where: \.isNumber), "\(failure)")
+
+        disk.free()
+        #expect(try eventually(15) { try daemon.status().phase == .serving }, "\(daemon.log())")
+        #expect(daemon.log().contains("the job journal records again"))
+        #expect(try eventually(20) { try daemon.status().totals.done == 6 })
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0, "\(daemon.log())")
+
+        let next = try TestDaemon(arguments, stateDirectory: state)
+        #expect(next.log().contains("0 queued") && next.log().contains("in_flight=0"), "\(next.log())")
+        let runs = try DurabilityTests.runs(in: folder.executionLog)
+        #expect(runs == Dictionary(uniqueKeysWithValues: (1...6).map { ($0, 1) }), "runs: \(runs)")
+    }
+
+    @Test("a state directory deleted while concurd runs: submits are refused, and the stop does not claim to keep what it cannot")
+    func deletedStateDirectory() throws {
+        let folder = try DurabilityTests.Folder()
+        let daemon = try TestDaemon(["--workers", "1"], stateDirectory: folder.state)
+        #expect(try daemon.ctl(["pause"]).status == 0)
+        #expect(try daemon.ctl(["submit", "sleep:1", "sleep:1", "sleep:1"]).status == 0)
+        try FileManager.default.removeItem(atPath: folder.state)
+        #expect(
+            try eventually(5) {
+                let result = try daemon.ctl(["submit", "sleep:1"])
+                return result.status == 1 && result.stderr.contains("was deleted")
+            }, "\(daemon.log())")
+        #expect(try daemon.status().phase == .degraded)
+        daemon.signal(SIGTERM)
+        _ = daemon.waitForExit()
+        let log = daemon.log()
+        #expect(!log.contains("kept queued in the journal for the next start"), "\(log)")
+        #expect(log.contains("unfinished jobs could not be kept for the next start"), "\(log)")
+    }
+
+    /// Starts concurd on `state`; what it printed and how it ended.
+    static func start(_ folder: DurabilityTests.Folder) throws -> CommandResult {
+        try runCommand(Binaries.concurd, ["--socket", folder.path + "/s.sock", "--state-directory", folder.state], timeout: 20)
+    }
+
+    /// A state directory whose journal holds three queued jobs.
+    static func journal(_ folder: DurabilityTests.Folder) throws {
+        let daemon = try TestDaemon(["--workers", "1"], stateDirectory: folder.state)
+        #expect(try daemon.ctl(["pause"]).status == 0)
+        #expect(try daemon.ctl(["submit", "sleep:1", "sleep:2", "sleep:3"]).status == 0)
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+    }
+
+    @Test("an empty journal next to its lock is refused as damaged, not started empty")
+    func emptyJournal() throws {
+        let folder = try DurabilityTests.Folder()
+        try Self.journal(folder)
+        #expect(truncate(folder.state + "/journal.sqlite", 0) == 0)
+        let refused = try Self.start(folder)
+        #expect(refused.status == 1 && refused.stderr.contains("is empty (0 bytes) where a journal was"), "\(refused)")
+    }
+
+    @Test(
+        "a value out of range in the journal stops the start with a message, not a crash",
+        arguments: [
+            ("UPDATE jobs SET attempts = -5 WHERE id = 2", "job 2: attempts is -5"),
+            ("UPDATE jobs SET id = 9223372036854775807 WHERE id = 3", "id is 9223372036854775807"),
+        ])
+    func outOfRange(sql: String, message: String) throws {
+        let folder = try DurabilityTests.Folder()
+        try Self.journal(folder)
+        let edit = try runCommand(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            [
+                "python3", "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()",
+                folder.state + "/journal.sqlite", sql,
+            ])
+        #expect(edit.status == 0, "\(edit)")
+        let refused = try Self.start(folder)
+        #expect(refused.status == 1, "\(refused)")
+        #expect(refused.stderr.contains(message), "\(refused)")
+    }
+}

@@ -79,7 +79,7 @@ let package = Package(
         .target(
             name: "ConcurClient",
             dependencies: [
-                "ConcurProtocol", "ConcurArguments", "Varlink", "CConcurShims",
+                "ConcurProtocol", "ConcurArguments", "Varlink", "CConcurShims", "PathTrust",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],

@@ -1,11 +1,14 @@
 import CConcurShims
 import Glibc
+import PathTrust
 
 /// Who may answer on concurd's socket, as `concurctl` sees it: root, the owner of the socket's
-/// directory (whoever could put a socket there), or a user the caller names. The answering
-/// process's credentials come from the kernel (SO_PEERCRED: those of the process that called
-/// `listen`, which is systemd itself under socket activation), so a process another user put in
-/// concurd's place is told apart before a single call reaches it.
+/// directory (whoever could put a socket there), or a user the caller names; or anyone at all
+/// if the socket is root's in a directory only root may change, because then root made it and
+/// handed it over (systemd's socket activation: the service, a dynamic user, listens on a
+/// socket systemd bound). The answering process's credentials come from the kernel
+/// (SO_PEERCRED: those of the process that last called `listen`), so a process another user put
+/// in concurd's place is told apart before a single call reaches it.
 struct ServerCheck {
     /// The socket connected to.
     let socketPath: String
@@ -23,12 +26,27 @@ struct ServerCheck {
         return uids
     }
 
+    /// The socket's directory.
+    var directory: String? {
+        guard let slash = socketPath.lastIndex(of: "/") else { return nil }
+        return slash == socketPath.startIndex ? "/" : String(socketPath[..<slash])
+    }
+
     /// The owner of the socket's directory, if it can be read.
     var directoryOwner: UInt32? {
-        guard let slash = socketPath.lastIndex(of: "/") else { return nil }
-        let directory = slash == socketPath.startIndex ? "/" : String(socketPath[..<slash])
+        guard let directory else { return nil }
         var info = stat()
         return stat(directory, &info) == 0 ? info.st_uid : nil
+    }
+
+    /// Whether only root could have made the socket: it is root's, in a directory that only
+    /// root may change (and so are the directories above it).
+    var madeByRoot: Bool {
+        var info = stat()
+        guard let directory, lstat(socketPath, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK, info.st_uid == 0 else {
+            return false
+        }
+        return (try? PathTrust.check(directory, as: .directory, uid: 0)) != nil
     }
 
     /// Refuses the connection on `fd` unless its peer runs as a trusted user.
@@ -39,7 +57,7 @@ struct ServerCheck {
                 "cannot tell who answers on \(socketPath) (SO_PEERCRED: \(String(cString: strerror(errno)))); refusing to talk to it",
                 exitCode: ClientFailure.ExitStatus.permission)
         }
-        guard !trusted.contains(peer.uid) else { return }
+        guard !trusted.contains(peer.uid), !madeByRoot else { return }
         let owner = directoryOwner.map { "uid \($0)" } ?? "unknown"
         throw ClientFailure(
             "refusing to talk to the process answering on \(socketPath) (pid \(peer.pid)): it runs as \(Self.describe(peer.uid)), "

@@ -154,9 +154,8 @@ public final class Pool: @unchecked Sendable {
     public func takeJournalChanges() -> (changes: [JournalChange], through: UInt64) {
         lock.withLock {
             for handle in handles.values where handle.isInProcess {
-                let reports = handle.takeFinished()
                 // Finishes start no worker: there is nothing to launch.
-                if !reports.isEmpty { _ = performLocked(state.finish(worker: handle.id, reports: reports)) }
+                handle.drainFinished { reports in _ = performLocked(state.finish(worker: handle.id, reports: reports)) }
             }
             return state.takeJournalChanges()
         }
@@ -450,10 +449,7 @@ public final class Pool: @unchecked Sendable {
         if !unstarted.isEmpty {
             _ = performLocked(state.returnJobs(worker: handle.id, ids: unstarted, now: MonotonicClock.now()))
         }
-        let reports = handle.takeFinished()
-        if !reports.isEmpty {
-            _ = performLocked(state.finish(worker: handle.id, reports: reports))
-        }
+        handle.drainFinished { reports in _ = performLocked(state.finish(worker: handle.id, reports: reports)) }
     }
 
     /// The state machine's next assignment for a worker, with what it decided on the way (jobs

@@ -168,12 +168,14 @@ public final class WorkerHandle: Sendable {
         batch.withLock { $0.running }
     }
 
-    /// Takes the reports of the jobs finished since the last call, in the order they ran.
-    func takeFinished() -> [JobReport] {
+    /// Hands the reports of the jobs finished since the last call, in the order they ran, to
+    /// `body` (under the handle's lock, which the pool's lock may hold: the pool's lock is always
+    /// taken first), then forgets them, keeping their storage for the next batch.
+    func drainFinished(_ body: ([JobReport]) -> Void) {
         batch.withLock { batch in
-            guard !batch.finished.isEmpty else { return [] }
-            defer { batch.finished.removeAll(keepingCapacity: true) }
-            return batch.finished
+            guard !batch.finished.isEmpty else { return }
+            body(batch.finished)
+            batch.finished.removeAll(keepingCapacity: true)
         }
     }
 

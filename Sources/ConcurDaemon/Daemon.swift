@@ -254,9 +254,8 @@ public enum Daemon {
         switch event {
         case .failed(let failure, let unrecorded):
             logger.critical("\(failure.reason); not recorded yet: \(unrecorded)")
-        case .stillFailing(let failure, let seconds, let waiting):
-            logger.critical(
-                "\(failure.reason); still failing after \(formatDuration(seconds)), \(waiting) changes waiting to be written")
+        case .stillFailing(let failure, let seconds, let unrecorded):
+            logger.critical("\(failure.reason); still failing after \(formatDuration(seconds)); not recorded yet: \(unrecorded)")
         case .recovered(let seconds, let written):
             logger.notice(
                 "the job journal records again after \(formatDuration(seconds)): \(written) changes that had waited are written; workers take jobs again"

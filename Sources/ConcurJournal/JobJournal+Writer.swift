@@ -11,15 +11,18 @@ extension JobJournal {
         do {
             try OSThread.start(name: "concur-journal") { [self] in
                 do {
-                    writeLoop(pool: pool, statements: try Statements(database))
+                    // The statements live only inside this call: once it returns they are
+                    // finalized, so ``close()`` really closes the database (and SQLite removes
+                    // the write-ahead log) rather than leave it open until they go.
+                    try runWriter(pool: pool)
                 } catch {
                     let failure = JournalFailure(reason: "the job journal \(path) cannot be written: \(error)")
                     pool.setJournalFailure(failure)
                     _ = markFailed(failure, permanently: true)
-                    lock.withLock {
-                        writerRunning = false
-                        lock.broadcast()
-                    }
+                }
+                lock.withLock {
+                    writerRunning = false
+                    lock.broadcast()
                 }
             }
         } catch {
@@ -63,11 +66,17 @@ extension JobJournal {
         return first
     }
 
+    private func runWriter(pool: Pool) throws(SQLiteError) {
+        let statements = try Statements(database)
+        writeLoop(pool: pool, statements: statements)
+    }
+
     private func writeLoop(pool: Pool, statements: Statements) {
         var lastPrune = MonotonicClock.now()
         var lastAttempt: UInt64 = 0
         var failingSince: UInt64?
         var lastReport: UInt64 = 0
+        var reported = 0
         let retryNanoseconds = UInt64(Self.retryInterval * 1e9)
         while true {
             let (finishing, isBroken) = lock.withLock { () -> (Bool, Bool) in
@@ -124,10 +133,15 @@ extension JobJournal {
                         if markFailed(failure, permanently: false) {
                             onEvent(.failed(failure, unrecorded: JournalChange.summary(of: pending)))
                         }
-                    } else if now - lastReport >= 60_000_000_000, let since = failingSince {
+                    } else if let since = failingSince, pending.count > reported || now - lastReport >= 60_000_000_000 {
+                        // What waits is named again as it grows (once a retry at most), and once a
+                        // minute while nothing changes.
                         lastReport = now
-                        onEvent(.stillFailing(failure, seconds: Double(now - since) / 1e9, waiting: pending.count))
+                        onEvent(
+                            .stillFailing(
+                                failure, seconds: Double(now - since) / 1e9, unrecorded: JournalChange.summary(of: pending)))
                     }
+                    reported = pending.count
                 }
             }
             if now - lastPrune >= 1_000_000_000 {
@@ -159,10 +173,6 @@ extension JobJournal {
             }
             for completion in done { completion(nil) }
             if finishing { break }
-        }
-        lock.withLock {
-            writerRunning = false
-            lock.broadcast()
         }
     }
 

@@ -62,8 +62,8 @@ public final class JobJournal: DurabilityGate, @unchecked Sendable {
     public enum Event: Sendable, Equatable {
         /// A commit failed: `failure` says why; `unrecorded` lists what waits to be written.
         case failed(JournalFailure, unrecorded: String)
-        /// It still cannot record after `seconds`; `waiting` changes wait.
-        case stillFailing(JournalFailure, seconds: Double, waiting: Int)
+        /// It still cannot record after `seconds`; `unrecorded` lists what waits.
+        case stillFailing(JournalFailure, seconds: Double, unrecorded: String)
         /// It records again after `seconds`; `written` changes that had waited are in the file.
         case recovered(seconds: Double, written: Int)
         /// It stopped with changes it never wrote; `unrecorded` says which and what follows.

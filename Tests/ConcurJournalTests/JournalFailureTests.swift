@@ -18,8 +18,12 @@ struct JournalFailureTests {
         func append(_ event: JobJournal.Event) { events.withLock { $0.append(event) } }
         var all: [JobJournal.Event] { events.withLock { $0 } }
         var failures: [String] {
-            all.compactMap {
-                if case .failed(let failure, let unrecorded) = $0 { "\(failure.reason) | \(unrecorded)" } else { nil }
+            all.compactMap { event in
+                switch event {
+                case .failed(let failure, let unrecorded), .stillFailing(let failure, _, let unrecorded):
+                    "\(failure.reason) | \(unrecorded)"
+                default: nil
+                }
             }
         }
         var recovered: Bool { all.contains { if case .recovered = $0 { true } else { false } } }
@@ -65,7 +69,8 @@ struct JournalFailureTests {
             #expect(status.phase == .degraded)
             #expect(status.warnings.contains { $0.contains("cannot record") && $0.contains("free space") }, "\(status.warnings)")
             #expect(Supervisor.statusLine(status).hasPrefix("degraded, the job journal cannot record"))
-            #expect(events.failures.contains { $0.contains("accepted 7-10") }, "\(events.failures)")
+            // The log names what waits, by id, as it comes (within a retry).
+            #expect(eventually(5) { events.failures.contains { $0.contains("accepted 7-10") } }, "\(events.failures)")
             // A new submit is refused outright.
             #expect {
                 _ = try supervisor.pool.submit([JobSpec(.fail)])

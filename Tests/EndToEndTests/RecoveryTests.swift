@@ -57,4 +57,23 @@ struct RecoveryTests {
         #expect(try daemon.status().totals.done == count)
         print("preempting switches: \(switches) while \(count) commands ran; none ran twice")
     }
+
+    @Test("SIGTERM during a switch: the waiting concurctl model says the switch did not complete, not 'submit again'")
+    func shutdownDuringSwitch() throws {
+        let gate = Gate()
+        let daemon = try TestDaemon(["--allow-exec", "--workers", "1", "--ephemeral"])
+        #expect(try daemon.ctl(gate.job).status == 0)
+        #expect(try eventually { try daemon.status().running == 1 })
+        // The one worker is busy until the gate opens: the new model cannot serve before.
+        let switching = try daemon.startCtl(["model", "processes"])
+        #expect(eventually(10) { daemon.log().contains("switch threads -> processes") || (try? daemon.status().switches) == 1 })
+        daemon.signal(SIGTERM)
+        let ended = try #require(switching.finish(timeout: 30), "concurctl model did not return")
+        let stderr = switching.output().stderr
+        #expect(ended.status == 1, "\(stderr)")
+        #expect(stderr.contains("the switch did not complete"), "\(stderr)")
+        #expect(!stderr.contains("submit again"), "\(stderr)")
+        gate.open()
+        #expect(daemon.waitForExit() == 0, "\(daemon.log())")
+    }
 }

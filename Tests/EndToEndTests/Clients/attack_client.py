@@ -105,8 +105,9 @@ def pipeline(path, connections, calls, status_calls):
 
 
 def status_latencies(path, calls):
-    """Times `calls` Status calls, one at a time, 2 ms apart, on one connection."""
-    good = connect(path)
+    """Times `calls` Status calls, one at a time, 2 ms apart, on one connection (a reply may
+    take up to two minutes, so that even a stalled daemon is measured)."""
+    good = connect(path, timeout=120.0)
     latencies = []
     buffer = b""
     for _ in range(calls):

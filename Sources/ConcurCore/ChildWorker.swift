@@ -133,8 +133,12 @@ private final class ChildState: @unchecked Sendable {
     private var output: [UInt8] = []
     private let resultLock = ConditionLock()
     private var unsent: [JobReport] = []
+    /// The other buffer of results, empty, kept for the next flush.
+    private var spare: [JobReport] = []
     /// When the oldest unsent result was kept.
     private var unsentSince: UInt64 = 0
+    /// The flush thread waits for a first result (not for a deadline).
+    private var flusherIdle = false
 
     /// Whether no job waits behind the running one (results should go now).
     var isIdle: Bool { lock.withLock { held.isEmpty } }
@@ -154,21 +158,29 @@ private final class ChildState: @unchecked Sendable {
         resultLock.withLock {
             if unsent.isEmpty {
                 unsentSince = now
-                resultLock.signal()
+                // The flush thread is woken only from its idle wait; busy, it looks every
+                // ``ChildWorker/flushAfter`` by itself.
+                if flusherIdle { resultLock.signal() }
             }
             unsent.append(report)
             return unsent.count
         }
     }
 
-    /// Sends every result kept; false if the daemon is gone.
+    /// Sends every result kept; false if the daemon is gone. Two buffers take turns, so a
+    /// flush allocates nothing.
     func flushResults() -> Bool {
         writeLock.withLock {
-            let reports = resultLock.withLock { () -> [JobReport] in
-                defer { unsent.removeAll(keepingCapacity: true) }
-                return unsent
+            var reports = resultLock.withLock { () -> [JobReport] in
+                var taken = spare
+                swap(&taken, &unsent)
+                return taken
             }
-            return reports.isEmpty || sendLocked(.results(reports))
+            guard !reports.isEmpty else { return true }
+            let sent = sendLocked(.results(reports))
+            reports.removeAll(keepingCapacity: true)
+            resultLock.withLock { spare = reports }
+            return sent
         }
     }
 
@@ -178,7 +190,12 @@ private final class ChildState: @unchecked Sendable {
         while true {
             resultLock.withLock {
                 while true {
-                    while unsent.isEmpty { resultLock.wait() }
+                    if unsent.isEmpty {
+                        flusherIdle = true
+                        resultLock.wait()
+                        flusherIdle = false
+                        continue
+                    }
                     let due = unsentSince + ChildWorker.flushAfter
                     if MonotonicClock.now() >= due { return }
                     _ = resultLock.wait(untilMonotonic: due)

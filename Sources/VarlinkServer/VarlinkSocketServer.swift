@@ -116,7 +116,18 @@ public final class VarlinkSocketServer: Sendable {
             unlink(path)
             throw VarlinkSocketError.bind(path: path, reason: "\(error)")
         }
+        restoreBacklog(listener)
         return VarlinkSocketServer(serverChannel: channel, connections: connections, path: path, ownsPath: true)
+    }
+
+    /// The listen backlog: connections the kernel holds until they are accepted.
+    static let backlog: Int32 = 256
+
+    /// SwiftNIO listens again (with its default backlog of 128) when it takes over a socket:
+    /// the backlog is set back to ``backlog``. (That `listen` is also why a connection's peer,
+    /// seen from the client, is concurd itself even under socket activation.)
+    private static func restoreBacklog(_ listener: Int32) {
+        _ = Glibc.listen(listener, backlog)
     }
 
     /// A listening Unix socket at `path`, made under a restrictive umask so that it never has a
@@ -147,7 +158,7 @@ public final class VarlinkSocketServer: Sendable {
             Glibc.close(fd)
             throw .bind(path: path, reason: "bind: \(String(cString: strerror(bindError)))")
         }
-        guard chmod(path, mode_t(mode)) == 0, Glibc.listen(fd, 256) == 0 else {
+        guard chmod(path, mode_t(mode)) == 0, Glibc.listen(fd, backlog) == 0 else {
             let reason = String(cString: strerror(errno))
             Glibc.close(fd)
             unlink(path)
@@ -172,6 +183,7 @@ public final class VarlinkSocketServer: Sendable {
         } catch {
             throw VarlinkSocketError.bind(path: path ?? "fd \(fileDescriptor)", reason: "\(error)")
         }
+        restoreBacklog(fileDescriptor)
         return VarlinkSocketServer(serverChannel: channel, connections: connections, path: path, ownsPath: false)
     }
 

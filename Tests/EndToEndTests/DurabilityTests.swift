@@ -42,6 +42,9 @@ struct DurabilityTests {
             if fields[0] == "end", fields.count >= 4, fields[2] == "done", let time = UInt64(fields[3]) {
                 ended[id] = ended[id] ?? time
             } else if fields[0] == "start", let time = ended[id],
+                // An end written just after a kill came from the dying process: it could not be
+                // recorded, and runs again rightly.
+                !kills.contains(where: { $0 <= time && time - $0 < 200_000_000 }),
                 let kill = kills.first(where: { $0 > time }), kill - time >= margin
             {
                 stale.insert(id)
@@ -129,11 +132,11 @@ struct DurabilityTests {
         #expect(
             duplicates <= inFlight,
             "\(duplicates) repeated runs, more than the \(inFlight) jobs the journal held in flight at the \(kills) kills")
-        let stale = try Self.rerunAfterRecordedFinish(in: folder.executionLog, kills: killTimes, margin: 500_000_000)
+        let stale = try Self.rerunAfterRecordedFinish(in: folder.executionLog, kills: killTimes, margin: 1_000_000_000)
         let staleLines = try Self.lines(of: stale.prefix(3), in: folder.executionLog)
         #expect(
             stale.isEmpty,
-            "jobs ran again although they had finished 0.5 s or more before a kill: \(stale.prefix(10)); kills at \(killTimes); \(staleLines)"
+            "jobs ran again although they had finished 1 s or more before a kill: \(stale.prefix(10)); kills at \(killTimes); \(staleLines)"
         )
         print(
             "crash recovery: \(accepted.count) jobs accepted over \(kills) kills, \(inFlight) in flight, \(duplicates) ran twice")
@@ -153,7 +156,13 @@ struct DurabilityTests {
             folder: Folder, arguments: [String], killAfter: Double, pause: Double, batch: () -> [JSON]
         ) throws {
             let daemon = try TestDaemon(
-                arguments + ["--max-attempts", "20", "--execution-log", folder.executionLog, "--retain-jobs", "1000000"],
+                // Workers at the control plane's priority: on a machine busy with other tests, nice
+                // workers can wait hundreds of milliseconds for a core, and the check below is
+                // about the journal, not the scheduler.
+                arguments + [
+                    "--max-attempts", "20", "--execution-log", folder.executionLog, "--retain-jobs", "1000000",
+                    "--worker-nice", "0",
+                ],
                 stateDirectory: folder.state)
             inFlight += try DurabilityTests.inFlight(in: daemon.log())
             let pid = daemon.pid
@@ -211,13 +220,12 @@ struct DurabilityTests {
         let kills = 3
         var rounds = KillRounds()
         for _ in 0..<kills {
-            // Many no-op jobs, then one that takes long: a worker's batch holds both.
             try rounds.run(
                 folder: folder, arguments: ["--workers", "2", "--model", model],
-                killAfter: Double.random(in: 0.8...1.6, using: &generator), pause: 0.1
+                killAfter: Double.random(in: 1.0...2.5, using: &generator), pause: 0.1
             ) {
                 Array(repeating: .object(["kind": "cpu", "size": .double(0)]), count: 150) + [
-                    .object(["kind": "sleep", "ms": 700])
+                    .object(["kind": "sleep", "ms": 1500])
                 ]
             }
         }
@@ -228,14 +236,52 @@ struct DurabilityTests {
         let runs = try Self.runs(in: folder.executionLog)
         #expect(accepted.allSatisfy { runs[$0] != nil }, "an accepted job never ran")
         let repeated = runs.values.reduce(0) { $0 + max(0, $1 - 1) }
-        let stale = try Self.rerunAfterRecordedFinish(in: folder.executionLog, kills: killTimes, margin: 500_000_000)
+        let stale = try Self.rerunAfterRecordedFinish(in: folder.executionLog, kills: killTimes, margin: 1_000_000_000)
         #expect(
             stale.isEmpty,
-            "\(stale.count) jobs ran again after a kill although they had finished 0.5 s or more before it: \(stale.prefix(10))")
+            "\(stale.count) jobs ran again after a kill although they had finished 1 s or more before it: \(stale.prefix(10))")
         #expect(repeated <= inFlight, "\(repeated) repeated runs, more than the \(inFlight) in flight")
         print(
             "finished jobs after kill -9 (\(model)): \(accepted.count) jobs over \(kills) kills, \(inFlight) in flight, \(repeated) ran twice (\(String(format: "%.1f", Double(repeated) / Double(kills))) per kill)"
         )
+    }
+
+    @Test(
+        "a job's finish is in the journal file soon after it ends, even while a long job runs behind it in the same batch",
+        arguments: ["threads", "tasks", "processes"])
+    func finishesReachTheFile(model: String) throws {
+        let folder = try Folder()
+        let daemon = try TestDaemon(["--workers", "1", "--model", model, "--worker-nice", "0"], stateDirectory: folder.state)
+        // Many no-op jobs first: the worker's batches grow to hundreds.
+        #expect(
+            try daemon.ctl(["submit", "--jobs", "5000", "--kind", "cpu", "--scale", "0", "--wait"], timeout: 120).status == 0)
+        // Then 300 more with a long one last: the last batch holds finished jobs and the long one.
+        let connection = try VarlinkConnection(unixPath: daemon.socket, receiveTimeout: 10)
+        let jobs: [JSON] =
+            Array(repeating: .object(["kind": "cpu", "size": .double(0)]), count: 300) + [.object(["kind": "sleep", "ms": 5000])]
+        let reply = try connection.call(SupervisorInterface.method(.submit), ["jobs": .array(jobs)])
+        guard case .array(let ids) = reply["ids"] ?? .null, case .int(let first)? = ids.first, case .int(let last)? = ids.last
+        else { throw TestFailure("no ids in \(reply)") }
+        #expect(
+            try eventually(20) { try daemon.ctl(["jobs", "--state", "running", "--json"]).stdout.contains("\"id\":\(last)") })
+        // While the long job runs, every short one before it is recorded done in the file itself.
+        let query = "SELECT COUNT(*) FROM jobs WHERE id BETWEEN \(first) AND \(last - 1) AND state = 3"
+        var recorded = ""
+        #expect(
+            try eventually(1) {
+                let result = try runCommand(
+                    URL(fileURLWithPath: "/usr/bin/env"),
+                    [
+                        "python3", "-c",
+                        "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])",
+                        folder.state + "/journal.sqlite", query,
+                    ])
+                recorded = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                return recorded == "300"
+            }, "\(recorded) of 300 finished jobs in the journal while the long job runs")
+        #expect(try daemon.status().running == 1, "the long job ended before the check")
+        daemon.signal(SIGQUIT)
+        _ = daemon.waitForExit()
     }
 
     @Test("a graceful restart with a full queue: every queued job runs after it, once")

@@ -14,7 +14,8 @@ struct ConnectionLimits: Sendable {
     /// Calls answered in one go before the event loop serves the other connections.
     var callsPerTurn = 2
     /// Bytes of unread replies (queued in the daemon, beyond what the kernel holds) past which
-    /// the connection is closed: a client that stops reading a stream it asked for.
+    /// the connection is closed. A backstop: calls are not taken while replies wait unread, and
+    /// streams deliver only while the client reads, so no service of ours gets near it.
     var maxUnreadBytes = 4 << 20
     /// Bytes received and not yet answered past which the connection is not read from until it
     /// catches up (the kernel then holds the client's writes back).

@@ -95,6 +95,26 @@ struct JournalFailureTests {
         #expect(recovery.queued == 0 && recovery.inFlight == 0 && recovery.finished == 10, "\(recovery.summary)")
     }
 
+    @Test(
+        "a stop while the disk is still full names what the restart will not see, and what will run again",
+        .enabled(if: getuid() == 0))
+    func stopWhileFull() throws {
+        let disk = try TinyDisk(bytes: 2 << 20)
+        let events = Events()
+        let (journal, supervisor) = try Self.open(disk.path + "/state", events: events)
+        _ = try supervisor.pool.submit([JobSpec(.sleep(milliseconds: 300))])
+        #expect(eventually { supervisor.status().running == 1 })
+        disk.fill()
+        // Accepted in memory, never recorded; and the running job finishes unrecorded.
+        #expect(throws: SubmitError.self) { _ = try supervisor.pool.submit([JobSpec(.fail), JobSpec(.fail)]) }
+        #expect(eventually { supervisor.status().totals.done == 1 })
+        _ = supervisor.drain(timeout: 5)
+        journal.close()
+        let lost = try #require(events.lost.first, "\(events.all)")
+        #expect(lost.contains("jobs 2-3 are not in the journal and will not run after the restart"), "\(lost)")
+        #expect(lost.contains("jobs 1 finished but will run again after the restart"), "\(lost)")
+    }
+
     @Test("a journal file deleted while it runs: submits are refused, and the stop says what was not kept")
     func deletedFile() throws {
         let state = StateDirectory()

@@ -189,10 +189,14 @@ public struct JobTable: Sendable {
         specs.reserveCapacity(specs.count + count)
     }
 
-    /// Records a newly accepted job; ids must arrive in increasing order.
+    /// Records a newly accepted job; ids must arrive in increasing order. A jump far past the
+    /// ring's end (the ids a journal restores after long stretches were pruned) moves what the
+    /// ring holds aside rather than fill the gap: memory follows the records held, never the
+    /// span of their ids.
     public mutating func insert(id: JobID, spec: JobSpec, submittedAt: UInt64) {
         if slots.isEmpty { base = id }
         precondition(id >= base + JobID(slots.count), "job ids must increase")
+        if id - (base + JobID(slots.count)) > JobID(Self.slack) { moveRingAside(startingAt: id) }
         while base + JobID(slots.count) < id {
             slots.append(Slot())
             specs.append(spec)
@@ -392,6 +396,18 @@ public struct JobTable: Sendable {
         } else if stragglers.removeValue(forKey: id) != nil {
             held -= 1
         }
+    }
+
+    /// Moves every record of the ring into `stragglers` and starts the ring anew at `id`.
+    private mutating func moveRingAside(startingAt id: JobID) {
+        for (offset, slot) in slots.enumerated() where slot.isPresent {
+            let recordID = base + JobID(offset)
+            stragglers[recordID] = record(id: recordID, slot: slot, spec: specs[offset])
+            details.removeValue(forKey: recordID)
+        }
+        slots.removeAll()
+        specs.removeAll()
+        base = id
     }
 
     /// Moves records at the ring's start into `stragglers` when pruned slots pile up behind an

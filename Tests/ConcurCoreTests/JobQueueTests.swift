@@ -6,6 +6,24 @@ import Testing
 
 @Suite("The job queue and job table")
 struct JobQueueTests {
+    @Test("a jump in ids far past the ring's end costs the records, not the span (a journal's ids after pruning)")
+    func gapInIDs() {
+        var table = JobTable(retainFinished: 10)
+        let far: JobID = 1 << 40
+        table.insert(id: 1, spec: JobSpec(.fail), submittedAt: 1)
+        table.insert(id: 2, spec: JobSpec(.fail), submittedAt: 1)
+        table.markFinished(2, outcome: .failed("no"), at: 2)
+        table.insert(id: far, spec: JobSpec(.sleep(milliseconds: 1)), submittedAt: 3)
+        table.insert(id: far + 1, spec: JobSpec(.fail), submittedAt: 3)
+        #expect(table.count == 4)
+        #expect(table.job(1)?.spec == JobSpec(.fail) && table.job(far)?.spec == JobSpec(.sleep(milliseconds: 1)))
+        #expect(table[2]?.state == .failed && table[2]?.error == "no")
+        table.markRunning(1, attempts: 1, worker: 1, model: .threads, at: 4)
+        table.markFinished(1, outcome: .done(.checksum(7)), at: 5)
+        #expect(table[1]?.state == .done && table[1]?.output == .checksum(7))
+        #expect(table.recentlyFinished(state: nil, limit: 5).map(\.id) == [1, 2])
+    }
+
     @Test("is first in, first out, with put-back jobs at the head")
     func fifo() {
         var queue = JobQueue(limit: 10)

@@ -142,6 +142,24 @@ struct JournalTrustTests {
         #expect(!message.contains("mv "), "\(message)")
     }
 
+    @Test("a journal whose ids have a huge gap starts at once with its jobs (memory follows the jobs, not the ids)")
+    func gapInIDs() throws {
+        let state = try Self.journalWithExecJob()
+        try state.sql(
+            """
+            INSERT INTO jobs (id, spec, state, attempts, preemptions, submitted_at)
+                VALUES (1099511627776, '{"kind":"sleep","ms":1}', 0, 0, 0, unixepoch());
+            """)
+        let started = ContinuousClock.now
+        let (journal, recovery) = try state.open()
+        #expect(recovery.queued == 2 && recovery.nextJobID == 1_099_511_627_777)
+        let supervisor = try idleSupervisor(journal, restoring: recovery)
+        #expect(supervisor.status().queued == 2)
+        #expect(supervisor.pool.read { $0.jobs(state: .queued, limit: 10) }.map(\.id) == [1, 1_099_511_627_776])
+        #expect(ContinuousClock.now - started < .seconds(5))
+        journal.close()
+    }
+
     /// Rows as damage or a hostile edit could leave them, and the field each refusal names.
     static let outOfRange: [(sql: String, names: String)] = [
         ("UPDATE jobs SET attempts = -5 WHERE id = 1", "job 1: attempts is -5"),

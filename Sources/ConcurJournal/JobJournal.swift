@@ -155,6 +155,7 @@ public final class JobJournal: DurabilityGate, @unchecked Sendable {
                 throw SQLiteError(code: SQLITE_ERROR, message: "WAL mode is not available (\(mode ?? "?"))", context: "opening")
             }
             try database.execute("PRAGMA synchronous = \(sync == .full ? "FULL" : "NORMAL")")
+            try database.execute("PRAGMA wal_autocheckpoint = \(checkpointPages(directory: directory))")
             recovery.migratedFrom = try prepareLayout(database, path: path)
             let check = try database.texts("PRAGMA quick_check")
             guard check == ["ok"] else {
@@ -184,6 +185,16 @@ public final class JobJournal: DurabilityGate, @unchecked Sendable {
         _ = pid.withCString { pwrite(lockDescriptor, $0, strlen($0), 0) }
         _ = fsync(lockDescriptor)
         return (journal, recovery)
+    }
+
+    /// Pages of write-ahead log after which SQLite checkpoints it into the database: its default
+    /// of 1,000 (4 MiB), or a quarter of a smaller file system, so that on a small disk the log
+    /// alone can never fill it (a checkpoint needs room for the database to grow).
+    static func checkpointPages(directory: String) -> Int {
+        var info = statvfs()
+        guard statvfs(directory, &info) == 0 else { return 1000 }
+        let bytes = Int(info.f_blocks) * Int(info.f_frsize)
+        return max(16, min(1000, bytes / 4 / 4096))
     }
 
     private static func exists(_ path: String) -> Bool {

@@ -70,6 +70,7 @@ let package = Package(
             name: "ConcurDaemon",
             dependencies: [
                 "ConcurCore", "ConcurJournal", "ConcurProtocol", "ConcurArguments", "Varlink", "VarlinkServer", "Systemd",
+                "PathTrust",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),

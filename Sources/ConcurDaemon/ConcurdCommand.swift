@@ -133,7 +133,7 @@ extension ConcurdCommand {
         public init() {}
 
         /// The merged configuration: defaults, then the config file, then these options.
-        public func resolvedConfiguration(readFile: (String) throws(ConfigurationError) -> String = TextFile.read)
+        public func resolvedConfiguration(readFile: (String) throws(ConfigurationError) -> String = ConfigFile.read)
             throws(ConfigurationError) -> DaemonConfiguration
         {
             var configuration = DaemonConfiguration()
@@ -448,11 +448,22 @@ extension ConcurdCommand {
 public enum TextFile {
     /// The file's contents as UTF-8 text.
     public static func read(_ path: String) throws(ConfigurationError) -> String {
+        try read(path) { (_: stat) throws(ConfigurationError) in }
+    }
+
+    /// The file's contents as UTF-8 text; `check` sees the opened file's status before a byte
+    /// is read (what was opened, not what the path names by then).
+    static func read(_ path: String, checking check: (stat) throws(ConfigurationError) -> Void) throws(ConfigurationError)
+        -> String
+    {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             throw ConfigurationError("cannot read \(path): \(String(cString: strerror(errno))); check --config")
         }
         defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw ConfigurationError("cannot read \(path): \(String(cString: strerror(errno)))") }
+        try check(info)
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16 * 1024)
         while true {

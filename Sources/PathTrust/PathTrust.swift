@@ -17,6 +17,9 @@ public enum PathTrust {
         case directory
         /// A regular file, not reached through a symbolic link of its own.
         case file
+        /// A regular file that may itself be a symbolic link (root's or this user's, like every
+        /// link on the way): a config file that configuration management links into `/etc`.
+        case linkedFile
     }
 
     /// Checks `path` (which must exist) and everything above it; `uid` is the user trusted
@@ -36,7 +39,7 @@ public enum PathTrust {
             throw UntrustedPath(
                 path: path, problem: "is a symbolic link", fix: "remove the link and put the file itself in its place")
         }
-        try checkLinks(on: path, uid: uid)
+        try checkLinks(on: path, uid: uid, depth: 0)
         guard let resolved = realPath(path) else {
             throw UntrustedPath(path: path, problem: "cannot be resolved (\(String(cString: strerror(errno))))", fix: nil)
         }
@@ -47,7 +50,7 @@ public enum PathTrust {
         switch kind {
         case .directory where type != S_IFDIR:
             throw UntrustedPath(path: resolved, problem: "is not a directory", fix: nil)
-        case .file where type != S_IFREG:
+        case .file where type != S_IFREG, .linkedFile where type != S_IFREG:
             throw UntrustedPath(path: resolved, problem: "is not a regular file", fix: "move it aside")
         default: break
         }
@@ -64,11 +67,15 @@ public enum PathTrust {
     }
 
     /// Every symbolic link met on the way to `path` must be root's or `uid`'s, in a directory
-    /// that is trusted itself.
-    private static func checkLinks(on path: String, uid: UInt32) throws(UntrustedPath) {
+    /// that is trusted itself; a link's target is walked the same way, so a chain of links
+    /// cannot pass through one that another user could point elsewhere later.
+    private static func checkLinks(on path: String, uid: UInt32, depth: Int) throws(UntrustedPath) {
+        guard depth < 40 else { throw UntrustedPath(path: path, problem: "goes through too many symbolic links", fix: nil) }
         var prefix = ""
         var info = stat()
-        for component in path.split(separator: "/", omittingEmptySubsequences: true) {
+        let components = path.split(separator: "/", omittingEmptySubsequences: true)
+        for (index, component) in components.enumerated() {
+            let directory = prefix.isEmpty ? "/" : prefix
             prefix += "/" + component
             guard lstat(prefix, &info) == 0 else { return }  // the final check reports it
             guard (info.st_mode & S_IFMT) == S_IFLNK else { continue }
@@ -77,10 +84,22 @@ public enum PathTrust {
                     path: prefix, problem: "is a symbolic link made by another user (uid \(info.st_uid))",
                     fix: "remove it, or use the directory it points to directly if that one is yours")
             }
-            if let directory = parent(of: prefix), let resolved = realPath(directory) {
-                try check(resolved, as: .directory, uid: uid)
+            if let resolved = realPath(directory) { try check(resolved, as: .directory, uid: uid) }
+            guard let target = linkTarget(prefix) else {
+                throw UntrustedPath(path: prefix, problem: "cannot be read (\(String(cString: strerror(errno))))", fix: nil)
             }
+            let rest = components[(index + 1)...].joined(separator: "/")
+            let followed = (target.hasPrefix("/") ? target : directory + "/" + target) + (rest.isEmpty ? "" : "/" + rest)
+            try checkLinks(on: followed, uid: uid, depth: depth + 1)
+            return
         }
+    }
+
+    private static func linkTarget(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink(path, &buffer, Int(PATH_MAX))
+        guard count >= 0 else { return nil }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     private static func checkOwnerAndMode(_ path: String, _ info: stat, uid: UInt32, allowSticky: Bool) throws(UntrustedPath) {

@@ -178,6 +178,26 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("a config file others may write is not read; one of ours is")
+    func untrustedConfigFile() throws {
+        let directory = NSTemporaryDirectory() + "concur-config-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        chmod(directory, 0o700)
+        let path = directory + "/concurd.toml"
+        try "workers = 3\n".write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o620)
+        #expect {
+            try ConcurdCommand.Serve.parse(["--config", path]).resolvedConfiguration()
+        } throws: { error in
+            let message = (error as? ConfigurationError)?.message ?? ""
+            return message.contains("concurd does not trust its config file: \(path) is writable by its group or by others")
+                && message.contains("chmod go-w \(path)")
+        }
+        chmod(path, 0o600)
+        #expect(try ConcurdCommand.Serve.parse(["--config", path]).resolvedConfiguration().workers == 3)
+    }
+
     @Test(
         "concurd run refuses wrong values",
         arguments: [

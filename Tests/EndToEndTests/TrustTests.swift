@@ -89,6 +89,49 @@ struct TrustTests {
         #expect(try daemon.ctl(["status"]).status == 0)
     }
 
+    @Test("a config file another user owns or may write is refused at start; a reload from it keeps the configuration")
+    func foreignConfigFile() throws {
+        let folder = try Folder()
+        let foreign = try ForeignUser()
+        let config = folder.path + "/concurd.toml"
+        try "allow_exec = true\nworkers = 1\n".write(toFile: config, atomically: true, encoding: .utf8)
+        try foreign.own(config)
+        let owned = try Self.start(folder, ["--config", config])
+        #expect(owned.status == 2, "a configuration error: \(owned)")
+        #expect(
+            owned.stderr.contains(
+                "concurd does not trust its config file: \(config) belongs to another user (uid \(foreign.uid))"),
+            "\(owned)")
+        _ = chown(config, 0, 0)
+        #expect(chmod(config, 0o666) == 0)
+        let open = try Self.start(folder, ["--config", config])
+        #expect(open.status == 2 && open.stderr.contains("\(config) is writable by its group or by others (mode 666)"), "\(open)")
+        // A link of the other user's to a file of root's: refused, it could point elsewhere later.
+        #expect(chmod(config, 0o644) == 0)
+        let link = folder.path + "/linked.toml"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: config)
+        #expect(lchown(link, foreign.uid, foreign.gid) == 0)
+        let linked = try Self.start(folder, ["--config", link])
+        #expect(linked.status == 2 && linked.stderr.contains("\(link) is a symbolic link made by another user"), "\(linked)")
+
+        // Started from a trusted file without exec; the file then changes hands and turns exec
+        // on: the reload (by concurctl or SIGHUP) keeps what runs, and says why.
+        try "workers = 1\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try TestDaemon(["--config", config], socket: folder.socket, stateDirectory: folder.state)
+        try "allow_exec = true\nworkers = 1\n".write(toFile: config, atomically: true, encoding: .utf8)
+        try foreign.own(config)
+        let reload = try daemon.ctl(["reload"])
+        #expect(reload.status == 1, "\(reload)")
+        #expect(
+            reload.stderr.contains("concurd kept its configuration: concurd does not trust its config file: \(config) belongs"),
+            "\(reload)")
+        daemon.signal(SIGHUP)
+        #expect(eventually { daemon.log().contains("does not trust its config file") }, "\(daemon.log())")
+        let exec = try daemon.ctl(["submit", "--exec", "--", "/usr/bin/touch", folder.marker])
+        #expect(exec.status == 1 && exec.stderr.contains("exec"), "\(exec)")
+        #expect(!folder.markerExists)
+    }
+
     @Test("a reload that turns exec off: exec jobs already queued fail when they come up, with the reason")
     func reloadTurnsExecOff() throws {
         let folder = try Folder()

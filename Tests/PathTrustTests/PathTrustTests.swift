@@ -81,6 +81,40 @@ struct PathTrustTests {
         #expect(problem(fileLink, as: .file)?.contains("is a symbolic link") == true)
     }
 
+    @Test(
+        "a linked file: our link to our file is trusted; a chain through another user's link is not", .enabled(if: getuid() == 0))
+    func linkChains() throws {
+        let scratch = try Scratch()
+        let file = scratch.path + "/concurd.toml"
+        _ = FileManager.default.createFile(atPath: file, contents: Data("x".utf8), attributes: [.posixPermissions: 0o644])
+        let link = scratch.path + "/link.toml"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "concurd.toml")
+        #expect(problem(link, as: .linkedFile) == nil, "a relative link of ours")
+        #expect(problem(link, as: .file)?.contains("is a symbolic link") == true)
+        // Ours -> theirs -> our file: the middle one could be pointed elsewhere later.
+        let middle = scratch.path + "/middle.toml"
+        try FileManager.default.createSymbolicLink(atPath: middle, withDestinationPath: file)
+        #expect(lchown(middle, 65534, 65534) == 0)
+        let outer = scratch.path + "/outer.toml"
+        try FileManager.default.createSymbolicLink(atPath: outer, withDestinationPath: middle)
+        #expect(
+            problem(outer, as: .linkedFile)?.contains("\(middle) is a symbolic link made by another user (uid 65534)") == true)
+        // A directory link whose target passes through theirs, then a file of ours below it.
+        let directory = scratch.path + "/dir"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: directory + "/f", contents: nil)
+        let theirs = scratch.path + "/theirs"
+        try FileManager.default.createSymbolicLink(atPath: theirs, withDestinationPath: directory)
+        #expect(lchown(theirs, 65534, 65534) == 0)
+        let ours = scratch.path + "/ours"
+        try FileManager.default.createSymbolicLink(atPath: ours, withDestinationPath: "theirs")
+        #expect(problem(ours + "/f", as: .file)?.contains("\(theirs) is a symbolic link made by another user") == true)
+        // A loop is refused, not followed forever.
+        let loop = scratch.path + "/loop"
+        try FileManager.default.createSymbolicLink(atPath: loop, withDestinationPath: "loop")
+        #expect(problem(loop, as: .linkedFile)?.contains("too many symbolic links") == true)
+    }
+
     @Test("wrong kinds and paths are refused with what is wrong")
     func wrongPaths() throws {
         let scratch = try Scratch()

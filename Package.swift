@@ -72,6 +72,7 @@ let package = Package(
                 "ConcurCore", "ConcurJournal", "ConcurProtocol", "ConcurArguments", "Varlink", "VarlinkServer", "Systemd",
                 "PathTrust",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],

@@ -68,13 +68,15 @@ public struct CommonOptions: ParsableArguments {
         _ method: SupervisorInterface.Method, _ parameters: JSONObject = [:],
         render: (JSONObject) throws(ClientFailure) -> [String]
     ) throws {
-        try perform { () throws(ClientFailure) in
-            let reply = try connect().call(method, parameters)
-            if json {
-                printJSON(reply)
-            } else {
-                for line in try render(reply) { StandardStreams.printLine(line) }
-            }
+        try perform { () throws(ClientFailure) in try present(connect().call(method, parameters), render: render) }
+    }
+
+    /// Prints a reply: as JSON with `--json`, else the lines of `render`.
+    func present(_ reply: JSONObject, render: (JSONObject) throws(ClientFailure) -> [String]) throws(ClientFailure) {
+        if json {
+            printJSON(reply)
+        } else {
+            for line in try render(reply) { StandardStreams.printLine(line) }
         }
     }
 }
@@ -602,8 +604,20 @@ extension ConcurctlCommand {
             var parameters: JSONObject = ["limit": limit.json]
             if !ids.isEmpty { parameters["ids"] = .array(ids.map { .int($0) }) }
             parameters.set("state", state)
-            try common.show(.listJobs, parameters) { reply throws(ClientFailure) in
-                Rendering.jobs(try ControlClient.decode([JobInfo].self, "jobs", in: reply))
+            try perform { () throws(ClientFailure) in
+                // In parts: a long list does not fit one message.
+                var jobs: [JSON] = []
+                for part in try common.connect().collect(.listJobs, parameters) {
+                    guard case .array(let some) = part["jobs"] else {
+                        throw ClientFailure(
+                            "concurd sent a reply this concurctl does not understand (field 'jobs'); are they different versions?"
+                        )
+                    }
+                    jobs += some
+                }
+                try common.present(["jobs": .array(jobs)]) { reply throws(ClientFailure) in
+                    Rendering.jobs(try ControlClient.decode([JobInfo].self, "jobs", in: reply))
+                }
             }
         }
     }

@@ -40,6 +40,24 @@ public final class ControlClient {
         }
     }
 
+    /// Calls `method` with `more` and returns every reply, in order, waiting at most `timeout`
+    /// seconds for each: for a list the daemon sends in parts.
+    public func collect(
+        _ method: SupervisorInterface.Method, _ parameters: JSONObject = [:], timeout: Double = replyTimeout
+    ) throws(ClientFailure) -> [JSONObject] {
+        connection.setReceiveTimeout(timeout)
+        var replies: [JSONObject] = []
+        do {
+            try connection.stream(SupervisorInterface.method(method), parameters) { reply in
+                replies.append(reply)
+                return true
+            }
+        } catch {
+            throw ClientFailure.from(error, socket: socketPath, method: method)
+        }
+        return replies
+    }
+
     /// Calls `method` with `more` and hands each reply to `onReply` until the stream ends or
     /// `onReply` returns false. Waits as long as the stream lasts.
     public func stream(

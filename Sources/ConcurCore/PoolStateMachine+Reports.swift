@@ -67,18 +67,33 @@ extension PoolStateMachine {
     /// Up to `limit` jobs in `state` (or any state), oldest first: queued ones in the order
     /// they will run, running ones by id, finished ones the most recently finished.
     public func jobs(state: JobState?, limit: Int) -> [JobInfo] {
-        let records: [JobRecord]
+        jobs(heldOf: jobIDs(state: state, limit: limit)[...])
+    }
+
+    /// The ids of ``jobs(state:limit:)``, in the same order: what a long list holds while it is
+    /// sent in parts, rather than the records.
+    public func jobIDs(state: JobState?, limit: Int) -> [JobID] {
         switch state {
         case .queued:
-            records = queue.prefix(limit).compactMap { table[$0] }
+            return Array(queue.prefix(limit))
         case .running:
-            records = workers.values.compactMap(\.job).sorted().prefix(limit).compactMap { table[$0] }
+            return Array(workers.values.compactMap(\.job).sorted().prefix(limit))
         case .done, .failed, .cancelled:
-            records = table.recentlyFinished(state: state, limit: limit).reversed()
+            return table.recentlyFinished(state: state, limit: limit).reversed().map(\.id)
         case nil:
-            records = table.newest(limit: limit, below: nextJobID).reversed()
+            return table.newest(limit: limit, below: nextJobID).reversed().map(\.id)
         }
-        return records.map { $0.info(clock: clock) }
+    }
+
+    /// The first of `ids` the pool holds no record of (never submitted, or pruned).
+    public func firstUnknown(of ids: [JobID]) -> JobID? {
+        ids.first { table[$0] == nil }
+    }
+
+    /// The records of those of `ids` still held, in the order given (a job pruned since the ids
+    /// were taken is left out).
+    public func jobs(heldOf ids: ArraySlice<JobID>) -> [JobInfo] {
+        ids.compactMap { table[$0]?.info(clock: clock) }
     }
 }
 

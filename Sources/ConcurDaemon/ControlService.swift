@@ -240,21 +240,18 @@ public struct ControlService: VarlinkInterface {
         guard (1...Self.maxListLimit).contains(limit) else {
             throw SupervisorError.invalidValue(parameter: "limit", reason: "limit must be between 1 and \(Self.maxListLimit)")
         }
-        let jobs: [JobInfo]
+        let list: [JobID]
         if let ids, !ids.isEmpty {
             guard ids.count <= Self.maxIDsPerCall else {
                 throw SupervisorError.invalidValue(parameter: "ids", reason: "at most \(Self.maxIDsPerCall) ids per call")
             }
-            do {
-                jobs = try supervisor.pool.read { state throws(NoSuchJobError) in try state.jobs(ids: ids) }
-                    .filter { state == nil || $0.state == state }
-            } catch {
-                throw SupervisorError.noSuchJob(error.id)
-            }
+            if let unknown = supervisor.pool.read({ $0.firstUnknown(of: ids) }) { throw SupervisorError.noSuchJob(unknown) }
+            list = ids
         } else {
-            jobs = supervisor.pool.read { $0.jobs(state: state, limit: limit) }
+            list = supervisor.pool.read { $0.jobIDs(state: state, limit: limit) }
         }
-        responder.reply(["jobs": .array(jobs.map(\.json))])
+        let parameter = ids?.isEmpty == false ? "ids" : "limit"
+        JobListReply(pool: supervisor.pool, ids: list, state: state, parameter: parameter, responder: responder).send()
     }
 
     private func pause(_ pause: Bool, _ parameters: JSONObject, responder: VarlinkResponder) throws(VarlinkError) {

@@ -272,6 +272,9 @@ public enum SupervisorInterface {
 
         # Jobs by id; or up to limit (default 100) jobs in a state: queued ones in the order they
         # will run, running ones, or the most recently finished; without a state the newest.
+        # No reply is over 1 MiB: with 'more' the jobs come in parts, a reply each, the next
+        # once the client has read the last; without it a list that does not fit one reply is
+        # refused with InvalidValue.
         method ListJobs(ids: ?[]int, state: ?JobState, limit: ?int) -> (jobs: []Job)
 
         # Streams each job of ids as it reaches a final state; jobs already finished are sent at

@@ -112,6 +112,39 @@ struct ControlServiceTests {
         #expect(replies.last?.continues == false)
     }
 
+    @Test("ListJobs never answers over 1 MiB: a long list comes in parts with 'more', and without it is refused with what to do")
+    func longLists() throws {
+        let harness = try ServiceHarness(maxQueue: 20_000)
+        _ = harness.call("Pause")
+        let generated = harness.call("Generate", ["count": 9_000, "seed": 1, "kind": "sleep"]).last?.parameters
+        #expect(generated?["count"] == 9_000)
+        let whole = harness.call("ListJobs", ["limit": 9_000, "state": "queued"]).last?.varlinkError
+        #expect(whole?.name == SupervisorError.invalidValue(parameter: "", reason: "").name, "\(String(describing: whole))")
+        #expect(whole?.parameters["parameter"] == "limit")
+        let reason: String = if case .string(let text)? = whole?.parameters["reason"] { text } else { "" }
+        #expect(reason.contains("call with 'more' to receive them in parts"), "\(reason)")
+
+        let parts = harness.call("ListJobs", ["limit": 9_000, "state": "queued"], more: true)
+        #expect(parts.count >= 4, "\(parts.count) parts")
+        #expect(parts.dropLast().allSatisfy(\.continues) && parts.last?.continues == false)
+        #expect(parts.allSatisfy { $0.varlinkError == nil })
+        var ids: [UInt64] = []
+        for part in parts {
+            var size: [UInt8] = []
+            part.frame(into: &size)
+            #expect(size.count < 1 << 20, "a part of \(size.count) bytes")
+            ids += try [JobInfo](json: part.parameters["jobs"] ?? .null, path: "jobs").map(\.id)
+        }
+        #expect(ids == Array(1...9_000), "\(ids.count) ids")
+        // A list that fits is one reply, with or without 'more'.
+        let short = harness.call("ListJobs", ["limit": 50, "state": "queued"], more: true)
+        #expect(short.count == 1 && short[0].continues == false)
+        let ids50 = try [JobInfo](json: short[0].parameters["jobs"] ?? .null, path: "jobs").map(\.id)
+        #expect(ids50 == Array(1...50))
+        // Ids asked for are all checked before a part is sent.
+        #expect(harness.error("ListJobs", ["ids": [1, 2, 99_999]], more: true) == SupervisorError.noSuchJob(99_999))
+    }
+
     @Test("Generate is deterministic for a seed and returns the id range")
     func generate() throws {
         let harness = try ServiceHarness()

@@ -175,6 +175,11 @@ public enum Daemon {
         var serverConfiguration = VarlinkServerConfiguration { peer in access.withLock { $0 }.allows(peer) }
         serverConfiguration.stalledClientTimeout = configuration.watcherTimeout
         serverConfiguration.invalidMessage = { SupervisorError.invalidMessage(reason: $0) }
+        serverConfiguration.oversizedReply = { bytes in
+            SupervisorError.invalidValue(
+                parameter: "more",
+                reason: "the reply would take \(bytes) bytes, over the 1 MiB one message may hold; ask for less")
+        }
         serverConfiguration.idleTimeout = configuration.idleTimeout
         let server: VarlinkSocketServer
         do {

@@ -52,6 +52,7 @@ final class VarlinkConnectionHandler: ChannelDuplexHandler {
     private let logger: Logger
     private let limits: ConnectionLimits
     private let invalidMessage: @Sendable (String) -> VarlinkError
+    private let oversizedReply: @Sendable (Int) -> VarlinkError
     /// Bytes received and not yet taken as calls.
     private var inbound: ByteBuffer?
     /// Bytes at the start of `inbound` already searched for a NUL without finding one.
@@ -70,12 +71,18 @@ final class VarlinkConnectionHandler: ChannelDuplexHandler {
     /// Closes the connection if its output stays backed up for the stalled-client timeout.
     private var stallCheck: Scheduled<Void>?
     private let activity: ConnectionActivity
+    private let unreadBudget: UnreadReplyBudget?
+    /// What this connection last told `unreadBudget` it leaves unread.
+    private var charged = 0
 
     init(
         service: VarlinkService, peer: VarlinkPeer, authorized: Bool, logger: Logger, limits: ConnectionLimits = .init(),
         invalidMessage: @escaping @Sendable (String) -> VarlinkError = { _ in VarlinkError.invalidParameter("message") },
-        activity: ConnectionActivity = ConnectionActivity()
+        oversizedReply: @escaping @Sendable (Int) -> VarlinkError = { _ in VarlinkError.invalidParameter("reply") },
+        activity: ConnectionActivity = ConnectionActivity(), unreadBudget: UnreadReplyBudget? = nil
     ) {
+        self.unreadBudget = unreadBudget
+        self.oversizedReply = oversizedReply
         self.activity = activity
         self.service = service
         self.peer = peer
@@ -269,6 +276,7 @@ final class VarlinkConnectionHandler: ChannelDuplexHandler {
         if context.channel.isWritable {
             stallCheck?.cancel()
             stallCheck = nil
+            chargeUnread(context)
             if var active, !active.writableHandlers.isEmpty {
                 let handlers = active.writableHandlers
                 active.writableHandlers = []
@@ -294,6 +302,7 @@ final class VarlinkConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        unreadBudget?.remove(ObjectIdentifier(self))
         stallCheck?.cancel()
         stallCheck = nil
         closing = true
@@ -377,12 +386,30 @@ final class VarlinkConnectionHandler: ChannelDuplexHandler {
         (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
     }
 
+    /// Tells the shared budget what this connection leaves unread now, and closes the
+    /// connections (this one or others) it picks when all together leave too much.
+    private func chargeUnread(_ context: ChannelHandlerContext) {
+        guard let unreadBudget else { return }
+        let unread = unreadBytes(context)
+        guard unread != charged else { return }
+        charged = unread
+        let channel = context.channel
+        let evictions = unreadBudget.update(ObjectIdentifier(self), bytes: unread) { channel.close(promise: nil) }
+        for eviction in evictions {
+            logger.warning(
+                "closing a client that left \(eviction.bytes >> 10) KiB of replies unread: all clients together left more than \(unreadBudget.limit >> 20) MiB",
+                metadata: ["peer": "\(peer)"])
+            eviction.close()
+        }
+    }
+
     private func deliver(_ reply: VarlinkReply, callID: UInt64) {
         guard let active, active.id == callID, let context else { return }
         if reply.droppable, !context.channel.isWritable {
             // The client has not read the replies before this one; a newer one will follow.
             return
         }
+        var ends = !reply.continues
         if !active.oneway, !closing {
             if unreadBytes(context) > limits.maxUnreadBytes {
                 logger.warning(
@@ -393,11 +420,24 @@ final class VarlinkConnectionHandler: ChannelDuplexHandler {
             }
             scratch.removeAll(keepingCapacity: true)
             reply.frame(into: &scratch)
+            let size = scratch.count
+            if size > limits.maxMessageSize + 1 {
+                // No client takes it (the limit holds both ways): the call ends with an error instead.
+                logger.error(
+                    "a reply of \(size) bytes, over the \(limits.maxMessageSize) one message may hold, was replaced by an error",
+                    metadata: ["peer": "\(peer)"])
+                scratch.removeAll(keepingCapacity: true)
+                VarlinkReply(error: oversizedReply(size)).frame(into: &scratch)
+                ends = true
+            }
             var buffer = context.channel.allocator.buffer(capacity: scratch.count)
             buffer.writeBytes(scratch)
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+            // A large reply's room is not kept for the connection's life.
+            if scratch.capacity > 64 << 10 { scratch = [] }
+            chargeUnread(context)
         }
-        if !reply.continues {
+        if ends {
             self.active = nil
             activity.setBusy(false)
             pump(context: context)

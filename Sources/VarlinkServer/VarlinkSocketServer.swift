@@ -50,9 +50,16 @@ public struct VarlinkServerConfiguration: Sendable {
     public var maxPipelined = 64
     /// Bytes of replies a client may leave unread (queued in the daemon) before it is dropped.
     public var maxUnreadBytes = 4 << 20
+    /// Bytes of replies all clients together may leave unread; past it, the connections that
+    /// leave the most are closed.
+    public var maxUnreadBytesTotal = 32 << 20
     /// The error a message that is not a Varlink call gets before its connection is closed
     /// (the reason says what was wrong: not JSON, nested too deep, over the size limit).
     public var invalidMessage: @Sendable (String) -> VarlinkError = { _ in VarlinkError.invalidParameter("message") }
+    /// The error that ends a call whose reply (of the given size in bytes) would be over
+    /// `maxMessageSize`, in place of that reply: a service's own limits should keep it from
+    /// ever being used.
+    public var oversizedReply: @Sendable (Int) -> VarlinkError = { _ in VarlinkError.invalidParameter("reply") }
     /// The socket file's mode (0600: only the daemon's user can connect).
     public var socketMode: UInt32 = 0o600
     /// Seconds a client may leave the daemon's replies unread (its connection's output backed
@@ -205,6 +212,7 @@ public final class VarlinkSocketServer: Sendable {
         let limits = ConnectionLimits(
             maxMessageSize: configuration.maxMessageSize, maxPipelined: configuration.maxPipelined,
             maxUnreadBytes: configuration.maxUnreadBytes, stalledClientTimeout: configuration.stalledClientTimeout)
+        let unreadBudget = UnreadReplyBudget(limit: configuration.maxUnreadBytesTotal)
         return ServerBootstrap(group: group)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -238,7 +246,8 @@ public final class VarlinkSocketServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         VarlinkConnectionHandler(
                             service: service, peer: peer, authorized: authorized, logger: logger, limits: limits,
-                            invalidMessage: configuration.invalidMessage, activity: activity))
+                            invalidMessage: configuration.invalidMessage, oversizedReply: configuration.oversizedReply,
+                            activity: activity, unreadBudget: unreadBudget))
                 }
             }
             .childChannelOption(.allowRemoteHalfClosure, value: false)

@@ -82,6 +82,38 @@ struct SocketFloodTests {
     }
 
     @Test(
+        "clients that ask for long lists and never read: Status stays prompt, those leaving the most unread are closed, and concurctl still lists 10,000 jobs"
+    )
+    func unreadLists() throws {
+        let daemon = try TestDaemon(["--workers", "1", "--ephemeral"])
+        #expect(try daemon.ctl(["pause"]).status == 0)
+        #expect(try daemon.ctl(["submit", "--jobs", "10000", "--kind", "sleep"]).status == 0)
+        // 150 lists of 4,000 jobs (about 500 kB each, most of it left unread): past the 32 MiB all may leave unread.
+        let listers = try ChildProcess(
+            "/usr/bin/env", ["python3", Self.script, "lists", daemon.socket, "150", "4000", "100", "60"])
+        defer {
+            listers.signal(SIGKILL)
+            _ = listers.wait(timeout: 10)
+        }
+        var peak = 0
+        var slowest = 0.0
+        let connection = try VarlinkConnection(unixPath: daemon.socket, receiveTimeout: 30)
+        #expect(
+            try eventually(90) {
+                peak = max(peak, Self.residentBytes(daemon.pid))
+                let start = Date()
+                _ = try connection.call(SupervisorInterface.method(.status))
+                slowest = max(slowest, Date().timeIntervalSince(start) * 1_000)
+                return daemon.log().contains("all clients together left more than 32 MiB")
+            }, "\(daemon.log())")
+        #expect(slowest < 1_000, "the slowest Status took \(slowest) ms")
+        #expect(peak < 250 << 20, "peak RSS \(peak)")
+        let listed = try daemon.ctl(["jobs", "--limit", "10000", "--state", "queued"])
+        #expect(listed.status == 0 && listed.lines.count == 10_001, "\(listed.lines.count) lines")
+        #expect(try daemon.status().phase == .serving)
+    }
+
+    @Test(
         "out of file descriptors: no spinning, a log line a second, the open connections served, new ones again once there is room"
     )
     func outOfDescriptors() throws {

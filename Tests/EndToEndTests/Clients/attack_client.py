@@ -12,6 +12,10 @@ Usage:
   attack_client.py watchers SOCKET COUNT SECONDS
       COUNT clients each start WatchJobs (every job) with a tiny receive buffer and never read,
       for SECONDS; reports how many concurd closed.
+  attack_client.py lists SOCKET COUNT LIMIT STATUS_CALLS SECONDS
+      COUNT clients each ask for the LIMIT newest jobs (ListJobs, one large reply) with a tiny
+      receive buffer and never read; meanwhile a well-behaved client times STATUS_CALLS Status
+      calls. After SECONDS more, reports the latencies and how many of the COUNT concurd closed.
   attack_client.py impostor SOCKET SECONDS
       Listens on SOCKET in concurd's place for SECONDS and answers every call with the error
       org.example.Impostor (for the test that concurctl refuses to talk to it).
@@ -144,6 +148,20 @@ def watchers(path, count, seconds):
     print(json.dumps({"watchers": count, "closed": closed}))
 
 
+def lists(path, count, limit, status_calls, seconds):
+    clients = []
+    message = json.dumps({"method": "io.concur.Supervisor.ListJobs", "parameters": {"limit": limit}}).encode() + b"\0"
+    for _ in range(count):
+        client = connect(path, receive_buffer=4096)
+        client.sendall(message)
+        clients.append(client)
+    report = status_latencies(path, status_calls)
+    time.sleep(seconds)
+    report["closed"] = sum(1 for client in clients if closed_by_peer(client))
+    report["listers"] = count
+    print(json.dumps(report))
+
+
 def hold(path, count, seconds):
     clients = []
     failed = 0
@@ -196,6 +214,8 @@ def main():
         watchers(path, *numbers)
     elif mode == "impostor":
         impostor(path, *numbers)
+    elif mode == "lists":
+        lists(path, *numbers)
     elif mode == "hold":
         hold(path, *numbers)
     else:

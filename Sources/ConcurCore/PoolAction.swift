@@ -1,0 +1,30 @@
+public import ConcurProtocol
+
+/// What the caller of a ``PoolStateMachine`` transition must do next, outside the state.
+public enum PoolAction: Sendable, Equatable {
+    /// Start a worker of `model` with this id after `delay` seconds (0: at once; more after a
+    /// worker of that model died, as backoff).
+    case startWorker(WorkerID, ConcurrencyModel, delay: Double)
+    /// Wake this worker: there are jobs for it, or it must retire.
+    case wake(WorkerID)
+    /// Interrupt the job the worker is running: `job`, or with nil whatever job it runs (the
+    /// worker is retiring and starts no other). The worker's flag is raised; a child process is
+    /// told, and stopped if it does not stop the job in time.
+    case interrupt(WorkerID, job: JobID?)
+    /// Ask the worker to give back the jobs it holds but has not started (its running job
+    /// takes long while other workers are idle).
+    case release(WorkerID)
+    /// Hand a job that reached its final state to a watch; `last` ends the watch.
+    case notify(watch: Int, job: JobInfo, last: Bool)
+}
+
+/// What a worker asking for work is told.
+public enum Assignment: Sendable, Equatable {
+    /// Run these jobs, in order (one for threads; a batch for a child process), then report each.
+    case run([Job])
+    /// Nothing to do yet: wait to be woken.
+    case wait
+    /// Leave: the pool is smaller now, or shutting down. A worker still holding jobs gives back
+    /// those it has not started, finishes its running one, then exits.
+    case retire
+}

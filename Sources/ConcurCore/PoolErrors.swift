@@ -1,0 +1,40 @@
+public import ConcurProtocol
+
+/// Why a submit was refused.
+public enum SubmitError: Error, Sendable, Equatable {
+    /// The daemon is shutting down.
+    case shuttingDown
+    /// The queue cannot take the batch.
+    case queueFull(limit: Int, queued: Int)
+    /// The batch holds an `exec` job and the configuration does not allow them.
+    case execDisabled
+    /// The batch holds an unforced `crash` job and the model would not survive it.
+    case crashRefused(model: ConcurrencyModel)
+    /// The journal could not record the jobs; the reason says why and what happened to them.
+    case notDurable(reason: String)
+}
+
+/// Why a resize was refused.
+public enum ResizeError: Error, Sendable, Equatable {
+    /// The daemon is shutting down.
+    case shuttingDown
+    /// The count is outside `min...max`.
+    case invalidWorkers(min: Int, max: Int)
+}
+
+/// Why a model switch was refused.
+public enum SwitchError: Error, Sendable, Equatable {
+    /// The daemon is shutting down.
+    case shuttingDown
+    /// This build or this machine cannot run the model; `reason` says why.
+    case unavailable(model: ConcurrencyModel, reason: String)
+}
+
+/// A job id that the pool does not know (never accepted, or finished and pruned).
+public struct NoSuchJobError: Error, Sendable, Equatable {
+    /// The unknown id.
+    public let id: JobID
+
+    /// The error for `id`.
+    public init(id: JobID) { self.id = id }
+}

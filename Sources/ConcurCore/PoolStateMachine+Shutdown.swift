@@ -1,0 +1,51 @@
+import ConcurProtocol
+
+// Shutdown: draining and cancelling.
+extension PoolStateMachine {
+    /// The reason recorded for queued jobs cancelled by a shutdown.
+    public static let notStartedReason = "not started before the daemon shut down"
+
+    /// Begins a graceful shutdown: intake closes, queued jobs are cancelled with `reason` (they
+    /// never started) or, with a journal, stay queued in it for the next start, and every
+    /// worker retires after its running job.
+    public mutating func beginDrain(now: UInt64, reason: String = notStartedReason) -> [PoolAction] {
+        guard intakeOpen else { return [] }
+        intakeOpen = false
+        target = 0
+        record(.draining, "draining: intake closed, \(runningCount) running jobs finishing", now: now)
+        var actions: [PoolAction] = []
+        let queued = queue.removeAll()
+        if table.isJournaled {
+            keptForRestart += queued.count
+        } else {
+            for jobID in queued {
+                actions += complete(jobID, outcome: .cancelled(reason), startedAt: nil, now: now)
+            }
+        }
+        waiting.removeAll()
+        for id in workers.keys.sorted() {
+            workers[id]?.retiring = true
+            workers[id]?.waiting = false
+            actions.append(.wake(id))
+        }
+        return actions
+    }
+
+    /// Interrupts every running job; each ends `cancelled` with `reason` (queued ones, if the
+    /// drain had not begun, with `queuedReason`).
+    public mutating func cancelRunning(reason: String, queuedReason: String = notStartedReason, now: UInt64) -> [PoolAction] {
+        var actions = beginDrain(now: now, reason: queuedReason)
+        stopping = true
+        for (id, worker) in workers where worker.job != nil {
+            if case .shutdown = worker.interrupt?.cause { continue }
+            // Whatever else was pending (a time limit, a preemption) is overtaken: every job
+            // running now ends cancelled.
+            workers[id]?.interrupt = Interrupt(job: nil, cause: .shutdown(reason: reason))
+            actions.append(.interrupt(id, job: nil))
+        }
+        return actions
+    }
+
+    /// Whether shutdown began and every worker has left.
+    public var isDrained: Bool { !intakeOpen && workers.isEmpty }
+}

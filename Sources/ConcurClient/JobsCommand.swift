@@ -1,0 +1,54 @@
+public import ArgumentParser
+import ConcurProtocol
+import Varlink
+
+extension ConcurctlCommand {
+    /// `concurctl jobs`: jobs by id or state.
+    public struct Jobs: ParsableCommand {
+        /// The command's name, help text and subcommands.
+        public static let configuration = CommandConfiguration(
+            abstract: "List jobs: the ids given, or the most recent ones (optionally in one state).")
+
+        @Argument(help: "Job ids to show.")
+        var ids: [Int64] = []
+
+        @Option(help: "Only jobs in this state: queued, running, done, failed or cancelled.")
+        var state: JobState?
+
+        @Option(help: "At most this many jobs (1 to 10000, default 20).")
+        var limit: Int = 20
+
+        @OptionGroup var common: CommonOptions
+
+        /// An empty command, filled in by the argument parser.
+        public init() {}
+
+        /// Checks the options together before the command runs.
+        public func validate() throws {
+            guard (1...10_000).contains(limit) else { throw ValidationError("--limit must be between 1 and 10000, not \(limit)") }
+            if let bad = ids.first(where: { $0 < 1 }) { throw ValidationError("job ids start at 1, not \(bad)") }
+        }
+
+        /// Runs the command.
+        public func run() throws {
+            var parameters: JSONObject = ["limit": limit.json]
+            if !ids.isEmpty { parameters["ids"] = .array(ids.map { .int($0) }) }
+            parameters.set("state", state)
+            try perform { () throws(ClientFailure) in
+                // In parts: a long list does not fit one message.
+                var jobs: [JSON] = []
+                for part in try common.connect().collect(.listJobs, parameters) {
+                    guard case .array(let some) = part["jobs"] else {
+                        throw ClientFailure(
+                            "concurd sent a reply this concurctl does not understand (field 'jobs'); are they different versions?"
+                        )
+                    }
+                    jobs += some
+                }
+                try common.present(["jobs": .array(jobs)]) { reply throws(ClientFailure) in
+                    Rendering.jobs(try ControlClient.decode([JobInfo].self, "jobs", in: reply))
+                }
+            }
+        }
+    }
+}

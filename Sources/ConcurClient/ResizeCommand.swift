@@ -1,0 +1,33 @@
+public import ArgumentParser
+import ConcurProtocol
+
+extension ConcurctlCommand {
+    /// `concurctl resize`: set the number of workers.
+    public struct Resize: ParsableCommand {
+        /// The command's name, help text and subcommands.
+        public static let configuration = CommandConfiguration(
+            abstract:
+                "Set the number of workers: growing starts workers at once; shrinking retires idle workers first, busy ones after their job."
+        )
+
+        @Option(help: "The new number of workers.")
+        var workers: Int
+
+        @OptionGroup var common: CommonOptions
+
+        /// An empty command, filled in by the argument parser.
+        public init() {}
+
+        /// Checks the options together before the command runs.
+        public func validate() throws {
+            guard workers >= 1 else { throw ValidationError("--workers must be at least 1, not \(workers)") }
+        }
+
+        /// Runs the command.
+        public func run() throws {
+            try common.show(.resize, ["workers": workers.json]) { reply throws(ClientFailure) in
+                ["workers: \(try ControlClient.decode(Int.self, "previous", in: reply)) -> \(workers)"]
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+public import ArgumentParser
+import ConcurProtocol
+
+extension ConcurctlCommand {
+    /// `concurctl resume`: workers take jobs again.
+    public struct Resume: ParsableCommand {
+        /// The command's name, help text and subcommands.
+        public static let configuration = CommandConfiguration(abstract: "Hand out jobs again after `pause`.")
+
+        @OptionGroup var common: CommonOptions
+
+        /// An empty command, filled in by the argument parser.
+        public init() {}
+
+        /// Runs the command.
+        public func run() throws {
+            try common.show(.resume) { reply in
+                [reply["changed"] == .bool(true) ? "resumed" : "not paused"]
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+public import ArgumentParser
+import CConcurShims
+import ConcurProtocol
+
+extension ConcurctlCommand {
+    /// `concurctl stats`: everything measured, once or as it changes.
+    public struct Stats: ParsableCommand {
+        /// The command's name, help text and subcommands.
+        public static let configuration = CommandConfiguration(
+            abstract: "Show throughput, latency percentiles, the daemon's CPU and memory, and one row per worker.",
+            discussion: """
+                With --follow, one line per interval (vmstat style; --json: one JSON object per line) until \
+                Ctrl-C or until concurd stops. --format prometheus prints the Prometheus text format, for \
+                node_exporter's textfile collector.
+                """)
+
+        /// What `stats` prints.
+        public enum Format: String, ExpressibleByArgument, CaseIterable, Sendable {
+            /// Aligned text for people.
+            case text
+            /// The reply as JSON (NDJSON with --follow).
+            case json
+            /// The Prometheus text exposition format.
+            case prometheus
+        }
+
+        @Flag(name: [.customShort("f"), .long], help: "Print a line per interval until Ctrl-C or until concurd stops.")
+        var follow = false
+
+        @Option(help: "Time between lines with --follow: 50ms to 60s, such as 1s, 250ms or 0.5 (default 1s).")
+        var interval: String = "1s"
+
+        @Option(help: "text, json or prometheus (default text; --json is json).")
+        var format: Format?
+
+        @OptionGroup var common: CommonOptions
+
+        /// An empty command, filled in by the argument parser.
+        public init() {}
+
+        /// The format asked for, `--json` included.
+        var resolvedFormat: Format { format ?? (common.json ? .json : .text) }
+
+        /// Checks the options together before the command runs.
+        public func validate() throws {
+            if common.json, let format, format != .json {
+                throw ValidationError("--json and --format \(format.rawValue) contradict each other; give one")
+            }
+            if follow && resolvedFormat == .prometheus {
+                throw ValidationError("--format prometheus prints one snapshot (scrapers poll); drop --follow")
+            }
+            _ = try Self.seconds(interval)
+        }
+
+        /// `text` as seconds between 0.05 and 60: a number with an optional unit (ms, s, m).
+        static func seconds(_ text: String) throws(ValidationError) -> Double {
+            var number = Substring(text)
+            var scale = 1.0
+            for (suffix, factor) in [("ms", 0.001), ("s", 1.0), ("m", 60.0)] where number.hasSuffix(suffix) {
+                number = number.dropLast(suffix.count)
+                scale = factor
+                break
+            }
+            guard let value = Double(number), value.isFinite else {
+                throw ValidationError("--interval must be a duration such as 1s, 250ms or 0.5, not '\(text)'")
+            }
+            let seconds = value * scale
+            guard (0.05...60).contains(seconds) else {
+                throw ValidationError("--interval must be between 50ms and 60s, not '\(text)'")
+            }
+            return seconds
+        }
+
+        /// Runs the command.
+        public func run() throws {
+            let format = resolvedFormat
+            guard follow else {
+                try perform { () throws(ClientFailure) in
+                    let reply = try common.connect().call(.stats)
+                    let stats = try ControlClient.decode(PoolStats.self, "stats", in: ["stats": .object(reply)])
+                    switch format {
+                    case .json: printJSON(reply)
+                    case .text: for line in Rendering.stats(stats) { StandardStreams.printLine(line) }
+                    case .prometheus: StandardStreams.printText(PrometheusExposition.text(stats))
+                    }
+                }
+                return
+            }
+            let seconds = try Self.seconds(interval)
+            try perform { () throws(ClientFailure) in
+                let client = try common.connect()
+                // Lines are written whole, one write each: ending at once on Ctrl-C cuts none.
+                concur_exit_quietly_on_signals()
+                var rows: Int32 = 0
+                var columns: Int32 = 0
+                concur_terminal_size(1, &rows, &columns)
+                let screenful = rows > 3 ? Int(rows) - 1 : Int.max
+                var lines = FollowLines()
+                var printed = 0
+                let end = try client.follow(.watchStats, ["interval": seconds.json]) { reply throws(ClientFailure) in
+                    if format == .json {
+                        printJSON(reply)
+                        return true
+                    }
+                    let stats = try ControlClient.decode(PoolStats.self, "stats", in: ["stats": .object(reply)])
+                    if printed % screenful == 0 { StandardStreams.printLine(FollowLines.header) }
+                    StandardStreams.printLine(lines.line(for: stats, clock: StandardStreams.localTime()))
+                    printed += 1
+                    return true
+                }
+                let reason: String
+                switch end {
+                case .finished: reason = "concurd is stopping: it ended the stream"
+                case .closedByDaemon: reason = "concurd closed the connection (it stopped, or dropped a reader that fell behind)"
+                case .lost(let why): reason = why
+                }
+                if format == .json {
+                    printJSON(["end": .string(reason)])
+                } else {
+                    StandardStreams.printLine(lines.farewell(reason: reason))
+                }
+            }
+        }
+    }
+}

@@ -134,9 +134,10 @@ func noop(socket: String, jobs: Int) {
 
 /// The pool's per-job bookkeeping without threads: submit, hand out in batches, finish.
 func stateMachine(jobs: Int, batch: Int) {
-    var pool = PoolStateMachine(model: .threads, configuration: .init(maxQueue: jobs, maxWorkers: 2, retainFinished: 10_000))
-    _ = try? pool.resize(to: 2)
-    for id in 1...2 { pool.workerReady(id, osID: nil) }
+    var pool = PoolStateMachine(
+        model: .threads, configuration: .init(maxQueue: jobs, maxWorkers: 2, retainFinished: 10_000), clock: MonotonicClock())
+    _ = try? pool.resize(to: 2, now: now())
+    for id in 1...2 { pool.workerReady(id, osID: nil, now: now()) }
     let start = now()
     _ = try? pool.submit(Array(repeating: JobSpec(.cpu(size: 0)), count: jobs), now: start)
     let submitted = now()

@@ -190,7 +190,7 @@ public final class Pool: @unchecked Sendable {
     /// Sets the number of workers; returns the previous target.
     public func resize(to count: Int) throws(ResizeError) -> Int {
         let (previous, launches) = try lock.withLock { () throws(ResizeError) in
-            let (previous, actions) = try state.resize(to: count)
+            let (previous, actions) = try state.resize(to: count, now: MonotonicClock.now())
             defer { publishEventsLocked() }
             return (previous, performLocked(actions))
         }
@@ -383,7 +383,7 @@ public final class Pool: @unchecked Sendable {
     /// Notes that a worker started and serves, with its OS id (thread id or pid).
     public func workerReady(_ id: WorkerID, osID: Int?) {
         let settled = lock.withLock {
-            state.workerReady(id, osID: osID)
+            state.workerReady(id, osID: osID, now: MonotonicClock.now())
             defer { publishEventsLocked() }
             startedCondition.broadcast()
             return settleSwitchesLocked()

@@ -6,7 +6,7 @@ extension PoolStateMachine {
     /// Sets the number of workers. Growing keeps retiring workers of the current model first,
     /// then starts new ones; shrinking retires idle workers first, then busy ones after their job.
     /// A model that had stopped being restarted (it kept dying at start) gets a new chance.
-    public mutating func resize(to count: Int, now: UInt64 = MonotonicClock.now()) throws(ResizeError)
+    public mutating func resize(to count: Int, now: UInt64) throws(ResizeError)
         -> (previous: Int, actions: [PoolAction])
     {
         guard intakeOpen else { throw .shuttingDown }
@@ -80,7 +80,7 @@ extension PoolStateMachine {
     }
 
     /// Notes that a worker started and serves (its thread id or process id).
-    public mutating func workerReady(_ id: WorkerID, osID: Int?, now: UInt64 = MonotonicClock.now()) {
+    public mutating func workerReady(_ id: WorkerID, osID: Int?, now: UInt64) {
         workers[id]?.osID = osID
         workers[id]?.ready = true
         workers[id]?.readyAt = now

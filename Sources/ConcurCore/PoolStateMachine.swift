@@ -180,7 +180,7 @@ public struct PoolStateMachine: Sendable {
     }
 
     /// A pool with no workers yet; ``resize(to:now:)`` starts them.
-    public init(model: ConcurrencyModel, configuration: Configuration, clock: MonotonicClock = MonotonicClock()) {
+    public init(model: ConcurrencyModel, configuration: Configuration, clock: MonotonicClock) {
         self.model = model
         self.configuration = configuration
         self.queue = JobQueue(limit: configuration.maxQueue)

@@ -56,7 +56,7 @@ public final class Supervisor: Sendable {
         onEvent: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.version = version
-        var state = PoolStateMachine(model: configuration.model, configuration: configuration.limits)
+        var state = PoolStateMachine(model: configuration.model, configuration: configuration.limits, clock: MonotonicClock())
         if let restoring { state.restore(restoring.records, nextJobID: restoring.nextJobID) }
         pool = Pool(state: state, models: models, durability: durability, onEvent: onEvent)
     }

@@ -14,10 +14,11 @@ enum Fixture {
         var pool = PoolStateMachine(
             model: model,
             configuration: .init(
-                maxQueue: maxQueue, maxWorkers: 8, retainFinished: 1000, maxAttempts: maxAttempts, allowExec: allowExec))
+                maxQueue: maxQueue, maxWorkers: 8, retainFinished: 1000, maxAttempts: maxAttempts, allowExec: allowExec),
+            clock: MonotonicClock())
         if workers > 0 {
             _ = try pool.resize(to: workers, now: 0)
-            for id in pool.workers.keys { pool.workerReady(id, osID: id) }
+            for id in pool.workers.keys { pool.workerReady(id, osID: id, now: 0) }
         }
         return pool
     }
@@ -36,24 +37,24 @@ struct PoolStateMachineTests {
     @Test("growing starts workers at once, with new ids")
     func grow() throws {
         var pool = try Fixture.pool()
-        let (previous, actions) = try pool.resize(to: 3)
+        let (previous, actions) = try pool.resize(to: 3, now: 0)
         #expect(previous == 0)
         #expect(
             actions == [
                 .startWorker(1, .threads, delay: 0), .startWorker(2, .threads, delay: 0), .startWorker(3, .threads, delay: 0),
             ])
         #expect(pool.workerCounts == WorkerCounts(target: 3, live: 3, busy: 0, idle: 3, retiring: 0))
-        #expect(try pool.resize(to: 4).actions == [.startWorker(4, .threads, delay: 0)])
+        #expect(try pool.resize(to: 4, now: 0).actions == [.startWorker(4, .threads, delay: 0)])
         #expect(pool.resizes == 1)
     }
 
     @Test("refuses worker counts outside 1...max, and any resize once shutdown began", arguments: [0, -1, 9])
     func invalidResize(count: Int) throws {
         var pool = try Fixture.pool(workers: 2)
-        #expect(throws: ResizeError.invalidWorkers(min: 1, max: 8)) { try pool.resize(to: count) }
+        #expect(throws: ResizeError.invalidWorkers(min: 1, max: 8)) { try pool.resize(to: count, now: 0) }
         #expect(pool.target == 2)
         _ = pool.beginDrain(now: 0)
-        #expect(throws: ResizeError.shuttingDown) { try pool.resize(to: 3) }
+        #expect(throws: ResizeError.shuttingDown) { try pool.resize(to: 3, now: 0) }
     }
 
     @Test("hands out jobs in order and wakes only as many waiting workers as there are jobs")
@@ -125,7 +126,7 @@ struct PoolStateMachineTests {
 
     @Test("a job without a timeout gets the daemon's default")
     func defaultTimeout() throws {
-        var pool = PoolStateMachine(model: .threads, configuration: .init(defaultTimeout: 5))
+        var pool = PoolStateMachine(model: .threads, configuration: .init(defaultTimeout: 5), clock: MonotonicClock())
         _ = try pool.submit([JobSpec(.fail), JobSpec(.fail, timeout: 1)], now: 0)
         #expect(try pool.jobs(ids: [1, 2]).map(\.spec.timeout) == [5, 1])
     }
@@ -139,7 +140,7 @@ struct PoolStateMachineTests {
         #expect(pool.nextAssignment(for: 3, now: 1) == .wait)
         #expect(pool.nextAssignment(for: 4, now: 1) == .wait)
         // 4 -> 1: both idle workers (3, 4) and one busy worker (the newest, 2) retire.
-        let (_, actions) = try pool.resize(to: 1)
+        let (_, actions) = try pool.resize(to: 1, now: 0)
         #expect(actions.count == 3 && [2, 3, 4].allSatisfy { actions.contains(.wake($0)) })
         #expect(pool.workerCounts == WorkerCounts(target: 1, live: 4, busy: 2, idle: 0, retiring: 3))
         #expect(pool.nextAssignment(for: 3, now: 2) == .retire)
@@ -162,9 +163,9 @@ struct PoolStateMachineTests {
         _ = try pool.submit(Fixture.specs(2), now: 0)
         _ = Fixture.take(&pool, 1)
         _ = Fixture.take(&pool, 2)
-        _ = try pool.resize(to: 1)
+        _ = try pool.resize(to: 1, now: 0)
         #expect(pool.workerCounts.retiring == 1)
-        let (_, actions) = try pool.resize(to: 3)
+        let (_, actions) = try pool.resize(to: 3, now: 0)
         #expect(actions == [.startWorker(3, .threads, delay: 0)])
         // The new worker, still starting, counts as idle.
         #expect(pool.workerCounts == WorkerCounts(target: 3, live: 3, busy: 2, idle: 1, retiring: 0))
@@ -176,7 +177,7 @@ struct PoolStateMachineTests {
         _ = try pool.submit(Fixture.specs(5), now: 0)
         #expect(Fixture.take(&pool, 1, limit: 4).map(\.id) == [1, 2, 3, 4])
         _ = try pool.resize(to: 2, now: 1)
-        pool.workerReady(2, osID: 2)
+        pool.workerReady(2, osID: 2, now: 0)
         #expect(pool.nextAssignment(for: 2, now: 1) == .run([try #require(pool.table.job(5))]))
         _ = pool.finish(worker: 2, job: 5, outcome: Fixture.ok, now: 2)
         #expect(pool.nextAssignment(for: 2, now: 2) == .wait)
@@ -203,7 +204,7 @@ struct PoolStateMachineTests {
         #expect(actions.contains(.startWorker(2, .processes, delay: 0.1)))
         #expect(pool.jobs(state: .queued, limit: 10).map(\.id) == [1, 2, 3])
         #expect(pool.events.deaths == 1 && pool.events.restarts == 1)
-        pool.workerReady(2, osID: 2)
+        pool.workerReady(2, osID: 2, now: 0)
         let again = Fixture.take(&pool, 2)
         #expect(again.map(\.id) == [1] && again[0].attempts == 2)
         #expect(pool.totals.retried == 1)
@@ -218,7 +219,7 @@ struct PoolStateMachineTests {
             #expect(Fixture.take(&pool, worker).first?.attempts == attempt)
             _ = pool.workerExited(worker, exit: .died(reason: "worker \(worker) (pid 9) killed by SIGABRT"), now: 10_000_000_000)
             worker += 1
-            pool.workerReady(worker, osID: worker)
+            pool.workerReady(worker, osID: worker, now: 0)
         }
         let job = try pool.jobs(ids: [1])[0]
         #expect(job.state == .failed)
@@ -285,7 +286,7 @@ struct PoolStateMachineTests {
         #expect(delays == [0.1, 0.2, 0.4, 0.8])
         #expect(pool.workers.isEmpty)
         #expect(pool.events.fatal[.processes] != nil)
-        let (_, actions) = try pool.resize(to: 1)
+        let (_, actions) = try pool.resize(to: 1, now: 0)
         #expect(actions.count == 1)
         #expect(pool.events.fatal.isEmpty)
     }
@@ -323,7 +324,7 @@ struct PoolStateMachineTests {
         _ = try pool.submit(Fixture.specs(3), now: 0)
         _ = Fixture.take(&pool, 1, limit: 3, now: 0)
         _ = try pool.resize(to: 2, now: 0)
-        pool.workerReady(2, osID: 2)
+        pool.workerReady(2, osID: 2, now: 0)
         #expect(pool.nextAssignment(for: 2, now: 0) == .wait)
         #expect(pool.tick(now: 1_000_000).isEmpty)
         #expect(pool.tick(now: 10_000_000) == [.release(1)])
@@ -473,12 +474,13 @@ struct PoolInvariantTests {
     func randomSequences(seed: UInt64, withDeaths: Bool) throws {
         var random = SplitMix64(seed: seed)
         var pool = PoolStateMachine(
-            model: .processes, configuration: .init(maxQueue: 10_000, maxWorkers: 8, retainFinished: 100_000, maxAttempts: 1_000))
+            model: .processes, configuration: .init(maxQueue: 10_000, maxWorkers: 8, retainFinished: 100_000, maxAttempts: 1_000),
+            clock: MonotonicClock())
         var workers = Workers()
         var submitted = 0
         _ = try pool.resize(to: 3, now: 0)
         for _ in 0..<3_000 {
-            for id in pool.workers.keys where !(pool.workers[id]?.ready ?? true) { pool.workerReady(id, osID: id) }
+            for id in pool.workers.keys where !(pool.workers[id]?.ready ?? true) { pool.workerReady(id, osID: id, now: 0) }
             switch random.next() % 20 {
             case 0, 1, 2:
                 let count = Int(random.next() % 5) + 1
@@ -500,7 +502,7 @@ struct PoolInvariantTests {
         // Let every worker run the queue dry.
         var rounds = 0
         while pool.queuedCount > 0 || workers.held.values.contains(where: { !$0.isEmpty }) {
-            for id in pool.workers.keys where !(pool.workers[id]?.ready ?? true) { pool.workerReady(id, osID: id) }
+            for id in pool.workers.keys where !(pool.workers[id]?.ready ?? true) { pool.workerReady(id, osID: id, now: 0) }
             for id in workers.live(in: pool) { workers.step(id, limit: 2, in: &pool) }
             rounds += 1
             try #require(rounds < 100_000)

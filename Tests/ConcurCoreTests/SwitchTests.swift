@@ -79,12 +79,12 @@ struct SwitchTests {
         _ = pool.finish(worker: 1, job: 1, outcome: .cancelled(Workload.cancelReason), now: 3)
         _ = pool.workerExited(1, exit: .retired, now: 4)
         var worker = try #require(pool.workers.keys.first)
-        pool.workerReady(worker, osID: 9)
+        pool.workerReady(worker, osID: 9, now: 0)
         #expect(Fixture.take(&pool, worker).first?.attempts == 2)
         // Its worker dies: one death, so it is retried although two attempts started.
         for case .startWorker(let id, _, _) in pool.workerExited(worker, exit: .died(reason: "killed"), now: 5) { worker = id }
         #expect(try pool.jobs(ids: [1])[0].state == .queued)
-        pool.workerReady(worker, osID: 10)
+        pool.workerReady(worker, osID: 10, now: 0)
         _ = Fixture.take(&pool, worker)
         _ = pool.workerExited(worker, exit: .died(reason: "killed"), now: 6)
         let job = try pool.jobs(ids: [1])[0]
@@ -297,7 +297,8 @@ struct SwitchInvariantTests {
     @Test("every job is done exactly once across switches, preemptions and resizes", arguments: Array(1...12) as [UInt64])
     func randomSwitches(seed: UInt64) throws {
         var pool = PoolStateMachine(
-            model: .threads, configuration: .init(maxQueue: 100_000, maxWorkers: 8, retainFinished: 100_000))
+            model: .threads, configuration: .init(maxQueue: 100_000, maxWorkers: 8, retainFinished: 100_000),
+            clock: MonotonicClock())
         var sim = Simulation(random: SplitMix64(seed: seed))
         var submitted = 0
         sim.apply(try pool.resize(to: 3, now: 0).actions, &pool)

@@ -100,6 +100,9 @@ public struct JobTable: Sendable {
     private var details: [JobID: Detail] = [:]
     private var stragglers: [JobID: JobRecord] = [:]
     private var finishedOrder: Deque<JobID> = []
+    /// `finishedOrder` by final state (done, failed, cancelled): a list of one state takes as
+    /// long as the jobs it returns, however many of the others are kept.
+    private var finishedByState: [Deque<JobID>] = [[], [], []]
     private var held = 0
     /// How many finished records are kept.
     public var retainFinished: Int
@@ -159,6 +162,13 @@ public struct JobTable: Sendable {
         let slot = slots[index]
         guard slot.isPresent else { return nil }
         return record(id: id, slot: slot, spec: specs[index])
+    }
+
+    /// The state of `id`'s record, if held, without building the record.
+    private func storedState(_ id: JobID) -> JobState? {
+        guard let index = ringIndex(id) else { return stragglers[id]?.state }
+        let slot = slots[index]
+        return slot.isPresent ? Self.states[Int(slot.state)] : nil
     }
 
     private func record(id: JobID, slot: Slot, spec: JobSpec) -> JobRecord {
@@ -356,7 +366,8 @@ public struct JobTable: Sendable {
         }
         if changes != nil, let record = self[id] { log(.finished(record)) }
         finishedOrder.append(id)
-        while finishedOrder.count > retainFinished, let oldest = finishedOrder.popFirst() { remove(oldest) }
+        if let state = storedState(id), let order = Self.finishedIndex(state) { finishedByState[order].append(id) }
+        while finishedOrder.count > retainFinished { dropOldestFinished() }
         return submittedAt
     }
 
@@ -433,20 +444,38 @@ public struct JobTable: Sendable {
     /// retention's age. Records finish in order, so this looks only at the oldest.
     public mutating func pruneFinished(before cutoff: UInt64) {
         while let oldest = finishedOrder.first {
-            guard let record = self[oldest] else {
-                finishedOrder.removeFirst()
-                continue
-            }
-            guard (record.finishedAt ?? 0) < cutoff else { break }
-            finishedOrder.removeFirst()
-            remove(oldest)
+            if let record = self[oldest], (record.finishedAt ?? 0) >= cutoff { break }  // finish order: the rest are newer
+            dropOldestFinished()
+        }
+    }
+
+    /// Forgets the record that finished first, from every order it is in.
+    private mutating func dropOldestFinished() {
+        guard let oldest = finishedOrder.popFirst() else { return }
+        if let state = storedState(oldest), let order = Self.finishedIndex(state), finishedByState[order].first == oldest {
+            finishedByState[order].removeFirst()
+        }
+        remove(oldest)
+        // A record that went another way leaves its id at the front of its state's order.
+        for order in finishedByState.indices {
+            while let first = finishedByState[order].first, storedState(first) == nil { finishedByState[order].removeFirst() }
+        }
+    }
+
+    private static func finishedIndex(_ state: JobState) -> Int? {
+        switch state {
+        case .done: 0
+        case .failed: 1
+        case .cancelled: 2
+        case .queued, .running: nil
         }
     }
 
     /// The most recently finished records (optionally only in `state`), newest first.
     public func recentlyFinished(state: JobState?, limit: Int) -> [JobRecord] {
+        let order = state.flatMap(Self.finishedIndex).map { finishedByState[$0] } ?? finishedOrder
         var found: [JobRecord] = []
-        for id in finishedOrder.reversed() {
+        for id in order.reversed() {
             guard found.count < limit else { break }
             if let record = self[id], state == nil || record.state == state { found.append(record) }
         }

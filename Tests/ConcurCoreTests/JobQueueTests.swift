@@ -24,6 +24,28 @@ struct JobQueueTests {
         #expect(table.recentlyFinished(state: nil, limit: 5).map(\.id) == [1, 2])
     }
 
+    @Test("the recently finished of one state, newest first, as jobs of other states come and go (retention by count and by age)")
+    func recentlyFinishedByState() {
+        var table = JobTable(retainFinished: 6)
+        let outcomes: [JobOutcome] = [.done(.checksum(1)), .failed("no"), .cancelled("stop"), .done(.checksum(2))]
+        for id in JobID(1)...20 {
+            table.insert(id: id, spec: JobSpec(.fail), submittedAt: id)
+            table.markFinished(id, outcome: outcomes[Int(id) % 4], at: id * 10)
+        }
+        // Kept: 15...20 (six). By state: done 15, 16, 19, 20 (ids 0 and 3 mod 4), failed 17, cancelled 18.
+        #expect(table.recentlyFinished(state: .done, limit: 10).map(\.id) == [20, 19, 16, 15])
+        #expect(table.recentlyFinished(state: .done, limit: 2).map(\.id) == [20, 19])
+        #expect(table.recentlyFinished(state: .failed, limit: 10).map(\.id) == [17])
+        #expect(table.recentlyFinished(state: .cancelled, limit: 10).map(\.id) == [18])
+        #expect(table.recentlyFinished(state: nil, limit: 3).map(\.id) == [20, 19, 18])
+        table.pruneFinished(before: 185)  // 15...18 finished at 150...180
+        #expect(table.recentlyFinished(state: .done, limit: 10).map(\.id) == [20, 19])
+        #expect(
+            table.recentlyFinished(state: .failed, limit: 10).isEmpty
+                && table.recentlyFinished(state: .cancelled, limit: 10).isEmpty)
+        #expect(table.recentlyFinished(state: .queued, limit: 10).isEmpty)
+    }
+
     @Test("is first in, first out, with put-back jobs at the head")
     func fifo() {
         var queue = JobQueue(limit: 10)

@@ -453,10 +453,10 @@ public enum TextFile {
 
     /// The file's contents as UTF-8 text; `check` sees the opened file's status before a byte
     /// is read (what was opened, not what the path names by then).
-    static func read(_ path: String, checking check: (stat) throws(ConfigurationError) -> Void) throws(ConfigurationError)
-        -> String
-    {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    static func read(
+        _ path: String, flags: Int32 = 0, checking check: (stat) throws(ConfigurationError) -> Void
+    ) throws(ConfigurationError) -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | flags)
         guard fd >= 0 else {
             throw ConfigurationError("cannot read \(path): \(String(cString: strerror(errno))); check --config")
         }

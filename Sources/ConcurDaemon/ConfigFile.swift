@@ -22,9 +22,12 @@ public enum ConfigFile {
             throw ConfigurationError("concurd does not trust its config file: \(error); it reads no setting from it until then")
         }
         let uid = geteuid()
-        return try TextFile.read(absolute) { (info: stat) throws(ConfigurationError) in
-            // The path was trusted a moment ago; the file opened must be one only root or we can change.
-            guard info.st_uid == 0 || info.st_uid == uid, info.st_mode & (S_IWGRP | S_IWOTH) == 0 else {
+        return try TextFile.read(absolute, flags: O_NONBLOCK) { (info: stat) throws(ConfigurationError) in
+            // The path was trusted a moment ago; the file opened must still be a regular file only
+            // root or we can change (never a FIFO that would hold a reload for ever).
+            guard (info.st_mode & S_IFMT) == S_IFREG, info.st_uid == 0 || info.st_uid == uid,
+                info.st_mode & (S_IWGRP | S_IWOTH) == 0
+            else {
                 throw ConfigurationError("concurd does not trust its config file: \(path) changed as it was opened; try again")
             }
         }

@@ -66,8 +66,9 @@ public enum PathTrust {
         }
     }
 
-    /// Every symbolic link met on the way to `path` must be root's or `uid`'s, in a directory
-    /// that is trusted itself; a link's target is walked the same way, so a chain of links
+    /// Every directory the kernel passes through on the way to `path` (as written, `..` and
+    /// all) and every symbolic link met must be root's or `uid`'s, the directories not writable
+    /// by others unless sticky; a link's target is walked the same way, so a chain of links
     /// cannot pass through one that another user could point elsewhere later.
     private static func checkLinks(on path: String, uid: UInt32, depth: Int) throws(UntrustedPath) {
         guard depth < 40 else { throw UntrustedPath(path: path, problem: "goes through too many symbolic links", fix: nil) }
@@ -78,7 +79,12 @@ public enum PathTrust {
             let directory = prefix.isEmpty ? "/" : prefix
             prefix += "/" + component
             guard lstat(prefix, &info) == 0 else { return }  // the final check reports it
-            guard (info.st_mode & S_IFMT) == S_IFLNK else { continue }
+            guard (info.st_mode & S_IFMT) == S_IFLNK else {
+                // A directory the walk passes through (`..` after it included) must be one only
+                // root or we can change: its entries could be swapped under the walk otherwise.
+                if index < components.count - 1 { try checkOwnerAndMode(prefix, info, uid: uid, allowSticky: true) }
+                continue
+            }
             guard info.st_uid == 0 || info.st_uid == uid else {
                 throw UntrustedPath(
                     path: prefix, problem: "is a symbolic link made by another user (uid \(info.st_uid))",

@@ -196,6 +196,14 @@ struct ConfigurationTests {
         }
         chmod(path, 0o600)
         #expect(try ConcurdCommand.Serve.parse(["--config", path]).resolvedConfiguration().workers == 3)
+        // A FIFO (ours) would hold the reading for ever: refused at once.
+        let fifo = directory + "/fifo.toml"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        #expect {
+            try ConcurdCommand.Serve.parse(["--config", fifo]).resolvedConfiguration()
+        } throws: { error in
+            (error as? ConfigurationError)?.message.contains("\(fifo) is not a regular file") == true
+        }
     }
 
     @Test(

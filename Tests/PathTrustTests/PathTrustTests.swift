@@ -115,6 +115,21 @@ struct PathTrustTests {
         #expect(problem(loop, as: .linkedFile)?.contains("too many symbolic links") == true)
     }
 
+    @Test(
+        "a path that passes through another user's directory is refused, even when `..` leaves it again",
+        .enabled(if: getuid() == 0))
+    func dotDotThroughTheirs() throws {
+        let scratch = try Scratch()
+        let file = scratch.path + "/concurd.toml"
+        _ = FileManager.default.createFile(atPath: file, contents: Data("x".utf8), attributes: [.posixPermissions: 0o644])
+        let theirs = scratch.path + "/theirs"
+        try FileManager.default.createDirectory(atPath: theirs + "/sub", withIntermediateDirectories: true)
+        #expect(chown(theirs, 65534, 65534) == 0)
+        let path = theirs + "/sub/../../concurd.toml"
+        #expect(problem(path, as: .linkedFile)?.contains("\(theirs) belongs to another user (uid 65534)") == true)
+        #expect(problem(scratch.path + "/./concurd.toml", as: .linkedFile) == nil, "a `.` in a trusted directory is fine")
+    }
+
     @Test("wrong kinds and paths are refused with what is wrong")
     func wrongPaths() throws {
         let scratch = try Scratch()

@@ -90,6 +90,11 @@ extension PoolStateMachine {
         ids.first { table[$0] == nil }
     }
 
+    /// The record of `id`, if the pool still holds it.
+    public func job(_ id: JobID) -> JobInfo? {
+        table[id]?.info(clock: clock)
+    }
+
     /// The records of those of `ids` still held, in the order given (a job pruned since the ids
     /// were taken is left out).
     public func jobs(heldOf ids: ArraySlice<JobID>) -> [JobInfo] {

@@ -240,18 +240,17 @@ public struct ControlService: VarlinkInterface {
         guard (1...Self.maxListLimit).contains(limit) else {
             throw SupervisorError.invalidValue(parameter: "limit", reason: "limit must be between 1 and \(Self.maxListLimit)")
         }
-        let list: [JobID]
+        let selection: JobListReply.Selection
         if let ids, !ids.isEmpty {
             guard ids.count <= Self.maxIDsPerCall else {
                 throw SupervisorError.invalidValue(parameter: "ids", reason: "at most \(Self.maxIDsPerCall) ids per call")
             }
             if let unknown = supervisor.pool.read({ $0.firstUnknown(of: ids) }) { throw SupervisorError.noSuchJob(unknown) }
-            list = ids
+            selection = .ids(ids, state: state)
         } else {
-            list = supervisor.pool.read { $0.jobIDs(state: state, limit: limit) }
+            selection = .recent(state: state, limit: limit)
         }
-        let parameter = ids?.isEmpty == false ? "ids" : "limit"
-        JobListReply(pool: supervisor.pool, ids: list, state: state, parameter: parameter, responder: responder).send()
+        JobListReply(pool: supervisor.pool, selection: selection, responder: responder).send()
     }
 
     private func pause(_ pause: Bool, _ parameters: JSONObject, responder: VarlinkResponder) throws(VarlinkError) {

@@ -8,11 +8,12 @@ import Varlink
 /// No reply is larger than a client takes as one message by default (1 MiB): without `more`, a
 /// list that does not fit is refused with `InvalidValue`, the encoding stopped where it passed
 /// the limit; with `more`, the jobs go in parts of about ``partBytes``, the next one once the
-/// client has read the last. The list holds job ids, not records, while it waits, and reads
-/// the records from the pool a slice at a time (a job pruned in between is left out), so a
-/// client that never reads costs one part and its ids. The slices of ``batch`` jobs are read
-/// and encoded on the ``ReplyBuilder``'s thread, not the event loop, one list (or part) after
-/// another; the replies hop to the connection's event loop.
+/// client has read the last. Everything is done on the ``ReplyBuilder``'s thread, not the event
+/// loop, one list (or part) after another: choosing the jobs, then reading their records a
+/// slice of ``batch`` at a time (a job pruned in between is left out) and encoding them; the
+/// replies hop to the connection's event loop. While it waits, a list holds job ids, not
+/// records, so a client that never reads costs one part and its ids; a list whose client hung
+/// up is dropped where it stands, before anything more is built or sent.
 final class JobListReply: Sendable {
     /// The most bytes of one reply's parameters: a message's limit, less room for the envelope.
     static let maxReplyBytes = VarlinkFraming.defaultMaxMessageSize - 1024
@@ -21,74 +22,117 @@ final class JobListReply: Sendable {
     /// Jobs read from the pool (under one hold of its lock) and encoded in one turn.
     static let batch = 128
 
+    /// Which jobs a list holds.
+    enum Selection: Sendable {
+        /// These ids (all known when the call was taken), those in `state` if given.
+        case ids([JobID], state: JobState?)
+        /// Up to `limit` jobs in `state` (or any), as ``PoolStateMachine/jobIDs(state:limit:)`` picks them.
+        case recent(state: JobState?, limit: Int)
+    }
+
     private struct Progress {
+        /// The ids, once chosen (on the builder's thread).
+        var ids: [JobID]?
         /// Index in `ids` of the first job not encoded yet.
         var next = 0
         var encoder = Encoder()
+        /// The client hung up: nothing more is built.
+        var abandoned = false
     }
 
     private let pool: Pool
-    private let ids: [JobID]
-    private let state: JobState?
-    private let parameter: String
+    private let selection: Selection
     private let responder: VarlinkResponder
     private let progress = Mutex(Progress())
 
-    /// A reply listing `ids` (those in `state`, if given); `parameter` is the one to name if
-    /// the list does not fit one reply (`limit` or `ids`).
-    init(pool: Pool, ids: [JobID], state: JobState?, parameter: String, responder: VarlinkResponder) {
+    /// A reply listing the jobs of `selection`.
+    init(pool: Pool, selection: Selection, responder: VarlinkResponder) {
         self.pool = pool
-        self.ids = ids
-        self.state = state
-        self.parameter = parameter
+        self.selection = selection
         self.responder = responder
     }
 
     /// Queues the first slice; the rest follow it (and, for parts, as the client reads).
     func send() {
+        responder.onClose { [self] in progress.withLock { $0.abandoned = true } }
         ReplyBuilder.shared.submit { [self] in step() }
+    }
+
+    private var state: JobState? {
+        switch selection {
+        case .ids(_, let state), .recent(let state, _): state
+        }
+    }
+
+    /// The parameter to name when the list does not fit one reply.
+    private var parameter: String {
+        if case .ids = selection { "ids" } else { "limit" }
     }
 
     private enum Next {
         case again
         case reply([UInt8], continues: Bool)
-        case tooLarge(encoded: Int)
+        case tooLarge(encoded: Int, of: Int)
     }
 
     private func step() {
-        let next = progress.withLock { progress -> Next in
+        let next = progress.withLock { progress -> Next? in
+            guard !progress.abandoned else { return nil }
+            let ids = progress.ids ?? chooseIDs()
+            progress.ids = ids
             let end = min(ids.count, progress.next + Self.batch)
-            for job in records(progress.next..<end) { progress.encoder.append(job) }
-            progress.next = end
-            let finished = end == ids.count
+            let limit = responder.more ? Self.partBytes : Self.maxReplyBytes + 1
+            var taken = progress.next
+            // Job by job: a part ends with the job that takes it past its size.
+            for job in records(ids[progress.next..<end]) {
+                progress.encoder.append(job.info)
+                taken = job.index + 1
+                if progress.encoder.bytes.count >= limit { break }
+            }
+            progress.next = progress.encoder.bytes.count >= limit ? taken : end
+            let finished = progress.next == ids.count
             if responder.more {
                 guard finished || progress.encoder.bytes.count >= Self.partBytes else { return .again }
                 defer { progress.encoder = Encoder() }
                 return .reply(progress.encoder.finish(), continues: !finished)
             }
-            if progress.encoder.bytes.count > Self.maxReplyBytes { return .tooLarge(encoded: progress.encoder.count) }
+            if progress.encoder.bytes.count > Self.maxReplyBytes {
+                return .tooLarge(encoded: progress.encoder.count, of: ids.count)
+            }
             return finished ? .reply(progress.encoder.finish(), continues: false) : .again
         }
         switch next {
+        case nil:
+            return
         case .again:
             ReplyBuilder.shared.submit(next: true) { [self] in step() }
         case .reply(let bytes, let continues):
             responder.reply(encoded: bytes, continues: continues)
             if continues { responder.whenWritable { [self] in send() } }
-        case .tooLarge(let encoded):
+        case .tooLarge(let encoded, let count):
             responder.fail(
                 SupervisorError.invalidValue(
                     parameter: parameter,
                     reason:
-                        "the \(ids.count) jobs asked for do not fit in one reply (the first \(encoded) already take over 1 MiB); "
+                        "the \(count) jobs asked for do not fit in one reply (the first \(encoded) already take over 1 MiB); "
                         + "ask for fewer, or call with 'more' to receive them in parts (concurctl jobs does)"))
         }
     }
 
-    private func records(_ range: Range<Int>) -> [JobInfo] {
-        let found = pool.read { $0.jobs(heldOf: ids[range]) }
+    private func chooseIDs() -> [JobID] {
+        switch selection {
+        case .ids(let ids, _): ids
+        case .recent(let state, let limit): pool.read { $0.jobIDs(state: state, limit: limit) }
+        }
+    }
+
+    /// The records of `ids` still held (in `state`, if given), each with its index in the list.
+    private func records(_ ids: ArraySlice<JobID>) -> [(index: Int, info: JobInfo)] {
+        let found = pool.read { pool in
+            ids.indices.compactMap { index -> (index: Int, info: JobInfo)? in pool.job(ids[index]).map { (index, $0) } }
+        }
         guard let state else { return found }
-        return found.filter { $0.state == state }
+        return found.filter { $0.info.state == state }
     }
 
     /// The text of `{"jobs": [...]}`, built job by job.

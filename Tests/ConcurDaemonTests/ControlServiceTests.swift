@@ -14,10 +14,11 @@ final class ServiceHarness: Sendable {
     /// The connection's serial context (one per harness, like a connection's event loop).
     private let serial = SerialQueue()
 
-    init(workers: Int = 2, maxQueue: Int = 1_000) throws {
+    init(workers: Int = 2, maxQueue: Int = 1_000, allowExec: Bool = false) throws {
         supervisor = Supervisor(
             configuration: .init(
-                model: .threads, workers: workers, limits: .init(maxQueue: maxQueue, maxWorkers: 8, retainFinished: 1_000)),
+                model: .threads, workers: workers,
+                limits: .init(maxQueue: maxQueue, maxWorkers: 8, retainFinished: 1_000, allowExec: allowExec)),
             models: [ThreadModel(), Self.tasks], version: "test")
         try supervisor.start(workers: workers)
         service = ControlService(supervisor: supervisor)
@@ -143,6 +144,39 @@ struct ControlServiceTests {
         #expect(ids50 == Array(1...50))
         // Ids asked for are all checked before a part is sent.
         #expect(harness.error("ListJobs", ["ids": [1, 2, 99_999]], more: true) == SupervisorError.noSuchJob(99_999))
+    }
+
+    @Test("ListJobs parts stay under 1 MiB however large the jobs; a list whose client hung up is not built")
+    func largeJobsAndHungUpClients() throws {
+        let harness = try ServiceHarness(maxQueue: 1_000, allowExec: true)
+        _ = harness.call("Pause")
+        // 130 commands of 64 KiB of control characters each: about 390 KiB of JSON per job.
+        let argument = String(repeating: "\u{1}", count: 4_000)
+        let argv: [JSON] = [.string("/bin/true")] + Array(repeating: .string(argument), count: 16)
+        let job: JSON = .object(["kind": "exec", "argv": .array(argv)])
+        for _ in 0..<13 {
+            #expect(harness.call("Submit", ["jobs": .array(Array(repeating: job, count: 10))]).last?.varlinkError == nil)
+        }
+        let parts = harness.call("ListJobs", ["limit": 200, "state": "queued"], more: true)
+        #expect(parts.allSatisfy { $0.varlinkError == nil }, "\(parts.compactMap(\.varlinkError))")
+        var count = 0
+        for part in parts {
+            var frame: [UInt8] = []
+            part.frame(into: &frame)
+            #expect(frame.count < 1 << 20, "a part of \(frame.count) bytes")
+            count += try [JobInfo](json: part.parameters["jobs"] ?? .null, path: "jobs").count
+        }
+        #expect(count == 130 && parts.count > 10)
+
+        // The client is gone before the list is built: nothing is sent.
+        let delivered = Mutex(0)
+        let gone = VarlinkResponder(
+            more: true, oneway: false, deliver: { _ in delivered.withLock { $0 += 1 } }, onClose: { $0() }, schedule: { $0() })
+        harness.service.handle(
+            method: "ListJobs", parameters: ["limit": 200, "state": "queued"], peer: VarlinkPeer(pid: 1, uid: 0, gid: 0),
+            responder: gone)
+        usleep(300_000)
+        #expect(delivered.withLock { $0 } == 0)
     }
 
     @Test("Generate is deterministic for a seed and returns the id range")

@@ -10,7 +10,6 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "concur",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "concurd", targets: ["concurd"]),
         .executable(name: "concurctl", targets: ["concurctl"]),
@@ -74,6 +73,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             swiftSettings: strict

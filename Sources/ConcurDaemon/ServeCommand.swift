@@ -1,0 +1,189 @@
+public import ArgumentParser
+import ConcurCore
+import ConcurJournal
+import ConcurProtocol
+import Logging
+import Systemd
+
+extension ConcurdCommand {
+    /// `concurd serve`: run the daemon.
+    public struct Serve: ParsableCommand {
+        /// The command's name, help text and subcommands.
+        public static let configuration = CommandConfiguration(
+            abstract: "Run the daemon: control socket, worker pool, systemd notifications.")
+
+        @Option(
+            help: "The control socket (default: /run/concurd/control.sock for root, else $XDG_RUNTIME_DIR/concurd/control.sock).")
+        var socket: String?
+
+        @Option(help: "Workers to start with (default 4).")
+        var workers: Int?
+
+        @Option(help: "The concurrency model: \(DaemonConfiguration.availableModels.map(\.rawValue).joined(separator: ", ")).")
+        var model: ConcurrencyModel?
+
+        @Option(name: .customLong("max-queue"), help: "Queued jobs beyond this are refused with QueueFull (default 100000).")
+        var maxQueue: Int?
+
+        @Option(name: .customLong("max-workers"), help: "The largest pool a resize may ask for (default 256).")
+        var maxWorkers: Int?
+
+        @Option(name: .customLong("drain-timeout"), help: "Seconds running jobs get to finish after SIGTERM (default 30).")
+        var drainTimeout: Double?
+
+        @Option(name: .customLong("retain-jobs"), help: "Finished jobs kept for `concurctl jobs` (default 10000).")
+        var retainJobs: Int?
+
+        @Option(help: "A TOML config file; command-line options override it.")
+        var config: String?
+
+        @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+        var logLevel: String?
+
+        @Option(
+            name: .customLong("max-attempts"), help: "Attempts a job gets when its worker dies under it (1 to 100, default 3).")
+        var maxAttempts: Int?
+
+        @Option(
+            name: .customLong("job-timeout"), help: "Seconds a job may run unless it sets its own timeout (default: no limit).")
+        var jobTimeout: Double?
+
+        @Flag(name: .customLong("allow-exec"), help: "Accept exec jobs (they run commands as the daemon's user).")
+        var allowExec = false
+
+        @Option(
+            name: .customLong("task-threads"),
+            help: "Threads the tasks model's worker tasks share (1 to 256, default: one per core).")
+        var taskThreads: Int?
+
+        @Option(
+            name: .customLong("start-method"),
+            help: "How the processes model starts a child: spawn (a fresh process) or forkserver (a fork of a helper).")
+        var startMethod: String?
+
+        @Option(
+            name: .customLong("worker-nice"),
+            help:
+                "Nice levels the workers run below the control plane, so it stays responsive on busy cores (0 to 19, default 10)."
+        )
+        var workerNice: Int?
+
+        @Option(
+            name: .customLong("watcher-timeout"),
+            help: "Seconds a client may leave its replies unread before it is disconnected (1 to 3600, default 30).")
+        var watcherTimeout: Double?
+
+        @Option(
+            name: .customLong("idle-timeout"),
+            help:
+                "Seconds a control connection may stay silent with no call running before it is closed (1 to 86400, default 60).")
+        var idleTimeout: Double?
+
+        @Flag(
+            name: .customLong("test-hooks"),
+            help: ArgumentHelp("Let SIGUSR2 hang the supervisor loop, to test the watchdog.", visibility: .hidden))
+        var testHooks = false
+
+        @Option(
+            name: .customLong("execution-log"),
+            help: ArgumentHelp(
+                "Append a line for the start and the end of every run of every job to this file (for tests).",
+                visibility: .hidden))
+        var executionLog: String?
+
+        @Option(
+            name: .customLong("state-directory"),
+            help:
+                "Where the job journal lives (default: $STATE_DIRECTORY under systemd, /var/lib/concurd for root, else ~/.local/state/concurd)."
+        )
+        var stateDirectory: String?
+
+        @Flag(help: "Keep jobs in memory only: no journal; a stop cancels queued jobs and a crash loses them.")
+        var ephemeral = false
+
+        @Option(name: .customLong("retain-age"), help: "Seconds finished jobs are kept (default 604800: a week).")
+        var retainAge: Double?
+
+        @Option(
+            name: .customLong("journal-sync"),
+            help: "normal: the journal survives a crash of concurd; full: a power loss too, with an fsync per commit.")
+        var journalSync: String?
+
+        /// An empty command, filled in by the argument parser.
+        public init() {}
+
+        /// The merged configuration: defaults, then the config file, then these options.
+        public func resolvedConfiguration(readFile: (String) throws(ConfigurationError) -> String = ConfigFile.read)
+            throws(ConfigurationError) -> DaemonConfiguration
+        {
+            var configuration = DaemonConfiguration()
+            if let config { try configuration.apply(toml: try readFile(config), file: config) }
+            if let socket { configuration.socket = socket }
+            if let workers { configuration.workers = workers }
+            if let model { configuration.model = model }
+            if let maxQueue { configuration.maxQueue = maxQueue }
+            if let maxWorkers { configuration.maxWorkers = maxWorkers }
+            if let drainTimeout { configuration.drainTimeout = drainTimeout }
+            if let retainJobs { configuration.retainJobs = retainJobs }
+            if let maxAttempts { configuration.maxAttempts = maxAttempts }
+            if let jobTimeout { configuration.jobTimeout = jobTimeout }
+            if allowExec { configuration.allowExec = true }
+            if let taskThreads { configuration.taskThreads = taskThreads }
+            if let executionLog { configuration.executionLog = executionLog }
+            if let workerNice { configuration.workerNice = workerNice }
+            if let watcherTimeout { configuration.watcherTimeout = watcherTimeout }
+            if testHooks { configuration.testHooks = true }
+            if let idleTimeout { configuration.idleTimeout = idleTimeout }
+            if let stateDirectory { configuration.stateDirectory = stateDirectory }
+            if ephemeral { configuration.ephemeral = true }
+            if let retainAge { configuration.retainAge = retainAge }
+            if let journalSync {
+                guard let sync = JobJournal.Sync(rawValue: journalSync) else {
+                    throw ConfigurationError(
+                        "--journal-sync must be one of \(JobJournal.Sync.allCases.map(\.rawValue).joined(separator: ", ")), not '\(journalSync)'"
+                    )
+                }
+                configuration.journalSync = sync
+            }
+            if let startMethod {
+                guard let method = WorkerStartMethod(rawValue: startMethod) else {
+                    throw ConfigurationError(
+                        "--start-method must be one of \(WorkerStartMethod.allCases.map(\.rawValue).joined(separator: ", ")), not '\(startMethod)'"
+                    )
+                }
+                configuration.startMethod = method
+            }
+            if let logLevel {
+                guard let level = Logger.Level(rawValue: logLevel) else {
+                    throw ConfigurationError(
+                        "--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not '\(logLevel)'"
+                    )
+                }
+                configuration.logLevel = level
+            }
+            try configuration.validate()
+            return configuration
+        }
+
+        /// Runs the command.
+        public func run() throws {
+            let configuration: DaemonConfiguration
+            do {
+                configuration = try resolvedConfiguration()
+            } catch {
+                StandardStreams.printError("concurd: \(error.message)")
+                throw ExitCode(2)
+            }
+            let level = LogLevelControl(configuration.logLevel)
+            LoggingSystem.bootstrap { label in DaemonLogHandler(label: label, control: level) }
+            let status = Daemon.serve(
+                configuration: configuration, logger: Logger(label: "concurd"), logLevel: level,
+                reloadConfiguration: { () throws(ConfigurationError) in try resolvedConfiguration() })
+            if status != 0 { throw ExitCode(status) }
+        }
+    }
+}
+
+// The parsed options are read, never changed, once parsing is done: a reload reads them again
+// from another thread (SIGHUP, `Reload()`).
+extension ConcurdCommand.Serve: @unchecked Sendable {}

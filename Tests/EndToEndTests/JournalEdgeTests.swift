@@ -18,14 +18,15 @@ struct JournalEdgeTests {
         let listener = try NotifyListener(path: folder.path + "/notify.sock")
         let arguments = ["--workers", "2", "--execution-log", folder.executionLog]
         let daemon = try TestDaemon(arguments, stateDirectory: state, environment: ["NOTIFY_SOCKET": listener.path])
-        #expect(try daemon.ctl(["submit"] + Array(repeating: "sleep:400", count: 6)).status == 0)
+        // Long enough that a loaded machine's polls still see two running.
+        #expect(try daemon.ctl(["submit"] + Array(repeating: "sleep:2000", count: 6)).status == 0)
         #expect(try eventually { try daemon.status().running == 2 })
         disk.fill()
         // SQLite reuses the room its write-ahead log already has: commits go on until the log
         // must grow. Jobs keep coming (a few a call) until a submit is refused.
         var accepted = 6
         let connection = try VarlinkConnection(unixPath: daemon.socket, receiveTimeout: 10)
-        let more: [JSON] = Array(repeating: .object(["kind": "sleep", "ms": 400]), count: 4)
+        let more: [JSON] = Array(repeating: .object(["kind": "sleep", "ms": 1]), count: 4)
         while accepted < 20_000, (try? connection.call(SupervisorInterface.method(.submit), ["jobs": .array(more)])) != nil {
             accepted += more.count
         }

@@ -12,11 +12,14 @@ final class UnreadReplyBudget: Sendable {
     /// A connection chosen to be closed, and what it held.
     struct Eviction {
         let bytes: Int
+        /// Who it was, for the log.
+        let peer: String
         let close: @Sendable () -> Void
     }
 
     private struct Holder {
         var bytes: Int
+        let peer: String
         let close: @Sendable () -> Void
     }
 
@@ -32,10 +35,10 @@ final class UnreadReplyBudget: Sendable {
     /// Bytes unread on all connections now.
     var total: Int { state.withLock { $0.total } }
 
-    /// Records that connection `id` now leaves `bytes` unread (`close` closes it); returns the
-    /// connections to close, the largest first, that bring the sum back within the limit (it
-    /// may be this one).
-    func update(_ id: ObjectIdentifier, bytes: Int, close: @escaping @Sendable () -> Void) -> [Eviction] {
+    /// Records that connection `id` (of `peer`) now leaves `bytes` unread (`close` closes it);
+    /// returns the connections to close, the largest first, that bring the sum back within the
+    /// limit (it may be this one).
+    func update(_ id: ObjectIdentifier, bytes: Int, peer: String = "", close: @escaping @Sendable () -> Void) -> [Eviction] {
         state.withLock { state in
             let before = state.holders[id]?.bytes ?? 0
             guard bytes != before else { return [] }
@@ -43,13 +46,13 @@ final class UnreadReplyBudget: Sendable {
             if bytes == 0 {
                 state.holders[id] = nil
             } else {
-                state.holders[id] = Holder(bytes: bytes, close: close)
+                state.holders[id] = Holder(bytes: bytes, peer: peer, close: close)
             }
             var evicted: [Eviction] = []
             while state.total > limit, let (largest, holder) = state.holders.max(by: { $0.value.bytes < $1.value.bytes }) {
                 state.holders[largest] = nil
                 state.total -= holder.bytes
-                evicted.append(Eviction(bytes: holder.bytes, close: holder.close))
+                evicted.append(Eviction(bytes: holder.bytes, peer: holder.peer, close: holder.close))
             }
             return evicted
         }

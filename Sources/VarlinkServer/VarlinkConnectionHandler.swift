@@ -394,11 +394,13 @@ final class VarlinkConnectionHandler: ChannelDuplexHandler {
         guard unread != charged else { return }
         charged = unread
         let channel = context.channel
-        let evictions = unreadBudget.update(ObjectIdentifier(self), bytes: unread) { channel.close(promise: nil) }
+        let evictions = unreadBudget.update(ObjectIdentifier(self), bytes: unread, peer: "\(peer)") {
+            channel.close(promise: nil)
+        }
         for eviction in evictions {
             logger.warning(
                 "closing a client that left \(eviction.bytes >> 10) KiB of replies unread: all clients together left more than \(unreadBudget.limit >> 20) MiB",
-                metadata: ["peer": "\(peer)"])
+                metadata: ["peer": "\(eviction.peer)"])
             eviction.close()
         }
     }

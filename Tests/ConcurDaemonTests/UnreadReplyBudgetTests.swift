@@ -19,10 +19,11 @@ struct UnreadReplyBudgetTests {
         let large = Connection()
         let middle = Connection()
         #expect(budget.update(small.id, bytes: 100, close: small.close).isEmpty)
-        #expect(budget.update(large.id, bytes: 600, close: large.close).isEmpty)
+        #expect(budget.update(large.id, bytes: 600, peer: "large", close: large.close).isEmpty)
         #expect(budget.total == 700)
-        let evicted = budget.update(middle.id, bytes: 400, close: middle.close)
+        let evicted = budget.update(middle.id, bytes: 400, peer: "middle", close: middle.close)
         #expect(evicted.map(\.bytes) == [600], "the largest goes, not the newest")
+        #expect(evicted.map(\.peer) == ["large"], "the log names the one closed, not the one that wrote")
         for eviction in evicted { eviction.close() }
         let closed = (large.closed.withLock { $0 }, middle.closed.withLock { $0 })
         #expect(closed == (true, false))

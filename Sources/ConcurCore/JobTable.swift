@@ -454,9 +454,11 @@ public struct JobTable: Sendable {
         guard let oldest = finishedOrder.popFirst() else { return }
         if let state = storedState(oldest), let order = Self.finishedIndex(state), finishedByState[order].first == oldest {
             finishedByState[order].removeFirst()
+            remove(oldest)
+            return
         }
         remove(oldest)
-        // A record that went another way leaves its id at the front of its state's order.
+        // A record that went another way may have left its id at the front of its state's order.
         for order in finishedByState.indices {
             while let first = finishedByState[order].first, storedState(first) == nil { finishedByState[order].removeFirst() }
         }

@@ -74,6 +74,8 @@ final class VarlinkConnectionHandler: ChannelDuplexHandler {
     private let unreadBudget: UnreadReplyBudget?
     /// What this connection last told `unreadBudget` it leaves unread.
     private var charged = 0
+    /// Unread bytes below this are not charged to the shared budget.
+    static let chargedFrom = 64 << 10
 
     init(
         service: VarlinkService, peer: VarlinkPeer, authorized: Bool, logger: Logger, limits: ConnectionLimits = .init(),
@@ -390,7 +392,10 @@ final class VarlinkConnectionHandler: ChannelDuplexHandler {
     /// connections (this one or others) it picks when all together leave too much.
     private func chargeUnread(_ context: ChannelHandlerContext) {
         guard let unreadBudget else { return }
-        let unread = unreadBytes(context)
+        // Less than a socket buffer's worth is not worth the shared lock: a client that reads
+        // keeps about that much in flight, reply after reply.
+        let raw = unreadBytes(context)
+        let unread = raw >= Self.chargedFrom ? raw : 0
         guard unread != charged else { return }
         charged = unread
         let channel = context.channel

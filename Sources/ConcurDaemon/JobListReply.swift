@@ -108,7 +108,7 @@ final class JobListReply: Sendable {
             ReplyBuilder.shared.submit(next: true) { [self] in step() }
         case .reply(let bytes, let continues):
             responder.reply(encoded: bytes, continues: continues)
-            if continues { responder.whenWritable { [self] in send() } }
+            if continues { responder.whenWritable { [self] in ReplyBuilder.shared.submit { [self] in step() } } }
         case .tooLarge(let encoded, let count):
             responder.fail(
                 SupervisorError.invalidValue(

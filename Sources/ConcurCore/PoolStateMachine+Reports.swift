@@ -98,7 +98,7 @@ extension PoolStateMachine {
     /// The records of those of `ids` still held, in the order given (a job pruned since the ids
     /// were taken is left out).
     public func jobs(heldOf ids: ArraySlice<JobID>) -> [JobInfo] {
-        ids.compactMap { table[$0]?.info(clock: clock) }
+        ids.compactMap(job)
     }
 }
 

@@ -53,22 +53,36 @@ let package = Package(
             dependencies: ["ConcurProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
+        // The pool's rules: decisions only. No C shims, no locks, no threads, no clock (a test,
+        // RulesPurityTests, checks the imports the compiler cannot forbid, such as Glibc).
         .target(
             name: "ConcurCore",
             dependencies: [
-                "ConcurProtocol", "CConcurShims",
+                "ConcurProtocol",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strict
         ),
+        // The machinery that carries the rules out: the pool shell, the threads, processes and
+        // tasks runtimes, the child proxy and its wire format, the fork server, OS helpers.
         .target(
-            name: "ConcurJournal", dependencies: ["ConcurCore", "ConcurProtocol", "Varlink", "CSQLite", "PathTrust"],
+            name: "ConcurRuntime",
+            dependencies: [
+                "ConcurCore", "ConcurProtocol", "CConcurShims",
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "ConcurJournal",
+            dependencies: ["ConcurCore", "ConcurRuntime", "ConcurProtocol", "Varlink", "CSQLite", "PathTrust"],
             swiftSettings: strict),
         .target(
             name: "ConcurDaemon",
             dependencies: [
-                "ConcurCore", "ConcurJournal", "ConcurProtocol", "ConcurArguments", "Varlink", "VarlinkServer", "Systemd",
+                "ConcurCore", "ConcurRuntime", "ConcurJournal", "ConcurProtocol", "ConcurArguments", "Varlink", "VarlinkServer",
+                "Systemd",
                 "PathTrust",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -90,21 +104,29 @@ let package = Package(
         .executableTarget(name: "concurd", dependencies: ["ConcurDaemon"], swiftSettings: strict),
         .executableTarget(name: "concurctl", dependencies: ["ConcurClient"], swiftSettings: strict),
         .executableTarget(
-            name: "concur-bench", dependencies: ["Varlink", "ConcurCore", "ConcurProtocol"], path: "Benchmarks/concur-bench",
+            name: "concur-bench", dependencies: ["Varlink", "ConcurCore", "ConcurRuntime", "ConcurProtocol"],
+            path: "Benchmarks/concur-bench",
             swiftSettings: strict),
-        .target(name: "ConcurTestSupport", path: "Tests/ConcurTestSupport", swiftSettings: strict),
+        // What tests share: waiting for a condition, a tiny disk, the state machine's fixture.
+        .target(
+            name: "ConcurTestSupport", dependencies: ["ConcurCore", "ConcurProtocol"], path: "Tests/ConcurTestSupport",
+            swiftSettings: strict),
         .testTarget(name: "VarlinkTests", dependencies: ["Varlink"], swiftSettings: strict),
         .testTarget(name: "PathTrustTests", dependencies: ["PathTrust"], swiftSettings: strict),
         .testTarget(name: "ConcurProtocolTests", dependencies: ["ConcurProtocol", "Varlink"], swiftSettings: strict),
         .testTarget(
-            name: "ConcurJournalTests", dependencies: ["ConcurJournal", "ConcurCore", "ConcurProtocol", "ConcurTestSupport"],
+            name: "ConcurJournalTests",
+            dependencies: ["ConcurJournal", "ConcurCore", "ConcurRuntime", "ConcurProtocol", "ConcurTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "ConcurCoreTests", dependencies: ["ConcurCore", "ConcurProtocol", "ConcurTestSupport"], swiftSettings: strict),
         .testTarget(
+            name: "ConcurRuntimeTests", dependencies: ["ConcurRuntime", "ConcurCore", "ConcurProtocol", "ConcurTestSupport"],
+            swiftSettings: strict),
+        .testTarget(
             name: "ConcurDaemonTests",
             dependencies: [
-                "ConcurDaemon", "ConcurCore", "ConcurProtocol", "Varlink", "VarlinkServer", "Systemd",
+                "ConcurDaemon", "ConcurCore", "ConcurRuntime", "ConcurProtocol", "Varlink", "VarlinkServer", "Systemd",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),

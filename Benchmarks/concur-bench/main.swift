@@ -9,6 +9,7 @@
 //
 // Prints one JSON object per run. Not installed; a harness for the benchmark script.
 import ConcurCore
+import ConcurRuntime
 import ConcurProtocol
 @preconcurrency import Glibc
 import Varlink

@@ -77,3 +77,9 @@ public enum JobOutcome: Sendable, Equatable {
     /// It was interrupted before finishing; the text says by what.
     case cancelled(String)
 }
+
+extension JobOutcome {
+    /// The reason a worker reports for a job that stopped because its cancellation flag was
+    /// raised (by a time limit, a preempting switch, a drain or a shrink).
+    public static let interruptedReason = "interrupted while running"
+}

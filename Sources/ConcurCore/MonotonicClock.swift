@@ -1,25 +1,15 @@
-import CConcurShims
-import Glibc
-
 /// Time as the pool measures it: nanoseconds of CLOCK_MONOTONIC, and their mapping to Unix time.
 ///
-/// Latencies use the monotonic clock, which never jumps; records shown to people are converted
-/// to wall-clock time with the offset taken once at start-up.
+/// Only the mapping lives here: the rules never read a clock, they are given `now:`. Reading
+/// the clock (``MonotonicClock/now()``, and a mapping whose offset is taken at start-up) is the
+/// runtime's, in ConcurRuntime. Latencies use the monotonic clock, which never jumps; records
+/// shown to people are converted to wall-clock time with the offset taken once.
 public struct MonotonicClock: Sendable {
     private let wallMinusMonotonic: Double
 
-    /// A clock whose wall-time offset is taken now.
-    public init() {
-        var wall = timespec()
-        clock_gettime(CLOCK_REALTIME, &wall)
-        let monotonic = Self.now()
-        wallMinusMonotonic = Double(wall.tv_sec) + Double(wall.tv_nsec) / 1e9 - Double(monotonic) / 1e9
-    }
-
-    /// Nanoseconds on the monotonic clock.
-    @inline(__always)
-    public static func now() -> UInt64 {
-        concur_monotonic_nanoseconds()
+    /// A mapping whose Unix time is `wallMinusMonotonic` seconds ahead of the monotonic clock.
+    public init(wallMinusMonotonic: Double) {
+        self.wallMinusMonotonic = wallMinusMonotonic
     }
 
     /// The Unix time (seconds) of a monotonic instant.

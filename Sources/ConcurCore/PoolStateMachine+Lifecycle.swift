@@ -15,10 +15,13 @@ extension PoolStateMachine {
 
     /// Pauses (`true`) or resumes the workers; returns whether that changed anything and who to
     /// wake. Paused workers finish what they run (and what they already hold) and take nothing
-    /// new; submits are still accepted.
+    /// new; submits are still accepted. Once a drain began nothing changes: the workers retire.
     public mutating func setPaused(_ paused: Bool, now: UInt64) -> (changed: Bool, actions: [PoolAction]) {
-        guard paused != self.paused else { return (false, []) }
-        self.paused = paused
+        switch (lifecycle, paused) {
+        case (.serving, true): lifecycle = .paused
+        case (.paused, false): lifecycle = .serving
+        default: return (false, [])
+        }
         if paused {
             record(.paused, "paused: workers take no new jobs (\(queue.count) queued)", now: now)
             return (true, [])

@@ -3,8 +3,11 @@ public import ConcurProtocol
 extension PoolStateMachine {
     /// Serving, degraded (the journal cannot record), draining or stopping.
     public var phase: DaemonPhase {
-        if intakeOpen { return journalFailure == nil ? .serving : .degraded }
-        return stopping ? .stopping : .draining
+        switch lifecycle {
+        case .serving, .paused: journalFailure == nil ? .serving : .degraded
+        case .draining: .draining
+        case .stopping: .stopping
+        }
     }
 
     /// Jobs waiting in the queue.

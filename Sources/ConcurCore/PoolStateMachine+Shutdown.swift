@@ -10,7 +10,7 @@ extension PoolStateMachine {
     /// worker retires after its running job.
     public mutating func beginDrain(now: UInt64, reason: String = notStartedReason) -> [PoolAction] {
         guard intakeOpen else { return [] }
-        intakeOpen = false
+        lifecycle = .draining
         target = 0
         record(.draining, "draining: intake closed, \(runningCount) running jobs finishing", now: now)
         var actions: [PoolAction] = []
@@ -35,7 +35,7 @@ extension PoolStateMachine {
     /// drain had not begun, with `queuedReason`).
     public mutating func cancelRunning(reason: String, queuedReason: String = notStartedReason, now: UInt64) -> [PoolAction] {
         var actions = beginDrain(now: now, reason: queuedReason)
-        stopping = true
+        lifecycle = .stopping
         for (id, worker) in workers where worker.job != nil {
             if case .shutdown = worker.interrupt?.cause { continue }
             // Whatever else was pending (a time limit, a preemption) is overtaken: every job

@@ -123,10 +123,12 @@ public struct PoolStateMachine: Sendable {
     public internal(set) var model: ConcurrencyModel
     /// The number of workers asked for.
     public internal(set) var target = 0
+    /// Serving, paused, draining or stopping.
+    public internal(set) var lifecycle = PoolLifecycle.serving
     /// Whether submits are accepted (false once shutdown began).
-    public internal(set) var intakeOpen = true
+    public var intakeOpen: Bool { lifecycle.acceptsWork }
     /// Whether running jobs are being cancelled (after the drain gave up).
-    public internal(set) var stopping = false
+    public var stopping: Bool { lifecycle == .stopping }
     /// The workers alive, by id.
     public internal(set) var workers: [WorkerID: Worker] = [:]
     /// Totals by outcome.
@@ -144,7 +146,7 @@ public struct PoolStateMachine: Sendable {
     /// Completion rates.
     public internal(set) var throughput = ThroughputMeter()
     /// Whether workers are paused: they take no new jobs, the queue keeps accepting.
-    public internal(set) var paused = false
+    public var paused: Bool { lifecycle == .paused }
     /// Why the journal cannot record, while it cannot: workers take no new jobs (intake is
     /// refused before it reaches the pool).
     public internal(set) var journalFailure: String?
@@ -166,7 +168,7 @@ public struct PoolStateMachine: Sendable {
     var nextJobID: JobID = 1
     /// Workers owed a wake-up, in the order they started waiting.
     var waiting: Deque<WorkerID> = []
-    let clock: MonotonicClock
+    package let clock: MonotonicClock
 
     /// Seconds a worker must live to count as started (a death before is a failed start).
     static let startGraceNanoseconds: UInt64 = 1_000_000_000

@@ -1,5 +1,6 @@
-public import ConcurCore
+import ConcurCore
 public import ConcurProtocol
+public import ConcurRuntime
 import Glibc
 public import Varlink
 

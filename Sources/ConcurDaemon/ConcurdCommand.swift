@@ -1,6 +1,7 @@
 public import ArgumentParser
 import ConcurCore
 import ConcurProtocol
+import ConcurRuntime
 
 /// `concurd`: the daemon's command line. The executable only calls `main()`.
 public struct ConcurdCommand: ParsableCommand {

@@ -1,5 +1,6 @@
-public import ConcurCore
+import ConcurCore
 import ConcurProtocol
+public import ConcurRuntime
 public import Logging
 import Synchronization
 public import Varlink

@@ -1,6 +1,7 @@
 import ConcurCore
 import ConcurJournal
 import ConcurProtocol
+import ConcurRuntime
 import Glibc
 public import Logging
 import NIOPosix

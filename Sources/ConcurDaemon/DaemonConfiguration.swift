@@ -1,6 +1,7 @@
-public import ConcurCore
+import ConcurCore
 public import ConcurJournal
 public import ConcurProtocol
+public import ConcurRuntime
 public import Logging
 import TOMLKit
 

@@ -1,5 +1,6 @@
 public import ConcurCore
 public import ConcurProtocol
+import ConcurRuntime
 import Glibc
 import Synchronization
 

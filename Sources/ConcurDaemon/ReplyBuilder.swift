@@ -1,4 +1,5 @@
 import ConcurCore
+import ConcurRuntime
 import DequeModule
 
 /// One thread that builds large replies (long job lists) a slice at a time, off the event

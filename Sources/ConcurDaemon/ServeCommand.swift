@@ -2,6 +2,7 @@ public import ArgumentParser
 import ConcurCore
 import ConcurJournal
 import ConcurProtocol
+import ConcurRuntime
 import Logging
 import Systemd
 

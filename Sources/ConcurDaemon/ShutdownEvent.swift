@@ -1,4 +1,5 @@
 import ConcurCore
+import ConcurRuntime
 
 /// The one shutdown event every part of the daemon observes, set by signals (or a test).
 ///

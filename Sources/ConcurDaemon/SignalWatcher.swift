@@ -1,5 +1,6 @@
 import ConcurCore
 import ConcurProtocol
+import ConcurRuntime
 import Glibc
 import Synchronization
 

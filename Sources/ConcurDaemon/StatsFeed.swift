@@ -1,5 +1,6 @@
 import ConcurCore
 import ConcurProtocol
+import ConcurRuntime
 import Varlink
 
 /// The statistics `WatchStats` streams: computed at most once per ``reuseWithin`` however many

@@ -1,6 +1,7 @@
 import CSQLite
-public import ConcurCore
+import ConcurCore
 import ConcurProtocol
+public import ConcurRuntime
 import Glibc
 
 extension JobJournal {

@@ -1,6 +1,7 @@
 import CSQLite
 public import ConcurCore
 import ConcurProtocol
+import ConcurRuntime
 import Glibc
 import PathTrust
 

@@ -1,4 +1,5 @@
 public import ConcurCore
+import ConcurRuntime
 
 extension JournalChange {
     /// The jobs `changes` concern, by what happened to them, with consecutive ids as ranges:

@@ -1,51 +1,10 @@
 import ConcurProtocol
-import Synchronization
 import Testing
 
 @testable import ConcurCore
 
-@Suite("The job queue and job table")
+@Suite("The job queue")
 struct JobQueueTests {
-    @Test("a jump in ids far past the ring's end costs the records, not the span (a journal's ids after pruning)")
-    func gapInIDs() {
-        var table = JobTable(retainFinished: 10)
-        let far: JobID = 1 << 40
-        table.insert(id: 1, spec: JobSpec(.fail), submittedAt: 1)
-        table.insert(id: 2, spec: JobSpec(.fail), submittedAt: 1)
-        table.markFinished(2, outcome: .failed("no"), at: 2)
-        table.insert(id: far, spec: JobSpec(.sleep(milliseconds: 1)), submittedAt: 3)
-        table.insert(id: far + 1, spec: JobSpec(.fail), submittedAt: 3)
-        #expect(table.count == 4)
-        #expect(table.job(1)?.spec == JobSpec(.fail) && table.job(far)?.spec == JobSpec(.sleep(milliseconds: 1)))
-        #expect(table[2]?.state == .failed && table[2]?.error == "no")
-        table.markRunning(1, attempts: 1, worker: 1, model: .threads, at: 4)
-        table.markFinished(1, outcome: .done(.checksum(7)), at: 5)
-        #expect(table[1]?.state == .done && table[1]?.output == .checksum(7))
-        #expect(table.recentlyFinished(state: nil, limit: 5).map(\.id) == [1, 2])
-    }
-
-    @Test("the recently finished of one state, newest first, as jobs of other states come and go (retention by count and by age)")
-    func recentlyFinishedByState() {
-        var table = JobTable(retainFinished: 6)
-        let outcomes: [JobOutcome] = [.done(.checksum(1)), .failed("no"), .cancelled("stop"), .done(.checksum(2))]
-        for id in JobID(1)...20 {
-            table.insert(id: id, spec: JobSpec(.fail), submittedAt: id)
-            table.markFinished(id, outcome: outcomes[Int(id) % 4], at: id * 10)
-        }
-        // Kept: 15...20 (six). By state: done 15, 16, 19, 20 (ids 0 and 3 mod 4), failed 17, cancelled 18.
-        #expect(table.recentlyFinished(state: .done, limit: 10).map(\.id) == [20, 19, 16, 15])
-        #expect(table.recentlyFinished(state: .done, limit: 2).map(\.id) == [20, 19])
-        #expect(table.recentlyFinished(state: .failed, limit: 10).map(\.id) == [17])
-        #expect(table.recentlyFinished(state: .cancelled, limit: 10).map(\.id) == [18])
-        #expect(table.recentlyFinished(state: nil, limit: 3).map(\.id) == [20, 19, 18])
-        table.pruneFinished(before: 185)  // 15...18 finished at 150...180
-        #expect(table.recentlyFinished(state: .done, limit: 10).map(\.id) == [20, 19])
-        #expect(
-            table.recentlyFinished(state: .failed, limit: 10).isEmpty
-                && table.recentlyFinished(state: .cancelled, limit: 10).isEmpty)
-        #expect(table.recentlyFinished(state: .queued, limit: 10).isEmpty)
-    }
-
     @Test("is first in, first out, with put-back jobs at the head")
     func fifo() {
         var queue = JobQueue(limit: 10)
@@ -63,116 +22,5 @@ struct JobQueueTests {
         queue.append(contentsOf: 1..<3)
         #expect(queue.canAccept(1))
         #expect(!queue.canAccept(2))
-    }
-
-    @Test("keeps only the most recent finished records")
-    func retention() {
-        var table = JobTable(retainFinished: 2)
-        for id in 1...4 as ClosedRange<JobID> { table.insert(id: id, spec: JobSpec(.fail), submittedAt: 0) }
-        for id in 1...3 as ClosedRange<JobID> { table.markFinished(id, outcome: .failed("x"), at: 1) }
-        #expect(table[1] == nil)
-        #expect(table[2]?.state == .failed)
-        #expect(table[3]?.state == .failed)
-        #expect(table[4]?.state == .queued)
-        #expect(table.count == 3)
-        #expect(table.recentlyFinished(state: nil, limit: 5).map(\.id) == [3, 2])
-        #expect(table.newest(limit: 10, below: 5).map(\.id) == [4, 3, 2])
-    }
-
-    @Test("keeps every kind of output and error, and what a job needs to run again")
-    func contents() {
-        var table = JobTable(retainFinished: 10)
-        let outputs: [JobOutcome] = [
-            .done(.checksum(7)), .done(.primality(n: 9, factor: 3)), .done(.slept(milliseconds: 5)),
-            .failed("exit 2", output: .command(exitCode: 2, signal: nil, seconds: 0.5, output: "oops")), .cancelled("stop"),
-        ]
-        for (offset, outcome) in outputs.enumerated() {
-            let id = JobID(offset + 1)
-            table.insert(id: id, spec: JobSpec(.cpu(size: 1), timeout: 3), submittedAt: 10)
-            table.markRunning(id, attempts: 2, worker: 4, model: .processes, at: 20)
-            table.markFinished(id, outcome: outcome, at: 30)
-        }
-        #expect(table[1]?.output == .checksum(7) && table[1]?.worker == 4 && table[1]?.model == .processes)
-        #expect(table[2]?.output?.result.summary == "composite (divisible by 3)")
-        #expect(table[3]?.output == .slept(milliseconds: 5) && table[3]?.attempts == 2)
-        #expect(table[4]?.state == .failed && table[4]?.error == "exit 2" && table[4]?.output?.result.output == "oops")
-        #expect(table[5]?.state == .cancelled && table[5]?.error == "stop" && table[5]?.output == nil)
-        #expect(table[1]?.startedAt == 20 && table[1]?.finishedAt == 30 && table[1]?.submittedAt == 10)
-        table.insert(id: 6, spec: JobSpec(.prime(n: 5), timeout: 1), submittedAt: 40)
-        table.markRunning(6, attempts: 1, worker: 1, model: .threads, at: 41)
-        table.markRequeued(6, attempts: 0)
-        #expect(table.job(6) == Job(id: 6, spec: JobSpec(.prime(n: 5), timeout: 1), attempts: 0, submittedAt: 40))
-        #expect(table[6]?.state == .queued)
-    }
-
-    @Test("stays bounded while one job stays unfinished for long, and still finds it")
-    func straggler() {
-        var table = JobTable(retainFinished: 100)
-        table.insert(id: 1, spec: JobSpec(.sleep(milliseconds: 1)), submittedAt: 0)
-        for id in 2...300_000 as ClosedRange<JobID> {
-            table.insert(id: id, spec: JobSpec(.fail), submittedAt: 0)
-            table.markFinished(id, outcome: .failed("x"), at: 1)
-        }
-        #expect(table.count == 101)
-        #expect(table[1]?.state == .queued)
-        #expect(table[299_999]?.state == .failed)
-        #expect(table[1_000] == nil)
-        table.markFinished(1, outcome: .done(.slept(milliseconds: 1)), at: 2)
-        #expect(table[1]?.state == .done)
-    }
-}
-
-@Suite("The watch sink")
-struct JobWatchSinkTests {
-    func info(_ id: JobID) -> JobInfo {
-        JobInfo(id: id, spec: JobSpec(.fail), state: .failed, attempts: 1, submittedAt: 0)
-    }
-
-    @Test("rings once per batch and hands over jobs in order")
-    func batches() {
-        let rings = Mutex(0)
-        let sink = JobWatchSink { rings.withLock { $0 += 1 } }
-        sink.push(info(1), last: false)
-        sink.push(info(2), last: false)
-        #expect(rings.withLock { $0 } == 1)
-        let first = sink.takeJobs()
-        #expect(first.jobs.map(\.id) == [1, 2] && !first.ended && !first.overflowed)
-        sink.push(info(3), last: true)
-        #expect(rings.withLock { $0 } == 2)
-        let second = sink.takeJobs()
-        #expect(second.jobs.map(\.id) == [3] && second.ended)
-        sink.push(info(4), last: false)
-        #expect(sink.takeJobs().jobs.isEmpty)
-    }
-
-    @Test("cuts off a consumer that falls too far behind, dropping what it had not taken")
-    func overflow() {
-        let sink = JobWatchSink(capacity: 2) {}
-        for id in 1...5 as ClosedRange<JobID> { sink.push(info(id), last: false) }
-        let taken = sink.takeJobs()
-        #expect(taken.jobs.isEmpty && taken.ended && taken.overflowed)
-    }
-
-    @Test("a shared budget: stuck consumers are cut off at their share, a reader that keeps up is not, and memory comes back")
-    func budget() {
-        let budget = WatchBudget(total: 100_000, perWatch: 60_000)
-        let stuck = (0..<4).map { _ in JobWatchSink(budget: budget) {} }
-        let reader = JobWatchSink(budget: budget) {}
-        var read = 0
-        for id in 1...2000 as ClosedRange<JobID> {
-            for sink in stuck { sink.push(info(id), last: false) }
-            reader.push(info(id), last: false)
-            read += reader.takeJobs().jobs.count
-        }
-        #expect(read == 2000, "the reader that kept up was cut off")
-        for sink in stuck {
-            let taken = sink.takeJobs()
-            #expect(taken.overflowed && taken.ended && taken.jobs.isEmpty)
-        }
-        #expect(budget.held == 0, "cut-off watches still hold \(budget.held) bytes")
-        // One watch alone may hold up to its own limit, not more.
-        let alone = JobWatchSink(budget: WatchBudget(total: 1 << 30, perWatch: 10_000)) {}
-        for id in 1...100 as ClosedRange<JobID> { alone.push(info(id), last: false) }
-        #expect(alone.takeJobs().overflowed)
     }
 }

@@ -1,4 +1,5 @@
 import ConcurProtocol
+import ConcurTestSupport
 import Testing
 
 @testable import ConcurCore
@@ -7,17 +8,17 @@ import Testing
 struct SwitchTests {
     /// A threads pool of `workers` workers, each running a job (ids 1...workers).
     func busyPool(workers: Int) throws -> PoolStateMachine {
-        var pool = try Fixture.pool(workers: workers)
-        _ = try pool.submit(Fixture.specs(workers, .sleep(milliseconds: 100)), now: 0)
-        for id in 1...workers { _ = Fixture.take(&pool, id) }
+        var pool = try PoolFixture.pool(workers: workers)
+        _ = try pool.submit(PoolFixture.specs(workers, .sleep(milliseconds: 100)), now: 0)
+        for id in 1...workers { _ = PoolFixture.take(&pool, id) }
         return pool
     }
 
     @Test("a graceful switch retires idle workers at once and starts new ones only in free places")
     func graceful() throws {
-        var pool = try Fixture.pool(workers: 3)
-        _ = try pool.submit(Fixture.specs(2, .sleep(milliseconds: 100)), now: 0)
-        let busy = [Fixture.take(&pool, 1), Fixture.take(&pool, 2)]
+        var pool = try PoolFixture.pool(workers: 3)
+        _ = try pool.submit(PoolFixture.specs(2, .sleep(milliseconds: 100)), now: 0)
+        let busy = [PoolFixture.take(&pool, 1), PoolFixture.take(&pool, 2)]
         let (previous, actions) = try pool.setModel(.processes, preempt: false, now: 10)
         #expect(previous == .threads)
         // Everyone retires (the busy ones after their job); no place is free yet.
@@ -33,11 +34,11 @@ struct SwitchTests {
         #expect(pool.switchProgress == .serving)
         #expect(pool.lastSwitch?.firstServingAt == 20)
         // Busy ones finish their job, then leave, each replaced.
-        _ = pool.finish(worker: 1, job: busy[0][0].id, outcome: Fixture.ok, now: 30)
+        _ = pool.finish(worker: 1, job: busy[0][0].id, outcome: PoolFixture.ok, now: 30)
         #expect(pool.nextAssignment(for: 1, now: 30) == .retire)
         #expect(pool.workerExited(1, exit: .retired, now: 31) == [.startWorker(5, .processes, delay: 0)])
         #expect(pool.lastSwitch?.oldRetiredAt == nil)
-        _ = pool.finish(worker: 2, job: busy[1][0].id, outcome: Fixture.ok, now: 40)
+        _ = pool.finish(worker: 2, job: busy[1][0].id, outcome: PoolFixture.ok, now: 40)
         _ = pool.workerExited(2, exit: .retired, now: 41)
         #expect(pool.lastSwitch?.oldRetiredAt == 41)
         #expect(pool.workers.count == 3 && pool.workers.values.allSatisfy { $0.model == .processes })
@@ -46,46 +47,46 @@ struct SwitchTests {
 
     @Test("a preempting switch interrupts running jobs; they go back to the head of the queue")
     func preempt() throws {
-        var pool = try Fixture.pool(workers: 2)
-        _ = try pool.submit(Fixture.specs(3, .cpu(size: 9)), now: 0)
-        let job1 = Fixture.take(&pool, 1)[0]
-        _ = Fixture.take(&pool, 2)
+        var pool = try PoolFixture.pool(workers: 2)
+        _ = try pool.submit(PoolFixture.specs(3, .cpu(size: 9)), now: 0)
+        let job1 = PoolFixture.take(&pool, 1)[0]
+        _ = PoolFixture.take(&pool, 2)
         let (_, actions) = try pool.setModel(.tasks, preempt: true, now: 5)
         #expect(actions.filter { if case .interrupt = $0 { true } else { false } }.count == 2)
         #expect(actions.contains(.interrupt(1, job: nil)) && actions.contains(.interrupt(2, job: nil)))
         // Job 1's run noticed its flag: it is queued again, first.
-        _ = pool.finish(worker: 1, job: job1.id, outcome: .cancelled(Workload.cancelReason), now: 6)
+        _ = pool.finish(worker: 1, job: job1.id, outcome: .cancelled(JobOutcome.interruptedReason), now: 6)
         #expect(pool.jobs(state: .queued, limit: 10).map(\.id) == [1, 3])
         // Job 2 had finished before the flag: it is done, not re-run.
-        _ = pool.finish(worker: 2, job: 2, outcome: Fixture.ok, now: 6)
+        _ = pool.finish(worker: 2, job: 2, outcome: PoolFixture.ok, now: 6)
         #expect(try pool.jobs(ids: [2])[0].state == .done)
         #expect(pool.totals.cancelled == 0)
         _ = pool.workerExited(1, exit: .retired, now: 7)
         _ = pool.workerExited(2, exit: .retired, now: 7)
         #expect(pool.workers.count == 2 && pool.workers.values.allSatisfy { $0.model == .tasks })
         for id in Array(pool.workers.keys) { pool.workerReady(id, osID: nil, now: 8) }
-        let next = Fixture.take(&pool, 3)
+        let next = PoolFixture.take(&pool, 3)
         #expect(next.map(\.id) == [1])
         #expect(pool.lastSwitch?.firstJobAt != nil)
     }
 
     @Test("preempted runs do not count against the attempt limit for deaths")
     func preemptionsAreFree() throws {
-        var pool = try Fixture.pool(workers: 1, model: .processes, maxAttempts: 2)
-        _ = try pool.submit(Fixture.specs(1, .cpu(size: 9)), now: 0)
-        _ = Fixture.take(&pool, 1)
+        var pool = try PoolFixture.pool(workers: 1, model: .processes, maxAttempts: 2)
+        _ = try pool.submit(PoolFixture.specs(1, .cpu(size: 9)), now: 0)
+        _ = PoolFixture.take(&pool, 1)
         _ = try pool.setModel(.tasks, preempt: true, now: 1)
         _ = try pool.setModel(.processes, preempt: true, now: 2)
-        _ = pool.finish(worker: 1, job: 1, outcome: .cancelled(Workload.cancelReason), now: 3)
+        _ = pool.finish(worker: 1, job: 1, outcome: .cancelled(JobOutcome.interruptedReason), now: 3)
         _ = pool.workerExited(1, exit: .retired, now: 4)
         var worker = try #require(pool.workers.keys.first)
         pool.workerReady(worker, osID: 9, now: 0)
-        #expect(Fixture.take(&pool, worker).first?.attempts == 2)
+        #expect(PoolFixture.take(&pool, worker).first?.attempts == 2)
         // Its worker dies: one death, so it is retried although two attempts started.
         for case .startWorker(let id, _, _) in pool.workerExited(worker, exit: .died(reason: "killed"), now: 5) { worker = id }
         #expect(try pool.jobs(ids: [1])[0].state == .queued)
         pool.workerReady(worker, osID: 10, now: 0)
-        _ = Fixture.take(&pool, worker)
+        _ = PoolFixture.take(&pool, worker)
         _ = pool.workerExited(worker, exit: .died(reason: "killed"), now: 6)
         let job = try pool.jobs(ids: [1])[0]
         #expect(job.state == .failed && job.attempts == 3 && job.error == "killed (attempt 2 of 2)")
@@ -93,9 +94,9 @@ struct SwitchTests {
 
     @Test("an interrupt of whatever runs is taken by the job that reports cancelled, even after batched reports")
     func interruptWithStaleReports() throws {
-        var pool = try Fixture.pool(workers: 1)
-        _ = try pool.submit(Fixture.specs(4, .cpu(size: 1)), now: 0)
-        #expect(Fixture.take(&pool, 1, limit: 4).map(\.id) == [1, 2, 3, 4])
+        var pool = try PoolFixture.pool(workers: 1)
+        _ = try pool.submit(PoolFixture.specs(4, .cpu(size: 1)), now: 0)
+        #expect(PoolFixture.take(&pool, 1, limit: 4).map(\.id) == [1, 2, 3, 4])
         // The pool still thinks job 1 runs; the worker is on job 3 when the switch comes.
         _ = try pool.setModel(.processes, preempt: true, now: 5)
         // As the pool settles an in-process worker: what it did not start first, then its reports.
@@ -103,9 +104,9 @@ struct SwitchTests {
         _ = pool.finish(
             worker: 1,
             reports: [
-                JobReport(id: 1, outcome: Fixture.ok, startedAt: 1, finishedAt: 2),
-                JobReport(id: 2, outcome: Fixture.ok, startedAt: 2, finishedAt: 3),
-                JobReport(id: 3, outcome: .cancelled(Workload.cancelReason), startedAt: 3, finishedAt: 6),
+                JobReport(id: 1, outcome: PoolFixture.ok, startedAt: 1, finishedAt: 2),
+                JobReport(id: 2, outcome: PoolFixture.ok, startedAt: 2, finishedAt: 3),
+                JobReport(id: 3, outcome: .cancelled(JobOutcome.interruptedReason), startedAt: 3, finishedAt: 6),
             ])
         #expect(pool.totals.done == 2 && pool.totals.cancelled == 0)
         #expect(pool.jobs(state: .queued, limit: 10).map(\.id) == [3, 4])
@@ -127,13 +128,13 @@ struct SwitchTests {
 
     @Test("a worker whose job is being preempted is not kept by a switch back")
     func preemptedStayRetiring() throws {
-        var pool = try Fixture.pool(workers: 1)
-        _ = try pool.submit(Fixture.specs(1, .cpu(size: 9)), now: 0)
-        _ = Fixture.take(&pool, 1)
+        var pool = try PoolFixture.pool(workers: 1)
+        _ = try pool.submit(PoolFixture.specs(1, .cpu(size: 9)), now: 0)
+        _ = PoolFixture.take(&pool, 1)
         _ = try pool.setModel(.tasks, preempt: true, now: 1)
         _ = try pool.setModel(.threads, preempt: false, now: 2)
         #expect(pool.workers[1]?.retiring == true)
-        _ = pool.finish(worker: 1, job: 1, outcome: .cancelled(Workload.cancelReason), now: 3)
+        _ = pool.finish(worker: 1, job: 1, outcome: .cancelled(JobOutcome.interruptedReason), now: 3)
         #expect(pool.jobs(state: .queued, limit: 10).map(\.id) == [1])
     }
 
@@ -145,16 +146,16 @@ struct SwitchTests {
         #expect(try pool.resize(to: 3, now: 2).actions == [.startWorker(3, .tasks, delay: 0)])
         // Shrinking to 1: the new worker is that one; the old ones leave without replacement.
         #expect(try pool.resize(to: 1, now: 3).actions.isEmpty)
-        _ = pool.finish(worker: 1, job: 1, outcome: Fixture.ok, now: 5)
+        _ = pool.finish(worker: 1, job: 1, outcome: PoolFixture.ok, now: 5)
         #expect(pool.workerExited(1, exit: .retired, now: 6).isEmpty)
-        _ = pool.finish(worker: 2, job: 2, outcome: Fixture.ok, now: 7)
+        _ = pool.finish(worker: 2, job: 2, outcome: PoolFixture.ok, now: 7)
         #expect(pool.workerExited(2, exit: .retired, now: 8).isEmpty)
         #expect(pool.workers.keys.sorted() == [3])
     }
 
     @Test("switches are refused once shutdown began; a switch in progress then reports the shutdown")
     func shutdown() throws {
-        var pool = try Fixture.pool(workers: 1)
+        var pool = try PoolFixture.pool(workers: 1)
         _ = try pool.setModel(.processes, preempt: false, now: 1)
         _ = pool.beginDrain(now: 2)
         #expect(pool.switchProgress == .shuttingDown)
@@ -163,7 +164,7 @@ struct SwitchTests {
 
     @Test("a switch whose workers all fail to start is reported failed")
     func failedStart() throws {
-        var pool = try Fixture.pool(workers: 1)
+        var pool = try PoolFixture.pool(workers: 1)
         _ = try pool.setModel(.processes, preempt: false, now: 1)
         _ = pool.workerExited(1, exit: .retired, now: 2)
         var worker: WorkerID = 2
@@ -233,10 +234,10 @@ struct SwitchInvariantTests {
             held[id] = jobs
             let outcome: JobOutcome
             if stopped.contains(id) && random.next() % 4 != 0 {
-                outcome = .cancelled(Workload.cancelReason)
+                outcome = .cancelled(JobOutcome.interruptedReason)
                 preempted += 1
             } else {
-                outcome = Fixture.ok
+                outcome = PoolFixture.ok
                 completions[job.id, default: 0] += 1
             }
             unreported[id, default: []].append(JobReport(id: job.id, outcome: outcome, startedAt: 1, finishedAt: 1))
@@ -298,7 +299,7 @@ struct SwitchInvariantTests {
     func randomSwitches(seed: UInt64) throws {
         var pool = PoolStateMachine(
             model: .threads, configuration: .init(maxQueue: 100_000, maxWorkers: 8, retainFinished: 100_000),
-            clock: MonotonicClock())
+            clock: MonotonicClock(wallMinusMonotonic: 0))
         var sim = Simulation(random: SplitMix64(seed: seed))
         var submitted = 0
         sim.apply(try pool.resize(to: 3, now: 0).actions, &pool)
@@ -308,7 +309,7 @@ struct SwitchInvariantTests {
             switch sim.random.next() % 24 {
             case 0, 1, 2:
                 let count = Int(sim.random.next() % 6) + 1
-                sim.apply(try pool.submit(Fixture.specs(count), now: 0).actions, &pool)
+                sim.apply(try pool.submit(PoolFixture.specs(count), now: 0).actions, &pool)
                 submitted += count
             case 3:
                 sim.apply(try pool.resize(to: Int(sim.random.next() % 8) + 1, now: 0).actions, &pool)

@@ -1,6 +1,7 @@
 import ConcurCore
 import ConcurDaemon
 import ConcurProtocol
+import ConcurRuntime
 import Glibc
 import Synchronization
 import Testing

@@ -1,3 +1,4 @@
+import ConcurCore
 public import ConcurProtocol
 import Glibc
 

@@ -1,3 +1,4 @@
+public import ConcurCore
 import ConcurProtocol
 import Glibc
 
@@ -36,7 +37,7 @@ public enum Workload {
     }
 
     /// The reason recorded for a job interrupted by its cancellation flag.
-    public static let cancelReason = "interrupted while running"
+    public static let cancelReason = JobOutcome.interruptedReason
 
     /// Why an unforced `crash` job is not run by a worker that shares the daemon's process.
     public static let crashRefusedReason =

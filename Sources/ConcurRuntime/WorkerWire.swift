@@ -1,3 +1,4 @@
+public import ConcurCore
 import ConcurProtocol
 import Glibc
 

@@ -1,3 +1,4 @@
+import ConcurCore
 import Synchronization
 
 /// A worker's "stop what you are doing" signal, checked by workloads between chunks of work.

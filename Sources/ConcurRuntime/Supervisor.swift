@@ -1,3 +1,4 @@
+public import ConcurCore
 public import ConcurProtocol
 import Glibc
 import Synchronization

@@ -1,3 +1,4 @@
+import ConcurCore
 import Synchronization
 
 /// The memory the watches of the control socket may hold for clients that have not taken their

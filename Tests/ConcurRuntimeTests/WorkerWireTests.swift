@@ -2,6 +2,7 @@ import ConcurProtocol
 import Testing
 
 @testable import ConcurCore
+@testable import ConcurRuntime
 
 @Suite("The wire between the daemon and a child worker")
 struct WorkerWireTests {

@@ -1,4 +1,5 @@
 import CConcurShims
+import ConcurCore
 import ConcurProtocol
 import Glibc
 

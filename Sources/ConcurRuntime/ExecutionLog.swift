@@ -1,3 +1,4 @@
+import ConcurCore
 import ConcurProtocol
 import Glibc
 import Synchronization

@@ -1,4 +1,5 @@
 import CConcurShims
+import ConcurCore
 public import ConcurProtocol
 import DequeModule
 import Glibc

@@ -1,3 +1,4 @@
+import ConcurCore
 import Glibc
 
 /// A mutex with condition variables (pthread), waiting on the monotonic clock.

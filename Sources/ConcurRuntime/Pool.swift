@@ -1,37 +1,7 @@
+public import ConcurCore
 public import ConcurProtocol
 import Glibc
 import Synchronization
-
-/// A way of running workers: OS threads, child processes or tasks.
-///
-/// A started worker asks the pool for jobs until it is told to retire, then reports that it
-/// exited. Every model shares the pool's queue, so switching models loses no job.
-public protocol WorkerModel: Sendable {
-    /// The model this implements.
-    var model: ConcurrencyModel { get }
-    /// Starts the worker of `handle` after `delay` seconds (a backoff after deaths).
-    func startWorker(_ handle: WorkerHandle, pool: Pool, delay: Double) throws
-}
-
-/// The outcome of one job as a worker reports it.
-public struct JobReport: Sendable, Equatable {
-    /// The job.
-    public var id: JobID
-    /// How it ended.
-    public var outcome: JobOutcome
-    /// When it started and finished (monotonic nanoseconds), if the worker measured it.
-    public var startedAt: UInt64?
-    /// When it finished.
-    public var finishedAt: UInt64
-
-    /// A report with the given fields.
-    public init(id: JobID, outcome: JobOutcome, startedAt: UInt64?, finishedAt: UInt64) {
-        self.id = id
-        self.outcome = outcome
-        self.startedAt = startedAt
-        self.finishedAt = finishedAt
-    }
-}
 
 /// The pool: a ``PoolStateMachine`` behind a lock, and the effects its transitions ask for.
 ///

@@ -1,4 +1,5 @@
 import CConcurShims
+import ConcurCore
 import Glibc
 
 /// Starting detached operating-system threads, for workers and the supervisor loop.

@@ -1,4 +1,5 @@
 import CConcurShims
+public import ConcurCore
 import Glibc
 
 /// A child worker's progress, in a page of memory shared with the daemon: the job it is
@@ -68,22 +69,5 @@ public final class WorkerProgress: @unchecked Sendable {
     func finish(_ job: JobID) {
         concur_store_release(page + 2, job)
         concur_store_release(page, 0)
-    }
-}
-
-/// Where a worker was in its jobs, from its progress page.
-public struct ProgressReport: Sendable, Equatable {
-    /// The job it was running, if any.
-    public var running: JobID?
-    /// Since when it runs (monotonic nanoseconds).
-    public var since: UInt64?
-    /// The last job it finished (its result may not have reached the daemon).
-    public var lastFinished: JobID?
-
-    /// A report with the given fields.
-    public init(running: JobID?, since: UInt64? = nil, lastFinished: JobID?) {
-        self.running = running
-        self.since = since
-        self.lastFinished = lastFinished
     }
 }

@@ -1,4 +1,5 @@
 import CConcurShims
+public import ConcurCore
 import ConcurProtocol
 import Glibc
 

@@ -1,0 +1,13 @@
+import ConcurCore
+public import ConcurProtocol
+
+/// A way of running workers: OS threads, child processes or tasks.
+///
+/// A started worker asks the pool for jobs until it is told to retire, then reports that it
+/// exited. Every model shares the pool's queue, so switching models loses no job.
+public protocol WorkerModel: Sendable {
+    /// The model this implements.
+    var model: ConcurrencyModel { get }
+    /// Starts the worker of `handle` after `delay` seconds (a backoff after deaths).
+    func startWorker(_ handle: WorkerHandle, pool: Pool, delay: Double) throws
+}

@@ -11,11 +11,15 @@ public enum PoolAction: Sendable, Equatable {
     /// worker is retiring and starts no other). The worker's flag is raised; a child process is
     /// told, and stopped if it does not stop the job in time.
     case interrupt(WorkerID, job: JobID?)
-    /// Ask the worker to give back the jobs it holds but has not started (its running job
-    /// takes long while other workers are idle).
+    /// Take back the jobs the worker holds but has not started: its running job takes long
+    /// while other workers are idle, or (in-process workers only) it retires. An in-process
+    /// worker's are taken from its handle at once; a child is asked to give them back.
     case release(WorkerID)
     /// Hand a job that reached its final state to a watch; `last` ends the watch.
     case notify(watch: Int, job: JobInfo, last: Bool)
+    /// Tell the caller of ``PoolStateMachine/requestSwitch(to:preempt:now:)`` holding `ticket`
+    /// how its switch ended (after unlocking: the caller may reply to a client).
+    case settleSwitch(ticket: Int, SwitchOutcome)
 }
 
 /// What a worker asking for work is told.

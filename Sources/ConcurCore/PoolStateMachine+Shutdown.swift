@@ -23,11 +23,7 @@ extension PoolStateMachine {
             }
         }
         waiting.removeAll()
-        for id in workers.keys.sorted() {
-            workers[id]?.retiring = true
-            workers[id]?.waiting = false
-            actions.append(.wake(id))
-        }
+        for id in workers.keys.sorted() { retire(id, into: &actions) }
         return actions
     }
 

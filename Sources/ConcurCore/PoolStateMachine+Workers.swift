@@ -60,11 +60,14 @@ extension PoolStateMachine {
     }
 
     /// Marks a worker retiring: idle, it leaves at once; busy, after its running job, giving
-    /// back the jobs it holds but has not started.
+    /// back the jobs it holds but has not started. An in-process worker's are taken back at
+    /// once (`.release`), without waiting for its running job; a child gives its own back when
+    /// it learns it retires.
     mutating func retire(_ id: WorkerID, into actions: inout [PoolAction]) {
         workers[id]?.retiring = true
         workers[id]?.waiting = false
         actions.append(.wake(id))
+        if let worker = workers[id], worker.model.runsInProcess, !worker.outstanding.isEmpty { actions.append(.release(id)) }
     }
 
     /// Where the last switch stands for its caller, who waits until the new model serves.

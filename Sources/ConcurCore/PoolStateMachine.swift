@@ -166,6 +166,9 @@ public struct PoolStateMachine: Sendable {
     var nextWatchID = 1
     var nextWorkerID: WorkerID = 1
     var nextJobID: JobID = 1
+    /// Callers waiting for a switch to settle, in the order they asked.
+    var switchWaiters: [SwitchWaiter] = []
+    var nextSwitchTicket = 1
     /// Workers owed a wake-up, in the order they started waiting.
     var waiting: Deque<WorkerID> = []
     package let clock: MonotonicClock

@@ -24,15 +24,10 @@ public final class Pool: @unchecked Sendable {
     private var eventsPublished = 0
     private let models: [ConcurrencyModel: any WorkerModel]
     private let onEvent: @Sendable (String) -> Void
-    private var switchWaiters: [SwitchWaiter] = []
+    /// The completions of callers waiting for a switch, by the state machine's ticket.
+    private var switchCompletions: [Int: @Sendable (SwitchOutcome) -> Void] = [:]
     /// The durable journal, if any: submits reply and workers get jobs only once it holds them.
     private let durability: (any DurabilityGate)?
-
-    /// A caller of ``setModel(_:preempt:whenServing:)`` waiting for the new model to serve.
-    private struct SwitchWaiter {
-        let model: ConcurrencyModel
-        let completion: @Sendable (SwitchOutcome) -> Void
-    }
 
     /// A pool that runs workers with `models` (one per ``ConcurrencyModel`` it supports).
     ///
@@ -159,12 +154,12 @@ public final class Pool: @unchecked Sendable {
 
     /// Sets the number of workers; returns the previous target.
     public func resize(to count: Int) throws(ResizeError) -> Int {
-        let (previous, launches) = try lock.withLock { () throws(ResizeError) in
+        let (previous, effects) = try lock.withLock { () throws(ResizeError) in
             let (previous, actions) = try state.resize(to: count, now: MonotonicClock.now())
             defer { publishEventsLocked() }
             return (previous, performLocked(actions))
         }
-        launch(launches)
+        carryOut(effects)
         return previous
     }
 
@@ -179,58 +174,14 @@ public final class Pool: @unchecked Sendable {
             throw .unavailable(
                 model: model, reason: "it could not be set up when concurd started (its log says why); nothing changed")
         }
-        var settled: [() -> Void] = []
-        let (previous, launches) = try lock.withLock { () throws(SwitchError) -> (ConcurrencyModel, [Launch]) in
-            let (previous, actions) = try state.setModel(model, preempt: preempt, now: MonotonicClock.now())
+        let (previous, effects) = try lock.withLock { () throws(SwitchError) -> (ConcurrencyModel, Effects) in
+            let (previous, ticket, actions) = try state.requestSwitch(to: model, preempt: preempt, now: MonotonicClock.now())
             defer { publishEventsLocked() }
-            guard previous != model else {
-                if state.switchProgress == .starting {
-                    // A switch to this model is under way: wait for it like its caller.
-                    switchWaiters.append(SwitchWaiter(model: model, completion: completion))
-                } else {
-                    settled.append { completion(.unchanged) }
-                }
-                return (previous, [])
-            }
-            for waiter in switchWaiters where waiter.model != model {
-                settled.append { waiter.completion(.superseded(by: model)) }
-            }
-            switchWaiters.removeAll { $0.model != model }
-            switchWaiters.append(SwitchWaiter(model: model, completion: completion))
-            let launches = performLocked(actions)
-            let settling = settleSwitchesLocked()
-            settled += settling.completions
-            return (previous, launches + settling.launches)
+            switchCompletions[ticket] = completion
+            return (previous, performLocked(actions))
         }
-        for completion in settled { completion() }
-        launch(launches)
+        carryOut(effects)
         return previous
-    }
-
-    /// The completions of switch waiters whose switch is settled, to call after unlocking, and
-    /// the workers to start. A switch whose model could not start goes back to the model it
-    /// came from, so the pool keeps running jobs.
-    private func settleSwitchesLocked() -> (completions: [() -> Void], launches: [Launch]) {
-        var launches: [Launch] = []
-        let outcome: SwitchOutcome
-        switch state.switchProgress {
-        case .starting: return ([], [])
-        case .serving:
-            guard !switchWaiters.isEmpty else { return ([], []) }
-            outcome = state.lastSwitch.map { .serving($0) } ?? .unchanged
-        case .failed(var reason):
-            if let record = state.lastSwitch, state.events.fatal[record.from] == nil,
-                let (_, actions) = try? state.setModel(record.from, preempt: false, now: MonotonicClock.now())
-            {
-                reason += "; the pool went back to the \(record.from.rawValue) model"
-                launches = performLocked(actions)
-            }
-            outcome = .failed(reason: reason)
-        case .shuttingDown: outcome = .shuttingDown
-        }
-        let waiters = switchWaiters
-        switchWaiters.removeAll()
-        return (waiters.map { waiter in { waiter.completion(outcome) } }, launches)
     }
 
     /// Streams `ids` (or every job, when empty) to `sink` as they finish; jobs already finished
@@ -352,14 +303,14 @@ public final class Pool: @unchecked Sendable {
 
     /// Notes that a worker started and serves, with its OS id (thread id or pid).
     public func workerReady(_ id: WorkerID, osID: Int?) {
-        let settled = lock.withLock {
-            state.workerReady(id, osID: osID, now: MonotonicClock.now())
+        let effects = lock.withLock {
+            let now = MonotonicClock.now()
+            state.workerReady(id, osID: osID, now: now)
             defer { publishEventsLocked() }
             startedCondition.broadcast()
-            return settleSwitchesLocked()
+            return performLocked(state.settleSwitches(now: now))
         }
-        for completion in settled.completions { completion() }
-        launch(settled.launches)
+        carryOut(effects)
     }
 
     /// For thread workers: records the reports the worker's handle holds, takes back the jobs
@@ -393,9 +344,11 @@ public final class Pool: @unchecked Sendable {
         }
     }
 
-    /// For task workers: like ``nextBatch(for:limit:)`` without blocking; `.wait` registers the
-    /// worker for a wake-up through its doorbell. The jobs of `.run` are held in the handle.
-    public func exchange(for handle: WorkerHandle, limit: Int) -> Assignment {
+    /// For task workers: like ``nextBatch(for:limit:)``, suspending instead of blocking (the
+    /// journal's commit is awaited through a callback, so no cooperative thread is parked);
+    /// `.wait` registers the worker for a wake-up through its doorbell. The jobs of `.run` are
+    /// held in the handle.
+    public func exchange(for handle: WorkerHandle, limit: Int) async -> Assignment {
         while true {
             let (assignment, durable) = lock.withLock { () -> (Assignment, UInt64?) in
                 settleLocked(handle)
@@ -404,9 +357,17 @@ public final class Pool: @unchecked Sendable {
                 handle.hold(jobs)
                 return (assignment, state.journalChangeCount)
             }
-            if awaitDurable(durable) { return assignment }
+            if await suspendUntilDurable(durable) { return assignment }
             lock.withLock { settleLocked(handle) }
-            pauseUntilJournalFailureKnown()
+            if lock.withLock({ state.journalFailure == nil }) { try? await Task.sleep(nanoseconds: 1_000_000) }
+        }
+    }
+
+    /// Like ``awaitDurable(_:)``, suspending: the journal's writer resumes the caller.
+    private func suspendUntilDurable(_ count: UInt64?) async -> Bool {
+        guard let count, let durability else { return true }
+        return await withCheckedContinuation { continuation in
+            durability.whenDurable(count) { failure in continuation.resume(returning: failure == nil) }
         }
     }
 
@@ -476,25 +437,35 @@ public final class Pool: @unchecked Sendable {
 
     // MARK: Actions
 
-    private typealias Launch = (handle: WorkerHandle, delay: Double)
+    /// What a transition asked for that must wait until the lock is released: workers to
+    /// start, and switch callers to tell (they may reply to a client).
+    private struct Effects {
+        var launches: [(handle: WorkerHandle, delay: Double)] = []
+        var completions: [() -> Void] = []
+
+        static func += (left: inout Effects, right: Effects) {
+            left.launches += right.launches
+            left.completions += right.completions
+        }
+    }
 
     /// Runs a transition under the lock, performs its actions, then starts workers outside it.
     private func perform(_ transition: (inout PoolStateMachine, UInt64) -> [PoolAction]) {
-        let (launches, settled) = lock.withLock { () -> ([Launch], [() -> Void]) in
-            let launches = performLocked(transition(&state, MonotonicClock.now()))
+        let effects = lock.withLock {
+            let now = MonotonicClock.now()
+            var effects = performLocked(transition(&state, now))
             publishEventsLocked()
             if state.isDrained { drainedCondition.broadcast() }
-            let settling = settleSwitchesLocked()
-            return (launches + settling.launches, settling.completions)
+            effects += performLocked(state.settleSwitches(now: now))
+            return effects
         }
-        for completion in settled { completion() }
-        launch(launches)
+        carryOut(effects)
     }
 
     /// Performs the actions that must happen under the lock (wake-ups, interrupts, watch
-    /// notifications, in order) and returns the worker starts, to do after unlocking.
-    private func performLocked(_ actions: [PoolAction]) -> [Launch] {
-        var launches: [Launch] = []
+    /// notifications, in order) and returns those that must wait until it is released.
+    private func performLocked(_ actions: [PoolAction]) -> Effects {
+        var effects = Effects()
         // The watches a finished job goes to share one copy of its record.
         var shared: WatchedJob?
         for action in actions {
@@ -502,21 +473,15 @@ public final class Pool: @unchecked Sendable {
             case .startWorker(let id, let model, let delay):
                 let handle = WorkerHandle(id: id, model: model, condition: lock.makeCondition())
                 handles[id] = handle
-                launches.append((handle, delay))
+                effects.launches.append((handle, delay))
             case .wake(let id):
-                guard let handle = handles[id] else { continue }
-                handle.post(.wake)
-                // A retiring in-process worker gives back what it has not started at once,
-                // without waiting for its running job.
-                if handle.isInProcess, state.workers[id]?.retiring == true {
-                    launches += takeBackUnstarted(from: handle)
-                }
+                handles[id]?.post(.wake)
             case .interrupt(let id, let job):
                 handles[id]?.interrupt(job: job)
             case .release(let id):
                 guard let handle = handles[id] else { continue }
                 if handle.isInProcess {
-                    launches += takeBackUnstarted(from: handle)
+                    effects += takeBackUnstarted(from: handle)
                 } else {
                     handle.post(.release)
                 }
@@ -531,20 +496,26 @@ public final class Pool: @unchecked Sendable {
                     sinks[watch] = nil
                     eventSinks[watch] = nil
                 }
+            case .settleSwitch(let ticket, let outcome):
+                guard let completion = switchCompletions.removeValue(forKey: ticket) else { continue }
+                effects.completions.append { completion(outcome) }
             }
         }
-        return launches
+        return effects
     }
 
     /// Takes the jobs an in-process worker holds but has not started back to the queue.
-    private func takeBackUnstarted(from handle: WorkerHandle) -> [Launch] {
+    private func takeBackUnstarted(from handle: WorkerHandle) -> Effects {
         let unstarted = handle.takeUnstarted()
-        guard !unstarted.isEmpty else { return [] }
+        guard !unstarted.isEmpty else { return Effects() }
         return performLocked(state.returnJobs(worker: handle.id, ids: unstarted, now: MonotonicClock.now()))
     }
 
-    private func launch(_ launches: [Launch]) {
-        for (handle, delay) in launches {
+    /// Tells switch callers, then starts workers; a worker that cannot start is abandoned
+    /// (the state machine replaces it with backoff, or gives its model up).
+    private func carryOut(_ effects: Effects) {
+        for completion in effects.completions { completion() }
+        for (handle, delay) in effects.launches {
             do {
                 guard let runner = models[handle.model] else { throw UnsupportedModel(model: handle.model) }
                 try runner.startWorker(handle, pool: self, delay: delay)
@@ -557,20 +528,6 @@ public final class Pool: @unchecked Sendable {
             }
         }
     }
-}
-
-/// How a model switch ended for the one who asked for it.
-public enum SwitchOutcome: Sendable, Equatable {
-    /// A worker of the new model serves; the switch's timing so far.
-    case serving(SwitchRecord)
-    /// The pool already ran that model.
-    case unchanged
-    /// Another switch, to `by`, was asked for before this one's model served.
-    case superseded(by: ConcurrencyModel)
-    /// No worker of the model could be started; `reason` says why.
-    case failed(reason: String)
-    /// The daemon began shutting down first.
-    case shuttingDown
 }
 
 /// The pool was asked for a model it has no runner for.

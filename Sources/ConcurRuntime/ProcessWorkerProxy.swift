@@ -25,21 +25,11 @@ final class ProcessWorkerProxy {
     private var outboxSent = 0
     private var readBuffer = [UInt8](repeating: 0, count: 256 * 1024)
 
-    private var ready = false
     private var held = 0
     private var retireSent = false
-    private var stopSentAt: UInt64?
-    /// An interrupt told to the child, not yet honoured: when, and for which job (nil: any).
-    private var interruptSent: (at: UInt64, job: JobID?)?
-    private var killSent = false
+    /// When to send the child SIGTERM or SIGKILL: the rules, apart from the signals.
+    private var escalation = ChildEscalation(startedAt: MonotonicClock.now())
     private var batches = BatchSizer.childProcess
-    private let startedAt = MonotonicClock.now()
-
-    /// Seconds a child has to say hello.
-    static let helloTimeout: UInt64 = 10_000_000_000
-    /// Nanoseconds a child has to stop an interrupted job before it is sent SIGTERM, and
-    /// between SIGTERM and SIGKILL.
-    static let stopGrace: UInt64 = 2_000_000_000
 
     init(handle: WorkerHandle, pool: Pool, launcher: any WorkerLauncher, doorbell: Int32) {
         self.handle = handle
@@ -60,7 +50,7 @@ final class ProcessWorkerProxy {
             close(pidfd)
         }
         while true {
-            if ready { askForWork() }
+            if escalation.ready { askForWork() }
             flushOutbox()
             var descriptors = [
                 pollfd(fd: socket, events: Int16(POLLIN) | (outbox.count > outboxSent ? Int16(POLLOUT) : 0), revents: 0),
@@ -142,7 +132,7 @@ final class ProcessWorkerProxy {
     // MARK: Jobs
 
     private func askForWork() {
-        guard !retireSent, stopSentAt == nil, held <= batches.limit / 2 else { return }
+        guard !retireSent, !escalation.stopping, held <= batches.limit / 2 else { return }
         switch pool.assign(worker: id, limit: batches.limit - held) {
         case .run(let jobs) where !jobs.isEmpty:
             held += jobs.count
@@ -157,11 +147,11 @@ final class ProcessWorkerProxy {
 
     private func handleRequests() {
         let requests = handle.takeRequests()
-        if requests.contains(.interrupt) && stopSentAt == nil && held > 0 {
+        if requests.contains(.interrupt) && escalation.mayInterrupt && held > 0 {
             // The child stops the job itself and reports it; it is stopped only if it does not.
             let job = handle.interruptedJob
             WorkerMessage.interrupt(job: job ?? 0).encode(into: &outbox)
-            interruptSent = (MonotonicClock.now(), job)
+            escalation.interruptSent(job: job, now: MonotonicClock.now())
             // Interrupting whatever runs is for a retiring worker: the child retires with it.
             if job == nil { retireSent = true }
         }
@@ -171,37 +161,19 @@ final class ProcessWorkerProxy {
     }
 
     private func enforceDeadlines() {
-        let now = MonotonicClock.now()
-        if let (sent, job) = interruptSent {
-            let running = progress?.running?.job
-            if running == nil || (job != nil && running != job) {
-                interruptSent = nil
-            } else if stopSentAt == nil, now - sent >= Self.stopGrace {
-                // The job did not stop when told: the child is stopped.
-                kill(pid, SIGTERM)
-                stopSentAt = now
-                interruptSent = nil
-            }
-        }
-        if let sent = stopSentAt, !killSent, now - sent >= Self.stopGrace {
-            kill(pid, SIGKILL)
-            killSent = true
-        }
-        if !ready, stopSentAt == nil, now - startedAt >= Self.helloTimeout {
-            kill(pid, SIGKILL)
-            stopSentAt = now
-            killSent = true
+        signal(escalation.deadlines(now: MonotonicClock.now(), running: progress?.running?.job))
+    }
+
+    private func signal(_ signal: ChildEscalation.Signal?) {
+        switch signal {
+        case .terminate: kill(pid, SIGTERM)
+        case .kill: kill(pid, SIGKILL)
+        case nil: break
         }
     }
 
     private func pollTimeout() -> Int32 {
-        let now = MonotonicClock.now()
-        var deadline: UInt64?
-        if let sent = stopSentAt, !killSent { deadline = sent + Self.stopGrace }
-        if let (sent, _) = interruptSent { deadline = min(deadline ?? .max, sent + Self.stopGrace) }
-        if !ready { deadline = min(deadline ?? .max, startedAt + Self.helloTimeout) }
-        guard let deadline else { return -1 }
-        return Int32(max(1, min(60_000, (deadline - min(deadline, now)) / 1_000_000 + 1)))
+        escalation.pollTimeout(now: MonotonicClock.now())
     }
 
     // MARK: The channel
@@ -232,11 +204,7 @@ final class ProcessWorkerProxy {
                 while let message = try frames.next() { receive(message) }
             } catch {
                 // A child that speaks nonsense is stopped; its jobs are retried elsewhere.
-                if stopSentAt == nil {
-                    kill(pid, SIGKILL)
-                    stopSentAt = MonotonicClock.now()
-                    killSent = true
-                }
+                signal(escalation.unreadable(now: MonotonicClock.now()))
                 return
             }
         }
@@ -245,8 +213,7 @@ final class ProcessWorkerProxy {
     private func receive(_ message: WorkerMessage) {
         switch message {
         case .hello(let childPID):
-            guard !ready else { return }
-            ready = true
+            guard escalation.childSaidHello() else { return }
             pool.workerReady(id, osID: Int(childPID))
         case .results(let reports):
             held -= reports.count
@@ -268,7 +235,7 @@ final class ProcessWorkerProxy {
 
     /// Reaps the child (it has exited), takes what it still sent, and tells the pool how it left.
     private func finish() {
-        if stopSentAt == nil && pidIsAlive() {
+        if !escalation.stopping && pidIsAlive() {
             // Leaving while the child lives (poll failed): do not leave it behind.
             kill(pid, SIGKILL)
         }
@@ -279,11 +246,11 @@ final class ProcessWorkerProxy {
         // Exactly which job it was running, even though its results came in batches.
         let report = progress?.report
         let exit: WorkerExit
-        if stopSentAt != nil && ready {
+        if escalation.stopping && escalation.ready {
             exit = .stopped(reason: "\(who) was stopped: \(how)", progress: report)
         } else if retireSent && code == 0 {
             exit = .retired
-        } else if !ready {
+        } else if !escalation.ready {
             exit = .died(reason: "\(who) \(how) before it started serving", progress: report)
         } else {
             exit = .died(reason: "\(who) \(how)", progress: report)

@@ -59,7 +59,7 @@ public final class TaskModel: WorkerModel {
         pool.workerReady(handle.id, osID: nil)
         var batches = BatchSizer.inProcess
         serving: while true {
-            switch pool.exchange(for: handle, limit: batches.limit) {
+            switch await pool.exchange(for: handle, limit: batches.limit) {
             case .run:
                 let start = MonotonicClock.now()
                 var now = start

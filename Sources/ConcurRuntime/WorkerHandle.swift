@@ -57,7 +57,7 @@ public final class WorkerHandle: Sendable {
     }
 
     /// Whether the worker runs in the daemon's process (a thread or a task).
-    var isInProcess: Bool { model != .processes }
+    var isInProcess: Bool { model.runsInProcess }
 
     /// Installs the way to get the worker's attention when it does not wait on its condition.
     public func installDoorbell(_ ring: @escaping @Sendable () -> Void) {

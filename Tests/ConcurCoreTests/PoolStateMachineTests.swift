@@ -112,9 +112,10 @@ struct PoolStateMachineTests {
         let jobB = PoolFixture.take(&pool, 2)
         #expect(pool.nextAssignment(for: 3, now: 1) == .wait)
         #expect(pool.nextAssignment(for: 4, now: 1) == .wait)
-        // 4 -> 1: both idle workers (3, 4) and one busy worker (the newest, 2) retire.
+        // 4 -> 1: both idle workers (3, 4) and one busy worker (the newest, 2) retire; the busy
+        // thread worker's unstarted jobs are taken back at once.
         let (_, actions) = try pool.resize(to: 1, now: 0)
-        #expect(actions.count == 3 && [2, 3, 4].allSatisfy { actions.contains(.wake($0)) })
+        #expect(actions.count == 4 && [2, 3, 4].allSatisfy { actions.contains(.wake($0)) } && actions.contains(.release(2)))
         #expect(pool.workerCounts == WorkerCounts(target: 1, live: 4, busy: 2, idle: 0, retiring: 3))
         #expect(pool.nextAssignment(for: 3, now: 2) == .retire)
         #expect(pool.nextAssignment(for: 4, now: 2) == .retire)
@@ -311,7 +312,8 @@ struct PoolStateMachineTests {
         _ = try pool.submit(PoolFixture.specs(3), now: 0)
         let job = PoolFixture.take(&pool, 1, now: 0)[0]
         let actions = pool.beginDrain(now: 5)
-        #expect(actions == [.wake(1), .wake(2)])
+        // The busy thread worker (1) is woken and its unstarted jobs taken back at once.
+        #expect(actions == [.wake(1), .release(1), .wake(2)])
         #expect(pool.phase == .draining)
         #expect(throws: SubmitError.shuttingDown) { try pool.submit(PoolFixture.specs(1), now: 6) }
         #expect(pool.totals.cancelled == 2)

@@ -21,8 +21,9 @@ struct SwitchTests {
         let busy = [PoolFixture.take(&pool, 1), PoolFixture.take(&pool, 2)]
         let (previous, actions) = try pool.setModel(.processes, preempt: false, now: 10)
         #expect(previous == .threads)
-        // Everyone retires (the busy ones after their job); no place is free yet.
-        #expect(actions == [.wake(1), .wake(2), .wake(3)])
+        // Everyone retires (the busy ones after their job, their unstarted jobs taken back at
+        // once: they are thread workers); no place is free yet.
+        #expect(actions == [.wake(1), .release(1), .wake(2), .release(2), .wake(3)])
         #expect(pool.model == .processes && pool.switches == 1)
         let allRetiring = pool.workers.values.allSatisfy { $0.retiring }
         #expect(allRetiring)

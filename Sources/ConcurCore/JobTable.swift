@@ -73,9 +73,9 @@ public struct JobTable: Sendable {
         static let empty: UInt8 = 255
         static let noWorker: Int32 = -1
 
-        var state: UInt8 = Slot.empty  // JobState's index, or `empty`
+        var state: UInt8 = Slot.empty  // a JobEncoding.State code, or `empty`
         var model: UInt8 = 255  // ConcurrencyModel's index, or 255
-        var outputKind: UInt8 = 0  // 0 none, 1 checksum, 2 primality, 3 slept, 4 in `details`
+        var outputKind = JobEncoding.Output.none  // a command's output is in `details`
         var attempts: UInt32 = 0
         var preemptions: UInt32 = 0
         var worker: Int32 = Slot.noWorker
@@ -113,7 +113,6 @@ public struct JobTable: Sendable {
 
     /// Slots allowed beyond the records held before stragglers are moved out of the ring.
     static let slack = 65_536
-    private static let states = JobState.allCases
     private static let models = ConcurrencyModel.allCases
 
     /// An empty table keeping `retainFinished` finished records.
@@ -147,9 +146,9 @@ public struct JobTable: Sendable {
         changeCount += 1
     }
 
-    /// Notes, for the journal, that a job was handed to a worker.
-    public mutating func markHandedOver(_ id: JobID) {
-        log(.handedOver(id))
+    /// Notes, for the store, that `worker` claimed a job (it may start it at any moment).
+    public mutating func markClaimed(_ id: JobID, by worker: WorkerID) {
+        log(.claimed(id, by: worker))
     }
 
     private func ringIndex(_ id: JobID) -> Int? {
@@ -168,23 +167,23 @@ public struct JobTable: Sendable {
     private func storedState(_ id: JobID) -> JobState? {
         guard let index = ringIndex(id) else { return stragglers[id]?.state }
         let slot = slots[index]
-        return slot.isPresent ? Self.states[Int(slot.state)] : nil
+        return slot.isPresent ? Self.state(slot.state) : nil
     }
 
     private func record(id: JobID, slot: Slot, spec: JobSpec) -> JobRecord {
         let detail =
-            slot.outputKind == 4 || Self.states[Int(slot.state)] == .failed || Self.states[Int(slot.state)] == .cancelled
+            slot.outputKind == .command || Self.state(slot.state) == .failed || Self.state(slot.state) == .cancelled
             ? details[id] : nil
         let output: JobOutput? =
             switch slot.outputKind {
-            case 1: .checksum(slot.outputA)
-            case 2: .primality(n: slot.outputA, factor: slot.outputB)
-            case 3: .slept(milliseconds: Int(slot.outputA))
-            case 4: detail?.output
-            default: nil
+            case .checksum: .checksum(slot.outputA)
+            case .primality: .primality(n: slot.outputA, factor: slot.outputB)
+            case .slept: .slept(milliseconds: Int(slot.outputA))
+            case .command: detail?.output
+            case .none: nil
             }
         return JobRecord(
-            id: id, spec: spec, state: Self.states[Int(slot.state)], attempts: Int(slot.attempts),
+            id: id, spec: spec, state: Self.state(slot.state), attempts: Int(slot.attempts),
             preemptions: Int(slot.preemptions), submittedAt: slot.submittedAt,
             startedAt: slot.startedAt == 0 ? nil : slot.startedAt, finishedAt: slot.finishedAt == 0 ? nil : slot.finishedAt,
             worker: slot.worker == Slot.noWorker ? nil : Int(slot.worker),
@@ -258,14 +257,16 @@ public struct JobTable: Sendable {
         }
     }
 
+    /// A slot's code of `state` (the shared ``JobEncoding``).
+    @inline(__always)
     private static func index(of state: JobState) -> UInt8 {
-        switch state {
-        case .queued: 0
-        case .running: 1
-        case .done: 2
-        case .failed: 3
-        case .cancelled: 4
-        }
+        JobEncoding.State(state).rawValue
+    }
+
+    /// The state of a present slot's code.
+    @inline(__always)
+    private static func state(_ code: UInt8) -> JobState {
+        JobEncoding.State(rawValue: code).unsafelyUnwrapped.jobState
     }
 
     private static func index(of model: ConcurrencyModel) -> UInt8 {
@@ -374,17 +375,17 @@ public struct JobTable: Sendable {
     private mutating func store(_ output: JobOutput, id: JobID, at index: Int) {
         switch output {
         case .checksum(let checksum):
-            slots[index].outputKind = 1
+            slots[index].outputKind = .checksum
             slots[index].outputA = checksum
         case .primality(let n, let factor):
-            slots[index].outputKind = 2
+            slots[index].outputKind = .primality
             slots[index].outputA = n
             slots[index].outputB = factor
         case .slept(let milliseconds):
-            slots[index].outputKind = 3
+            slots[index].outputKind = .slept
             slots[index].outputA = UInt64(milliseconds)
         case .command:
-            slots[index].outputKind = 4
+            slots[index].outputKind = .command
             details[id, default: Detail()].output = output
         }
     }
@@ -393,7 +394,7 @@ public struct JobTable: Sendable {
         if let index = ringIndex(id) {
             let slot = slots[index]
             guard slot.isPresent else { return }
-            if slot.outputKind == 4 || slot.state == Self.index(of: .failed) || slot.state == Self.index(of: .cancelled) {
+            if slot.outputKind == .command || slot.state == Self.index(of: .failed) || slot.state == Self.index(of: .cancelled) {
                 details.removeValue(forKey: id)
             }
             slots[index] = Slot()

@@ -145,7 +145,7 @@ extension PoolStateMachine {
         }
         withWorker(at: index) { $0.outstanding.append(contentsOf: taken) }
         if table.isJournaled {
-            for job in taken.dropFirst(wasIdle ? 1 : 0) { table.markHandedOver(job.id) }
+            for job in taken.dropFirst(wasIdle ? 1 : 0) { table.markClaimed(job.id, by: id) }
         }
         if wasIdle {
             // The first job starts now and counts an attempt; the others count theirs when they

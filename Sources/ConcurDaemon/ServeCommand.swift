@@ -176,7 +176,7 @@ extension ConcurdCommand {
                 throw ExitCode(2)
             }
             let level = LogLevelControl(configuration.logLevel)
-            LoggingSystem.bootstrap { label in DaemonLogHandler(label: label, control: level) }
+            LoggingSystem.bootstrap { label in DaemonLogHandler(label: label, control: level, identity: Daemon.journalIdentity) }
             let status = Daemon.serve(
                 configuration: configuration, logger: Logger(label: "concurd"), logLevel: level,
                 reloadConfiguration: { () throws(ConfigurationError) in try resolvedConfiguration() })

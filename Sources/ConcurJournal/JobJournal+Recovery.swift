@@ -51,14 +51,14 @@ extension JobJournal {
         try database.execute("BEGIN IMMEDIATE")
         do {
             let inFlight = try database.prepare(
-                "SELECT id, state, attempts, preemptions FROM jobs WHERE state IN (\(JournalSchema.State.inFlight)) ORDER BY id")
+                "SELECT id, state, attempts, preemptions FROM jobs WHERE state IN (\(JobEncoding.State.inFlightSQL)) ORDER BY id")
             let fail = try database.prepare(
-                "UPDATE jobs SET state = \(JournalSchema.State.failed.rawValue), finished_at = ?2, error = ?3 WHERE id = ?1")
+                "UPDATE jobs SET state = \(JobEncoding.State.failed.rawValue), finished_at = ?2, error = ?3 WHERE id = ?1")
             var requeue: [Int64] = []
             while try inFlight.step() {
                 recovery.inFlight += 1
                 let id = try Self.checked(inFlight.int64(0), "id", id: nil, in: 1...Self.maxJobID)
-                let running = inFlight.int64(1) == JournalSchema.State.running.rawValue
+                let running = inFlight.int64(1) == Int64(JobEncoding.State.running.rawValue)
                 let attempts = try Self.checked(inFlight.int64(2), "attempts", id: id, in: 0...Self.maxAttempts)
                 let preemptions = try Self.checked(inFlight.int64(3), "preemptions", id: id, in: 0...attempts)
                 let counted = Int(attempts - preemptions)
@@ -73,7 +73,7 @@ extension JobJournal {
                     requeue.append(id)
                 }
             }
-            let back = try database.prepare("UPDATE jobs SET state = \(JournalSchema.State.queued.rawValue) WHERE id = ?1")
+            let back = try database.prepare("UPDATE jobs SET state = \(JobEncoding.State.queued.rawValue) WHERE id = ?1")
             for id in requeue { try back.run(.integer(id)) }
             try prune(now: now)
             try database.execute("COMMIT")
@@ -90,13 +90,13 @@ extension JobJournal {
         let columns =
             "id, spec, state, attempts, preemptions, submitted_at, started_at, finished_at, worker, model, out_kind, out_a, out_b, out_seconds, out_text, error"
         let unfinished = try database.prepare(
-            "SELECT \(columns) FROM jobs WHERE state < \(JournalSchema.State.done.rawValue) ORDER BY id")
+            "SELECT \(columns) FROM jobs WHERE state < \(JobEncoding.State.done.rawValue) ORDER BY id")
         while try unfinished.step() {
             recovery.records.append(try record(unfinished))
             recovery.queued += 1
         }
         let finished = try database.prepare(
-            "SELECT \(columns) FROM jobs WHERE state >= \(JournalSchema.State.done.rawValue) ORDER BY id DESC LIMIT ?1")
+            "SELECT \(columns) FROM jobs WHERE state >= \(JobEncoding.State.done.rawValue) ORDER BY id DESC LIMIT ?1")
         finished.bind([.integer(Int64(retention.count))])
         var kept: [JobRecord] = []
         while try finished.step() { kept.append(try record(finished)) }
@@ -135,7 +135,7 @@ extension JobJournal {
         } catch {
             throw SQLiteError(code: SQLITE_CORRUPT, message: "job \(id) has an unreadable spec (\(error))", context: "reading")
         }
-        guard let stored = JournalSchema.State(rawValue: row.int64(2)) else {
+        guard let stored = UInt8(exactly: row.int64(2)).flatMap(JobEncoding.State.init(rawValue:)) else {
             throw Self.outOfRange("state", "\(row.int64(2))", id: id, allowed: "0...5")
         }
         let state: JobState =
@@ -171,13 +171,15 @@ extension JobJournal {
             worker: state.isFinal ? worker : nil, model: state.isFinal ? model : nil, output: output, error: row.text(15))
     }
 
-    /// What a job produced, from its row's `out_*` columns (the kinds of ``JournalSchema/OutputKind``).
+    /// What a job produced, from its row's `out_*` columns (the kinds of ``JobEncoding/Output``).
     private func output(_ row: SQLiteStatement, id: Int64) throws(SQLiteError) -> JobOutput? {
         guard let raw = row.optionalInt64(10) else { return nil }
-        guard let kind = JournalSchema.OutputKind(rawValue: raw) else {
+        guard let kind = UInt8(exactly: raw).flatMap(JobEncoding.Output.init(rawValue:)), kind != .none else {
             throw Self.outOfRange("out_kind", "\(raw)", id: id, allowed: "1...4")
         }
         switch kind {
+        case .none:
+            return nil
         case .checksum:
             return .checksum(UInt64(bitPattern: row.int64(11)))
         case .primality:
@@ -204,7 +206,7 @@ extension JobJournal {
     /// Deletes finished jobs beyond the retention (inside the caller's transaction).
     func prune(now: Double) throws(SQLiteError) {
         let retention = lock.withLock { self.retention }
-        let finished = "state >= \(JournalSchema.State.done.rawValue)"
+        let finished = JobEncoding.State.finishedSQL
         try database.prepare("DELETE FROM jobs WHERE \(finished) AND finished_at < ?1").run(.real(now - retention.age))
         if retention.count == 0 {
             try database.execute("DELETE FROM jobs WHERE \(finished)")

@@ -1,13 +1,13 @@
 import CSQLite
-import ConcurCore
+public import ConcurCore
 import ConcurProtocol
-public import ConcurRuntime
+import ConcurRuntime
 import Glibc
 
 extension JobJournal {
     /// Starts the writer thread, which takes `pool`'s changes from now on and tells the pool
     /// when the journal cannot record (and when it can again).
-    public func start(pool: Pool) throws(OSThread.StartError) {
+    public func follow(_ pool: any JobChangeSource) throws(JobStoreStartError) {
         lock.withLock { writerRunning = true }
         do {
             try OSThread.start(name: "concur-journal") { [self] in
@@ -28,7 +28,7 @@ extension JobJournal {
             }
         } catch {
             lock.withLock { writerRunning = false }
-            throw error
+            throw JobStoreStartError(reason: "the journal's writer thread could not start: \(error)")
         }
     }
 
@@ -67,12 +67,12 @@ extension JobJournal {
         return first
     }
 
-    private func runWriter(pool: Pool) throws(SQLiteError) {
+    private func runWriter(pool: any JobChangeSource) throws(SQLiteError) {
         let statements = try Statements(database)
         writeLoop(pool: pool, statements: statements)
     }
 
-    private func writeLoop(pool: Pool, statements: Statements) {
+    private func writeLoop(pool: any JobChangeSource, statements: Statements) {
         var lastPrune = MonotonicClock.now()
         var lastAttempt: UInt64 = 0
         var failingSince: UInt64?
@@ -178,7 +178,7 @@ extension JobJournal {
     }
 
     /// The journal file is gone or another one: nothing can be kept from now on.
-    private func breakPermanently(_ replaced: String, pool: Pool) {
+    private func breakPermanently(_ replaced: String, pool: any JobChangeSource) {
         let failure = JournalFailure(
             reason: "the job journal \(path) \(replaced) while concurd ran: it can keep no job any more; "
                 + "restart concurd (what was queued or finished since is not in a journal)")
@@ -215,7 +215,7 @@ extension JobJournal {
         do {
             var handedOver: ClosedRange<JobID>?
             for change in changes {
-                if case .handedOver(let id) = change {
+                if case .claimed(let id, _) = change {
                     if let run = handedOver, id == run.upperBound + 1 {
                         handedOver = run.lowerBound...id
                         continue
@@ -230,7 +230,7 @@ extension JobJournal {
                 case .accepted(let id, let spec, let submittedAt):
                     try statements.insert.run(
                         .integer(Int64(id)), .text(spec.json.serialized), .real(clock.unixTime(submittedAt)))
-                case .handedOver(let id):
+                case .claimed(let id, _):
                     handedOver = id...id
                 case .started(let id, let attempts, let preemptions, let worker, let model, let at):
                     guard !finishing.contains(id) else { continue }
@@ -256,13 +256,13 @@ extension JobJournal {
     }
 
     private func finish(_ record: JobRecord, _ statement: SQLiteStatement) throws(SQLiteError) {
-        let state: JournalSchema.State =
+        let state: JobEncoding.State =
             switch record.state {
             case .done: .done
             case .failed: .failed
             default: .cancelled
             }
-        var kind: JournalSchema.OutputKind?
+        var kind: JobEncoding.Output?
         var a: SQLiteValue = .null
         var b: SQLiteValue = .null
         var seconds: SQLiteValue = .null
@@ -287,10 +287,10 @@ extension JobJournal {
         case nil: break
         }
         try statement.run(
-            .integer(Int64(record.id)), .integer(state.rawValue), .integer(Int64(record.attempts)),
+            .integer(Int64(record.id)), .integer(Int64(state.rawValue)), .integer(Int64(record.attempts)),
             .integer(Int64(record.preemptions)), .real(record.startedAt.map(clock.unixTime)),
             .real(record.finishedAt.map(clock.unixTime)), .int(record.worker), .text(record.model?.rawValue),
-            kind.map { .integer($0.rawValue) } ?? .null, a, b, seconds, text, .text(record.error))
+            kind.map { .integer(Int64($0.rawValue)) } ?? .null, a, b, seconds, text, .text(record.error))
     }
 
     /// The writer's compiled statements.
@@ -303,7 +303,7 @@ extension JobJournal {
         let nextID: SQLiteStatement
 
         init(_ database: SQLiteDatabase) throws(SQLiteError) {
-            typealias State = JournalSchema.State
+            typealias State = JobEncoding.State
             insert = try database.prepare(
                 "INSERT OR REPLACE INTO jobs (id, spec, state, attempts, preemptions, submitted_at) VALUES (?1, ?2, \(State.queued.rawValue), 0, 0, ?3)"
             )

@@ -25,7 +25,7 @@ import PathTrust
 /// `@unchecked Sendable`: the database is used only by the thread that opened it and then by
 /// the writer thread (never both at once: the writer starts after the recovery); every other
 /// `var` is read and written only while holding `lock`.
-public final class JobJournal: DurabilityGate, @unchecked Sendable {
+public final class JobJournal: JobStore, @unchecked Sendable {
     /// The journal file's name in the state directory.
     public static let fileName = "journal.sqlite"
     /// The lock file's name: held (flock) while a concurd uses the journal, it holds that pid.
@@ -37,18 +37,7 @@ public final class JobJournal: DurabilityGate, @unchecked Sendable {
     public static let retryInterval = 1.0
 
     /// How long finished jobs are kept.
-    public struct Retention: Sendable, Equatable {
-        /// The most finished jobs kept.
-        public var count: Int
-        /// Seconds a finished job is kept.
-        public var age: Double
-
-        /// A retention of `count` jobs for `age` seconds.
-        public init(count: Int, age: Double) {
-            self.count = count
-            self.age = age
-        }
-    }
+    public typealias Retention = JobRetention
 
     /// How much the journal is trusted to survive.
     public enum Sync: String, Sendable, CaseIterable {
@@ -95,6 +84,8 @@ public final class JobJournal: DurabilityGate, @unchecked Sendable {
     var unwritten: [JournalChange] = []
     var unwrittenThrough: UInt64 = 0
     var retention: Retention
+    /// What the file held at open, until the pool takes it (``takeRestored()``).
+    var restored: (records: [JobRecord], nextJobID: JobID)?
     let onEvent: @Sendable (Event) -> Void
 
     private init(
@@ -185,6 +176,7 @@ public final class JobJournal: DurabilityGate, @unchecked Sendable {
         _ = ftruncate(lockDescriptor, 0)
         _ = pid.withCString { pwrite(lockDescriptor, $0, strlen($0), 0) }
         _ = fsync(lockDescriptor)
+        journal.restored = (recovery.records, recovery.nextJobID)
         return (journal, recovery)
     }
 
@@ -355,6 +347,17 @@ public final class JobJournal: DurabilityGate, @unchecked Sendable {
     }
 
     // MARK: Reading the state
+
+    /// True: the pool collects every change for the journal.
+    public var recordsChanges: Bool { true }
+
+    /// The records read at open and the next job id, once.
+    public func takeRestored() -> (records: [JobRecord], nextJobID: JobID)? {
+        lock.withLock {
+            defer { restored = nil }
+            return restored
+        }
+    }
 
     /// Changes the retention (a reload); pruning follows within a second.
     public func setRetention(_ retention: Retention) {

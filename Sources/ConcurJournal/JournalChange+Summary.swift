@@ -37,7 +37,7 @@ extension JournalChange {
         for change in changes {
             switch change {
             case .accepted(let id, _, _): accepted.append(id)
-            case .handedOver(let id): handedOver.append(id)
+            case .claimed(let id, _): handedOver.append(id)
             case .started(let id, _, _, _, _, _): started.append(id)
             case .requeued(let id, _, _): requeued.append(id)
             case .finished(let record): finished.append(record.id)

@@ -1,3 +1,5 @@
+import ConcurCore
+
 /// The layouts of the journal file, oldest first, and the steps from each to the next.
 ///
 /// `PRAGMA user_version` holds the layout's number. A journal with an older number is copied
@@ -7,7 +9,8 @@ enum JournalSchema {
     /// The layout this build writes.
     static let current = 2
 
-    /// Layout 1, the first: one row per job. Kept to test the migration from it.
+    /// Layout 1, the first: one row per job (`state` and `out_kind` hold ``JobEncoding`` codes).
+    /// Kept to test the migration from it.
     static let version1 = """
         CREATE TABLE jobs (
             id INTEGER PRIMARY KEY,
@@ -30,8 +33,8 @@ enum JournalSchema {
 
     private static let indexesAndMeta = """
         CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-        CREATE INDEX jobs_finished_by_id ON jobs (id) WHERE state >= 3;
-        CREATE INDEX jobs_finished_by_time ON jobs (finished_at) WHERE state >= 3;
+        CREATE INDEX jobs_finished_by_id ON jobs (id) WHERE \(JobEncoding.State.finishedSQL);
+        CREATE INDEX jobs_finished_by_time ON jobs (finished_at) WHERE \(JobEncoding.State.finishedSQL);
         """
 
     /// The step from layout `n` to `n + 1`, by `n`. Layout 2 adds preempted attempts (they do
@@ -45,32 +48,4 @@ enum JournalSchema {
             PRAGMA user_version = 2;
             """
     ]
-
-    /// A job's state as stored.
-    enum State: Int64 {
-        case queued = 0
-        /// Handed to a worker, which may have started it.
-        case handedOver = 1
-        case running = 2
-        case done = 3
-        case failed = 4
-        case cancelled = 5
-
-        /// The states of a job a worker may have run without a recorded end, for SQL.
-        static let inFlight = "\(State.handedOver.rawValue), \(State.running.rawValue)"
-    }
-
-    /// What a finished job produced, as stored in `out_kind` (the values in `out_a`, `out_b`,
-    /// `out_seconds` and `out_text` depend on it).
-    enum OutputKind: Int64 {
-        /// `out_a`: the checksum's bits.
-        case checksum = 1
-        /// `out_a`: the number; `out_b`: its smallest factor.
-        case primality = 2
-        /// `out_a`: milliseconds slept.
-        case slept = 3
-        /// `out_a`: the exit code, `out_b`: the signal (either may be NULL), `out_seconds`,
-        /// `out_text`: the output's tail.
-        case command = 4
-    }
 }

@@ -12,7 +12,7 @@ import Synchronization
 ///
 /// `@unchecked Sendable`: every stored `var` is read and written only while holding `lock`
 /// (a pthread mutex, needed for the conditions that idle thread workers wait on).
-public final class Pool: @unchecked Sendable {
+public final class Pool: JobChangeSource, @unchecked Sendable {
     private let lock = ConditionLock()
     private let drainedCondition: Condition
     private let startedCondition: Condition
@@ -26,22 +26,25 @@ public final class Pool: @unchecked Sendable {
     private let onEvent: @Sendable (String) -> Void
     /// The completions of callers waiting for a switch, by the state machine's ticket.
     private var switchCompletions: [Int: @Sendable (SwitchOutcome) -> Void] = [:]
-    /// The durable journal, if any: submits reply and workers get jobs only once it holds them.
-    private let durability: (any DurabilityGate)?
+    /// Where the jobs are kept: submits reply and workers get jobs only once it holds them.
+    private let store: any JobStore
+    /// Whether the store records changes (false for memory: nothing is collected or awaited).
+    private let recordsChanges: Bool
 
     /// A pool that runs workers with `models` (one per ``ConcurrencyModel`` it supports).
     ///
     /// - Parameter onEvent: told about workers that could not be started, died, or were replaced.
-    /// - Parameter durability: the journal that must hold each change before it matters outside
-    ///   the pool; the pool then collects changes for it (``takeJournalChanges()``).
+    /// - Parameter store: must hold each change before it matters outside the pool; if it
+    ///   records changes, the pool collects them for it (``takeJournalChanges()``).
     public init(
-        state: PoolStateMachine, models: [any WorkerModel], durability: (any DurabilityGate)? = nil,
+        state: PoolStateMachine, models: [any WorkerModel], store: any JobStore = MemoryJobStore(),
         onEvent: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         var state = state
-        if durability != nil { state.startJournal() }
+        recordsChanges = store.recordsChanges
+        if recordsChanges { state.startJournal() }
         self.state = state
-        self.durability = durability
+        self.store = store
         self.models = Dictionary(uniqueKeysWithValues: models.map { ($0.model, $0) })
         self.drainedCondition = lock.makeCondition()
         self.startedCondition = lock.makeCondition()
@@ -62,7 +65,7 @@ public final class Pool: @unchecked Sendable {
     ) {
         let (ids, watch, count) = try accept(specs, watch: sink)
         do throws(JournalFailure) {
-            try durability?.waitUntilDurable(count)
+            if recordsChanges { try store.waitUntilDurable(count) }
         } catch {
             throw .notDurable(reason: Self.notJournaled(ids, error).reason)
         }
@@ -78,11 +81,11 @@ public final class Pool: @unchecked Sendable {
         whenDurable: @escaping @Sendable (JournalFailure?) -> Void
     ) throws(SubmitError) -> (ids: Range<JobID>, watch: Int?) {
         let (ids, watch, count) = try accept(specs, watch: sink)
-        guard let durability else {
+        guard recordsChanges else {
             whenDurable(nil)
             return (ids, watch)
         }
-        durability.whenDurable(count) { failure in whenDurable(failure.map { Self.notJournaled(ids, $0) }) }
+        store.whenDurable(count) { failure in whenDurable(failure.map { Self.notJournaled(ids, $0) }) }
         return (ids, watch)
     }
 
@@ -91,7 +94,7 @@ public final class Pool: @unchecked Sendable {
     private func accept(_ specs: [JobSpec], watch sink: JobWatchSink?) throws(SubmitError) -> (
         ids: Range<JobID>, watch: Int?, durableThrough: UInt64
     ) {
-        if let failure = durability?.failure {
+        if recordsChanges, let failure = store.failure {
             throw .notDurable(reason: "\(failure.reason); no job was accepted")
         }
         return try lock.withLock { () throws(SubmitError) in
@@ -136,9 +139,9 @@ public final class Pool: @unchecked Sendable {
     /// Waits until the journal holds the first `count` changes (a worker about to get jobs);
     /// false if it cannot record now: the worker gives the jobs back and waits for it.
     private func awaitDurable(_ count: UInt64?) -> Bool {
-        guard let count, let durability else { return true }
+        guard let count, recordsChanges else { return true }
         do {
-            try durability.waitUntilDurable(count)
+            try store.waitUntilDurable(count)
             return true
         } catch {
             return false
@@ -365,9 +368,9 @@ public final class Pool: @unchecked Sendable {
 
     /// Like ``awaitDurable(_:)``, suspending: the journal's writer resumes the caller.
     private func suspendUntilDurable(_ count: UInt64?) async -> Bool {
-        guard let count, let durability else { return true }
+        guard let count, recordsChanges else { return true }
         return await withCheckedContinuation { continuation in
-            durability.whenDurable(count) { failure in continuation.resume(returning: failure == nil) }
+            store.whenDurable(count) { failure in continuation.resume(returning: failure == nil) }
         }
     }
 

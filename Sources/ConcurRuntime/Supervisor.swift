@@ -49,17 +49,17 @@ public final class Supervisor: Sendable {
     /// A supervisor whose pool can run workers with `models`; `onEvent` hears about workers
     /// that died or could not start.
     ///
-    /// With `durability`, every change to the jobs is journaled (see ``DurabilityGate``), and
-    /// `restoring` puts back what the journal held: its records and the next job id.
+    /// The pool keeps its jobs in `store` (see ``JobStore``): what the store held is put back
+    /// first (its records and the next job id), and every change is recorded there before it
+    /// matters outside the pool.
     public init(
-        configuration: Configuration, models: [any WorkerModel], version: String,
-        durability: (any DurabilityGate)? = nil, restoring: (records: [JobRecord], nextJobID: JobID)? = nil,
+        configuration: Configuration, models: [any WorkerModel], version: String, store: any JobStore = MemoryJobStore(),
         onEvent: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.version = version
         var state = PoolStateMachine(model: configuration.model, configuration: configuration.limits, clock: MonotonicClock())
-        if let restoring { state.restore(restoring.records, nextJobID: restoring.nextJobID) }
-        pool = Pool(state: state, models: models, durability: durability, onEvent: onEvent)
+        if let restored = store.takeRestored() { state.restore(restored.records, nextJobID: restored.nextJobID) }
+        pool = Pool(state: state, models: models, store: store, onEvent: onEvent)
     }
 
     /// Starts the first workers and waits (up to `timeout` seconds) until each one is running.

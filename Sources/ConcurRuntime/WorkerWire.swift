@@ -172,23 +172,19 @@ struct BinaryWriter {
         put(UInt32(job.attempts))
         put(job.submittedAt)
         put(job.spec.timeout ?? -1)
+        put(JobEncoding.Kind(job.kind).rawValue)
         switch job.kind {
         case .cpu(let size):
-            put(UInt8(0))
             put(size)
         case .prime(let n):
-            put(UInt8(1))
             put(n)
         case .sleep(let milliseconds):
-            put(UInt8(2))
             put(UInt32(milliseconds))
         case .fail:
-            put(UInt8(3))
+            break
         case .crash(let forced):
-            put(UInt8(4))
             put(UInt8(forced ? 1 : 0))
         case .exec(let argv):
-            put(UInt8(5))
             put(UInt16(argv.count))
             for argument in argv { put(argument) }
         }
@@ -200,33 +196,30 @@ struct BinaryWriter {
         put(report.finishedAt)
         switch report.outcome {
         case .done(let output):
-            put(UInt8(0))
+            put(JobEncoding.State.done.rawValue)
             put(output)
         case .failed(let reason, let output):
-            put(UInt8(1))
+            put(JobEncoding.State.failed.rawValue)
             put(reason)
             put(UInt8(output == nil ? 0 : 1))
             if let output { put(output) }
         case .cancelled(let reason):
-            put(UInt8(2))
+            put(JobEncoding.State.cancelled.rawValue)
             put(reason)
         }
     }
 
     mutating func put(_ output: JobOutput) {
+        put(JobEncoding.Output(output).rawValue)
         switch output {
         case .checksum(let checksum):
-            put(UInt8(0))
             put(checksum)
         case .primality(let n, let factor):
-            put(UInt8(1))
             put(n)
             put(factor)
         case .slept(let milliseconds):
-            put(UInt8(2))
             put(UInt32(milliseconds))
         case .command(let exitCode, let signal, let seconds, let text):
-            put(UInt8(3))
             put(Int32(exitCode ?? -1))
             put(Int32(signal ?? -1))
             put(seconds)
@@ -268,18 +261,18 @@ struct BinaryReader {
         let submittedAt = try get(UInt64.self)
         let timeout = try getDouble()
         let kind: JobKind
-        switch try get(UInt8.self) {
-        case 0: kind = .cpu(size: try getDouble())
-        case 1: kind = .prime(n: try get(UInt64.self))
-        case 2: kind = .sleep(milliseconds: Int(try get(UInt32.self)))
-        case 3: kind = .fail
-        case 4: kind = .crash(forced: try get(UInt8.self) != 0)
-        case 5:
+        switch JobEncoding.Kind(rawValue: try get(UInt8.self)) {
+        case .cpu?: kind = .cpu(size: try getDouble())
+        case .prime?: kind = .prime(n: try get(UInt64.self))
+        case .sleep?: kind = .sleep(milliseconds: Int(try get(UInt32.self)))
+        case .fail?: kind = .fail
+        case .crash?: kind = .crash(forced: try get(UInt8.self) != 0)
+        case .exec?:
             let count = Int(try get(UInt16.self))
             var argv: [String] = []
             for _ in 0..<count { argv.append(try getString()) }
             kind = .exec(argv: argv)
-        default: throw WireError("unknown job kind")
+        case nil: throw WireError("unknown job kind")
         }
         return Job(
             id: id, spec: JobSpec(kind, timeout: timeout < 0 ? nil : timeout), attempts: attempts, submittedAt: submittedAt)
@@ -290,23 +283,23 @@ struct BinaryReader {
         let startedAt = try get(UInt64.self)
         let finishedAt = try get(UInt64.self)
         let outcome: JobOutcome
-        switch try get(UInt8.self) {
-        case 0: outcome = .done(try getOutput())
-        case 1:
+        switch JobEncoding.State(rawValue: try get(UInt8.self)) {
+        case .done?: outcome = .done(try getOutput())
+        case .failed?:
             let reason = try getString()
             outcome = .failed(reason, output: try get(UInt8.self) == 0 ? nil : try getOutput())
-        case 2: outcome = .cancelled(try getString())
-        default: throw WireError("unknown outcome")
+        case .cancelled?: outcome = .cancelled(try getString())
+        case .queued?, .handedOver?, .running?, nil: throw WireError("unknown outcome")
         }
         return JobReport(id: id, outcome: outcome, startedAt: startedAt == 0 ? nil : startedAt, finishedAt: finishedAt)
     }
 
     mutating func getOutput() throws(WireError) -> JobOutput {
-        switch try get(UInt8.self) {
-        case 0: return .checksum(try get(UInt64.self))
-        case 1: return .primality(n: try get(UInt64.self), factor: try get(UInt64.self))
-        case 2: return .slept(milliseconds: Int(try get(UInt32.self)))
-        case 3:
+        switch JobEncoding.Output(rawValue: try get(UInt8.self)) {
+        case .checksum?: return .checksum(try get(UInt64.self))
+        case .primality?: return .primality(n: try get(UInt64.self), factor: try get(UInt64.self))
+        case .slept?: return .slept(milliseconds: Int(try get(UInt32.self)))
+        case .command?:
             let exitCode = try get(Int32.self)
             let signal = try get(Int32.self)
             let seconds = try getDouble()
@@ -314,7 +307,7 @@ struct BinaryReader {
             return .command(
                 exitCode: exitCode < 0 ? nil : Int(exitCode), signal: signal < 0 ? nil : Int(signal), seconds: seconds,
                 output: text)
-        default: throw WireError("unknown output")
+        case .none?, nil: throw WireError("unknown output")
         }
     }
 }

@@ -23,24 +23,47 @@ public final class LogLevelControl: Sendable {
     }
 }
 
-/// concurd's swift-log handler: structured entries in the journal when stderr is connected to
+/// How a daemon's entries are named in the journal: its syslog identifier, and the prefix of
+/// the fields its metadata becomes (the application's, such as `concurd` and `CONCUR_`).
+public struct JournalIdentity: Sendable, Equatable {
+    /// SYSLOG_IDENTIFIER of every entry (what `journalctl -t` selects).
+    public var syslogIdentifier: String
+    /// The prefix of metadata fields and of the logger's label field (`<PREFIX>LOGGER`).
+    public var fieldPrefix: String
+
+    /// An identity with the given identifier and field prefix (upper case, ending in `_`).
+    public init(syslogIdentifier: String, fieldPrefix: String) {
+        self.syslogIdentifier = syslogIdentifier
+        self.fieldPrefix = fieldPrefix
+    }
+
+    /// The journal field for a metadata key: the prefix and the key in upper case, with
+    /// anything but letters, digits and `_` turned into `_` (`pid` becomes `CONCUR_PID`).
+    public func fieldName(_ key: String) -> String {
+        fieldPrefix + String(key.uppercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
+    }
+}
+
+/// A daemon's swift-log handler: structured entries in the journal when stderr is connected to
 /// it (systemd sets `$JOURNAL_STREAM` to stderr's device and inode), plain lines on stderr
 /// otherwise. The level comes from a shared ``LogLevelControl``.
 ///
 /// A journal entry carries MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, CODE_FILE, CODE_LINE, CODE_FUNC,
-/// and each metadata key as a field of its own: `job` becomes `CONCUR_JOB`, `model`
-/// `CONCUR_MODEL`, and so on.
+/// and each metadata key as a field of its own named by the ``JournalIdentity``: for concurd
+/// `job` becomes `CONCUR_JOB`, `model` `CONCUR_MODEL`, and so on.
 public struct DaemonLogHandler: LogHandler {
     /// Metadata attached to every entry of this logger.
     public var metadata: Logger.Metadata = [:]
     private let label: String
     private let control: LogLevelControl
+    private let identity: JournalIdentity
     private let toJournal: Bool
 
     /// A handler for `label`; `journal` nil decides from `$JOURNAL_STREAM`.
-    public init(label: String, control: LogLevelControl, journal: Bool? = nil) {
+    public init(label: String, control: LogLevelControl, identity: JournalIdentity, journal: Bool? = nil) {
         self.label = label
         self.control = control
+        self.identity = identity
         self.toJournal = journal ?? Self.stderrIsJournal()
     }
 
@@ -70,12 +93,13 @@ public struct DaemonLogHandler: LogHandler {
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
         if toJournal {
             var fields = [
-                "MESSAGE=\(event.message)", "PRIORITY=\(Self.priority(event.level))", "SYSLOG_IDENTIFIER=concurd",
+                "MESSAGE=\(event.message)", "PRIORITY=\(Self.priority(event.level))",
+                "SYSLOG_IDENTIFIER=\(identity.syslogIdentifier)",
                 "CODE_FILE=\(event.file)", "CODE_LINE=\(event.line)", "CODE_FUNC=\(event.function)",
-                "CONCUR_LOGGER=\(label)",
+                "\(identity.fieldPrefix)LOGGER=\(label)",
             ]
             for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
-                fields.append("\(Self.fieldName(key))=\(value)")
+                fields.append("\(identity.fieldName(key))=\(value)")
             }
             Self.send(fields)
         } else {
@@ -85,12 +109,6 @@ public struct DaemonLogHandler: LogHandler {
             var bytes = Array(line.utf8)
             _ = write(2, &bytes, bytes.count)
         }
-    }
-
-    /// The journal field for a metadata key: `CONCUR_` and the key in upper case, with anything
-    /// but letters, digits and `_` turned into `_` (`pid` becomes `CONCUR_PID`).
-    public static func fieldName(_ key: String) -> String {
-        "CONCUR_" + String(key.uppercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
     }
 
     /// syslog priorities: 7 debug ... 2 critical.

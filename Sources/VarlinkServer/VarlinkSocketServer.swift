@@ -7,33 +7,63 @@ public import PathTrust
 import Synchronization
 public import Varlink
 
+/// How the socket's errors name the server and the option that chooses its path: the
+/// application's words (`concurd`, `--socket`), not this module's.
+public struct ServerNaming: Sendable, Equatable {
+    /// The server's name, as in "another concurd is already serving".
+    public var name: String
+    /// The command-line option that sets the socket's path.
+    public var pathOption: String
+
+    /// A naming with the given words.
+    public init(name: String, pathOption: String) {
+        self.name = name
+        self.pathOption = pathOption
+    }
+}
+
 /// Why the control socket could not be set up; each message says what to do about it.
-public enum VarlinkSocketError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// Another process already accepts connections on the path.
-    case alreadyServing(path: String)
-    /// The path exists and is not a socket, so it is not ours to replace.
-    case notASocket(path: String)
-    /// Creating the socket's directory failed.
-    case directory(path: String, errno: Int32)
-    /// Binding or listening failed.
-    case bind(path: String, reason: String)
-    /// The socket's directory could be changed by another user, who could put a listener in
-    /// the server's place.
-    case untrustedDirectory(UntrustedPath)
+public struct VarlinkSocketError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What went wrong.
+    public enum Problem: Sendable, Equatable {
+        /// Another process already accepts connections on the path.
+        case alreadyServing(path: String)
+        /// The path exists and is not a socket, so it is not ours to replace.
+        case notASocket(path: String)
+        /// Creating the socket's directory failed.
+        case directory(path: String, errno: Int32)
+        /// Binding or listening failed.
+        case bind(path: String, reason: String)
+        /// The socket's directory could be changed by another user, who could put a listener in
+        /// the server's place.
+        case untrustedDirectory(UntrustedPath)
+    }
+
+    /// What went wrong.
+    public let problem: Problem
+    /// The words the message uses for the server and its path option.
+    public let naming: ServerNaming
+
+    /// An error for `problem`, worded with `naming`.
+    public init(_ problem: Problem, naming: ServerNaming) {
+        self.problem = problem
+        self.naming = naming
+    }
 
     /// The text shown to people.
     public var description: String {
-        switch self {
+        let (name, option) = (naming.name, naming.pathOption)
+        return switch problem {
         case .alreadyServing(let path):
-            "another concurd is already serving on \(path): stop it first, or start this one with --socket PATH"
+            "another \(name) is already serving on \(path): stop it first, or start this one with \(option) PATH"
         case .notASocket(let path):
-            "\(path) exists and is not a socket: remove it or choose another path with --socket"
+            "\(path) exists and is not a socket: remove it or choose another path with \(option)"
         case .directory(let path, let code):
-            "cannot create directory \(path): \(String(cString: strerror(code))); check its parent's permissions or choose --socket"
+            "cannot create directory \(path): \(String(cString: strerror(code))); check its parent's permissions or choose \(option)"
         case .bind(let path, let reason):
             "cannot listen on \(path): \(reason)"
         case .untrustedDirectory(let problem):
-            "refusing the socket's directory: \(problem); another user could put a listener in concurd's place there"
+            "refusing the socket's directory: \(problem); another user could put a listener in \(name)'s place there"
         }
     }
 }
@@ -71,6 +101,8 @@ public struct VarlinkServerConfiguration: Sendable {
     public var idleTimeout: Double = 60
     /// Decides whether a peer may call anything; refused peers get `PermissionDenied`.
     public var authorize: @Sendable (VarlinkPeer) -> Bool
+    /// How errors setting up the socket name the server and its path option.
+    public var naming = ServerNaming(name: "server", pathOption: "the socket path option")
 
     /// A configuration with the given authorization policy and default limits.
     public init(authorize: @escaping @Sendable (VarlinkPeer) -> Bool) {
@@ -108,9 +140,10 @@ public final class VarlinkSocketServer: Sendable {
         path: String, service: VarlinkService, configuration: VarlinkServerConfiguration,
         group: any EventLoopGroup, logger: Logger
     ) throws -> VarlinkSocketServer {
-        try prepareDirectory(of: path)
-        try removeStaleSocket(at: path)
-        let listener = try listen(at: path, mode: configuration.socketMode)
+        let naming = configuration.naming
+        try prepareDirectory(of: path, naming: naming)
+        try removeStaleSocket(at: path, naming: naming)
+        let listener = try listen(at: path, mode: configuration.socketMode, naming: naming)
         let connections = ConnectionRegistry()
         let channel: any Channel
         do {
@@ -121,7 +154,7 @@ public final class VarlinkSocketServer: Sendable {
             .withBoundSocket(listener).wait()
         } catch {
             unlink(path)
-            throw VarlinkSocketError.bind(path: path, reason: "\(error)")
+            throw VarlinkSocketError(.bind(path: path, reason: "\(error)"), naming: naming)
         }
         restoreBacklog(listener)
         return VarlinkSocketServer(serverChannel: channel, connections: connections, path: path, ownsPath: true)
@@ -139,15 +172,18 @@ public final class VarlinkSocketServer: Sendable {
 
     /// A listening Unix socket at `path`, made under a restrictive umask so that it never has a
     /// wider mode than `mode`.
-    private static func listen(at path: String, mode: UInt32) throws(VarlinkSocketError) -> Int32 {
+    private static func listen(at path: String, mode: UInt32, naming: ServerNaming) throws(VarlinkSocketError) -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw .bind(path: path, reason: "socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw VarlinkSocketError(.bind(path: path, reason: "socket: \(String(cString: strerror(errno)))"), naming: naming)
+        }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
         guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
             Glibc.close(fd)
-            throw .bind(path: path, reason: "the path is longer than a Unix socket allows (107 bytes)")
+            throw VarlinkSocketError(
+                .bind(path: path, reason: "the path is longer than a Unix socket allows (107 bytes)"), naming: naming)
         }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: bytes)
@@ -163,13 +199,13 @@ public final class VarlinkSocketServer: Sendable {
         umask(previousMask)
         guard bound == 0 else {
             Glibc.close(fd)
-            throw .bind(path: path, reason: "bind: \(String(cString: strerror(bindError)))")
+            throw VarlinkSocketError(.bind(path: path, reason: "bind: \(String(cString: strerror(bindError)))"), naming: naming)
         }
         guard chmod(path, mode_t(mode)) == 0, Glibc.listen(fd, backlog) == 0 else {
             let reason = String(cString: strerror(errno))
             Glibc.close(fd)
             unlink(path)
-            throw .bind(path: path, reason: reason)
+            throw VarlinkSocketError(.bind(path: path, reason: reason), naming: naming)
         }
         return fd
     }
@@ -188,7 +224,8 @@ public final class VarlinkSocketServer: Sendable {
             )
             .withBoundSocket(fileDescriptor).wait()
         } catch {
-            throw VarlinkSocketError.bind(path: path ?? "fd \(fileDescriptor)", reason: "\(error)")
+            throw VarlinkSocketError(
+                .bind(path: path ?? "fd \(fileDescriptor)", reason: "\(error)"), naming: configuration.naming)
         }
         restoreBacklog(fileDescriptor)
         return VarlinkSocketServer(serverChannel: channel, connections: connections, path: path, ownsPath: false)
@@ -265,8 +302,10 @@ public final class VarlinkSocketServer: Sendable {
         return future.map { VarlinkPeer(pid: $0.pid, uid: $0.uid, gid: $0.gid) }
     }
 
-    private static func prepareDirectory(of path: String) throws(VarlinkSocketError) {
-        guard path.hasPrefix("/") else { throw .bind(path: path, reason: "give the socket an absolute path") }
+    private static func prepareDirectory(of path: String, naming: ServerNaming) throws(VarlinkSocketError) {
+        guard path.hasPrefix("/") else {
+            throw VarlinkSocketError(.bind(path: path, reason: "give the socket an absolute path"), naming: naming)
+        }
         guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
         let directory = String(path[..<slash])
         var components: [Substring] = []
@@ -274,20 +313,20 @@ public final class VarlinkSocketServer: Sendable {
             components.append(component)
             let partial = "/" + components.joined(separator: "/")
             if mkdir(partial, 0o700) != 0 && errno != EEXIST {
-                throw .directory(path: partial, errno: errno)
+                throw VarlinkSocketError(.directory(path: partial, errno: errno), naming: naming)
             }
         }
         do {
             try PathTrust.check(directory, as: .directory)
         } catch {
-            throw .untrustedDirectory(error)
+            throw VarlinkSocketError(.untrustedDirectory(error), naming: naming)
         }
     }
 
-    private static func removeStaleSocket(at path: String) throws(VarlinkSocketError) {
+    private static func removeStaleSocket(at path: String, naming: ServerNaming) throws(VarlinkSocketError) {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
-        guard info.st_mode & S_IFMT == S_IFSOCK else { throw .notASocket(path: path) }
+        guard info.st_mode & S_IFMT == S_IFSOCK else { throw VarlinkSocketError(.notASocket(path: path), naming: naming) }
         do {
             let probe = try VarlinkConnection(unixPath: path)
             probe.close()
@@ -295,9 +334,9 @@ public final class VarlinkSocketServer: Sendable {
             unlink(path)  // nobody listens: a leftover of a daemon that did not exit cleanly
             return
         } catch {
-            throw .bind(path: path, reason: "cannot check the existing socket: \(error)")
+            throw VarlinkSocketError(.bind(path: path, reason: "cannot check the existing socket: \(error)"), naming: naming)
         }
-        throw .alreadyServing(path: path)
+        throw VarlinkSocketError(.alreadyServing(path: path), naming: naming)
     }
 }
 

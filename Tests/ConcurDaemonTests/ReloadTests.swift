@@ -98,10 +98,12 @@ struct ReloadTests {
     @Test("log entries: journal field names and priorities; plain lines otherwise")
     func logHandler() {
         #expect(
-            DaemonLogHandler.fieldName("job") == "CONCUR_JOB" && DaemonLogHandler.fieldName("worker-id") == "CONCUR_WORKER_ID")
+            Daemon.journalIdentity.fieldName("job") == "CONCUR_JOB"
+                && Daemon.journalIdentity.fieldName("worker-id") == "CONCUR_WORKER_ID")
+        #expect(JournalIdentity(syslogIdentifier: "other", fieldPrefix: "OTHER_").fieldName("job") == "OTHER_JOB")
         #expect(DaemonLogHandler.priority(.critical) == 2 && DaemonLogHandler.priority(.info) == 6)
         let control = LogLevelControl(.warning)
-        var handler = DaemonLogHandler(label: "x", control: control, journal: false)
+        var handler = DaemonLogHandler(label: "x", control: control, identity: Daemon.journalIdentity, journal: false)
         #expect(handler.logLevel == .warning)
         handler.logLevel = .debug
         #expect(control.level == .debug)

@@ -32,13 +32,13 @@ struct JournalFailureTests {
     }
 
     static func open(_ directory: String, events: Events) throws -> (JobJournal, Supervisor) {
-        let (journal, recovery) = try JobJournal.open(
+        let (journal, _) = try JobJournal.open(
             directory: directory, maxAttempts: 3, retention: .init(count: 1000, age: 86_400), clock: MonotonicClock(),
             onEvent: { events.append($0) })
         let supervisor = Supervisor(
             configuration: .init(workers: 2, limits: .init(maxQueue: 1000)), models: [ThreadModel()], version: "test",
-            durability: journal, restoring: (recovery.records, recovery.nextJobID))
-        try journal.start(pool: supervisor.pool)
+            store: journal)
+        try journal.follow(supervisor.pool)
         try supervisor.start(workers: 2)
         return (journal, supervisor)
     }
@@ -153,7 +153,7 @@ struct JournalFailureTests {
         let record = JobRecord(id: 3, spec: spec, state: .done, attempts: 1, submittedAt: 1)
         let changes: [JournalChange] = [
             .accepted(7, spec, submittedAt: 1), .accepted(8, spec, submittedAt: 1), .accepted(10, spec, submittedAt: 1),
-            .handedOver(4), .finished(record),
+            .claimed(4, by: 1), .finished(record),
         ]
         #expect(JournalChange.summary(of: changes) == "accepted 7-8, 10; handed over 4; finished 3")
         let consequences = JournalChange.consequences(of: changes)

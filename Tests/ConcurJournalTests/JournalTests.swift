@@ -35,12 +35,12 @@ final class StateDirectory {
     }
 }
 
-/// A pool with no workers over `journal`: changes are collected and written, nothing runs.
-func idleSupervisor(_ journal: JobJournal, restoring recovery: JobJournal.Recovery? = nil) throws -> Supervisor {
+/// A pool with no workers over `journal`, holding what it restored: changes are collected and
+/// written, nothing runs.
+func idleSupervisor(_ journal: JobJournal) throws -> Supervisor {
     let supervisor = Supervisor(
-        configuration: .init(limits: .init(maxQueue: 1000, allowExec: true)), models: [], version: "test", durability: journal,
-        restoring: recovery.map { ($0.records, $0.nextJobID) })
-    try journal.start(pool: supervisor.pool)
+        configuration: .init(limits: .init(maxQueue: 1000, allowExec: true)), models: [], version: "test", store: journal)
+    try journal.follow(supervisor.pool)
     return supervisor
 }
 
@@ -68,7 +68,7 @@ struct JournalTests {
             recovery.records.map(\.spec) == [
                 JobSpec(.prime(n: 97)), JobSpec(.sleep(milliseconds: 5), timeout: 2), JobSpec(.exec(argv: ["/bin/true", "x"])),
             ])
-        let supervisor = try idleSupervisor(journal, restoring: recovery)
+        let supervisor = try idleSupervisor(journal)
         #expect(supervisor.status().queued == 3)
         #expect(supervisor.pool.read { $0.jobs(state: .queued, limit: 10) }.map(\.id) == [1, 2, 3])
         let (next, _) = try supervisor.pool.submit([JobSpec(.fail)])
@@ -116,8 +116,8 @@ struct JournalTests {
             let (journal, _) = try state.open()
             let supervisor = Supervisor(
                 configuration: .init(workers: 3, limits: .init(maxQueue: 1000)), models: [ThreadModel()], version: "test",
-                durability: journal)
-            try journal.start(pool: supervisor.pool)
+                store: journal)
+            try journal.follow(supervisor.pool)
             try supervisor.start(workers: 3)
             _ = try supervisor.pool.submit([JobSpec(.sleep(milliseconds: 60_000))])
             _ = try supervisor.pool.submit([JobSpec(.sleep(milliseconds: 60_000))])
@@ -234,7 +234,7 @@ struct JournalTests {
         #expect(recovery.nextJobID == 9)
         #expect(recovery.records.first { $0.id == 5 }?.output == .primality(n: 91, factor: 7))
         #expect(FileManager.default.fileExists(atPath: state.journal + ".v1.bak"))
-        let supervisor = try idleSupervisor(journal, restoring: recovery)
+        let supervisor = try idleSupervisor(journal)
         #expect(try supervisor.pool.submit([JobSpec(.fail)]).ids == 9..<10)
         journal.close()
         let database = try SQLiteDatabase(path: state.journal)

@@ -154,7 +154,7 @@ struct JournalTrustTests {
         let started = ContinuousClock.now
         let (journal, recovery) = try state.open()
         #expect(recovery.queued == 2 && recovery.nextJobID == 1_099_511_627_777)
-        let supervisor = try idleSupervisor(journal, restoring: recovery)
+        let supervisor = try idleSupervisor(journal)
         #expect(supervisor.status().queued == 2)
         #expect(supervisor.pool.read { $0.jobs(state: .queued, limit: 10) }.map(\.id) == [1, 1_099_511_627_776])
         #expect(ContinuousClock.now - started < .seconds(5))

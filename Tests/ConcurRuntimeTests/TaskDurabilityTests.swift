@@ -6,10 +6,10 @@ import Foundation
 import Synchronization
 import Testing
 
-/// A journal that commits a moment later on a thread of its own, and counts the callers that
+/// A store that commits a moment later on a thread of its own, and counts the callers that
 /// blocked on it: the tasks model must never be one of them (a parked cooperative thread is a
 /// thread fewer for every other task).
-final class SlowCommitGate: DurabilityGate {
+final class SlowCommitGate: JobStore {
     let blockingWaits = Atomic<Int>(0)
     let callbacks = Atomic<Int>(0)
 
@@ -27,6 +27,11 @@ final class SlowCommitGate: DurabilityGate {
     }
 
     var failure: JournalFailure? { nil }
+    var recordsChanges: Bool { true }
+    func takeRestored() -> (records: [JobRecord], nextJobID: JobID)? { nil }
+    func follow(_ source: any JobChangeSource) throws(JobStoreStartError) {}
+    func setRetention(_ retention: JobRetention) {}
+    func close() {}
 }
 
 @Suite("Task workers and the journal")
@@ -36,7 +41,7 @@ struct TaskDurabilityTests {
         let gate = SlowCommitGate()
         let state = PoolStateMachine(
             model: .tasks, configuration: .init(maxQueue: 10_000, maxWorkers: 8, retainFinished: 10_000), clock: MonotonicClock())
-        let pool = Pool(state: state, models: [InProcessModels.tasks], durability: gate)
+        let pool = Pool(state: state, models: [InProcessModels.tasks], store: gate)
         _ = try pool.resize(to: 6)
         #expect(pool.waitUntilWorkersStarted(deadline: MonotonicClock.now() + 10_000_000_000))
         _ = try pool.submit(Array(repeating: JobSpec(.sleep(milliseconds: 20)), count: 60)) { _ in }

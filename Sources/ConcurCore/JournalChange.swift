@@ -2,13 +2,17 @@ public import ConcurProtocol
 
 /// A change to a job's record that the durable journal makes, in the order the pool made it.
 ///
-/// The pool only collects them (see ``PoolStateMachine/takeJournalChanges()``); the journal
-/// writes them in group commits. Times are monotonic nanoseconds.
+/// The pool only collects them (see ``PoolStateMachine/takeJournalChanges()``) for its
+/// ``JobStore``, which writes them (the journal in group commits). Times are monotonic
+/// nanoseconds.
 public enum JournalChange: Sendable, Equatable {
     /// A job was accepted.
     case accepted(JobID, JobSpec, submittedAt: UInt64)
-    /// A job was handed to a worker, which may start it at any moment.
-    case handedOver(JobID)
+    /// A job was claimed by a worker, which may start it at any moment. The claim is the
+    /// worker's for a while: a store that one process owns (the journal) records only that the
+    /// job may have started; one shared by several hosts also records whose it is and until
+    /// when, and may give a job whose claim lapsed to someone else.
+    case claimed(JobID, by: WorkerID)
     /// A job started (as far as the pool can tell): its attempt is counted.
     case started(JobID, attempts: Int, preemptions: Int, worker: WorkerID, model: ConcurrencyModel, at: UInt64)
     /// A job went back to the queue (given back unstarted, its worker died, preempted, or a
@@ -28,19 +32,4 @@ public struct JournalFailure: Error, Sendable, Equatable, CustomStringConvertibl
 
     /// The text shown to people.
     public var description: String { reason }
-}
-
-/// What the pool waits on before it lets a change matter to anyone outside it: a `Submit`
-/// replies, and a worker receives jobs, only once the journal holds the change.
-public protocol DurabilityGate: AnyObject, Sendable {
-    /// Blocks until the first `count` changes the pool recorded are durable; throws if the
-    /// journal failed (the pool then carries on in memory).
-    func waitUntilDurable(_ count: UInt64) throws(JournalFailure)
-
-    /// Calls `completion` once the first `count` changes are durable (with nil), or the journal
-    /// failed (with why), from the journal's thread or at once.
-    func whenDurable(_ count: UInt64, _ completion: @escaping @Sendable (JournalFailure?) -> Void)
-
-    /// Why the journal stopped recording, if it did: new jobs are refused with this reason.
-    var failure: JournalFailure? { get }
 }

@@ -1,0 +1,113 @@
+public import ConcurProtocol
+
+/// The numbers a job's state, kind and output are stored and sent as: one encoding shared by
+/// the job table's slots, the child wire format (a report's outcome is its final state) and the
+/// journal's columns.
+///
+/// Journal files hold these numbers: a value may be added, never renumbered.
+public enum JobEncoding {
+    /// A job's state.
+    public enum State: UInt8, Sendable, CaseIterable {
+        /// Waiting for a worker.
+        case queued = 0
+        /// Handed to a worker, which may have started it (the journal's view of a hand-over;
+        /// the pool shows such a job queued until the worker reports its start).
+        case handedOver = 1
+        /// A worker is running it.
+        case running = 2
+        /// It ran to the end.
+        case done = 3
+        /// It failed.
+        case failed = 4
+        /// It was cancelled.
+        case cancelled = 5
+
+        /// The code of `state`.
+        @inline(__always)
+        public init(_ state: JobState) {
+            switch state {
+            case .queued: self = .queued
+            case .running: self = .running
+            case .done: self = .done
+            case .failed: self = .failed
+            case .cancelled: self = .cancelled
+            }
+        }
+
+        /// The state shown to people: a job handed over but not known to have started is
+        /// still queued.
+        @inline(__always)
+        public var jobState: JobState {
+            switch self {
+            case .queued, .handedOver: .queued
+            case .running: .running
+            case .done: .done
+            case .failed: .failed
+            case .cancelled: .cancelled
+            }
+        }
+
+        /// Whether the job reached its final state (the codes from ``done`` up).
+        public var isFinal: Bool { self.rawValue >= Self.done.rawValue }
+
+        /// The states of a job a worker may have run without a recorded end, for SQL.
+        public static let inFlightSQL = "\(State.handedOver.rawValue), \(State.running.rawValue)"
+        /// The SQL condition of a finished job's `state` column.
+        public static let finishedSQL = "state >= \(State.done.rawValue)"
+    }
+
+    /// What a job produced.
+    public enum Output: UInt8, Sendable, CaseIterable {
+        /// Nothing (yet).
+        case none = 0
+        /// A checksum (`cpu` jobs).
+        case checksum = 1
+        /// A number and its smallest factor (`prime` jobs).
+        case primality = 2
+        /// Milliseconds slept.
+        case slept = 3
+        /// A command's exit code, signal, seconds and output's tail (`exec` jobs).
+        case command = 4
+
+        /// The code of `output`.
+        @inline(__always)
+        public init(_ output: JobOutput?) {
+            switch output {
+            case nil: self = .none
+            case .checksum?: self = .checksum
+            case .primality?: self = .primality
+            case .slept?: self = .slept
+            case .command?: self = .command
+            }
+        }
+    }
+
+    /// A job's kind, on the child wire (the journal stores a job's spec as its JSON).
+    public enum Kind: UInt8, Sendable, CaseIterable {
+        /// `cpu`.
+        case cpu = 0
+        /// `prime`.
+        case prime = 1
+        /// `sleep`.
+        case sleep = 2
+        /// `fail`.
+        case fail = 3
+        /// `crash`.
+        case crash = 4
+        /// `exec`.
+        case exec = 5
+
+        /// The code of `kind`.
+        @inline(__always)
+        public init(_ kind: JobKind) {
+            switch kind {
+            case .cpu: self = .cpu
+            case .prime: self = .prime
+            case .sleep: self = .sleep
+            case .fail: self = .fail
+            case .crash: self = .crash
+            case .exec: self = .exec
+            }
+        }
+    }
+}

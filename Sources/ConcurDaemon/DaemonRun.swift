@@ -1,0 +1,362 @@
+import ConcurCore
+import ConcurJournal
+import ConcurProtocol
+import ConcurRuntime
+import Glibc
+import Logging
+import NIOPosix
+import Synchronization
+import Systemd
+import Varlink
+import VarlinkServer
+
+/// One run of concurd, from start to a drained exit, as an ordered list of parts (``parts``).
+///
+/// Order matters: signals are taken first, then the workers start, then the socket is bound,
+/// and only then READY=1 is sent; at shutdown the workers are drained before the socket closes,
+/// so `status` keeps answering meanwhile. What parts share is kept here; each is set by the
+/// part that makes it and read only by later ones, all on the thread that runs ``serve()``
+/// (the signal thread reads the supervisor and the reloader through their mutexes).
+final class DaemonRun {
+    let configuration: DaemonConfiguration
+    let logger: Logger
+    let logLevel: LogLevelControl
+    let reloadConfiguration: (@Sendable () throws(ConfigurationError) -> DaemonConfiguration)?
+    let notifier = SystemdNotifier()
+    let shutdown = ShutdownEvent()
+    let live = LiveParts()
+
+    private var socketPath = ""
+    private var forkServer: ForkServer?
+    /// The SQLite journal, unless ephemeral.
+    private var journal: JobJournal?
+    private var supervisor: Supervisor!
+    private var group: MultiThreadedEventLoopGroup!
+    private var reloader: Reloader?
+    private var control: ControlService!
+    private var service: VarlinkService!
+    private var outcome: Supervisor.ShutdownOutcome?
+
+    init(
+        configuration: DaemonConfiguration, logger: Logger, logLevel: LogLevelControl,
+        reloadConfiguration: (@Sendable () throws(ConfigurationError) -> DaemonConfiguration)?
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.logLevel = logLevel
+        self.reloadConfiguration = reloadConfiguration
+    }
+
+    /// The parts, in the order they start.
+    var parts: [DaemonPart] {
+        [
+            DaemonPart(name: "resolve the control socket's path", start: resolveSocketPath),
+            DaemonPart(name: "open the execution log", start: openExecutionLog),
+            DaemonPart(name: "take the signals", start: takeSignals),
+            DaemonPart(name: "start the forkserver", start: startForkServer),
+            DaemonPart(name: "read the job journal", start: readJournal),
+            DaemonPart(name: "create the pool and the journal's writer", start: createPool),
+            DaemonPart(name: "start the event loop", start: startEventLoop),
+            DaemonPart(name: "start the workers", start: startWorkers),
+            DaemonPart(name: "report how the run ended", start: reportOutcome),
+            DaemonPart(name: "make the control service", start: makeControlService),
+            DaemonPart(name: "open the control socket", start: openControlSocket),
+            DaemonPart(name: "announce readiness and start the supervisor loop", start: announceReady),
+        ]
+    }
+
+    /// Starts every part, serves until told to stop, drains, stops the parts in reverse; the
+    /// process exit status.
+    func serve() -> Int32 {
+        var started = StartedParts()
+        if let failure = started.start(parts) {
+            logger.critical("\(failure)")
+            return 1
+        }
+        outcome = drain()
+        started.stop()
+        switch outcome {
+        case .drained?: return 0
+        case .cancelled?, .abandoned?, nil: return Daemon.exitInterrupted
+        }
+    }
+
+    /// Keeps `Status` in the systemd status line, sending it only when it changed.
+    var refreshStatus: @Sendable () -> Void {
+        { [live, notifier] in
+            guard let supervisor = live.supervisor.withLock({ $0 }) else { return }
+            let line = Supervisor.statusLine(supervisor.status())
+            let changed = live.statusLine.withLock { previous in
+                defer { previous = line }
+                return previous != line
+            }
+            if changed { notifier.status(line) }
+        }
+    }
+
+    // MARK: The parts
+
+    private func resolveSocketPath() throws(DaemonStartFailure) -> (() -> Void)? {
+        do {
+            socketPath = try SocketPath.resolve(explicit: configuration.socket, uid: getuid()) {
+                getenv($0).map { String(cString: $0) }
+            }
+        } catch {
+            throw DaemonStartFailure(message: "\(error)")
+        }
+        return nil
+    }
+
+    /// Before the models start (child workers get the path on their command line) and before
+    /// the forkserver starts (its helper and workers open it again).
+    private func openExecutionLog() throws(DaemonStartFailure) -> (() -> Void)? {
+        guard let path = configuration.executionLog else { return nil }
+        do {
+            try ExecutionLog.open(path: path)
+        } catch {
+            throw DaemonStartFailure(message: "\(error)")
+        }
+        return nil
+    }
+
+    /// Signals are blocked before the first thread starts (the models start threads); until
+    /// the pool exists, only a stop is acted on.
+    private func takeSignals() throws(DaemonStartFailure) -> (() -> Void)? {
+        let (live, shutdown, logger) = (live, shutdown, logger)
+        let testHooks = configuration.testHooks
+        let refreshStatus = refreshStatus
+        let signals = SignalWatcher(signals: [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2]) {
+            number in
+            guard let supervisor = live.supervisor.withLock({ $0 }) else {
+                if [SIGTERM, SIGINT, SIGQUIT].contains(number) { shutdown.escalate() }
+                return
+            }
+            switch number {
+            case SIGHUP:
+                guard let reloader = live.reloader.withLock({ $0 }) else {
+                    logger.warning("SIGHUP: concurd was started without a way to read its configuration again; nothing changed")
+                    return
+                }
+                // Off the signal thread: a reload may wait for a new model to serve.
+                try? OSThread.start(name: "concur-reload") { _ = try? reloader.reload() }
+            case SIGUSR2 where testHooks:
+                logger.critical("SIGUSR2 with test hooks on: the supervisor loop hangs now (the watchdog should act)")
+                supervisor.hangLoop()
+            default:
+                Daemon.handle(
+                    signal: number, supervisor: supervisor, shutdown: shutdown, logger: logger, refreshStatus: refreshStatus)
+            }
+        }
+        return { signals.cancel() }
+    }
+
+    /// The forkserver's helper is a process of its own (single-threaded, so it may fork),
+    /// spawned from a thread started after the signals were blocked.
+    private func startForkServer() throws(DaemonStartFailure) -> (() -> Void)? {
+        guard configuration.startMethod == .forkserver else { return nil }
+        do {
+            let logger = logger
+            let started = try ForkServer.start(nice: configuration.workerNice) { logger.warning("\($0)") }
+            forkServer = started
+            logger.info("forkserver started", metadata: ["forkserver_pid": "\(started.helperPID ?? 0)"])
+            return { started.stop() }
+        } catch {
+            throw DaemonStartFailure(message: "cannot start the forkserver: \(error); use --start-method spawn")
+        }
+    }
+
+    /// The journal is read before the pool exists: what it holds is put back first.
+    private func readJournal() throws(DaemonStartFailure) -> (() -> Void)? {
+        if configuration.ephemeral {
+            logger.notice("ephemeral: jobs are kept in memory only; a stop cancels queued jobs and a crash loses them")
+            return nil
+        }
+        let directory = configuration.resolvedStateDirectory(uid: getuid()) { getenv($0).map { String(cString: $0) } }
+        let started = MonotonicClock.now()
+        do {
+            let logger = logger
+            let (opened, recovery) = try JobJournal.open(
+                directory: directory, sync: configuration.journalSync, maxAttempts: configuration.maxAttempts,
+                retention: JobJournal.Retention(count: configuration.retainJobs, age: configuration.retainAge),
+                clock: MonotonicClock(), onEvent: { Daemon.log($0, logger) })
+            journal = opened
+            logger.info(
+                "job journal \(opened.path): \(recovery.summary) (read in \(formatDuration(Double(MonotonicClock.now() - started) / 1e9)))",
+                metadata: ["in_flight": "\(recovery.inFlight)", "queued": "\(recovery.queued)"])
+        } catch {
+            throw DaemonStartFailure(message: "\(error)")
+        }
+        return nil
+    }
+
+    /// The pool, with what the journal held; the journal's writer then follows it. Closing
+    /// the journal comes after the drain: what finished is written, and what did not stays
+    /// queued in it.
+    private func createPool() throws(DaemonStartFailure) -> (() -> Void)? {
+        let logger = logger
+        let supervisor = Supervisor(
+            configuration: configuration.supervisor,
+            models: WorkerModels.all(
+                taskThreads: configuration.taskThreads, nice: configuration.workerNice, forkServer: forkServer),
+            version: Daemon.version, store: journal ?? MemoryJobStore(),
+            onEvent: { logger.warning("\($0)") })
+        self.supervisor = supervisor
+        live.supervisor.withLock { $0 = supervisor }
+        guard let journal else { return nil }
+        do {
+            try journal.follow(supervisor.pool)
+        } catch {
+            throw DaemonStartFailure(message: "cannot start the job journal's writer: \(error)")
+        }
+        return { journal.close() }
+    }
+
+    private func startEventLoop() throws(DaemonStartFailure) -> (() -> Void)? {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.group = group
+        return { try? group.syncShutdownGracefully() }
+    }
+
+    /// Workers first: once the socket accepts, the pool is running (READY=1 promises both).
+    private func startWorkers() throws(DaemonStartFailure) -> (() -> Void)? {
+        do {
+            try supervisor.start(workers: configuration.workers)
+        } catch {
+            throw DaemonStartFailure(message: "cannot start the workers: \(error)")
+        }
+        return nil
+    }
+
+    /// Nothing to start: its stop logs the totals and how the drain ended, once the socket has
+    /// closed (after a failed start, nothing).
+    private func reportOutcome() throws(DaemonStartFailure) -> (() -> Void)? {
+        { [self] in
+            guard let outcome else { return }
+            let totals = supervisor.status().totals
+            var summary = "\(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled"
+            let kept = supervisor.pool.read { $0.keptForRestart }
+            if kept > 0, let failure = journal?.failure {
+                summary += "; \(kept) unfinished jobs could not be kept for the next start as they stand: \(failure.reason)"
+            } else if kept > 0 {
+                summary += "; \(kept) unfinished kept queued in the journal for the next start"
+            }
+            switch outcome {
+            case .drained:
+                logger.info("stopped: every running job finished (\(summary))")
+            case .cancelled:
+                logger.warning("stopped: running jobs were interrupted (\(summary))")
+            case .abandoned(let workers):
+                logger.error("stopped with \(workers) worker(s) still busy after the grace period (\(summary))")
+            }
+        }
+    }
+
+    private func makeControlService() throws(DaemonStartFailure) -> (() -> Void)? {
+        let reloader = reloadConfiguration.map { load in
+            Reloader(
+                configuration: configuration, supervisor: supervisor, notifier: notifier, logger: logger, logLevel: logLevel,
+                load: load, refreshStatus: refreshStatus)
+        }
+        self.reloader = reloader
+        live.reloader.withLock { $0 = reloader }
+        let journal = journal
+        reloader?.onRetentionChange { new in
+            journal?.setRetention(JobJournal.Retention(count: new.retainJobs, age: new.retainAge))
+        }
+        control = ControlService(supervisor: supervisor, logger: logger, reloader: reloader, onChange: refreshStatus)
+        service = VarlinkService(
+            vendor: "concur", product: "concurd", version: Daemon.version, url: "https://github.com/concur/concur",
+            interfaces: [control])
+        return nil
+    }
+
+    /// Closed after the drain (so `status` answers while it lasts), after the live stats
+    /// stream ended: its watchers learn it from the stream rather than from a dropped
+    /// connection.
+    private func openControlSocket() throws(DaemonStartFailure) -> (() -> Void)? {
+        let access = Mutex(configuration.accessPolicy)
+        reloader?.onAccessChange { policy in access.withLock { $0 = policy } }
+        var serverConfiguration = VarlinkServerConfiguration { peer in access.withLock { $0 }.allows(peer) }
+        serverConfiguration.stalledClientTimeout = configuration.watcherTimeout
+        serverConfiguration.invalidMessage = { SupervisorError.invalidMessage(reason: $0) }
+        serverConfiguration.oversizedReply = { bytes in
+            SupervisorError.invalidValue(
+                parameter: "more",
+                reason: "the reply would take \(bytes) bytes, over the 1 MiB one message may hold; ask for less")
+        }
+        serverConfiguration.idleTimeout = configuration.idleTimeout
+        serverConfiguration.naming = ServerNaming(name: "concurd", pathOption: "--socket")
+        let server: VarlinkSocketServer
+        do {
+            server = try Daemon.openControlSocket(
+                path: socketPath, service: service, configuration: serverConfiguration, group: group, logger: logger)
+        } catch {
+            throw DaemonStartFailure(message: "\(error)")
+        }
+        let control = control!
+        return {
+            control.statsFeed.finish()
+            server.close()
+        }
+    }
+
+    /// READY=1 once the socket accepts; the watchdog is pinged from the supervisor's own loop,
+    /// at half systemd's interval: a stuck loop stops the pings, and systemd restarts the
+    /// service. A loop that cannot start is logged, not fatal.
+    private func announceReady() throws(DaemonStartFailure) -> (() -> Void)? {
+        let status = supervisor.status()
+        logger.info(
+            "serving on \(socketPath): \(status.model.rawValue) model, \(status.workers.live) workers, queue limit \(status.maxQueue)",
+            // When it began to serve, by the clock systemd's timestamps use (before READY=1).
+            metadata: ["pid": "\(getpid())", "monotonic_us": "\(MonotonicClock.now() / 1000)"])
+        live.statusLine.withLock { $0 = Supervisor.statusLine(status) }
+        notifier.ready(status: Supervisor.statusLine(status))
+        let watchdogEvery = notifier.watchdogInterval.map { Double($0) / 2e6 }
+        if let watchdogEvery {
+            logger.info("systemd watchdog: pinging every \(formatDuration(watchdogEvery)) from the supervisor loop")
+        }
+        let (notifier, refreshStatus, reloader, retainAge) = (notifier, refreshStatus, reloader, configuration.retainAge)
+        do {
+            try supervisor.startLoop(
+                heartbeatEvery: watchdogEvery, heartbeat: { notifier.watchdog() },
+                onTick: { supervisor in
+                    refreshStatus()
+                    supervisor.pool.pruneFinished(olderThan: reloader?.configuration.retainAge ?? retainAge)
+                })
+        } catch {
+            logger.error("the supervisor loop could not start: \(error); the status line will not be refreshed")
+        }
+        let supervisor = supervisor!
+        return { supervisor.stopLoop() }
+    }
+
+    // MARK: Serving
+
+    /// Waits for a stop, then drains: systemd is asked for time while jobs are finishing,
+    /// within the drain timeout's bound.
+    private func drain() -> Supervisor.ShutdownOutcome {
+        let level = shutdown.wait()
+        let running = supervisor.pool.read { $0.runningCount }
+        logger.info(
+            "shutting down: \(level == .cancel ? "interrupting" : "draining") \(running) running job\(running == 1 ? "" : "s")")
+        notifier.stopping(status: "draining: \(running) running")
+        var lastRunning = running
+        let drainTimeout = reloader?.configuration.drainTimeout ?? configuration.drainTimeout
+        let notifier = notifier
+        return supervisor.drain(timeout: drainTimeout) { running in
+            if running < lastRunning {
+                notifier.extendTimeout(microseconds: 5_000_000)
+            }
+            lastRunning = running
+            notifier.status("draining: \(running) running")
+        }
+    }
+}
+
+/// What the signal thread and the status refresh read of a run, under their own locks: the
+/// supervisor and the reloader once they exist, and the status line last sent to systemd.
+final class LiveParts: Sendable {
+    let supervisor = Mutex<Supervisor?>(nil)
+    let reloader = Mutex<Reloader?>(nil)
+    let statusLine = Mutex("")
+}

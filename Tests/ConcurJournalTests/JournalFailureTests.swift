@@ -31,6 +31,17 @@ struct JournalFailureTests {
         var lost: [String] { all.compactMap { if case .lost(let text) = $0 { text } else { nil } } }
     }
 
+    /// What a failed expectation shows: the pool's counts and each worker's state.
+    static func describe(_ supervisor: Supervisor) -> String {
+        let status = supervisor.status()
+        let workers = supervisor.pool.read { state in
+            state.workers.values.sorted { $0.id < $1.id }.map {
+                "worker \($0.id): ready \($0.ready), job \($0.job.map(String.init) ?? "-"), retiring \($0.retiring), waiting \($0.waiting)"
+            }
+        }
+        return "\(status.phase) queued \(status.queued) running \(status.running) totals \(status.totals); \(workers)"
+    }
+
     static func open(_ directory: String, events: Events) throws -> (JobJournal, Supervisor) {
         let (journal, _) = try JobJournal.open(
             directory: directory, maxAttempts: 3, retention: .init(count: 1000, age: 86_400), clock: MonotonicClock(),
@@ -57,6 +68,9 @@ struct JournalFailureTests {
             // One job runs while the disk fills: it finishes while nothing can be recorded.
             _ = try supervisor.pool.submit([JobSpec(.sleep(milliseconds: 400))])
             #expect(eventually { supervisor.status().running == 1 })
+            // Handed over is not started: the worker starts it once the journal holds the
+            // hand-over (a disk filled before that would rightly have it given back unstarted).
+            try journal.waitUntilDurable(supervisor.pool.read { $0.journalChangeCount })
             disk.fill()
             var refusal = ""
             do {
@@ -77,9 +91,10 @@ struct JournalFailureTests {
                 _ = try supervisor.pool.submit([JobSpec(.fail)])
             } throws: { error in "\(error)".contains("no job was accepted") }
             // The running job finishes; the four queued ones do not start.
-            #expect(eventually { supervisor.status().totals.done == 6 })
+            #expect(eventually { supervisor.status().totals.done == 6 }, "\(Self.describe(supervisor))")
             Thread.sleep(forTimeInterval: 0.3)
-            #expect(supervisor.status().queued == 4 && supervisor.status().running == 0)
+            #expect(
+                supervisor.status().queued == 4 && supervisor.status().running == 0, "\(Self.describe(supervisor))")
 
             disk.free()
             #expect(eventually(10) { supervisor.status().phase == .serving })
@@ -105,10 +120,11 @@ struct JournalFailureTests {
         let (journal, supervisor) = try Self.open(disk.path + "/state", events: events)
         _ = try supervisor.pool.submit([JobSpec(.sleep(milliseconds: 300))])
         #expect(eventually { supervisor.status().running == 1 })
+        try journal.waitUntilDurable(supervisor.pool.read { $0.journalChangeCount })
         disk.fill()
         // Accepted in memory, never recorded; and the running job finishes unrecorded.
         #expect(throws: SubmitError.self) { _ = try supervisor.pool.submit([JobSpec(.fail), JobSpec(.fail)]) }
-        #expect(eventually { supervisor.status().totals.done == 1 })
+        #expect(eventually { supervisor.status().totals.done == 1 }, "\(Self.describe(supervisor))")
         _ = supervisor.drain(timeout: 5)
         journal.close()
         let lost = try #require(events.lost.first, "\(events.all)")

@@ -129,7 +129,10 @@ struct WorkloadTests {
     @Test("exec kills its whole process group at the time limit and on cancel")
     func execStops() throws {
         let start = MonotonicClock.now()
-        let job = Job(id: 1, spec: JobSpec(.exec(argv: ["sh", "-c", "sleep 30 & sleep 30; wait"]), timeout: 0.3), submittedAt: 0)
+        // A duration no other test's commands use: tests run in parallel, and the end-to-end
+        // ones run `sleep 30` of their own.
+        let job = Job(
+            id: 1, spec: JobSpec(.exec(argv: ["sh", "-c", "sleep 29.25 & sleep 29.25; wait"]), timeout: 0.3), submittedAt: 0)
         guard case .failed(let reason, let output) = Workload.run(job, cancellation: flag, crashAllowed: false) else {
             Issue.record("did not fail")
             return
@@ -137,8 +140,8 @@ struct WorkloadTests {
         #expect(reason == "exceeded its time limit of 0.3 s")
         #expect(output?.result.signal == Int(SIGTERM))
         #expect(MonotonicClock.now() - start < 5_000_000_000)
-        // No `sleep 30` survives: the group was killed, the background child included.
-        #expect(livingProcesses(commandLine: ["sleep", "30"]).isEmpty)
+        // No `sleep 29.25` survives: the group was killed, the background child included.
+        #expect(livingProcesses(commandLine: ["sleep", "29.25"]).isEmpty)
         let cancel = CancellationFlag()
         raise(cancel, after: 0.1)
         #expect(run(.exec(argv: ["sleep", "30"]), flag: cancel) == .cancelled(Workload.cancelReason))

@@ -2,7 +2,9 @@
 import PackageDescription
 
 /// Settings shared by every target of ours: Swift 6 mode (the tools default), explicit
-/// `public import`, and zero warnings enforced by the compiler rather than by convention.
+/// `public`/`package import`, and zero warnings enforced by the compiler rather than by
+/// convention. concur's own modules use `package` access (nothing outside this package links
+/// them); the generic ones (Varlink, VarlinkServer, Systemd, PathTrust) stay `public`.
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
     .treatAllWarnings(as: .error),

@@ -1,39 +1,39 @@
-public import ConcurProtocol
+package import ConcurProtocol
 import Glibc
-public import Varlink
+package import Varlink
 
 /// A failed `concurctl` command: one line for the user, saying what to do, and the exit status.
-public struct ClientFailure: Error, Sendable, Equatable, CustomStringConvertible {
+package struct ClientFailure: Error, Sendable, Equatable, CustomStringConvertible {
     /// The message, with its hint.
-    public let message: String
+    package let message: String
     /// The process exit status.
-    public let exitCode: Int32
+    package let exitCode: Int32
 
     /// A failure with the given message and exit status.
-    public init(_ message: String, exitCode: Int32 = ExitStatus.refused) {
+    package init(_ message: String, exitCode: Int32 = ExitStatus.refused) {
         self.message = message
         self.exitCode = exitCode
     }
 
     /// The text shown to people.
-    public var description: String { message }
+    package var description: String { message }
 
     /// The exit statuses of `concurctl`.
-    public enum ExitStatus {
+    package enum ExitStatus {
         /// The daemon refused the request, or some jobs did not end `done`.
-        public static let refused: Int32 = 1
+        package static let refused: Int32 = 1
         /// A wrong argument (sysexits EX_USAGE, as the argument parser uses).
-        public static let usage: Int32 = 64
+        package static let usage: Int32 = 64
         /// The daemon cannot be reached (EX_UNAVAILABLE).
-        public static let unavailable: Int32 = 69
+        package static let unavailable: Int32 = 69
         /// The caller may not use the daemon (EX_NOPERM).
-        public static let permission: Int32 = 77
+        package static let permission: Int32 = 77
     }
 
     /// The user-facing failure for a Varlink client error on the socket at `socket`, from a
     /// call of `method` (which some errors depend on: a shutdown means something else to a
     /// model switch than to a submit).
-    public static func from(
+    package static func from(
         _ error: VarlinkClientError, socket: String, method: SupervisorInterface.Method? = nil
     ) -> ClientFailure {
         switch error {
@@ -74,7 +74,7 @@ public struct ClientFailure: Error, Sendable, Equatable, CustomStringConvertible
     }
 
     /// The user-facing failure for an error reply to a call of `method`.
-    public static func from(_ error: VarlinkError, method: SupervisorInterface.Method? = nil) -> ClientFailure {
+    package static func from(_ error: VarlinkError, method: SupervisorInterface.Method? = nil) -> ClientFailure {
         func int(_ key: String) -> String {
             if case .int(let value) = error.parameters[key] { return String(value) }
             return "?"

@@ -1,13 +1,13 @@
-public import ArgumentParser
+package import ArgumentParser
 import ConcurArguments
 import ConcurProtocol
 import Glibc
 import Varlink
 
 /// `concurctl`: the command line of the client. The executable only calls `main()`.
-public struct ConcurctlCommand: ParsableCommand {
+package struct ConcurctlCommand: ParsableCommand {
     /// The command's name, help text and subcommands.
-    public static let configuration = CommandConfiguration(
+    package static let configuration = CommandConfiguration(
         commandName: "concurctl",
         abstract: "Control concurd: submit jobs, resize the pool, read status and statistics.",
         discussion: """
@@ -22,11 +22,11 @@ public struct ConcurctlCommand: ParsableCommand {
         ])
 
     /// An empty command, filled in by the argument parser.
-    public init() {}
+    package init() {}
 }
 
 /// Options every subcommand takes.
-public struct CommonOptions: ParsableArguments {
+package struct CommonOptions: ParsableArguments {
     @Option(help: "The control socket (default: $CONCUR_SOCKET, else the default path).")
     var socket: String?
 
@@ -41,7 +41,7 @@ public struct CommonOptions: ParsableArguments {
     var json = false
 
     /// An empty command, filled in by the argument parser.
-    public init() {}
+    package init() {}
 
     /// Connects to the daemon, checking who answers.
     func connect() throws(ClientFailure) -> ControlClient {

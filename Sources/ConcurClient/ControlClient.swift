@@ -1,23 +1,23 @@
-public import ConcurProtocol
+package import ConcurProtocol
 import Glibc
-public import Varlink
+package import Varlink
 
 /// A connection to concurd's control socket with typed calls of `io.concur.Supervisor`.
 ///
 /// Blocking and single-threaded, made for one command-line invocation; every failure is a
 /// ``ClientFailure`` ready to show.
-public final class ControlClient {
+package final class ControlClient {
     /// The socket connected to.
-    public let socketPath: String
+    package let socketPath: String
     private let connection: VarlinkConnection
 
     /// Seconds a one-shot call waits for its reply.
-    public static let replyTimeout = 60.0
+    package static let replyTimeout = 60.0
 
     /// Connects to the socket at `socketPath` and checks who answers: the process must run as
     /// root, as the owner of the socket's directory, or as `serverUser` (see
     /// ``ServerCheck``); another process in concurd's place is refused before anything is sent.
-    public init(socketPath: String, serverUser: UInt32? = nil) throws(ClientFailure) {
+    package init(socketPath: String, serverUser: UInt32? = nil) throws(ClientFailure) {
         self.socketPath = socketPath
         do {
             connection = try VarlinkConnection(unixPath: socketPath)
@@ -29,7 +29,7 @@ public final class ControlClient {
 
     /// Calls `method` and returns its reply's parameters, waiting at most `timeout` seconds for
     /// it (0: as long as it takes).
-    public func call(
+    package func call(
         _ method: SupervisorInterface.Method, _ parameters: JSONObject = [:], timeout: Double = replyTimeout
     ) throws(ClientFailure) -> JSONObject {
         connection.setReceiveTimeout(timeout)
@@ -42,7 +42,7 @@ public final class ControlClient {
 
     /// Calls `method` with `more` and returns every reply, in order, waiting at most `timeout`
     /// seconds for each: for a list the daemon sends in parts.
-    public func collect(
+    package func collect(
         _ method: SupervisorInterface.Method, _ parameters: JSONObject = [:], timeout: Double = replyTimeout
     ) throws(ClientFailure) -> [JSONObject] {
         connection.setReceiveTimeout(timeout)
@@ -60,7 +60,7 @@ public final class ControlClient {
 
     /// Calls `method` with `more` and hands each reply to `onReply` until the stream ends or
     /// `onReply` returns false. Waits as long as the stream lasts.
-    public func stream(
+    package func stream(
         _ method: SupervisorInterface.Method, _ parameters: JSONObject = [:],
         onReply: (JSONObject) throws(ClientFailure) -> Bool
     ) throws(ClientFailure) {
@@ -72,7 +72,7 @@ public final class ControlClient {
     }
 
     /// How a followed stream ended after its first reply.
-    public enum StreamEnd: Sendable, Equatable {
+    package enum StreamEnd: Sendable, Equatable {
         /// The daemon sent the last reply, or `onReply` asked to stop.
         case finished
         /// The daemon closed the connection (it stopped, or dropped a client that did not read).
@@ -84,7 +84,7 @@ public final class ControlClient {
     /// Like ``stream(_:_:onReply:)``, for a stream that lasts until the daemon ends it: a
     /// failure before the first reply is thrown (the call was refused or never reached the
     /// daemon); after it, the way the stream ended is returned, for a last line.
-    public func follow(
+    package func follow(
         _ method: SupervisorInterface.Method, _ parameters: JSONObject = [:],
         onReply: (JSONObject) throws(ClientFailure) -> Bool
     ) throws(ClientFailure) -> StreamEnd {
@@ -113,7 +113,7 @@ public final class ControlClient {
     }
 
     /// Reads a typed field of a reply.
-    public static func decode<T: JSONDecodable>(_ type: T.Type, _ field: String, in reply: JSONObject) throws(ClientFailure) -> T
+    package static func decode<T: JSONDecodable>(_ type: T.Type, _ field: String, in reply: JSONObject) throws(ClientFailure) -> T
     {
         do {
             return try T(json: reply[field] ?? .null, path: field)
@@ -124,7 +124,7 @@ public final class ControlClient {
     }
 
     /// The socket path from `--socket`, `$CONCUR_SOCKET`, or the default rule.
-    public static func resolveSocket(_ explicit: String?) throws(ClientFailure) -> String {
+    package static func resolveSocket(_ explicit: String?) throws(ClientFailure) -> String {
         do {
             return try SocketPath.resolve(explicit: explicit, uid: getuid()) { getenv($0).map { String(cString: $0) } }
         } catch {

@@ -1,23 +1,23 @@
-public import ConcurProtocol
+package import ConcurProtocol
 
 /// The lines of `concurctl stats --follow`: one per snapshot, vmstat style, under a header.
 ///
 /// Rates are measured between consecutive snapshots by the daemon's own clock (its uptime), so
 /// a late or skipped frame does not distort them; the first line uses the daemon's 1 s rate.
-public struct FollowLines {
+package struct FollowLines {
     private var previous: PoolStats?
 
     /// A formatter that has seen no snapshot yet.
-    public init() {}
+    package init() {}
 
     /// The column titles.
-    public static let header =
+    package static let header =
         rightPad("time", 9) + rightPad("model", 10) + leftPad("busy/wkr", 9) + leftPad("queued", 9) + leftPad("running", 8)
         + leftPad("done/s", 11) + leftPad("failed", 8) + leftPad("p50 run", 10) + leftPad("p99 run", 10) + leftPad("cpu%", 6)
         + "  note"
 
     /// The line for `stats`, taken at `clock` (HH:MM:SS, local time).
-    public mutating func line(for stats: PoolStats, clock: String) -> String {
+    package mutating func line(for stats: PoolStats, clock: String) -> String {
         let status = stats.status
         let finished = status.totals.done + status.totals.failed + status.totals.cancelled
         var rate = stats.throughput.last1s
@@ -38,7 +38,7 @@ public struct FollowLines {
     }
 
     /// The last line, once the stream has ended: why it did.
-    public func farewell(reason: String) -> String {
+    package func farewell(reason: String) -> String {
         guard let previous else { return "-- \(reason)" }
         let phase = previous.status.phase
         return "-- \(reason)" + (phase == .serving ? "" : " (concurd was \(phase.rawValue))")

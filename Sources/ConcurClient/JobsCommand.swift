@@ -1,12 +1,12 @@
-public import ArgumentParser
+package import ArgumentParser
 import ConcurProtocol
 import Varlink
 
 extension ConcurctlCommand {
     /// `concurctl jobs`: jobs by id or state.
-    public struct Jobs: ParsableCommand {
+    package struct Jobs: ParsableCommand {
         /// The command's name, help text and subcommands.
-        public static let configuration = CommandConfiguration(
+        package static let configuration = CommandConfiguration(
             abstract: "List jobs: the ids given, or the most recent ones (optionally in one state).")
 
         @Argument(help: "Job ids to show.")
@@ -21,16 +21,16 @@ extension ConcurctlCommand {
         @OptionGroup var common: CommonOptions
 
         /// An empty command, filled in by the argument parser.
-        public init() {}
+        package init() {}
 
         /// Checks the options together before the command runs.
-        public func validate() throws {
+        package func validate() throws {
             guard (1...10_000).contains(limit) else { throw ValidationError("--limit must be between 1 and 10000, not \(limit)") }
             if let bad = ids.first(where: { $0 < 1 }) { throw ValidationError("job ids start at 1, not \(bad)") }
         }
 
         /// Runs the command.
-        public func run() throws {
+        package func run() throws {
             var parameters: JSONObject = ["limit": limit.json]
             if !ids.isEmpty { parameters["ids"] = .array(ids.map { .int($0) }) }
             parameters.set("state", state)

@@ -1,11 +1,11 @@
-public import ArgumentParser
+package import ArgumentParser
 import ConcurProtocol
 
 extension ConcurctlCommand {
     /// `concurctl model`: switch the concurrency model while the pool runs.
-    public struct Model: ParsableCommand {
+    package struct Model: ParsableCommand {
         /// The command's name, help text and subcommands.
-        public static let configuration = CommandConfiguration(
+        package static let configuration = CommandConfiguration(
             abstract: "Switch the concurrency model (threads, processes or tasks) while jobs keep flowing.",
             discussion: """
                 The queue stays. By default the handover is graceful: workers of the old model take no \
@@ -25,10 +25,10 @@ extension ConcurctlCommand {
         @OptionGroup var common: CommonOptions
 
         /// An empty command, filled in by the argument parser.
-        public init() {}
+        package init() {}
 
         /// Runs the command.
-        public func run() throws {
+        package func run() throws {
             try perform { () throws(ClientFailure) in
                 // A graceful handover may wait for a long job: no reply timeout.
                 let reply = try common.connect().call(.setModel, ["model": model.json, "preempt": .bool(preempt)], timeout: 0)

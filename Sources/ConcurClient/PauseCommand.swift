@@ -1,20 +1,20 @@
-public import ArgumentParser
+package import ArgumentParser
 import ConcurProtocol
 
 extension ConcurctlCommand {
     /// `concurctl pause`: workers stop taking jobs.
-    public struct Pause: ParsableCommand {
+    package struct Pause: ParsableCommand {
         /// The command's name, help text and subcommands.
-        public static let configuration = CommandConfiguration(
+        package static let configuration = CommandConfiguration(
             abstract: "Stop handing out jobs: running jobs finish, new ones wait in the queue until `resume`.")
 
         @OptionGroup var common: CommonOptions
 
         /// An empty command, filled in by the argument parser.
-        public init() {}
+        package init() {}
 
         /// Runs the command.
-        public func run() throws {
+        package func run() throws {
             try common.show(.pause) { reply in
                 [reply["changed"] == .bool(true) ? "paused: workers take no new jobs" : "already paused"]
             }

@@ -1,4 +1,4 @@
-public import ConcurProtocol
+package import ConcurProtocol
 import Prometheus
 
 /// `concurctl stats --format prometheus`: a `Stats` snapshot in the Prometheus text exposition
@@ -7,9 +7,9 @@ import Prometheus
 /// Totals are counters; everything that goes up and down is a gauge; latency percentiles are
 /// gauges with a `quantile` label (the daemon keeps HdrHistograms, not Prometheus buckets) and a
 /// `window` label: `10s` for the last 10 seconds, `all` since start.
-public enum PrometheusExposition {
+package enum PrometheusExposition {
     /// The exposition text of `stats`.
-    public static func text(_ stats: PoolStats) -> String {
+    package static func text(_ stats: PoolStats) -> String {
         let registry = PrometheusCollectorRegistry()
         let status = stats.status
         func name(_ name: String, _ help: String) -> MetricNameDescriptor {

@@ -1,11 +1,11 @@
-public import ArgumentParser
+package import ArgumentParser
 import ConcurProtocol
 
 extension ConcurctlCommand {
     /// `concurctl reload`: the daemon reads its configuration file again and applies it.
-    public struct Reload: ParsableCommand {
+    package struct Reload: ParsableCommand {
         /// The command's name, help text and subcommands.
-        public static let configuration = CommandConfiguration(
+        package static let configuration = CommandConfiguration(
             abstract: "Make concurd read its configuration file again and apply it; returns once it is applied.",
             discussion: """
                 Workers, model (a graceful switch), queue limit, drain timeout, retention, attempts, job \
@@ -17,10 +17,10 @@ extension ConcurctlCommand {
         @OptionGroup var common: CommonOptions
 
         /// An empty command, filled in by the argument parser.
-        public init() {}
+        package init() {}
 
         /// Runs the command.
-        public func run() throws {
+        package func run() throws {
             try perform { () throws(ClientFailure) in
                 let reply = try common.connect().call(.reload, timeout: 0)
                 if common.json {

@@ -1,11 +1,11 @@
-public import ConcurProtocol
+package import ConcurProtocol
 
 /// Human output of `concurctl`: plain text lines, aligned, for a terminal.
 ///
 /// Pure functions of the replies, so tests can check exactly what a person sees.
-public enum Rendering {
+package enum Rendering {
     /// `status`: the daemon at a glance.
-    public static func status(_ status: PoolStatus) -> [String] {
+    package static func status(_ status: PoolStatus) -> [String] {
         let workers = status.workers
         let totals = status.totals
         return [
@@ -28,7 +28,7 @@ public enum Rendering {
     }
 
     /// The last switch and how long its handover took.
-    public static func lastSwitch(_ record: ModelSwitch) -> String {
+    package static func lastSwitch(_ record: ModelSwitch) -> String {
         func after(_ seconds: Double?, _ done: String, _ pending: String) -> String {
             seconds.map { "\(done) after \(formatDuration($0))" } ?? pending
         }
@@ -40,7 +40,7 @@ public enum Rendering {
     }
 
     /// `stats`: the status, then throughput, latency percentiles, the process and one row per worker.
-    public static func stats(_ stats: PoolStats) -> [String] {
+    package static func stats(_ stats: PoolStats) -> [String] {
         var lines = status(stats.status)
         let rate = stats.throughput
         lines.append(
@@ -65,7 +65,7 @@ public enum Rendering {
     }
 
     /// The worker table.
-    public static func workers(_ workers: [WorkerInfo]) -> [String] {
+    package static func workers(_ workers: [WorkerInfo]) -> [String] {
         var lines = [
             "  " + leftPad("ID", 4) + "  " + rightPad("MODEL", 10) + rightPad("STATE", 10) + leftPad("TID/PID", 8)
                 + leftPad("JOB", 9) + leftPad("FOR", 10) + leftPad("DONE", 9) + leftPad("BUSY", 6) + leftPad("RSS", 10)
@@ -84,7 +84,7 @@ public enum Rendering {
     }
 
     /// `jobs`: one row per job.
-    public static func jobs(_ jobs: [JobInfo]) -> [String] {
+    package static func jobs(_ jobs: [JobInfo]) -> [String] {
         guard !jobs.isEmpty else { return ["no jobs"] }
         var lines = [
             leftPad("ID", 8) + "  " + rightPad("STATE", 10) + rightPad("JOB", 26) + leftPad("TRIES", 5) + leftPad("WORKER", 8)
@@ -102,7 +102,7 @@ public enum Rendering {
     }
 
     /// One finished job, as `submit --wait` prints it.
-    public static func finishedJob(_ job: JobInfo) -> String {
+    package static func finishedJob(_ job: JobInfo) -> String {
         let worker = job.worker.map { " on worker \($0)" } ?? ""
         let took = job.runSeconds.map { " in \(formatDuration($0))" } ?? ""
         return "job \(job.id) \(label(job)): \(job.state.rawValue)\(took)\(worker): \(outcome(job))"
@@ -123,14 +123,14 @@ public enum Rendering {
     }
 
     /// The last line of `submit --wait`.
-    public static func waitSummary(done: Int, failed: Int, cancelled: Int, seconds: Double) -> String {
+    package static func waitSummary(done: Int, failed: Int, cancelled: Int, seconds: Double) -> String {
         let total = done + failed + cancelled
         return
             "\(total) job\(total == 1 ? "" : "s") finished in \(formatDuration(seconds)): \(done) done, \(failed) failed, \(cancelled) cancelled"
     }
 
     /// `1-20` or `3, 5, 9`: the ids of a submit.
-    public static func idRange(_ ids: [UInt64]) -> String {
+    package static func idRange(_ ids: [UInt64]) -> String {
         guard let first = ids.first, let last = ids.last else { return "none" }
         if ids.count > 1 && last - first + 1 == UInt64(ids.count) { return "\(first)-\(last)" }
         if ids.count == 1 { return "\(first)" }

@@ -1,11 +1,11 @@
-public import ArgumentParser
+package import ArgumentParser
 import ConcurProtocol
 
 extension ConcurctlCommand {
     /// `concurctl resize`: set the number of workers.
-    public struct Resize: ParsableCommand {
+    package struct Resize: ParsableCommand {
         /// The command's name, help text and subcommands.
-        public static let configuration = CommandConfiguration(
+        package static let configuration = CommandConfiguration(
             abstract:
                 "Set the number of workers: growing starts workers at once; shrinking retires idle workers first, busy ones after their job."
         )
@@ -16,15 +16,15 @@ extension ConcurctlCommand {
         @OptionGroup var common: CommonOptions
 
         /// An empty command, filled in by the argument parser.
-        public init() {}
+        package init() {}
 
         /// Checks the options together before the command runs.
-        public func validate() throws {
+        package func validate() throws {
             guard workers >= 1 else { throw ValidationError("--workers must be at least 1, not \(workers)") }
         }
 
         /// Runs the command.
-        public func run() throws {
+        package func run() throws {
             try common.show(.resize, ["workers": workers.json]) { reply throws(ClientFailure) in
                 ["workers: \(try ControlClient.decode(Int.self, "previous", in: reply)) -> \(workers)"]
             }

@@ -1,19 +1,19 @@
-public import ArgumentParser
+package import ArgumentParser
 import ConcurProtocol
 
 extension ConcurctlCommand {
     /// `concurctl resume`: workers take jobs again.
-    public struct Resume: ParsableCommand {
+    package struct Resume: ParsableCommand {
         /// The command's name, help text and subcommands.
-        public static let configuration = CommandConfiguration(abstract: "Hand out jobs again after `pause`.")
+        package static let configuration = CommandConfiguration(abstract: "Hand out jobs again after `pause`.")
 
         @OptionGroup var common: CommonOptions
 
         /// An empty command, filled in by the argument parser.
-        public init() {}
+        package init() {}
 
         /// Runs the command.
-        public func run() throws {
+        package func run() throws {
             try common.show(.resume) { reply in
                 [reply["changed"] == .bool(true) ? "resumed" : "not paused"]
             }

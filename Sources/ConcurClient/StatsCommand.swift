@@ -1,12 +1,12 @@
-public import ArgumentParser
+package import ArgumentParser
 import CConcurShims
 import ConcurProtocol
 
 extension ConcurctlCommand {
     /// `concurctl stats`: everything measured, once or as it changes.
-    public struct Stats: ParsableCommand {
+    package struct Stats: ParsableCommand {
         /// The command's name, help text and subcommands.
-        public static let configuration = CommandConfiguration(
+        package static let configuration = CommandConfiguration(
             abstract: "Show throughput, latency percentiles, the daemon's CPU and memory, and one row per worker.",
             discussion: """
                 With --follow, one line per interval (vmstat style; --json: one JSON object per line) until \
@@ -15,7 +15,7 @@ extension ConcurctlCommand {
                 """)
 
         /// What `stats` prints.
-        public enum Format: String, ExpressibleByArgument, CaseIterable, Sendable {
+        package enum Format: String, ExpressibleByArgument, CaseIterable, Sendable {
             /// Aligned text for people.
             case text
             /// The reply as JSON (NDJSON with --follow).
@@ -36,13 +36,13 @@ extension ConcurctlCommand {
         @OptionGroup var common: CommonOptions
 
         /// An empty command, filled in by the argument parser.
-        public init() {}
+        package init() {}
 
         /// The format asked for, `--json` included.
         var resolvedFormat: Format { format ?? (common.json ? .json : .text) }
 
         /// Checks the options together before the command runs.
-        public func validate() throws {
+        package func validate() throws {
             if common.json, let format, format != .json {
                 throw ValidationError("--json and --format \(format.rawValue) contradict each other; give one")
             }
@@ -72,7 +72,7 @@ extension ConcurctlCommand {
         }
 
         /// Runs the command.
-        public func run() throws {
+        package func run() throws {
             let format = resolvedFormat
             guard follow else {
                 try perform { () throws(ClientFailure) in

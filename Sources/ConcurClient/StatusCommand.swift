@@ -1,19 +1,19 @@
-public import ArgumentParser
+package import ArgumentParser
 import ConcurProtocol
 
 extension ConcurctlCommand {
     /// `concurctl status`: the daemon at a glance.
-    public struct Status: ParsableCommand {
+    package struct Status: ParsableCommand {
         /// The command's name, help text and subcommands.
-        public static let configuration = CommandConfiguration(abstract: "Show the model, workers, queue and job totals.")
+        package static let configuration = CommandConfiguration(abstract: "Show the model, workers, queue and job totals.")
 
         @OptionGroup var common: CommonOptions
 
         /// An empty command, filled in by the argument parser.
-        public init() {}
+        package init() {}
 
         /// Runs the command.
-        public func run() throws {
+        package func run() throws {
             try common.show(.status) { reply throws(ClientFailure) in
                 Rendering.status(try ControlClient.decode(PoolStatus.self, "status", in: reply))
             }

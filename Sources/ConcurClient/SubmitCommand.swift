@@ -1,12 +1,12 @@
-public import ArgumentParser
-public import ConcurProtocol
+package import ArgumentParser
+package import ConcurProtocol
 import Varlink
 
 extension ConcurctlCommand {
     /// `concurctl submit`: queue jobs, optionally waiting for them.
-    public struct Submit: ParsableCommand {
+    package struct Submit: ParsableCommand {
         /// The command's name, help text and subcommands.
-        public static let configuration = CommandConfiguration(
+        package static let configuration = CommandConfiguration(
             abstract: "Queue jobs: generated (--jobs N) or listed (prime:97 sleep:250 ... or the preset 'primes').",
             discussion: """
                 Listed jobs are cpu:SIZE, prime:N, sleep:MS and fail. With --wait, concurctl prints each \
@@ -46,11 +46,11 @@ extension ConcurctlCommand {
         @OptionGroup var common: CommonOptions
 
         /// An empty command, filled in by the argument parser.
-        public init() {}
+        package init() {}
 
         /// The jobs listed on the command line (the `primes` preset expanded, `--exec` and
         /// `--force` applied), each with `--timeout`.
-        public func listedJobs() throws(ClientFailure) -> [JobSpec] {
+        package func listedJobs() throws(ClientFailure) -> [JobSpec] {
             if exec { return [JobSpec(.exec(argv: specs), timeout: timeout)] }
             var kinds: [JobKind] = []
             for spec in specs {
@@ -70,7 +70,7 @@ extension ConcurctlCommand {
         }
 
         /// Checks the options together before the command runs.
-        public func validate() throws {
+        package func validate() throws {
             if exec {
                 guard jobs == nil else { throw ValidationError("--exec submits one command; --jobs does not apply") }
                 guard !specs.isEmpty else {
@@ -106,7 +106,7 @@ extension ConcurctlCommand {
         }
 
         /// Runs the command.
-        public func run() throws {
+        package func run() throws {
             try perform { () throws(ClientFailure) in
                 let method: SupervisorInterface.Method
                 let parameters: JSONObject

@@ -1,4 +1,4 @@
-public import ArgumentParser
+package import ArgumentParser
 import CConcurShims
 import ConcurProtocol
 import Glibc
@@ -6,9 +6,9 @@ import Varlink
 
 extension ConcurctlCommand {
     /// `concurctl top`: a full-screen live view of the pool, with keys to steer it.
-    public struct Top: ParsableCommand {
+    package struct Top: ParsableCommand {
         /// The command's name, help text and subcommands.
-        public static let configuration = CommandConfiguration(
+        package static let configuration = CommandConfiguration(
             abstract: "A full-screen live view: throughput, latency, one row per worker, recent events.",
             discussion: """
                 Keys: m switches to the next model, + and - add or remove a worker, p pauses or resumes, \\
@@ -22,10 +22,10 @@ extension ConcurctlCommand {
         @OptionGroup var common: CommonOptions
 
         /// An empty command, filled in by the argument parser.
-        public init() {}
+        package init() {}
 
         /// Checks the options together before the command runs.
-        public func validate() throws {
+        package func validate() throws {
             _ = try Stats.seconds(interval)
             if common.json {
                 throw ValidationError("top is for a terminal; for JSON use `concurctl stats --follow --json`")
@@ -33,7 +33,7 @@ extension ConcurctlCommand {
         }
 
         /// Runs the command.
-        public func run() throws {
+        package func run() throws {
             let seconds = try Stats.seconds(interval)
             try perform { () throws(ClientFailure) in
                 guard isatty(0) == 1 && isatty(1) == 1 else {

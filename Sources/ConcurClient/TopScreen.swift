@@ -1,22 +1,22 @@
-public import ConcurProtocol
+package import ConcurProtocol
 
 /// What `concurctl top` shows: a pure function of a `Stats` reply and the terminal's size, so
 /// tests can check the screen a person sees.
-public enum TopScreen {
+package enum TopScreen {
     /// The keys, as the last line shows them.
-    public static func keys(current model: ConcurrencyModel, paused: Bool) -> String {
+    package static func keys(current model: ConcurrencyModel, paused: Bool) -> String {
         "keys: m model (-> \(nextModel(after: model).rawValue))  + add worker  - remove worker  p \(paused ? "resume" : "pause")  q quit"
     }
 
     /// The model `m` switches to.
-    public static func nextModel(after model: ConcurrencyModel) -> ConcurrencyModel {
+    package static func nextModel(after model: ConcurrencyModel) -> ConcurrencyModel {
         let all = ConcurrencyModel.allCases
         return all[(all.firstIndex(of: model)! + 1) % all.count]
     }
 
     /// The screen's lines, each at most `width` columns, at most `height` of them. `message`
     /// is the outcome of the last key pressed. With `colour`, lines carry ANSI colours.
-    public static func lines(stats: PoolStats, width: Int, height: Int, colour: Bool, message: String?) -> [String] {
+    package static func lines(stats: PoolStats, width: Int, height: Int, colour: Bool, message: String?) -> [String] {
         let status = stats.status
         let paint = Paint(enabled: colour)
         var state = status.phase.rawValue
@@ -98,7 +98,7 @@ public enum TopScreen {
     }
 
     /// A sparkline of `values`: one block character per value, scaled to the largest.
-    public static func sparkline(_ values: some Collection<Double>) -> String {
+    package static func sparkline(_ values: some Collection<Double>) -> String {
         let blocks: [Character] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]
         guard let largest = values.max(), largest > 0 else { return String(repeating: "▁", count: values.count) }
         return String(values.map { blocks[min(blocks.count - 1, Int(($0 / largest * Double(blocks.count - 1)).rounded()))] })

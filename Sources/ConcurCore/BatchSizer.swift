@@ -19,6 +19,7 @@ package struct BatchSizer {
     /// most 4096 jobs.
     package static var childProcess: BatchSizer { BatchSizer(target: 2_000_000, maxBatch: 4096) }
 
+    /// A sizer aiming at `target` nanoseconds of work per batch, never more than `maxBatch` jobs.
     package init(target: Double, maxBatch: Int) {
         self.target = target
         self.maxBatch = maxBatch

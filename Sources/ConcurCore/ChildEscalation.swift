@@ -6,9 +6,9 @@
 /// progress page says so), the child gets SIGTERM, and SIGKILL ``stopGrace`` later if it is still
 /// there. A child that never says hello is killed after ``helloTimeout``; one that speaks
 /// nonsense is killed at once. Each transition takes `now:` and returns at most one signal.
-public struct ChildEscalation: Sendable, Equatable {
+package struct ChildEscalation: Sendable, Equatable {
     /// What to send the child.
-    public enum Signal: Sendable, Equatable {
+    package enum Signal: Sendable, Equatable {
         /// SIGTERM: stop, letting the child end its command's process group.
         case terminate
         /// SIGKILL.
@@ -22,47 +22,47 @@ public struct ChildEscalation: Sendable, Equatable {
     }
 
     /// Nanoseconds a child has to say hello.
-    public static let helloTimeout: UInt64 = 10_000_000_000
+    package static let helloTimeout: UInt64 = 10_000_000_000
     /// Nanoseconds a child has to stop an interrupted job before it is sent SIGTERM, and
     /// between SIGTERM and SIGKILL.
-    public static let stopGrace: UInt64 = 2_000_000_000
+    package static let stopGrace: UInt64 = 2_000_000_000
 
     let startedAt: UInt64
     /// Whether the child said hello.
-    public private(set) var ready = false
+    package private(set) var ready = false
     var interrupt: PendingInterrupt?
     /// When the child was sent a signal to stop it (SIGTERM or SIGKILL), if it was.
-    public private(set) var stopSentAt: UInt64?
+    package private(set) var stopSentAt: UInt64?
     /// Whether it was sent SIGKILL.
-    public private(set) var killSent = false
+    package private(set) var killSent = false
 
     /// A child spawned at `startedAt` (monotonic nanoseconds).
-    public init(startedAt: UInt64) {
+    package init(startedAt: UInt64) {
         self.startedAt = startedAt
     }
 
     /// Whether the child is being stopped by a signal (it is asked for nothing more).
-    public var stopping: Bool { stopSentAt != nil }
+    package var stopping: Bool { stopSentAt != nil }
 
     /// The child said hello; false if it had already.
-    public mutating func childSaidHello() -> Bool {
+    package mutating func childSaidHello() -> Bool {
         guard !ready else { return false }
         ready = true
         return true
     }
 
     /// Whether an interrupt may still be told to the child (none once it is being stopped).
-    public var mayInterrupt: Bool { stopSentAt == nil }
+    package var mayInterrupt: Bool { stopSentAt == nil }
 
     /// The child was told to interrupt `job` (nil: whatever it runs) at `now`.
-    public mutating func interruptSent(job: JobID?, now: UInt64) {
+    package mutating func interruptSent(job: JobID?, now: UInt64) {
         interrupt = PendingInterrupt(at: now, job: job)
     }
 
     /// What the deadlines ask for at `now`, given the job the child's progress page says runs:
     /// an interrupt not honoured in time becomes SIGTERM, SIGTERM not obeyed in time SIGKILL,
     /// a hello that never came SIGKILL. An interrupt is honoured once that job no longer runs.
-    public mutating func deadlines(now: UInt64, running: JobID?) -> Signal? {
+    package mutating func deadlines(now: UInt64, running: JobID?) -> Signal? {
         if let pending = interrupt {
             if running == nil || (pending.job != nil && running != pending.job) {
                 interrupt = nil
@@ -86,7 +86,7 @@ public struct ChildEscalation: Sendable, Equatable {
 
     /// The child cannot be talked to any more (it sent nonsense): SIGKILL now, unless it is
     /// already being stopped.
-    public mutating func unreadable(now: UInt64) -> Signal? {
+    package mutating func unreadable(now: UInt64) -> Signal? {
         guard stopSentAt == nil else { return nil }
         stopSentAt = now
         killSent = true
@@ -95,7 +95,7 @@ public struct ChildEscalation: Sendable, Equatable {
 
     /// Milliseconds until the next deadline (at least 1, at most a minute), or -1 for none: how
     /// long the proxy may wait in `poll`.
-    public func pollTimeout(now: UInt64) -> Int32 {
+    package func pollTimeout(now: UInt64) -> Int32 {
         var deadline: UInt64?
         if let sent = stopSentAt, !killSent { deadline = sent + Self.stopGrace }
         if let pending = interrupt { deadline = min(deadline ?? .max, pending.at + Self.stopGrace) }

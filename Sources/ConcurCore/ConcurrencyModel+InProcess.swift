@@ -1,7 +1,7 @@
-public import ConcurProtocol
+package import ConcurProtocol
 
 extension ConcurrencyModel {
     /// Whether its workers run inside concurd (threads, tasks), where the pool can take back a
     /// worker's unstarted jobs itself; a child process must be asked.
-    public var runsInProcess: Bool { self != .processes }
+    package var runsInProcess: Bool { self != .processes }
 }

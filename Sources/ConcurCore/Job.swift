@@ -1,27 +1,27 @@
-public import ConcurProtocol
+package import ConcurProtocol
 
 /// A job's id: consecutive from 1, unique for the daemon's lifetime.
-public typealias JobID = UInt64
+package typealias JobID = UInt64
 
 /// A worker's id: consecutive from 1, never reused, whatever the model.
-public typealias WorkerID = Int
+package typealias WorkerID = Int
 
 /// A job on its way through the queue to a worker.
-public struct Job: Sendable, Equatable {
+package struct Job: Sendable, Equatable {
     /// The job's id.
-    public let id: JobID
+    package let id: JobID
     /// What it does and its time limit.
-    public let spec: JobSpec
+    package let spec: JobSpec
     /// Attempts already started (0 for a fresh job).
-    public var attempts: Int
+    package var attempts: Int
     /// When it was accepted (monotonic nanoseconds).
-    public let submittedAt: UInt64
+    package let submittedAt: UInt64
     /// Attempts a preempting model switch interrupted: they do not count against the limit of
     /// attempts (the pool's business only; not sent to child workers).
-    public var preemptions: Int
+    package var preemptions: Int
 
     /// A job with the given fields.
-    public init(id: JobID, spec: JobSpec, attempts: Int = 0, submittedAt: UInt64, preemptions: Int = 0) {
+    package init(id: JobID, spec: JobSpec, attempts: Int = 0, submittedAt: UInt64, preemptions: Int = 0) {
         self.id = id
         self.spec = spec
         self.attempts = attempts
@@ -30,15 +30,15 @@ public struct Job: Sendable, Equatable {
     }
 
     /// Attempts that count against the limit: those no switch interrupted.
-    public var countedAttempts: Int { attempts - preemptions }
+    package var countedAttempts: Int { attempts - preemptions }
 
     /// What the job does.
-    public var kind: JobKind { spec.kind }
+    package var kind: JobKind { spec.kind }
 }
 
 /// What a job produced, kept compact: the text shown to people is made only when asked for,
 /// so a million no-op jobs cost no string.
-public enum JobOutput: Sendable, Equatable {
+package enum JobOutput: Sendable, Equatable {
     /// `cpu`: the checksum of the work.
     case checksum(UInt64)
     /// `prime`: the number and its smallest factor (the number itself when prime, 1 below 2).
@@ -49,7 +49,7 @@ public enum JobOutput: Sendable, Equatable {
     case command(exitCode: Int?, signal: Int?, seconds: Double, output: String)
 
     /// The output as the control interface shows it.
-    public var result: JobResult {
+    package var result: JobResult {
         switch self {
         case .checksum(let checksum):
             return JobResult(summary: "checksum 0x\(String(checksum, radix: 16))", checksum: checksum)
@@ -69,7 +69,7 @@ public enum JobOutput: Sendable, Equatable {
 }
 
 /// How a job ended, as its worker reports it.
-public enum JobOutcome: Sendable, Equatable {
+package enum JobOutcome: Sendable, Equatable {
     /// It ran to the end and produced an output.
     case done(JobOutput)
     /// It failed; the text says why. An `exec` job keeps what its command produced.
@@ -81,5 +81,5 @@ public enum JobOutcome: Sendable, Equatable {
 extension JobOutcome {
     /// The reason a worker reports for a job that stopped because its cancellation flag was
     /// raised (by a time limit, a preempting switch, a drain or a shrink).
-    public static let interruptedReason = "interrupted while running"
+    package static let interruptedReason = "interrupted while running"
 }

@@ -1,13 +1,13 @@
-public import ConcurProtocol
+package import ConcurProtocol
 
 /// The numbers a job's state, kind and output are stored and sent as: one encoding shared by
 /// the job table's slots, the child wire format (a report's outcome is its final state) and the
 /// journal's columns.
 ///
 /// Journal files hold these numbers: a value may be added, never renumbered.
-public enum JobEncoding {
+package enum JobEncoding {
     /// A job's state.
-    public enum State: UInt8, Sendable, CaseIterable {
+    package enum State: UInt8, Sendable, CaseIterable {
         /// Waiting for a worker.
         case queued = 0
         /// Handed to a worker, which may have started it (the journal's view of a hand-over;
@@ -24,7 +24,7 @@ public enum JobEncoding {
 
         /// The code of `state`.
         @inline(__always)
-        public init(_ state: JobState) {
+        package init(_ state: JobState) {
             switch state {
             case .queued: self = .queued
             case .running: self = .running
@@ -37,7 +37,7 @@ public enum JobEncoding {
         /// The state shown to people: a job handed over but not known to have started is
         /// still queued.
         @inline(__always)
-        public var jobState: JobState {
+        package var jobState: JobState {
             switch self {
             case .queued, .handedOver: .queued
             case .running: .running
@@ -48,16 +48,16 @@ public enum JobEncoding {
         }
 
         /// Whether the job reached its final state (the codes from ``done`` up).
-        public var isFinal: Bool { self.rawValue >= Self.done.rawValue }
+        package var isFinal: Bool { self.rawValue >= Self.done.rawValue }
 
         /// The states of a job a worker may have run without a recorded end, for SQL.
-        public static let inFlightSQL = "\(State.handedOver.rawValue), \(State.running.rawValue)"
+        package static let inFlightSQL = "\(State.handedOver.rawValue), \(State.running.rawValue)"
         /// The SQL condition of a finished job's `state` column.
-        public static let finishedSQL = "state >= \(State.done.rawValue)"
+        package static let finishedSQL = "state >= \(State.done.rawValue)"
     }
 
     /// What a job produced.
-    public enum Output: UInt8, Sendable, CaseIterable {
+    package enum Output: UInt8, Sendable, CaseIterable {
         /// Nothing (yet).
         case none = 0
         /// A checksum (`cpu` jobs).
@@ -71,7 +71,7 @@ public enum JobEncoding {
 
         /// The code of `output`.
         @inline(__always)
-        public init(_ output: JobOutput?) {
+        package init(_ output: JobOutput?) {
             switch output {
             case nil: self = .none
             case .checksum?: self = .checksum
@@ -83,7 +83,7 @@ public enum JobEncoding {
     }
 
     /// A job's kind, on the child wire (the journal stores a job's spec as its JSON).
-    public enum Kind: UInt8, Sendable, CaseIterable {
+    package enum Kind: UInt8, Sendable, CaseIterable {
         /// `cpu`.
         case cpu = 0
         /// `prime`.
@@ -99,7 +99,7 @@ public enum JobEncoding {
 
         /// The code of `kind`.
         @inline(__always)
-        public init(_ kind: JobKind) {
+        package init(_ kind: JobKind) {
             switch kind {
             case .cpu: self = .cpu
             case .prime: self = .prime

@@ -6,48 +6,48 @@ import DequeModule
 /// A batch is taken whole or refused whole, so a client never has to guess which part of a
 /// submit was accepted. Jobs put back at the head (given back, or their worker died) were
 /// accepted before and may exceed the limit.
-public struct JobQueue: Sendable {
+package struct JobQueue: Sendable {
     private var ids: Deque<JobID> = []
     /// The most jobs the queue accepts from submitters.
-    public var limit: Int
+    package var limit: Int
 
     /// An empty queue holding at most `limit` submitted jobs.
-    public init(limit: Int) {
+    package init(limit: Int) {
         self.limit = limit
     }
 
     /// Jobs waiting.
-    public var count: Int { ids.count }
+    package var count: Int { ids.count }
 
     /// Whether no job is waiting.
-    public var isEmpty: Bool { ids.isEmpty }
+    package var isEmpty: Bool { ids.isEmpty }
 
     /// Whether `count` more jobs fit under the limit.
-    public func canAccept(_ count: Int) -> Bool { ids.count + count <= limit }
+    package func canAccept(_ count: Int) -> Bool { ids.count + count <= limit }
 
     /// Appends the consecutive ids of a batch the caller has checked with ``canAccept(_:)``.
-    public mutating func append(contentsOf newIDs: Range<JobID>) {
+    package mutating func append(contentsOf newIDs: Range<JobID>) {
         ids.append(contentsOf: newIDs)
     }
 
     /// Puts a job back at the head, to run next.
-    public mutating func pushFront(_ id: JobID) {
+    package mutating func pushFront(_ id: JobID) {
         ids.prepend(id)
     }
 
     /// The job at the head, left there.
-    public var first: JobID? { ids.first }
+    package var first: JobID? { ids.first }
 
     /// Takes the job at the head.
-    public mutating func popFirst() -> JobID? { ids.popFirst() }
+    package mutating func popFirst() -> JobID? { ids.popFirst() }
 
     /// Takes every waiting job, oldest first.
-    public mutating func removeAll() -> [JobID] {
+    package mutating func removeAll() -> [JobID] {
         let all = Array(ids)
         ids.removeAll()
         return all
     }
 
     /// The first `count` waiting jobs, next to run first.
-    public func prefix(_ count: Int) -> [JobID] { Array(ids.prefix(count)) }
+    package func prefix(_ count: Int) -> [JobID] { Array(ids.prefix(count)) }
 }

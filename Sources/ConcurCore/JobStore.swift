@@ -11,7 +11,7 @@
 /// Threads: every requirement may be called from any thread; ``waitUntilDurable(_:)`` blocks
 /// its caller (thread workers, the blocking submit), ``whenDurable(_:_:)`` never does (task
 /// workers, the control plane).
-public protocol JobStore: AnyObject, Sendable {
+package protocol JobStore: AnyObject, Sendable {
     /// Whether the pool must collect its changes for this store (false: memory, where a
     /// change matters at once and nothing is written).
     var recordsChanges: Bool { get }
@@ -44,7 +44,7 @@ public protocol JobStore: AnyObject, Sendable {
 }
 
 /// What a ``JobStore`` follows: the pool's changes, and where it reports that it cannot record.
-public protocol JobChangeSource: AnyObject, Sendable {
+package protocol JobChangeSource: AnyObject, Sendable {
     /// The changes the store has not taken yet, and how many there were in all.
     func takeJournalChanges() -> (changes: [JournalChange], through: UInt64)
     /// The store cannot record (`failure`), or can again (nil).
@@ -52,26 +52,26 @@ public protocol JobChangeSource: AnyObject, Sendable {
 }
 
 /// A store could not start following the pool; the reason says why.
-public struct JobStoreStartError: Error, Sendable, CustomStringConvertible {
+package struct JobStoreStartError: Error, Sendable, CustomStringConvertible {
     /// What went wrong.
-    public let reason: String
+    package let reason: String
 
     /// An error with the given reason.
-    public init(reason: String) { self.reason = reason }
+    package init(reason: String) { self.reason = reason }
 
     /// The text shown to people.
-    public var description: String { reason }
+    package var description: String { reason }
 }
 
 /// How long finished jobs are kept: at most `count` of them, for at most `age` seconds.
-public struct JobRetention: Sendable, Equatable {
+package struct JobRetention: Sendable, Equatable {
     /// The most finished jobs kept.
-    public var count: Int
+    package var count: Int
     /// Seconds a finished job is kept.
-    public var age: Double
+    package var age: Double
 
     /// A retention of `count` jobs for `age` seconds.
-    public init(count: Int, age: Double) {
+    package init(count: Int, age: Double) {
         self.count = count
         self.age = age
     }

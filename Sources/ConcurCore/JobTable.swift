@@ -1,61 +1,5 @@
-public import ConcurProtocol
+package import ConcurProtocol
 import DequeModule
-
-/// Everything the pool remembers about one job, as read from the ``JobTable``.
-public struct JobRecord: Sendable, Equatable {
-    /// The job's id.
-    public let id: JobID
-    /// What it does and its time limit.
-    public let spec: JobSpec
-    /// Its state.
-    public var state: JobState
-    /// Attempts started.
-    public var attempts: Int
-    /// Attempts a preempting model switch interrupted.
-    public var preemptions = 0
-    /// When it was accepted (monotonic nanoseconds).
-    public let submittedAt: UInt64
-    /// When its last attempt started.
-    public var startedAt: UInt64?
-    /// When it reached its final state.
-    public var finishedAt: UInt64?
-    /// The worker of its last attempt.
-    public var worker: WorkerID?
-    /// That worker's model.
-    public var model: ConcurrencyModel?
-    /// What it produced (also kept for a failed `exec` job).
-    public var output: JobOutput?
-    /// Why it failed or was cancelled.
-    public var error: String?
-
-    /// A record with the given fields.
-    public init(
-        id: JobID, spec: JobSpec, state: JobState, attempts: Int, preemptions: Int = 0, submittedAt: UInt64,
-        startedAt: UInt64? = nil, finishedAt: UInt64? = nil, worker: WorkerID? = nil, model: ConcurrencyModel? = nil,
-        output: JobOutput? = nil, error: String? = nil
-    ) {
-        self.id = id
-        self.spec = spec
-        self.state = state
-        self.attempts = attempts
-        self.preemptions = preemptions
-        self.submittedAt = submittedAt
-        self.startedAt = startedAt
-        self.finishedAt = finishedAt
-        self.worker = worker
-        self.model = model
-        self.output = output
-        self.error = error
-    }
-
-    /// The record as the control interface shows it.
-    public func info(clock: MonotonicClock) -> JobInfo {
-        JobInfo(
-            id: id, spec: spec, state: state, attempts: attempts, submittedAt: clock.unixTime(submittedAt),
-            startedAt: startedAt.map(clock.unixTime), finishedAt: finishedAt.map(clock.unixTime), worker: worker,
-            model: model, result: output?.result, error: error)
-    }
-}
 
 /// The records of queued, running and recently finished jobs.
 ///
@@ -67,7 +11,7 @@ public struct JobRecord: Sendable, Equatable {
 /// job that stays unfinished for long would pin the ring's start and let pruned slots pile up
 /// behind it; past a bound such stragglers move to a dictionary and the ring moves on, so
 /// memory stays bounded however many jobs pass through.
-public struct JobTable: Sendable {
+package struct JobTable: Sendable {
     /// The hot part of a record: plain bytes, copied without reference counting.
     struct Slot {
         static let empty: UInt8 = 255
@@ -105,7 +49,7 @@ public struct JobTable: Sendable {
     private var finishedByState: [Deque<JobID>] = [[], [], []]
     private var held = 0
     /// How many finished records are kept.
-    public var retainFinished: Int
+    package var retainFinished: Int
     /// Changes for the durable journal not yet taken by it; nil when nothing is journaled.
     private(set) var changes: [JournalChange]?
     /// Changes recorded since the table was made (the journal's sequence numbers).
@@ -116,23 +60,23 @@ public struct JobTable: Sendable {
     private static let models = ConcurrencyModel.allCases
 
     /// An empty table keeping `retainFinished` finished records.
-    public init(retainFinished: Int) {
+    package init(retainFinished: Int) {
         self.retainFinished = retainFinished
     }
 
     /// Records held (queued, running and retained finished ones).
-    public var count: Int { held }
+    package var count: Int { held }
 
     /// Whether changes are collected for a journal.
-    public var isJournaled: Bool { changes != nil }
+    package var isJournaled: Bool { changes != nil }
 
     /// Starts collecting changes for a journal.
-    public mutating func startJournal() {
+    package mutating func startJournal() {
         if changes == nil { changes = [] }
     }
 
     /// The changes collected since the last call, and how many there have been in all.
-    public mutating func takeChanges() -> (changes: [JournalChange], through: UInt64) {
+    package mutating func takeChanges() -> (changes: [JournalChange], through: UInt64) {
         guard let taken = changes, !taken.isEmpty else { return ([], changeCount) }
         changes = []
         changes!.reserveCapacity(taken.count)
@@ -147,7 +91,7 @@ public struct JobTable: Sendable {
     }
 
     /// Notes, for the store, that `worker` claimed a job (it may start it at any moment).
-    public mutating func markClaimed(_ id: JobID, by worker: WorkerID) {
+    package mutating func markClaimed(_ id: JobID, by worker: WorkerID) {
         log(.claimed(id, by: worker))
     }
 
@@ -156,7 +100,7 @@ public struct JobTable: Sendable {
     }
 
     /// The record of `id`, if it is still held.
-    public subscript(id: JobID) -> JobRecord? {
+    package subscript(id: JobID) -> JobRecord? {
         guard let index = ringIndex(id) else { return stragglers[id] }
         let slot = slots[index]
         guard slot.isPresent else { return nil }
@@ -192,7 +136,7 @@ public struct JobTable: Sendable {
 
     /// Makes room for `count` more jobs at once: a large batch then fills its slots without
     /// the ring being copied each time it doubles.
-    public mutating func reserve(_ count: Int) {
+    package mutating func reserve(_ count: Int) {
         guard count >= 4096 else { return }
         slots.reserveCapacity(slots.count + count)
         specs.reserveCapacity(specs.count + count)
@@ -202,7 +146,7 @@ public struct JobTable: Sendable {
     /// ring's end (the ids a journal restores after long stretches were pruned) moves what the
     /// ring holds aside rather than fill the gap: memory follows the records held, never the
     /// span of their ids.
-    public mutating func insert(id: JobID, spec: JobSpec, submittedAt: UInt64) {
+    package mutating func insert(id: JobID, spec: JobSpec, submittedAt: UInt64) {
         if slots.isEmpty { base = id }
         precondition(id >= base + JobID(slots.count), "job ids must increase")
         if id - (base + JobID(slots.count)) > JobID(Self.slack) { moveRingAside(startingAt: id) }
@@ -221,7 +165,7 @@ public struct JobTable: Sendable {
 
     /// Puts back a record read from the journal at start-up (ids in increasing order, before
     /// any new job); nothing is logged, the journal already holds it.
-    public mutating func restore(_ record: JobRecord) {
+    package mutating func restore(_ record: JobRecord) {
         let journal = changes
         changes = nil
         defer { changes = journal }
@@ -244,7 +188,7 @@ public struct JobTable: Sendable {
     }
 
     /// The job to hand to a worker, from its record.
-    public func job(_ id: JobID) -> Job? {
+    package func job(_ id: JobID) -> Job? {
         if let index = ringIndex(id) {
             let slot = slots[index]
             guard slot.isPresent else { return nil }
@@ -278,7 +222,7 @@ public struct JobTable: Sendable {
     }
 
     /// Marks a job as started by `worker`.
-    public mutating func markRunning(_ id: JobID, attempts: Int, worker: WorkerID, model: ConcurrencyModel, at now: UInt64) {
+    package mutating func markRunning(_ id: JobID, attempts: Int, worker: WorkerID, model: ConcurrencyModel, at now: UInt64) {
         let preemptions: Int
         if let index = ringIndex(id) {
             guard slots[index].isPresent else { return }
@@ -303,7 +247,7 @@ public struct JobTable: Sendable {
 
     /// Puts a started job back to `queued` (given back, its worker died, or a switch preempted
     /// it), with its attempts corrected when the last one never really started.
-    public mutating func markRequeued(_ id: JobID, attempts: Int? = nil, preempted: Bool = false) {
+    package mutating func markRequeued(_ id: JobID, attempts: Int? = nil, preempted: Bool = false) {
         let now: (attempts: Int, preemptions: Int)
         if let index = ringIndex(id) {
             guard slots[index].isPresent else { return }
@@ -326,7 +270,7 @@ public struct JobTable: Sendable {
     /// finished records beyond the retention are pruned. `startedAt`, when given, corrects the
     /// start the pool had inferred (a child measures its own).
     @discardableResult
-    public mutating func markFinished(_ id: JobID, outcome: JobOutcome, startedAt: UInt64? = nil, at now: UInt64) -> UInt64? {
+    package mutating func markFinished(_ id: JobID, outcome: JobOutcome, startedAt: UInt64? = nil, at now: UInt64) -> UInt64? {
         let submittedAt: UInt64
         if let index = ringIndex(id) {
             guard slots[index].isPresent else { return nil }
@@ -443,7 +387,7 @@ public struct JobTable: Sendable {
 
     /// Forgets finished records that finished before `cutoff` (monotonic nanoseconds): the
     /// retention's age. Records finish in order, so this looks only at the oldest.
-    public mutating func pruneFinished(before cutoff: UInt64) {
+    package mutating func pruneFinished(before cutoff: UInt64) {
         while let oldest = finishedOrder.first {
             if let record = self[oldest], (record.finishedAt ?? 0) >= cutoff { break }  // finish order: the rest are newer
             dropOldestFinished()
@@ -475,7 +419,7 @@ public struct JobTable: Sendable {
     }
 
     /// The most recently finished records (optionally only in `state`), newest first.
-    public func recentlyFinished(state: JobState?, limit: Int) -> [JobRecord] {
+    package func recentlyFinished(state: JobState?, limit: Int) -> [JobRecord] {
         let order = state.flatMap(Self.finishedIndex).map { finishedByState[$0] } ?? finishedOrder
         var found: [JobRecord] = []
         for id in order.reversed() {
@@ -486,7 +430,7 @@ public struct JobTable: Sendable {
     }
 
     /// Records of the highest ids held, newest first.
-    public func newest(limit: Int, below nextID: JobID) -> [JobRecord] {
+    package func newest(limit: Int, below nextID: JobID) -> [JobRecord] {
         var found: [JobRecord] = []
         var id = nextID
         // Pruned ids leave gaps; the scan is bounded by the number of records held.

@@ -1,11 +1,11 @@
-public import ConcurProtocol
+package import ConcurProtocol
 
 /// A change to a job's record that the durable journal makes, in the order the pool made it.
 ///
 /// The pool only collects them (see ``PoolStateMachine/takeJournalChanges()``) for its
 /// ``JobStore``, which writes them (the journal in group commits). Times are monotonic
 /// nanoseconds.
-public enum JournalChange: Sendable, Equatable {
+package enum JournalChange: Sendable, Equatable {
     /// A job was accepted.
     case accepted(JobID, JobSpec, submittedAt: UInt64)
     /// A job was claimed by a worker, which may start it at any moment. The claim is the
@@ -23,13 +23,13 @@ public enum JournalChange: Sendable, Equatable {
 }
 
 /// The journal could not record what the pool did: the reason, for the log and the caller.
-public struct JournalFailure: Error, Sendable, Equatable, CustomStringConvertible {
+package struct JournalFailure: Error, Sendable, Equatable, CustomStringConvertible {
     /// What went wrong and what to do.
-    public let reason: String
+    package let reason: String
 
     /// A failure with the given reason.
-    public init(reason: String) { self.reason = reason }
+    package init(reason: String) { self.reason = reason }
 
     /// The text shown to people.
-    public var description: String { reason }
+    package var description: String { reason }
 }

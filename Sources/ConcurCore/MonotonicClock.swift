@@ -4,22 +4,22 @@
 /// the clock (``MonotonicClock/now()``, and a mapping whose offset is taken at start-up) is the
 /// runtime's, in ConcurRuntime. Latencies use the monotonic clock, which never jumps; records
 /// shown to people are converted to wall-clock time with the offset taken once.
-public struct MonotonicClock: Sendable {
+package struct MonotonicClock: Sendable {
     private let wallMinusMonotonic: Double
 
     /// A mapping whose Unix time is `wallMinusMonotonic` seconds ahead of the monotonic clock.
-    public init(wallMinusMonotonic: Double) {
+    package init(wallMinusMonotonic: Double) {
         self.wallMinusMonotonic = wallMinusMonotonic
     }
 
     /// The Unix time (seconds) of a monotonic instant.
-    public func unixTime(_ monotonic: UInt64) -> Double {
+    package func unixTime(_ monotonic: UInt64) -> Double {
         Double(monotonic) / 1e9 + wallMinusMonotonic
     }
 
     /// The monotonic instant of a Unix time (seconds), for times read back from disk; a time
     /// before this boot is clamped to the clock's start.
-    public func monotonic(unixTime: Double) -> UInt64 {
+    package func monotonic(unixTime: Double) -> UInt64 {
         let seconds = unixTime - wallMinusMonotonic
         return seconds > 0 ? UInt64(seconds * 1e9) : 1
     }

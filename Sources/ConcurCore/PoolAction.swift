@@ -1,7 +1,7 @@
-public import ConcurProtocol
+package import ConcurProtocol
 
 /// What the caller of a ``PoolStateMachine`` transition must do next, outside the state.
-public enum PoolAction: Sendable, Equatable {
+package enum PoolAction: Sendable, Equatable {
     /// Start a worker of `model` with this id after `delay` seconds (0: at once; more after a
     /// worker of that model died, as backoff).
     case startWorker(WorkerID, ConcurrencyModel, delay: Double)
@@ -23,7 +23,7 @@ public enum PoolAction: Sendable, Equatable {
 }
 
 /// What a worker asking for work is told.
-public enum Assignment: Sendable, Equatable {
+package enum Assignment: Sendable, Equatable {
     /// Run these jobs, in order (one for threads; a batch for a child process), then report each.
     case run([Job])
     /// Nothing to do yet: wait to be woken.

@@ -1,7 +1,7 @@
-public import ConcurProtocol
+package import ConcurProtocol
 
 /// Why a submit was refused.
-public enum SubmitError: Error, Sendable, Equatable {
+package enum SubmitError: Error, Sendable, Equatable {
     /// The daemon is shutting down.
     case shuttingDown
     /// The queue cannot take the batch.
@@ -15,7 +15,7 @@ public enum SubmitError: Error, Sendable, Equatable {
 }
 
 /// Why a resize was refused.
-public enum ResizeError: Error, Sendable, Equatable {
+package enum ResizeError: Error, Sendable, Equatable {
     /// The daemon is shutting down.
     case shuttingDown
     /// The count is outside `min...max`.
@@ -23,7 +23,7 @@ public enum ResizeError: Error, Sendable, Equatable {
 }
 
 /// Why a model switch was refused.
-public enum SwitchError: Error, Sendable, Equatable {
+package enum SwitchError: Error, Sendable, Equatable {
     /// The daemon is shutting down.
     case shuttingDown
     /// This build or this machine cannot run the model; `reason` says why.
@@ -31,10 +31,10 @@ public enum SwitchError: Error, Sendable, Equatable {
 }
 
 /// A job id that the pool does not know (never accepted, or finished and pruned).
-public struct NoSuchJobError: Error, Sendable, Equatable {
+package struct NoSuchJobError: Error, Sendable, Equatable {
     /// The unknown id.
-    public let id: JobID
+    package let id: JobID
 
     /// The error for `id`.
-    public init(id: JobID) { self.id = id }
+    package init(id: JobID) { self.id = id }
 }

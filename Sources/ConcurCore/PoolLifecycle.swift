@@ -3,7 +3,7 @@
 /// It moves forward only (serving or paused, then draining, then stopping), except that pause
 /// and resume move between serving and paused. Whether the journal can record is a separate
 /// condition (``PoolStateMachine/journalFailure``): a pool may be degraded in any of these.
-public enum PoolLifecycle: Sendable, Equatable {
+package enum PoolLifecycle: Sendable, Equatable {
     /// Intake open, workers take jobs.
     case serving
     /// Intake open, workers take no new jobs; those running (and those they hold) finish.
@@ -16,5 +16,5 @@ public enum PoolLifecycle: Sendable, Equatable {
     case stopping
 
     /// Whether submits, resizes and switches are accepted.
-    public var acceptsWork: Bool { self == .serving || self == .paused }
+    package var acceptsWork: Bool { self == .serving || self == .paused }
 }

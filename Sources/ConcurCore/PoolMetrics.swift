@@ -1,20 +1,20 @@
-public import ConcurProtocol
-public import Histogram
+package import ConcurProtocol
+package import Histogram
 
 /// Latency distributions of finished jobs, in nanoseconds (HdrHistogram, 3 significant digits).
-public struct LatencyRecorder: Sendable {
+package struct LatencyRecorder: Sendable {
     /// From submission to the start of the last attempt.
-    public private(set) var queueWait: Histogram<UInt64>
+    package private(set) var queueWait: Histogram<UInt64>
     /// From start to finish of the last attempt.
-    public private(set) var run: Histogram<UInt64>
+    package private(set) var run: Histogram<UInt64>
     /// From submission to finish.
-    public private(set) var endToEnd: Histogram<UInt64>
+    package private(set) var endToEnd: Histogram<UInt64>
 
     /// The longest latency told apart from longer ones: one hour. Longer samples count as one hour.
-    public static let highestTrackable: UInt64 = 3_600 * 1_000_000_000
+    package static let highestTrackable: UInt64 = 3_600 * 1_000_000_000
 
     /// Empty distributions.
-    public init() {
+    package init() {
         queueWait = Histogram(
             lowestDiscernibleValue: 1, highestTrackableValue: Self.highestTrackable, numberOfSignificantValueDigits: .three)
         run = queueWait
@@ -22,10 +22,10 @@ public struct LatencyRecorder: Sendable {
     }
 
     /// The same latencies over the last 10 seconds.
-    public private(set) var window = LatencyWindow()
+    package private(set) var window = LatencyWindow()
 
     /// Adds one job's latencies (`finished` is now).
-    public mutating func record(submitted: UInt64, started: UInt64, finished: UInt64) {
+    package mutating func record(submitted: UInt64, started: UInt64, finished: UInt64) {
         let wait = Self.clamp(started &- submitted, started >= submitted)
         let ran = Self.clamp(finished &- started, finished >= started)
         let total = Self.clamp(finished &- submitted, finished >= submitted)
@@ -40,7 +40,7 @@ public struct LatencyRecorder: Sendable {
     }
 
     /// The three distributions as percentiles in seconds.
-    public var summary: LatencySummary {
+    package var summary: LatencySummary {
         LatencySummary(queueWait: Self.percentiles(queueWait), run: Self.percentiles(run), endToEnd: Self.percentiles(endToEnd))
     }
 
@@ -74,9 +74,9 @@ public struct LatencyRecorder: Sendable {
 ///
 /// Recording touches only the current second's histograms; a slot is cleared when its second
 /// comes round again, so nothing runs on a timer.
-public struct LatencyWindow: Sendable {
+package struct LatencyWindow: Sendable {
     /// The window's length in seconds.
-    public static let seconds = 10
+    package static let seconds = 10
 
     private struct Slot: Sendable {
         var second: UInt64 = .max
@@ -88,7 +88,7 @@ public struct LatencyWindow: Sendable {
     private var slots: [Slot]
 
     /// An empty window.
-    public init() {
+    package init() {
         let empty = Histogram<UInt32>(
             lowestDiscernibleValue: 1, highestTrackableValue: LatencyRecorder.highestTrackable,
             numberOfSignificantValueDigits: .two)
@@ -111,7 +111,7 @@ public struct LatencyWindow: Sendable {
     }
 
     /// The percentiles of the jobs that finished in the window ending at `now`.
-    public func summary(now: UInt64) -> LatencySummary {
+    package func summary(now: UInt64) -> LatencySummary {
         let second = now / 1_000_000_000
         let current = slots.filter { $0.second <= second && second - $0.second < UInt64(Self.seconds) }
         guard var merged = current.first else {
@@ -132,16 +132,16 @@ public struct LatencyWindow: Sendable {
 ///
 /// The supervisor loop samples the finished total about once a second; a rate is the
 /// difference between the total now and the sample closest to the window's start.
-public struct ThroughputMeter: Sendable {
+package struct ThroughputMeter: Sendable {
     private var samples: [(time: UInt64, total: Int)] = []
     private var next = 0
     private static let capacity = 64
 
     /// A meter with no samples.
-    public init() {}
+    package init() {}
 
     /// Records the finished total at `time` (monotonic nanoseconds).
-    public mutating func sample(at time: UInt64, total: Int) {
+    package mutating func sample(at time: UInt64, total: Int) {
         if samples.count < Self.capacity {
             samples.append((time, total))
         } else {
@@ -151,7 +151,7 @@ public struct ThroughputMeter: Sendable {
     }
 
     /// The rates at `time`, given the finished total then.
-    public func throughput(at time: UInt64, total: Int) -> Throughput {
+    package func throughput(at time: UInt64, total: Int) -> Throughput {
         Throughput(
             last1s: rate(window: 1_000_000_000, at: time, total: total),
             last10s: rate(window: 10_000_000_000, at: time, total: total),

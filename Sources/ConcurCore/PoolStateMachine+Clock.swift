@@ -6,7 +6,7 @@ extension PoolStateMachine {
     /// behind a long-running one while others are idle. A worker that has served past the start
     /// grace proves its model starts (the count of failed starts is reset). Called about every
     /// 100 ms.
-    public mutating func tick(now: UInt64, running known: [WorkerID: ProgressReport] = [:]) -> [PoolAction] {
+    package mutating func tick(now: UInt64, running known: [WorkerID: ProgressReport] = [:]) -> [PoolAction] {
         var actions: [PoolAction] = []
         let someoneIdle = queue.isEmpty && workers.values.contains { $0.waiting }
         for (id, worker) in workers {
@@ -46,7 +46,7 @@ extension PoolStateMachine {
     }
 
     /// Samples the finished total for the throughput windows (about once a second).
-    public mutating func sampleThroughput(now: UInt64) {
+    package mutating func sampleThroughput(now: UInt64) {
         throughput.sample(at: now, total: totals.finished)
     }
 }

@@ -1,4 +1,4 @@
-public import ConcurProtocol
+package import ConcurProtocol
 
 // Intake: accepting jobs into the queue.
 extension PoolStateMachine {
@@ -6,7 +6,7 @@ extension PoolStateMachine {
     ///
     /// With `watch`, a watch of exactly these jobs starts in the same step, so not even a job
     /// that finishes at once can be missed; its id is returned.
-    public mutating func submit(_ specs: [JobSpec], now: UInt64, watch: Bool = false) throws(SubmitError)
+    package mutating func submit(_ specs: [JobSpec], now: UInt64, watch: Bool = false) throws(SubmitError)
         -> (ids: Range<JobID>, watch: Int?, actions: [PoolAction])
     {
         guard intakeOpen else { throw .shuttingDown }

@@ -4,23 +4,23 @@ import ConcurProtocol
 extension PoolStateMachine {
     /// Starts collecting every change to the jobs' records for a durable journal (see
     /// ``takeJournalChanges()``); a shutdown then keeps unfinished jobs queued for the next start.
-    public mutating func startJournal() {
+    package mutating func startJournal() {
         table.startJournal()
     }
 
     /// The changes collected since the last call, and how many were collected in all.
-    public mutating func takeJournalChanges() -> (changes: [JournalChange], through: UInt64) {
+    package mutating func takeJournalChanges() -> (changes: [JournalChange], through: UInt64) {
         table.takeChanges()
     }
 
     /// How many changes have been collected in all (a worker or a `Submit` waits until the
     /// journal has made this many durable).
-    public var journalChangeCount: UInt64 { table.changeCount }
+    package var journalChangeCount: UInt64 { table.changeCount }
 
     /// Puts back the jobs a journal held at start-up, before any job is submitted: unfinished
     /// ones are queued in id order, finished ones kept for `ListJobs`. New ids continue from
     /// `nextJobID`.
-    public mutating func restore(_ records: [JobRecord], nextJobID: JobID) {
+    package mutating func restore(_ records: [JobRecord], nextJobID: JobID) {
         for record in records.sorted(by: { $0.id < $1.id }) where record.id >= self.nextJobID {
             table.restore(record)
             self.nextJobID = record.id + 1
@@ -30,13 +30,13 @@ extension PoolStateMachine {
     }
 
     /// Forgets finished records older than the retention's age (monotonic nanoseconds).
-    public mutating func pruneFinished(before cutoff: UInt64) {
+    package mutating func pruneFinished(before cutoff: UInt64) {
         table.pruneFinished(before: cutoff)
     }
 
     /// Notes that the journal cannot record (`reason`) or can again (nil). While it cannot,
     /// workers take no new jobs; once it can, the waiting ones are woken.
-    public mutating func setJournalFailure(_ reason: String?, now: UInt64) -> [PoolAction] {
+    package mutating func setJournalFailure(_ reason: String?, now: UInt64) -> [PoolAction] {
         guard reason != journalFailure else { return [] }
         let was = journalFailure
         journalFailure = reason

@@ -1,4 +1,4 @@
-public import ConcurProtocol
+package import ConcurProtocol
 
 // Reload and pause, and the event log.
 extension PoolStateMachine {
@@ -6,7 +6,7 @@ extension PoolStateMachine {
     /// queue limit, the retention prunes on the next finished job, and new attempts and time
     /// limits apply to jobs that start from now on. A `maxWorkers` below the current target is
     /// refused (resize first).
-    public mutating func updateConfiguration(_ new: Configuration) throws(ResizeError) {
+    package mutating func updateConfiguration(_ new: Configuration) throws(ResizeError) {
         guard new.maxWorkers >= target else { throw .invalidWorkers(min: 1, max: new.maxWorkers) }
         configuration = new
         queue.limit = new.maxQueue
@@ -16,7 +16,7 @@ extension PoolStateMachine {
     /// Pauses (`true`) or resumes the workers; returns whether that changed anything and who to
     /// wake. Paused workers finish what they run (and what they already hold) and take nothing
     /// new; submits are still accepted. Once a drain began nothing changes: the workers retire.
-    public mutating func setPaused(_ paused: Bool, now: UInt64) -> (changed: Bool, actions: [PoolAction]) {
+    package mutating func setPaused(_ paused: Bool, now: UInt64) -> (changed: Bool, actions: [PoolAction]) {
         switch (lifecycle, paused) {
         case (.serving, true): lifecycle = .paused
         case (.paused, false): lifecycle = .serving
@@ -41,7 +41,7 @@ extension PoolStateMachine {
     }
 
     /// The events recorded after the first `count` (as many as are still remembered).
-    public func events(after count: Int) -> ArraySlice<PoolEvent> {
+    package func events(after count: Int) -> ArraySlice<PoolEvent> {
         let new = min(eventCount - count, recentEvents.count)
         return lastEvents.suffix(max(0, new))
     }

@@ -1,8 +1,8 @@
-public import ConcurProtocol
+package import ConcurProtocol
 
 extension PoolStateMachine {
     /// Serving, degraded (the journal cannot record), draining or stopping.
-    public var phase: DaemonPhase {
+    package var phase: DaemonPhase {
         switch lifecycle {
         case .serving, .paused: journalFailure == nil ? .serving : .degraded
         case .draining: .draining
@@ -11,13 +11,13 @@ extension PoolStateMachine {
     }
 
     /// Jobs waiting in the queue.
-    public var queuedCount: Int { queue.count }
+    package var queuedCount: Int { queue.count }
 
     /// Jobs running now.
-    public var runningCount: Int { workers.values.filter { $0.job != nil }.count }
+    package var runningCount: Int { workers.values.filter { $0.job != nil }.count }
 
     /// Worker counts for `Status`.
-    public var workerCounts: WorkerCounts {
+    package var workerCounts: WorkerCounts {
         var busy = 0
         var idle = 0
         var retiring = 0
@@ -33,7 +33,7 @@ extension PoolStateMachine {
     }
 
     /// One row per worker, by id. `rss` gives a child process's resident memory.
-    public func workerRows(now: UInt64, rss: (Int) -> Int? = { _ in nil }) -> [WorkerInfo] {
+    package func workerRows(now: UInt64, rss: (Int) -> Int? = { _ in nil }) -> [WorkerInfo] {
         workers.values.sorted { $0.id < $1.id }.map { worker in
             var state: WorkerState = worker.ready ? .idle : .starting
             var jobSeconds: Double?
@@ -58,7 +58,7 @@ extension PoolStateMachine {
     }
 
     /// The records of `ids`, in the order asked.
-    public func jobs(ids: [JobID]) throws(NoSuchJobError) -> [JobInfo] {
+    package func jobs(ids: [JobID]) throws(NoSuchJobError) -> [JobInfo] {
         var found: [JobInfo] = []
         for id in ids {
             guard let record = table[id] else { throw NoSuchJobError(id: id) }
@@ -69,13 +69,13 @@ extension PoolStateMachine {
 
     /// Up to `limit` jobs in `state` (or any state), oldest first: queued ones in the order
     /// they will run, running ones by id, finished ones the most recently finished.
-    public func jobs(state: JobState?, limit: Int) -> [JobInfo] {
+    package func jobs(state: JobState?, limit: Int) -> [JobInfo] {
         jobs(heldOf: jobIDs(state: state, limit: limit)[...])
     }
 
     /// The ids of ``jobs(state:limit:)``, in the same order: what a long list holds while it is
     /// sent in parts, rather than the records.
-    public func jobIDs(state: JobState?, limit: Int) -> [JobID] {
+    package func jobIDs(state: JobState?, limit: Int) -> [JobID] {
         switch state {
         case .queued:
             return Array(queue.prefix(limit))
@@ -89,25 +89,25 @@ extension PoolStateMachine {
     }
 
     /// The first of `ids` the pool holds no record of (never submitted, or pruned).
-    public func firstUnknown(of ids: [JobID]) -> JobID? {
+    package func firstUnknown(of ids: [JobID]) -> JobID? {
         ids.first { table[$0] == nil }
     }
 
     /// The record of `id`, if the pool still holds it.
-    public func job(_ id: JobID) -> JobInfo? {
+    package func job(_ id: JobID) -> JobInfo? {
         table[id]?.info(clock: clock)
     }
 
     /// The records of those of `ids` still held, in the order given (a job pruned since the ids
     /// were taken is left out).
-    public func jobs(heldOf ids: ArraySlice<JobID>) -> [JobInfo] {
+    package func jobs(heldOf ids: ArraySlice<JobID>) -> [JobInfo] {
         ids.compactMap(job)
     }
 }
 
 extension SwitchRecord {
     /// The record as the control interface shows it.
-    public func modelSwitch(clock: MonotonicClock) -> ModelSwitch {
+    package func modelSwitch(clock: MonotonicClock) -> ModelSwitch {
         func after(_ time: UInt64?) -> Double? {
             time.map { Double(PoolStateMachine.elapsed(since: requestedAt, $0)) / 1e9 }
         }

@@ -3,12 +3,12 @@ import ConcurProtocol
 // Shutdown: draining and cancelling.
 extension PoolStateMachine {
     /// The reason recorded for queued jobs cancelled by a shutdown.
-    public static let notStartedReason = "not started before the daemon shut down"
+    package static let notStartedReason = "not started before the daemon shut down"
 
     /// Begins a graceful shutdown: intake closes, queued jobs are cancelled with `reason` (they
     /// never started) or, with a journal, stay queued in it for the next start, and every
     /// worker retires after its running job.
-    public mutating func beginDrain(now: UInt64, reason: String = notStartedReason) -> [PoolAction] {
+    package mutating func beginDrain(now: UInt64, reason: String = notStartedReason) -> [PoolAction] {
         guard intakeOpen else { return [] }
         lifecycle = .draining
         target = 0
@@ -29,7 +29,7 @@ extension PoolStateMachine {
 
     /// Interrupts every running job; each ends `cancelled` with `reason` (queued ones, if the
     /// drain had not begun, with `queuedReason`).
-    public mutating func cancelRunning(reason: String, queuedReason: String = notStartedReason, now: UInt64) -> [PoolAction] {
+    package mutating func cancelRunning(reason: String, queuedReason: String = notStartedReason, now: UInt64) -> [PoolAction] {
         var actions = beginDrain(now: now, reason: queuedReason)
         lifecycle = .stopping
         for (id, worker) in workers where worker.job != nil {
@@ -43,5 +43,5 @@ extension PoolStateMachine {
     }
 
     /// Whether shutdown began and every worker has left.
-    public var isDrained: Bool { !intakeOpen && workers.isEmpty }
+    package var isDrained: Bool { !intakeOpen && workers.isEmpty }
 }

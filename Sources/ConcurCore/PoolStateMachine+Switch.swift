@@ -1,4 +1,4 @@
-public import ConcurProtocol
+package import ConcurProtocol
 
 // Switching the concurrency model while the pool runs.
 extension PoolStateMachine {
@@ -7,7 +7,7 @@ extension PoolStateMachine {
     /// is interrupted and goes back to the head of the queue); a worker of the new model starts
     /// in each place an old one leaves, so there are never more workers than the target. A
     /// switch asked for during another one just retargets it.
-    public mutating func setModel(_ model: ConcurrencyModel, preempt: Bool, now: UInt64) throws(SwitchError)
+    package mutating func setModel(_ model: ConcurrencyModel, preempt: Bool, now: UInt64) throws(SwitchError)
         -> (previous: ConcurrencyModel, actions: [PoolAction])
     {
         guard intakeOpen else { throw .shuttingDown }

@@ -1,4 +1,4 @@
-public import ConcurProtocol
+package import ConcurProtocol
 
 // Those who asked for a switch and wait until it serves, fails, is superseded or meets a
 // shutdown: the pool keeps their completions by ticket, the rules decide when each is told.
@@ -14,7 +14,7 @@ extension PoolStateMachine {
     /// worker of the new model serves, at once if the pool already runs `model` (or when the
     /// switch already under way to it settles), or when the switch is superseded by one to
     /// another model, fails, or meets a shutdown.
-    public mutating func requestSwitch(to model: ConcurrencyModel, preempt: Bool, now: UInt64) throws(SwitchError)
+    package mutating func requestSwitch(to model: ConcurrencyModel, preempt: Bool, now: UInt64) throws(SwitchError)
         -> (previous: ConcurrencyModel, ticket: Int, actions: [PoolAction])
     {
         var (previous, actions) = try setModel(model, preempt: preempt, now: now)
@@ -40,7 +40,7 @@ extension PoolStateMachine {
     /// Tells the waiters of a switch that has settled how it ended. A switch whose model could
     /// not start goes back to the model it came from (unless that one cannot start either), so
     /// the pool keeps running jobs; its waiters learn both.
-    public mutating func settleSwitches(now: UInt64) -> [PoolAction] {
+    package mutating func settleSwitches(now: UInt64) -> [PoolAction] {
         var actions: [PoolAction] = []
         let outcome: SwitchOutcome
         switch switchProgress {

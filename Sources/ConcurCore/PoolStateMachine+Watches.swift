@@ -1,4 +1,4 @@
-public import ConcurProtocol
+package import ConcurProtocol
 
 // Watches of jobs.
 extension PoolStateMachine {
@@ -6,7 +6,7 @@ extension PoolStateMachine {
     ///
     /// Returns the watch's id and the jobs that already finished (to send at once); the watch
     /// is already over when those are all that was asked for (`complete`).
-    public mutating func addWatch(ids: [JobID]) throws(NoSuchJobError) -> (id: Int, finished: [JobInfo], complete: Bool) {
+    package mutating func addWatch(ids: [JobID]) throws(NoSuchJobError) -> (id: Int, finished: [JobInfo], complete: Bool) {
         let id = nextWatchID
         nextWatchID += 1
         guard !ids.isEmpty else {
@@ -29,7 +29,7 @@ extension PoolStateMachine {
     }
 
     /// Stops a watch (its client went away).
-    public mutating func removeWatch(_ id: Int) {
+    package mutating func removeWatch(_ id: Int) {
         watches[id] = nil
     }
 }

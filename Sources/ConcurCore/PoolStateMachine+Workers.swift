@@ -6,7 +6,7 @@ extension PoolStateMachine {
     /// Sets the number of workers. Growing keeps retiring workers of the current model first,
     /// then starts new ones; shrinking retires idle workers first, then busy ones after their job.
     /// A model that had stopped being restarted (it kept dying at start) gets a new chance.
-    public mutating func resize(to count: Int, now: UInt64) throws(ResizeError)
+    package mutating func resize(to count: Int, now: UInt64) throws(ResizeError)
         -> (previous: Int, actions: [PoolAction])
     {
         guard intakeOpen else { throw .shuttingDown }
@@ -71,7 +71,7 @@ extension PoolStateMachine {
     }
 
     /// Where the last switch stands for its caller, who waits until the new model serves.
-    public var switchProgress: SwitchProgress {
+    package var switchProgress: SwitchProgress {
         guard let record = lastSwitch else { return .serving }
         if !intakeOpen { return .shuttingDown }
         if record.firstServingAt != nil { return .serving }
@@ -83,7 +83,7 @@ extension PoolStateMachine {
     }
 
     /// Notes that a worker started and serves (its thread id or process id).
-    public mutating func workerReady(_ id: WorkerID, osID: Int?, now: UInt64) {
+    package mutating func workerReady(_ id: WorkerID, osID: Int?, now: UInt64) {
         workers[id]?.osID = osID
         workers[id]?.ready = true
         workers[id]?.readyAt = now
@@ -100,7 +100,7 @@ extension PoolStateMachine {
     /// the queue), waiting, or retiring. A worker may ask while it still holds jobs (a child
     /// prefetching); a worker told `.retire` finishes its running job, gives back the others,
     /// and calls ``workerExited(_:exit:now:)``.
-    public mutating func nextAssignment(for id: WorkerID, limit: Int = 1, now: UInt64) -> Assignment {
+    package mutating func nextAssignment(for id: WorkerID, limit: Int = 1, now: UInt64) -> Assignment {
         guard let index = workers.index(forKey: id) else { return .retire }
         let (retiring, wasIdle) = withWorker(at: index) { worker in
             worker.waiting = false
@@ -158,14 +158,14 @@ extension PoolStateMachine {
 
     /// The reason an `exec` job fails when it is to be handed to a worker while exec jobs are
     /// not allowed (it was queued while they were, before a restart or a reload).
-    public static let execNotAllowedReason =
+    package static let execNotAllowedReason =
         "exec jobs are not allowed: concurd now runs without --allow-exec (allow_exec = false), and this one was queued while they were"
 
     /// Whether ``nextAssignment(for:limit:now:)`` decided actions for the caller to perform.
-    public var hasDeferredActions: Bool { !deferredActions.isEmpty }
+    package var hasDeferredActions: Bool { !deferredActions.isEmpty }
 
     /// The actions ``nextAssignment(for:limit:now:)`` decided, to perform now.
-    public mutating func takeDeferredActions() -> [PoolAction] {
+    package mutating func takeDeferredActions() -> [PoolAction] {
         defer { deferredActions.removeAll() }
         return deferredActions
     }
@@ -193,7 +193,7 @@ extension PoolStateMachine {
 
     /// Records the outcomes of jobs `worker` ran, in the order they ran (one look-up of the
     /// worker for the batch).
-    public mutating func finish(worker id: WorkerID, reports: [JobReport]) -> [PoolAction] {
+    package mutating func finish(worker id: WorkerID, reports: [JobReport]) -> [PoolAction] {
         guard var index = workers.index(forKey: id) else { return [] }
         var actions: [PoolAction] = []
         for report in reports {
@@ -210,7 +210,9 @@ extension PoolStateMachine {
 
     /// Records the outcome of a job `worker` ran; `startedAt` is when it really started, when the
     /// worker knows better than the pool (a child reports its own times). Returns notifications.
-    public mutating func finish(worker id: WorkerID, job jobID: JobID, outcome: JobOutcome, startedAt: UInt64? = nil, now: UInt64)
+    package mutating func finish(
+        worker id: WorkerID, job jobID: JobID, outcome: JobOutcome, startedAt: UInt64? = nil, now: UInt64
+    )
         -> [PoolAction]
     {
         guard let index = workers.index(forKey: id) else { return [] }
@@ -279,11 +281,11 @@ extension PoolStateMachine {
     }
 
     /// The reason recorded for jobs given back, or left by their worker, during a shutdown.
-    public static let unfinishedReason = "not run to the end before the daemon shut down"
+    package static let unfinishedReason = "not run to the end before the daemon shut down"
 
     /// Takes back jobs a worker held but had not started (after a release or a retire); they go
     /// to the head of the queue, in their order, and waiting workers are woken.
-    public mutating func returnJobs(worker id: WorkerID, ids: [JobID], now: UInt64) -> [PoolAction] {
+    package mutating func returnJobs(worker id: WorkerID, ids: [JobID], now: UInt64) -> [PoolAction] {
         // Rare (a release or a retire), so a copy of the worker is fine here.
         guard var worker = workers.removeValue(forKey: id) else { return [] }
         let returning = Set(ids)
@@ -317,7 +319,7 @@ extension PoolStateMachine {
     /// says; jobs it had finished without reporting run again (at least once across crashes);
     /// jobs it had not started go back to the head of the queue. A dead worker is replaced, after
     /// a backoff; a model that keeps dying at start is not restarted any more.
-    public mutating func workerExited(_ id: WorkerID, exit: WorkerExit, now: UInt64) -> [PoolAction] {
+    package mutating func workerExited(_ id: WorkerID, exit: WorkerExit, now: UInt64) -> [PoolAction] {
         guard let worker = workers.removeValue(forKey: id) else { return [] }
         var died: String?
         var progress: ProgressReport?
@@ -331,6 +333,40 @@ extension PoolStateMachine {
         case .stopped(_, let report):
             progress = report
         }
+        let settled = settleOutstanding(of: worker, id: id, progress: progress, died: died, now: now)
+        var actions = settled.actions
+        if let record = lastSwitch, record.oldRetiredAt == nil, !workers.values.contains(where: { $0.model != model }) {
+            lastSwitch?.oldRetiredAt = now
+        }
+        let delay = died.map { countDeath(of: worker, startedThrough: settled.startedThrough, reason: $0, now: now) } ?? 0
+        var replacements: [WorkerID] = []
+        if intakeOpen {
+            let starts = reconcile(now: now, startDelay: delay)
+            for case .startWorker(let newID, _, _) in starts { replacements.append(newID) }
+            if died != nil { events.restarts += replacements.count }
+            actions += starts
+        }
+        if let died {
+            let next: String
+            if let replacement = replacements.first {
+                next = "worker \(replacement) replaces it" + (delay > 0 ? " in \(formatDecimal(delay)) s" : "")
+            } else if events.fatal[worker.model] != nil {
+                next = "\(worker.model.rawValue) workers keep dying at start and are no longer restarted"
+            } else {
+                next = "not replaced"
+            }
+            record(.workerDied, "\(died); \(next)", worker: id, model: worker.model, now: now)
+        }
+        return actions
+    }
+
+    /// What becomes of the jobs a leaving worker held: the running one retried, failed or
+    /// ended as its interruption says, the rest requeued at the head (their attempts corrected
+    /// from what the progress report says ran). Returns the actions and the index of the last
+    /// job that started (-1: none).
+    mutating func settleOutstanding(
+        of worker: Worker, id: WorkerID, progress: ProgressReport?, died: String?, now: UInt64
+    ) -> (actions: [PoolAction], startedThrough: Int) {
         let outstanding = Array(worker.outstanding)
         // Which of its jobs ran: without a report, the pool's own guess (the first one runs).
         let runningIndex: Int?
@@ -380,48 +416,29 @@ extension PoolStateMachine {
             requeue.append(job)
         }
         actions += putBack(requeue, now: now)
-        if let record = lastSwitch, record.oldRetiredAt == nil, !workers.values.contains(where: { $0.model != model }) {
-            lastSwitch?.oldRetiredAt = now
+        return (actions, startedThrough)
+    }
+
+    /// Counts a death: a death before serving is a failed start, and enough of them in a row
+    /// give the model up. Returns the backoff before the replacement starts (seconds).
+    mutating func countDeath(of worker: Worker, startedThrough: Int, reason died: String, now: UInt64) -> Double {
+        events.deaths += 1
+        // A worker its job killed did start; one that died before serving anything did not.
+        let servedNothing = worker.jobsDone == 0 && startedThrough < 0
+        let startFailure =
+            !worker.ready || (servedNothing && Self.elapsed(since: worker.createdAt, now) < Self.startGraceNanoseconds)
+        let failures = (events.consecutiveStartFailures[worker.model] ?? 0) + (startFailure ? 1 : 0)
+        events.consecutiveStartFailures[worker.model] = startFailure ? failures : nil
+        if failures >= configuration.startFailureLimit {
+            events.fatal[worker.model] = died
         }
-        var delay = 0.0
-        if let died {
-            events.deaths += 1
-            // A worker its job killed did start; one that died before serving anything did not.
-            let servedNothing = worker.jobsDone == 0 && startedThrough < 0
-            let startFailure =
-                !worker.ready || (servedNothing && Self.elapsed(since: worker.createdAt, now) < Self.startGraceNanoseconds)
-            let failures = (events.consecutiveStartFailures[worker.model] ?? 0) + (startFailure ? 1 : 0)
-            events.consecutiveStartFailures[worker.model] = startFailure ? failures : nil
-            if failures >= configuration.startFailureLimit {
-                events.fatal[worker.model] = died
-            }
-            delay = min(configuration.maxBackoff, configuration.initialBackoff * Double(1 << min(max(failures, 1) - 1, 16)))
-        }
-        var replacements: [WorkerID] = []
-        if intakeOpen {
-            let starts = reconcile(now: now, startDelay: delay)
-            for case .startWorker(let newID, _, _) in starts { replacements.append(newID) }
-            if died != nil { events.restarts += replacements.count }
-            actions += starts
-        }
-        if let died {
-            let next: String
-            if let replacement = replacements.first {
-                next = "worker \(replacement) replaces it" + (delay > 0 ? " in \(formatDecimal(delay)) s" : "")
-            } else if events.fatal[worker.model] != nil {
-                next = "\(worker.model.rawValue) workers keep dying at start and are no longer restarted"
-            } else {
-                next = "not replaced"
-            }
-            record(.workerDied, "\(died); \(next)", worker: id, model: worker.model, now: now)
-        }
-        return actions
+        return min(configuration.maxBackoff, configuration.initialBackoff * Double(1 << min(max(failures, 1) - 1, 16)))
     }
 
     /// Forgets a worker that never started (its thread or process could not be created) and
     /// lowers the target by one, so the failure is not retried in a loop; the next resize tries
     /// again.
-    public mutating func abandonWorker(_ id: WorkerID, now: UInt64) -> [PoolAction] {
+    package mutating func abandonWorker(_ id: WorkerID, now: UInt64) -> [PoolAction] {
         guard let worker = workers[id] else { return [] }
         if !worker.retiring && target > 0 { target -= 1 }
         return workerExited(id, exit: .retired, now: now)

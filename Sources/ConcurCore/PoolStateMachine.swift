@@ -1,4 +1,4 @@
-public import ConcurProtocol
+package import ConcurProtocol
 import DequeModule
 
 /// The pool as a plain value: the queue, the job records, the workers and their states.
@@ -11,31 +11,31 @@ import DequeModule
 ///   could not be started);
 /// - a running job is never taken from its worker to shrink the pool;
 /// - a worker's jobs run in the order they were handed to it, the first being the running one.
-public struct PoolStateMachine: Sendable {
+package struct PoolStateMachine: Sendable {
     /// Limits and policies; a reload replaces them (``updateConfiguration(_:)``).
-    public struct Configuration: Sendable, Equatable {
+    package struct Configuration: Sendable, Equatable {
         /// The queue's limit.
-        public var maxQueue: Int
+        package var maxQueue: Int
         /// The most workers a resize may ask for.
-        public var maxWorkers: Int
+        package var maxWorkers: Int
         /// Finished job records kept for `ListJobs`/`WatchJobs`.
-        public var retainFinished: Int
+        package var retainFinished: Int
         /// Attempts a job gets when the worker running it dies; then it fails.
-        public var maxAttempts: Int
+        package var maxAttempts: Int
         /// The time limit of jobs that do not set one, in seconds (nil: none).
-        public var defaultTimeout: Double?
+        package var defaultTimeout: Double?
         /// Whether `exec` jobs are accepted.
-        public var allowExec: Bool
+        package var allowExec: Bool
         /// Consecutive failed starts (a worker dying before it served, or within a second) after
         /// which a model stops being restarted.
-        public var startFailureLimit: Int
+        package var startFailureLimit: Int
         /// The first restart delay after a death, in seconds; it doubles up to `maxBackoff`.
-        public var initialBackoff: Double
+        package var initialBackoff: Double
         /// The longest restart delay, in seconds.
-        public var maxBackoff: Double
+        package var maxBackoff: Double
 
         /// Limits with the given values.
-        public init(
+        package init(
             maxQueue: Int = 100_000, maxWorkers: Int = 256, retainFinished: Int = 10_000, maxAttempts: Int = 3,
             defaultTimeout: Double? = nil, allowExec: Bool = false, startFailureLimit: Int = 5, initialBackoff: Double = 0.1,
             maxBackoff: Double = 5
@@ -53,31 +53,31 @@ public struct PoolStateMachine: Sendable {
     }
 
     /// One worker as the pool sees it.
-    public struct Worker: Sendable, Equatable {
+    package struct Worker: Sendable, Equatable {
         /// The worker's id.
-        public let id: WorkerID
+        package let id: WorkerID
         /// Its model.
-        public let model: ConcurrencyModel
+        package let model: ConcurrencyModel
         /// When it was created.
-        public let createdAt: UInt64
+        package let createdAt: UInt64
         /// Whether it has started and asked for work (a thread running, a child that said hello).
-        public var ready = false
+        package var ready = false
         /// When it became ready.
-        public var readyAt: UInt64?
+        package var readyAt: UInt64?
         /// The jobs handed to it, in order; the first is running.
         var outstanding: Deque<Job> = []
         /// When the running job started (as far as the pool knows).
-        public var runningSince: UInt64?
+        package var runningSince: UInt64?
         /// It will leave after its running job (at once when idle).
-        public var retiring = false
+        package var retiring = false
         /// It asked for work and found none: a wake-up is owed when jobs arrive.
-        public var waiting = false
+        package var waiting = false
         /// Jobs it finished.
-        public var jobsDone = 0
+        package var jobsDone = 0
         /// Nanoseconds it spent on finished jobs.
-        public var busyNanoseconds: UInt64 = 0
+        package var busyNanoseconds: UInt64 = 0
         /// Its kernel thread id or process id, once known.
-        public var osID: Int?
+        package var osID: Int?
         /// Why its running job is being interrupted, if it is.
         var interrupt: Interrupt?
         /// A release of its unstarted jobs was asked for and not yet answered.
@@ -90,7 +90,7 @@ public struct PoolStateMachine: Sendable {
         }
 
         /// The job it runs, if busy.
-        public var job: JobID? { outstanding.first?.id }
+        package var job: JobID? { outstanding.first?.id }
     }
 
     /// A client waiting for jobs to finish.
@@ -106,60 +106,60 @@ public struct PoolStateMachine: Sendable {
     }
 
     /// Counts of workers that left without being asked.
-    public struct WorkerEvents: Sendable, Equatable {
+    package struct WorkerEvents: Sendable, Equatable {
         /// Workers that died unexpectedly.
-        public var deaths = 0
+        package var deaths = 0
         /// Workers started to replace dead ones.
-        public var restarts = 0
+        package var restarts = 0
         /// Deaths before serving (or within a second of starting), in a row, per model.
-        public var consecutiveStartFailures: [ConcurrencyModel: Int] = [:]
+        package var consecutiveStartFailures: [ConcurrencyModel: Int] = [:]
         /// Models that kept dying at start and are no longer restarted, with the last reason.
-        public var fatal: [ConcurrencyModel: String] = [:]
+        package var fatal: [ConcurrencyModel: String] = [:]
     }
 
     /// Limits and policies.
-    public internal(set) var configuration: Configuration
+    package internal(set) var configuration: Configuration
     /// The model new workers get.
-    public internal(set) var model: ConcurrencyModel
+    package internal(set) var model: ConcurrencyModel
     /// The number of workers asked for.
-    public internal(set) var target = 0
+    package internal(set) var target = 0
     /// Serving, paused, draining or stopping.
-    public internal(set) var lifecycle = PoolLifecycle.serving
+    package internal(set) var lifecycle = PoolLifecycle.serving
     /// Whether submits are accepted (false once shutdown began).
-    public var intakeOpen: Bool { lifecycle.acceptsWork }
+    package var intakeOpen: Bool { lifecycle.acceptsWork }
     /// Whether running jobs are being cancelled (after the drain gave up).
-    public var stopping: Bool { lifecycle == .stopping }
+    package var stopping: Bool { lifecycle == .stopping }
     /// The workers alive, by id.
-    public internal(set) var workers: [WorkerID: Worker] = [:]
+    package internal(set) var workers: [WorkerID: Worker] = [:]
     /// Totals by outcome.
-    public internal(set) var totals = JobTotals()
+    package internal(set) var totals = JobTotals()
     /// Resizes applied.
-    public internal(set) var resizes = 0
+    package internal(set) var resizes = 0
     /// Unexpected worker deaths and what was done about them.
-    public internal(set) var events = WorkerEvents()
+    package internal(set) var events = WorkerEvents()
     /// Model switches asked for since start.
-    public internal(set) var switches = 0
+    package internal(set) var switches = 0
     /// The timing of the last model switch.
-    public internal(set) var lastSwitch: SwitchRecord?
+    package internal(set) var lastSwitch: SwitchRecord?
     /// Latency distributions.
-    public internal(set) var latency = LatencyRecorder()
+    package internal(set) var latency = LatencyRecorder()
     /// Completion rates.
-    public internal(set) var throughput = ThroughputMeter()
+    package internal(set) var throughput = ThroughputMeter()
     /// Whether workers are paused: they take no new jobs, the queue keeps accepting.
-    public var paused: Bool { lifecycle == .paused }
+    package var paused: Bool { lifecycle == .paused }
     /// Why the journal cannot record, while it cannot: workers take no new jobs (intake is
     /// refused before it reaches the pool).
-    public internal(set) var journalFailure: String?
+    package internal(set) var journalFailure: String?
     /// What a transition that returns no actions itself decided (``nextAssignment(for:limit:now:)``
     /// failing a job it may not hand over): the caller performs them.
     var deferredActions: [PoolAction] = []
     /// The most recent events, oldest first (at most ``eventMemory``).
-    public var lastEvents: [PoolEvent] { Array(recentEvents) }
+    package var lastEvents: [PoolEvent] { Array(recentEvents) }
     var recentEvents: Deque<PoolEvent> = []
     /// Events recorded since start; the newest has this number.
-    public internal(set) var eventCount = 0
+    package internal(set) var eventCount = 0
     /// How many events ``recentEvents`` keeps.
-    public static let eventMemory = 64
+    package static let eventMemory = 64
     var queue: JobQueue
     var table: JobTable
     var watches: [Int: Watch] = [:]
@@ -171,6 +171,7 @@ public struct PoolStateMachine: Sendable {
     var nextSwitchTicket = 1
     /// Workers owed a wake-up, in the order they started waiting.
     var waiting: Deque<WorkerID> = []
+    /// The mapping of monotonic instants to Unix time, for records shown to people.
     package let clock: MonotonicClock
 
     /// Seconds a worker must live to count as started (a death before is a failed start).
@@ -185,7 +186,7 @@ public struct PoolStateMachine: Sendable {
     }
 
     /// A pool with no workers yet; ``resize(to:now:)`` starts them.
-    public init(model: ConcurrencyModel, configuration: Configuration, clock: MonotonicClock) {
+    package init(model: ConcurrencyModel, configuration: Configuration, clock: MonotonicClock) {
         self.model = model
         self.configuration = configuration
         self.queue = JobQueue(limit: configuration.maxQueue)
@@ -194,5 +195,5 @@ public struct PoolStateMachine: Sendable {
     }
 
     /// Jobs a shutdown left unfinished that stay queued in the journal for the next start.
-    public internal(set) var keptForRestart = 0
+    package internal(set) var keptForRestart = 0
 }

@@ -1,7 +1,7 @@
-public import ConcurProtocol
+package import ConcurProtocol
 
 /// How a model switch ended for the one who asked for it.
-public enum SwitchOutcome: Sendable, Equatable {
+package enum SwitchOutcome: Sendable, Equatable {
     /// A worker of the new model serves; the switch's timing so far.
     case serving(SwitchRecord)
     /// The pool already ran that model.

@@ -1,7 +1,7 @@
-public import ConcurProtocol
+package import ConcurProtocol
 
 /// Where the last model switch stands.
-public enum SwitchProgress: Sendable, Equatable {
+package enum SwitchProgress: Sendable, Equatable {
     /// Workers of the new model are starting.
     case starting
     /// A worker of the new model serves.
@@ -13,19 +13,19 @@ public enum SwitchProgress: Sendable, Equatable {
 }
 
 /// The timing of the last model switch, for `stats` and the benchmark.
-public struct SwitchRecord: Sendable, Equatable {
+package struct SwitchRecord: Sendable, Equatable {
     /// The model switched from.
-    public let from: ConcurrencyModel
+    package let from: ConcurrencyModel
     /// The model switched to.
-    public let to: ConcurrencyModel
+    package let to: ConcurrencyModel
     /// Whether running jobs were preempted.
-    public let preempt: Bool
+    package let preempt: Bool
     /// When the switch was asked for (monotonic nanoseconds).
-    public let requestedAt: UInt64
+    package let requestedAt: UInt64
     /// When the first worker of the new model served (was ready).
-    public var firstServingAt: UInt64?
+    package var firstServingAt: UInt64?
     /// When a worker of the new model started its first job.
-    public var firstJobAt: UInt64?
+    package var firstJobAt: UInt64?
     /// When the last worker of another model left.
-    public var oldRetiredAt: UInt64?
+    package var oldRetiredAt: UInt64?
 }

@@ -1,7 +1,7 @@
 import ConcurProtocol
 
 /// How a worker left.
-public enum WorkerExit: Sendable, Equatable {
+package enum WorkerExit: Sendable, Equatable {
     /// It retired when asked (a thread returning, a child exiting with status 0).
     case retired
     /// It died unexpectedly; `reason` says how (`worker 4 (pid 1234) killed by SIGKILL`).

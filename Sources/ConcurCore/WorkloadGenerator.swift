@@ -1,15 +1,15 @@
-public import ConcurProtocol
+package import ConcurProtocol
 
 /// SplitMix64: a tiny, fast, well-mixed generator whose output depends only on the seed, so a
 /// seeded workload is identical across runs, models, machines and Swift versions.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
+package struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
     /// A generator started from `seed`.
-    public init(seed: UInt64) { state = seed }
+    package init(seed: UInt64) { state = seed }
 
     /// The next 64 random bits.
-    public mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -18,16 +18,16 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     }
 
     /// A double uniform in [0, 1), from the top 53 bits.
-    public mutating func nextUnit() -> Double {
+    package mutating func nextUnit() -> Double {
         Double(next() >> 11) * 0x1.0p-53
     }
 }
 
 /// Generates seeded workloads: the jobs of `Generate` and of `concurd run`.
-public enum WorkloadGenerator {
+package enum WorkloadGenerator {
     /// The jobs of `request`, using `seed` (the request's own seed is ignored here so that the
     /// caller decides how a missing seed is chosen), each with the request's time limit.
-    public static func jobs(for request: WorkloadRequest, seed: UInt64) -> [JobSpec] {
+    package static func jobs(for request: WorkloadRequest, seed: UInt64) -> [JobSpec] {
         var random = SplitMix64(seed: seed)
         var jobs: [JobSpec] = []
         jobs.reserveCapacity(request.count)
@@ -53,7 +53,7 @@ public enum WorkloadGenerator {
     }
 
     /// A seed for a request that did not give one.
-    public static func randomSeed() -> UInt64 {
+    package static func randomSeed() -> UInt64 {
         var system = SystemRandomNumberGenerator()
         return system.next() >> 1  // Varlink ints are signed: keep seeds positive
     }

@@ -1,19 +1,19 @@
-public import Glibc
-public import Varlink
+import Glibc
+package import Varlink
 
 /// Who may use the control socket: root, the daemon's own user, and the users and groups the
 /// configuration allows (`allowed_users`, `allowed_groups`). A peer's groups are its primary
 /// group (SO_PEERCRED) and the groups its user belongs to in the group database.
-public struct AccessPolicy: Sendable, Equatable {
+package struct AccessPolicy: Sendable, Equatable {
     /// User ids allowed besides root and the daemon's own.
-    public var users: Set<UInt32>
+    package var users: Set<UInt32>
     /// Group ids whose members are allowed.
-    public var groups: Set<UInt32>
+    package var groups: Set<UInt32>
     /// The daemon's own user id.
-    public var ownUID: UInt32
+    package var ownUID: UInt32
 
     /// A policy allowing `users` and the members of `groups`, besides root and `ownUID`.
-    public init(users: Set<UInt32> = [], groups: Set<UInt32> = [], ownUID: UInt32 = geteuid()) {
+    package init(users: Set<UInt32> = [], groups: Set<UInt32> = [], ownUID: UInt32 = geteuid()) {
         self.users = users
         self.groups = groups
         self.ownUID = ownUID
@@ -21,7 +21,7 @@ public struct AccessPolicy: Sendable, Equatable {
 
     /// Whether `peer` may call the daemon. `memberships` gives a user's groups (injectable for
     /// tests; by default the group database).
-    public func allows(_ peer: VarlinkPeer, memberships: (UInt32, UInt32) -> [UInt32] = AccessPolicy.groups(of:primary:))
+    package func allows(_ peer: VarlinkPeer, memberships: (UInt32, UInt32) -> [UInt32] = AccessPolicy.groups(of:primary:))
         -> Bool
     {
         if peer.uid == 0 || peer.uid == ownUID || users.contains(peer.uid) { return true }
@@ -31,7 +31,7 @@ public struct AccessPolicy: Sendable, Equatable {
     }
 
     /// The groups user `uid` belongs to (getgrouplist), or only `primary` if the user is unknown.
-    public static func groups(of uid: UInt32, primary: UInt32) -> [UInt32] {
+    package static func groups(of uid: UInt32, primary: UInt32) -> [UInt32] {
         guard let entry = getpwuid(uid), let name = entry.pointee.pw_name else { return [primary] }
         var count: Int32 = 64
         var list = [gid_t](repeating: 0, count: Int(count))

@@ -1,11 +1,11 @@
-public import ArgumentParser
+package import ArgumentParser
 import ConcurProtocol
 
 extension ConcurdCommand {
     /// `concurd compare`: one seeded workload under each model, side by side.
-    public struct Compare: ParsableCommand {
+    package struct Compare: ParsableCommand {
         /// The command's name, help text and subcommands.
-        public static let configuration = CommandConfiguration(
+        package static let configuration = CommandConfiguration(
             abstract: "Run one seeded workload under each model in turn and compare them side by side.",
             discussion: """
                 No socket and no daemon: the pools run in this process (child workers for processes), \
@@ -40,7 +40,7 @@ extension ConcurdCommand {
         var plot: String?
 
         /// An empty command, filled in by the argument parser.
-        public init() {}
+        package init() {}
 
         /// The models asked for, in order.
         var modelList: [ConcurrencyModel] {
@@ -48,7 +48,7 @@ extension ConcurdCommand {
         }
 
         /// Checks the options together before the command runs.
-        public func validate() throws {
+        package func validate() throws {
             guard (1...1_000_000).contains(jobs) else {
                 throw ValidationError("--jobs must be between 1 and 1000000, not \(jobs)")
             }
@@ -66,7 +66,7 @@ extension ConcurdCommand {
         }
 
         /// Runs the command.
-        public func run() throws {
+        package func run() throws {
             let comparison = Comparison(
                 workload: WorkloadRequest(count: jobs, kind: kind, seed: seed, scale: scale), workers: workers,
                 models: modelList)

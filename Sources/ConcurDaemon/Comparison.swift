@@ -1,54 +1,54 @@
 import ConcurCore
-public import ConcurProtocol
-public import ConcurRuntime
+package import ConcurProtocol
+package import ConcurRuntime
 import Glibc
-public import Varlink
+package import Varlink
 
 /// `concurd compare`: one seeded workload run under each model in turn, in this process and
 /// without a socket, at 1, 2, 4, ... up to the asked number of workers; the numbers side by side.
 ///
 /// This is the seeds' lesson measured on the machine at hand: threads against processes
 /// against coroutines (here Swift tasks) on the same jobs.
-public struct Comparison: Sendable {
+package struct Comparison: Sendable {
     /// The workload: count, kind, seed and scale.
-    public var workload: WorkloadRequest
+    package var workload: WorkloadRequest
     /// The largest pool measured.
-    public var workers: Int
+    package var workers: Int
     /// The models compared, in order.
-    public var models: [ConcurrencyModel]
+    package var models: [ConcurrencyModel]
 
     /// A comparison of `models` on `workload` with pools of up to `workers`.
-    public init(workload: WorkloadRequest, workers: Int, models: [ConcurrencyModel] = ConcurrencyModel.allCases) {
+    package init(workload: WorkloadRequest, workers: Int, models: [ConcurrencyModel] = ConcurrencyModel.allCases) {
         self.workload = workload
         self.workers = workers
         self.models = models
     }
 
     /// One run: a model, a pool size, and what it took.
-    public struct Measurement: Sendable, Equatable {
+    package struct Measurement: Sendable, Equatable {
         /// The model.
-        public var model: ConcurrencyModel
+        package var model: ConcurrencyModel
         /// Workers in the pool.
-        public var workers: Int
+        package var workers: Int
         /// Seconds from the submit to the last job finished.
-        public var wall: Double
+        package var wall: Double
         /// CPU seconds of the process and its child workers over that time.
-        public var cpu: Double
+        package var cpu: Double
         /// Jobs done and failed.
-        public var finished: Int
+        package var finished: Int
         /// Queue wait and run time percentiles.
-        public var latency: LatencySummary
+        package var latency: LatencySummary
         /// The largest resident memory seen, this process and its child workers together, bytes.
-        public var peakRSS: Int
+        package var peakRSS: Int
 
         /// Jobs per second.
-        public var throughput: Double { wall > 0 ? Double(finished) / wall : 0 }
+        package var throughput: Double { wall > 0 ? Double(finished) / wall : 0 }
         /// Cores kept busy on average.
-        public var cpuPerWall: Double { wall > 0 ? cpu / wall : 0 }
+        package var cpuPerWall: Double { wall > 0 ? cpu / wall : 0 }
     }
 
     /// The pool sizes measured: powers of two below `workers`, then `workers`.
-    public static func poolSizes(upTo workers: Int) -> [Int] {
+    package static func poolSizes(upTo workers: Int) -> [Int] {
         var sizes: [Int] = []
         var size = 1
         while size < workers {
@@ -60,7 +60,7 @@ public struct Comparison: Sendable {
 
     /// Runs every model at every pool size, `runners` being the models' worker runners (made
     /// once and shared by the runs); `progress` hears about each run as it ends.
-    public func measure(runners: [any WorkerModel], progress: (Measurement) -> Void = { _ in }) throws -> [Measurement] {
+    package func measure(runners: [any WorkerModel], progress: (Measurement) -> Void = { _ in }) throws -> [Measurement] {
         let seed = workload.seed ?? 1
         let specs = WorkloadGenerator.jobs(for: workload, seed: seed)
         var results: [Measurement] = []
@@ -126,7 +126,7 @@ public struct Comparison: Sendable {
     // MARK: Output
 
     /// The side-by-side table at the largest pool, then throughput by pool size.
-    public func table(_ measurements: [Measurement]) -> [String] {
+    package func table(_ measurements: [Measurement]) -> [String] {
         var lines: [String] = [
             "\(workload.count) \(workload.kind.rawValue) jobs (seed \(workload.seed ?? 1), scale \(formatDecimal(workload.scale))), \(workers) worker\(workers == 1 ? "" : "s")",
             "",
@@ -166,7 +166,7 @@ public struct Comparison: Sendable {
     }
 
     /// A few sentences on what the numbers show.
-    public func explanation(_ measurements: [Measurement]) -> [String] {
+    package func explanation(_ measurements: [Measurement]) -> [String] {
         var lines: [String] = []
         let tops = models.compactMap { model in measurements.last { $0.model == model } }
         guard let best = tops.max(by: { $0.throughput < $1.throughput }) else { return [] }
@@ -200,7 +200,7 @@ public struct Comparison: Sendable {
     }
 
     /// The measurements as JSON, for machines.
-    public func json(_ measurements: [Measurement]) -> JSON {
+    package func json(_ measurements: [Measurement]) -> JSON {
         .object([
             "jobs": workload.count.json, "kind": .string(workload.kind.rawValue),
             "seed": Int64(bitPattern: workload.seed ?? 1).json,
@@ -221,7 +221,7 @@ public struct Comparison: Sendable {
     }
 
     /// An SVG line chart: throughput against workers, one line per model.
-    public func svg(_ measurements: [Measurement]) -> String {
+    package func svg(_ measurements: [Measurement]) -> String {
         let width = 640.0
         let height = 400.0
         let left = 80.0

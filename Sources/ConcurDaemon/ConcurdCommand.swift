@@ -1,12 +1,12 @@
-public import ArgumentParser
+package import ArgumentParser
 import ConcurCore
 import ConcurProtocol
 import ConcurRuntime
 
 /// `concurd`: the daemon's command line. The executable only calls `main()`.
-public struct ConcurdCommand: ParsableCommand {
+package struct ConcurdCommand: ParsableCommand {
     /// The command's name, help text and subcommands.
-    public static let configuration = CommandConfiguration(
+    package static let configuration = CommandConfiguration(
         commandName: "concurd",
         abstract: "A supervisor daemon whose worker pool runs jobs from one shared queue.",
         discussion: """
@@ -18,12 +18,12 @@ public struct ConcurdCommand: ParsableCommand {
         defaultSubcommand: Serve.self)
 
     /// An empty command, filled in by the argument parser.
-    public init() {}
+    package init() {}
 }
 
 /// The options of the daemon's hidden child modes: the daemon's pid, the execution log, and
 /// how far below the daemon the workers run.
-public struct ChildOptions: ParsableArguments {
+package struct ChildOptions: ParsableArguments {
     @Option(help: "The daemon's pid; the child exits if its parent is another.")
     var parent: Int32
 
@@ -34,7 +34,7 @@ public struct ChildOptions: ParsableArguments {
     var nice: Int = 0
 
     /// An empty set of options, filled in by the argument parser.
-    public init() {}
+    package init() {}
 
     /// Opens the execution log, if one was given; `who` names the child in the error.
     func openExecutionLog(who: String) throws {
@@ -50,34 +50,34 @@ public struct ChildOptions: ParsableArguments {
 
 extension ConcurdCommand {
     /// `concurd __worker`: the child worker of the processes model (not for people).
-    public struct Worker: ParsableCommand {
+    package struct Worker: ParsableCommand {
         /// Hidden: started by the daemon itself, with its channel as fd 3.
-        public static let configuration = CommandConfiguration(commandName: "__worker", shouldDisplay: false)
+        package static let configuration = CommandConfiguration(commandName: "__worker", shouldDisplay: false)
 
         @OptionGroup var child: ChildOptions
 
         /// An empty command, filled in by the argument parser.
-        public init() {}
+        package init() {}
 
         /// Serves jobs until retired or orphaned; never returns.
-        public func run() throws {
+        package func run() throws {
             try child.openExecutionLog(who: "worker")
             ChildWorker.run(parentPID: child.parent, nice: child.nice)
         }
     }
 
     /// `concurd __forkserver`: the forkserver helper of the processes model (not for people).
-    public struct ForkServerHelper: ParsableCommand {
+    package struct ForkServerHelper: ParsableCommand {
         /// Hidden: started by the daemon itself, with its socket as fd 3.
-        public static let configuration = CommandConfiguration(commandName: "__forkserver", shouldDisplay: false)
+        package static let configuration = CommandConfiguration(commandName: "__forkserver", shouldDisplay: false)
 
         @OptionGroup var child: ChildOptions
 
         /// An empty command, filled in by the argument parser.
-        public init() {}
+        package init() {}
 
         /// Forks workers on request until the daemon goes away; never returns.
-        public func run() throws {
+        package func run() throws {
             try child.openExecutionLog(who: "forkserver")
             ForkServer.serveAsHelper(parentPID: child.parent, nice: child.nice)
         }

@@ -5,12 +5,12 @@ import PathTrust
 /// written it: the file and every directory and link on the way to it. A file another user can
 /// change could turn on `allow_exec` and have concurd run that user's commands as its own, at
 /// start or at the next reload. Reads the file system; called at start and on each reload.
-public enum ConfigFile {
+package enum ConfigFile {
     /// The text of the config file at `path` (relative to the working directory if not absolute).
     ///
     /// - Throws: ``ConfigurationError`` naming the path another user could change and the fix,
     ///   or why the file cannot be read.
-    public static func read(_ path: String) throws(ConfigurationError) -> String {
+    package static func read(_ path: String) throws(ConfigurationError) -> String {
         let absolute = path.hasPrefix("/") ? path : workingDirectory() + "/" + path
         do {
             try PathTrust.check(absolute, as: .linkedFile)

@@ -1,18 +1,18 @@
 import ConcurCore
 import ConcurProtocol
-public import ConcurRuntime
-public import Logging
+package import ConcurRuntime
+package import Logging
 import Synchronization
-public import Varlink
+package import Varlink
 
 /// `io.concur.Supervisor` over the Supervisor: decodes and checks each call, performs it, and
 /// maps the pool's errors to the interface's typed errors.
 ///
 /// Calls are answered on the connection's event loop; none of them waits for a job. Streaming
 /// calls (`Submit`/`Generate` with `more`, `WatchJobs`) are fed by a ``JobWatchSink``.
-public struct ControlService: VarlinkInterface {
+package struct ControlService: VarlinkInterface {
     /// The supervisor served.
-    public let supervisor: Supervisor
+    package let supervisor: Supervisor
     /// Called after a successful resize (the daemon refreshes systemd's status line).
     let onChange: @Sendable () -> Void
     /// Where model switches are logged.
@@ -25,7 +25,7 @@ public struct ControlService: VarlinkInterface {
     let watchBudget = WatchBudget()
 
     /// A service over `supervisor`; `onChange` runs after calls that change the pool's shape.
-    public init(
+    package init(
         supervisor: Supervisor, logger: Logger = Logger(label: "concurd"), onChange: @escaping @Sendable () -> Void = {}
     ) {
         self.init(supervisor: supervisor, logger: logger, reloader: nil, onChange: onChange)
@@ -41,9 +41,9 @@ public struct ControlService: VarlinkInterface {
     }
 
     /// The interface name.
-    public var name: String { SupervisorInterface.name }
+    package var name: String { SupervisorInterface.name }
     /// The interface definition text.
-    public var definition: String { SupervisorInterface.definition }
+    package var definition: String { SupervisorInterface.definition }
 
     /// Nanoseconds a `Stats` reply may be reused for the next caller: calls in a burst share
     /// one reading of the pool and /proc.
@@ -55,7 +55,7 @@ public struct ControlService: VarlinkInterface {
     static let maxListLimit = 10_000
 
     /// Handles one call of the interface.
-    public func handle(method: String, parameters: JSONObject, peer: VarlinkPeer, responder: VarlinkResponder) {
+    package func handle(method: String, parameters: JSONObject, peer: VarlinkPeer, responder: VarlinkResponder) {
         guard let method = SupervisorInterface.Method(rawValue: method) else {
             responder.fail(.methodNotFound("\(name).\(method)"))
             return
@@ -337,149 +337,5 @@ extension ControlService {
         return JobStream(pool: supervisor.pool, responder: responder, budget: watchBudget) { reason in
             logger.warning("dropping a watcher of jobs: \(reason)", metadata: ["peer": "\(peer)"])
         }
-    }
-}
-
-/// Streams a watch's finished jobs to one Varlink call, one reply per job, the last one
-/// ending the call; removes the watch if the client hangs up first.
-///
-/// It keeps itself alive (through its sink's wake-up closure) until the stream ends or the
-/// client hangs up.
-final class JobStream: Sendable {
-    private struct Progress {
-        var watch: Int?
-        var header: JSONObject = [:]
-        var isStarted = false
-        var isOver = false
-    }
-
-    let sink: JobWatchSink
-    private let pool: Pool
-    private let responder: VarlinkResponder
-    private let progress = Mutex(Progress())
-    private let anchor: StreamAnchor
-
-    /// A stream over `pool` to `responder`; `onCutOff` hears why a client that fell too far
-    /// behind was cut off.
-    init(
-        pool: Pool, responder: VarlinkResponder, budget: WatchBudget? = nil,
-        onCutOff: @escaping @Sendable (String) -> Void = { _ in }
-    ) {
-        self.pool = pool
-        self.responder = responder
-        let anchor = StreamAnchor()
-        self.anchor = anchor
-        let reason = "the client fell too far behind (its unread jobs passed what concurd keeps for a watcher) and was cut off"
-        self.sink = JobWatchSink(
-            budget: budget, onCutOff: { onCutOff(reason) }, onReady: { anchor.stream?.scheduleDelivery() })
-        anchor.stream = self
-    }
-
-    /// Records the watch's id and the fields every reply repeats; deliveries begin (after the
-    /// call's first reply, sent before this).
-    func start(watch: Int?, header: JSONObject) {
-        progress.withLock {
-            $0.watch = watch
-            $0.header = header
-            $0.isStarted = true
-        }
-        responder.onClose { [self] in end() }
-        scheduleDelivery()
-    }
-
-    /// Delivers once the client has read what it was sent (at once if it has): while it has
-    /// not, the jobs wait in the sink, where the watch budget bounds them.
-    private func scheduleDelivery() {
-        responder.whenWritable { [self] in deliver() }
-    }
-
-    /// Replies sent per turn of the event loop; the rest wait until the client has read these.
-    static let repliesPerTurn = 64
-
-    private func deliver() {
-        let current = progress.withLock { $0 }
-        guard !current.isOver else { return }
-        // Completions before the call's first reply wait: `start` schedules a delivery.
-        guard current.isStarted else { return }
-        let (items, ended, overflowed, more) = sink.take(limit: Self.repliesPerTurn)
-        for (index, item) in items.enumerated() {
-            var fields = current.header
-            switch item {
-            case .job(let job): fields["job"] = job.json
-            case .event(let event): fields["event"] = event.json
-            }
-            responder.reply(fields, continues: !(ended && !overflowed && index == items.count - 1))
-        }
-        if overflowed {
-            responder.fail(
-                SupervisorError.invalidValue(
-                    parameter: "more", reason: "the client fell too far behind and was cut off (its backlog was dropped)"))
-        }
-        if ended {
-            end()
-        } else if more {
-            // The rest once the client has read these: its pace, not the pool's, sets the flow.
-            responder.whenWritable { [self] in deliver() }
-        }
-    }
-
-    /// Lets go of a stream whose call failed before it started.
-    func cancel() { end() }
-
-    /// Stops the watch (if the pool still has it) and lets the stream go.
-    private func end() {
-        let watch = progress.withLock { progress -> Int? in
-            progress.isOver = true
-            return progress.watch
-        }
-        if let watch { pool.removeWatch(watch) }
-        anchor.stream = nil
-    }
-}
-
-/// Sends a `Submit`'s or `Generate`'s first reply once both the pool has accepted the jobs
-/// and the journal holds them, whichever happens last (the journal may commit before the
-/// submit call has even returned its ids).
-final class SubmitReply: Sendable {
-    private struct Progress {
-        var accepted: (ids: Range<JobID>, watch: Int?)?
-        var durable: JournalFailure??
-    }
-
-    private let progress = Mutex(Progress())
-    private let send: @Sendable (Range<JobID>, Int?, JournalFailure?) -> Void
-
-    /// A reply sent by `send` with the ids, the watch and what the journal said.
-    init(send: @escaping @Sendable (Range<JobID>, Int?, JournalFailure?) -> Void) {
-        self.send = send
-    }
-
-    /// The pool accepted the jobs.
-    func accepted(_ ids: Range<JobID>, watch: Int?) {
-        let ready = progress.withLock { progress -> JournalFailure?? in
-            progress.accepted = (ids, watch)
-            return progress.durable
-        }
-        if let failure = ready { send(ids, watch, failure) }
-    }
-
-    /// The journal holds the jobs (nil) or failed to.
-    func durable(_ failure: JournalFailure?) {
-        let ready = progress.withLock { progress -> (ids: Range<JobID>, watch: Int?)? in
-            progress.durable = .some(failure)
-            return progress.accepted
-        }
-        if let ready { send(ready.ids, ready.watch, failure) }
-    }
-}
-
-/// Holds a ``JobStream`` while its watch lives: the sink's wake-up closure reaches the stream
-/// through it, and ``JobStream`` clears it when the stream ends.
-private final class StreamAnchor: Sendable {
-    private let reference = Mutex<JobStream?>(nil)
-
-    var stream: JobStream? {
-        get { reference.withLock { $0 } }
-        set { reference.withLock { $0 = newValue } }
     }
 }

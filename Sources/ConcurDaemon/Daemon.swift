@@ -3,25 +3,25 @@ import ConcurJournal
 import ConcurProtocol
 import ConcurRuntime
 import Glibc
-public import Logging
+package import Logging
 import NIOPosix
 import Synchronization
-public import Systemd
+package import Systemd
 import Varlink
 import VarlinkServer
 
 /// The `concurd` service: control socket, pool, signals and systemd notifications, from start
 /// to a drained exit.
-public enum Daemon {
+package enum Daemon {
     /// The version reported by `GetInfo` and `Status`.
-    public static let version = "0.1.0"
+    package static let version = "0.1.0"
 
     /// How concurd's entries are named in the journal (`journalctl -t concurd`, `CONCUR_JOB=`).
-    public static let journalIdentity = JournalIdentity(syslogIdentifier: "concurd", fieldPrefix: "CONCUR_")
+    package static let journalIdentity = JournalIdentity(syslogIdentifier: "concurd", fieldPrefix: "CONCUR_")
 
     /// Exit status when running jobs had to be interrupted at shutdown (sysexits EX_TEMPFAIL:
     /// the work was not finished and should be retried).
-    public static let exitInterrupted: Int32 = 75
+    package static let exitInterrupted: Int32 = 75
 
     /// Runs the daemon until it is told to stop; returns the process exit status (0 drained,
     /// 1 could not start, ``exitInterrupted`` when running jobs had to be interrupted).
@@ -29,7 +29,7 @@ public enum Daemon {
     /// The run is an ordered list of parts (``DaemonRun``), started in order and stopped in
     /// reverse. `reloadConfiguration` reads the configuration again (SIGHUP, `Reload()`);
     /// `logLevel` is the level the log handlers share, which a reload may change.
-    public static func serve(
+    package static func serve(
         configuration: DaemonConfiguration, logger: Logger, logLevel: LogLevelControl = LogLevelControl(.info),
         reloadConfiguration: (@Sendable () throws(ConfigurationError) -> DaemonConfiguration)? = nil
     ) -> Int32 {

@@ -1,5 +1,5 @@
-public import ConcurCore
-public import ConcurProtocol
+package import ConcurCore
+package import ConcurProtocol
 import ConcurRuntime
 import Glibc
 import Synchronization
@@ -7,18 +7,18 @@ import Synchronization
 /// `concurd run`: one seeded workload in the foreground, without a socket, like the seed's
 /// `python -m demo.threads`: a line per job, then a summary that, unlike the seed, names every
 /// job that did not run when time ran out or the user pressed Ctrl-C.
-public struct ForegroundRun: Sendable {
+package struct ForegroundRun: Sendable {
     /// The pool's model.
-    public var model: ConcurrencyModel
+    package var model: ConcurrencyModel
     /// Workers.
-    public var workers: Int
+    package var workers: Int
     /// The workload.
-    public var workload: WorkloadRequest
+    package var workload: WorkloadRequest
     /// Seconds before running jobs are interrupted and queued ones abandoned.
-    public var timeLimit: Double
+    package var timeLimit: Double
 
     /// A run with the given parameters.
-    public init(model: ConcurrencyModel, workers: Int, workload: WorkloadRequest, timeLimit: Double) {
+    package init(model: ConcurrencyModel, workers: Int, workload: WorkloadRequest, timeLimit: Double) {
         self.model = model
         self.workers = workers
         self.workload = workload
@@ -26,28 +26,28 @@ public struct ForegroundRun: Sendable {
     }
 
     /// What happened to the jobs, for the summary (and tests).
-    public struct Report: Sendable, Equatable {
+    package struct Report: Sendable, Equatable {
         /// Jobs that ran to the end.
-        public var done: [JobID] = []
+        package var done: [JobID] = []
         /// Jobs that failed.
-        public var failed: [JobID] = []
+        package var failed: [JobID] = []
         /// Jobs interrupted while running.
-        public var interrupted: [JobID] = []
+        package var interrupted: [JobID] = []
         /// Jobs that never started.
-        public var neverStarted: [JobID] = []
+        package var neverStarted: [JobID] = []
         /// Why the run stopped early, if it did.
-        public var stopReason: String?
+        package var stopReason: String?
     }
 
     /// Runs the workload, printing as it goes; returns the exit status (0 when every job was
     /// done, 1 otherwise).
-    public func run() -> Int32 {
+    package func run() -> Int32 {
         let report = execute(print: StandardStreams.printLine)
         return report.done.count == workload.count ? 0 : 1
     }
 
     /// Runs the workload and returns what happened, handing each output line to `print`.
-    public func execute(print: @escaping @Sendable (String) -> Void) -> Report {
+    package func execute(print: @escaping @Sendable (String) -> Void) -> Report {
         let seed = workload.seed ?? WorkloadGenerator.randomSeed()
         let doorbell = ConditionLock()
         let rung = Atomic<Bool>(false)
@@ -75,12 +75,7 @@ public struct ForegroundRun: Sendable {
             doorbell.withLock { doorbell.broadcast() }
         }
         defer { signals.cancel() }
-        let supervisor = Supervisor(
-            configuration: .init(
-                model: model, workers: workers,
-                limits: .init(maxQueue: max(workload.count, 1), maxWorkers: max(workers, 1), retainFinished: workload.count)),
-            models: WorkerModels.all(nice: DaemonConfiguration().workerNice), version: Daemon.version,
-            onEvent: { print("event: \($0)") })
+        let supervisor = makeSupervisor(print: print)
         let pool = supervisor.pool
         current.withLock { $0 = pool }
 
@@ -122,15 +117,36 @@ public struct ForegroundRun: Sendable {
                 pool.cancelRunning(reason: "interrupted: \(reason)", queuedReason: "never started: \(reason)")
             }
         }
+        finish(pool, report: &report, start: start, usageBefore: usageBefore, print: print) {
+            stopReason.withLock { $0 }
+        }
+        return report
+    }
+
+    /// The pool this run uses: room for the whole workload, its records kept to the end.
+    private func makeSupervisor(print: @escaping @Sendable (String) -> Void) -> Supervisor {
+        Supervisor(
+            configuration: .init(
+                model: model, workers: workers,
+                limits: .init(maxQueue: max(workload.count, 1), maxWorkers: max(workers, 1), retainFinished: workload.count)),
+            models: WorkerModels.all(nice: DaemonConfiguration().workerNice), version: Daemon.version,
+            onEvent: { print("event: \($0)") })
+    }
+
+    /// Drains the pool (5 s at most), notes why the run stopped (asked once drained), and
+    /// prints the summary: counts, wall and CPU time, latency.
+    private func finish(
+        _ pool: Pool, report: inout Report, start: UInt64, usageBefore: ProcessUsage, print: (String) -> Void,
+        stopReason: () -> String?
+    ) {
         pool.beginDrain()
         _ = pool.waitUntilDrained(deadline: MonotonicClock.now() + 5_000_000_000)
-        report.stopReason = stopReason.withLock { $0 }
+        report.stopReason = stopReason()
         let wall = Double(MonotonicClock.now() - start) / 1e9
         let usage = ProcessUsage.current()
         let cpu = usage.cpuUserSeconds + usage.cpuSystemSeconds - usageBefore.cpuUserSeconds - usageBefore.cpuSystemSeconds
         let latency = pool.read { $0.latency.summary }
         for text in summary(report, wall: wall, cpu: cpu, latency: latency) { print(text) }
-        return report
     }
 
     private func record(_ job: JobInfo, into report: inout Report) {

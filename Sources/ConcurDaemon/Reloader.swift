@@ -75,33 +75,12 @@ final class Reloader: Sendable {
             }
             let old = configuration
             var outcome = Outcome()
-            func compare<T: Equatable>(_ key: String, _ path: KeyPath<DaemonConfiguration, T>, live: Bool) {
-                guard old[keyPath: path] != new[keyPath: path] else { return }
-                let change = "\(key): \(Self.describe(old[keyPath: path])) -> \(Self.describe(new[keyPath: path]))"
-                if live { outcome.applied.append(change) } else { outcome.needRestart.append(change) }
+            for setting in DaemonSettings.all where setting.reload != .ignored {
+                let (before, after) = (setting.describe(old), setting.describe(new))
+                guard before != after else { continue }
+                let change = "\(setting.key): \(before) -> \(after)"
+                if setting.reload == .live { outcome.applied.append(change) } else { outcome.needRestart.append(change) }
             }
-            compare("workers", \.workers, live: true)
-            compare("model", \.model, live: true)
-            compare("max_queue", \.maxQueue, live: true)
-            compare("max_workers", \.maxWorkers, live: true)
-            compare("drain_timeout", \.drainTimeout, live: true)
-            compare("retain_jobs", \.retainJobs, live: true)
-            compare("retain_age", \.retainAge, live: true)
-            compare("max_attempts", \.maxAttempts, live: true)
-            compare("job_timeout", \.jobTimeout, live: true)
-            compare("allow_exec", \.allowExec, live: true)
-            compare("log_level", \.logLevel, live: true)
-            compare("allowed_users", \.allowedUsers, live: true)
-            compare("allowed_groups", \.allowedGroups, live: true)
-            compare("socket", \.socket, live: false)
-            compare("task_threads", \.taskThreads, live: false)
-            compare("worker_nice", \.workerNice, live: false)
-            compare("start_method", \.startMethod, live: false)
-            compare("watcher_timeout", \.watcherTimeout, live: false)
-            compare("idle_timeout", \.idleTimeout, live: false)
-            compare("state_directory", \.stateDirectory, live: false)
-            compare("ephemeral", \.ephemeral, live: false)
-            compare("journal_sync", \.journalSync, live: false)
 
             let pool = supervisor.pool
             do {
@@ -157,25 +136,6 @@ final class Reloader: Sendable {
         case nil:
             throw ConfigurationError(
                 "the \(model.rawValue) model did not serve within \(Int(Self.switchTimeout)) s; the switch goes on")
-        }
-    }
-
-    private static func describe<T>(_ value: T) -> String {
-        if let optional = value as? (any OptionalDescribing) { return optional.describedValue }
-        return "\(value)"
-    }
-}
-
-/// Optional values described as the value or "none", not `Optional(…)`.
-private protocol OptionalDescribing {
-    var describedValue: String { get }
-}
-
-extension Optional: OptionalDescribing {
-    fileprivate var describedValue: String {
-        switch self {
-        case .some(let value): "\(value)"
-        case .none: "none"
         }
     }
 }

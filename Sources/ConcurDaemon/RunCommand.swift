@@ -1,12 +1,12 @@
-public import ArgumentParser
+package import ArgumentParser
 import ConcurArguments
 import ConcurProtocol
 
 extension ConcurdCommand {
     /// `concurd run`: one seeded workload in the foreground, no socket.
-    public struct Run: ParsableCommand {
+    package struct Run: ParsableCommand {
         /// The command's name, help text and subcommands.
-        public static let configuration = CommandConfiguration(
+        package static let configuration = CommandConfiguration(
             abstract: "Run one seeded workload in the foreground and print each job and a summary.",
             discussion: """
                 Like the seed demo (python -m demo.threads): N workers run seeded, randomly generated \
@@ -37,10 +37,10 @@ extension ConcurdCommand {
         var scale: Double = 1
 
         /// An empty command, filled in by the argument parser.
-        public init() {}
+        package init() {}
 
         /// Checks the options together before the command runs.
-        public func validate() throws {
+        package func validate() throws {
             guard DaemonConfiguration.availableModels.contains(model) else {
                 throw ValidationError(
                     "the \(model.rawValue) model is not available in this version; use \(DaemonConfiguration.availableModels.map(\.rawValue).joined(separator: " or "))"
@@ -65,14 +65,14 @@ extension ConcurdCommand {
         }
 
         /// The run these options describe.
-        public var foregroundRun: ForegroundRun {
+        package var foregroundRun: ForegroundRun {
             ForegroundRun(
                 model: model, workers: workers, workload: WorkloadRequest(count: jobs, kind: kind, seed: seed, scale: scale),
                 timeLimit: time)
         }
 
         /// Runs the command.
-        public func run() throws {
+        package func run() throws {
             let status = foregroundRun.run()
             if status != 0 { throw ExitCode(status) }
         }

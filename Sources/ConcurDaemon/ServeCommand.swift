@@ -1,4 +1,4 @@
-public import ArgumentParser
+package import ArgumentParser
 import ConcurCore
 import ConcurJournal
 import ConcurProtocol
@@ -8,9 +8,9 @@ import Systemd
 
 extension ConcurdCommand {
     /// `concurd serve`: run the daemon.
-    public struct Serve: ParsableCommand {
+    package struct Serve: ParsableCommand {
         /// The command's name, help text and subcommands.
-        public static let configuration = CommandConfiguration(
+        package static let configuration = CommandConfiguration(
             abstract: "Run the daemon: control socket, worker pool, systemd notifications.")
 
         @Option(
@@ -111,63 +111,55 @@ extension ConcurdCommand {
         var journalSync: String?
 
         /// An empty command, filled in by the argument parser.
-        public init() {}
+        package init() {}
+
+        /// The flags given, by the key of their setting: the one place the declared flags meet
+        /// ``DaemonSettings`` (`DaemonSettingsTests` checks that they agree). A switch that is
+        /// off is not given: it cannot turn a config file's `true` off.
+        var givenFlags: [String: SettingValue] {
+            var given: [String: SettingValue] = [:]
+            given["socket"] = socket.map(SettingValue.text)
+            given["workers"] = workers.map(SettingValue.integer)
+            given["model"] = model.map { .text($0.rawValue) }
+            given["max_queue"] = maxQueue.map(SettingValue.integer)
+            given["max_workers"] = maxWorkers.map(SettingValue.integer)
+            given["drain_timeout"] = drainTimeout.map(SettingValue.seconds)
+            given["retain_jobs"] = retainJobs.map(SettingValue.integer)
+            given["retain_age"] = retainAge.map(SettingValue.seconds)
+            given["state_directory"] = stateDirectory.map(SettingValue.text)
+            given["ephemeral"] = ephemeral ? .toggle(true) : nil
+            given["journal_sync"] = journalSync.map(SettingValue.text)
+            given["max_attempts"] = maxAttempts.map(SettingValue.integer)
+            given["job_timeout"] = jobTimeout.map(SettingValue.seconds)
+            given["allow_exec"] = allowExec ? .toggle(true) : nil
+            given["task_threads"] = taskThreads.map(SettingValue.integer)
+            given["worker_nice"] = workerNice.map(SettingValue.integer)
+            given["start_method"] = startMethod.map(SettingValue.text)
+            given["idle_timeout"] = idleTimeout.map(SettingValue.seconds)
+            given["watcher_timeout"] = watcherTimeout.map(SettingValue.seconds)
+            given["log_level"] = logLevel.map(SettingValue.text)
+            given["test_hooks"] = testHooks ? .toggle(true) : nil
+            given["execution_log"] = executionLog.map(SettingValue.text)
+            return given
+        }
 
         /// The merged configuration: defaults, then the config file, then these options.
-        public func resolvedConfiguration(readFile: (String) throws(ConfigurationError) -> String = ConfigFile.read)
+        package func resolvedConfiguration(readFile: (String) throws(ConfigurationError) -> String = ConfigFile.read)
             throws(ConfigurationError) -> DaemonConfiguration
         {
             var configuration = DaemonConfiguration()
             if let config { try configuration.apply(toml: try readFile(config), file: config) }
-            if let socket { configuration.socket = socket }
-            if let workers { configuration.workers = workers }
-            if let model { configuration.model = model }
-            if let maxQueue { configuration.maxQueue = maxQueue }
-            if let maxWorkers { configuration.maxWorkers = maxWorkers }
-            if let drainTimeout { configuration.drainTimeout = drainTimeout }
-            if let retainJobs { configuration.retainJobs = retainJobs }
-            if let maxAttempts { configuration.maxAttempts = maxAttempts }
-            if let jobTimeout { configuration.jobTimeout = jobTimeout }
-            if allowExec { configuration.allowExec = true }
-            if let taskThreads { configuration.taskThreads = taskThreads }
-            if let executionLog { configuration.executionLog = executionLog }
-            if let workerNice { configuration.workerNice = workerNice }
-            if let watcherTimeout { configuration.watcherTimeout = watcherTimeout }
-            if testHooks { configuration.testHooks = true }
-            if let idleTimeout { configuration.idleTimeout = idleTimeout }
-            if let stateDirectory { configuration.stateDirectory = stateDirectory }
-            if ephemeral { configuration.ephemeral = true }
-            if let retainAge { configuration.retainAge = retainAge }
-            if let journalSync {
-                guard let sync = JobJournal.Sync(rawValue: journalSync) else {
-                    throw ConfigurationError(
-                        "--journal-sync must be one of \(JobJournal.Sync.allCases.map(\.rawValue).joined(separator: ", ")), not '\(journalSync)'"
-                    )
-                }
-                configuration.journalSync = sync
-            }
-            if let startMethod {
-                guard let method = WorkerStartMethod(rawValue: startMethod) else {
-                    throw ConfigurationError(
-                        "--start-method must be one of \(WorkerStartMethod.allCases.map(\.rawValue).joined(separator: ", ")), not '\(startMethod)'"
-                    )
-                }
-                configuration.startMethod = method
-            }
-            if let logLevel {
-                guard let level = Logger.Level(rawValue: logLevel) else {
-                    throw ConfigurationError(
-                        "--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not '\(logLevel)'"
-                    )
-                }
-                configuration.logLevel = level
+            let given = givenFlags
+            for setting in DaemonSettings.all {
+                guard let value = given[setting.key] else { continue }
+                try setting.assign(value, &configuration, .flag)
             }
             try configuration.validate()
             return configuration
         }
 
         /// Runs the command.
-        public func run() throws {
+        package func run() throws {
             let configuration: DaemonConfiguration
             do {
                 configuration = try resolvedConfiguration()

@@ -5,9 +5,9 @@ import ConcurRuntime
 ///
 /// It only escalates: nothing -> drain (first SIGTERM/SIGINT) -> cancel (a second one, or
 /// SIGQUIT). Waiters are woken at every step.
-public final class ShutdownEvent: Sendable {
+package final class ShutdownEvent: Sendable {
     /// How far shutdown has gone.
-    public enum Level: Int, Sendable, Comparable {
+    package enum Level: Int, Sendable, Comparable {
         /// Serving.
         case none
         /// Intake closed; running jobs finish.
@@ -16,7 +16,7 @@ public final class ShutdownEvent: Sendable {
         case cancel
 
         /// Orders levels from none to cancel.
-        public static func < (lhs: Level, rhs: Level) -> Bool { lhs.rawValue < rhs.rawValue }
+        package static func < (lhs: Level, rhs: Level) -> Bool { lhs.rawValue < rhs.rawValue }
     }
 
     private let lock = ConditionLock()
@@ -24,14 +24,14 @@ public final class ShutdownEvent: Sendable {
     nonisolated(unsafe) private var current = Level.none
 
     /// An event that has not happened.
-    public init() {}
+    package init() {}
 
     /// The level reached so far.
-    public var level: Level { lock.withLock { current } }
+    package var level: Level { lock.withLock { current } }
 
     /// Raises the level one step (or to `atLeast`, if higher) and returns the new level.
     @discardableResult
-    public func escalate(atLeast minimum: Level = .drain) -> Level {
+    package func escalate(atLeast minimum: Level = .drain) -> Level {
         lock.withLock {
             let next = Level(rawValue: min(current.rawValue + 1, Level.cancel.rawValue)) ?? .cancel
             current = max(next, minimum)
@@ -41,7 +41,7 @@ public final class ShutdownEvent: Sendable {
     }
 
     /// Blocks until shutdown has begun; returns the level.
-    public func wait() -> Level {
+    package func wait() -> Level {
         lock.withLock {
             while current == .none { lock.wait() }
             return current

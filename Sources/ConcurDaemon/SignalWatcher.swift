@@ -12,11 +12,11 @@ import Synchronization
 /// thread with the signals unblocked could take one with its default action. Child processes
 /// must reset their mask (POSIX_SPAWN_SETSIGMASK). Dispatch signal sources were tried first and
 /// delivered signals late on Linux.
-public final class SignalWatcher: Sendable {
+package final class SignalWatcher: Sendable {
     private let active = Atomic<Bool>(true)
 
     /// Blocks `signals` and starts the thread that waits for them; `handler` gets each number.
-    public init(signals: [Int32], handler: @escaping @Sendable (Int32) -> Void) {
+    package init(signals: [Int32], handler: @escaping @Sendable (Int32) -> Void) {
         var set = sigset_t()
         sigemptyset(&set)
         for number in signals { sigaddset(&set, number) }
@@ -39,12 +39,12 @@ public final class SignalWatcher: Sendable {
     }
 
     /// Stops handing signals to the handler (they stay blocked and are dropped).
-    public func cancel() {
+    package func cancel() {
         active.store(false, ordering: .releasing)
     }
 
     /// A signal's name without the SIG prefix, for logs ("TERM").
-    public static func name(of number: Int32) -> String {
+    package static func name(of number: Int32) -> String {
         switch number {
         case SIGTERM: "TERM"
         case SIGINT: "INT"

@@ -1,9 +1,9 @@
 import Glibc
 
 /// Reading a small text file (the config) with an error that names it.
-public enum TextFile {
+package enum TextFile {
     /// The file's contents as UTF-8 text.
-    public static func read(_ path: String) throws(ConfigurationError) -> String {
+    package static func read(_ path: String) throws(ConfigurationError) -> String {
         try read(path) { (_: stat) throws(ConfigurationError) in }
     }
 
@@ -39,7 +39,7 @@ public enum TextFile {
     }
 
     /// Writes `text` to `path` (created or truncated, mode 0644); the error says why not.
-    public static func write(_ text: String, to path: String) throws(ConfigurationError) {
+    package static func write(_ text: String, to path: String) throws(ConfigurationError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ConfigurationError(String(cString: strerror(errno))) }
         defer { close(fd) }

@@ -1,30 +1,30 @@
 import CSQLite
-public import ConcurCore
+package import ConcurCore
 import ConcurProtocol
 import ConcurRuntime
 import Varlink
 
 extension JobJournal {
     /// What the start-up found in the journal.
-    public struct Recovery: Sendable {
+    package struct Recovery: Sendable {
         /// The jobs to put back: unfinished ones (queued) and the retained finished ones.
-        public var records: [JobRecord] = []
+        package var records: [JobRecord] = []
         /// The id the next accepted job gets.
-        public var nextJobID: JobID = 1
+        package var nextJobID: JobID = 1
         /// Jobs waiting in the queue.
-        public var queued = 0
+        package var queued = 0
         /// Jobs a worker had been given (or was running) when concurd stopped without finishing
         /// them: they may have run, and run again (re-queued), unless their attempts ran out.
-        public var inFlight = 0
+        package var inFlight = 0
         /// Of those, the ones failed because their attempts ran out.
-        public var failedAfterStop = 0
+        package var failedAfterStop = 0
         /// Finished jobs kept for `ListJobs`.
-        public var finished = 0
+        package var finished = 0
         /// The layout the journal was migrated from, if it was.
-        public var migratedFrom: Int?
+        package var migratedFrom: Int?
 
         /// One line for the log.
-        public var summary: String {
+        package var summary: String {
             var text = "\(queued) queued"
             if inFlight > 0 {
                 text += ", \(inFlight) in flight when concurd last stopped (re-queued"

@@ -1,5 +1,5 @@
 import CSQLite
-public import ConcurCore
+package import ConcurCore
 import ConcurProtocol
 import ConcurRuntime
 import Glibc
@@ -7,7 +7,7 @@ import Glibc
 extension JobJournal {
     /// Starts the writer thread, which takes `pool`'s changes from now on and tells the pool
     /// when the journal cannot record (and when it can again).
-    public func follow(_ pool: any JobChangeSource) throws(JobStoreStartError) {
+    package func follow(_ pool: any JobChangeSource) throws(JobStoreStartError) {
         lock.withLock { writerRunning = true }
         do {
             try OSThread.start(name: "concur-journal") { [self] in
@@ -34,7 +34,7 @@ extension JobJournal {
 
     /// Writes what is left and stops the writer: after a drain, no job is left `running`. What
     /// could never be written is logged (``Event/lost(unrecorded:)``).
-    public func close() {
+    package func close() {
         let left = lock.withLock { () -> [JournalChange]? in
             guard lockDescriptor >= 0 else { return nil }
             stopping = true
@@ -72,12 +72,18 @@ extension JobJournal {
         writeLoop(pool: pool, statements: statements)
     }
 
-    private func writeLoop(pool: any JobChangeSource, statements: Statements) {
+    /// What the writer's loop remembers between rounds: when it last pruned and tried, since
+    /// when it fails, and what it last reported of the changes that wait.
+    private struct WriterProgress {
         var lastPrune = MonotonicClock.now()
         var lastAttempt: UInt64 = 0
         var failingSince: UInt64?
         var lastReport: UInt64 = 0
         var reported = 0
+    }
+
+    private func writeLoop(pool: any JobChangeSource, statements: Statements) {
+        var progress = WriterProgress()
         let retryNanoseconds = UInt64(Self.retryInterval * 1e9)
         while true {
             let (finishing, isBroken) = lock.withLock { () -> (Bool, Bool) in
@@ -104,77 +110,95 @@ extension JobJournal {
                 continue
             }
             // While failing, a try every retry interval (and a last one at the stop).
-            let attempt = failingSince == nil || finishing || now - lastAttempt >= retryNanoseconds
-            if attempt {
-                lastAttempt = now
-                do {
-                    if !pending.isEmpty { try write(pending, statements) }
-                    let recovered = failingSince != nil
-                    lock.withLock {
-                        unwritten.removeAll(keepingCapacity: true)
-                        durable = max(durable, unwrittenThrough)
-                        if recovered { failed = nil }
-                    }
-                    if let since = failingSince {
-                        failingSince = nil
-                        pool.setJournalFailure(nil)
-                        onEvent(.recovered(seconds: Double(now - since) / 1e9, written: pending.count))
-                    }
-                } catch {
-                    let failure = JournalFailure(
-                        reason:
-                            "the job journal \(path) cannot record (\(error.message)): concurd refuses new jobs and starts none "
-                            + "until it can, and tries again every \(formatDecimal(Self.retryInterval)) s; free space on its disk"
-                    )
-                    if failingSince == nil {
-                        failingSince = now
-                        lastReport = now
-                        // The pool first: whoever hears of the failure next finds it degraded.
-                        pool.setJournalFailure(failure)
-                        if markFailed(failure, permanently: false) {
-                            onEvent(.failed(failure, unrecorded: JournalChange.summary(of: pending)))
-                        }
-                    } else if let since = failingSince, pending.count > reported || now - lastReport >= 60_000_000_000 {
-                        // What waits is named again as it grows (once a retry at most), and once a
-                        // minute while nothing changes.
-                        lastReport = now
-                        onEvent(
-                            .stillFailing(
-                                failure, seconds: Double(now - since) / 1e9, unrecorded: JournalChange.summary(of: pending)))
-                    }
-                    reported = pending.count
-                }
+            if progress.failingSince == nil || finishing || now - progress.lastAttempt >= retryNanoseconds {
+                progress.lastAttempt = now
+                commit(pending, statements, now: now, progress: &progress, pool: pool)
             }
-            if now - lastPrune >= 1_000_000_000 {
-                lastPrune = now
+            if now - progress.lastPrune >= 1_000_000_000 {
+                progress.lastPrune = now
                 if let replaced = fileReplaced() {
                     breakPermanently(replaced, pool: pool)
                     continue
                 }
-                if failingSince == nil {
-                    do {
-                        try database.execute("BEGIN IMMEDIATE")
-                        try prune(now: clock.unixTime(now))
-                        try database.execute("COMMIT")
-                    } catch {
-                        // A full disk can refuse even a delete; the next commit reports it.
-                        try? database.execute("ROLLBACK")
-                    }
-                }
+                if progress.failingSince == nil { pruneOnce(now: now) }
             }
-            let done = lock.withLock { () -> [(@Sendable (JournalFailure?) -> Void)] in
-                lock.broadcast()
-                var ready: [@Sendable (JournalFailure?) -> Void] = []
-                callbacks.removeAll { waiting in
-                    guard waiting.count <= durable else { return false }
-                    ready.append(waiting.completion)
-                    return true
-                }
-                return ready
-            }
-            for completion in done { completion(nil) }
+            completeDurableCallbacks()
             if finishing { break }
         }
+    }
+
+    /// Writes what waits in one transaction; on success marks it durable (and a recovery, if
+    /// it was failing), on failure tells the pool and logs what waits (again as it grows, and
+    /// once a minute).
+    private func commit(
+        _ pending: [JournalChange], _ statements: Statements, now: UInt64, progress: inout WriterProgress,
+        pool: any JobChangeSource
+    ) {
+        do {
+            if !pending.isEmpty { try write(pending, statements) }
+            let recovered = progress.failingSince != nil
+            lock.withLock {
+                unwritten.removeAll(keepingCapacity: true)
+                durable = max(durable, unwrittenThrough)
+                if recovered { failed = nil }
+            }
+            if let since = progress.failingSince {
+                progress.failingSince = nil
+                pool.setJournalFailure(nil)
+                onEvent(.recovered(seconds: Double(now - since) / 1e9, written: pending.count))
+            }
+        } catch {
+            let failure = JournalFailure(
+                reason:
+                    "the job journal \(path) cannot record (\(error.message)): concurd refuses new jobs and starts none "
+                    + "until it can, and tries again every \(formatDecimal(Self.retryInterval)) s; free space on its disk"
+            )
+            if progress.failingSince == nil {
+                progress.failingSince = now
+                progress.lastReport = now
+                // The pool first: whoever hears of the failure next finds it degraded.
+                pool.setJournalFailure(failure)
+                if markFailed(failure, permanently: false) {
+                    onEvent(.failed(failure, unrecorded: JournalChange.summary(of: pending)))
+                }
+            } else if let since = progress.failingSince,
+                pending.count > progress.reported || now - progress.lastReport >= 60_000_000_000
+            {
+                // What waits is named again as it grows (once a retry at most), and once a
+                // minute while nothing changes.
+                progress.lastReport = now
+                onEvent(
+                    .stillFailing(failure, seconds: Double(now - since) / 1e9, unrecorded: JournalChange.summary(of: pending)))
+            }
+            progress.reported = pending.count
+        }
+    }
+
+    /// Forgets finished jobs past the retention, in a transaction of its own.
+    private func pruneOnce(now: UInt64) {
+        do {
+            try database.execute("BEGIN IMMEDIATE")
+            try prune(now: clock.unixTime(now))
+            try database.execute("COMMIT")
+        } catch {
+            // A full disk can refuse even a delete; the next commit reports it.
+            try? database.execute("ROLLBACK")
+        }
+    }
+
+    /// Wakes the blocked waiters and calls the callbacks whose changes are durable now.
+    private func completeDurableCallbacks() {
+        let done = lock.withLock { () -> [(@Sendable (JournalFailure?) -> Void)] in
+            lock.broadcast()
+            var ready: [@Sendable (JournalFailure?) -> Void] = []
+            callbacks.removeAll { waiting in
+                guard waiting.count <= durable else { return false }
+                ready.append(waiting.completion)
+                return true
+            }
+            return ready
+        }
+        for completion in done { completion(nil) }
     }
 
     /// The journal file is gone or another one: nothing can be kept from now on.

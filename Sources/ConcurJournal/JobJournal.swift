@@ -1,5 +1,5 @@
 import CSQLite
-public import ConcurCore
+package import ConcurCore
 import ConcurProtocol
 import ConcurRuntime
 import Glibc
@@ -25,22 +25,22 @@ import PathTrust
 /// `@unchecked Sendable`: the database is used only by the thread that opened it and then by
 /// the writer thread (never both at once: the writer starts after the recovery); every other
 /// `var` is read and written only while holding `lock`.
-public final class JobJournal: JobStore, @unchecked Sendable {
+package final class JobJournal: JobStore, @unchecked Sendable {
     /// The journal file's name in the state directory.
-    public static let fileName = "journal.sqlite"
+    package static let fileName = "journal.sqlite"
     /// The lock file's name: held (flock) while a concurd uses the journal, it holds that pid.
-    public static let lockName = "journal.lock"
+    package static let lockName = "journal.lock"
     /// The longest a change waits to be written, in seconds: with the workers' own bound on
     /// reporting a finish (``Pool/reportWithin``), a finished job is in the file within 50 ms.
-    public static let flushInterval = 0.04
+    package static let flushInterval = 0.04
     /// Seconds between attempts to write while the journal cannot record.
-    public static let retryInterval = 1.0
+    package static let retryInterval = 1.0
 
     /// How long finished jobs are kept.
-    public typealias Retention = JobRetention
+    package typealias Retention = JobRetention
 
     /// How much the journal is trusted to survive.
-    public enum Sync: String, Sendable, CaseIterable {
+    package enum Sync: String, Sendable, CaseIterable {
         /// Survives a crash or kill of concurd (each commit reaches the kernel); a power loss may
         /// take the last commits.
         case normal
@@ -49,7 +49,7 @@ public final class JobJournal: JobStore, @unchecked Sendable {
     }
 
     /// What happened to the journal while it ran, for the log.
-    public enum Event: Sendable, Equatable {
+    package enum Event: Sendable, Equatable {
         /// A commit failed: `failure` says why; `unrecorded` lists what waits to be written.
         case failed(JournalFailure, unrecorded: String)
         /// It still cannot record after `seconds`; `unrecorded` lists what waits.
@@ -61,7 +61,7 @@ public final class JobJournal: JobStore, @unchecked Sendable {
     }
 
     /// The journal's file.
-    public let path: String
+    package let path: String
     let database: SQLiteDatabase
     /// The lock file, held until ``close()``.
     var lockDescriptor: Int32
@@ -117,7 +117,7 @@ public final class JobJournal: JobStore, @unchecked Sendable {
     /// readable journal (an empty one included), a journal that is missing where a journal was,
     /// a value out of range in any row, or a journal written by a newer concurd: it never starts
     /// empty in place of a journal it cannot read, and never runs what someone else put there.
-    public static func open(
+    package static func open(
         directory: String, sync: Sync = .normal, maxAttempts: Int, retention: Retention, clock: MonotonicClock,
         onEvent: @escaping @Sendable (Event) -> Void = { _ in }
     ) throws(JournalOpenError) -> (JobJournal, Recovery) {
@@ -349,10 +349,10 @@ public final class JobJournal: JobStore, @unchecked Sendable {
     // MARK: Reading the state
 
     /// True: the pool collects every change for the journal.
-    public var recordsChanges: Bool { true }
+    package var recordsChanges: Bool { true }
 
     /// The records read at open and the next job id, once.
-    public func takeRestored() -> (records: [JobRecord], nextJobID: JobID)? {
+    package func takeRestored() -> (records: [JobRecord], nextJobID: JobID)? {
         lock.withLock {
             defer { restored = nil }
             return restored
@@ -360,16 +360,16 @@ public final class JobJournal: JobStore, @unchecked Sendable {
     }
 
     /// Changes the retention (a reload); pruning follows within a second.
-    public func setRetention(_ retention: Retention) {
+    package func setRetention(_ retention: Retention) {
         lock.withLock { self.retention = retention }
     }
 
     /// Why the journal cannot record now, if it cannot: new jobs are refused with this reason.
-    public var failure: JournalFailure? { lock.withLock { failed } }
+    package var failure: JournalFailure? { lock.withLock { failed } }
 
     /// Blocks until the first `count` changes are durable; throws at once while the journal
     /// cannot record (the caller gives its jobs back rather than wait).
-    public func waitUntilDurable(_ count: UInt64) throws(JournalFailure) {
+    package func waitUntilDurable(_ count: UInt64) throws(JournalFailure) {
         let failure = lock.withLock { () -> JournalFailure? in
             while durable < count && failed == nil {
                 if count > wanted {
@@ -385,7 +385,7 @@ public final class JobJournal: JobStore, @unchecked Sendable {
 
     /// Calls `completion` once the first `count` changes are durable (with nil), or at once with
     /// why the journal cannot record them now.
-    public func whenDurable(_ count: UInt64, _ completion: @escaping @Sendable (JournalFailure?) -> Void) {
+    package func whenDurable(_ count: UInt64, _ completion: @escaping @Sendable (JournalFailure?) -> Void) {
         let now = lock.withLock { () -> JournalFailure?? in
             if durable >= count { return .some(nil) }
             if let failed { return .some(failed) }
@@ -401,9 +401,9 @@ public final class JobJournal: JobStore, @unchecked Sendable {
 }
 
 /// The journal could not be opened; the message says why and what to do.
-public struct JournalOpenError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct JournalOpenError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The text shown to people.
-    public let description: String
+    package let description: String
 
     init(_ description: String) {
         self.description = description

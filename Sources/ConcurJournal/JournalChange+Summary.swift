@@ -1,10 +1,10 @@
-public import ConcurCore
+package import ConcurCore
 import ConcurRuntime
 
 extension JournalChange {
     /// The jobs `changes` concern, by what happened to them, with consecutive ids as ranges:
     /// `accepted 41-60; handed over 12, 14; finished 3-11`, for the log.
-    public static func summary(of changes: [JournalChange]) -> String {
+    package static func summary(of changes: [JournalChange]) -> String {
         let groups = grouped(changes)
         let parts = groups.compactMap { name, ids in ids.isEmpty ? nil : "\(name) \(ranges(ids))" }
         return parts.isEmpty ? "nothing" : parts.joined(separator: "; ")
@@ -13,7 +13,7 @@ extension JournalChange {
     /// What becomes of the jobs whose `changes` were never written, for the log at a stop: an
     /// accepted job is not in the journal (lost), a finished one will run again after the
     /// restart (its end was not recorded), one handed over or started may too.
-    public static func consequences(of changes: [JournalChange]) -> String {
+    package static func consequences(of changes: [JournalChange]) -> String {
         let groups = Dictionary(uniqueKeysWithValues: grouped(changes))
         var parts: [String] = []
         if let ids = groups["accepted"], !ids.isEmpty {

@@ -1,23 +1,23 @@
 import CSQLite
 
 /// An SQLite call that failed: the library's message and code, with what was being done.
-public struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible {
     /// SQLite's primary result code (SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_FULL, ...).
-    public let code: Int32
+    package let code: Int32
     /// SQLite's message.
-    public let message: String
+    package let message: String
     /// What was being done.
-    public let context: String
+    package let context: String
 
     /// The text shown to people.
-    public var description: String { "\(context): \(message)" }
+    package var description: String { "\(context): \(message)" }
 
     /// Whether the file is damaged or not a database at all.
-    public var isCorruption: Bool { code == SQLITE_CORRUPT || code == SQLITE_NOTADB }
+    package var isCorruption: Bool { code == SQLITE_CORRUPT || code == SQLITE_NOTADB }
 
     /// Whether the file could not be opened or written (permissions, an immutable file, a
     /// read-only file system): its content may be fine.
-    public var isUnwritable: Bool { code == SQLITE_READONLY || code == SQLITE_PERM || code == SQLITE_CANTOPEN }
+    package var isUnwritable: Bool { code == SQLITE_READONLY || code == SQLITE_PERM || code == SQLITE_CANTOPEN }
 }
 
 /// One connection to an SQLite database, used from one thread at a time (the journal's).

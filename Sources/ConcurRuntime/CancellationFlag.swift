@@ -6,19 +6,19 @@ import Synchronization
 /// One flag belongs to one worker and is re-armed (under the pool's lock) each time the worker
 /// takes a job, so a cancel meant for one job can never hit the next. Waiting workloads
 /// (`sleep`) block on it, so a cancel wakes them at once.
-public final class CancellationFlag: Sendable {
+package final class CancellationFlag: Sendable {
     private let raised = Atomic<Bool>(false)
     private let wakeup = ConditionLock()
 
     /// A lowered flag.
-    public init() {}
+    package init() {}
 
     /// Whether a cancel has been requested.
     @inline(__always)
-    public var isRaised: Bool { raised.load(ordering: .relaxed) }
+    package var isRaised: Bool { raised.load(ordering: .relaxed) }
 
     /// Requests a cancel and wakes a waiting workload.
-    public func raise() {
+    package func raise() {
         wakeup.withLock {
             raised.store(true, ordering: .relaxed)
             wakeup.broadcast()
@@ -26,12 +26,12 @@ public final class CancellationFlag: Sendable {
     }
 
     /// Lowers the flag for the next job.
-    public func reset() {
+    package func reset() {
         raised.store(false, ordering: .relaxed)
     }
 
     /// Blocks for `nanoseconds` or until raised; returns true if it was raised.
-    public func sleep(nanoseconds: UInt64) -> Bool {
+    package func sleep(nanoseconds: UInt64) -> Bool {
         let deadline = MonotonicClock.now() &+ nanoseconds
         return wakeup.withLock {
             while !raised.load(ordering: .relaxed) {

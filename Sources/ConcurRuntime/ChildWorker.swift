@@ -14,9 +14,9 @@ import Glibc
 /// time whatever follows it in the batch. The child dies with the daemon: PR_SET_PDEATHSIG,
 /// and exit on end of file of its channel. SIGTERM (the daemon stopping it) kills the command
 /// of a running `exec` job first.
-public enum ChildWorker {
+package enum ChildWorker {
     /// The channel's descriptor in the child.
-    public static let channel: Int32 = 3
+    package static let channel: Int32 = 3
 
     /// Results kept before they are sent.
     static let resultBatch = 256
@@ -27,7 +27,7 @@ public enum ChildWorker {
 
     /// Serves jobs until told to retire or the daemon goes away, `nice` levels below the
     /// daemon's control plane; never returns.
-    public static func run(parentPID: Int32, nice: Int = 0) -> Never {
+    package static func run(parentPID: Int32, nice: Int = 0) -> Never {
         serve(parentPID: parentPID, nice: nice)
     }
 

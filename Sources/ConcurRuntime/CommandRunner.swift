@@ -1,5 +1,5 @@
 import CConcurShims
-public import ConcurCore
+package import ConcurCore
 import ConcurProtocol
 import Glibc
 
@@ -10,15 +10,15 @@ import Glibc
 /// It is stopped (SIGTERM to the group, SIGKILL after a grace period) when its cancellation
 /// flag is raised or its time limit passes; one that has ended by then, or ends with status 0
 /// all the same, keeps its result. Runs on the calling thread, in any model.
-public enum CommandRunner {
+package enum CommandRunner {
     /// Bytes of output kept for the job's result.
-    public static let outputTail = 4096
+    package static let outputTail = 4096
 
     /// Seconds between SIGTERM and SIGKILL when a command is stopped.
-    public static let stopGrace = 2.0
+    package static let stopGrace = 2.0
 
     /// Runs `argv` and waits for it; `timeLimit` (seconds) bounds how long it may run.
-    public static func run(_ argv: [String], timeLimit: Double?, cancellation: CancellationFlag) -> JobOutcome {
+    package static func run(_ argv: [String], timeLimit: Double?, cancellation: CancellationFlag) -> JobOutcome {
         var ends: [Int32] = [-1, -1]
         guard pipe(&ends) == 0 else { return .failed("cannot run \(argv[0]): \(String(cString: strerror(errno)))") }
         for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
@@ -44,16 +44,7 @@ public enum CommandRunner {
         var buffer = [UInt8](repeating: 0, count: 16_384)
         while exit == nil {
             if open {
-                var poller = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
-                if poll(&poller, 1, 50) > 0 {
-                    let count = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
-                    if count > 0 {
-                        tail.append(contentsOf: buffer[0..<count])
-                        if tail.count > 2 * outputTail { tail.removeFirst(tail.count - outputTail) }
-                    } else if count == 0 || errno != EINTR {
-                        open = false
-                    }
-                }
+                open = readOutput(readEnd, into: &tail, buffer: &buffer)
             } else {
                 usleep(10_000)
             }
@@ -96,6 +87,26 @@ public enum CommandRunner {
         let output = JobOutput.command(
             exitCode: ending.code >= 0 ? Int(ending.code) : nil, signal: ending.signal >= 0 ? Int(ending.signal) : nil,
             seconds: seconds, output: text)
+        return outcome(ending, output: output, stopReason: stopReason)
+    }
+
+    /// Waits up to 50 ms for output and keeps its tail; false once the pipe is closed.
+    private static func readOutput(_ readEnd: Int32, into tail: inout [UInt8], buffer: inout [UInt8]) -> Bool {
+        var poller = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, 50) > 0 else { return true }
+        let count = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
+        if count > 0 {
+            tail.append(contentsOf: buffer[0..<count])
+            if tail.count > 2 * outputTail { tail.removeFirst(tail.count - outputTail) }
+            return true
+        }
+        return !(count == 0 || errno != EINTR)
+    }
+
+    /// How the job ended, from how the command ended and why it was stopped, if it was.
+    private static func outcome(_ ending: (code: Int32, signal: Int32), output: JobOutput, stopReason: String?)
+        -> JobOutcome
+    {
         if let stopReason {
             // Interrupted, yet it ended with success on its own: it finished (it was ending as
             // the signal came, or let the signal be); its result wins over the interrupt, so a

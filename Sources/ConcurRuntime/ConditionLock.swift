@@ -6,14 +6,14 @@ import Glibc
 /// `Synchronization.Mutex` has no condition variable; blocking worker threads need one.
 /// `@unchecked Sendable`: the pthread objects live at stable heap addresses for the lock's
 /// lifetime and pthread makes every operation on them thread-safe.
-public final class ConditionLock: @unchecked Sendable {
+package final class ConditionLock: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     /// The condition most users need; more can be made with ``makeCondition()``.
-    public let condition: Condition
+    package let condition: Condition
 
     /// A new, unlocked lock. It spins briefly before sleeping when contended (glibc's adaptive
     /// mutex): critical sections here are short, and parking a thread in the kernel costs more.
-    public init() {
+    package init() {
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         var attributes = pthread_mutexattr_t()
@@ -31,39 +31,39 @@ public final class ConditionLock: @unchecked Sendable {
 
     /// Another condition to wait on with this lock, for waiters that must not steal each
     /// other's signals.
-    public func makeCondition() -> Condition { Condition() }
+    package func makeCondition() -> Condition { Condition() }
 
     /// Runs `body` holding the lock.
     @inline(__always)
-    public func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+    package func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()
     }
 
     /// Waits for `condition` (the default one if nil); call only while holding the lock.
-    public func wait(_ condition: Condition? = nil) {
+    package func wait(_ condition: Condition? = nil) {
         pthread_cond_wait((condition ?? self.condition).pointer, mutex)
     }
 
     /// Waits for `condition` until the monotonic deadline (nanoseconds); false when it passed.
     /// Call only while holding the lock.
-    public func wait(_ condition: Condition? = nil, untilMonotonic deadline: UInt64) -> Bool {
+    package func wait(_ condition: Condition? = nil, untilMonotonic deadline: UInt64) -> Bool {
         var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
         return pthread_cond_timedwait((condition ?? self.condition).pointer, mutex, &time) != ETIMEDOUT
     }
 
     /// Wakes one waiter of the default condition.
-    public func signal() { condition.signal() }
+    package func signal() { condition.signal() }
 
     /// Wakes every waiter of the default condition.
-    public func broadcast() { condition.broadcast() }
+    package func broadcast() { condition.broadcast() }
 }
 
 /// A condition variable on the monotonic clock, used with a ``ConditionLock``.
 ///
 /// `@unchecked Sendable` for the same reason as ``ConditionLock``.
-public final class Condition: @unchecked Sendable {
+package final class Condition: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<pthread_cond_t>
 
     init() {
@@ -82,8 +82,8 @@ public final class Condition: @unchecked Sendable {
     }
 
     /// Wakes one waiter.
-    public func signal() { pthread_cond_signal(pointer) }
+    package func signal() { pthread_cond_signal(pointer) }
 
     /// Wakes every waiter.
-    public func broadcast() { pthread_cond_broadcast(pointer) }
+    package func broadcast() { pthread_cond_broadcast(pointer) }
 }

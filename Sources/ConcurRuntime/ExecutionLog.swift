@@ -11,18 +11,18 @@ import Synchronization
 /// appends `start ID MODEL PID` before the job and `end ID OUTCOME TIME` after it (OUTCOME:
 /// done, failed or cancelled; TIME in monotonic nanoseconds), each line in one `write` to a file opened with O_APPEND, so lines
 /// from several processes never interleave. Child workers get the path on their command line.
-public enum ExecutionLog {
+package enum ExecutionLog {
     private static let descriptor = Atomic<Int32>(-1)
     private static let openedPath = Mutex<String?>(nil)
 
     /// Why the log could not be opened.
-    public struct OpenError: Error, Sendable, CustomStringConvertible {
+    package struct OpenError: Error, Sendable, CustomStringConvertible {
         /// The text shown to people.
-        public let description: String
+        package let description: String
     }
 
     /// Opens (creating or appending to) the log at `path`; once per process.
-    public static func open(path: String) throws(OpenError) {
+    package static func open(path: String) throws(OpenError) {
         let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw OpenError(description: "cannot open the execution log \(path): \(String(cString: strerror(errno)))")
@@ -39,7 +39,7 @@ public enum ExecutionLog {
     }
 
     /// The log's path, if it is on.
-    public static var path: String? { openedPath.withLock { $0 } }
+    package static var path: String? { openedPath.withLock { $0 } }
 
     /// Notes that `job` starts under `model`.
     @inline(__always)

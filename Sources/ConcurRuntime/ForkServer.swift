@@ -4,7 +4,7 @@ import ConcurProtocol
 import Glibc
 
 /// How the processes model starts a child worker.
-public enum WorkerStartMethod: String, Sendable, CaseIterable {
+package enum WorkerStartMethod: String, Sendable, CaseIterable {
     /// posix_spawn of the daemon's own binary in its hidden worker mode: a fresh process.
     case spawn
     /// fork of a small single-threaded helper (the forkserver), which is much faster to start
@@ -38,7 +38,7 @@ protocol WorkerLauncher: Sendable {
 /// the first of those starts a new helper (after a backoff if helpers keep dying young).
 ///
 /// `@unchecked Sendable`: every `var` is guarded by `lock`.
-public final class ForkServer: WorkerLauncher, @unchecked Sendable {
+package final class ForkServer: WorkerLauncher, @unchecked Sendable {
     /// One helper process and its socket.
     private struct Helper {
         let pid: pid_t
@@ -48,13 +48,13 @@ public final class ForkServer: WorkerLauncher, @unchecked Sendable {
     }
 
     /// Why the forkserver could not be started.
-    public struct StartError: Error, Sendable, CustomStringConvertible {
+    package struct StartError: Error, Sendable, CustomStringConvertible {
         /// The text shown to people.
-        public let description: String
+        package let description: String
     }
 
     /// The arguments that select the helper mode of the daemon's binary.
-    public static let helperArguments = ["__forkserver"]
+    package static let helperArguments = ["__forkserver"]
 
     private let spawner: WorkerSpawner
     private let nice: Int
@@ -75,7 +75,7 @@ public final class ForkServer: WorkerLauncher, @unchecked Sendable {
 
     /// Starts the helper (its workers run `nice` levels below the daemon); `onEvent` hears when
     /// a helper dies and when a new one starts.
-    public static func start(nice: Int, onEvent: @escaping @Sendable (String) -> Void = { _ in })
+    package static func start(nice: Int, onEvent: @escaping @Sendable (String) -> Void = { _ in })
         throws(StartError) -> ForkServer
     {
         let spawner: WorkerSpawner
@@ -97,7 +97,7 @@ public final class ForkServer: WorkerLauncher, @unchecked Sendable {
     }
 
     /// The helper's process id, while one runs.
-    public var helperPID: Int32? { lock.withLock { helper?.pid } }
+    package var helperPID: Int32? { lock.withLock { helper?.pid } }
 
     /// Spawns a helper and the thread that reads what it sends (under `lock`).
     private func startHelperLocked() -> Result<Helper, ProcessWorkerError> {
@@ -221,7 +221,7 @@ public final class ForkServer: WorkerLauncher, @unchecked Sendable {
 
     /// Ends the helper (it exits at end of file on its socket; its workers, if any were left,
     /// die with it) and waits until it is reaped, so that no zombie is left behind.
-    public func stop() {
+    package func stop() {
         lock.withLock {
             stopped = true
             guard let current = helper else { return }
@@ -248,7 +248,7 @@ public final class ForkServer: WorkerLauncher, @unchecked Sendable {
     /// The helper's life (`concurd __forkserver`): checks that it has one thread, dies with the
     /// daemon `parentPID`, and serves fork requests on fd 3. It never returns in the helper; in
     /// each worker it forks, that worker serves jobs (`nice` levels below the daemon).
-    public static func serveAsHelper(parentPID: Int32, nice: Int) -> Never {
+    package static func serveAsHelper(parentPID: Int32, nice: Int) -> Never {
         _ = concur_set_parent_death_signal(SIGKILL)
         // The daemon may have died before the death signal was armed.
         if getppid() != parentPID { _exit(0) }

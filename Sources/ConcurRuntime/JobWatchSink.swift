@@ -1,10 +1,10 @@
 import ConcurCore
-public import ConcurProtocol
+package import ConcurProtocol
 import DequeModule
 import Synchronization
 
 /// What a watch reports: a job that reached its final state, or an event of the pool.
-public enum WatchItem: Sendable, Equatable {
+package enum WatchItem: Sendable, Equatable {
     /// A finished job.
     case job(JobInfo)
     /// Something that happened to the pool.
@@ -13,14 +13,14 @@ public enum WatchItem: Sendable, Equatable {
 
 /// A finished job's record as the watches covering it share it: one copy however many watches
 /// hold it until their clients take it.
-public final class WatchedJob: Sendable {
+package final class WatchedJob: Sendable {
     /// The record.
-    public let info: JobInfo
+    package let info: JobInfo
     /// About how many bytes a watch holding it is charged (as if it were not shared).
     let estimatedBytes: Int
 
     /// A shared record of `info`.
-    public init(_ info: JobInfo) {
+    package init(_ info: JobInfo) {
         self.info = info
         estimatedBytes = WatchItem.job(info).estimatedBytes
     }
@@ -34,7 +34,7 @@ public final class WatchedJob: Sendable {
 /// pending. A consumer that falls more than `capacity` items behind, or past what its
 /// ``WatchBudget`` allows in bytes, is cut off (`overflowed`): what it had not taken is dropped
 /// at once, rather than let the daemon's memory grow without bound.
-public final class JobWatchSink: Sendable {
+package final class JobWatchSink: Sendable {
     private struct Buffer {
         var items: Deque<Entry> = []
         var bytes = 0
@@ -47,14 +47,14 @@ public final class JobWatchSink: Sendable {
     private let onReady: @Sendable () -> Void
     private let onCutOff: (@Sendable () -> Void)?
     /// The most items held for a consumer that does not keep up.
-    public let capacity: Int
+    package let capacity: Int
     /// The memory shared with the other watches, if any.
-    public let budget: WatchBudget?
+    package let budget: WatchBudget?
 
     /// A sink that calls `onReady` when items arrive after the consumer last took them, and
     /// `onCutOff` (under the pool's lock: it must not call the pool) the moment its consumer is
     /// cut off.
-    public init(
+    package init(
         capacity: Int = 1_000_000, budget: WatchBudget? = nil, onCutOff: (@Sendable () -> Void)? = nil,
         onReady: @escaping @Sendable () -> Void
     ) {
@@ -70,7 +70,7 @@ public final class JobWatchSink: Sendable {
     }
 
     /// Bytes (estimated) of the items held for the consumer.
-    public var heldBytes: Int { buffer.withLock { $0.bytes } }
+    package var heldBytes: Int { buffer.withLock { $0.bytes } }
 
     /// An item as held: a finished job by reference (shared with the other watches).
     private enum Entry {
@@ -144,7 +144,7 @@ public final class JobWatchSink: Sendable {
     }
 
     /// Takes every pending item and keeps the jobs (for a watch that follows no events).
-    public func takeJobs() -> (jobs: [JobInfo], ended: Bool, overflowed: Bool) {
+    package func takeJobs() -> (jobs: [JobInfo], ended: Bool, overflowed: Bool) {
         let (items, ended, overflowed, _) = take()
         return (items.compactMap { if case .job(let job) = $0 { job } else { nil } }, ended, overflowed)
     }
@@ -152,7 +152,7 @@ public final class JobWatchSink: Sendable {
     /// Takes up to `limit` pending items; `ended` says the watch is over once these are sent
     /// (all jobs reported, or `overflowed` because the consumer fell too far behind) and `more`
     /// that items are left (the consumer takes them next, without another `onReady`).
-    public func take(limit: Int = .max) -> (items: [WatchItem], ended: Bool, overflowed: Bool, more: Bool) {
+    package func take(limit: Int = .max) -> (items: [WatchItem], ended: Bool, overflowed: Bool, more: Bool) {
         buffer.withLock { buffer in
             let count = min(limit, buffer.items.count)
             let taken = buffer.items.prefix(count)

@@ -1,11 +1,11 @@
 import CConcurShims
-public import ConcurCore
+package import ConcurCore
 import Glibc
 
 /// Reading the clock, which the rules in ConcurCore never do.
 extension MonotonicClock {
     /// A mapping whose wall-time offset is taken now (one `clock_gettime` of each clock).
-    public init() {
+    package init() {
         var wall = timespec()
         clock_gettime(CLOCK_REALTIME, &wall)
         let monotonic = Self.now()
@@ -14,7 +14,7 @@ extension MonotonicClock {
 
     /// Nanoseconds on the monotonic clock (a vDSO call, no system call).
     @inline(__always)
-    public static func now() -> UInt64 {
+    package static func now() -> UInt64 {
         concur_monotonic_nanoseconds()
     }
 }

@@ -3,13 +3,13 @@ import ConcurCore
 import Glibc
 
 /// Starting detached operating-system threads, for workers and the supervisor loop.
-public enum OSThread {
+package enum OSThread {
     /// Why a thread could not be started.
-    public struct StartError: Error, Sendable, CustomStringConvertible {
+    package struct StartError: Error, Sendable, CustomStringConvertible {
         /// pthread_create's error number.
-        public let code: Int32
+        package let code: Int32
         /// The text shown to people.
-        public var description: String { "cannot start a thread: \(String(cString: strerror(code)))" }
+        package var description: String { "cannot start a thread: \(String(cString: strerror(code)))" }
     }
 
     private final class Body {
@@ -22,7 +22,7 @@ public enum OSThread {
     }
 
     /// Starts a detached thread named `name` (15 bytes are kept) running `body`.
-    public static func start(name: String, _ body: @escaping @Sendable () -> Void) throws(StartError) {
+    package static func start(name: String, _ body: @escaping @Sendable () -> Void) throws(StartError) {
         let context = Unmanaged.passRetained(Body(name: name, run: body)).toOpaque()
         var thread = pthread_t()
         let result = pthread_create(
@@ -43,11 +43,11 @@ public enum OSThread {
     /// Lowers the calling thread's CPU priority by `niceLevels` (0 leaves it; at most to nice
     /// 19). Threads it starts afterwards inherit it. Workers do this so that the control plane,
     /// the signal thread and the watchdog win the CPU when every core is busy.
-    public static func lowerPriority(by niceLevels: Int) {
+    package static func lowerPriority(by niceLevels: Int) {
         guard niceLevels > 0 else { return }
         _ = concur_lower_thread_priority(Int32(min(niceLevels, 39)))
     }
 
     /// The calling thread's kernel thread id.
-    public static var currentID: Int { Int(concur_gettid()) }
+    package static var currentID: Int { Int(concur_gettid()) }
 }

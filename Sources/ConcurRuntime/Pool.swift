@@ -1,5 +1,5 @@
-public import ConcurCore
-public import ConcurProtocol
+package import ConcurCore
+package import ConcurProtocol
 import Glibc
 import Synchronization
 
@@ -11,32 +11,33 @@ import Synchronization
 /// doorbell. Control calls come from the control plane's threads.
 ///
 /// `@unchecked Sendable`: every stored `var` is read and written only while holding `lock`
-/// (a pthread mutex, needed for the conditions that idle thread workers wait on).
-public final class Pool: JobChangeSource, @unchecked Sendable {
-    private let lock = ConditionLock()
-    private let drainedCondition: Condition
-    private let startedCondition: Condition
-    private var state: PoolStateMachine
-    private var handles: [WorkerID: WorkerHandle] = [:]
-    private var sinks: [Int: JobWatchSink] = [:]
+/// (a pthread mutex, needed for the conditions that idle thread workers wait on). What workers
+/// call is in Pool+Workers.swift.
+package final class Pool: JobChangeSource, @unchecked Sendable {
+    let lock = ConditionLock()
+    let drainedCondition: Condition
+    let startedCondition: Condition
+    var state: PoolStateMachine
+    var handles: [WorkerID: WorkerHandle] = [:]
+    var sinks: [Int: JobWatchSink] = [:]
     /// Watches that follow the pool's events, and how many events they have been given.
-    private var eventSinks: [Int: JobWatchSink] = [:]
-    private var eventsPublished = 0
-    private let models: [ConcurrencyModel: any WorkerModel]
-    private let onEvent: @Sendable (String) -> Void
+    var eventSinks: [Int: JobWatchSink] = [:]
+    var eventsPublished = 0
+    let models: [ConcurrencyModel: any WorkerModel]
+    let onEvent: @Sendable (String) -> Void
     /// The completions of callers waiting for a switch, by the state machine's ticket.
-    private var switchCompletions: [Int: @Sendable (SwitchOutcome) -> Void] = [:]
+    var switchCompletions: [Int: @Sendable (SwitchOutcome) -> Void] = [:]
     /// Where the jobs are kept: submits reply and workers get jobs only once it holds them.
-    private let store: any JobStore
+    let store: any JobStore
     /// Whether the store records changes (false for memory: nothing is collected or awaited).
-    private let recordsChanges: Bool
+    let recordsChanges: Bool
 
     /// A pool that runs workers with `models` (one per ``ConcurrencyModel`` it supports).
     ///
     /// - Parameter onEvent: told about workers that could not be started, died, or were replaced.
     /// - Parameter store: must hold each change before it matters outside the pool; if it
     ///   records changes, the pool collects them for it (``takeJournalChanges()``).
-    public init(
+    package init(
         state: PoolStateMachine, models: [any WorkerModel], store: any JobStore = MemoryJobStore(),
         onEvent: @escaping @Sendable (String) -> Void = { _ in }
     ) {
@@ -52,7 +53,7 @@ public final class Pool: JobChangeSource, @unchecked Sendable {
     }
 
     /// Reads the state under the lock.
-    public func read<T, E: Error>(_ body: (PoolStateMachine) throws(E) -> T) throws(E) -> T {
+    package func read<T, E: Error>(_ body: (PoolStateMachine) throws(E) -> T) throws(E) -> T {
         try lock.withLock { () throws(E) in try body(state) }
     }
 
@@ -60,7 +61,7 @@ public final class Pool: JobChangeSource, @unchecked Sendable {
 
     /// Accepts a batch of jobs, all or none, and returns once the journal (if any) holds them.
     /// With a `sink`, their completions stream to it.
-    public func submit(_ specs: [JobSpec], watch sink: JobWatchSink? = nil) throws(SubmitError) -> (
+    package func submit(_ specs: [JobSpec], watch sink: JobWatchSink? = nil) throws(SubmitError) -> (
         ids: Range<JobID>, watch: Int?
     ) {
         let (ids, watch, count) = try accept(specs, watch: sink)
@@ -76,7 +77,7 @@ public final class Pool: JobChangeSource, @unchecked Sendable {
     /// called once it holds them (with nil; at once without a journal), or with what failed:
     /// the jobs were accepted then, and will run unless concurd stops first. This is how the
     /// control plane replies without blocking its event loop on a commit.
-    public func submit(
+    package func submit(
         _ specs: [JobSpec], watch sink: JobWatchSink? = nil,
         whenDurable: @escaping @Sendable (JournalFailure?) -> Void
     ) throws(SubmitError) -> (ids: Range<JobID>, watch: Int?) {
@@ -91,7 +92,7 @@ public final class Pool: JobChangeSource, @unchecked Sendable {
 
     /// Queues the jobs; returns their ids, the watch, and the journal change that must be
     /// durable before anyone is told. A journal that already failed refuses them.
-    private func accept(_ specs: [JobSpec], watch sink: JobWatchSink?) throws(SubmitError) -> (
+    func accept(_ specs: [JobSpec], watch sink: JobWatchSink?) throws(SubmitError) -> (
         ids: Range<JobID>, watch: Int?, durableThrough: UInt64
     ) {
         if recordsChanges, let failure = store.failure {
@@ -119,7 +120,7 @@ public final class Pool: JobChangeSource, @unchecked Sendable {
     /// until their batch ends: so a job that finished is in the next commit even while a long
     /// job runs behind it in the same batch. (A child process sends its own within
     /// ``ChildWorker/flushAfter``.)
-    public func takeJournalChanges() -> (changes: [JournalChange], through: UInt64) {
+    package func takeJournalChanges() -> (changes: [JournalChange], through: UInt64) {
         lock.withLock {
             for handle in handles.values where handle.isInProcess {
                 // Finishes start no worker: there is nothing to launch.
@@ -132,13 +133,13 @@ public final class Pool: JobChangeSource, @unchecked Sendable {
     /// The journal cannot record (`failure`), or can again (nil): while it cannot, workers
     /// take no new jobs (nothing starts whose start the file could not show) and the status
     /// says why; once it can, waiting workers are woken.
-    public func setJournalFailure(_ failure: JournalFailure?) {
+    package func setJournalFailure(_ failure: JournalFailure?) {
         perform { state, now in state.setJournalFailure(failure?.reason, now: now) }
     }
 
     /// Waits until the journal holds the first `count` changes (a worker about to get jobs);
     /// false if it cannot record now: the worker gives the jobs back and waits for it.
-    private func awaitDurable(_ count: UInt64?) -> Bool {
+    func awaitDurable(_ count: UInt64?) -> Bool {
         guard let count, recordsChanges else { return true }
         do {
             try store.waitUntilDurable(count)
@@ -151,12 +152,12 @@ public final class Pool: JobChangeSource, @unchecked Sendable {
     /// After a hand-over the journal could not record: the pool learns of the failure from the
     /// journal's writer a moment later; until it has, a worker asking again would only be given
     /// the jobs again, so it waits a little first.
-    private func pauseUntilJournalFailureKnown() {
+    func pauseUntilJournalFailureKnown() {
         if lock.withLock({ state.journalFailure == nil }) { usleep(1_000) }
     }
 
     /// Sets the number of workers; returns the previous target.
-    public func resize(to count: Int) throws(ResizeError) -> Int {
+    package func resize(to count: Int) throws(ResizeError) -> Int {
         let (previous, effects) = try lock.withLock { () throws(ResizeError) in
             let (previous, actions) = try state.resize(to: count, now: MonotonicClock.now())
             defer { publishEventsLocked() }
@@ -170,7 +171,7 @@ public final class Pool: JobChangeSource, @unchecked Sendable {
     /// returns the previous model. `whenServing` is called once, from whichever thread settles
     /// it: when a worker of the new model serves, at once if the pool already runs `model`, or
     /// when the switch is superseded by another, fails, or meets a shutdown.
-    public func setModel(
+    package func setModel(
         _ model: ConcurrencyModel, preempt: Bool, whenServing completion: @escaping @Sendable (SwitchOutcome) -> Void
     ) throws(SwitchError) -> ConcurrencyModel {
         guard models[model] != nil else {
@@ -190,7 +191,7 @@ public final class Pool: JobChangeSource, @unchecked Sendable {
     /// Streams `ids` (or every job, when empty) to `sink` as they finish; jobs already finished
     /// are pushed at once. With `events`, the pool's events go to the sink too, from now on.
     /// Returns the watch's id, for ``removeWatch(_:)``.
-    public func watch(ids: [JobID], events: Bool = false, sink: JobWatchSink) throws(NoSuchJobError) -> Int {
+    package func watch(ids: [JobID], events: Bool = false, sink: JobWatchSink) throws(NoSuchJobError) -> Int {
         try lock.withLock { () throws(NoSuchJobError) in
             let (id, finished, complete) = try state.addWatch(ids: ids)
             for (index, job) in finished.enumerated() {
@@ -205,11 +206,11 @@ public final class Pool: JobChangeSource, @unchecked Sendable {
     }
 
     /// Stops a watch whose client went away.
-    public func removeWatch(_ id: Int) {
+    package func removeWatch(_ id: Int) {
         lock.withLock { forgetWatchLocked(id) }
     }
 
-    private func forgetWatchLocked(_ id: Int) {
+    func forgetWatchLocked(_ id: Int) {
         state.removeWatch(id)
         sinks[id] = nil
         eventSinks[id] = nil
@@ -217,7 +218,7 @@ public final class Pool: JobChangeSource, @unchecked Sendable {
 
     /// Pauses the workers (`true`: they take no new jobs) or resumes them; returns whether
     /// that changed anything.
-    public func setPaused(_ paused: Bool) -> Bool {
+    package func setPaused(_ paused: Bool) -> Bool {
         var changed = false
         perform { state, now in
             let (didChange, actions) = state.setPaused(paused, now: now)
@@ -228,7 +229,7 @@ public final class Pool: JobChangeSource, @unchecked Sendable {
     }
 
     /// Hands the events recorded since the last call to the watches that follow events.
-    private func publishEventsLocked() {
+    func publishEventsLocked() {
         guard state.eventCount != eventsPublished else { return }
         let new = state.events(after: eventsPublished)
         eventsPublished = state.eventCount
@@ -242,18 +243,18 @@ public final class Pool: JobChangeSource, @unchecked Sendable {
 
     /// Begins a graceful shutdown: no more submits, queued jobs cancelled, workers retire
     /// after their running job.
-    public func beginDrain(reason: String = PoolStateMachine.notStartedReason) {
+    package func beginDrain(reason: String = PoolStateMachine.notStartedReason) {
         perform { state, now in state.beginDrain(now: now, reason: reason) }
     }
 
     /// Interrupts every running job (they end `cancelled` with `reason`) and retires all workers.
-    public func cancelRunning(reason: String, queuedReason: String = PoolStateMachine.notStartedReason) {
+    package func cancelRunning(reason: String, queuedReason: String = PoolStateMachine.notStartedReason) {
         perform { state, now in state.cancelRunning(reason: reason, queuedReason: queuedReason, now: now) }
     }
 
     /// Waits until shutdown began and every worker has exited, or the monotonic deadline passed.
     /// Returns whether the pool is drained.
-    public func waitUntilDrained(deadline: UInt64) -> Bool {
+    package func waitUntilDrained(deadline: UInt64) -> Bool {
         lock.withLock {
             while !state.isDrained {
                 if !lock.wait(drainedCondition, untilMonotonic: deadline) { return state.isDrained }
@@ -264,7 +265,7 @@ public final class Pool: JobChangeSource, @unchecked Sendable {
 
     /// Waits until every live worker serves, or the monotonic deadline passed; returns whether
     /// they all do.
-    public func waitUntilWorkersStarted(deadline: UInt64) -> Bool {
+    package func waitUntilWorkersStarted(deadline: UInt64) -> Bool {
         lock.withLock {
             while state.workers.values.contains(where: { !$0.ready }) {
                 if !lock.wait(startedCondition, untilMonotonic: deadline) { return false }
@@ -274,7 +275,7 @@ public final class Pool: JobChangeSource, @unchecked Sendable {
     }
 
     /// Time limits and releases (about every 100 ms).
-    public func tick() {
+    package func tick() {
         perform { state, now in
             var known: [WorkerID: ProgressReport] = [:]
             for (id, handle) in handles {
@@ -285,12 +286,12 @@ public final class Pool: JobChangeSource, @unchecked Sendable {
     }
 
     /// Replaces the pool's limits (see ``PoolStateMachine/updateConfiguration(_:)``).
-    public func updateConfiguration(_ configuration: PoolStateMachine.Configuration) throws(ResizeError) {
+    package func updateConfiguration(_ configuration: PoolStateMachine.Configuration) throws(ResizeError) {
         try lock.withLock { () throws(ResizeError) in try state.updateConfiguration(configuration) }
     }
 
     /// Forgets finished records that finished more than `seconds` ago (the retention's age).
-    public func pruneFinished(olderThan seconds: Double) {
+    package func pruneFinished(olderThan seconds: Double) {
         let now = MonotonicClock.now()
         let age = UInt64(max(0, seconds) * 1e9)
         guard now > age else { return }
@@ -298,151 +299,15 @@ public final class Pool: JobChangeSource, @unchecked Sendable {
     }
 
     /// Samples the finished total for the throughput windows.
-    public func sampleThroughput() {
+    package func sampleThroughput() {
         lock.withLock { state.sampleThroughput(now: MonotonicClock.now()) }
-    }
-
-    // MARK: Workers
-
-    /// Notes that a worker started and serves, with its OS id (thread id or pid).
-    public func workerReady(_ id: WorkerID, osID: Int?) {
-        let effects = lock.withLock {
-            let now = MonotonicClock.now()
-            state.workerReady(id, osID: osID, now: now)
-            defer { publishEventsLocked() }
-            startedCondition.broadcast()
-            return performLocked(state.settleSwitches(now: now))
-        }
-        carryOut(effects)
-    }
-
-    /// For thread workers: records the reports the worker's handle holds, takes back the jobs
-    /// of the last batch that were not started, and blocks until the worker has jobs to run: up
-    /// to `limit` of them, held in its handle, once the journal holds their hand-over. False
-    /// means retire, after which the worker calls ``workerExited(_:exit:)``. One lock
-    /// acquisition per batch.
-    public func nextBatch(for handle: WorkerHandle, limit: Int) -> Bool {
-        while true {
-            let (more, durable) = lock.withLock { () -> (Bool, UInt64?) in
-                settleLocked(handle)
-                while true {
-                    switch nextAssignmentLocked(for: handle.id, limit: limit) {
-                    case .run(let jobs):
-                        if jobs.isEmpty { continue }
-                        handle.hold(jobs)
-                        return (true, state.journalChangeCount)
-                    case .retire:
-                        return (false, nil)
-                    case .wait:
-                        // A request posted since (jobs arrived, retire) sets a bit before it signals.
-                        while !handle.hasRequests { lock.wait(handle.condition) }
-                        _ = handle.takeRequests()
-                    }
-                }
-            }
-            if !more || awaitDurable(durable) { return more }
-            // The journal cannot record the hand-over: the jobs go back, unstarted.
-            lock.withLock { settleLocked(handle) }
-            pauseUntilJournalFailureKnown()
-        }
-    }
-
-    /// For task workers: like ``nextBatch(for:limit:)``, suspending instead of blocking (the
-    /// journal's commit is awaited through a callback, so no cooperative thread is parked);
-    /// `.wait` registers the worker for a wake-up through its doorbell. The jobs of `.run` are
-    /// held in the handle.
-    public func exchange(for handle: WorkerHandle, limit: Int) async -> Assignment {
-        while true {
-            let (assignment, durable) = lock.withLock { () -> (Assignment, UInt64?) in
-                settleLocked(handle)
-                let assignment = nextAssignmentLocked(for: handle.id, limit: limit)
-                guard case .run(let jobs) = assignment else { return (assignment, nil) }
-                handle.hold(jobs)
-                return (assignment, state.journalChangeCount)
-            }
-            if await suspendUntilDurable(durable) { return assignment }
-            lock.withLock { settleLocked(handle) }
-            if lock.withLock({ state.journalFailure == nil }) { try? await Task.sleep(nanoseconds: 1_000_000) }
-        }
-    }
-
-    /// Like ``awaitDurable(_:)``, suspending: the journal's writer resumes the caller.
-    private func suspendUntilDurable(_ count: UInt64?) async -> Bool {
-        guard let count, recordsChanges else { return true }
-        return await withCheckedContinuation { continuation in
-            store.whenDurable(count) { failure in continuation.resume(returning: failure == nil) }
-        }
-    }
-
-    /// Takes back what an in-process worker did not start, then records the reports its handle
-    /// holds: a job it reports interrupted by a switch goes back to the head of the queue,
-    /// before those.
-    private func settleLocked(_ handle: WorkerHandle) {
-        _ = handle.takeRequests()
-        let unstarted = handle.takeUnstarted()
-        if !unstarted.isEmpty {
-            _ = performLocked(state.returnJobs(worker: handle.id, ids: unstarted, now: MonotonicClock.now()))
-        }
-        handle.drainFinished { reports in _ = performLocked(state.finish(worker: handle.id, reports: reports)) }
-    }
-
-    /// The state machine's next assignment for a worker, with what it decided on the way (jobs
-    /// it failed instead of handing over, and their watches) performed.
-    private func nextAssignmentLocked(for id: WorkerID, limit: Int) -> Assignment {
-        let assignment = state.nextAssignment(for: id, limit: limit, now: MonotonicClock.now())
-        if state.hasDeferredActions { _ = performLocked(state.takeDeferredActions()) }
-        return assignment
-    }
-
-    /// For proxies: up to `limit` more jobs for `worker`, without blocking (`.wait` registers
-    /// the worker for a wake-up through its doorbell), once the journal holds their hand-over.
-    public func assign(worker id: WorkerID, limit: Int) -> Assignment {
-        while true {
-            let (assignment, durable) = lock.withLock { () -> (Assignment, UInt64?) in
-                let assignment = nextAssignmentLocked(for: id, limit: limit)
-                guard case .run(let jobs) = assignment, !jobs.isEmpty else { return (assignment, nil) }
-                return (assignment, state.journalChangeCount)
-            }
-            if awaitDurable(durable) { return assignment }
-            guard case .run(let jobs) = assignment else { return assignment }
-            returnJobs(worker: id, ids: jobs.map(\.id))
-            pauseUntilJournalFailureKnown()
-        }
-    }
-
-    /// For proxies: records the outcomes of several jobs in one step.
-    public func finish(worker id: WorkerID, reports: [JobReport]) {
-        lock.withLock { _ = performLocked(state.finish(worker: id, reports: reports)) }
-    }
-
-    /// For proxies: jobs the worker gave back without starting them.
-    public func returnJobs(worker id: WorkerID, ids: [JobID]) {
-        perform { state, now in state.returnJobs(worker: id, ids: ids, now: now) }
-    }
-
-    /// Forgets a worker that has exited; its unfinished jobs go back to the queue (or fail
-    /// after too many attempts), and a dead worker is replaced.
-    public func workerExited(_ id: WorkerID, exit: WorkerExit) {
-        switch exit {
-        case .died(let reason, _), .stopped(let reason, _): onEvent(reason)
-        case .retired: break
-        }
-        perform { state, now in
-            handles[id] = nil
-            return state.workerExited(id, exit: exit, now: now)
-        }
-    }
-
-    /// The handle of a live worker.
-    public func handle(for id: WorkerID) -> WorkerHandle? {
-        lock.withLock { handles[id] }
     }
 
     // MARK: Actions
 
     /// What a transition asked for that must wait until the lock is released: workers to
     /// start, and switch callers to tell (they may reply to a client).
-    private struct Effects {
+    struct Effects {
         var launches: [(handle: WorkerHandle, delay: Double)] = []
         var completions: [() -> Void] = []
 
@@ -453,7 +318,7 @@ public final class Pool: JobChangeSource, @unchecked Sendable {
     }
 
     /// Runs a transition under the lock, performs its actions, then starts workers outside it.
-    private func perform(_ transition: (inout PoolStateMachine, UInt64) -> [PoolAction]) {
+    func perform(_ transition: (inout PoolStateMachine, UInt64) -> [PoolAction]) {
         let effects = lock.withLock {
             let now = MonotonicClock.now()
             var effects = performLocked(transition(&state, now))
@@ -467,7 +332,7 @@ public final class Pool: JobChangeSource, @unchecked Sendable {
 
     /// Performs the actions that must happen under the lock (wake-ups, interrupts, watch
     /// notifications, in order) and returns those that must wait until it is released.
-    private func performLocked(_ actions: [PoolAction]) -> Effects {
+    func performLocked(_ actions: [PoolAction]) -> Effects {
         var effects = Effects()
         // The watches a finished job goes to share one copy of its record.
         var shared: WatchedJob?
@@ -508,7 +373,7 @@ public final class Pool: JobChangeSource, @unchecked Sendable {
     }
 
     /// Takes the jobs an in-process worker holds but has not started back to the queue.
-    private func takeBackUnstarted(from handle: WorkerHandle) -> Effects {
+    func takeBackUnstarted(from handle: WorkerHandle) -> Effects {
         let unstarted = handle.takeUnstarted()
         guard !unstarted.isEmpty else { return Effects() }
         return performLocked(state.returnJobs(worker: handle.id, ids: unstarted, now: MonotonicClock.now()))
@@ -516,7 +381,7 @@ public final class Pool: JobChangeSource, @unchecked Sendable {
 
     /// Tells switch callers, then starts workers; a worker that cannot start is abandoned
     /// (the state machine replaces it with backoff, or gives its model up).
-    private func carryOut(_ effects: Effects) {
+    func carryOut(_ effects: Effects) {
         for completion in effects.completions { completion() }
         for (handle, delay) in effects.launches {
             do {

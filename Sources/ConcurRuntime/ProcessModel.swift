@@ -1,6 +1,6 @@
 import CConcurShims
 import ConcurCore
-public import ConcurProtocol
+package import ConcurProtocol
 import DequeModule
 import Glibc
 
@@ -10,31 +10,31 @@ import Glibc
 /// A crashing job takes down one child, never the daemon. Children are started by one
 /// long-lived spawner thread (PR_SET_PDEATHSIG follows the thread that spawned a child, and
 /// would fire when a short-lived thread ended); each is watched by a proxy thread of its own.
-public final class ProcessModel: WorkerModel {
+package final class ProcessModel: WorkerModel {
     /// `.processes`.
-    public let model = ConcurrencyModel.processes
+    package let model = ConcurrencyModel.processes
     private let launcher: any WorkerLauncher
     /// How children are started.
-    public let startMethod: WorkerStartMethod
+    package let startMethod: WorkerStartMethod
 
     /// The arguments that select the worker mode of the daemon's binary.
-    public static let workerArguments = ["__worker"]
+    package static let workerArguments = ["__worker"]
 
     /// A model whose spawner thread starts now (before the pool needs it); its children run
     /// `nice` levels below the daemon's control plane.
-    public init(nice: Int = 0) throws {
+    package init(nice: Int = 0) throws {
         launcher = try WorkerSpawner(nice: nice)
         startMethod = .spawn
     }
 
     /// A model whose children the forkserver forks (started with the niceness its children get).
-    public init(forkServer: ForkServer) {
+    package init(forkServer: ForkServer) {
         launcher = forkServer
         startMethod = .forkserver
     }
 
     /// Starts the proxy thread that spawns and serves child `handle.id`.
-    public func startWorker(_ handle: WorkerHandle, pool: Pool, delay: Double) throws {
+    package func startWorker(_ handle: WorkerHandle, pool: Pool, delay: Double) throws {
         let doorbell = concur_doorbell()
         guard doorbell >= 0 else { throw ProcessWorkerError("cannot create a doorbell: \(String(cString: strerror(errno)))") }
         handle.installDoorbell { concur_ring(doorbell) }

@@ -1,10 +1,10 @@
 import ConcurCore
-public import ConcurProtocol
+package import ConcurProtocol
 import Glibc
 
 extension ProcessUsage {
     /// This process's CPU time (getrusage), resident memory and thread count (/proc/self).
-    public static func current() -> ProcessUsage {
+    package static func current() -> ProcessUsage {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
@@ -20,7 +20,7 @@ extension ProcessUsage {
     }
 
     /// The resident memory of process `pid`, in bytes, or nil if it is gone.
-    public static func residentBytes(of pid: Int) -> Int? {
+    package static func residentBytes(of pid: Int) -> Int? {
         let statm = readProcFile("/proc/\(pid)/statm").split(separator: " ")
         guard statm.count > 1, let pages = Int(statm[1]) else { return nil }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
@@ -44,7 +44,7 @@ extension ProcessUsage {
 
 extension ProcessUsage {
     /// The CPU time process `pid` has used (user and system), in seconds, or nil if it is gone.
-    public static func cpuSeconds(of pid: Int) -> Double? {
+    package static func cpuSeconds(of pid: Int) -> Double? {
         let stat = readProcFile("/proc/\(pid)/stat")
         // The command name (field 2) is in parentheses and may hold spaces: count from after it.
         guard let close = stat.lastIndex(of: ")") else { return nil }
@@ -60,16 +60,16 @@ extension ProcessUsage {
 /// Child workers are followed by pid: a child's time counts from the first sample that saw it,
 /// and one that has gone simply stops counting (its last moments are lost, never counted
 /// twice or negative).
-public struct CPUMeter: Sendable {
+package struct CPUMeter: Sendable {
     private var last: (time: UInt64, own: Double, children: [Int: Double])?
     /// The share measured between the last two samples.
-    public private(set) var percent = 0.0
+    package private(set) var percent = 0.0
 
     /// A meter with no sample yet.
-    public init() {}
+    package init() {}
 
     /// Samples the daemon's own CPU time and that of `children` (pids) at monotonic `now`.
-    public mutating func sample(now: UInt64, own: Double, children: [Int: Double]) {
+    package mutating func sample(now: UInt64, own: Double, children: [Int: Double]) {
         if let last, now > last.time {
             var used = max(0, own - last.own)
             for (pid, seconds) in children {

@@ -1,5 +1,5 @@
-public import ConcurCore
-public import ConcurProtocol
+package import ConcurCore
+package import ConcurProtocol
 import Glibc
 import Synchronization
 
@@ -7,18 +7,18 @@ import Synchronization
 /// of its own, and the drain that ends it.
 ///
 /// The control plane calls it from its own threads; nothing here runs on a worker.
-public final class Supervisor: Sendable {
+package final class Supervisor: Sendable {
     /// What the pool starts with and its limits.
-    public struct Configuration: Sendable, Equatable {
+    package struct Configuration: Sendable, Equatable {
         /// The starting model.
-        public var model: ConcurrencyModel
+        package var model: ConcurrencyModel
         /// The starting number of workers.
-        public var workers: Int
+        package var workers: Int
         /// Queue, worker and retention limits.
-        public var limits: PoolStateMachine.Configuration
+        package var limits: PoolStateMachine.Configuration
 
         /// A configuration with the given values.
-        public init(model: ConcurrencyModel = .threads, workers: Int = 4, limits: PoolStateMachine.Configuration = .init()) {
+        package init(model: ConcurrencyModel = .threads, workers: Int = 4, limits: PoolStateMachine.Configuration = .init()) {
             self.model = model
             self.workers = workers
             self.limits = limits
@@ -26,7 +26,7 @@ public final class Supervisor: Sendable {
     }
 
     /// How a shutdown ended.
-    public enum ShutdownOutcome: Sendable, Equatable {
+    package enum ShutdownOutcome: Sendable, Equatable {
         /// Every running job finished.
         case drained
         /// Running jobs were interrupted (second signal, or the drain timeout).
@@ -36,9 +36,9 @@ public final class Supervisor: Sendable {
     }
 
     /// The pool.
-    public let pool: Pool
+    package let pool: Pool
     /// The version reported by `Status`.
-    public let version: String
+    package let version: String
     private let startedAt = MonotonicClock.now()
     private let processID = Int(getpid())
     private let loopRunning = Atomic<Bool>(false)
@@ -52,7 +52,7 @@ public final class Supervisor: Sendable {
     /// The pool keeps its jobs in `store` (see ``JobStore``): what the store held is put back
     /// first (its records and the next job id), and every change is recorded there before it
     /// matters outside the pool.
-    public init(
+    package init(
         configuration: Configuration, models: [any WorkerModel], version: String, store: any JobStore = MemoryJobStore(),
         onEvent: @escaping @Sendable (String) -> Void = { _ in }
     ) {
@@ -63,18 +63,18 @@ public final class Supervisor: Sendable {
     }
 
     /// Starts the first workers and waits (up to `timeout` seconds) until each one is running.
-    public func start(workers: Int, timeout: Double = 10) throws(ResizeError) {
+    package func start(workers: Int, timeout: Double = 10) throws(ResizeError) {
         _ = try pool.resize(to: workers)
         _ = pool.waitUntilWorkersStarted(deadline: MonotonicClock.now() + UInt64(timeout * 1e9))
     }
 
     /// The daemon at a glance.
-    public func status() -> PoolStatus {
+    package func status() -> PoolStatus {
         pool.read { state in makeStatus(state, now: MonotonicClock.now()) }
     }
 
     /// Everything measured. Percentiles are computed outside the pool's lock.
-    public func stats() -> PoolStats {
+    package func stats() -> PoolStats {
         let now = MonotonicClock.now()
         var (status, latency, throughput, rows, resizes, events, lastSwitch, recent) = pool.read { state in
             (
@@ -96,7 +96,7 @@ public final class Supervisor: Sendable {
     }
 
     /// Samples the CPU used by the daemon and its child workers (about once a second).
-    public func sampleCPU() {
+    package func sampleCPU() {
         let pids = pool.read { state in state.workers.values.compactMap { $0.model == .processes ? $0.osID : nil } }
         var children: [Int: Double] = [:]
         for pid in pids {
@@ -120,7 +120,7 @@ public final class Supervisor: Sendable {
     }
 
     /// The one-line summary for systemd's `STATUS=` and logs.
-    public static func statusLine(_ status: PoolStatus) -> String {
+    package static func statusLine(_ status: PoolStatus) -> String {
         let phase =
             switch status.phase {
             case .serving: status.paused ? "paused: " : ""
@@ -144,7 +144,7 @@ public final class Supervisor: Sendable {
     /// `heartbeat` is called every `heartbeatEvery` seconds (rounded to the 100 ms step) from the
     /// loop itself, after the pool's tick: systemd's watchdog ping, which stops when the loop
     /// does.
-    public func startLoop(
+    package func startLoop(
         interval: Double = 1, heartbeatEvery: Double? = nil, heartbeat: @escaping @Sendable () -> Void = {},
         onTick: @escaping @Sendable (Supervisor) -> Void
     ) throws {
@@ -182,12 +182,12 @@ public final class Supervisor: Sendable {
 
     /// Makes the loop stop for good at its next step, without ending: how tests simulate a
     /// hung supervisor for the watchdog (only when the daemon's test hooks are on).
-    public func hangLoop() {
+    package func hangLoop() {
         loopHung.store(true, ordering: .releasing)
     }
 
     /// Stops the loop (it ends within one step).
-    public func stopLoop() {
+    package func stopLoop() {
         loopWakeup.withLock {
             loopRunning.store(false, ordering: .releasing)
             loopWakeup.broadcast()
@@ -202,7 +202,7 @@ public final class Supervisor: Sendable {
     /// After `timeout` seconds running jobs are interrupted, and after a further `grace`
     /// seconds the supervisor gives up waiting. `progress` is called about once a second with
     /// the number of jobs still running (for EXTEND_TIMEOUT_USEC while a long drain advances).
-    public func drain(timeout: Double, grace: Double = 5, progress: (Int) -> Void = { _ in }) -> ShutdownOutcome {
+    package func drain(timeout: Double, grace: Double = 5, progress: (Int) -> Void = { _ in }) -> ShutdownOutcome {
         pool.beginDrain()
         let deadline = MonotonicClock.now() + UInt64(max(0, timeout) * 1e9)
         while !pool.waitUntilDrained(deadline: min(deadline, MonotonicClock.now() + 1_000_000_000)) {

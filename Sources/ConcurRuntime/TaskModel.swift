@@ -1,5 +1,5 @@
 import ConcurCore
-public import ConcurProtocol
+package import ConcurProtocol
 import DequeModule
 import Synchronization
 
@@ -18,16 +18,16 @@ import Synchronization
 /// only delay other workers; the control plane (SwiftNIO's event loop), the signal thread and
 /// the supervisor loop that pings the watchdog each have a thread of their own. The cost is a
 /// few idle threads and a hop through one more queue when a task resumes.
-public final class TaskModel: WorkerModel {
+package final class TaskModel: WorkerModel {
     /// `.tasks`.
-    public let model = ConcurrencyModel.tasks
+    package let model = ConcurrencyModel.tasks
     /// The executor the worker tasks run on.
     let executor: WorkerTaskExecutor
     private let starts: AsyncStream<@Sendable () async -> Void>.Continuation
 
     /// Starts the executor's `threads` threads, `nice` levels below the control plane, and the
     /// task that holds the workers' task group.
-    public init(threads: Int, nice: Int = 0) throws(OSThread.StartError) {
+    package init(threads: Int, nice: Int = 0) throws(OSThread.StartError) {
         executor = try WorkerTaskExecutor(threads: max(1, threads), nice: nice)
         let (stream, continuation) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
         starts = continuation
@@ -42,10 +42,10 @@ public final class TaskModel: WorkerModel {
     }
 
     /// Threads of the executor.
-    public var threads: Int { executor.threads }
+    package var threads: Int { executor.threads }
 
     /// Starts worker `handle.id` as a child task of the workers' task group.
-    public func startWorker(_ handle: WorkerHandle, pool: Pool, delay: Double) throws {
+    package func startWorker(_ handle: WorkerHandle, pool: Pool, delay: Double) throws {
         starts.yield {
             await Self.serve(handle, pool: pool, delay: delay)
         }

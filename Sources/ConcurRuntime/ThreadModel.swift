@@ -1,5 +1,5 @@
 import ConcurCore
-public import ConcurProtocol
+package import ConcurProtocol
 import Glibc
 
 /// The threads model: each worker is an OS thread taking jobs from the shared queue.
@@ -10,19 +10,19 @@ import Glibc
 /// take back those not started. A running job is interrupted only through its cancellation
 /// flag, which every workload checks about once a millisecond; a `crash` job is refused (it
 /// would abort the daemon) unless forced.
-public struct ThreadModel: WorkerModel {
+package struct ThreadModel: WorkerModel {
     /// `.threads`.
-    public let model = ConcurrencyModel.threads
+    package let model = ConcurrencyModel.threads
     /// Nice levels below the daemon's control plane the worker threads run at.
-    public let nice: Int
+    package let nice: Int
 
     /// The model; its threads run `nice` levels below the control plane.
-    public init(nice: Int = 0) {
+    package init(nice: Int = 0) {
         self.nice = nice
     }
 
     /// Starts worker `handle.id` as a detached OS thread.
-    public func startWorker(_ handle: WorkerHandle, pool: Pool, delay: Double) throws {
+    package func startWorker(_ handle: WorkerHandle, pool: Pool, delay: Double) throws {
         try OSThread.start(name: "concur-worker-\(handle.id)") { [nice] in
             OSThread.lowerPriority(by: nice)
             if delay > 0 { usleep(UInt32(min(delay, 60) * 1e6)) }

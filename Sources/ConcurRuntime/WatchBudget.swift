@@ -8,21 +8,21 @@ import Synchronization
 /// cut off: at `perWatch`, or sooner once all watches together hold `total` and it holds more
 /// than an even share. So many stuck watchers cost `total`, not `perWatch` each, while one busy
 /// but healthy reader is not cut off for the others' sake.
-public final class WatchBudget: Sendable {
+package final class WatchBudget: Sendable {
     /// Bytes all watches may hold together before the largest are cut off.
-    public let total: Int
+    package let total: Int
     /// Bytes one watch may hold.
-    public let perWatch: Int
+    package let perWatch: Int
     private let state = Mutex<(held: Int, watches: Int)>((0, 0))
 
     /// A budget of `total` bytes, at most `perWatch` for one watch.
-    public init(total: Int = 32 << 20, perWatch: Int = 16 << 20) {
+    package init(total: Int = 32 << 20, perWatch: Int = 16 << 20) {
         self.total = total
         self.perWatch = perWatch
     }
 
     /// Bytes held by all watches now.
-    public var held: Int { state.withLock { $0.held } }
+    package var held: Int { state.withLock { $0.held } }
 
     func register() {
         state.withLock { $0.watches += 1 }

@@ -1,19 +1,19 @@
-public import ConcurCore
-public import ConcurProtocol
+package import ConcurCore
+package import ConcurProtocol
 import Synchronization
 
 /// What the pool asks of a worker besides running jobs.
-public struct WorkerRequests: OptionSet, Sendable {
+package struct WorkerRequests: OptionSet, Sendable {
     /// The raw bits.
-    public let rawValue: UInt8
+    package let rawValue: UInt8
     /// Creates requests from raw bits.
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    package init(rawValue: UInt8) { self.rawValue = rawValue }
     /// Jobs arrived, or the worker must retire: ask the pool what to do.
-    public static let wake = WorkerRequests(rawValue: 1)
+    package static let wake = WorkerRequests(rawValue: 1)
     /// Stop the running job (its cancellation flag is raised too).
-    public static let interrupt = WorkerRequests(rawValue: 2)
+    package static let interrupt = WorkerRequests(rawValue: 2)
     /// Give back the jobs held but not started.
-    public static let release = WorkerRequests(rawValue: 4)
+    package static let release = WorkerRequests(rawValue: 4)
 }
 
 /// A worker's line to the pool: its cancellation flag, the condition a thread worker waits on,
@@ -24,13 +24,13 @@ public struct WorkerRequests: OptionSet, Sendable {
 /// here, so the pool can see which job runs and since when, take back the jobs not started
 /// (a release, a retire) without waiting for the running one, and interrupt exactly the job
 /// running. A child process keeps the same facts in its progress page.
-public final class WorkerHandle: Sendable {
+package final class WorkerHandle: Sendable {
     /// The worker's id.
-    public let id: WorkerID
+    package let id: WorkerID
     /// Its model.
-    public let model: ConcurrencyModel
+    package let model: ConcurrencyModel
     /// Raised when its running job must stop.
-    public let cancellation = CancellationFlag()
+    package let cancellation = CancellationFlag()
     let condition: Condition
     private let pending = Atomic<UInt8>(0)
     /// For a child's proxy: the job the last interrupt named (0: whatever runs).
@@ -60,12 +60,12 @@ public final class WorkerHandle: Sendable {
     var isInProcess: Bool { model.runsInProcess }
 
     /// Installs the way to get the worker's attention when it does not wait on its condition.
-    public func installDoorbell(_ ring: @escaping @Sendable () -> Void) {
+    package func installDoorbell(_ ring: @escaping @Sendable () -> Void) {
         doorbell.withLock { $0 = ring }
     }
 
     /// Attaches the progress page a child worker keeps, so the pool sees exactly what it runs.
-    public func attach(_ progress: WorkerProgress) {
+    package func attach(_ progress: WorkerProgress) {
         progressPage.withLock { $0 = progress }
     }
 
@@ -114,7 +114,7 @@ public final class WorkerHandle: Sendable {
     }
 
     /// Takes the requests posted since the last call.
-    public func takeRequests() -> WorkerRequests {
+    package func takeRequests() -> WorkerRequests {
         WorkerRequests(rawValue: pending.exchange(0, ordering: .acquiring))
     }
 
@@ -122,7 +122,7 @@ public final class WorkerHandle: Sendable {
     var hasRequests: Bool { pending.load(ordering: .acquiring) != 0 }
 
     /// For a child's proxy: the job the last interrupt named, or nil for whatever runs.
-    public var interruptedJob: JobID? {
+    package var interruptedJob: JobID? {
         let job = interruptTarget.load(ordering: .relaxed)
         return job == 0 ? nil : job
     }
@@ -165,7 +165,7 @@ public final class WorkerHandle: Sendable {
 
     /// The job an in-process worker has started and not yet ended, by its own account (the
     /// pool counts a job running from the moment it hands it over).
-    public var startedJob: JobID? {
+    package var startedJob: JobID? {
         batch.withLock { $0.running }
     }
 

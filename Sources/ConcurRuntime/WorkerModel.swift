@@ -1,11 +1,11 @@
 import ConcurCore
-public import ConcurProtocol
+package import ConcurProtocol
 
 /// A way of running workers: OS threads, child processes or tasks.
 ///
 /// A started worker asks the pool for jobs until it is told to retire, then reports that it
 /// exited. Every model shares the pool's queue, so switching models loses no job.
-public protocol WorkerModel: Sendable {
+package protocol WorkerModel: Sendable {
     /// The model this implements.
     var model: ConcurrencyModel { get }
     /// Starts the worker of `handle` after `delay` seconds (a backoff after deaths).

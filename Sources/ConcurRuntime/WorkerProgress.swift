@@ -1,5 +1,5 @@
 import CConcurShims
-public import ConcurCore
+package import ConcurCore
 import Glibc
 
 /// A child worker's progress, in a page of memory shared with the daemon: the job it is
@@ -9,16 +9,16 @@ import Glibc
 ///
 /// `@unchecked Sendable`: the page is written by one side and read by the other with
 /// release/acquire atomics; the mapping lives as long as the object.
-public final class WorkerProgress: @unchecked Sendable {
+package final class WorkerProgress: @unchecked Sendable {
     private let page: UnsafeMutablePointer<UInt64>
     /// The page's descriptor (the daemon passes it to the child as fd 4).
-    public let fileDescriptor: Int32
+    package let fileDescriptor: Int32
 
     /// The descriptor of the page in a child worker.
-    public static let childDescriptor: Int32 = 4
+    package static let childDescriptor: Int32 = 4
 
     /// A new page, for a child about to be spawned.
-    public init?() {
+    package init?() {
         let fd = concur_progress_page()
         guard fd >= 0, let page = concur_map_progress(fd) else {
             if fd >= 0 { close(fd) }
@@ -29,7 +29,7 @@ public final class WorkerProgress: @unchecked Sendable {
     }
 
     /// The page a child inherited as fd 4.
-    public init?(inheritedDescriptor fd: Int32) {
+    package init?(inheritedDescriptor fd: Int32) {
         guard let page = concur_map_progress(fd) else { return nil }
         self.fileDescriptor = fd
         self.page = page
@@ -41,14 +41,14 @@ public final class WorkerProgress: @unchecked Sendable {
     }
 
     /// The job running and since when (monotonic nanoseconds), or nil between jobs.
-    public var running: (job: JobID, since: UInt64)? {
+    package var running: (job: JobID, since: UInt64)? {
         let job = concur_load_acquire(page)
         guard job != 0 else { return nil }
         return (job, concur_load_acquire(page + 1))
     }
 
     /// What the page says now: the running job (and since when) and the last one finished.
-    public var report: ProgressReport {
+    package var report: ProgressReport {
         let running = concur_load_acquire(page)
         let since = concur_load_acquire(page + 1)
         let finished = concur_load_acquire(page + 2)

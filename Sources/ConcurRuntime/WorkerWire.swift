@@ -1,4 +1,4 @@
-public import ConcurCore
+package import ConcurCore
 import ConcurProtocol
 import Glibc
 
@@ -7,7 +7,7 @@ import Glibc
 ///
 /// Jobs travel in batches and results come back in batches, so a tiny job costs a few dozen
 /// bytes and no round trip of its own.
-public enum WorkerMessage: Sendable, Equatable {
+package enum WorkerMessage: Sendable, Equatable {
     // Daemon to child.
     /// Jobs to run, in order, after those already held.
     case jobs([Job])
@@ -37,10 +37,10 @@ public enum WorkerMessage: Sendable, Equatable {
     }
 
     /// The largest frame either side accepts.
-    public static let maxFrame = 64 << 20
+    package static let maxFrame = 64 << 20
 
     /// Appends the framed message to `output`.
-    public func encode(into output: inout [UInt8]) {
+    package func encode(into output: inout [UInt8]) {
         // The buffer moves into the writer and back: no copy.
         var writer = BinaryWriter(output: [])
         swap(&writer.output, &output)
@@ -78,7 +78,7 @@ public enum WorkerMessage: Sendable, Equatable {
     }
 
     /// Decodes one payload (without its length prefix).
-    public static func decode(_ payload: UnsafeRawBufferPointer) throws(WireError) -> WorkerMessage {
+    package static func decode(_ payload: UnsafeRawBufferPointer) throws(WireError) -> WorkerMessage {
         var reader = BinaryReader(bytes: payload)
         guard let tag = Tag(rawValue: try reader.get(UInt8.self)) else { throw WireError("unknown message type") }
         let message: WorkerMessage
@@ -112,22 +112,22 @@ public enum WorkerMessage: Sendable, Equatable {
 }
 
 /// A malformed message between the daemon and a child.
-public struct WireError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct WireError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What was wrong.
-    public let description: String
+    package let description: String
     init(_ description: String) { self.description = description }
 }
 
 /// Splits a byte stream into framed messages.
-public struct WireFrames {
+package struct WireFrames {
     private var buffer: [UInt8] = []
     private var start = 0
 
     /// An empty stream.
-    public init() {}
+    package init() {}
 
     /// Adds bytes received.
-    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+    package mutating func append(_ bytes: UnsafeRawBufferPointer) {
         if start > 0 && (start == buffer.count || start > 1 << 20) {
             buffer.removeSubrange(0..<start)
             start = 0
@@ -136,7 +136,7 @@ public struct WireFrames {
     }
 
     /// The next complete message, or nil until it has arrived.
-    public mutating func next() throws(WireError) -> WorkerMessage? {
+    package mutating func next() throws(WireError) -> WorkerMessage? {
         guard buffer.count - start >= 4 else { return nil }
         var length = 0
         for index in 0..<4 { length |= Int(buffer[start + index]) << (8 * index) }

@@ -1,13 +1,13 @@
-public import ConcurCore
+package import ConcurCore
 import ConcurProtocol
 import Glibc
 
 /// The job bodies. Written once, they run unchanged under every model; CPU-bound bodies check
 /// the cancellation flag between chunks of about a millisecond, never per iteration.
-public enum Workload {
+package enum Workload {
     /// Iterations of the `cpu` mixing loop per unit of size: about 0.1 s of one core on the
     /// reference machine (2.7 ns per iteration).
-    public static let cpuIterationsPerUnit: Double = 37_500_000
+    package static let cpuIterationsPerUnit: Double = 37_500_000
 
     /// Iterations between two looks at the cancellation flag.
     static let chunk: UInt64 = 1 << 18
@@ -15,7 +15,7 @@ public enum Workload {
     /// Runs a job to its outcome on the calling thread. `sleep` blocks the thread (the tasks
     /// model waits its own way); `crash` aborts the process only where `crashAllowed` (a child
     /// worker) or the job is forced, and fails otherwise.
-    public static func run(_ job: Job, cancellation: CancellationFlag, crashAllowed: Bool) -> JobOutcome {
+    package static func run(_ job: Job, cancellation: CancellationFlag, crashAllowed: Bool) -> JobOutcome {
         switch job.kind {
         case .cpu(let size):
             guard let checksum = cpu(size: size, cancellation: cancellation) else { return .cancelled(cancelReason) }
@@ -37,15 +37,15 @@ public enum Workload {
     }
 
     /// The reason recorded for a job interrupted by its cancellation flag.
-    public static let cancelReason = JobOutcome.interruptedReason
+    package static let cancelReason = JobOutcome.interruptedReason
 
     /// Why an unforced `crash` job is not run by a worker that shares the daemon's process.
-    public static let crashRefusedReason =
+    package static let crashRefusedReason =
         "refused: a crash job would abort the daemon itself outside the processes model (submit it with force to run it anyway)"
 
     /// A fixed amount of work proportional to `size`: a multiply-xorshift chain, whose final
     /// value is the checksum. Nil if cancelled.
-    public static func cpu(size: Double, cancellation: CancellationFlag) -> UInt64? {
+    package static func cpu(size: Double, cancellation: CancellationFlag) -> UInt64? {
         var work = CPUChain(size: size)
         while true {
             if let checksum = work.advance() { return checksum }
@@ -67,7 +67,7 @@ public enum Workload {
 
     /// The smallest factor of `n` greater than 1 by trial division over odd divisors up to
     /// isqrt(n): `n` itself when prime, 1 for n < 2. Nil if cancelled.
-    public static func smallestFactor(of n: UInt64, cancellation: CancellationFlag) -> UInt64? {
+    package static func smallestFactor(of n: UInt64, cancellation: CancellationFlag) -> UInt64? {
         var work = TrialDivision(n: n)
         while true {
             if let factor = work.advance() { return factor }
@@ -76,7 +76,7 @@ public enum Workload {
     }
 
     /// The integer square root: the largest r with r * r <= n.
-    public static func isqrt(_ n: UInt64) -> UInt64 {
+    package static func isqrt(_ n: UInt64) -> UInt64 {
         let largest: UInt64 = 0xFFFF_FFFF  // its square is the largest square below 2^64
         var root = min(UInt64(Double(n).squareRoot()), largest)
         while root * root > n { root -= 1 }

@@ -1,16 +1,18 @@
-public import ConcurCore
-public import ConcurProtocol
+package import ConcurCore
+package import ConcurProtocol
 
 /// What the state machine tests share: specs, a pool with ready workers, and taking jobs as a
 /// worker would. A pure fixture: its clock mapping is fixed, nothing reads the real clock.
-public enum PoolFixture {
+package enum PoolFixture {
     /// One spec per kind, with the daemon's defaults.
-    public static func specs(_ kinds: JobKind...) -> [JobSpec] { kinds.map { JobSpec($0) } }
+    package static func specs(_ kinds: JobKind...) -> [JobSpec] { kinds.map { JobSpec($0) } }
     /// `count` specs of one kind.
-    public static func specs(_ count: Int, _ kind: JobKind = .fail) -> [JobSpec] { Array(repeating: JobSpec(kind), count: count) }
+    package static func specs(_ count: Int, _ kind: JobKind = .fail) -> [JobSpec] {
+        Array(repeating: JobSpec(kind), count: count)
+    }
 
     /// A pool of `workers` ready workers (ids 1...workers), with room for 8.
-    public static func pool(
+    package static func pool(
         workers: Int = 0, model: ConcurrencyModel = .threads, maxQueue: Int = 100, maxAttempts: Int = 3, allowExec: Bool = false
     ) throws -> PoolStateMachine {
         var pool = PoolStateMachine(
@@ -26,11 +28,11 @@ public enum PoolFixture {
     }
 
     /// The jobs `worker` is handed (none if it must wait or retire).
-    public static func take(_ pool: inout PoolStateMachine, _ worker: WorkerID, limit: Int = 1, now: UInt64 = 1) -> [Job] {
+    package static func take(_ pool: inout PoolStateMachine, _ worker: WorkerID, limit: Int = 1, now: UInt64 = 1) -> [Job] {
         if case .run(let jobs) = pool.nextAssignment(for: worker, limit: limit, now: now) { return jobs }
         return []
     }
 
     /// A successful outcome.
-    public static let ok = JobOutcome.done(.checksum(0))
+    package static let ok = JobOutcome.done(.checksum(0))
 }

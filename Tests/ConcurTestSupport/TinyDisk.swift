@@ -3,13 +3,13 @@ import Glibc
 /// A small tmpfs mounted for one test (root only), to run out of space on purpose: ``fill()``
 /// writes a filler file until the disk is full, ``free()`` removes it. Unmounted and removed
 /// when released.
-public final class TinyDisk {
+package final class TinyDisk {
     /// Where it is mounted.
-    public let path: String
+    package let path: String
     private var filler: String { path + "/filler" }
 
     /// Mounts a tmpfs of `bytes` at a new directory under /tmp.
-    public init(bytes: Int) throws {
+    package init(bytes: Int) throws {
         var template = Array("/tmp/concur-disk-XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw TestSupportError("mkdtemp: \(String(cString: strerror(errno)))")
@@ -29,7 +29,7 @@ public final class TinyDisk {
 
     /// Writes a filler file until no byte is left; returns how many it took.
     @discardableResult
-    public func fill() -> Int {
+    package func fill() -> Int {
         let fd = open(filler, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return 0 }
         defer { close(fd) }
@@ -48,16 +48,16 @@ public final class TinyDisk {
     }
 
     /// Removes the filler: the space is back.
-    public func free() {
+    package func free() {
         unlink(filler)
     }
 }
 
 /// A helper of the test kit failed.
-public struct TestSupportError: Error, CustomStringConvertible {
+package struct TestSupportError: Error, CustomStringConvertible {
     /// What went wrong.
-    public let description: String
+    package let description: String
 
     /// An error saying `description`.
-    public init(_ description: String) { self.description = description }
+    package init(_ description: String) { self.description = description }
 }

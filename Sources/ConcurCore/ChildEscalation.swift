@@ -62,8 +62,11 @@ package struct ChildEscalation: Sendable, Equatable {
     /// What the deadlines ask for at `now`, given the job the child's progress page says runs:
     /// an interrupt not honoured in time becomes SIGTERM, SIGTERM not obeyed in time SIGKILL,
     /// a hello that never came SIGKILL. An interrupt is honoured once that job no longer runs.
-    package mutating func deadlines(now: UInt64, running: JobID?) -> Signal? {
+    /// `running` is asked only while an interrupt is pending: reading the page the child writes
+    /// around every job would pull its cache line away from the child on each loop.
+    package mutating func deadlines(now: UInt64, running: @autoclosure () -> JobID?) -> Signal? {
         if let pending = interrupt {
+            let running = running()
             if running == nil || (pending.job != nil && running != pending.job) {
                 interrupt = nil
             } else if stopSentAt == nil, now - min(now, pending.at) >= Self.stopGrace {

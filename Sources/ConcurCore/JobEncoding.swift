@@ -23,7 +23,7 @@ package enum JobEncoding {
         case cancelled = 5
 
         /// The code of `state`.
-        @inline(__always)
+        @inlinable @inline(__always)
         package init(_ state: JobState) {
             switch state {
             case .queued: self = .queued
@@ -36,7 +36,7 @@ package enum JobEncoding {
 
         /// The state shown to people: a job handed over but not known to have started is
         /// still queued.
-        @inline(__always)
+        @inlinable @inline(__always)
         package var jobState: JobState {
             switch self {
             case .queued, .handedOver: .queued
@@ -70,7 +70,7 @@ package enum JobEncoding {
         case command = 4
 
         /// The code of `output`.
-        @inline(__always)
+        @inlinable @inline(__always)
         package init(_ output: JobOutput?) {
             switch output {
             case nil: self = .none
@@ -98,7 +98,7 @@ package enum JobEncoding {
         case exec = 5
 
         /// The code of `kind`.
-        @inline(__always)
+        @inlinable @inline(__always)
         package init(_ kind: JobKind) {
             switch kind {
             case .cpu: self = .cpu

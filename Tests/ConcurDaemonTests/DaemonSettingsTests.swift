@@ -29,6 +29,31 @@ struct DaemonSettingsTests {
             Self.declaredFlags.subtracting(table).isEmpty, "declared, not in the table: \(Self.declaredFlags.subtracting(table))")
     }
 
+    @Test("where `concurd serve --help` states a number as a flag's default, it is the table's")
+    func helpDefaults() {
+        let help = ConcurdCommand.helpMessage(for: ConcurdCommand.Serve.self, includeHidden: true, columns: 400)
+        // An option's entry starts at its flag, its help may wrap onto the lines below.
+        var entries: [String] = []
+        for line in help.split(separator: "\n") {
+            if line.hasPrefix("  --") {
+                entries.append(String(line))
+            } else if line.hasPrefix("      "), !entries.isEmpty {
+                entries[entries.count - 1] += " " + line.trimmingCharacters(in: .whitespaces)
+            }
+        }
+        var checked = 0
+        for line in entries {
+            guard let flag = line.split(separator: " ").first(where: { $0.hasPrefix("--") }).map(String.init),
+                let setting = DaemonSettings.all.first(where: { $0.flag == flag }),
+                let range = line.range(of: #"default \d+"#, options: .regularExpression)
+            else { continue }
+            let stated = String(line[range].dropFirst("default ".count))
+            #expect(setting.defaultText == stated, "\(flag): the help says \(stated), the table \(setting.defaultText ?? "-")")
+            checked += 1
+        }
+        #expect(checked >= 10, "found \(checked) stated defaults")
+    }
+
     @Test("every flag given reaches the merge under its setting's key")
     func givenFlags() throws {
         var arguments: [String] = []

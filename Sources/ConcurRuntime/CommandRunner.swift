@@ -35,6 +35,10 @@ package enum CommandRunner {
         }
         concur_set_command_group(pid)
         defer { concur_set_command_group(0) }
+        // The command's exit wakes the wait through its pidfd: no sleeping loop between checks.
+        // (Without one, pidfd_open refused, the wait falls back to 10 ms naps.)
+        let exitFD = concur_pidfd_open(pid, 0)
+        defer { if exitFD >= 0 { close(exitFD) } }
         let deadline = timeLimit.map { start + UInt64($0 * 1e9) }
         var tail: [UInt8] = []
         var stopReason: String?
@@ -43,15 +47,13 @@ package enum CommandRunner {
         var exit: (code: Int32, signal: Int32)?
         var buffer = [UInt8](repeating: 0, count: 16_384)
         while exit == nil {
-            if open {
-                open = readOutput(readEnd, into: &tail, buffer: &buffer)
-            } else {
-                usleep(10_000)
-            }
+            open = waitForOutputOrExit(readEnd: open ? readEnd : -1, exitFD: exitFD, into: &tail, buffer: &buffer)
             var code: Int32 = -1
             var signal: Int32 = -1
-            if concur_reap(pid, &code, &signal) == 1 {
-                exit = (code, signal)
+            let reaped = concur_reap(pid, &code, &signal)
+            if reaped != 0 {
+                // -1: it cannot be waited for (not ours any more); its status is unknown.
+                exit = reaped == 1 ? (code, signal) : (-1, -1)
                 break
             }
             let now = MonotonicClock.now()
@@ -78,6 +80,8 @@ package enum CommandRunner {
                 stopSentAt = .max
             }
         }
+        // What it wrote just before it exited, if a process of its group still holds the pipe.
+        if open { drainOutput(readEnd, into: &tail, buffer: &buffer) }
         // Whatever the command left running in its group goes with it.
         kill(-pid, SIGKILL)
         close(readEnd)
@@ -90,10 +94,32 @@ package enum CommandRunner {
         return outcome(ending, output: output, stopReason: stopReason)
     }
 
-    /// Waits up to 50 ms for output and keeps its tail; false once the pipe is closed.
-    private static func readOutput(_ readEnd: Int32, into tail: inout [UInt8], buffer: inout [UInt8]) -> Bool {
+    /// Waits up to 50 ms (the cancellation flag's check interval) for output or the command's
+    /// exit, and keeps the output's tail; returns whether the pipe is still open. `readEnd` -1:
+    /// the pipe is closed, only the exit is waited for; `exitFD` -1: no pidfd, a 10 ms nap.
+    private static func waitForOutputOrExit(
+        readEnd: Int32, exitFD: Int32, into tail: inout [UInt8], buffer: inout [UInt8]
+    ) -> Bool {
+        var pollers = [pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)]
+        if exitFD >= 0 { pollers.append(pollfd(fd: exitFD, events: Int16(POLLIN), revents: 0)) }
+        if readEnd < 0 && exitFD < 0 {
+            usleep(10_000)
+            return false
+        }
+        guard poll(&pollers, nfds_t(pollers.count), 50) > 0, readEnd >= 0, pollers[0].revents != 0 else {
+            return readEnd >= 0
+        }
+        return readSome(readEnd, into: &tail, buffer: &buffer)
+    }
+
+    /// Reads what the pipe holds now, without waiting.
+    private static func drainOutput(_ readEnd: Int32, into tail: inout [UInt8], buffer: inout [UInt8]) {
         var poller = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
-        guard poll(&poller, 1, 50) > 0 else { return true }
+        while poll(&poller, 1, 0) > 0, readSome(readEnd, into: &tail, buffer: &buffer) {}
+    }
+
+    /// One read into the tail; false once the pipe is closed (end of file or an error).
+    private static func readSome(_ readEnd: Int32, into tail: inout [UInt8], buffer: inout [UInt8]) -> Bool {
         let count = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
         if count > 0 {
             tail.append(contentsOf: buffer[0..<count])

@@ -1,6 +1,7 @@
 import ConcurCore
 import ConcurProtocol
 import ConcurRuntime
+import ConcurTestSupport
 import Foundation
 import Testing
 
@@ -126,6 +127,18 @@ struct WorkloadTests {
         #expect(tail.result.output?.count == CommandRunner.outputTail && tail.result.output?.hasSuffix("END") == true)
     }
 
+    @Test("a command that exits while a process it started holds its output open: it ends with its output, the rest is killed")
+    func execLeavesChild() {
+        let start = MonotonicClock.now()
+        guard case .done(let output) = run(.exec(argv: ["sh", "-c", "sleep 28.75 & printf 'last words'"])) else {
+            Issue.record("not done")
+            return
+        }
+        #expect(output.result.output == "last words" && output.result.exitCode == 0)
+        #expect(MonotonicClock.now() - start < 10_000_000_000, "it did not wait for the background sleep")
+        #expect(eventually(2) { livingProcesses(commandLine: ["sleep", "28.75"]).isEmpty })
+    }
+
     @Test("exec kills its whole process group at the time limit and on cancel")
     func execStops() throws {
         let start = MonotonicClock.now()
@@ -140,8 +153,9 @@ struct WorkloadTests {
         #expect(reason == "exceeded its time limit of 0.3 s")
         #expect(output?.result.signal == Int(SIGTERM))
         #expect(MonotonicClock.now() - start < 5_000_000_000)
-        // No `sleep 29.25` survives: the group was killed, the background child included.
-        #expect(livingProcesses(commandLine: ["sleep", "29.25"]).isEmpty)
+        // No `sleep 29.25` survives: the group was killed, the background child included (a
+        // process sent SIGKILL is gone a moment later, not at once).
+        #expect(eventually(2) { livingProcesses(commandLine: ["sleep", "29.25"]).isEmpty })
         let cancel = CancellationFlag()
         raise(cancel, after: 0.1)
         #expect(run(.exec(argv: ["sleep", "30"]), flag: cancel) == .cancelled(Workload.cancelReason))

@@ -47,9 +47,6 @@ package enum JobEncoding {
             }
         }
 
-        /// Whether the job reached its final state (the codes from ``done`` up).
-        package var isFinal: Bool { self.rawValue >= Self.done.rawValue }
-
         /// The states of a job a worker may have run without a recorded end, for SQL.
         package static let inFlightSQL = "\(State.handedOver.rawValue), \(State.running.rawValue)"
         /// The SQL condition of a finished job's `state` column.

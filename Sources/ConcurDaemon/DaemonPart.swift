@@ -18,13 +18,13 @@ struct DaemonStartFailure: Error, CustomStringConvertible {
 
 /// The parts of a run, started in order; ``stop()`` stops the started ones in reverse.
 struct StartedParts {
-    private var stops: [(name: String, stop: () -> Void)] = []
+    private var stops: [() -> Void] = []
 
     /// Starts `parts` in order; on the first failure, stops what started and returns it.
     mutating func start(_ parts: [DaemonPart]) -> DaemonStartFailure? {
         for part in parts {
             do throws(DaemonStartFailure) {
-                if let stop = try part.start() { stops.append((part.name, stop)) }
+                if let stop = try part.start() { stops.append(stop) }
             } catch {
                 stop()
                 return error
@@ -35,6 +35,6 @@ struct StartedParts {
 
     /// Stops every started part, the last started first.
     mutating func stop() {
-        while let (_, stop) = stops.popLast() { stop() }
+        while let stop = stops.popLast() { stop() }
     }
 }

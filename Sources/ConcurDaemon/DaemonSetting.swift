@@ -59,10 +59,6 @@ struct DaemonSetting {
     let describe: (DaemonConfiguration) -> String
 
     /// The error of a merged value, naming both the flag and the key.
-    func failure(_ problem: String) -> ConfigurationError {
-        Self.failure(key: key, flag: flag, problem)
-    }
-
     static func failure(key: String, flag: String?, _ problem: String) -> ConfigurationError {
         if let flag { return ConfigurationError("\(flag) (config key '\(key)') \(problem)") }
         return ConfigurationError("\(key) \(problem)")

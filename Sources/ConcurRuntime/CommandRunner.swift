@@ -60,7 +60,7 @@ package enum CommandRunner {
             if stopReason == nil {
                 var reason: String?
                 if cancellation.isRaised {
-                    reason = Workload.cancelReason
+                    reason = JobOutcome.interruptedReason
                 } else if let deadline, now >= deadline {
                     reason = "exceeded its time limit of \(formatDecimal(timeLimit ?? 0)) s"
                 }
@@ -137,8 +137,8 @@ package enum CommandRunner {
             // Interrupted, yet it ended with success on its own: it finished (it was ending as
             // the signal came, or let the signal be); its result wins over the interrupt, so a
             // preempted command that had done its work is not run again.
-            if stopReason == Workload.cancelReason && ending.code == 0 { return .done(output) }
-            return stopReason == Workload.cancelReason ? .cancelled(stopReason) : .failed(stopReason, output: output)
+            if stopReason == JobOutcome.interruptedReason && ending.code == 0 { return .done(output) }
+            return stopReason == JobOutcome.interruptedReason ? .cancelled(stopReason) : .failed(stopReason, output: output)
         }
         if ending.code == 0 { return .done(output) }
         let how = ending.code >= 0 ? "exited with status \(ending.code)" : "was killed by signal \(ending.signal)"

@@ -95,20 +95,20 @@ extension Workload {
             var work = CPUChain(size: size)
             while true {
                 if let checksum = work.advance() { return .done(.checksum(checksum)) }
-                if cancellation.isRaised { return .cancelled(cancelReason) }
+                if cancellation.isRaised { return .cancelled(JobOutcome.interruptedReason) }
                 await Task.yield()
             }
         case .prime(let n):
             var work = TrialDivision(n: n)
             while true {
                 if let factor = work.advance() { return .done(.primality(n: n, factor: factor)) }
-                if cancellation.isRaised { return .cancelled(cancelReason) }
+                if cancellation.isRaised { return .cancelled(JobOutcome.interruptedReason) }
                 await Task.yield()
             }
         case .sleep(let milliseconds):
             let interrupted = await sleep(
                 nanoseconds: UInt64(milliseconds) * 1_000_000, cancellation: cancellation, wakeup: wakeup)
-            return interrupted ? .cancelled(cancelReason) : .done(.slept(milliseconds: milliseconds))
+            return interrupted ? .cancelled(JobOutcome.interruptedReason) : .done(.slept(milliseconds: milliseconds))
         case .exec:
             return await withCheckedContinuation { continuation in
                 do {

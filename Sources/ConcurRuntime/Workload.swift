@@ -18,13 +18,19 @@ package enum Workload {
     package static func run(_ job: Job, cancellation: CancellationFlag, crashAllowed: Bool) -> JobOutcome {
         switch job.kind {
         case .cpu(let size):
-            guard let checksum = cpu(size: size, cancellation: cancellation) else { return .cancelled(cancelReason) }
+            guard let checksum = cpu(size: size, cancellation: cancellation) else {
+                return .cancelled(JobOutcome.interruptedReason)
+            }
             return .done(.checksum(checksum))
         case .prime(let n):
-            guard let factor = smallestFactor(of: n, cancellation: cancellation) else { return .cancelled(cancelReason) }
+            guard let factor = smallestFactor(of: n, cancellation: cancellation) else {
+                return .cancelled(JobOutcome.interruptedReason)
+            }
             return .done(.primality(n: n, factor: factor))
         case .sleep(let milliseconds):
-            if cancellation.sleep(nanoseconds: UInt64(milliseconds) * 1_000_000) { return .cancelled(cancelReason) }
+            if cancellation.sleep(nanoseconds: UInt64(milliseconds) * 1_000_000) {
+                return .cancelled(JobOutcome.interruptedReason)
+            }
             return .done(.slept(milliseconds: milliseconds))
         case .fail:
             return .failed("fail job: failed on purpose (fault injection)")
@@ -35,9 +41,6 @@ package enum Workload {
             return CommandRunner.run(argv, timeLimit: job.spec.timeout, cancellation: cancellation)
         }
     }
-
-    /// The reason recorded for a job interrupted by its cancellation flag.
-    package static let cancelReason = JobOutcome.interruptedReason
 
     /// Why an unforced `crash` job is not run by a worker that shares the daemon's process.
     package static let crashRefusedReason =

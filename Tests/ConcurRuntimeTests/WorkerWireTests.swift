@@ -14,7 +14,7 @@ struct WorkerWireTests {
         .results([
             JobReport(id: 7, outcome: .done(.checksum(5)), startedAt: 1, finishedAt: 2),
             JobReport(id: 8, outcome: .failed("no", output: .slept(milliseconds: 3)), startedAt: nil, finishedAt: 4),
-            JobReport(id: 9, outcome: .cancelled(Workload.cancelReason), startedAt: 5, finishedAt: 6),
+            JobReport(id: 9, outcome: .cancelled(JobOutcome.interruptedReason), startedAt: 5, finishedAt: 6),
         ]),
         .returned([1, 2, 3]),
     ]

@@ -76,7 +76,7 @@ struct WorkloadTests {
         raised.raise()
         #expect(Workload.cpu(size: 1, cancellation: raised) == nil)
         #expect(Workload.smallestFactor(of: 9_999_999_999_999_917, cancellation: raised) == nil)
-        #expect(run(.cpu(size: 1), flag: raised) == .cancelled(Workload.cancelReason))
+        #expect(run(.cpu(size: 1), flag: raised) == .cancelled(JobOutcome.interruptedReason))
     }
 
     @Test("a sleep ends early when its flag is raised")
@@ -84,7 +84,7 @@ struct WorkloadTests {
         let flag = CancellationFlag()
         let start = MonotonicClock.now()
         raise(flag, after: 0.02)
-        #expect(run(.sleep(milliseconds: 60_000), flag: flag) == .cancelled(Workload.cancelReason))
+        #expect(run(.sleep(milliseconds: 60_000), flag: flag) == .cancelled(JobOutcome.interruptedReason))
         #expect(MonotonicClock.now() - start < 30_000_000_000)
     }
 
@@ -158,7 +158,7 @@ struct WorkloadTests {
         #expect(eventually(2) { livingProcesses(commandLine: ["sleep", "29.25"]).isEmpty })
         let cancel = CancellationFlag()
         raise(cancel, after: 0.1)
-        #expect(run(.exec(argv: ["sleep", "30"]), flag: cancel) == .cancelled(Workload.cancelReason))
+        #expect(run(.exec(argv: ["sleep", "30"]), flag: cancel) == .cancelled(JobOutcome.interruptedReason))
     }
 }
 

@@ -156,9 +156,10 @@ package struct DaemonConfiguration: Sendable, Equatable {
         } catch {
             throw ConfigurationError("\(file): not valid TOML: \(error)")
         }
+        let settings = DaemonSettings.all.filter(\.inFile)
         for key in table.keys {
             guard let value = table[key] else { continue }
-            guard let setting = DaemonSettings.setting(key: key) else {
+            guard let setting = settings.first(where: { $0.key == key }) else {
                 throw ConfigurationError("\(file): unknown key '\(key)'; known keys: \(Self.fileKeys.joined(separator: ", "))")
             }
             guard let read = setting.readTOML(value) else {

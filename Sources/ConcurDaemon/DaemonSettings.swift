@@ -173,11 +173,6 @@ enum DaemonSettings {
     /// The keys a config file may set, as written in the file.
     static var fileKeys: [String] { all.filter(\.inFile).map(\.key) }
 
-    /// The setting a config file's key names.
-    static func setting(key: String) -> DaemonSetting? {
-        all.first { $0.key == key && $0.inFile }
-    }
-
     /// The README's option table: a row per setting with a flag shown there, then `--config`.
     static var markdownTable: String {
         var rows = ["| option | default | meaning |", "| --- | --- | --- |"]

@@ -100,12 +100,12 @@ package enum CommandRunner {
     private static func waitForOutputOrExit(
         readEnd: Int32, exitFD: Int32, into tail: inout [UInt8], buffer: inout [UInt8]
     ) -> Bool {
-        var pollers = [pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)]
-        if exitFD >= 0 { pollers.append(pollfd(fd: exitFD, events: Int16(POLLIN), revents: 0)) }
         if readEnd < 0 && exitFD < 0 {
             usleep(10_000)
             return false
         }
+        var pollers = [pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)]
+        if exitFD >= 0 { pollers.append(pollfd(fd: exitFD, events: Int16(POLLIN), revents: 0)) }
         guard poll(&pollers, nfds_t(pollers.count), 50) > 0, readEnd >= 0, pollers[0].revents != 0 else {
             return readEnd >= 0
         }

@@ -28,6 +28,8 @@ package struct ClientFailure: Error, Sendable, Equatable, CustomStringConvertibl
         package static let unavailable: Int32 = 69
         /// The caller may not use the daemon (EX_NOPERM).
         package static let permission: Int32 = 77
+        /// `wait --timeout` passed with jobs still not ended (as timeout(1) exits).
+        package static let timedOut: Int32 = 124
     }
 
     /// The user-facing failure for a Varlink client error on the socket at `socket`, from a
@@ -108,6 +110,10 @@ package struct ClientFailure: Error, Sendable, Equatable, CustomStringConvertibl
         case SupervisorError.noSuchJob(0).name:
             return ClientFailure(
                 "no job \(int("id")): it was never submitted, or it finished long enough ago to be forgotten (concurd keeps --retain-jobs finished jobs)"
+            )
+        case SupervisorError.jobFinished(0, state: .done).name:
+            return ClientFailure(
+                "job \(int("id")) has already ended (\(string("state"))): there is nothing to cancel; `concurctl jobs \(int("id"))` shows how it ended"
             )
         case SupervisorError.invalidValue(parameter: "", reason: "").name:
             return ClientFailure("concurd refused \(string("parameter")): \(string("reason"))", exitCode: ExitStatus.usage)

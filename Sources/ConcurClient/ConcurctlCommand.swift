@@ -13,12 +13,13 @@ package struct ConcurctlCommand: ParsableCommand {
         discussion: """
             The socket is --socket, else $CONCUR_SOCKET, else /run/concurd/control.sock for root and \
             $XDG_RUNTIME_DIR/concurd/control.sock for anyone else. Exit status: 0 success, 1 refused \
-            or some job did not end done, 64 wrong usage, 69 concurd unreachable, 77 not allowed.
+            or some job did not end done, 64 wrong usage, 69 concurd unreachable, 77 not allowed, 124 \
+            wait --timeout passed.
             """,
         version: "0.1.0",
         subcommands: [
-            Submit.self, Resize.self, Model.self, Pause.self, Resume.self, Reload.self, Status.self, Stats.self, Top.self,
-            Jobs.self,
+            Submit.self, Wait.self, Cancel.self, Resize.self, Model.self, Pause.self, Resume.self, Reload.self, Shutdown.self,
+            Status.self, Stats.self, Top.self, Jobs.self,
         ])
 
     /// An empty command, filled in by the argument parser.

@@ -68,6 +68,7 @@ package final class ControlClient {
         case .finished: return
         case .closedByDaemon: throw ClientFailure.from(.closedByPeer, socket: socketPath)
         case .lost(let message): throw ClientFailure(message, exitCode: ClientFailure.ExitStatus.unavailable)
+        case .timedOut: throw ClientFailure.from(.timedOut, socket: socketPath)
         }
     }
 
@@ -79,21 +80,40 @@ package final class ControlClient {
         case closedByDaemon
         /// The connection failed; why.
         case lost(String)
+        /// The timeout given to ``follow(_:_:timeout:onReply:)`` passed.
+        case timedOut
+    }
+
+    /// Monotonic seconds, for deadlines.
+    private static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 
     /// Like ``stream(_:_:onReply:)``, for a stream that lasts until the daemon ends it: a
     /// failure before the first reply is thrown (the call was refused or never reached the
     /// daemon); after it, the way the stream ended is returned, for a last line.
+    ///
+    /// With a `timeout` (seconds), the stream is given up once that much time has passed
+    /// since the call, replies or not: ``StreamEnd/timedOut``.
     package func follow(
-        _ method: SupervisorInterface.Method, _ parameters: JSONObject = [:],
+        _ method: SupervisorInterface.Method, _ parameters: JSONObject = [:], timeout: Double? = nil,
         onReply: (JSONObject) throws(ClientFailure) -> Bool
     ) throws(ClientFailure) -> StreamEnd {
-        connection.setReceiveTimeout(0)
+        let deadline = timeout.map { Self.now() + $0 }
+        connection.setReceiveTimeout(timeout ?? 0)
         var started = false
         var failure: ClientFailure?
         do {
             try connection.stream(SupervisorInterface.method(method), parameters) { reply throws(VarlinkClientError) in
                 started = true
+                if let deadline {
+                    // The wait for each reply is what remains of the whole timeout.
+                    let left = deadline - Self.now()
+                    guard left > 0 else { throw .timedOut }
+                    connection.setReceiveTimeout(left)
+                }
                 switch Result(catching: { () throws(ClientFailure) in try onReply(reply) }) {
                 case .success(let more): return more
                 case .failure(let error):
@@ -103,6 +123,7 @@ package final class ControlClient {
             }
         } catch {
             switch error {
+            case .timedOut where deadline != nil: return .timedOut
             case .closedByPeer where started: return .closedByDaemon
             case .io where started: return .lost(ClientFailure.from(error, socket: socketPath).message)
             default: throw ClientFailure.from(error, socket: socketPath, method: method)

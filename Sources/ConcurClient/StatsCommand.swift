@@ -113,6 +113,7 @@ extension ConcurctlCommand {
                 case .finished: reason = "concurd is stopping: it ended the stream"
                 case .closedByDaemon: reason = "concurd closed the connection (it stopped, or dropped a reader that fell behind)"
                 case .lost(let why): reason = why
+                case .timedOut: reason = "concurd sent nothing in time"
                 }
                 if format == .json {
                     printJSON(["end": .string(reason)])

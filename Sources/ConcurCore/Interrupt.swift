@@ -32,12 +32,14 @@ enum InterruptCause: Sendable, Equatable {
     case shutdown(reason: String)
     /// A model switch with preemption: it goes back to the head of the queue, to run again.
     case preempt
+    /// Someone cancelled the job (``PoolStateMachine/cancel(_:reason:now:)``): it is cancelled.
+    case cancel(reason: String)
 
     /// The job's final state after the interruption, or nil when it goes back to the queue.
     func outcome(output: JobOutput?) -> JobOutcome? {
         switch self {
         case .timeLimit(let seconds): .failed("exceeded its time limit of \(formatDecimal(seconds)) s", output: output)
-        case .shutdown(let reason): .cancelled(reason)
+        case .shutdown(let reason), .cancel(let reason): .cancelled(reason)
         case .preempt: nil
         }
     }

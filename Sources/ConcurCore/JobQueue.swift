@@ -48,6 +48,18 @@ package struct JobQueue: Sendable {
         return all
     }
 
+    /// Takes the waiting jobs among `wanted` out of the queue (in one pass over it); returns
+    /// those it held.
+    package mutating func remove(_ wanted: Set<JobID>) -> Set<JobID> {
+        var removed = Set<JobID>()
+        ids.removeAll { id in
+            guard wanted.contains(id) else { return false }
+            removed.insert(id)
+            return true
+        }
+        return removed
+    }
+
     /// The first `count` waiting jobs, next to run first.
     package func prefix(_ count: Int) -> [JobID] { Array(ids.prefix(count)) }
 }

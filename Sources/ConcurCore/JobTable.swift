@@ -95,6 +95,11 @@ package struct JobTable: Sendable {
         log(.claimed(id, by: worker))
     }
 
+    /// Notes, for the store, that a job a worker holds was cancelled and is being stopped.
+    package mutating func markCancelRequested(_ id: JobID, reason: String) {
+        log(.cancelRequested(id, reason: reason))
+    }
+
     private func ringIndex(_ id: JobID) -> Int? {
         id >= base && id - base < JobID(slots.count) ? Int(id - base) : nil
     }
@@ -427,6 +432,17 @@ package struct JobTable: Sendable {
             if let record = self[id], state == nil || record.state == state { found.append(record) }
         }
         return found
+    }
+
+    /// The ids of the jobs not finished (queued or running), oldest first: a walk over every
+    /// record held, for rare calls (cancelling what a drain kept for the next start).
+    package func unfinished() -> [JobID] {
+        var found: [JobID] = []
+        for (offset, slot) in slots.enumerated() where slot.isPresent && !Self.state(slot.state).isFinal {
+            found.append(base + JobID(offset))
+        }
+        for (id, record) in stragglers where !record.state.isFinal { found.append(id) }
+        return found.sorted()
     }
 
     /// Records of the highest ids held, newest first.

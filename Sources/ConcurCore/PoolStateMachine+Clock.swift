@@ -28,6 +28,14 @@ extension PoolStateMachine {
                 running = nil
             }
             guard let (job, since) = running else { continue }
+            if !cancelling.isEmpty, let reason = cancelling[job.id],
+                let action = interruptForCancel(id, job: job.id, reason: reason)
+            {
+                // A cancel that reached the worker before the job started there, or while the
+                // pool thought another job ran: told again now that the job runs.
+                actions.append(action)
+                continue
+            }
             // An exec job's runner stops its own command at the limit; the worker is stopped only
             // if that failed, after the runner's grace.
             let grace: UInt64 = if case .exec = job.kind { 3_000_000_000 } else { 0 }

@@ -4,9 +4,16 @@ import ConcurProtocol
 extension PoolStateMachine {
     /// Moves a job to its final state, counts it and tells the watches that cover it. With a
     /// journal, a job a shutdown interrupted is not final: it goes back to `queued` in the
-    /// journal (the interrupted attempt not counted) and runs again after the next start.
+    /// journal (the interrupted attempt not counted) and runs again after the next start. A job
+    /// someone cancelled is final whatever interrupted it, and ends with their reason.
     mutating func complete(_ id: JobID, outcome: JobOutcome, startedAt: UInt64?, now: UInt64) -> [PoolAction] {
-        if case .cancelled = outcome, !intakeOpen, table.isJournaled {
+        var outcome = outcome
+        var cancelledBySomeone = false
+        if !cancelling.isEmpty, let reason = cancelling.removeValue(forKey: id), case .cancelled = outcome {
+            outcome = .cancelled(reason)
+            cancelledBySomeone = true
+        }
+        if case .cancelled = outcome, !cancelledBySomeone, !intakeOpen, table.isJournaled {
             table.markRequeued(id, preempted: table[id]?.state == .running)
             keptForRestart += 1
             return []

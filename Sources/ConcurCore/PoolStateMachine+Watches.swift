@@ -28,6 +28,17 @@ extension PoolStateMachine {
         return (id, finished, false)
     }
 
+    /// Starts watching every job not finished now (queued or running), until the last of them
+    /// ends; `complete` when there is none.
+    package mutating func addWatchOfUnfinished() -> (id: Int, complete: Bool) {
+        let id = nextWatchID
+        nextWatchID += 1
+        let pending = Set(table.unfinished())
+        guard !pending.isEmpty else { return (id, true) }
+        watches[id] = Watch(ids: pending, range: nil, remaining: pending.count)
+        return (id, false)
+    }
+
     /// Stops a watch (its client went away).
     package mutating func removeWatch(_ id: Int) {
         watches[id] = nil

@@ -260,8 +260,11 @@ extension PoolStateMachine {
             }
         }
         // `complete` changes no worker, so `index` stays valid.
-        let actions = complete(jobID, outcome: outcome, startedAt: found.since, now: now)
-        if found.wasRunning && found.more { startRunning(at: index, now: now) }
+        var actions = complete(jobID, outcome: outcome, startedAt: found.since, now: now)
+        if found.wasRunning && found.more {
+            startRunning(at: index, now: now)
+            if !cancelling.isEmpty { actions += interruptIfCancelled(at: index) }
+        }
         return (actions, true)
     }
 
@@ -269,15 +272,30 @@ extension PoolStateMachine {
     /// a shutdown began no worker would take them: they are cancelled instead, or, with a
     /// journal, stay queued in it for the next start.
     mutating func putBack(_ jobs: [Job], now: UInt64) -> [PoolAction] {
+        var actions: [PoolAction] = []
+        var jobs = jobs
+        if !cancelling.isEmpty {
+            // Cancelled while their worker held them: they end here instead.
+            var kept: [Job] = []
+            for job in jobs {
+                if let reason = cancelling[job.id] {
+                    actions += complete(job.id, outcome: .cancelled(reason), startedAt: nil, now: now)
+                } else {
+                    kept.append(job)
+                }
+            }
+            jobs = kept
+        }
         guard intakeOpen else {
             if table.isJournaled {
                 keptForRestart += jobs.count
-                return []
+                return actions
             }
-            return jobs.flatMap { complete($0.id, outcome: .cancelled(Self.unfinishedReason), startedAt: nil, now: now) }
+            return actions
+                + jobs.flatMap { complete($0.id, outcome: .cancelled(Self.unfinishedReason), startedAt: nil, now: now) }
         }
         for job in jobs.reversed() { queue.pushFront(job.id) }
-        return wakeWaiting(upTo: jobs.count)
+        return actions + wakeWaiting(upTo: jobs.count)
     }
 
     /// The reason recorded for jobs given back, or left by their worker, during a shutdown.
@@ -310,8 +328,12 @@ extension PoolStateMachine {
         worker.outstanding = kept
         worker.releaseRequested = false
         workers[id] = worker
-        if runningReturned && !kept.isEmpty, let index = workers.index(forKey: id) { startRunning(at: index, now: now) }
-        return putBack(returned, now: now)
+        var actions: [PoolAction] = []
+        if runningReturned && !kept.isEmpty, let index = workers.index(forKey: id) {
+            startRunning(at: index, now: now)
+            actions = interruptIfCancelled(at: index)
+        }
+        return actions + putBack(returned, now: now)
     }
 
     /// Forgets a worker that left. The job it was running is retried (up to the attempt limit,

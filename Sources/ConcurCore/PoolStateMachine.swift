@@ -169,6 +169,9 @@ package struct PoolStateMachine: Sendable {
     /// Callers waiting for a switch to settle, in the order they asked.
     var switchWaiters: [SwitchWaiter] = []
     var nextSwitchTicket = 1
+    /// Jobs cancelled while a worker held them, with the reason, until they end: a running one
+    /// is being interrupted, one held and not started is being taken back from its worker.
+    var cancelling: [JobID: String] = [:]
     /// Workers owed a wake-up, in the order they started waiting.
     var waiting: Deque<WorkerID> = []
     /// The mapping of monotonic instants to Unix time, for records shown to people.

@@ -21,6 +21,8 @@ package struct ControlService: VarlinkInterface {
     let statsFeed: StatsFeed
     /// Re-reads the configuration for `Reload()`; nil when concurd has no way to.
     let reloader: Reloader?
+    /// The daemon's shutdown, which `Shutdown()` raises; nil when the service runs without one.
+    let shutdown: ShutdownEvent?
     /// The memory the streams of finished jobs may hold for clients that do not keep up.
     let watchBudget = WatchBudget()
 
@@ -28,12 +30,17 @@ package struct ControlService: VarlinkInterface {
     package init(
         supervisor: Supervisor, logger: Logger = Logger(label: "concurd"), onChange: @escaping @Sendable () -> Void = {}
     ) {
-        self.init(supervisor: supervisor, logger: logger, reloader: nil, onChange: onChange)
+        self.init(supervisor: supervisor, logger: logger, reloader: nil, shutdown: nil, onChange: onChange)
     }
 
-    /// A service that also answers `Reload()` through `reloader`.
-    init(supervisor: Supervisor, logger: Logger, reloader: Reloader?, onChange: @escaping @Sendable () -> Void) {
+    /// A service that also answers `Reload()` through `reloader` and `Shutdown()` through
+    /// `shutdown`.
+    init(
+        supervisor: Supervisor, logger: Logger, reloader: Reloader?, shutdown: ShutdownEvent?,
+        onChange: @escaping @Sendable () -> Void
+    ) {
         self.reloader = reloader
+        self.shutdown = shutdown
         self.supervisor = supervisor
         self.logger = logger
         self.onChange = onChange
@@ -79,6 +86,8 @@ package struct ControlService: VarlinkInterface {
             case .watchStats: try watchStats(parameters, responder: responder)
             case .pause, .resume: try pause(method == .pause, parameters, responder: responder)
             case .reload: try reload(parameters, responder: responder)
+            case .cancel: try cancel(parameters, peer: peer, responder: responder)
+            case .shutdown: try shutdown(parameters, peer: peer, responder: responder)
             }
         } catch {
             responder.fail(error)
@@ -291,6 +300,75 @@ package struct ControlService: VarlinkInterface {
         }
     }
 
+    private func cancel(_ parameters: JSONObject, peer: VarlinkPeer, responder: VarlinkResponder) throws(VarlinkError) {
+        var reader = ParameterReader(parameters)
+        let ids: [UInt64] = try reader.optional("ids") ?? []
+        let queued: Bool = try reader.optional("queued") ?? false
+        try reader.finish()
+        if queued && !ids.isEmpty {
+            throw SupervisorError.invalidValue(parameter: "queued", reason: "give ids or queued, not both")
+        }
+        if !queued && ids.isEmpty {
+            throw SupervisorError.invalidValue(parameter: "ids", reason: "give the ids of the jobs to cancel, or queued: true")
+        }
+        guard ids.count <= Self.maxIDsPerCall else {
+            throw SupervisorError.invalidValue(parameter: "ids", reason: "at most \(Self.maxIDsPerCall) ids per call")
+        }
+        let reason = "cancelled by uid \(peer.uid)"
+        let outcome: CancelOutcome
+        if queued {
+            outcome = supervisor.pool.cancelQueued(reason: reason)
+        } else {
+            do {
+                outcome = try supervisor.pool.cancel(ids, reason: reason)
+            } catch {
+                switch error {
+                case .noSuchJob(let id): throw SupervisorError.noSuchJob(id)
+                case .alreadyFinished(let id, let state): throw SupervisorError.jobFinished(id, state: state)
+                }
+            }
+        }
+        let total = outcome.cancelled.count + outcome.stopping.count
+        if total > 0 {
+            logger.notice(
+                "\(reason) (pid \(peer.pid)): \(total) job\(total == 1 ? "" : "s"), \(outcome.stopping.count) of them running")
+        }
+        // The reply waits (off the event loop) until the journal holds the cancels: a job told
+        // cancelled is not run again after a crash.
+        supervisor.pool.whenRecorded { failure in
+            responder.enqueue {
+                if let failure {
+                    responder.fail(
+                        SupervisorError.journalUnavailable(
+                            reason:
+                                "\(failure.reason); the jobs were cancelled, but if concurd stops before the journal records again the running ones may run again"
+                        ))
+                    return
+                }
+                responder.reply([
+                    "cancelled": .array(outcome.cancelled.map(\.json)), "stopping": .array(outcome.stopping.map(\.json)),
+                ])
+            }
+        }
+    }
+
+    private func shutdown(_ parameters: JSONObject, peer: VarlinkPeer, responder: VarlinkResponder) throws(VarlinkError) {
+        var reader = ParameterReader(parameters)
+        let mode: ShutdownMode = try reader.optional("mode") ?? .drain
+        try reader.finish()
+        guard let shutdown else {
+            throw VarlinkError.methodNotImplemented(
+                "\(SupervisorInterface.method(.shutdown)) (this service has no daemon to stop)")
+        }
+        let (level, changed) = shutdown.raise(to: mode == .drain ? .drain : .cancel)
+        if changed {
+            Daemon.shutdownReached(
+                level, cause: "Shutdown(\(mode.rawValue)) by uid \(peer.uid) (pid \(peer.pid))",
+                again: "call Shutdown with mode interrupt", supervisor: supervisor, logger: logger)
+        }
+        responder.reply(["mode": (level == .cancel ? ShutdownMode.interrupt : .drain).json, "changed": .bool(changed)])
+    }
+
     /// The shortest and longest interval of `WatchStats`, in seconds.
     static let watchIntervals = 0.05...60.0
 
@@ -312,13 +390,30 @@ package struct ControlService: VarlinkInterface {
     private func watchJobs(_ parameters: JSONObject, peer: VarlinkPeer, responder: VarlinkResponder) throws(VarlinkError) {
         var reader = ParameterReader(parameters)
         let ids: [UInt64] = try reader.optional("ids") ?? []
-        let events: Bool = try reader.optional("events") ?? ids.isEmpty
+        let unfinished: Bool = try reader.optional("unfinished") ?? false
+        let events: Bool = try reader.optional("events") ?? (ids.isEmpty && !unfinished)
         try reader.finish()
         guard responder.more else { throw VarlinkError.expectedMore }
         guard ids.count <= Self.maxIDsPerCall else {
             throw SupervisorError.invalidValue(parameter: "ids", reason: "at most \(Self.maxIDsPerCall) ids per call")
         }
+        if unfinished && !ids.isEmpty {
+            throw SupervisorError.invalidValue(parameter: "unfinished", reason: "give ids or unfinished, not both")
+        }
+        if unfinished && events {
+            throw SupervisorError.invalidValue(parameter: "events", reason: "a watch of the unfinished jobs carries no events")
+        }
         let stream = makeStream(peer: peer, responder: responder)
+        if unfinished {
+            guard let watch = supervisor.pool.watchUnfinished(sink: stream.sink) else {
+                // Nothing to wait for: one empty reply ends the call.
+                stream.cancel()
+                responder.reply([:])
+                return
+            }
+            stream.start(watch: watch, header: [:])
+            return
+        }
         do {
             let watch = try supervisor.pool.watch(ids: ids, events: events, sink: stream.sink)
             stream.start(watch: watch, header: [:])

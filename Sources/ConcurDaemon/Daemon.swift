@@ -70,6 +70,20 @@ package enum Daemon {
             path: path, service: service, configuration: configuration, group: group, logger: logger)
     }
 
+    /// What a shutdown that just reached `level` (by a signal or a `Shutdown` call, `cause`)
+    /// does at once: at `cancel`, running jobs are interrupted; at `drain`, the daemon's drain
+    /// (which waits on the event) does the rest. `again` says how to go further.
+    static func shutdownReached(
+        _ level: ShutdownEvent.Level, cause: String, again: String, supervisor: Supervisor, logger: Logger
+    ) {
+        if level == .cancel {
+            logger.warning("\(cause): interrupting running jobs")
+            supervisor.pool.cancelRunning(reason: "interrupted: \(cause) during shutdown")
+        } else {
+            logger.notice("\(cause): draining; \(again) to interrupt running jobs")
+        }
+    }
+
     /// Acts on one signal: TERM/INT drain then cancel, QUIT cancels, TTIN/TTOU resize by one,
     /// USR1 logs a snapshot.
     static func handle(
@@ -80,12 +94,7 @@ package enum Daemon {
         switch number {
         case SIGTERM, SIGINT, SIGQUIT:
             let level = shutdown.escalate(atLeast: number == SIGQUIT ? .cancel : .drain)
-            if level == .cancel {
-                logger.warning("SIG\(name): interrupting running jobs")
-                supervisor.pool.cancelRunning(reason: "interrupted: SIG\(name) during shutdown")
-            } else {
-                logger.notice("SIG\(name): draining; send it again to interrupt running jobs")
-            }
+            shutdownReached(level, cause: "SIG\(name)", again: "send it again", supervisor: supervisor, logger: logger)
         case SIGTTIN, SIGTTOU:
             let current = supervisor.pool.read { $0.target }
             guard current > 0 else {

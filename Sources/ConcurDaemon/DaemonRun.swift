@@ -263,7 +263,8 @@ final class DaemonRun {
         reloader?.onRetentionChange { new in
             journal?.setRetention(JobJournal.Retention(count: new.retainJobs, age: new.retainAge))
         }
-        control = ControlService(supervisor: supervisor, logger: logger, reloader: reloader, onChange: refreshStatus)
+        control = ControlService(
+            supervisor: supervisor, logger: logger, reloader: reloader, shutdown: shutdown, onChange: refreshStatus)
         service = VarlinkService(
             vendor: "concur", product: "concurd", version: Daemon.version, url: "https://github.com/concur/concur",
             interfaces: [control])

@@ -1,7 +1,8 @@
 import ConcurCore
 import ConcurRuntime
 
-/// The one shutdown event every part of the daemon observes, set by signals (or a test).
+/// The one shutdown event every part of the daemon observes, set by signals, the `Shutdown`
+/// call (or a test).
 ///
 /// It only escalates: nothing -> drain (first SIGTERM/SIGINT) -> cancel (a second one, or
 /// SIGQUIT). Waiters are woken at every step.
@@ -37,6 +38,17 @@ package final class ShutdownEvent: Sendable {
             current = max(next, minimum)
             lock.broadcast()
             return current
+        }
+    }
+
+    /// Raises the level to `level` if it is lower (never one step further, as a signal does);
+    /// returns the level and whether it changed.
+    package func raise(to level: Level) -> (level: Level, changed: Bool) {
+        lock.withLock {
+            guard current < level else { return (current, false) }
+            current = level
+            lock.broadcast()
+            return (current, true)
         }
     }
 

@@ -18,6 +18,8 @@ extension JobJournal {
         package var inFlight = 0
         /// Of those, the ones failed because their attempts ran out.
         package var failedAfterStop = 0
+        /// Of those, the ones cancelled while they ran: they end cancelled, not run again.
+        package var cancelledAfterStop = 0
         /// Finished jobs kept for `ListJobs`.
         package var finished = 0
         /// The layout the journal was migrated from, if it was.
@@ -28,12 +30,19 @@ extension JobJournal {
             var text = "\(queued) queued"
             if inFlight > 0 {
                 text += ", \(inFlight) in flight when concurd last stopped (re-queued"
-                text += failedAfterStop > 0 ? "; \(failedAfterStop) failed: their attempts ran out)" : ")"
+                if failedAfterStop > 0 { text += "; \(failedAfterStop) failed: their attempts ran out" }
+                if cancelledAfterStop > 0 { text += "; \(cancelledAfterStop) cancelled: a cancel was under way" }
+                text += ")"
             }
             text += ", \(finished) finished kept"
             if let migratedFrom { text += "; migrated from journal layout \(migratedFrom) to \(JournalSchema.current)" }
             return text
         }
+    }
+
+    /// The reason of a job that was being cancelled (`reason`) when concurd stopped.
+    static func cancelledAtStop(_ reason: String) -> String {
+        "\(reason); concurd stopped before the job ended, so it is not run again"
     }
 
     /// The largest job id a journal may hold: far beyond any real count, and far enough below
@@ -51,13 +60,25 @@ extension JobJournal {
         try database.execute("BEGIN IMMEDIATE")
         do {
             let inFlight = try database.prepare(
-                "SELECT id, state, attempts, preemptions FROM jobs WHERE state IN (\(JobEncoding.State.inFlightSQL)) ORDER BY id")
+                """
+                SELECT id, state, attempts, preemptions, cancel_reason FROM jobs
+                WHERE state IN (\(JobEncoding.State.inFlightSQL))
+                    OR (cancel_reason IS NOT NULL AND state = \(JobEncoding.State.queued.rawValue))
+                ORDER BY id
+                """)
             let fail = try database.prepare(
                 "UPDATE jobs SET state = \(JobEncoding.State.failed.rawValue), finished_at = ?2, error = ?3 WHERE id = ?1")
+            let cancel = try database.prepare(
+                "UPDATE jobs SET state = \(JobEncoding.State.cancelled.rawValue), finished_at = ?2, error = ?3 WHERE id = ?1")
             var requeue: [Int64] = []
             while try inFlight.step() {
                 recovery.inFlight += 1
                 let id = try Self.checked(inFlight.int64(0), "id", id: nil, in: 1...Self.maxJobID)
+                if let reason = inFlight.text(4) {
+                    recovery.cancelledAfterStop += 1
+                    try cancel.run(.integer(id), .real(now), .text(Self.cancelledAtStop(reason)))
+                    continue
+                }
                 let running = inFlight.int64(1) == Int64(JobEncoding.State.running.rawValue)
                 let attempts = try Self.checked(inFlight.int64(2), "attempts", id: id, in: 0...Self.maxAttempts)
                 let preemptions = try Self.checked(inFlight.int64(3), "preemptions", id: id, in: 0...attempts)

@@ -264,6 +264,9 @@ extension JobJournal {
                 case .requeued(let id, let attempts, let preemptions):
                     guard !finishing.contains(id) else { continue }
                     try statements.requeue.run(.integer(Int64(id)), .integer(Int64(attempts)), .integer(Int64(preemptions)))
+                case .cancelRequested(let id, let reason):
+                    guard !finishing.contains(id) else { continue }
+                    try statements.cancelRequest.run(.integer(Int64(id)), .text(reason))
                 case .finished(let record):
                     try finish(record, statements.finish)
                 }
@@ -323,6 +326,7 @@ extension JobJournal {
         let handOver: SQLiteStatement
         let start: SQLiteStatement
         let requeue: SQLiteStatement
+        let cancelRequest: SQLiteStatement
         let finish: SQLiteStatement
         let nextID: SQLiteStatement
 
@@ -339,6 +343,7 @@ extension JobJournal {
             )
             requeue = try database.prepare(
                 "UPDATE jobs SET state = \(State.queued.rawValue), attempts = ?2, preemptions = ?3 WHERE id = ?1")
+            cancelRequest = try database.prepare("UPDATE jobs SET cancel_reason = ?2 WHERE id = ?1")
             finish = try database.prepare(
                 """
                 UPDATE jobs SET state = ?2, attempts = ?3, preemptions = ?4, started_at = ?5, finished_at = ?6, worker = ?7,

@@ -22,6 +22,10 @@ extension JournalChange {
         if let ids = groups["finished"], !ids.isEmpty {
             parts.append("jobs \(ranges(ids)) finished but will run again after the restart (their end is not in the journal)")
         }
+        if let ids = groups["being cancelled"]?.filter({ !(groups["finished"] ?? []).contains($0) }), !ids.isEmpty {
+            parts.append(
+                "jobs \(ranges(ids)) were being cancelled and may run again after the restart (the cancel is not in the journal)")
+        }
         let moved = Set((groups["handed over"] ?? []) + (groups["started"] ?? []) + (groups["re-queued"] ?? []))
             .subtracting(groups["finished"] ?? [])
         if !moved.isEmpty { parts.append("jobs \(ranges(Array(moved))) go back to the queue as the journal last saw them") }
@@ -34,18 +38,20 @@ extension JournalChange {
         var started: [JobID] = []
         var requeued: [JobID] = []
         var finished: [JobID] = []
+        var cancelling: [JobID] = []
         for change in changes {
             switch change {
             case .accepted(let id, _, _): accepted.append(id)
             case .claimed(let id, _): handedOver.append(id)
             case .started(let id, _, _, _, _, _): started.append(id)
             case .requeued(let id, _, _): requeued.append(id)
+            case .cancelRequested(let id, _): cancelling.append(id)
             case .finished(let record): finished.append(record.id)
             }
         }
         return [
             ("accepted", accepted), ("handed over", handedOver), ("started", started), ("re-queued", requeued),
-            ("finished", finished),
+            ("being cancelled", cancelling), ("finished", finished),
         ]
     }
 

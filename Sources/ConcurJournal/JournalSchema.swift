@@ -7,7 +7,7 @@ import ConcurCore
 /// refused (an older concurd must not guess at it).
 enum JournalSchema {
     /// The layout this build writes.
-    static let current = 2
+    static let current = 3
 
     /// Layout 1, the first: one row per job (`state` and `out_kind` hold ``JobEncoding`` codes).
     /// Kept to test the migration from it.
@@ -39,13 +39,19 @@ enum JournalSchema {
 
     /// The step from layout `n` to `n + 1`, by `n`. Layout 2 adds preempted attempts (they do
     /// not count against the limit), the next job id (ids are never reused, even once the
-    /// newest jobs are pruned), and indexes for the retention's pruning.
+    /// newest jobs are pruned), and indexes for the retention's pruning. Layout 3 adds the
+    /// reason of a cancel asked for while a worker held the job: a job cut short by a stop
+    /// with one is not run again.
     static let migrations: [Int: String] = [
         1: """
         ALTER TABLE jobs ADD COLUMN preemptions INTEGER NOT NULL DEFAULT 0;
         """ + indexesAndMeta + """
             INSERT INTO meta (key, value) SELECT 'next_job_id', COALESCE(MAX(id), 0) + 1 FROM jobs;
             PRAGMA user_version = 2;
-            """
+            """,
+        2: """
+        ALTER TABLE jobs ADD COLUMN cancel_reason TEXT;
+        PRAGMA user_version = 3;
+        """,
     ]
 }

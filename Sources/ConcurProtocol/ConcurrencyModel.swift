@@ -51,3 +51,11 @@ public enum DaemonPhase: String, Sendable, Hashable, CaseIterable, JSONDecodable
     /// Shutting down: running jobs are being cancelled.
     case stopping
 }
+
+/// How far a `Shutdown` call takes the daemon.
+public enum ShutdownMode: String, Sendable, Hashable, CaseIterable, JSONDecodable, JSONEncodable {
+    /// Intake closes; running jobs finish; queued ones stay in the journal for the next start.
+    case drain
+    /// As drain, and running jobs are interrupted (they end cancelled).
+    case interrupt
+}

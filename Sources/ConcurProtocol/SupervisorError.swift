@@ -23,6 +23,11 @@ public enum SupervisorError {
         VarlinkError("\(interface).NoSuchJob", ["id": id.json])
     }
 
+    /// The job had already ended, in `state`: there is nothing to cancel.
+    public static func jobFinished(_ id: UInt64, state: JobState) -> VarlinkError {
+        VarlinkError("\(interface).JobFinished", ["id": id.json, "state": .string(state.rawValue)])
+    }
+
     /// `exec` jobs are refused: the daemon's configuration does not allow them.
     public static let execDisabled = VarlinkError("\(interface).ExecDisabled")
 

@@ -32,6 +32,10 @@ public enum SupervisorInterface {
         case resume = "Resume"
         /// Read the configuration file again and apply it.
         case reload = "Reload"
+        /// Cancel jobs.
+        case cancel = "Cancel"
+        /// Stop the daemon, as SIGTERM does.
+        case shutdown = "Shutdown"
     }
 
     /// The interface definition, returned verbatim by `GetInterfaceDescription`.
@@ -281,8 +285,32 @@ public enum SupervisorInterface {
         # once, and the stream ends after the last one. Without ids it streams every job that
         # finishes, and the pool's events (each reply has job or event), until the client hangs
         # up; events: false leaves the events out, events: true adds them to a watch of ids.
+        # With unfinished (and no ids) it streams every job queued or running at the call as it
+        # ends, the last ending the stream; when there is none, one empty reply ends the call.
         # Needs 'more'. A client that falls too far behind is disconnected.
-        method WatchJobs(ids: ?[]int, events: ?bool) -> (job: ?Job, event: ?Event)
+        method WatchJobs(ids: ?[]int, events: ?bool, unfinished: ?bool) -> (job: ?Job, event: ?Event)
+
+        # Cancels the jobs of ids, all or none (an unknown id fails with NoSuchJob, a job that
+        # already ended with JobFinished), or with queued every job waiting to run (running ones
+        # go on). A job not started ends cancelled at once (cancelled). A running one is
+        # interrupted (stopping): an exec command's process group gets SIGTERM, then SIGKILL 2 s
+        # later; other jobs stop at their next check, in every model. It ends cancelled once it
+        # stops, or as it ended if it ended first: WatchJobs follows it. The reason recorded names
+        # the caller's uid. A cancelled job is never run again, even if the daemon stops first.
+        method Cancel(ids: ?[]int, queued: ?bool) -> (cancelled: []int, stopping: []int)
+
+        # drain: intake closes, running jobs finish (within the daemon's drain_timeout), queued
+        # ones stay in the journal for the next start; interrupt: running jobs are cancelled too.
+        type ShutdownMode (drain, interrupt)
+
+        # Shuts the daemon down as SIGTERM does (drain, the default) or a second SIGTERM does
+        # (interrupt); a shutdown only goes further, never back. Replies once it has begun
+        # (changed is false if the daemon was already there), then the daemon exits when the
+        # drain ends.
+        method Shutdown(mode: ?ShutdownMode) -> (mode: ShutdownMode, changed: bool)
+
+        # The job had already ended, in state, so there is nothing to cancel.
+        error JobFinished (id: int, state: JobState)
 
         # The queue holds too many jobs to take these.
         error QueueFull (limit: int, queued: int)

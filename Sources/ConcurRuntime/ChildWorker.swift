@@ -131,6 +131,8 @@ private final class ChildState: @unchecked Sendable {
     private var retiring = false
     /// The job the main thread took last (it runs, or just ended).
     private var current: JobID?
+    /// A job the daemon interrupted before it started here: cancelled as it starts.
+    private var interruptedNext: JobID = 0
     private var output: [UInt8] = []
     private let resultLock = ConditionLock()
     private var unsent: [JobReport] = []
@@ -214,9 +216,10 @@ private final class ChildState: @unchecked Sendable {
                 lock.signal()
             }
         case .interrupt(let job) where job != 0:
-            // Only the job named: if it already ended, the interrupt is moot.
+            // Only the job named: if it already ended, the interrupt is moot; if it has not
+            // started yet (a cancel), it is raised as it starts.
             lock.withLock {
-                if current == job { cancellation.raise() }
+                if current == job { cancellation.raise() } else { interruptedNext = job }
             }
         case .retire, .release, .interrupt:
             lock.withLock {
@@ -241,6 +244,7 @@ private final class ChildState: @unchecked Sendable {
             let job = lock.withLock { () -> Job?? in
                 if let job = held.popFirst() {
                     cancellation.reset()
+                    if job.id == interruptedNext { cancellation.raise() }
                     current = job.id
                     return .some(job)
                 }

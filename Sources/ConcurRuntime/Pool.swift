@@ -205,6 +205,17 @@ package final class Pool: JobChangeSource, @unchecked Sendable {
         }
     }
 
+    /// Streams every job not finished now to `sink` as it ends, the last one ending the watch;
+    /// nil when there is none (nothing will be pushed).
+    package func watchUnfinished(sink: JobWatchSink) -> Int? {
+        lock.withLock {
+            let (id, complete) = state.addWatchOfUnfinished()
+            guard !complete else { return nil }
+            sinks[id] = sink
+            return id
+        }
+    }
+
     /// Stops a watch whose client went away.
     package func removeWatch(_ id: Int) {
         lock.withLock { forgetWatchLocked(id) }
@@ -226,6 +237,44 @@ package final class Pool: JobChangeSource, @unchecked Sendable {
             return actions
         }
         return changed
+    }
+
+    /// Cancels `ids`, all or none (see ``PoolStateMachine/cancel(_:reason:now:)``); running
+    /// jobs are interrupted, and end once they stop. ``whenRecorded(_:)`` tells when the
+    /// journal holds the cancels.
+    package func cancel(_ ids: [JobID], reason: String) throws(CancelError) -> CancelOutcome {
+        var outcome = CancelOutcome()
+        var failure: CancelError?
+        perform { state, now in
+            do throws(CancelError) {
+                let (result, actions) = try state.cancel(ids, reason: reason, now: now)
+                outcome = result
+                return actions
+            } catch {
+                failure = error
+                return []
+            }
+        }
+        if let failure { throw failure }
+        return outcome
+    }
+
+    /// Cancels every job waiting to run; running ones go on.
+    package func cancelQueued(reason: String) -> CancelOutcome {
+        var outcome = CancelOutcome()
+        perform { state, now in
+            let (result, actions) = state.cancelQueued(reason: reason, now: now)
+            outcome = result
+            return actions
+        }
+        return outcome
+    }
+
+    /// Calls `body` once the store holds every change the pool made so far (with nil), or
+    /// cannot record them now (with why): from the store's thread, or at once without a journal.
+    package func whenRecorded(_ body: @escaping @Sendable (JournalFailure?) -> Void) {
+        guard recordsChanges else { return body(nil) }
+        store.whenDurable(lock.withLock { state.journalChangeCount }, body)
     }
 
     /// Hands the events recorded since the last call to the watches that follow events.

@@ -159,6 +159,8 @@ package final class WorkerHandle: Sendable {
             batch.running = job.id
             batch.since = now
             cancellation.reset()
+            // An interrupt meant for this job that came while it waited in the batch.
+            if interruptTarget.load(ordering: .relaxed) == job.id { cancellation.raise() }
             return job
         }
     }

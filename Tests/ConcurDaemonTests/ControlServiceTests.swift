@@ -342,6 +342,42 @@ struct ControlServiceTests {
         harness.supervisor.pool.cancelRunning(reason: "test over")
     }
 
+    @Test("Cancel and WatchJobs(unfinished) answer every wrong value with a typed error naming it")
+    func cancelAndWaitValues() throws {
+        let harness = try ServiceHarness()
+        _ = harness.call("Submit", ["jobs": [["kind": "prime", "n": 7]]], more: true)
+        #expect(
+            harness.error("Cancel")
+                == SupervisorError.invalidValue(parameter: "ids", reason: "give the ids of the jobs to cancel, or queued: true"))
+        #expect(
+            harness.error("Cancel", ["ids": [1], "queued": true])
+                == SupervisorError.invalidValue(parameter: "queued", reason: "give ids or queued, not both"))
+        #expect(harness.error("Cancel", ["ids": [1]]) == SupervisorError.jobFinished(1, state: .done))
+        #expect(harness.error("Cancel", ["ids": [5]]) == SupervisorError.noSuchJob(5))
+        #expect(harness.error("Cancel", ["ids": ["one"]]) == VarlinkError.invalidParameter("ids[0]"))
+        #expect(harness.error("Cancel", ["queued": "yes"]) == VarlinkError.invalidParameter("queued"))
+        #expect(harness.error("Cancel", ["ids": [1], "reason": "x"]) == VarlinkError.invalidParameter("reason"))
+        let tooMany = JSON.array((1...10_001).map { JSON.int(Int64($0)) })
+        #expect(harness.error("Cancel", ["ids": tooMany])?.parameters["parameter"] == "ids")
+        #expect(harness.call("Cancel", ["queued": true]).last?.parameters == ["cancelled": [], "stopping": []])
+        #expect(
+            harness.error("WatchJobs", ["unfinished": true, "ids": [1]], more: true)?.parameters["parameter"] == "unfinished")
+        #expect(
+            harness.error("WatchJobs", ["unfinished": true, "events": true], more: true)?.parameters["parameter"] == "events")
+        #expect(harness.error("WatchJobs", ["unfinished": 1], more: true) == VarlinkError.invalidParameter("unfinished"))
+        let idle = harness.call("WatchJobs", ["unfinished": true], more: true)
+        #expect(idle.count == 1 && idle[0].continues == false && idle[0].parameters == [:])
+    }
+
+    @Test("Shutdown needs a daemon to stop, and a mode it knows")
+    func shutdownValues() throws {
+        let harness = try ServiceHarness()
+        #expect(harness.error("Shutdown", ["mode": "later"]) == VarlinkError.invalidParameter("mode"))
+        #expect(harness.error("Shutdown", ["mode": "drain", "force": true]) == VarlinkError.invalidParameter("force"))
+        #expect(harness.error("Shutdown")?.name == VarlinkError.methodNotImplemented("").name)
+        #expect(harness.supervisor.status().phase == .serving)
+    }
+
     @Test("once draining, Submit, Generate and Resize answer ShuttingDown")
     func shuttingDown() throws {
         let harness = try ServiceHarness()

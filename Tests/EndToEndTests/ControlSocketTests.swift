@@ -271,8 +271,9 @@ struct ControlSocketTests {
         #expect(steps["interfaces"]?["value"] == ["org.varlink.service", "io.concur.Supervisor"])
         #expect(
             steps["parsed"]?["methods"] == [
-                "Generate", "ListJobs", "Pause", "Reload", "Resize", "Resume", "SetModel", "Stats", "Status", "Submit",
-                "WatchJobs", "WatchStats",
+                "Cancel", "Generate", "ListJobs", "Pause", "Reload", "Resize", "Resume", "SetModel", "Shutdown", "Stats",
+                "Status",
+                "Submit", "WatchJobs", "WatchStats",
             ])
         guard case .array(let frames) = steps["watchstats"]?["frames"] else { throw TestFailure("no WatchStats step: \(run)") }
         #expect(frames.count == 3)
@@ -287,6 +288,12 @@ struct ControlSocketTests {
         #expect(status["model"] == "tasks" && status["switches"] == 1)
         #expect(jobs.count == 2)
         #expect(steps["error"]?["name"] == "io.concur.Supervisor.InvalidWorkers")
+        guard case .object(let cancelled) = steps["cancel"]?["value"], case .object(let ended) = steps["cancel"]?["job"],
+            case .object(let again) = steps["cancel"]?["again"]
+        else { throw TestFailure("no cancel step: \(run)") }
+        #expect(cancelled["stopping"] == [3] && cancelled["cancelled"] == [])
+        #expect(ended["state"] == "cancelled" && ended["error"] == .string("cancelled by uid \(getuid())"))
+        #expect(again["name"] == "io.concur.Supervisor.JobFinished" && again["parameters"] == ["id": 3, "state": "cancelled"])
     }
 
     @Test(

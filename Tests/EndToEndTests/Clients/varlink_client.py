@@ -39,6 +39,19 @@ def main(socket_path):
                 supervisor.Resize(0)
             except varlink.VarlinkError as error:
                 print(json.dumps({"step": "error", "name": error.error(), "parameters": error.parameters()}))
+        # Cancel: a running job is stopping; the same job again (now ended) is JobFinished.
+        with client.open("io.concur.Supervisor") as supervisor:
+            ids = supervisor.Submit([{"kind": "sleep", "ms": 600000}])["ids"]
+            while supervisor.Status()["status"]["running"] == 0:
+                pass
+            cancelled = supervisor.Cancel(ids, None)
+            ended = list(supervisor.WatchJobs(ids, None, None, _more=True))
+            try:
+                supervisor.Cancel(ids, None)
+                again = None
+            except varlink.VarlinkError as error:
+                again = {"name": error.error(), "parameters": error.parameters()}
+            print(json.dumps({"step": "cancel", "value": cancelled, "job": ended[-1]["job"], "again": again}))
 
 
 if __name__ == "__main__":

@@ -53,8 +53,8 @@ int concur_lower_thread_priority(int increment) {
     return setpriority(PRIO_PROCESS, tid, target) == 0 ? 0 : errno;
 }
 
-static int spawn_with(const char *path, char *const argv[], char *const envp[], int channel_fd, int progress_fd,
-                      int output_fd, int search_path, pid_t *pid) {
+static int spawn_in(const char *path, char *const argv[], char *const envp[], int channel_fd, int progress_fd,
+                    int output_fd, int error_fd, const char *directory, int search_path, pid_t *pid) {
     posix_spawnattr_t attributes;
     posix_spawn_file_actions_t actions;
     int result = posix_spawnattr_init(&attributes);
@@ -72,10 +72,9 @@ static int spawn_with(const char *path, char *const argv[], char *const envp[], 
     posix_spawnattr_setpgroup(&attributes, 0);
     posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    if (output_fd >= 0) {
-        posix_spawn_file_actions_adddup2(&actions, output_fd, 1);
-        posix_spawn_file_actions_adddup2(&actions, output_fd, 2);
-    }
+    if (output_fd >= 0) posix_spawn_file_actions_adddup2(&actions, output_fd, 1);
+    if (error_fd >= 0) posix_spawn_file_actions_adddup2(&actions, error_fd, 2);
+    if (directory != NULL) posix_spawn_file_actions_addchdir_np(&actions, directory);
     int keep = 3;
     if (channel_fd >= 0) {
         posix_spawn_file_actions_adddup2(&actions, channel_fd, 3);
@@ -95,11 +94,16 @@ static int spawn_with(const char *path, char *const argv[], char *const envp[], 
 
 int concur_spawn(const char *path, char *const argv[], char *const envp[], int channel_fd, int output_fd,
                  int search_path, pid_t *pid) {
-    return spawn_with(path, argv, envp, channel_fd, -1, output_fd, search_path, pid);
+    return spawn_in(path, argv, envp, channel_fd, -1, output_fd, output_fd, NULL, search_path, pid);
+}
+
+int concur_spawn_command(const char *path, char *const argv[], char *const envp[], int output_fd, int error_fd,
+                         const char *directory, pid_t *pid) {
+    return spawn_in(path, argv, envp, -1, -1, output_fd, error_fd, directory, 1, pid);
 }
 
 int concur_spawn_worker(const char *path, char *const argv[], char *const envp[], int channel_fd, int progress_fd, pid_t *pid) {
-    return spawn_with(path, argv, envp, channel_fd, progress_fd, -1, 0, pid);
+    return spawn_in(path, argv, envp, channel_fd, progress_fd, -1, -1, NULL, 0, pid);
 }
 
 int concur_progress_page(void) {
@@ -141,6 +145,43 @@ void concur_install_worker_term_handler(void) {
 }
 
 void concur_set_command_group(pid_t group) { command_group = group; }
+
+void concur_exit_stopping_command(int code) {
+    pid_t group = command_group;
+    if (group > 0) kill(-group, SIGKILL);
+    _exit(code);
+}
+
+void concur_guard_serve(int fd) {
+    // The process groups of the running commands, as the daemon registers and releases them.
+    size_t count = 0, capacity = 64;
+    pid_t *groups = malloc(capacity * sizeof *groups);
+    int64_t record;
+    for (;;) {
+        ssize_t got = read(fd, &record, sizeof record);
+        if (got < 0 && errno == EINTR) continue;
+        if (got != (ssize_t)sizeof record) break;
+        if (record > 0) {
+            if (count == capacity) {
+                pid_t *grown = realloc(groups, 2 * capacity * sizeof *groups);
+                if (grown == NULL) continue;
+                groups = grown;
+                capacity *= 2;
+            }
+            if (groups != NULL) groups[count++] = (pid_t)record;
+        } else {
+            for (size_t index = 0; index < count; index++) {
+                if (groups[index] == (pid_t)-record) {
+                    groups[index] = groups[--count];
+                    break;
+                }
+            }
+        }
+    }
+    // End of file: every writer (the daemon) is gone; so goes what it ran.
+    for (size_t index = 0; index < count; index++) kill(-groups[index], SIGKILL);
+    _exit(0);
+}
 
 int concur_reap(pid_t pid, int *exit_code, int *signal) {
     int status = 0;

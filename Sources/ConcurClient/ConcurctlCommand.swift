@@ -24,6 +24,19 @@ package struct ConcurctlCommand: ParsableCommand {
 
     /// An empty command, filled in by the argument parser.
     package init() {}
+
+    /// Runs concurctl with the process's arguments (``Submit/commandLine(_:)`` applied to a
+    /// `submit`); never returns.
+    package static func run() -> Never {
+        main(prepared(Array(CommandLine.arguments.dropFirst())))
+        Glibc.exit(0)
+    }
+
+    /// The arguments as the parser must see them.
+    package static func prepared(_ arguments: [String]) -> [String] {
+        guard let first = arguments.first, first == "submit" else { return arguments }
+        return [first] + Submit.commandLine(Array(arguments.dropFirst()))
+    }
 }
 
 /// Options every subcommand takes.
@@ -98,7 +111,11 @@ func printJSON(_ object: JSONObject) {
 
 /// Failures that carry only an exit status (the output already said what happened).
 enum ExitCodeFailure {
-    /// `submit --wait` saw a job end other than done.
-    static let someJobsDidNotFinish = ClientFailure(
-        "some jobs did not finish: see the lines above", exitCode: ClientFailure.ExitStatus.refused)
+    /// `submit --wait` or `wait` saw jobs end other than done.
+    static func notAllDone(failed: Int, cancelled: Int) -> ClientFailure {
+        let parts = [failed > 0 ? "\(failed) failed" : nil, cancelled > 0 ? "\(cancelled) cancelled" : nil].compactMap { $0 }
+        return ClientFailure(
+            "not every job ended done (\(parts.joined(separator: ", "))): see the lines above",
+            exitCode: ClientFailure.ExitStatus.refused)
+    }
 }

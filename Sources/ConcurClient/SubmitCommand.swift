@@ -1,5 +1,6 @@
 package import ArgumentParser
 package import ConcurProtocol
+import Glibc
 import Varlink
 
 extension ConcurctlCommand {
@@ -8,16 +9,27 @@ extension ConcurctlCommand {
         /// The command's name, help text and subcommands.
         package static let configuration = CommandConfiguration(
             abstract: "Queue jobs: generated (--jobs N) or listed (prime:97 sleep:250 ... or the preset 'primes').",
+            usage: """
+                concurctl submit [<options>] <job> ...
+                concurctl submit --jobs <n> [<options>]
+                concurctl submit --exec [<options>] -- <command> [<argument> ...]
+                """,
             discussion: """
-                Listed jobs are cpu:SIZE, prime:N, sleep:MS and fail. With --wait, concurctl prints each \
-                job as it finishes and exits 0 only if every one is done.
+                Listed jobs are cpu:SIZE, prime:N, sleep:MS and fail. Every option goes before --: what \
+                follows it is the command. With --wait, concurctl prints each job as it finishes and exits \
+                0 only if every one is done.
                 """)
 
         @Argument(
             help: ArgumentHelp(
-                "Jobs to submit: cpu:SIZE, prime:N, sleep:MS, fail, crash, or 'primes' for the 20-number preset. With --exec: the command and its arguments, after --.",
+                "Jobs to submit: cpu:SIZE, prime:N, sleep:MS, fail, crash, or 'primes' for the 20-number preset.",
                 valueName: "job"))
         var specs: [String] = []
+
+        /// What followed `--` on the command line, one `--argv` each (``commandLine(_:)`` moves
+        /// it here, so that listed jobs and a command cannot be mistaken for each other).
+        @Option(name: .customLong("argv"), parsing: .unconditionalSingleValue, help: .private)
+        var command: [String] = []
 
         @Option(help: "Generate this many jobs (1 to \(JobLimits.jobsPerGenerate)).")
         var jobs: Int?
@@ -34,6 +46,20 @@ extension ConcurctlCommand {
         @Flag(help: "Submit one exec job: the command and its arguments follow --.")
         var exec = false
 
+        @Option(help: "With --exec: the directory the command runs in (default: this one).")
+        var cwd: String?
+
+        @Option(help: "With --exec: set NAME=VALUE in the command's environment (repeatable), on top of concurd's.")
+        var env: [String] = []
+
+        @Flag(name: .customLong("clear-env"), help: "With --exec: start the command from an empty environment (then --env).")
+        var clearEnv = false
+
+        @Flag(
+            name: .customLong("at-most-once"),
+            help: "A run cut short by a crash fails the job instead of running it again (for commands with side effects).")
+        var atMostOnce = false
+
         @Option(help: "Seconds each job may run before it is stopped and fails (default: concurd's --job-timeout).")
         var timeout: Double?
 
@@ -48,10 +74,29 @@ extension ConcurctlCommand {
         /// An empty command, filled in by the argument parser.
         package init() {}
 
+        /// `submit`'s arguments with what follows `--` moved to `--argv` options: the argument
+        /// parser would otherwise merge it with the listed jobs before it.
+        package static func commandLine(_ arguments: [String]) -> [String] {
+            guard let terminator = arguments.firstIndex(of: "--") else { return arguments }
+            return Array(arguments[..<terminator]) + arguments[(terminator + 1)...].flatMap { ["--argv", $0] }
+        }
+
         /// The jobs listed on the command line (the `primes` preset expanded, `--exec` and
         /// `--force` applied), each with `--timeout`.
         package func listedJobs() throws(ClientFailure) -> [JobSpec] {
-            if exec { return [JobSpec(.exec(argv: specs), timeout: timeout)] }
+            let delivery: Delivery = atMostOnce ? .atMostOnce : .atLeastOnce
+            if exec {
+                var context = CommandContext(directory: cwd, environment: env, clearsEnvironment: clearEnv)
+                if context.directory == nil {
+                    guard let here = Self.currentDirectory() else {
+                        throw ClientFailure(
+                            "cannot tell this directory (it may have been removed): give the command's directory with --cwd",
+                            exitCode: ClientFailure.ExitStatus.usage)
+                    }
+                    context.directory = here
+                }
+                return [JobSpec(.exec(argv: command), timeout: timeout, command: context, delivery: delivery)]
+            }
             var kinds: [JobKind] = []
             for spec in specs {
                 if spec == "primes" {
@@ -66,17 +111,43 @@ extension ConcurctlCommand {
                     throw ClientFailure(error.description, exitCode: ClientFailure.ExitStatus.usage)
                 }
             }
-            return kinds.map { JobSpec($0, timeout: timeout) }
+            return kinds.map { JobSpec($0, timeout: timeout, delivery: delivery) }
+        }
+
+        /// The working directory of concurctl, or nil if it cannot be told.
+        static func currentDirectory() -> String? {
+            guard let path = getcwd(nil, 0) else { return nil }
+            defer { free(path) }
+            return String(cString: path)
         }
 
         /// Checks the options together before the command runs.
         package func validate() throws {
             if exec {
                 guard jobs == nil else { throw ValidationError("--exec submits one command; --jobs does not apply") }
-                guard !specs.isEmpty else {
+                guard specs.isEmpty else {
+                    throw ValidationError(
+                        "listed jobs (\(specs.joined(separator: " ").prefix(40))) and --exec in one call: submit them separately; the command goes after --, e.g. concurctl submit --exec -- make test"
+                    )
+                }
+                guard !command.isEmpty else {
                     throw ValidationError("--exec needs a command after --, e.g. concurctl submit --exec -- make test")
                 }
-                if let problem = JobKind.problem(withArguments: specs) { throw ValidationError(problem) }
+                if let problem = JobKind.problem(withArguments: command) { throw ValidationError(problem) }
+                if let cwd, let problem = CommandContext.problem(withDirectory: cwd) { throw ValidationError("--\(problem)") }
+                if let problem = CommandContext.problem(withEnvironment: env) { throw ValidationError("--\(problem)") }
+            } else {
+                if !command.isEmpty {
+                    throw ValidationError(
+                        "'\(command.joined(separator: " ").prefix(40))' after -- is a command: add --exec to run it (concurctl submit --exec -- CMD)"
+                    )
+                }
+                if cwd != nil || !env.isEmpty || clearEnv {
+                    throw ValidationError("--cwd, --env and --clear-env apply to --exec only")
+                }
+            }
+            if atMostOnce && jobs != nil {
+                throw ValidationError("--at-most-once applies to listed jobs and --exec, not to --jobs")
             }
             if let timeout, !JobLimits.timeout.contains(timeout) {
                 throw ValidationError("--timeout must be between 0.001 and 86400 seconds, not \(formatDecimal(timeout))")
@@ -189,7 +260,7 @@ extension ConcurctlCommand {
                     Rendering.waitSummary(done: done, failed: failed, cancelled: cancelled, seconds: max(0, end - (start ?? end)))
                 )
             }
-            if failed + cancelled > 0 { throw ExitCodeFailure.someJobsDidNotFinish }
+            if failed + cancelled > 0 { throw ExitCodeFailure.notAllDone(failed: failed, cancelled: cancelled) }
         }
     }
 }

@@ -70,7 +70,9 @@ extension ConcurctlCommand {
                         StandardStreams.printLine(
                             total == 0 ? "no job was queued or running" : "\(total) job\(total == 1 ? "" : "s") ended: \(counts)")
                     }
-                    if tally.failed + tally.cancelled > 0 { throw ExitCodeFailure.someJobsDidNotFinish }
+                    if tally.failed + tally.cancelled > 0 {
+                        throw ExitCodeFailure.notAllDone(failed: tally.failed, cancelled: tally.cancelled)
+                    }
                 case .timedOut:
                     let left = all ? "the others" : "jobs \(Rendering.idRange(pending.sorted()))"
                     throw ClientFailure(

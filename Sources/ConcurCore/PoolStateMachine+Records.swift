@@ -4,8 +4,9 @@ import ConcurProtocol
 extension PoolStateMachine {
     /// Moves a job to its final state, counts it and tells the watches that cover it. With a
     /// journal, a job a shutdown interrupted is not final: it goes back to `queued` in the
-    /// journal (the interrupted attempt not counted) and runs again after the next start. A job
-    /// someone cancelled is final whatever interrupted it, and ends with their reason.
+    /// journal (the interrupted attempt not counted) and runs again after the next start, unless
+    /// it is at-most-once and had started. A job someone cancelled is final whatever interrupted
+    /// it, and ends with their reason.
     mutating func complete(_ id: JobID, outcome: JobOutcome, startedAt: UInt64?, now: UInt64) -> [PoolAction] {
         var outcome = outcome
         var cancelledBySomeone = false
@@ -13,7 +14,9 @@ extension PoolStateMachine {
             outcome = .cancelled(reason)
             cancelledBySomeone = true
         }
-        if case .cancelled = outcome, !cancelledBySomeone, !intakeOpen, table.isJournaled {
+        if case .cancelled = outcome, !cancelledBySomeone, !intakeOpen, table.isJournaled,
+            !(startedAt != nil && table[id]?.spec.delivery == .atMostOnce)
+        {
             table.markRequeued(id, preempted: table[id]?.state == .running)
             keptForRestart += 1
             return []

@@ -4,7 +4,7 @@ package import ConcurProtocol
 extension PoolStateMachine {
     /// Switches the pool to `model` while it runs (a handover). The queue stays; workers of the
     /// old model stop taking jobs and retire after their running job (with `preempt`, that job
-    /// is interrupted and goes back to the head of the queue); a worker of the new model starts
+    /// is interrupted and goes back to the head of the queue, unless it is at-most-once); a worker of the new model starts
     /// in each place an old one leaves, so there are never more workers than the target. A
     /// switch asked for during another one just retargets it.
     package mutating func setModel(_ model: ConcurrencyModel, preempt: Bool, now: UInt64) throws(SwitchError)
@@ -23,7 +23,11 @@ extension PoolStateMachine {
             model: model, now: now)
         var actions: [PoolAction] = []
         if preempt {
-            for (id, worker) in workers where worker.model != model && worker.job != nil && worker.interrupt == nil {
+            // An at-most-once job is never cut short to run again: it finishes where it runs.
+            for (id, worker) in workers
+            where worker.model != model && worker.job != nil && worker.interrupt == nil
+                && worker.outstanding.first?.spec.delivery != .atMostOnce
+            {
                 workers[id]?.interrupt = Interrupt(job: nil, cause: .preempt)
                 actions.append(.interrupt(id, job: nil))
             }

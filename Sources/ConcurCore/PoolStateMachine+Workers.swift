@@ -426,13 +426,22 @@ extension PoolStateMachine {
                     requeue.append(job)
                     continue
                 }
-                if let died, job.countedAttempts >= configuration.maxAttempts {
+                if let died, job.countedAttempts >= configuration.maxAttempts || job.spec.delivery == .atMostOnce {
                     table.markRunning(job.id, attempts: job.attempts, worker: id, model: worker.model, at: since ?? now)
-                    actions += complete(
-                        job.id, outcome: .failed("\(died) (attempt \(job.countedAttempts) of \(configuration.maxAttempts))"),
-                        startedAt: since, now: now)
+                    let reason =
+                        job.spec.delivery == .atMostOnce
+                        ? "\(died) while it ran; it is at-most-once, so it is not run again"
+                        : "\(died) (attempt \(job.countedAttempts) of \(configuration.maxAttempts))"
+                    actions += complete(job.id, outcome: .failed(reason), startedAt: since, now: now)
                     continue
                 }
+            }
+            if index < (runningIndex ?? startedThrough + 1), index <= startedThrough, job.spec.delivery == .atMostOnce {
+                // It ran to an end the worker did not report: whether it did its work is unknown.
+                let reason =
+                    "\(died ?? "its worker left") before reporting how it ended; it is at-most-once, so it is not run again"
+                actions += complete(job.id, outcome: .failed(reason), startedAt: nil, now: now)
+                continue
             }
             table.markRequeued(job.id, attempts: job.attempts)
             requeue.append(job)

@@ -14,7 +14,7 @@ package struct ConcurdCommand: ParsableCommand {
             until SIGTERM or SIGINT, which drains running jobs; a second signal interrupts them.
             """,
         version: Daemon.version,
-        subcommands: [Serve.self, Run.self, Compare.self, Worker.self, ForkServerHelper.self],
+        subcommands: [Serve.self, Run.self, Compare.self, Worker.self, ForkServerHelper.self, GuardHelper.self],
         defaultSubcommand: Serve.self)
 
     /// An empty command, filled in by the argument parser.
@@ -63,6 +63,24 @@ extension ConcurdCommand {
         package func run() throws {
             try child.openExecutionLog(who: "worker")
             ChildWorker.run(parentPID: child.parent, nice: child.nice)
+        }
+    }
+
+    /// `concurd __guard`: the helper that kills the daemon's commands when it is gone (not for
+    /// people).
+    package struct GuardHelper: ParsableCommand {
+        /// Hidden: started by the daemon itself, with its pipe as fd 3.
+        package static let configuration = CommandConfiguration(commandName: "__guard", shouldDisplay: false)
+
+        @Option(help: "The daemon's pid.")
+        var parent: Int32
+
+        /// An empty command, filled in by the argument parser.
+        package init() {}
+
+        /// Watches the daemon's commands until it is gone; never returns.
+        package func run() throws {
+            CommandGuard.serveAsHelper(parentPID: parent)
         }
     }
 

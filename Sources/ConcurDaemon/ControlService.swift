@@ -103,6 +103,11 @@ package struct ControlService: VarlinkInterface {
             throw SupervisorError.invalidValue(
                 parameter: "jobs", reason: "at most \(JobLimits.jobsPerSubmit) jobs per Submit; split the batch or use Generate")
         }
+        for (index, job) in jobs.enumerated() {
+            if let directory = job.command?.directory, let problem = CommandRunner.problem(enteringDirectory: directory) {
+                throw SupervisorError.invalidValue(parameter: "jobs[\(index)].cwd", reason: problem)
+            }
+        }
         try accept(jobs, peer: peer, responder: responder) { ids in ["ids": .array(ids.map { $0.json })] }
     }
 

@@ -30,7 +30,7 @@ extension JobJournal {
             var text = "\(queued) queued"
             if inFlight > 0 {
                 text += ", \(inFlight) in flight when concurd last stopped (re-queued"
-                if failedAfterStop > 0 { text += "; \(failedAfterStop) failed: their attempts ran out" }
+                if failedAfterStop > 0 { text += "; \(failedAfterStop) failed: their attempts ran out, or they are at-most-once" }
                 if cancelledAfterStop > 0 { text += "; \(cancelledAfterStop) cancelled: a cancel was under way" }
                 text += ")"
             }
@@ -39,6 +39,10 @@ extension JobJournal {
             return text
         }
     }
+
+    /// The reason of an at-most-once job that may have run when concurd stopped.
+    static let atMostOnceCutShort =
+        "concurd stopped without a drain (a crash, kill -9 or power loss) while it ran; it is at-most-once, so it is not run again"
 
     /// The reason of a job that was being cancelled (`reason`) when concurd stopped.
     static func cancelledAtStop(_ reason: String) -> String {
@@ -61,7 +65,8 @@ extension JobJournal {
         do {
             let inFlight = try database.prepare(
                 """
-                SELECT id, state, attempts, preemptions, cancel_reason FROM jobs
+                SELECT id, state, attempts, preemptions, cancel_reason, json_extract(spec, '$.delivery'),
+                    json_extract(spec, '$.kind') FROM jobs
                 WHERE state IN (\(JobEncoding.State.inFlightSQL))
                     OR (cancel_reason IS NOT NULL AND state = \(JobEncoding.State.queued.rawValue))
                 ORDER BY id
@@ -80,6 +85,14 @@ extension JobJournal {
                     continue
                 }
                 let running = inFlight.int64(1) == Int64(JobEncoding.State.running.rawValue)
+                // An exec job's start is durable before its command runs: one only handed over
+                // never ran. Any other handed-over job may have.
+                let mayHaveRun = running || inFlight.text(6) != "exec"
+                if inFlight.text(5) == Delivery.atMostOnce.rawValue && mayHaveRun {
+                    recovery.failedAfterStop += 1
+                    try fail.run(.integer(id), .real(now), .text(Self.atMostOnceCutShort))
+                    continue
+                }
                 let attempts = try Self.checked(inFlight.int64(2), "attempts", id: id, in: 0...Self.maxAttempts)
                 let preemptions = try Self.checked(inFlight.int64(3), "preemptions", id: id, in: 0...attempts)
                 let counted = Int(attempts - preemptions)

@@ -45,6 +45,12 @@ public enum JobKind: Sendable, Hashable {
         }
     }
 
+    /// Whether it runs a command.
+    public var isExec: Bool {
+        if case .exec = self { return true }
+        return false
+    }
+
     /// Whether running this job in the daemon's own process would take the daemon down.
     public var crashesItsProcess: Bool {
         if case .crash = self { return true }
@@ -145,17 +151,24 @@ extension JobKind {
     }
 }
 
-/// A job to run: what it does, and how long it may take (`JobSpec` in the interface).
+/// A job to run: what it does, how long it may take, how it is delivered and, for a command,
+/// where and with what environment it runs (`JobSpec` in the interface).
 public struct JobSpec: Sendable, Hashable, JSONDecodable, JSONEncodable {
     /// What the job does.
     public var kind: JobKind
     /// Seconds the job may run before it is stopped and failed; nil: the daemon's default.
     public var timeout: Double?
+    /// Where an exec job's command runs and with what environment; nil: the daemon's own.
+    public var command: CommandContext?
+    /// What a run cut short by a crash means for the job.
+    public var delivery: Delivery
 
-    /// A job of `kind`, with an optional time limit.
-    public init(_ kind: JobKind, timeout: Double? = nil) {
+    /// A job of `kind`, with an optional time limit, delivered at least once.
+    public init(_ kind: JobKind, timeout: Double? = nil, command: CommandContext? = nil, delivery: Delivery = .atLeastOnce) {
         self.kind = kind
         self.timeout = timeout
+        self.command = command
+        self.delivery = delivery
     }
 
     /// Reads a `JobSpec` (`{"kind": "prime", "n": 97, "timeout": 5}`), checking every range.
@@ -167,6 +180,8 @@ public struct JobSpec: Sendable, Hashable, JSONDecodable, JSONEncodable {
             throw SupervisorError.invalidValue(
                 parameter: reader.name("timeout"), reason: "timeout must be between 0.001 and 86400 seconds")
         }
+        command = try CommandContext(reading: &reader, isExec: kind.isExec)
+        delivery = try reader.optional("delivery") ?? .atLeastOnce
         try reader.finish()
     }
 
@@ -174,8 +189,18 @@ public struct JobSpec: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var json: JSON {
         var object = kind.fields
         object.set("timeout", timeout)
+        if let command { command.write(into: &object) }
+        if delivery != .atLeastOnce { object["delivery"] = delivery.json }
         return .object(object)
     }
+}
+
+/// What a run cut short by a crash (of the daemon, or of the worker running it) means for a job.
+public enum Delivery: String, Sendable, Hashable, CaseIterable, JSONDecodable, JSONEncodable {
+    /// The run counts for nothing: the job runs again (up to its attempts).
+    case atLeastOnce
+    /// The run may have done its work: the job fails with the reason and never runs again.
+    case atMostOnce
 }
 
 extension JobKind {

@@ -66,8 +66,21 @@ public enum SupervisorInterface {
           force: ?bool,
           # Seconds the job may run (0.001 to 86400); past it the job is stopped and fails.
           # Default: the daemon's job_timeout.
-          timeout: ?float
+          timeout: ?float,
+          # exec: the working directory, an absolute path the daemon can enter (checked at
+          # submit). Default: the daemon's (concurctl sends the caller's).
+          cwd: ?string,
+          # exec: NAME=VALUE entries set on top of the daemon's environment (at most 256, 64 KiB).
+          env: ?[]string,
+          # exec: start from an empty environment instead of the daemon's.
+          clearEnv: ?bool,
+          # What a run cut short by a crash of the daemon or of the worker running it means:
+          # atLeastOnce (the default) runs the job again; atMostOnce fails it with the reason.
+          delivery: ?Delivery
         )
+
+        # How a job is delivered across crashes.
+        type Delivery (atLeastOnce, atMostOnce)
 
         # Where a job is in its life.
         type JobState (queued, running, done, failed, cancelled)

@@ -11,9 +11,9 @@ import Glibc
 /// any time, so that jobs not started can be given back (release, retire) even while a long
 /// job runs. Results are sent in batches, and a third thread sends those that have waited
 /// ``flushAfter`` behind a long job, so the daemon (and its journal) hears of every finish in
-/// time whatever follows it in the batch. The child dies with the daemon: PR_SET_PDEATHSIG,
-/// and exit on end of file of its channel. SIGTERM (the daemon stopping it) kills the command
-/// of a running `exec` job first.
+/// time whatever follows it in the batch. The child dies with the daemon: PR_SET_PDEATHSIG
+/// (SIGTERM), and exit on end of file of its channel; either way, and on SIGTERM from the
+/// daemon stopping it, it kills the process group of a running `exec` job's command first.
 package enum ChildWorker {
     /// The channel's descriptor in the child.
     package static let channel: Int32 = 3
@@ -55,10 +55,12 @@ package enum ChildWorker {
 
     private static func serve(parentPID: Int32, nice: Int) -> Never {
         OSThread.lowerPriority(by: nice)
-        _ = concur_set_parent_death_signal(SIGKILL)
+        // SIGTERM, not SIGKILL: its handler kills the running command's process group first, so
+        // no command outlives the daemon (installed before the death signal is armed).
+        concur_install_worker_term_handler()
+        _ = concur_set_parent_death_signal(SIGTERM)
         // The daemon may have died before the death signal was armed.
         if getppid() != parentPID { _exit(70) }
-        concur_install_worker_term_handler()
         signal(SIGPIPE, SIG_IGN)
         guard let progress = WorkerProgress(inheritedDescriptor: WorkerProgress.childDescriptor) else { _exit(73) }
         let state = ChildState()
@@ -78,13 +80,14 @@ package enum ChildWorker {
         while true {
             let count = buffer.withUnsafeMutableBytes { read(channel, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
-            // End of file or an error: the daemon is gone; so is this worker, now.
-            guard count > 0 else { _exit(0) }
+            // End of file or an error: the daemon is gone; so is this worker, now, and the
+            // command it runs.
+            guard count > 0 else { concur_exit_stopping_command(0) }
             buffer.withUnsafeBytes { frames.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
             do {
                 while let message = try frames.next() { state.receive(message) }
             } catch {
-                _exit(72)
+                concur_exit_stopping_command(72)
             }
         }
     }
@@ -110,7 +113,7 @@ package enum ChildWorker {
             var exec = false
             if case .exec = job.kind { exec = true }
             if exec || waiting >= resultBatch || end - lastSend >= resultDelay || state.isIdle {
-                guard state.flushResults() else { _exit(0) }
+                guard state.flushResults() else { concur_exit_stopping_command(0) }
                 lastSend = end
             }
         }
@@ -204,7 +207,7 @@ private final class ChildState: @unchecked Sendable {
                     _ = resultLock.wait(untilMonotonic: due)
                 }
             }
-            guard flushResults() else { _exit(0) }
+            guard flushResults() else { concur_exit_stopping_command(0) }
         }
     }
 
@@ -229,7 +232,7 @@ private final class ChildState: @unchecked Sendable {
                 held.removeAll()
                 // Sent before the lock is released: a retiring main thread must not exit
                 // before the daemon knows these jobs came back.
-                if !given.isEmpty && !send(.returned(given)) { _exit(0) }
+                if !given.isEmpty && !send(.returned(given)) { concur_exit_stopping_command(0) }
                 lock.signal()
             }
         default:
@@ -252,7 +255,7 @@ private final class ChildState: @unchecked Sendable {
                 return retiring ? .some(nil) : nil
             }
             if let job { return job }
-            guard flushResults() else { _exit(0) }
+            guard flushResults() else { concur_exit_stopping_command(0) }
             lock.withLock {
                 while held.isEmpty && !retiring { lock.wait() }
             }

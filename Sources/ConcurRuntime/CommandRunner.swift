@@ -1,6 +1,6 @@
 import CConcurShims
 package import ConcurCore
-import ConcurProtocol
+package import ConcurProtocol
 import Glibc
 
 /// Runs the command of an `exec` job: no shell, stdin from /dev/null, stdout and stderr
@@ -17,24 +17,30 @@ package enum CommandRunner {
     /// Seconds between SIGTERM and SIGKILL when a command is stopped.
     package static let stopGrace = 2.0
 
-    /// Runs `argv` and waits for it; `timeLimit` (seconds) bounds how long it may run.
-    package static func run(_ argv: [String], timeLimit: Double?, cancellation: CancellationFlag) -> JobOutcome {
+    /// Runs `argv` and waits for it; `timeLimit` (seconds) bounds how long it may run; `context`
+    /// says where and with what environment (nil: the daemon's).
+    package static func run(
+        _ argv: [String], context: CommandContext? = nil, timeLimit: Double?, cancellation: CancellationFlag
+    ) -> JobOutcome {
         var ends: [Int32] = [-1, -1]
         guard pipe(&ends) == 0 else { return .failed("cannot run \(argv[0]): \(String(cString: strerror(errno)))") }
         for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         let (readEnd, writeEnd) = (ends[0], ends[1])
         let start = MonotonicClock.now()
-        let arguments = argv.map { strdup($0) } + [nil]
-        defer { for pointer in arguments { free(pointer) } }
         var pid: pid_t = 0
-        let result = concur_spawn(argv[0], arguments, environ, -1, writeEnd, 1, &pid)
+        let result = spawn(argv, context: context, output: writeEnd, pid: &pid)
         close(writeEnd)
         guard result == 0 else {
             close(readEnd)
-            return .failed("cannot run \(argv[0]): \(String(cString: strerror(result)))")
+            let place = context?.directory.map { " in \($0)" } ?? ""
+            return .failed("cannot run \(argv[0])\(place): \(String(cString: strerror(result)))")
         }
         concur_set_command_group(pid)
-        defer { concur_set_command_group(0) }
+        CommandGuard.watch(pid)
+        defer {
+            concur_set_command_group(0)
+            CommandGuard.release(pid)
+        }
         // The command's exit wakes the wait through its pidfd: no sleeping loop between checks.
         // (Without one, pidfd_open refused, the wait falls back to 10 ms naps.)
         let exitFD = concur_pidfd_open(pid, 0)
@@ -92,6 +98,62 @@ package enum CommandRunner {
             exitCode: ending.code >= 0 ? Int(ending.code) : nil, signal: ending.signal >= 0 ? Int(ending.signal) : nil,
             seconds: seconds, output: text)
         return outcome(ending, output: output, stopReason: stopReason)
+    }
+
+    /// Why this process cannot run a command in `directory` (it is missing, not a directory, or
+    /// not searchable by the daemon's user), or nil: checked when a job is submitted, so that
+    /// a job that could never start is refused then rather than failed later.
+    package static func problem(enteringDirectory directory: String) -> String? {
+        var info = stat()
+        let reason: String
+        if stat(directory, &info) != 0 {
+            reason = String(cString: strerror(errno))
+        } else if info.st_mode & S_IFMT != S_IFDIR {
+            reason = "not a directory"
+        } else if access(directory, X_OK) != 0 {
+            reason = String(cString: strerror(errno))
+        } else {
+            return nil
+        }
+        return
+            "concurd (uid \(geteuid())) cannot enter \(directory): \(reason); give a directory it can reach with --cwd (a hardened unit hides /home, /root and /tmp: see the README)"
+    }
+
+    /// Spawns the command with stdout and stderr on `output`, in its context; 0 or an errno value.
+    private static func spawn(_ argv: [String], context: CommandContext?, output: Int32, pid: inout pid_t) -> Int32 {
+        let arguments = argv.map { strdup($0) } + [nil]
+        defer { for pointer in arguments { free(pointer) } }
+        guard let context, !context.isDefault else {
+            return concur_spawn_command(argv[0], arguments, environ, output, output, nil, &pid)
+        }
+        let variables = environment(for: context).map { strdup($0) } + [nil]
+        defer { for pointer in variables { free(pointer) } }
+        guard let directory = context.directory else {
+            return concur_spawn_command(argv[0], arguments, variables, output, output, nil, &pid)
+        }
+        return concur_spawn_command(argv[0], arguments, variables, output, output, directory, &pid)
+    }
+
+    /// The command's environment: the daemon's (or none, when it clears it) with the context's
+    /// entries set on top, a later entry of a name replacing an earlier one.
+    static func environment(for context: CommandContext) -> [String] {
+        var entries: [String] = []
+        if !context.clearsEnvironment {
+            var cursor = environ
+            while let entry = cursor.pointee {
+                entries.append(String(cString: entry))
+                cursor += 1
+            }
+        }
+        // The last entry of each name, in the order the names first appear.
+        var chosen: [Substring: String] = [:]
+        var names: [Substring] = []
+        for entry in context.environment {
+            let name = entry.prefix { $0 != "=" }
+            if chosen.updateValue(entry, forKey: name) == nil { names.append(name) }
+        }
+        entries.removeAll { chosen[$0.prefix { $0 != "=" }] != nil }
+        return entries + names.map { chosen[$0]! }
     }
 
     /// Waits up to 50 ms (the cancellation flag's check interval) for output or the command's

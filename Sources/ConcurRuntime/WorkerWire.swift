@@ -188,6 +188,15 @@ struct BinaryWriter {
             put(UInt16(argv.count))
             for argument in argv { put(argument) }
         }
+        // Bit 0: a command context follows; bit 1: at most once.
+        let context = job.spec.command
+        put(UInt8((context == nil ? 0 : 1) | (job.spec.delivery == .atMostOnce ? 2 : 0)))
+        if let context {
+            put(context.directory ?? "")
+            put(UInt16(context.environment.count))
+            for entry in context.environment { put(entry) }
+            put(UInt8(context.clearsEnvironment ? 1 : 0))
+        }
     }
 
     mutating func put(_ report: JobReport) {
@@ -274,8 +283,20 @@ struct BinaryReader {
             kind = .exec(argv: argv)
         case nil: throw WireError("unknown job kind")
         }
-        return Job(
-            id: id, spec: JobSpec(kind, timeout: timeout < 0 ? nil : timeout), attempts: attempts, submittedAt: submittedAt)
+        let flags = try get(UInt8.self)
+        var context: CommandContext?
+        if flags & 1 != 0 {
+            let directory = try getString()
+            let count = Int(try get(UInt16.self))
+            var environment: [String] = []
+            for _ in 0..<count { environment.append(try getString()) }
+            context = CommandContext(
+                directory: directory.isEmpty ? nil : directory, environment: environment,
+                clearsEnvironment: try get(UInt8.self) != 0)
+        }
+        let spec = JobSpec(
+            kind, timeout: timeout < 0 ? nil : timeout, command: context, delivery: flags & 2 != 0 ? .atMostOnce : .atLeastOnce)
+        return Job(id: id, spec: spec, attempts: attempts, submittedAt: submittedAt)
     }
 
     mutating func getReport() throws(WireError) -> JobReport {

@@ -1,3 +1,3 @@
 import ConcurClient
 
-ConcurctlCommand.main()
+ConcurctlCommand.run()

@@ -24,9 +24,29 @@ struct ArgumentTests {
             ["stats", "-f", "--interval", "-1"], ["stats", "--format", "yaml"], ["stats", "--format", "prometheus", "--follow"],
             ["stats", "--format", "text", "--json"], ["top", "--interval", "0"], ["top", "--json"], ["pause", "now"],
             ["resume", "--all"], ["reload", "now"], ["reload", "--config", "x"],
+            ["submit", "prime:97", "--exec", "--", "true"], ["submit", "--", "true"], ["submit", "prime:7", "--cwd", "/tmp"],
+            ["submit", "--exec", "--cwd", "relative", "--", "ls"], ["submit", "--exec", "--env", "NOEQUALS", "--", "ls"],
+            ["submit", "--exec", "--env", "=1", "--", "ls"], ["submit", "fail", "--env", "A=1"],
+            ["submit", "fail", "--clear-env"],
+            ["submit", "--jobs", "2", "--at-most-once"], ["cancel"], ["cancel", "1", "--queued"], ["cancel", "0"],
+            ["cancel", "one"], ["wait"], ["wait", "1", "--all"], ["wait", "1", "--timeout", "0"],
+            ["wait", "1", "--timeout", "x"],
+            ["wait", "--all", "--timeout", "40000000"], ["shutdown", "--later"], ["shutdown", "now"],
         ])
     func refuses(arguments: [String]) {
-        #expect(throws: (any Error).self) { try ConcurctlCommand.parseAsRoot(arguments) }
+        #expect(throws: (any Error).self) { try ConcurctlCommand.parseAsRoot(ConcurctlCommand.prepared(arguments)) }
+    }
+
+    @Test("a command after -- never mixes with listed jobs: options go before --, the rest is the command")
+    func terminator() throws {
+        #expect(
+            ConcurctlCommand.prepared(["submit", "--exec", "--", "ls", "--all", "--", "x"]) == [
+                "submit", "--exec", "--argv", "ls", "--argv", "--all", "--argv", "--", "--argv", "x",
+            ])
+        #expect(ConcurctlCommand.prepared(["jobs", "--", "3"]) == ["jobs", "--", "3"])
+        let parsed = try ConcurctlCommand.Submit.parse(ConcurctlCommand.Submit.commandLine(["--exec", "--", "ls", "--wait"]))
+        #expect(try parsed.listedJobs().first?.kind == .exec(argv: ["ls", "--wait"]))
+        #expect(!parsed.wait)
     }
 
     @Test("expands the primes preset and parses listed jobs")
@@ -39,8 +59,20 @@ struct ArgumentTests {
 
     @Test("builds exec, forced crash and timed jobs")
     func specialJobs() throws {
-        let exec = try ConcurctlCommand.Submit.parse(["--exec", "--timeout", "2", "--", "ls", "-l", "/tmp"])
-        #expect(try exec.listedJobs() == [JobSpec(.exec(argv: ["ls", "-l", "/tmp"]), timeout: 2)])
+        let exec = try ConcurctlCommand.Submit.parse(
+            ConcurctlCommand.Submit.commandLine(["--exec", "--timeout", "2", "--cwd", "/srv", "--", "ls", "-l", "/tmp"]))
+        #expect(
+            try exec.listedJobs() == [
+                JobSpec(.exec(argv: ["ls", "-l", "/tmp"]), timeout: 2, command: CommandContext(directory: "/srv"))
+            ])
+        let here = try ConcurctlCommand.Submit.parse(
+            ConcurctlCommand.Submit.commandLine(["--exec", "--env", "A=1", "--clear-env", "--at-most-once", "--", "env"]))
+        let spec = try #require(try here.listedJobs().first)
+        #expect(
+            spec.command
+                == CommandContext(
+                    directory: ConcurctlCommand.Submit.currentDirectory(), environment: ["A=1"], clearsEnvironment: true))
+        #expect(spec.delivery == .atMostOnce)
         let crash = try ConcurctlCommand.Submit.parse(["crash", "--force"])
         #expect(try crash.listedJobs() == [JobSpec(.crash(forced: true))])
     }

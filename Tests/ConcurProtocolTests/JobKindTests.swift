@@ -37,6 +37,11 @@ struct JobKindTests {
             JobSpec(.cpu(size: 0.25)), JobSpec(.prime(n: 3_333_333_333_333_301), timeout: 2), JobSpec(.sleep(milliseconds: 0)),
             JobSpec(.fail), JobSpec(.crash(forced: false)), JobSpec(.crash(forced: true)),
             JobSpec(.exec(argv: ["sh", "-c", "echo 'a b'"]), timeout: 0.5),
+            JobSpec(
+                .exec(argv: ["make"]), command: CommandContext(directory: "/srv/build", environment: ["CC=clang", "V=1"]),
+                delivery: .atMostOnce),
+            JobSpec(.exec(argv: ["env"]), command: CommandContext(clearsEnvironment: true)),
+            JobSpec(.fail, delivery: .atMostOnce),
         ])
     func json(spec: JobSpec) throws {
         #expect(try JobSpec(json: spec.json, path: "job") == spec)
@@ -63,6 +68,15 @@ struct JobKindTests {
             (#"{"kind":"fail","timeout":0}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].timeout"),
             (#"{"kind":"fail","timeout":100000}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].timeout"),
             (#"{"kind":"fail","timeout":"soon"}"#, "org.varlink.service.InvalidParameter", "jobs[0].timeout"),
+            (#"{"kind":"exec","argv":["ls"],"cwd":"tmp"}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].cwd"),
+            (#"{"kind":"exec","argv":["ls"],"cwd":7}"#, "org.varlink.service.InvalidParameter", "jobs[0].cwd"),
+            (#"{"kind":"exec","argv":["ls"],"env":["NOEQUALS"]}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].env"),
+            (#"{"kind":"exec","argv":["ls"],"env":["=x"]}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].env"),
+            (#"{"kind":"exec","argv":["ls"],"env":"A=1"}"#, "org.varlink.service.InvalidParameter", "jobs[0].env"),
+            (#"{"kind":"exec","argv":["ls"],"clearEnv":1}"#, "org.varlink.service.InvalidParameter", "jobs[0].clearEnv"),
+            (#"{"kind":"prime","n":7,"cwd":"/tmp"}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].cwd"),
+            (#"{"kind":"sleep","ms":1,"env":["A=1"]}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].env"),
+            (#"{"kind":"fail","delivery":"exactlyOnce"}"#, "org.varlink.service.InvalidParameter", "jobs[0].delivery"),
         ])
     func wrongJSON(text: String, error name: String, parameter: String) throws {
         #expect {

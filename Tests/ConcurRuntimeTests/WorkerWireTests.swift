@@ -10,6 +10,18 @@ struct WorkerWireTests {
 
     static let messages: [WorkerMessage] = [
         .jobs([job, Job(id: 8, spec: JobSpec(.cpu(size: 0.25)), attempts: 0, submittedAt: 1)]), .retire, .release,
+        .jobs([
+            Job(
+                id: 10,
+                spec: JobSpec(
+                    .exec(argv: ["env"]),
+                    command: CommandContext(directory: "/srv/é", environment: ["A=1", "B="], clearsEnvironment: true),
+                    delivery: .atMostOnce), attempts: 1, submittedAt: 5),
+            Job(
+                id: 11, spec: JobSpec(.exec(argv: ["pwd"]), command: CommandContext(environment: ["X=y"])), attempts: 0,
+                submittedAt: 6),
+            Job(id: 12, spec: JobSpec(.prime(n: 7), delivery: .atMostOnce), attempts: 0, submittedAt: 7),
+        ]),
         .interrupt(job: 0), .interrupt(job: 42), .hello(pid: 1234),
         .results([
             JobReport(id: 7, outcome: .done(.checksum(5)), startedAt: 1, finishedAt: 2),

@@ -50,6 +50,12 @@ int concur_lower_thread_priority(int increment);
 int concur_spawn(const char *path, char *const argv[], char *const envp[], int channel_fd, int output_fd,
                  int search_path, pid_t *pid);
 
+/// posix_spawnp of an exec job's command, as `concur_spawn` does it, with `output_fd` as stdout
+/// and `error_fd` as stderr, in `directory` (NULL: the caller's; a directory it cannot enter is
+/// the spawn's error).
+int concur_spawn_command(const char *path, char *const argv[], char *const envp[], int output_fd, int error_fd,
+                         const char *directory, pid_t *pid);
+
 /// As `concur_spawn`, with `progress_fd` (if >= 0) as fd 4 (every descriptor above is closed).
 int concur_spawn_worker(const char *path, char *const argv[], char *const envp[], int channel_fd, int progress_fd, pid_t *pid);
 
@@ -74,6 +80,15 @@ void concur_install_worker_term_handler(void);
 
 /// Tells the SIGTERM handler which process group to kill (0: none).
 void concur_set_command_group(pid_t group);
+
+/// Kills the process group `concur_set_command_group` named (if any) and exits with `code`: how
+/// a worker process leaves when the daemon is gone, so its command does not outlive it.
+__attribute__((noreturn)) void concur_exit_stopping_command(int code);
+
+/// The command guard's loop (`concurd __guard`): reads 8-byte records from `fd`, a process group
+/// to watch (positive) or to forget (negative); at end of file, when the daemon is gone however
+/// it ended, SIGKILLs every group still watched and exits. Never returns.
+__attribute__((noreturn)) void concur_guard_serve(int fd);
 
 /// waitpid(pid, WNOHANG): 1 and the decoded status when it exited, 0 while it runs, -1 on error.
 /// `exit_code` is set for a normal exit, `signal` for a death by signal (the other is -1).

@@ -148,11 +148,18 @@ struct CommandResult: CustomStringConvertible {
     var lines: [String] { stdout.split(separator: "\n").map(String.init) }
 }
 
-/// Runs a command to its end. After `timeout` seconds it is killed by its PID and the test fails.
-func runCommand(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil, timeout: Double = 60) throws
-    -> CommandResult
-{
-    let child = try ChildProcess(executable.path, arguments, environment: environment)
+/// Runs a command to its end (in `directory`, if given). After `timeout` seconds it is killed by
+/// its PID and the test fails.
+func runCommand(
+    _ executable: URL, _ arguments: [String], environment: [String: String]? = nil, timeout: Double = 60,
+    directory: String? = nil
+) throws -> CommandResult {
+    // In `directory`: through a shell that enters it and becomes the command.
+    let child =
+        try directory.map {
+            try ChildProcess(
+                "/bin/sh", ["-c", "cd \"$0\" && exec \"$@\"", $0, executable.path] + arguments, environment: environment)
+        } ?? ChildProcess(executable.path, arguments, environment: environment)
     guard let status = child.wait(timeout: timeout) else {
         child.signal(SIGKILL)
         _ = child.wait(timeout: 10)

@@ -1,0 +1,79 @@
+import CConcurShims
+import Glibc
+import Synchronization
+
+/// Makes sure no command of an exec job outlives the daemon, however the daemon ends (kill -9
+/// included): a small helper process, `concurd __guard`, holds the read end of a pipe whose
+/// write end only the daemon holds, and the daemon registers each command's process group
+/// there while it runs. When the pipe reaches end of file (the daemon is gone) the guard
+/// SIGKILLs every group still registered, then exits.
+///
+/// A command run by a child worker (the processes model) is not registered: the child kills
+/// its command's group itself when the daemon goes away (its parent-death signal is SIGTERM,
+/// whose handler does it, and end of file on its channel does the same). Registering costs one
+/// 8-byte write to the pipe at the start of a command and one at its end. A daemon killed in
+/// the microseconds between spawning a command and registering it leaves that command behind.
+package enum CommandGuard {
+    /// The pipe's write end in the daemon (close-on-exec), or -1 without a guard.
+    private static let pipe = Atomic<Int32>(-1)
+
+    /// The guard's hidden subcommand.
+    package static let helperArguments = ["__guard"]
+
+    /// Starts the guard process (once). Throws with the reason if it cannot be started; the
+    /// daemon then runs without one (its log says so).
+    package static func start() throws(GuardError) {
+        guard pipe.load(ordering: .acquiring) < 0 else { return }
+        var ends: [Int32] = [-1, -1]
+        guard Glibc.pipe(&ends) == 0 else { throw GuardError("pipe: \(String(cString: strerror(errno)))") }
+        for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let argv = (["concurd"] + helperArguments + ["--parent", String(getpid())]).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let result = concur_spawn("/proc/self/exe", argv, environ, ends[0], -1, 0, &pid)
+        close(ends[0])
+        guard result == 0 else {
+            close(ends[1])
+            throw GuardError("posix_spawn: \(String(cString: strerror(result)))")
+        }
+        // The guard is never waited for while the daemon runs: it leaves when the daemon does.
+        pipe.store(ends[1], ordering: .releasing)
+    }
+
+    /// Whether a guard watches the daemon's commands.
+    package static var isRunning: Bool { pipe.load(ordering: .acquiring) >= 0 }
+
+    /// Registers the process group of a command that just started.
+    static func watch(_ group: pid_t) { send(Int64(group)) }
+
+    /// Forgets a command's process group once it has ended and its group was killed.
+    static func release(_ group: pid_t) { send(-Int64(group)) }
+
+    private static func send(_ record: Int64) {
+        let fd = pipe.load(ordering: .acquiring)
+        guard fd >= 0 else { return }
+        var value = record
+        while write(fd, &value, MemoryLayout<Int64>.size) < 0 && errno == EINTR {}
+    }
+
+    /// The guard's life, in the helper process: serves fd 3 until the daemon `parentPID` is
+    /// gone. It ignores the signals a terminal sends its foreground group, so a Ctrl-C meant
+    /// for the daemon leaves it to do its work. Never returns.
+    package static func serveAsHelper(parentPID: Int32) -> Never {
+        signal(SIGINT, SIG_IGN)
+        signal(SIGQUIT, SIG_IGN)
+        signal(SIGHUP, SIG_IGN)
+        concur_set_thread_name("concur-guard")
+        // The daemon died before the guard started: nothing of it to watch.
+        if getppid() != parentPID { _exit(0) }
+        concur_guard_serve(3)
+    }
+}
+
+/// The command guard could not be started.
+package struct GuardError: Error, CustomStringConvertible {
+    /// What failed.
+    package let description: String
+
+    init(_ description: String) { self.description = description }
+}

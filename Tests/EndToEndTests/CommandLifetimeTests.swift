@@ -1,0 +1,91 @@
+import ConcurProtocol
+import ConcurTestSupport
+import Foundation
+import Testing
+import Varlink
+
+/// What becomes of exec jobs' commands when concurd is killed, and where and with what they run.
+@Suite("commands: no orphans, delivery, working directory and environment", .serialized)
+struct CommandLifetimeTests {
+    /// A command that appends its shell's pid to `runs`, starts a grandchild whose pid it
+    /// appends to `pids`, and waits until `gate` exists.
+    static func gated(runs: String, pids: String, gate: String) -> String {
+        "echo $$ >> \(runs); sleep 600 & echo $! >> \(pids); until [ -e \(gate) ]; do sleep 0.05; done; kill $!"
+    }
+
+    static func lines(_ path: String) -> [String] {
+        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    @Test(
+        "kill -9 of concurd leaves no process of its commands, in every model; after the restart an at-least-once job runs again and an at-most-once one fails with the reason",
+        arguments: ConcurrencyModel.allCases)
+    func killNine(model: ConcurrencyModel) throws {
+        let folder = NSTemporaryDirectory() + "concur-orphans-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let state = folder + "/state"
+        let gate = folder + "/gate"
+        let (runsA, pidsA, runsB, pidsB) = (folder + "/runs-a", folder + "/pids-a", folder + "/runs-b", folder + "/pids-b")
+        var started: [Int32] = []
+        defer { for pid in started { kill(-pid, SIGKILL) } }
+        var daemon: TestDaemon? = try TestDaemon(
+            ["--workers", "2", "--model", model.rawValue, "--allow-exec"], stateDirectory: state)
+        _ = try daemon!.ctl(["submit", "--exec", "--", "sh", "-c", Self.gated(runs: runsA, pids: pidsA, gate: gate)])
+        _ = try daemon!.ctl(
+            ["submit", "--exec", "--at-most-once", "--", "sh", "-c", Self.gated(runs: runsB, pids: pidsB, gate: gate)])
+        #expect(eventually { Self.lines(pidsA).count == 1 && Self.lines(pidsB).count == 1 }, "\(daemon!.log())")
+        let pids = (Self.lines(runsA) + Self.lines(pidsA) + Self.lines(runsB) + Self.lines(pidsB)).compactMap { Int32($0) }
+        started = Self.lines(runsA).compactMap { Int32($0) } + Self.lines(runsB).compactMap { Int32($0) }
+        #expect(pids.count == 4)
+        daemon!.signal(SIGKILL)
+        _ = daemon!.waitForExit()
+        daemon = nil
+        for pid in pids {
+            #expect(eventually(5) { CancelWaitTests.isGone(pid) }, "process \(pid) of a command outlived concurd (\(model))")
+        }
+
+        let again = try TestDaemon(["--workers", "2", "--model", model.rawValue, "--allow-exec"], stateDirectory: state)
+        #expect(eventually { Self.lines(runsA).count == 2 }, "the at-least-once job did not run again: \(again.log())")
+        started += Self.lines(runsA).compactMap { Int32($0) }
+        _ = FileManager.default.createFile(atPath: gate, contents: nil)
+        let waited = try again.ctl(["wait", "1", "2", "--timeout", "30"])
+        #expect(waited.stdout.contains("job 1 ") && waited.stdout.contains(": done"), "\(waited)")
+        #expect(waited.stdout.contains("it is at-most-once, so it is not run again"), "\(waited)")
+        #expect(waited.status == 1)
+        // Counted from what the commands themselves wrote.
+        #expect(Self.lines(runsA).count == 2 && Self.lines(runsB).count == 1)
+    }
+
+    @Test(
+        "a command runs in the caller's directory (or --cwd), with --env on top of concurd's environment or alone with --clear-env",
+        arguments: ConcurrencyModel.allCases)
+    func directoryAndEnvironment(model: ConcurrencyModel) throws {
+        let daemon = try TestDaemon(
+            ["--workers", "1", "--model", model.rawValue, "--allow-exec"], environment: ["CONCUR_TEST_KEEP": "kept"])
+        let here = daemon.directory.appendingPathComponent("here").path
+        try FileManager.default.createDirectory(atPath: here, withIntermediateDirectories: true)
+        let script = "pwd; echo \"A=$A B=$B KEEP=${CONCUR_TEST_KEEP:-none}\"; cat"
+        let fromHere = try runCommand(
+            Binaries.concurctl,
+            [
+                "submit", "--socket", daemon.socket, "--exec", "--wait", "--env", "A=1", "--env", "B=2", "--env", "A=3", "--",
+                "sh", "-c", script,
+            ],
+            directory: here)
+        #expect(fromHere.status == 0, "\(fromHere)")
+        let first = try daemon.ctlJSON(["jobs", "1"])
+        let output = try [JobInfo](json: first["jobs"] ?? .null, path: "jobs").first?.result?.output ?? ""
+        #expect(output == "\(here)\nA=3 B=2 KEEP=kept\n", "stdin is /dev/null, cwd and env as asked: \(output)")
+        _ = try daemon.ctl([
+            "submit", "--exec", "--wait", "--cwd", "/", "--clear-env", "--env", "B=9", "--", "/bin/sh", "-c", script,
+        ])
+        let second = try [JobInfo](json: try daemon.ctlJSON(["jobs", "2"])["jobs"] ?? .null, path: "jobs").first?.result?.output
+        #expect(second == "/\nA= B=9 KEEP=none\n", "\(second ?? "nil")")
+        for (directory, reason) in [("/nonexistent-concur", "No such file or directory"), ("/etc/hostname", "not a directory")] {
+            let refused = try daemon.ctl(["submit", "--exec", "--cwd", directory, "--", "true"])
+            #expect(refused.status == 64 && refused.stderr.contains("cannot enter \(directory): \(reason)"), "\(refused)")
+        }
+        #expect(try daemon.status().totals.submitted == 2, "a refused directory queues nothing")
+    }
+}

@@ -53,6 +53,7 @@ final class DaemonRun {
             DaemonPart(name: "resolve the control socket's path", start: resolveSocketPath),
             DaemonPart(name: "open the execution log", start: openExecutionLog),
             DaemonPart(name: "take the signals", start: takeSignals),
+            DaemonPart(name: "start the command guard", start: startCommandGuard),
             DaemonPart(name: "start the forkserver", start: startForkServer),
             DaemonPart(name: "read the job journal", start: readJournal),
             DaemonPart(name: "create the pool and the journal's writer", start: createPool),
@@ -115,6 +116,19 @@ final class DaemonRun {
             try ExecutionLog.open(path: path)
         } catch {
             throw DaemonStartFailure(message: "\(error)")
+        }
+        return nil
+    }
+
+    /// The guard that kills exec jobs' commands if the daemon dies; without it the daemon runs
+    /// on, and says what that means.
+    private func startCommandGuard() throws(DaemonStartFailure) -> (() -> Void)? {
+        do {
+            try CommandGuard.start()
+        } catch {
+            logger.warning(
+                "the command guard could not start (\(error)): if concurd is killed, commands of exec jobs run by threads or tasks workers live on"
+            )
         }
         return nil
     }

@@ -38,11 +38,14 @@ struct CommandLifetimeTests {
         let pids = (Self.lines(runsA) + Self.lines(pidsA) + Self.lines(runsB) + Self.lines(pidsB)).compactMap { Int32($0) }
         started = Self.lines(runsA).compactMap { Int32($0) } + Self.lines(runsB).compactMap { Int32($0) }
         #expect(pids.count == 4)
+        let guardian = ProcEntry.children(of: daemon!.pid, includingGuard: true).filter { $0.state != "Z" }
+            .first { ((try? String(contentsOfFile: "/proc/\($0.pid)/cmdline", encoding: .utf8)) ?? "").contains("__guard") }
+        #expect(guardian != nil, "no command guard runs")
         daemon!.signal(SIGKILL)
         _ = daemon!.waitForExit()
         daemon = nil
-        for pid in pids {
-            #expect(eventually(5) { CancelWaitTests.isGone(pid) }, "process \(pid) of a command outlived concurd (\(model))")
+        for pid in pids + [guardian?.pid].compactMap({ $0 }) {
+            #expect(eventually(5) { CancelWaitTests.isGone(pid) }, "process \(pid) outlived concurd (\(model))")
         }
 
         let again = try TestDaemon(["--workers", "2", "--model", model.rawValue, "--allow-exec"], stateDirectory: state)

@@ -12,9 +12,15 @@ struct ProcEntry {
     let state: Character
 
     /// Every process whose parent is `parent`.
-    static func children(of parent: Int32) -> [ProcEntry] {
+    /// The processes whose parent is `parent`; the daemon's command guard only when asked for.
+    static func children(of parent: Int32, includingGuard: Bool = false) -> [ProcEntry] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap { entry -> ProcEntry? in
+            if !includingGuard, let cmdline = try? String(contentsOfFile: "/proc/\(entry)/cmdline", encoding: .utf8),
+                cmdline.hasPrefix("concurd\0__guard\0")
+            {
+                return nil
+            }
             guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
                 let close = stat.lastIndex(of: ")")
             else { return nil }
@@ -107,6 +113,15 @@ struct ProcessModelTests {
             #expect(ProcEntry.nice(child.pid) == 10)
         }
         #expect(ProcEntry.nice(daemon.pid) == 0)
+        // The command guard: one, in a group of its own, holding only its pipe from the daemon.
+        let guards = ProcEntry.children(of: daemon.pid, includingGuard: true).filter { !children.map(\.pid).contains($0.pid) }
+        #expect(guards.count == 1)
+        for guardian in guards {
+            #expect(guardian.group == guardian.pid)
+            #expect(ProcEntry.descriptors(of: guardian.pid) == [0, 1, 2, 3])
+            let cmdline = (try? String(contentsOfFile: "/proc/\(guardian.pid)/cmdline", encoding: .utf8)) ?? ""
+            #expect(cmdline.hasPrefix("concurd\0__guard\0--parent\0\(daemon.pid)"))
+        }
         let stats = try daemon.stats()
         #expect(stats.workers.allSatisfy { $0.model == .processes && ($0.rssBytes ?? 0) > 1_000_000 })
         #expect(stats.status.model == .processes)

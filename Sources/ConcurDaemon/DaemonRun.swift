@@ -129,8 +129,9 @@ final class DaemonRun {
             logger.warning(
                 "the command guard could not start (\(error)): if concurd is killed, commands of exec jobs run by threads or tasks workers live on"
             )
+            return nil
         }
-        return nil
+        return { CommandGuard.stop() }
     }
 
     /// Signals are blocked before the first thread starts (the models start threads); until

@@ -16,6 +16,8 @@ import Synchronization
 package enum CommandGuard {
     /// The pipe's write end in the daemon (close-on-exec), or -1 without a guard.
     private static let pipe = Atomic<Int32>(-1)
+    /// The guard's pid, or 0.
+    private static let helper = Atomic<Int32>(0)
 
     /// The guard's hidden subcommand.
     package static let helperArguments = ["__guard"]
@@ -36,8 +38,24 @@ package enum CommandGuard {
             close(ends[1])
             throw GuardError("posix_spawn: \(String(cString: strerror(result)))")
         }
-        // The guard is never waited for while the daemon runs: it leaves when the daemon does.
+        // The guard is not waited for while the daemon runs: it leaves when the daemon does.
+        helper.store(pid, ordering: .relaxed)
         pipe.store(ends[1], ordering: .releasing)
+    }
+
+    /// At the end of a clean stop, once no command runs: closes the pipe and waits (up to a
+    /// second) for the guard to leave, so that it is not left for systemd to kill.
+    package static func stop() {
+        let fd = pipe.exchange(-1, ordering: .acquiringAndReleasing)
+        guard fd >= 0 else { return }
+        close(fd)
+        let pid = helper.exchange(0, ordering: .relaxed)
+        guard pid > 0 else { return }
+        for _ in 0..<100 {
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) != 0 { return }
+            usleep(10_000)
+        }
     }
 
     /// Whether a guard watches the daemon's commands.

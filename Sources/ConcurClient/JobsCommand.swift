@@ -46,7 +46,9 @@ extension ConcurctlCommand {
                     jobs += some
                 }
                 try common.present(["jobs": .array(jobs)]) { reply throws(ClientFailure) in
-                    Rendering.jobs(try ControlClient.decode([JobInfo].self, "jobs", in: reply))
+                    let listed = try ControlClient.decode([JobInfo].self, "jobs", in: reply)
+                    // Asked for by id: what each run did, too.
+                    return Rendering.jobs(listed) + (ids.isEmpty ? [] : Rendering.jobDetails(listed))
                 }
             }
         }

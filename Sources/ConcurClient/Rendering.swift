@@ -101,6 +101,36 @@ package enum Rendering {
         return lines
     }
 
+    /// What the table leaves out of the jobs asked for by id: each run that failed and was
+    /// retried, when the next one may start, and a command's last lines of output. Times are
+    /// seconds after the job was submitted.
+    package static func jobDetails(_ jobs: [JobInfo], outputLines: Int = 5) -> [String] {
+        var lines: [String] = []
+        for job in jobs {
+            for attempt in job.history {
+                let ran = attempt.startedAt.map { ", ran \(formatDuration(attempt.finishedAt - $0))" } ?? ""
+                let status = attempt.exitCode.map { "exit \($0): " } ?? attempt.signal.map { "signal \($0): " } ?? ""
+                lines.append(
+                    "job \(job.id) attempt \(attempt.attempt) (ended at +\(formatDuration(attempt.finishedAt - job.submittedAt))\(ran)): \(status)\(TerminalText.escaped(attempt.error))"
+                )
+            }
+            if let retryAt = job.retryAt, let policy = job.spec.retry {
+                lines.append(
+                    "job \(job.id) runs again at +\(formatDuration(max(0, retryAt - job.submittedAt))) (retry \(job.history.count) of \(policy.retries))"
+                )
+            }
+            if let output = job.result?.output, !output.isEmpty {
+                let last = output.split(separator: "\n", omittingEmptySubsequences: false).suffix(outputLines + 1)
+                    .drop { $0.isEmpty }
+                lines.append("job \(job.id) output, last lines:")
+                for line in last.reversed().drop(while: { $0.isEmpty }).reversed() {
+                    lines.append("  | " + TerminalText.escaped(String(line)))
+                }
+            }
+        }
+        return lines
+    }
+
     /// One finished job, as `submit --wait` prints it.
     package static func finishedJob(_ job: JobInfo) -> String {
         let worker = job.worker.map { " on worker \($0)" } ?? ""

@@ -55,6 +55,15 @@ extension ConcurctlCommand {
         @Flag(name: .customLong("clear-env"), help: "With --exec: start the command from an empty environment (then --env).")
         var clearEnv = false
 
+        @Option(
+            help: "Run a job that fails on its own (a non-zero exit, its time limit) again, up to this many times (1 to 100).")
+        var retries: Int?
+
+        @Option(
+            name: .customLong("retry-delay"),
+            help: "With --retries: seconds before the first retry (0 to 3600, default 1); each next waits twice as long.")
+        var retryDelay: Double?
+
         @Flag(
             name: .customLong("at-most-once"),
             help: "A run cut short by a crash fails the job instead of running it again (for commands with side effects).")
@@ -85,6 +94,7 @@ extension ConcurctlCommand {
         /// `--force` applied), each with `--timeout`.
         package func listedJobs() throws(ClientFailure) -> [JobSpec] {
             let delivery: Delivery = atMostOnce ? .atMostOnce : .atLeastOnce
+            let retry = retries.map { RetryPolicy(retries: $0, delay: retryDelay ?? 1) }
             if exec {
                 var context = CommandContext(directory: cwd, environment: env, clearsEnvironment: clearEnv)
                 if context.directory == nil {
@@ -95,7 +105,7 @@ extension ConcurctlCommand {
                     }
                     context.directory = here
                 }
-                return [JobSpec(.exec(argv: command), timeout: timeout, command: context, delivery: delivery)]
+                return [JobSpec(.exec(argv: command), timeout: timeout, command: context, delivery: delivery, retry: retry)]
             }
             var kinds: [JobKind] = []
             for spec in specs {
@@ -111,7 +121,7 @@ extension ConcurctlCommand {
                     throw ClientFailure(error.description, exitCode: ClientFailure.ExitStatus.usage)
                 }
             }
-            return kinds.map { JobSpec($0, timeout: timeout, delivery: delivery) }
+            return kinds.map { JobSpec($0, timeout: timeout, delivery: delivery, retry: retry) }
         }
 
         /// The working directory of concurctl, or nil if it cannot be told.
@@ -148,6 +158,18 @@ extension ConcurctlCommand {
             }
             if atMostOnce && jobs != nil {
                 throw ValidationError("--at-most-once applies to listed jobs and --exec, not to --jobs")
+            }
+            if let retries {
+                guard jobs == nil else { throw ValidationError("--retries applies to listed jobs and --exec, not to --jobs") }
+                guard RetryPolicy.retryRange.contains(retries) else {
+                    throw ValidationError("--retries must be between 1 and 100, not \(retries)")
+                }
+            }
+            if let retryDelay {
+                guard retries != nil else { throw ValidationError("--retry-delay needs --retries") }
+                guard RetryPolicy.delayRange.contains(retryDelay) else {
+                    throw ValidationError("--retry-delay must be between 0 and 3600 seconds, not \(formatDecimal(retryDelay))")
+                }
             }
             if let timeout, !JobLimits.timeout.contains(timeout) {
                 throw ValidationError("--timeout must be between 0.001 and 86400 seconds, not \(formatDecimal(timeout))")

@@ -19,18 +19,23 @@ package struct Job: Sendable, Equatable {
     /// Attempts a preempting model switch interrupted: they do not count against the limit of
     /// attempts (the pool's business only; not sent to child workers).
     package var preemptions: Int
+    /// Attempts that failed on their own and were retried by the job's retry policy: they do
+    /// not count against the limit of attempts after worker deaths either (not sent to child
+    /// workers).
+    package var failures: Int
 
     /// A job with the given fields.
-    package init(id: JobID, spec: JobSpec, attempts: Int = 0, submittedAt: UInt64, preemptions: Int = 0) {
+    package init(id: JobID, spec: JobSpec, attempts: Int = 0, submittedAt: UInt64, preemptions: Int = 0, failures: Int = 0) {
         self.id = id
         self.spec = spec
         self.attempts = attempts
         self.submittedAt = submittedAt
         self.preemptions = preemptions
+        self.failures = failures
     }
 
-    /// Attempts that count against the limit: those no switch interrupted.
-    package var countedAttempts: Int { attempts - preemptions }
+    /// Attempts that count against the limit: those no switch interrupted and no retry followed.
+    package var countedAttempts: Int { attempts - preemptions - failures }
 
     /// What the job does.
     package var kind: JobKind { spec.kind }

@@ -30,6 +30,11 @@ package struct JobQueue: Sendable {
         ids.append(contentsOf: newIDs)
     }
 
+    /// Appends one job that was accepted before (a retry): it may exceed the limit.
+    package mutating func append(_ id: JobID) {
+        ids.append(id)
+    }
+
     /// Puts a job back at the head, to run next.
     package mutating func pushFront(_ id: JobID) {
         ids.prepend(id)

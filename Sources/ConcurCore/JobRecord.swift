@@ -26,13 +26,16 @@ package struct JobRecord: Sendable, Equatable {
     package var output: JobOutput?
     /// Why it failed or was cancelled.
     package var error: String?
+    /// The runs that failed and were retried, oldest first.
+    package var history: [AttemptRecord]
 
     /// A record with the given fields.
     package init(
         id: JobID, spec: JobSpec, state: JobState, attempts: Int, preemptions: Int = 0, submittedAt: UInt64,
         startedAt: UInt64? = nil, finishedAt: UInt64? = nil, worker: WorkerID? = nil, model: ConcurrencyModel? = nil,
-        output: JobOutput? = nil, error: String? = nil
+        output: JobOutput? = nil, error: String? = nil, history: [AttemptRecord] = []
     ) {
+        self.history = history
         self.id = id
         self.spec = spec
         self.state = state
@@ -47,11 +50,13 @@ package struct JobRecord: Sendable, Equatable {
         self.error = error
     }
 
-    /// The record as the control interface shows it.
-    package func info(clock: MonotonicClock) -> JobInfo {
+    /// The record as the control interface shows it; `retryAt` is when a job waiting out a
+    /// retry's delay may run again (the pool knows it, not the record).
+    package func info(clock: MonotonicClock, retryAt: UInt64? = nil) -> JobInfo {
         JobInfo(
             id: id, spec: spec, state: state, attempts: attempts, submittedAt: clock.unixTime(submittedAt),
             startedAt: startedAt.map(clock.unixTime), finishedAt: finishedAt.map(clock.unixTime), worker: worker,
-            model: model, result: output?.result, error: error)
+            model: model, result: output?.result, error: error, history: history.map { $0.info(clock: clock) },
+            retryAt: retryAt.map(clock.unixTime))
     }
 }

@@ -36,6 +36,7 @@ package struct JobTable: Sendable {
     struct Detail {
         var output: JobOutput?
         var error: String?
+        var history: [AttemptRecord] = []
     }
 
     private var slots: Deque<Slot> = []
@@ -95,6 +96,27 @@ package struct JobTable: Sendable {
         log(.claimed(id, by: worker))
     }
 
+    /// Puts a job whose run failed back to `queued` for its retry, keeping the run in its
+    /// history; returns how many failed runs it has had.
+    @discardableResult
+    package mutating func markRetrying(_ id: JobID, attempt: AttemptRecord) -> Int {
+        let attempts: Int
+        if let index = ringIndex(id) {
+            guard slots[index].isPresent else { return 0 }
+            slots[index].state = Self.index(of: .queued)
+            attempts = Int(slots[index].attempts)
+            details[id, default: Detail()].history.append(attempt)
+        } else if stragglers[id] != nil {
+            stragglers[id]!.state = .queued
+            stragglers[id]!.history.append(attempt)
+            attempts = stragglers[id]!.attempts
+        } else {
+            return 0
+        }
+        log(.retrying(id, attempt, attempts: attempts))
+        return self[id]?.history.count ?? 0
+    }
+
     /// Notes, for the store, that a job a worker holds was cancelled and is being stopped.
     package mutating func markCancelRequested(_ id: JobID, reason: String) {
         log(.cancelRequested(id, reason: reason))
@@ -122,6 +144,7 @@ package struct JobTable: Sendable {
     private func record(id: JobID, slot: Slot, spec: JobSpec) -> JobRecord {
         let detail =
             slot.outputKind == .command || Self.state(slot.state) == .failed || Self.state(slot.state) == .cancelled
+                || spec.retry != nil
             ? details[id] : nil
         let output: JobOutput? =
             switch slot.outputKind {
@@ -136,7 +159,8 @@ package struct JobTable: Sendable {
             preemptions: Int(slot.preemptions), submittedAt: slot.submittedAt,
             startedAt: slot.startedAt == 0 ? nil : slot.startedAt, finishedAt: slot.finishedAt == 0 ? nil : slot.finishedAt,
             worker: slot.worker == Slot.noWorker ? nil : Int(slot.worker),
-            model: slot.model == 255 ? nil : Self.models[Int(slot.model)], output: output, error: detail?.error)
+            model: slot.model == 255 ? nil : Self.models[Int(slot.model)], output: output, error: detail?.error,
+            history: detail?.history ?? [])
     }
 
     /// Makes room for `count` more jobs at once: a large batch then fills its slots without
@@ -179,6 +203,7 @@ package struct JobTable: Sendable {
             slots[index].attempts = UInt32(record.attempts)
             slots[index].preemptions = UInt32(record.preemptions)
         }
+        if !record.history.isEmpty { details[record.id, default: Detail()].history = record.history }
         guard record.state.isFinal else { return }
         if let worker = record.worker, let model = record.model {
             markRunning(record.id, attempts: record.attempts, worker: worker, model: model, at: record.startedAt ?? 0)
@@ -197,12 +222,15 @@ package struct JobTable: Sendable {
         if let index = ringIndex(id) {
             let slot = slots[index]
             guard slot.isPresent else { return nil }
+            let spec = specs[index]
             return Job(
-                id: id, spec: specs[index], attempts: Int(slot.attempts), submittedAt: slot.submittedAt,
-                preemptions: Int(slot.preemptions))
+                id: id, spec: spec, attempts: Int(slot.attempts), submittedAt: slot.submittedAt,
+                preemptions: Int(slot.preemptions), failures: spec.retry == nil ? 0 : details[id]?.history.count ?? 0)
         }
         return stragglers[id].map {
-            Job(id: id, spec: $0.spec, attempts: $0.attempts, submittedAt: $0.submittedAt, preemptions: $0.preemptions)
+            Job(
+                id: id, spec: $0.spec, attempts: $0.attempts, submittedAt: $0.submittedAt, preemptions: $0.preemptions,
+                failures: $0.history.count)
         }
     }
 

@@ -18,6 +18,9 @@ package enum JournalChange: Sendable, Equatable {
     /// A job went back to the queue (given back unstarted, its worker died, preempted, or a
     /// shutdown interrupted it and it waits for the next start).
     case requeued(JobID, attempts: Int, preemptions: Int)
+    /// A job's run failed and its retry policy runs it again: it is queued again (after the
+    /// policy's delay), with the failed run kept in its history.
+    case retrying(JobID, AttemptRecord, attempts: Int)
     /// A job a worker holds was cancelled, with the reason, and is being stopped: should the
     /// daemon stop before the job ends, it is not run again but ends cancelled at the next start.
     case cancelRequested(JobID, reason: String)

@@ -11,7 +11,7 @@ extension PoolStateMachine {
     }
 
     /// Jobs waiting in the queue.
-    package var queuedCount: Int { queue.count }
+    package var queuedCount: Int { queue.count + retryDue.count }
 
     /// Jobs running now.
     package var runningCount: Int { workers.values.filter { $0.job != nil }.count }
@@ -62,7 +62,7 @@ extension PoolStateMachine {
         var found: [JobInfo] = []
         for id in ids {
             guard let record = table[id] else { throw NoSuchJobError(id: id) }
-            found.append(record.info(clock: clock))
+            found.append(record.info(clock: clock, retryAt: retryDue[id]))
         }
         return found
     }
@@ -78,7 +78,9 @@ extension PoolStateMachine {
     package func jobIDs(state: JobState?, limit: Int) -> [JobID] {
         switch state {
         case .queued:
-            return Array(queue.prefix(limit))
+            // Then those waiting out a retry's delay, the soonest first.
+            let waiting = retryDue.sorted { ($0.value, $0.key) < ($1.value, $1.key) }.map(\.key)
+            return Array((queue.prefix(limit) + waiting).prefix(limit))
         case .running:
             return Array(workers.values.compactMap(\.job).sorted().prefix(limit))
         case .done, .failed, .cancelled:
@@ -95,7 +97,7 @@ extension PoolStateMachine {
 
     /// The record of `id`, if the pool still holds it.
     package func job(_ id: JobID) -> JobInfo? {
-        table[id]?.info(clock: clock)
+        table[id]?.info(clock: clock, retryAt: retryDue[id])
     }
 
     /// The records of those of `ids` still held, in the order given (a job pruned since the ids

@@ -14,7 +14,8 @@ extension PoolStateMachine {
         target = 0
         record(.draining, "draining: intake closed, \(runningCount) running jobs finishing", now: now)
         var actions: [PoolAction] = []
-        let queued = queue.removeAll()
+        let queued = queue.removeAll() + retryDue.keys.sorted()
+        retryDue.removeAll()
         if table.isJournaled {
             keptForRestart += queued.count
         } else {

@@ -224,8 +224,10 @@ extension PoolStateMachine {
     mutating func finish(
         at index: Dictionary<WorkerID, Worker>.Index, job jobID: JobID, outcome: JobOutcome, startedAt: UInt64?, now: UInt64
     ) -> (actions: [PoolAction], indexValid: Bool) {
-        let found = withWorker(at: index) { worker -> (wasRunning: Bool, since: UInt64, cause: InterruptCause?, more: Bool)? in
+        let found = withWorker(at: index) {
+            worker -> (wasRunning: Bool, since: UInt64, cause: InterruptCause?, more: Bool, job: Job)? in
             guard let position = worker.outstanding.firstIndex(where: { $0.id == jobID }) else { return nil }
+            let job = worker.outstanding[position]
             let wasRunning = position == 0
             let since = startedAt ?? (wasRunning ? worker.runningSince : nil) ?? now
             var cause: InterruptCause?
@@ -241,7 +243,7 @@ extension PoolStateMachine {
             }
             worker.jobsDone += 1
             worker.busyNanoseconds += now > since ? now - since : 0
-            return (wasRunning, since, cause, !worker.outstanding.isEmpty)
+            return (wasRunning, since, cause, !worker.outstanding.isEmpty, job)
         }
         guard let found else { return ([], true) }
         var outcome = outcome
@@ -259,8 +261,11 @@ extension PoolStateMachine {
             default: break
             }
         }
-        // `complete` changes no worker, so `index` stays valid.
-        var actions = complete(jobID, outcome: outcome, startedAt: found.since, now: now)
+        // `complete` changes no worker, so `index` stays valid; neither does a retry.
+        var actions: [PoolAction] = []
+        if found.job.spec.retry == nil || !retryIfPolicyAllows(found.job, outcome: outcome, startedAt: found.since, now: now) {
+            actions = complete(jobID, outcome: outcome, startedAt: found.since, now: now)
+        }
         if found.wasRunning && found.more {
             startRunning(at: index, now: now)
             if !cancelling.isEmpty { actions += interruptIfCancelled(at: index) }

@@ -172,6 +172,8 @@ package struct PoolStateMachine: Sendable {
     /// Jobs cancelled while a worker held them, with the reason, until they end: a running one
     /// is being interrupted, one held and not started is being taken back from its worker.
     var cancelling: [JobID: String] = [:]
+    /// Jobs waiting out a retry's delay, with when they may be queued again.
+    var retryDue: [JobID: UInt64] = [:]
     /// Workers owed a wake-up, in the order they started waiting.
     var waiting: Deque<WorkerID> = []
     /// The mapping of monotonic instants to Unix time, for records shown to people.

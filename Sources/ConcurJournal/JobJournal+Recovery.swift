@@ -66,7 +66,7 @@ extension JobJournal {
             let inFlight = try database.prepare(
                 """
                 SELECT id, state, attempts, preemptions, cancel_reason, json_extract(spec, '$.delivery'),
-                    json_extract(spec, '$.kind') FROM jobs
+                    json_extract(spec, '$.kind'), COALESCE(json_array_length(history), 0) FROM jobs
                 WHERE state IN (\(JobEncoding.State.inFlightSQL))
                     OR (cancel_reason IS NOT NULL AND state = \(JobEncoding.State.queued.rawValue))
                 ORDER BY id
@@ -95,7 +95,8 @@ extension JobJournal {
                 }
                 let attempts = try Self.checked(inFlight.int64(2), "attempts", id: id, in: 0...Self.maxAttempts)
                 let preemptions = try Self.checked(inFlight.int64(3), "preemptions", id: id, in: 0...attempts)
-                let counted = Int(attempts - preemptions)
+                let failures = try Self.checked(inFlight.int64(7), "history", id: id, in: 0...attempts)
+                let counted = Int(attempts - preemptions - failures)
                 if running && counted >= maxAttempts {
                     recovery.failedAfterStop += 1
                     try fail.run(
@@ -122,7 +123,7 @@ extension JobJournal {
         _ = try Self.checked(highest, "the highest id", id: nil, in: 0...Self.maxJobID)
         recovery.nextJobID = JobID(max(next, highest + 1, 1))
         let columns =
-            "id, spec, state, attempts, preemptions, submitted_at, started_at, finished_at, worker, model, out_kind, out_a, out_b, out_seconds, out_text, error"
+            "id, spec, state, attempts, preemptions, submitted_at, started_at, finished_at, worker, model, out_kind, out_a, out_b, out_seconds, out_text, error, history"
         let unfinished = try database.prepare(
             "SELECT \(columns) FROM jobs WHERE state < \(JobEncoding.State.done.rawValue) ORDER BY id")
         while try unfinished.step() {
@@ -197,12 +198,40 @@ extension JobJournal {
             model = known
         }
         let output = try self.output(row, id: id)
+        let history = try self.history(row, column: 16, id: id)
         return JobRecord(
             id: JobID(id), spec: spec, state: state, attempts: Int(attempts), preemptions: Int(preemptions),
             submittedAt: clock.monotonic(unixTime: submitted),
             startedAt: state.isFinal ? started.map { clock.monotonic(unixTime: $0) } : nil,
             finishedAt: finishedAt.map { clock.monotonic(unixTime: $0) },
-            worker: state.isFinal ? worker : nil, model: state.isFinal ? model : nil, output: output, error: row.text(15))
+            worker: state.isFinal ? worker : nil, model: state.isFinal ? model : nil, output: output, error: row.text(15),
+            history: history)
+    }
+
+    /// A job's history of failed and retried runs, every value checked.
+    private func history(_ row: SQLiteStatement, column: Int32, id: Int64) throws(SQLiteError) -> [AttemptRecord] {
+        guard let text = row.text(column) else { return [] }
+        let attempts: [JobAttempt]
+        do {
+            attempts = try [JobAttempt](json: try JSON.parse(text), path: "history")
+        } catch {
+            throw SQLiteError(code: SQLITE_CORRUPT, message: "job \(id) has an unreadable history (\(error))", context: "reading")
+        }
+        var records: [AttemptRecord] = []
+        for attempt in attempts {
+            for (field, value) in [("finishedAt", Optional(attempt.finishedAt)), ("startedAt", attempt.startedAt)] {
+                if let value, !(value.isFinite && Self.unixTimes.contains(value)) {
+                    throw Self.outOfRange("history \(field)", "\(value)", id: id, allowed: "Unix times \(Self.unixTimes)")
+                }
+            }
+            _ = try Self.checked(Int64(attempt.attempt), "history attempt", id: id, in: 0...Self.maxAttempts)
+            records.append(
+                AttemptRecord(
+                    attempt: attempt.attempt, startedAt: attempt.startedAt.map { clock.monotonic(unixTime: $0) },
+                    finishedAt: clock.monotonic(unixTime: attempt.finishedAt), exitCode: attempt.exitCode,
+                    signal: attempt.signal, error: attempt.error))
+        }
+        return records
     }
 
     /// What a job produced, from its row's `out_*` columns (the kinds of ``JobEncoding/Output``).

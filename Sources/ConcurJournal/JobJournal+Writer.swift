@@ -3,6 +3,7 @@ package import ConcurCore
 import ConcurProtocol
 import ConcurRuntime
 import Glibc
+import Varlink
 
 extension JobJournal {
     /// Starts the writer thread, which takes `pool`'s changes from now on and tells the pool
@@ -264,6 +265,10 @@ extension JobJournal {
                 case .requeued(let id, let attempts, let preemptions):
                     guard !finishing.contains(id) else { continue }
                     try statements.requeue.run(.integer(Int64(id)), .integer(Int64(attempts)), .integer(Int64(preemptions)))
+                case .retrying(let id, let attempt, let attempts):
+                    guard !finishing.contains(id) else { continue }
+                    try statements.retry.run(
+                        .integer(Int64(id)), .integer(Int64(attempts)), .text(attempt.info(clock: clock).json.serialized))
                 case .cancelRequested(let id, let reason):
                     guard !finishing.contains(id) else { continue }
                     try statements.cancelRequest.run(.integer(Int64(id)), .text(reason))
@@ -317,7 +322,8 @@ extension JobJournal {
             .integer(Int64(record.id)), .integer(Int64(state.rawValue)), .integer(Int64(record.attempts)),
             .integer(Int64(record.preemptions)), .real(record.startedAt.map(clock.unixTime)),
             .real(record.finishedAt.map(clock.unixTime)), .int(record.worker), .text(record.model?.rawValue),
-            kind.map { .integer(Int64($0.rawValue)) } ?? .null, a, b, seconds, text, .text(record.error))
+            kind.map { .integer(Int64($0.rawValue)) } ?? .null, a, b, seconds, text, .text(record.error),
+            record.history.isEmpty ? .null : .text(JSON.array(record.history.map { $0.info(clock: clock).json }).serialized))
     }
 
     /// The writer's compiled statements.
@@ -327,6 +333,7 @@ extension JobJournal {
         let start: SQLiteStatement
         let requeue: SQLiteStatement
         let cancelRequest: SQLiteStatement
+        let retry: SQLiteStatement
         let finish: SQLiteStatement
         let nextID: SQLiteStatement
 
@@ -344,10 +351,14 @@ extension JobJournal {
             requeue = try database.prepare(
                 "UPDATE jobs SET state = \(State.queued.rawValue), attempts = ?2, preemptions = ?3 WHERE id = ?1")
             cancelRequest = try database.prepare("UPDATE jobs SET cancel_reason = ?2 WHERE id = ?1")
+            retry = try database.prepare(
+                "UPDATE jobs SET state = \(State.queued.rawValue), attempts = ?2, history = json_insert(COALESCE(history, '[]'), '$[#]', json(?3)) WHERE id = ?1"
+            )
             finish = try database.prepare(
                 """
                 UPDATE jobs SET state = ?2, attempts = ?3, preemptions = ?4, started_at = ?5, finished_at = ?6, worker = ?7,
-                    model = ?8, out_kind = ?9, out_a = ?10, out_b = ?11, out_seconds = ?12, out_text = ?13, error = ?14
+                    model = ?8, out_kind = ?9, out_a = ?10, out_b = ?11, out_seconds = ?12, out_text = ?13, error = ?14,
+                    history = ?15
                 WHERE id = ?1
                 """)
             nextID = try database.prepare(

@@ -44,7 +44,7 @@ extension JournalChange {
             case .accepted(let id, _, _): accepted.append(id)
             case .claimed(let id, _): handedOver.append(id)
             case .started(let id, _, _, _, _, _): started.append(id)
-            case .requeued(let id, _, _): requeued.append(id)
+            case .requeued(let id, _, _), .retrying(let id, _, _): requeued.append(id)
             case .cancelRequested(let id, _): cancelling.append(id)
             case .finished(let record): finished.append(record.id)
             }

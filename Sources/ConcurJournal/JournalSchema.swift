@@ -41,7 +41,8 @@ enum JournalSchema {
     /// not count against the limit), the next job id (ids are never reused, even once the
     /// newest jobs are pruned), and indexes for the retention's pruning. Layout 3 adds the
     /// reason of a cancel asked for while a worker held the job: a job cut short by a stop
-    /// with one is not run again.
+    /// with one is not run again; and the history of a job's failed and retried runs (a JSON
+    /// array of `Attempt` objects, Unix times).
     static let migrations: [Int: String] = [
         1: """
         ALTER TABLE jobs ADD COLUMN preemptions INTEGER NOT NULL DEFAULT 0;
@@ -51,6 +52,7 @@ enum JournalSchema {
             """,
         2: """
         ALTER TABLE jobs ADD COLUMN cancel_reason TEXT;
+        ALTER TABLE jobs ADD COLUMN history TEXT;
         PRAGMA user_version = 3;
         """,
     ]

@@ -85,13 +85,19 @@ public struct JobInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var result: JobResult?
     /// Why it failed or was cancelled.
     public var error: String?
+    /// The runs that failed and were retried, oldest first (only for a job with retries).
+    public var history: [JobAttempt]
+    /// When its next run may start (Unix seconds), while it waits out a retry's delay.
+    public var retryAt: Double?
 
     /// A job record with the given fields.
     public init(
         id: UInt64, spec: JobSpec, state: JobState, attempts: Int, submittedAt: Double, startedAt: Double? = nil,
         finishedAt: Double? = nil, worker: Int? = nil, model: ConcurrencyModel? = nil, result: JobResult? = nil,
-        error: String? = nil
+        error: String? = nil, history: [JobAttempt] = [], retryAt: Double? = nil
     ) {
+        self.history = history
+        self.retryAt = retryAt
         self.id = id
         self.spec = spec
         self.state = state
@@ -131,6 +137,8 @@ public struct JobInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
         model = try reader.optional("model")
         result = try reader.optional("result")
         error = try reader.optional("error")
+        history = try reader.optional("history") ?? []
+        retryAt = try reader.optional("retryAt")
     }
 
     /// The value as JSON.
@@ -145,6 +153,8 @@ public struct JobInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
         object.set("model", model)
         object.set("result", result)
         object.set("error", error)
+        if !history.isEmpty { object["history"] = .array(history.map(\.json)) }
+        object.set("retryAt", retryAt)
         return .object(object)
     }
 }

@@ -162,13 +162,19 @@ public struct JobSpec: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var command: CommandContext?
     /// What a run cut short by a crash means for the job.
     public var delivery: Delivery
+    /// How often a run that fails on its own is followed by another; nil: never.
+    public var retry: RetryPolicy?
 
     /// A job of `kind`, with an optional time limit, delivered at least once.
-    public init(_ kind: JobKind, timeout: Double? = nil, command: CommandContext? = nil, delivery: Delivery = .atLeastOnce) {
+    public init(
+        _ kind: JobKind, timeout: Double? = nil, command: CommandContext? = nil, delivery: Delivery = .atLeastOnce,
+        retry: RetryPolicy? = nil
+    ) {
         self.kind = kind
         self.timeout = timeout
         self.command = command
         self.delivery = delivery
+        self.retry = retry
     }
 
     /// Reads a `JobSpec` (`{"kind": "prime", "n": 97, "timeout": 5}`), checking every range.
@@ -182,6 +188,7 @@ public struct JobSpec: Sendable, Hashable, JSONDecodable, JSONEncodable {
         }
         command = try CommandContext(reading: &reader, isExec: kind.isExec)
         delivery = try reader.optional("delivery") ?? .atLeastOnce
+        retry = try RetryPolicy(reading: &reader)
         try reader.finish()
     }
 
@@ -191,6 +198,7 @@ public struct JobSpec: Sendable, Hashable, JSONDecodable, JSONEncodable {
         object.set("timeout", timeout)
         if let command { command.write(into: &object) }
         if delivery != .atLeastOnce { object["delivery"] = delivery.json }
+        retry?.write(into: &object)
         return .object(object)
     }
 }

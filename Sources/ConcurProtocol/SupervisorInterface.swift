@@ -76,7 +76,13 @@ public enum SupervisorInterface {
           clearEnv: ?bool,
           # What a run cut short by a crash of the daemon or of the worker running it means:
           # atLeastOnce (the default) runs the job again; atMostOnce fails it with the reason.
-          delivery: ?Delivery
+          delivery: ?Delivery,
+          # Runs after the first that fails on its own (a command that exits non-zero or passes
+          # its time limit), 0 to 100; separate from the attempts after a worker dies.
+          retries: ?int,
+          # Seconds before the first retry (0 to 3600, default 1); each next one waits twice as
+          # long (at most an hour), times a jitter between 0.75 and 1.25.
+          retryDelay: ?float
         )
 
         # How a job is delivered across crashes.
@@ -97,6 +103,16 @@ public enum SupervisorInterface {
           seconds: ?float
         )
 
+        # A run that failed and was retried. Times are Unix seconds.
+        type Attempt (
+          attempt: int,
+          startedAt: ?float,
+          finishedAt: float,
+          exitCode: ?int,
+          signal: ?int,
+          error: string
+        )
+
         # A job and its history. Times are Unix seconds.
         type Job (
           id: int,
@@ -110,7 +126,11 @@ public enum SupervisorInterface {
           worker: ?int,
           model: ?Model,
           result: ?JobResult,
-          error: ?string
+          error: ?string,
+          # The runs that failed and were retried, oldest first.
+          history: ?[]Attempt,
+          # While it waits out a retry's delay: when the next run may start.
+          retryAt: ?float
         )
 
         # The kind of jobs Generate creates; mixed picks one of the others per job.

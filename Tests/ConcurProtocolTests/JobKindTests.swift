@@ -77,6 +77,12 @@ struct JobKindTests {
             (#"{"kind":"prime","n":7,"cwd":"/tmp"}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].cwd"),
             (#"{"kind":"sleep","ms":1,"env":["A=1"]}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].env"),
             (#"{"kind":"fail","delivery":"exactlyOnce"}"#, "org.varlink.service.InvalidParameter", "jobs[0].delivery"),
+            (#"{"kind":"fail","retries":-1}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].retries"),
+            (#"{"kind":"fail","retries":101}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].retries"),
+            (#"{"kind":"fail","retries":"3"}"#, "org.varlink.service.InvalidParameter", "jobs[0].retries"),
+            (#"{"kind":"fail","retryDelay":2}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].retryDelay"),
+            (#"{"kind":"fail","retries":2,"retryDelay":3601}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].retryDelay"),
+            (#"{"kind":"fail","retries":2,"retryDelay":-1}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].retryDelay"),
         ])
     func wrongJSON(text: String, error name: String, parameter: String) throws {
         #expect {

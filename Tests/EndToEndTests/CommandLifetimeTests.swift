@@ -60,6 +60,41 @@ struct CommandLifetimeTests {
         #expect(Self.lines(runsA).count == 2 && Self.lines(runsB).count == 1)
     }
 
+    @Test("--retries runs a failing command again after its delay, each run kept in the job, across a restart too")
+    func retries() throws {
+        let state = NSTemporaryDirectory() + "concur-retries-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let runs = state + "-runs"
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        var daemon: TestDaemon? = try TestDaemon(["--workers", "1", "--allow-exec"], stateDirectory: state)
+        let script = "n=$(cat \(runs) 2>/dev/null | wc -l); echo run >> \(runs); exit $((n + 1))"
+        let waited = try daemon!.ctl([
+            "submit", "--exec", "--retries", "2", "--retry-delay", "0.2", "--wait", "--", "sh", "-c", script,
+        ])
+        #expect(waited.status == 1 && waited.stdout.contains("exited with status 3"), "\(waited)")
+        #expect(Self.lines(runs).count == 3, "the command ran \(Self.lines(runs).count) times")
+        let job = try #require(try [JobInfo](json: daemon!.ctlJSON(["jobs", "1"])["jobs"] ?? .null, path: "jobs").first)
+        #expect(job.state == .failed && job.attempts == 3)
+        #expect(job.history.map(\.attempt) == [1, 2] && job.history.map(\.exitCode) == [1, 2])
+        // Delays are checked as lower bounds only: 0.2 s then 0.4 s, each at least 0.75 of it.
+        let ends = job.history.map(\.finishedAt) + [job.finishedAt ?? 0]
+        #expect(ends[1] - ends[0] >= 0.15 && ends[2] - ends[1] >= 0.3, "\(ends)")
+        let text = try daemon!.ctl(["jobs", "1"])
+        #expect(
+            text.stdout.contains("job 1 attempt 1 (") && text.stdout.contains("exit 1: the command exited with status 1"),
+            "\(text)")
+        daemon!.signal(SIGTERM)
+        _ = daemon!.waitForExit()
+        daemon = nil
+        let again = try TestDaemon(["--workers", "1", "--allow-exec"], stateDirectory: state)
+        let kept = try #require(try [JobInfo](json: again.ctlJSON(["jobs", "1"])["jobs"] ?? .null, path: "jobs").first)
+        #expect(kept.history.map(\.attempt) == [1, 2] && kept.history.map(\.exitCode) == [1, 2])
+        #expect(kept.history.map(\.error) == job.history.map(\.error))
+        for (before, after) in zip(job.history, kept.history) {
+            #expect(abs(before.finishedAt - after.finishedAt) < 0.001)
+        }
+    }
+
     @Test(
         "a command runs in the caller's directory (or --cwd), with --env on top of concurd's environment or alone with --clear-env",
         arguments: ConcurrencyModel.allCases)

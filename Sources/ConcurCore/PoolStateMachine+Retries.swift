@@ -1,0 +1,48 @@
+import ConcurProtocol
+
+// Retries: a run that fails on its own is followed by another, after the job's delay.
+extension PoolStateMachine {
+    /// Whether a run of `job` that ended with `outcome` is followed by another: it failed on its
+    /// own (not by a worker's death, a cancel or a shutdown), its policy has retries left, and
+    /// the pool still takes work. If so, the run goes to the job's history, the job waits out
+    /// its delay (``releaseDueRetries(now:)`` queues it), and the return is true.
+    mutating func retryIfPolicyAllows(_ job: Job, outcome: JobOutcome, startedAt: UInt64?, now: UInt64) -> Bool {
+        guard let policy = job.spec.retry, case .failed(let reason, let output) = outcome, intakeOpen,
+            cancelling[job.id] == nil
+        else { return false }
+        let failures = table[job.id]?.history.count ?? 0
+        guard failures < policy.retries else { return false }
+        var attempt = AttemptRecord(attempt: job.attempts, startedAt: startedAt, finishedAt: now, error: reason)
+        if case .command(let exitCode, let signal, _, _)? = output {
+            attempt.exitCode = exitCode
+            attempt.signal = signal
+        }
+        let number = table.markRetrying(job.id, attempt: attempt)
+        let wait = policy.wait(beforeRetry: number, of: job.id)
+        // Counted in `totals.retried` when it starts again, as every rerun is.
+        retryDue[job.id] = now + UInt64(wait * 1e9)
+        return true
+    }
+
+    /// Queues the jobs whose retry delay has passed (at the tick), in id order, and wakes
+    /// waiting workers for them.
+    mutating func releaseDueRetries(now: UInt64) -> [PoolAction] {
+        let due = retryDue.filter { $0.value <= now }.keys.sorted()
+        guard !due.isEmpty else { return [] }
+        for id in due {
+            retryDue[id] = nil
+            queue.append(id)
+        }
+        return wakeWaiting(upTo: due.count)
+    }
+
+    /// Takes the jobs waiting out a retry's delay among `ids` off their wait; returns those it held.
+    mutating func removeFromRetries(_ ids: Set<JobID>) -> Set<JobID> {
+        guard !retryDue.isEmpty else { return [] }
+        let found = ids.filter { retryDue.removeValue(forKey: $0) != nil }
+        return found
+    }
+
+    /// Jobs waiting out a retry's delay, by id.
+    package var retryingCount: Int { retryDue.count }
+}

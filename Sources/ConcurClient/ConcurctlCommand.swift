@@ -19,7 +19,7 @@ package struct ConcurctlCommand: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Submit.self, Wait.self, Cancel.self, Resize.self, Model.self, Pause.self, Resume.self, Reload.self, Shutdown.self,
-            Status.self, Stats.self, Top.self, Jobs.self,
+            Status.self, Stats.self, Top.self, Jobs.self, Logs.self,
         ])
 
     /// An empty command, filled in by the argument parser.

@@ -33,11 +33,24 @@ package struct ChildOptions: ParsableArguments {
     @Option(help: "Nice levels below the daemon the workers run at.")
     var nice: Int = 0
 
+    @Option(name: .customLong("output-directory"), help: "Where exec jobs' output goes (the daemon's).")
+    var outputDirectory: String?
+
+    @Option(name: .customLong("max-output"), help: "Bytes kept of each stream of an exec job's output.")
+    var maxOutput: Int = CommandOutput.defaultMaxBytes
+
     /// An empty set of options, filled in by the argument parser.
     package init() {}
 
-    /// Opens the execution log, if one was given; `who` names the child in the error.
+    /// Opens the execution log, if one was given, and takes the output settings; `who` names
+    /// the child in the error.
     func openExecutionLog(who: String) throws {
+        do {
+            try CommandOutput.configure(directory: outputDirectory, maxBytes: maxOutput)
+        } catch {
+            StandardStreams.printError("concurd \(who): \(error)")
+            throw ExitCode(74)
+        }
         guard let executionLog else { return }
         do {
             try ExecutionLog.open(path: executionLog)

@@ -23,6 +23,8 @@ package struct ControlService: VarlinkInterface {
     let reloader: Reloader?
     /// The daemon's shutdown, which `Shutdown()` raises; nil when the service runs without one.
     let shutdown: ShutdownEvent?
+    /// Streams exec jobs' output to `Logs` callers.
+    let logFeed = LogFeed()
     /// The memory the streams of finished jobs may hold for clients that do not keep up.
     let watchBudget = WatchBudget()
 
@@ -88,6 +90,7 @@ package struct ControlService: VarlinkInterface {
             case .reload: try reload(parameters, responder: responder)
             case .cancel: try cancel(parameters, peer: peer, responder: responder)
             case .shutdown: try shutdown(parameters, peer: peer, responder: responder)
+            case .logs: try logs(parameters, responder: responder)
             }
         } catch {
             responder.fail(error)
@@ -355,6 +358,27 @@ package struct ControlService: VarlinkInterface {
                 ])
             }
         }
+    }
+
+    private func logs(_ parameters: JSONObject, responder: VarlinkResponder) throws(VarlinkError) {
+        var reader = ParameterReader(parameters)
+        let id: UInt64 = try reader.required("id")
+        let stream: LogStream? = try reader.optional("stream")
+        let follow: Bool = try reader.optional("follow") ?? false
+        try reader.finish()
+        guard responder.more else { throw VarlinkError.expectedMore }
+        guard let job = supervisor.pool.read({ $0.job(id) }) else { throw SupervisorError.noSuchJob(id) }
+        guard job.kind.isExec else {
+            throw SupervisorError.invalidValue(
+                parameter: "id", reason: "job \(id) is a \(job.kind.name) job: only exec jobs have output")
+        }
+        guard let directory = CommandOutput.directory else {
+            responder.reply(["end": true])
+            return
+        }
+        logFeed.start(
+            id: id, streams: stream.map { [$0.rawValue] } ?? ["stdout", "stderr"], follow: follow, pool: supervisor.pool,
+            directory: directory, responder: responder)
     }
 
     private func shutdown(_ parameters: JSONObject, peer: VarlinkPeer, responder: VarlinkResponder) throws(VarlinkError) {

@@ -68,6 +68,10 @@ package struct DaemonConfiguration: Sendable, Equatable {
     package var ephemeral = false
     /// Seconds finished jobs are kept (in memory and in the journal), besides their count.
     package var retainAge = 7 * 86_400.0
+    /// Bytes of each stream of an exec job's output kept (head and tail).
+    package var maxOutput = CommandOutput.defaultMaxBytes
+    /// Bytes of output kept for all jobs together; past it the oldest finished jobs' go first.
+    package var maxOutputTotal = 1 << 30
     /// What the journal's commits survive.
     package var journalSync = JobJournal.Sync.normal
 
@@ -100,6 +104,10 @@ package struct DaemonConfiguration: Sendable, Equatable {
         package static let watcherTimeout = 1.0...3600.0
         /// `idle_timeout`, seconds.
         package static let idleTimeout = 1.0...86_400.0
+        /// `max_output`, bytes per stream.
+        package static let maxOutput = 4096...(1 << 30)
+        /// `max_output_total`, bytes.
+        package static let maxOutputTotal = (1 << 20)...(1 << 40)
         /// `retain_age`, seconds (up to ten years).
         package static let retainAge = 1.0...315_360_000.0
     }

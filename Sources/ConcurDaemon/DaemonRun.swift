@@ -54,6 +54,7 @@ final class DaemonRun {
             DaemonPart(name: "open the execution log", start: openExecutionLog),
             DaemonPart(name: "take the signals", start: takeSignals),
             DaemonPart(name: "start the command guard", start: startCommandGuard),
+            DaemonPart(name: "set up the output directory", start: setUpOutput),
             DaemonPart(name: "start the forkserver", start: startForkServer),
             DaemonPart(name: "read the job journal", start: readJournal),
             DaemonPart(name: "create the pool and the journal's writer", start: createPool),
@@ -167,6 +168,33 @@ final class DaemonRun {
 
     /// The forkserver's helper is a process of its own (single-threaded, so it may fork),
     /// spawned from a thread started after the signals were blocked.
+    /// Exec jobs' output: `output` in the state directory, or for an ephemeral daemon a private
+    /// folder in /tmp removed at the stop. Before the forkserver and the workers: they get it on
+    /// their command line.
+    private func setUpOutput() throws(DaemonStartFailure) -> (() -> Void)? {
+        var directory: String
+        var temporary = false
+        if configuration.ephemeral {
+            var template = Array("/tmp/concurd-output-XXXXXX".utf8CString)
+            guard let made = mkdtemp(&template) else {
+                throw DaemonStartFailure(
+                    message: "cannot create a folder for exec jobs' output in /tmp: \(String(cString: strerror(errno)))")
+            }
+            directory = String(cString: made)
+            temporary = true
+        } else {
+            let state = configuration.resolvedStateDirectory(uid: getuid()) { getenv($0).map { String(cString: $0) } }
+            // The journal makes the state directory; the output folder goes in it.
+            directory = state + "/output"
+        }
+        do {
+            try CommandOutput.configure(directory: directory, maxBytes: configuration.maxOutput)
+        } catch {
+            throw DaemonStartFailure(message: "\(error)")
+        }
+        return temporary ? { OutputJanitor.removeAll(in: directory) } : nil
+    }
+
     private func startForkServer() throws(DaemonStartFailure) -> (() -> Void)? {
         guard configuration.startMethod == .forkserver else { return nil }
         do {
@@ -332,12 +360,25 @@ final class DaemonRun {
             logger.info("systemd watchdog: pinging every \(formatDuration(watchdogEvery)) from the supervisor loop")
         }
         let (notifier, refreshStatus, reloader, retainAge) = (notifier, refreshStatus, reloader, configuration.retainAge)
+        let (outputTotal, logger) = (configuration.maxOutputTotal, logger)
+        let sweeps = Atomic<Int>(0)
         do {
             try supervisor.startLoop(
                 heartbeatEvery: watchdogEvery, heartbeat: { notifier.watchdog() },
                 onTick: { supervisor in
                     refreshStatus()
                     supervisor.pool.pruneFinished(olderThan: reloader?.configuration.retainAge ?? retainAge)
+                    // Every 5 s: output goes with its job, and stays under its bound.
+                    if sweeps.add(1, ordering: .relaxed).newValue % 5 == 0, let directory = CommandOutput.directory {
+                        let sweep = OutputJanitor.sweep(
+                            directory, maxTotal: reloader?.configuration.maxOutputTotal ?? outputTotal,
+                            state: { id in supervisor.pool.read { $0.job(id)?.state } })
+                        if sweep.evicted > 0 {
+                            logger.notice(
+                                "output: removed the output of \(sweep.evicted) finished jobs to stay under max_output_total (\(sweep.bytes) bytes kept)"
+                            )
+                        }
+                    }
                 })
         } catch {
             logger.error("the supervisor loop could not start: \(error); the status line will not be refreshed")

@@ -111,6 +111,14 @@ enum DaemonSettings {
             .toggle(
                 "allow_exec", "--allow-exec", \.allowExec, reload: .live,
                 meaning: "accept `exec` jobs (they run commands as the daemon's user)"),
+            .integer(
+                "max_output", "--max-output", \.maxOutput, range: Limits.maxOutput, reload: .restart,
+                meaning:
+                    "bytes kept of each stream (stdout, stderr) of an exec job (4096 to 2^30): past it the head and the tail stay, the middle is cut"
+            ),
+            .integer(
+                "max_output_total", "--max-output-total", \.maxOutputTotal, range: Limits.maxOutputTotal, reload: .live,
+                meaning: "bytes of output kept for all jobs (2^20 to 2^40): past it the oldest finished jobs' output is removed"),
             .optionalInteger(
                 "task_threads", "--task-threads", \.taskThreads, range: Limits.taskThreads, reload: .restart,
                 meaning: "threads the tasks model's worker tasks share (1 to 256)", defaultText: "cores"),

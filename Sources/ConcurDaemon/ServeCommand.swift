@@ -53,6 +53,16 @@ extension ConcurdCommand {
         var allowExec = false
 
         @Option(
+            name: .customLong("max-output"),
+            help: "Bytes kept of each stream of an exec job's output, its head and tail (4096 to 2^30, default 1048576).")
+        var maxOutput: Int?
+
+        @Option(
+            name: .customLong("max-output-total"),
+            help: "Bytes of output kept for all jobs, the oldest finished jobs' going first (2^20 to 2^40, default 1073741824).")
+        var maxOutputTotal: Int?
+
+        @Option(
             name: .customLong("task-threads"),
             help: "Threads the tasks model's worker tasks share (1 to 256, default: one per core).")
         var taskThreads: Int?
@@ -132,6 +142,8 @@ extension ConcurdCommand {
             given["max_attempts"] = maxAttempts.map(SettingValue.integer)
             given["job_timeout"] = jobTimeout.map(SettingValue.seconds)
             given["allow_exec"] = allowExec ? .toggle(true) : nil
+            given["max_output"] = maxOutput.map(SettingValue.integer)
+            given["max_output_total"] = maxOutputTotal.map(SettingValue.integer)
             given["task_threads"] = taskThreads.map(SettingValue.integer)
             given["worker_nice"] = workerNice.map(SettingValue.integer)
             given["start_method"] = startMethod.map(SettingValue.text)

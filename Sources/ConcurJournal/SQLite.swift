@@ -122,7 +122,18 @@ final class SQLiteStatement {
             case .null: sqlite3_bind_null(handle, index)
             case .integer(let number): sqlite3_bind_int64(handle, index, number)
             case .real(let number): sqlite3_bind_double(handle, index, number)
-            case .text(let text): sqlite3_bind_text(handle, index, text, -1, concur_sqlite_transient())
+            case .text(let text):
+                // With its length: a NUL inside the text is kept, not taken for the end.
+                let bytes = Array(text.utf8)
+                guard !bytes.isEmpty else {
+                    sqlite3_bind_text(handle, index, "", 0, concur_sqlite_transient())
+                    continue
+                }
+                bytes.withUnsafeBufferPointer { buffer in
+                    buffer.withMemoryRebound(to: CChar.self) { chars in
+                        _ = sqlite3_bind_text(handle, index, chars.baseAddress, Int32(chars.count), concur_sqlite_transient())
+                    }
+                }
             }
         }
     }
@@ -151,7 +162,9 @@ final class SQLiteStatement {
     func double(_ column: Int32) -> Double { sqlite3_column_double(handle, column) }
     func text(_ column: Int32) -> String? {
         guard let bytes = sqlite3_column_text(handle, column) else { return nil }
-        return String(cString: bytes)
+        // By its length: a NUL inside the text is part of it.
+        let count = Int(sqlite3_column_bytes(handle, column))
+        return String(decoding: UnsafeRawBufferPointer(start: bytes, count: count), as: UTF8.self)
     }
     func optionalInt64(_ column: Int32) -> Int64? { isNull(column) ? nil : int64(column) }
     func optionalDouble(_ column: Int32) -> Double? { isNull(column) ? nil : double(column) }

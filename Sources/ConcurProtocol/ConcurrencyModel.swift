@@ -52,6 +52,14 @@ public enum DaemonPhase: String, Sendable, Hashable, CaseIterable, JSONDecodable
     case stopping
 }
 
+/// One of an exec job's output streams, for `Logs`.
+public enum LogStream: String, Sendable, Hashable, CaseIterable, JSONDecodable, JSONEncodable {
+    /// What the command wrote to its standard output.
+    case stdout
+    /// What it wrote to its standard error.
+    case stderr
+}
+
 /// How far a `Shutdown` call takes the daemon.
 public enum ShutdownMode: String, Sendable, Hashable, CaseIterable, JSONDecodable, JSONEncodable {
     /// Intake closes; running jobs finish; queued ones stay in the journal for the next start.

@@ -8,6 +8,11 @@ public enum StandardStreams {
         write(text + "\n", to: 1)
     }
 
+    /// Writes `bytes` as they are to `fd` (1: standard output, 2: standard error).
+    public static func writeBytes(_ bytes: [UInt8], to fd: Int32) {
+        bytes.withUnsafeBytes { writeAll($0, to: fd) }
+    }
+
     /// Writes `text` as it is (no newline added) to standard output.
     public static func printText(_ text: String) {
         write(text, to: 1)
@@ -32,16 +37,19 @@ public enum StandardStreams {
 
     private static func write(_ text: String, to fd: Int32) {
         var text = text
-        text.withUTF8 { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return
-                }
-                offset += written
+        text.withUTF8 { writeAll(UnsafeRawBufferPointer($0), to: fd) }
+    }
+
+    /// Writes all of `buffer`, through interrupted writes; gives up on an error (a closed pipe).
+    private static func writeAll(_ buffer: UnsafeRawBufferPointer, to fd: Int32) {
+        var offset = 0
+        while offset < buffer.count {
+            let written = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                return
             }
+            offset += written
         }
     }
 }

@@ -36,6 +36,8 @@ public enum SupervisorInterface {
         case cancel = "Cancel"
         /// Stop the daemon, as SIGTERM does.
         case shutdown = "Shutdown"
+        /// Stream an exec job's output.
+        case logs = "Logs"
     }
 
     /// The interface definition, returned verbatim by `GetInterfaceDescription`.
@@ -341,6 +343,17 @@ public enum SupervisorInterface {
         # (changed is false if the daemon was already there), then the daemon exits when the
         # drain ends.
         method Shutdown(mode: ?ShutdownMode) -> (mode: ShutdownMode, changed: bool)
+
+        # An exec job's command's streams.
+        type LogStream (stdout, stderr)
+
+        # Streams an exec job's output as its command wrote it (bytes in Base64: text that is not
+        # UTF-8, and NUL, come back intact): the stream given, or both, a chunk per reply, the
+        # next once the client has read the last. cut: bytes dropped just before this chunk to
+        # keep the stream under max_output (its head and tail are kept). With follow, it goes
+        # on while the job runs; the last reply (end) comes once the job has ended and every byte
+        # was sent. A job that ran no command has no output. Needs 'more'.
+        method Logs(id: int, stream: ?LogStream, follow: ?bool) -> (stream: ?LogStream, data: ?string, cut: ?int, end: ?bool)
 
         # The job had already ended, in state, so there is nothing to cancel.
         error JobFinished (id: int, state: JobState)

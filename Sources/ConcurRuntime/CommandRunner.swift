@@ -18,20 +18,20 @@ package enum CommandRunner {
     package static let stopGrace = 2.0
 
     /// Runs `argv` and waits for it; `timeLimit` (seconds) bounds how long it may run; `context`
-    /// says where and with what environment (nil: the daemon's).
+    /// says where and with what environment (nil: the daemon's); `outputFolder`, if given,
+    /// receives its stdout and stderr (see ``CommandOutput``).
     package static func run(
-        _ argv: [String], context: CommandContext? = nil, timeLimit: Double?, cancellation: CancellationFlag
+        _ argv: [String], context: CommandContext? = nil, outputFolder: String? = nil, timeLimit: Double?,
+        cancellation: CancellationFlag
     ) -> JobOutcome {
-        var ends: [Int32] = [-1, -1]
-        guard pipe(&ends) == 0 else { return .failed("cannot run \(argv[0]): \(String(cString: strerror(errno)))") }
-        for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        let (readEnd, writeEnd) = (ends[0], ends[1])
+        guard var streams = CommandStreams(folder: outputFolder, maxBytes: CommandOutput.maxBytes, tailLimit: outputTail)
+        else { return .failed("cannot run \(argv[0]): \(String(cString: strerror(errno)))") }
         let start = MonotonicClock.now()
         var pid: pid_t = 0
-        let result = spawn(argv, context: context, output: writeEnd, pid: &pid)
-        close(writeEnd)
+        let result = spawn(argv, context: context, output: streams.writeEnds[0], error: streams.writeEnds[1], pid: &pid)
+        streams.closeWriteEnds()
         guard result == 0 else {
-            close(readEnd)
+            streams.close()
             let place = context?.directory.map { " in \($0)" } ?? ""
             return .failed("cannot run \(argv[0])\(place): \(String(cString: strerror(result)))")
         }
@@ -41,27 +41,41 @@ package enum CommandRunner {
             concur_set_command_group(0)
             CommandGuard.release(pid)
         }
+        let (ending, stopReason) = waitForExit(
+            pid, streams: &streams, deadline: timeLimit.map { start + UInt64($0 * 1e9) },
+            timeLimit: timeLimit, cancellation: cancellation)
+        // What it wrote just before it exited, if a process of its group still holds a pipe.
+        streams.drain()
+        // Whatever the command left running in its group goes with it.
+        kill(-pid, SIGKILL)
+        streams.close()
+        let seconds = Double(MonotonicClock.now() - start) / 1e9
+        let text = String(decoding: streams.tail.suffix(outputTail), as: UTF8.self)
+        let output = JobOutput.command(
+            exitCode: ending.code >= 0 ? Int(ending.code) : nil, signal: ending.signal >= 0 ? Int(ending.signal) : nil,
+            seconds: seconds, output: text)
+        return outcome(ending, output: output, stopReason: stopReason)
+    }
+
+    /// Waits for the command's exit, taking its output as it comes, and stops it (SIGTERM to its
+    /// group, SIGKILL after the grace) when its flag is raised or its deadline passes. The exit
+    /// (code, signal; -1 each when it cannot be known) and why it was stopped, if it was.
+    private static func waitForExit(
+        _ pid: pid_t, streams: inout CommandStreams, deadline: UInt64?, timeLimit: Double?, cancellation: CancellationFlag
+    ) -> (ending: (code: Int32, signal: Int32), stopReason: String?) {
         // The command's exit wakes the wait through its pidfd: no sleeping loop between checks.
         // (Without one, pidfd_open refused, the wait falls back to 10 ms naps.)
         let exitFD = concur_pidfd_open(pid, 0)
         defer { if exitFD >= 0 { close(exitFD) } }
-        let deadline = timeLimit.map { start + UInt64($0 * 1e9) }
-        var tail: [UInt8] = []
         var stopReason: String?
         var stopSentAt: UInt64?
-        var open = true
-        var exit: (code: Int32, signal: Int32)?
-        var buffer = [UInt8](repeating: 0, count: 16_384)
-        while exit == nil {
-            open = waitForOutputOrExit(readEnd: open ? readEnd : -1, exitFD: exitFD, into: &tail, buffer: &buffer)
+        while true {
+            streams.wait(exitFD: exitFD, milliseconds: 50)
             var code: Int32 = -1
             var signal: Int32 = -1
             let reaped = concur_reap(pid, &code, &signal)
-            if reaped != 0 {
-                // -1: it cannot be waited for (not ours any more); its status is unknown.
-                exit = reaped == 1 ? (code, signal) : (-1, -1)
-                break
-            }
+            // -1: it cannot be waited for (not ours any more); its status is unknown.
+            if reaped != 0 { return (reaped == 1 ? (code, signal) : (-1, -1), stopReason) }
             let now = MonotonicClock.now()
             if stopReason == nil {
                 var reason: String?
@@ -70,34 +84,18 @@ package enum CommandRunner {
                 } else if let deadline, now >= deadline {
                     reason = "exceeded its time limit of \(formatDecimal(timeLimit ?? 0)) s"
                 }
-                if let reason {
-                    // A command that has already ended keeps its result: the interrupt came too
-                    // late, and what it did must not be undone by running it again.
-                    if concur_reap(pid, &code, &signal) == 1 {
-                        exit = (code, signal)
-                        break
-                    }
-                    stopReason = reason
-                    kill(-pid, SIGTERM)
-                    stopSentAt = now
-                }
+                guard let reason else { continue }
+                // A command that has already ended keeps its result: the interrupt came too
+                // late, and what it did must not be undone by running it again.
+                if concur_reap(pid, &code, &signal) == 1 { return ((code, signal), nil) }
+                stopReason = reason
+                kill(-pid, SIGTERM)
+                stopSentAt = now
             } else if let sent = stopSentAt, now - sent >= UInt64(stopGrace * 1e9) {
                 kill(-pid, SIGKILL)
                 stopSentAt = .max
             }
         }
-        // What it wrote just before it exited, if a process of its group still holds the pipe.
-        if open { drainOutput(readEnd, into: &tail, buffer: &buffer) }
-        // Whatever the command left running in its group goes with it.
-        kill(-pid, SIGKILL)
-        close(readEnd)
-        let seconds = Double(MonotonicClock.now() - start) / 1e9
-        let text = String(decoding: tail.suffix(outputTail), as: UTF8.self)
-        let ending = exit ?? (-1, -1)
-        let output = JobOutput.command(
-            exitCode: ending.code >= 0 ? Int(ending.code) : nil, signal: ending.signal >= 0 ? Int(ending.signal) : nil,
-            seconds: seconds, output: text)
-        return outcome(ending, output: output, stopReason: stopReason)
     }
 
     /// Why this process cannot run a command in `directory` (it is missing, not a directory, or
@@ -119,19 +117,22 @@ package enum CommandRunner {
             "concurd (uid \(geteuid())) cannot enter \(directory): \(reason); give a directory it can reach with --cwd (a hardened unit hides /home, /root and /tmp: see the README)"
     }
 
-    /// Spawns the command with stdout and stderr on `output`, in its context; 0 or an errno value.
-    private static func spawn(_ argv: [String], context: CommandContext?, output: Int32, pid: inout pid_t) -> Int32 {
+    /// Spawns the command with stdout on `output` and stderr on `error`, in its context; 0 or an
+    /// errno value.
+    private static func spawn(_ argv: [String], context: CommandContext?, output: Int32, error: Int32, pid: inout pid_t)
+        -> Int32
+    {
         let arguments = argv.map { strdup($0) } + [nil]
         defer { for pointer in arguments { free(pointer) } }
         guard let context, !context.isDefault else {
-            return concur_spawn_command(argv[0], arguments, environ, output, output, nil, &pid)
+            return concur_spawn_command(argv[0], arguments, environ, output, error, nil, &pid)
         }
         let variables = environment(for: context).map { strdup($0) } + [nil]
         defer { for pointer in variables { free(pointer) } }
         guard let directory = context.directory else {
-            return concur_spawn_command(argv[0], arguments, variables, output, output, nil, &pid)
+            return concur_spawn_command(argv[0], arguments, variables, output, error, nil, &pid)
         }
-        return concur_spawn_command(argv[0], arguments, variables, output, output, directory, &pid)
+        return concur_spawn_command(argv[0], arguments, variables, output, error, directory, &pid)
     }
 
     /// The command's environment: the daemon's (or none, when it clears it) with the context's
@@ -154,41 +155,6 @@ package enum CommandRunner {
         }
         entries.removeAll { chosen[$0.prefix { $0 != "=" }] != nil }
         return entries + names.map { chosen[$0]! }
-    }
-
-    /// Waits up to 50 ms (the cancellation flag's check interval) for output or the command's
-    /// exit, and keeps the output's tail; returns whether the pipe is still open. `readEnd` -1:
-    /// the pipe is closed, only the exit is waited for; `exitFD` -1: no pidfd, a 10 ms nap.
-    private static func waitForOutputOrExit(
-        readEnd: Int32, exitFD: Int32, into tail: inout [UInt8], buffer: inout [UInt8]
-    ) -> Bool {
-        if readEnd < 0 && exitFD < 0 {
-            usleep(10_000)
-            return false
-        }
-        var pollers = [pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)]
-        if exitFD >= 0 { pollers.append(pollfd(fd: exitFD, events: Int16(POLLIN), revents: 0)) }
-        guard poll(&pollers, nfds_t(pollers.count), 50) > 0, readEnd >= 0, pollers[0].revents != 0 else {
-            return readEnd >= 0
-        }
-        return readSome(readEnd, into: &tail, buffer: &buffer)
-    }
-
-    /// Reads what the pipe holds now, without waiting.
-    private static func drainOutput(_ readEnd: Int32, into tail: inout [UInt8], buffer: inout [UInt8]) {
-        var poller = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
-        while poll(&poller, 1, 0) > 0, readSome(readEnd, into: &tail, buffer: &buffer) {}
-    }
-
-    /// One read into the tail; false once the pipe is closed (end of file or an error).
-    private static func readSome(_ readEnd: Int32, into tail: inout [UInt8], buffer: inout [UInt8]) -> Bool {
-        let count = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
-        if count > 0 {
-            tail.append(contentsOf: buffer[0..<count])
-            if tail.count > 2 * outputTail { tail.removeFirst(tail.count - outputTail) }
-            return true
-        }
-        return !(count == 0 || errno != EINTR)
     }
 
     /// How the job ended, from how the command ended and why it was stopped, if it was.

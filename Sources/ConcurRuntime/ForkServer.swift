@@ -105,7 +105,7 @@ package final class ForkServer: WorkerLauncher, @unchecked Sendable {
         guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
             return .failure(ProcessWorkerError("cannot create the forkserver's socket: \(String(cString: strerror(errno)))"))
         }
-        let log = ExecutionLog.path.map { ["--execution-log", $0] } ?? []
+        let log = (ExecutionLog.path.map { ["--execution-log", $0] } ?? []) + CommandOutput.childArguments
         let arguments = Self.helperArguments + ["--parent", String(getpid()), "--nice", String(nice)] + log
         let spawned = spawner.spawn(arguments: arguments, channel: ends[1], progress: -1)
         close(ends[1])

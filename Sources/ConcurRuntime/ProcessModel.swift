@@ -84,7 +84,7 @@ final class WorkerSpawner: WorkerLauncher, @unchecked Sendable {
     init(nice: Int) throws {
         done = lock.makeCondition()
         // /proc/self/exe re-executes this very binary, even if it was replaced on disk since.
-        let log = ExecutionLog.path.map { ["--execution-log", $0] } ?? []
+        let log = (ExecutionLog.path.map { ["--execution-log", $0] } ?? []) + CommandOutput.childArguments
         let arguments = ProcessModel.workerArguments + ["--parent", String(getpid()), "--nice", String(nice)] + log
         argv = (["concurd"] + arguments).map { strdup($0) } + [nil]
         // Children must not notify systemd nor adopt its sockets, and must die fast on a crash.

@@ -38,7 +38,10 @@ package enum Workload {
             guard crashAllowed || forced else { return .failed(crashRefusedReason) }
             abort()
         case .exec(let argv):
-            return CommandRunner.run(argv, context: job.spec.command, timeLimit: job.spec.timeout, cancellation: cancellation)
+            return CommandRunner.run(
+                argv, context: job.spec.command,
+                outputFolder: CommandOutput.directory.map { CommandOutput.folder(of: job.id, in: $0) },
+                timeLimit: job.spec.timeout, cancellation: cancellation)
         }
     }
 

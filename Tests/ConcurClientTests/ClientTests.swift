@@ -34,7 +34,8 @@ struct ArgumentTests {
             ["wait", "--all", "--timeout", "40000000"], ["shutdown", "--later"], ["shutdown", "now"],
             ["submit", "fail", "--retries", "0"], ["submit", "fail", "--retries", "101"], ["submit", "fail", "--retries", "x"],
             ["submit", "fail", "--retry-delay", "1"], ["submit", "fail", "--retries", "2", "--retry-delay", "3601"],
-            ["submit", "--jobs", "3", "--retries", "2"],
+            ["submit", "--jobs", "3", "--retries", "2"], ["logs"], ["logs", "0"], ["logs", "1", "--stdout", "--stderr"],
+            ["logs", "1", "2"],
         ])
     func refuses(arguments: [String]) {
         #expect(throws: (any Error).self) { try ConcurctlCommand.parseAsRoot(ConcurctlCommand.prepared(arguments)) }

@@ -369,6 +369,19 @@ struct ControlServiceTests {
         #expect(idle.count == 1 && idle[0].continues == false && idle[0].parameters == [:])
     }
 
+    @Test("Logs needs more, an exec job, and a stream it knows")
+    func logsValues() throws {
+        let harness = try ServiceHarness(allowExec: true)
+        _ = harness.call("Submit", ["jobs": [["kind": "prime", "n": 7]]], more: true)
+        #expect(harness.error("Logs", ["id": 1]) == .expectedMore)
+        #expect(harness.error("Logs", ["id": 1], more: true)?.parameters["parameter"] == "id")
+        #expect(harness.error("Logs", ["id": 2], more: true) == SupervisorError.noSuchJob(2))
+        #expect(harness.error("Logs", ["id": 1, "stream": "stdin"], more: true) == VarlinkError.invalidParameter("stream"))
+        #expect(harness.error("Logs", ["id": 1, "follow": "yes"], more: true) == VarlinkError.invalidParameter("follow"))
+        #expect(harness.error("Logs", ["id": "one"], more: true) == VarlinkError.invalidParameter("id"))
+        #expect(harness.error("Logs", [:], more: true) == VarlinkError.invalidParameter("id"))
+    }
+
     @Test("Shutdown needs a daemon to stop, and a mode it knows")
     func shutdownValues() throws {
         let harness = try ServiceHarness()

@@ -184,3 +184,16 @@ struct FormattingTests {
         #expect(formatBytes(15_000_000) == "14.3 MiB")
     }
 }
+
+@Suite("Base64, as Logs carries bytes")
+struct Base64Tests {
+    @Test("round-trips every length and every byte, and refuses what is not Base64")
+    func roundTrip() {
+        for length in 0..<70 {
+            let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 * 37 + 255) }
+            #expect(Base64.decode(Base64.encode(bytes)) == bytes)
+        }
+        #expect(Base64.encode(Array("foobar".utf8)) == "Zm9vYmFy" && Base64.encode(Array("fo".utf8)) == "Zm8=")
+        for wrong in ["Zm9", "Zm9v!", "=Zm9v", "Zm=9v", "Zm9vY==="] { #expect(Base64.decode(wrong) == nil, "\(wrong)") }
+    }
+}

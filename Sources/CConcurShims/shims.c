@@ -152,33 +152,51 @@ void concur_exit_stopping_command(int code) {
     _exit(code);
 }
 
+int concur_pipe_cloexec(int ends[2]) { return pipe2(ends, O_CLOEXEC); }
+
+int concur_set_pipe_size(int fd, int bytes) { return fcntl(fd, F_SETPIPE_SZ, bytes); }
+
 void concur_guard_serve(int fd) {
     // The process groups of the running commands, as the daemon registers and releases them.
+    // The guard does not wake for each record: it waits for the pipe's hang-up alone (every
+    // writer gone), and every 200 ms takes what was written since, so that the pipe never fills.
     size_t count = 0, capacity = 64;
     pid_t *groups = malloc(capacity * sizeof *groups);
-    int64_t record;
+    int64_t records[512];
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     for (;;) {
-        ssize_t got = read(fd, &record, sizeof record);
-        if (got < 0 && errno == EINTR) continue;
-        if (got != (ssize_t)sizeof record) break;
-        if (record > 0) {
-            if (count == capacity) {
-                pid_t *grown = realloc(groups, 2 * capacity * sizeof *groups);
-                if (grown == NULL) continue;
-                groups = grown;
-                capacity *= 2;
-            }
-            if (groups != NULL) groups[count++] = (pid_t)record;
-        } else {
-            for (size_t index = 0; index < count; index++) {
-                if (groups[index] == (pid_t)-record) {
-                    groups[index] = groups[--count];
-                    break;
+        struct pollfd hangup = {.fd = fd, .events = 0, .revents = 0};
+        int ready = poll(&hangup, 1, 200);
+        if (ready < 0 && errno != EINTR) break;
+        int ended = 0;
+        for (;;) {
+            ssize_t got = read(fd, records, sizeof records);
+            if (got < 0 && errno == EINTR) continue;
+            if (got == 0) ended = 1;  // end of file: every writer is gone
+            if (got <= 0) break;
+            for (size_t at = 0; at < (size_t)got / sizeof records[0]; at++) {
+                int64_t record = records[at];
+                if (record > 0) {
+                    if (count == capacity) {
+                        pid_t *grown = realloc(groups, 2 * capacity * sizeof *groups);
+                        if (grown == NULL) continue;
+                        groups = grown;
+                        capacity *= 2;
+                    }
+                    if (groups != NULL) groups[count++] = (pid_t)record;
+                } else {
+                    for (size_t index = 0; index < count; index++) {
+                        if (groups[index] == (pid_t)-record) {
+                            groups[index] = groups[--count];
+                            break;
+                        }
+                    }
                 }
             }
         }
+        if (ended) break;
     }
-    // End of file: every writer (the daemon) is gone; so goes what it ran.
+    // The daemon is gone; so goes what it ran.
     for (size_t index = 0; index < count; index++) kill(-groups[index], SIGKILL);
     _exit(0);
 }

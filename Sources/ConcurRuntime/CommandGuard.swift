@@ -38,6 +38,9 @@ package enum CommandGuard {
             close(ends[1])
             throw GuardError("posix_spawn: \(String(cString: strerror(result)))")
         }
+        // Room for records the guard takes in batches, and a write that never blocks the daemon.
+        _ = concur_set_pipe_size(ends[1], 1 << 20)
+        _ = fcntl(ends[1], F_SETFL, fcntl(ends[1], F_GETFL) | O_NONBLOCK)
         // The guard is not waited for while the daemon runs: it leaves when the daemon does.
         helper.store(pid, ordering: .relaxed)
         pipe.store(ends[1], ordering: .releasing)

@@ -124,7 +124,15 @@ struct OutputRecorder {
     private mutating func openSegment() {
         if fd >= 0 { close(fd) }
         let offset = position
-        fd = open("\(folder)/\(stream).\(offset)", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let path = "\(folder)/\(stream).\(offset)"
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        if fd < 0 && errno == ENOENT {
+            // The first byte of the job's output: its folder (and the output directory, the
+            // first time) are made now.
+            if let slash = folder.lastIndex(of: "/") { _ = mkdir(String(folder[..<slash]), 0o700) }
+            _ = mkdir(folder, 0o700)
+            fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        }
         guard fd >= 0 else {
             failure = "opening \(stream): \(String(cString: strerror(errno)))"
             return

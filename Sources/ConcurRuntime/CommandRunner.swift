@@ -19,12 +19,14 @@ package enum CommandRunner {
 
     /// Runs `argv` and waits for it; `timeLimit` (seconds) bounds how long it may run; `context`
     /// says where and with what environment (nil: the daemon's); `outputFolder`, if given,
-    /// receives its stdout and stderr (see ``CommandOutput``).
+    /// receives its stdout and stderr (see ``CommandOutput``), cleared first for a `rerun`.
     package static func run(
-        _ argv: [String], context: CommandContext? = nil, outputFolder: String? = nil, timeLimit: Double?,
-        cancellation: CancellationFlag
+        _ argv: [String], context: CommandContext? = nil, outputFolder: String? = nil, rerun: Bool = true,
+        timeLimit: Double?, cancellation: CancellationFlag
     ) -> JobOutcome {
-        guard var streams = CommandStreams(folder: outputFolder, maxBytes: CommandOutput.maxBytes, tailLimit: outputTail)
+        guard
+            var streams = CommandStreams(
+                folder: outputFolder, rerun: rerun, maxBytes: CommandOutput.maxBytes, tailLimit: outputTail)
         else { return .failed("cannot run \(argv[0]): \(String(cString: strerror(errno)))") }
         let start = MonotonicClock.now()
         var pid: pid_t = 0

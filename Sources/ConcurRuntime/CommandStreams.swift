@@ -1,3 +1,4 @@
+import CConcurShims
 import Glibc
 
 /// The command's stdout and stderr, each a pipe read by the thread that runs the command: what
@@ -14,29 +15,25 @@ struct CommandStreams {
     private var buffer = [UInt8](repeating: 0, count: 16_384)
     private let tailLimit: Int
 
-    /// Two pipes (close-on-exec); `folder`, if given, receives the streams' files (emptied
-    /// first: a retry's output replaces the last run's). Nil if a pipe cannot be made (errno set).
-    init?(folder: String?, maxBytes: Int, tailLimit: Int) {
+    /// Two pipes (close-on-exec); `folder`, if given, receives the streams' files, made when
+    /// the first byte comes (a command that writes nothing costs no directory); for a `rerun`,
+    /// emptied first (a retry's output replaces the last run's). Nil if a pipe cannot be made (errno set).
+    init?(folder: String?, rerun: Bool, maxBytes: Int, tailLimit: Int) {
         self.tailLimit = tailLimit
         recorders = []
         if let folder {
-            // The output directory itself, the first time.
-            if let slash = folder.lastIndex(of: "/") { _ = mkdir(String(folder[..<slash]), 0o700) }
-            _ = mkdir(folder, 0o700)
             for stream in ["stdout", "stderr"] {
-                for segment in CommandOutput.segments(of: stream, in: folder) { unlink(segment.path) }
+                // Only a job run before (a retry, a run after a crash) can have files to clear.
+                if rerun { for segment in CommandOutput.segments(of: stream, in: folder) { unlink(segment.path) } }
                 recorders.append(OutputRecorder(folder: folder, stream: stream, maxBytes: maxBytes))
             }
         }
         for index in 0..<2 {
             var ends: [Int32] = [-1, -1]
-            guard pipe(&ends) == 0 else {
+            guard concur_pipe_cloexec(&ends) == 0 else {
                 close()
                 return nil
             }
-            // Every spawn closes what it does not hand over, so the moment without the flag
-            // leaks nothing.
-            for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
             readEnds[index] = ends[0]
             writeEnds[index] = ends[1]
         }

@@ -41,7 +41,7 @@ package enum Workload {
             return CommandRunner.run(
                 argv, context: job.spec.command,
                 outputFolder: CommandOutput.directory.map { CommandOutput.folder(of: job.id, in: $0) },
-                timeLimit: job.spec.timeout, cancellation: cancellation)
+                rerun: job.attempts > 1, timeLimit: job.spec.timeout, cancellation: cancellation)
         }
     }
 

@@ -85,9 +85,16 @@ void concur_set_command_group(pid_t group);
 /// a worker process leaves when the daemon is gone, so its command does not outlive it.
 __attribute__((noreturn)) void concur_exit_stopping_command(int code);
 
+/// pipe2(O_CLOEXEC): both ends close-on-exec from the start; 0 or -1 (errno set).
+int concur_pipe_cloexec(int ends[2]);
+
+/// fcntl(F_SETPIPE_SZ): the pipe's capacity in bytes (rounded up by the kernel); the new size or -1.
+int concur_set_pipe_size(int fd, int bytes);
+
 /// The command guard's loop (`concurd __guard`): reads 8-byte records from `fd`, a process group
-/// to watch (positive) or to forget (negative); at end of file, when the daemon is gone however
-/// it ended, SIGKILLs every group still watched and exits. Never returns.
+/// to watch (positive) or to forget (negative), in batches every 200 ms (it wakes for the hang-up
+/// alone, not for each record); at end of file, when the daemon is gone however it ended,
+/// SIGKILLs every group still watched and exits. Never returns.
 __attribute__((noreturn)) void concur_guard_serve(int fd);
 
 /// waitpid(pid, WNOHANG): 1 and the decoded status when it exited, 0 while it runs, -1 on error.

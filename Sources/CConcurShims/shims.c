@@ -144,7 +144,14 @@ void concur_install_worker_term_handler(void) {
     sigaction(SIGTERM, &action, NULL);
 }
 
-void concur_set_command_group(pid_t group) { command_group = group; }
+static uint64_t *command_group_slot = NULL;
+
+void concur_publish_command_group(uint64_t *slot) { command_group_slot = slot; }
+
+void concur_set_command_group(pid_t group) {
+    command_group = group;
+    if (command_group_slot != NULL) __atomic_store_n(command_group_slot, (uint64_t)group, __ATOMIC_RELEASE);
+}
 
 void concur_exit_stopping_command(int code) {
     pid_t group = command_group;

@@ -115,6 +115,11 @@ package struct ClientFailure: Error, Sendable, Equatable, CustomStringConvertibl
             return ClientFailure(
                 "job \(int("id")) has already ended (\(string("state"))): there is nothing to cancel; `concurctl jobs \(int("id"))` shows how it ended"
             )
+        case SupervisorError.invalidValue(parameter: "", reason: "").name where string("parameter") == "more":
+            // A stream cut off because its client fell behind: not a wrong argument.
+            return ClientFailure(
+                "concurd cut this stream off: \(string("reason")); too many watchers at once, or a slow terminal (try again, or fewer at a time)",
+                exitCode: ExitStatus.unavailable)
         case SupervisorError.invalidValue(parameter: "", reason: "").name:
             return ClientFailure("concurd refused \(string("parameter")): \(string("reason"))", exitCode: ExitStatus.usage)
         case SupervisorError.execDisabled.name:

@@ -84,6 +84,12 @@ package enum JobOutcome: Sendable, Equatable {
 }
 
 extension JobOutcome {
+    /// Whether the job was cancelled.
+    var isCancelled: Bool {
+        if case .cancelled = self { return true }
+        return false
+    }
+
     /// The reason a worker reports for a job that stopped because its cancellation flag was
     /// raised (by a time limit, a preempting switch, a drain or a shrink).
     package static let interruptedReason = "interrupted while running"

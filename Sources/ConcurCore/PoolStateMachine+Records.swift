@@ -9,17 +9,9 @@ extension PoolStateMachine {
     /// it, and ends with their reason.
     mutating func complete(_ id: JobID, outcome: JobOutcome, startedAt: UInt64?, now: UInt64) -> [PoolAction] {
         var outcome = outcome
-        var cancelledBySomeone = false
-        if !cancelling.isEmpty, let reason = cancelling.removeValue(forKey: id), case .cancelled = outcome {
-            outcome = .cancelled(reason)
-            cancelledBySomeone = true
-        }
-        if case .cancelled = outcome, !cancelledBySomeone, !intakeOpen, table.isJournaled,
-            !(startedAt != nil && table[id]?.spec.delivery == .atMostOnce)
-        {
-            table.markRequeued(id, preempted: table[id]?.state == .running)
-            keptForRestart += 1
-            return []
+        // The rare cases out of the way of every job: a cancel under way, a cancelled job.
+        if !cancelling.isEmpty || outcome.isCancelled {
+            guard settleCancel(id, outcome: &outcome, startedAt: startedAt) else { return [] }
         }
         guard let submittedAt = table.markFinished(id, outcome: outcome, startedAt: startedAt, at: now) else { return [] }
         switch outcome {
@@ -34,6 +26,23 @@ extension PoolStateMachine {
             totals.cancelled += 1
         }
         return watches.isEmpty ? [] : notifyWatches(of: id)
+    }
+
+    /// For ``complete(_:outcome:startedAt:now:)``: a job someone cancelled ends with their
+    /// reason (and is final); one a shutdown cancelled goes back to `queued` in the journal for
+    /// the next start (false: it is not final), unless it is at-most-once and had started.
+    @inline(never)
+    mutating func settleCancel(_ id: JobID, outcome: inout JobOutcome, startedAt: UInt64?) -> Bool {
+        if !cancelling.isEmpty, let reason = cancelling.removeValue(forKey: id), outcome.isCancelled {
+            outcome = .cancelled(reason)
+            return true
+        }
+        guard outcome.isCancelled, !intakeOpen, table.isJournaled,
+            !(startedAt != nil && table[id]?.spec.delivery == .atMostOnce)
+        else { return true }
+        table.markRequeued(id, preempted: table[id]?.state == .running)
+        keptForRestart += 1
+        return false
     }
 
     /// The notifications for the watches that cover a job that just finished. Kept out of

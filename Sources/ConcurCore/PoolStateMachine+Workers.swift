@@ -224,10 +224,12 @@ extension PoolStateMachine {
     mutating func finish(
         at index: Dictionary<WorkerID, Worker>.Index, job jobID: JobID, outcome: JobOutcome, startedAt: UInt64?, now: UInt64
     ) -> (actions: [PoolAction], indexValid: Bool) {
+        // Plain values out of the closure: a `Job` in the tuple would be copied through the
+        // runtime's generic tuple witness on every job.
         let found = withWorker(at: index) {
-            worker -> (wasRunning: Bool, since: UInt64, cause: InterruptCause?, more: Bool, job: Job)? in
+            worker -> (wasRunning: Bool, since: UInt64, cause: InterruptCause?, more: Bool, retries: Bool)? in
             guard let position = worker.outstanding.firstIndex(where: { $0.id == jobID }) else { return nil }
-            let job = worker.outstanding[position]
+            let retries = worker.outstanding[position].spec.retry != nil
             let wasRunning = position == 0
             let since = startedAt ?? (wasRunning ? worker.runningSince : nil) ?? now
             var cause: InterruptCause?
@@ -243,7 +245,7 @@ extension PoolStateMachine {
             }
             worker.jobsDone += 1
             worker.busyNanoseconds += now > since ? now - since : 0
-            return (wasRunning, since, cause, !worker.outstanding.isEmpty, job)
+            return (wasRunning, since, cause, !worker.outstanding.isEmpty, retries)
         }
         guard let found else { return ([], true) }
         var outcome = outcome
@@ -263,7 +265,7 @@ extension PoolStateMachine {
         }
         // `complete` changes no worker, so `index` stays valid; neither does a retry.
         var actions: [PoolAction] = []
-        if found.job.spec.retry == nil || !retryIfPolicyAllows(found.job, outcome: outcome, startedAt: found.since, now: now) {
+        if !found.retries || !retryIfPolicyAllows(jobID, outcome: outcome, startedAt: found.since, now: now) {
             actions = complete(jobID, outcome: outcome, startedAt: found.since, now: now)
         }
         if found.wasRunning && found.more {

@@ -53,7 +53,7 @@ final class DaemonRun {
             DaemonPart(name: "resolve the control socket's path", start: resolveSocketPath),
             DaemonPart(name: "open the execution log", start: openExecutionLog),
             DaemonPart(name: "take the signals", start: takeSignals),
-            DaemonPart(name: "start the command guard", start: startCommandGuard),
+            DaemonPart(name: "enable the command guard", start: startCommandGuard),
             DaemonPart(name: "set up the output directory", start: setUpOutput),
             DaemonPart(name: "start the forkserver", start: startForkServer),
             DaemonPart(name: "read the job journal", start: readJournal),
@@ -121,16 +121,15 @@ final class DaemonRun {
         return nil
     }
 
-    /// The guard that kills exec jobs' commands if the daemon dies; without it the daemon runs
-    /// on, and says what that means.
+    /// The guard that kills exec jobs' commands if the daemon dies, started with the first
+    /// command (a daemon that runs none has none); without it the daemon runs on, and says
+    /// what that means.
     private func startCommandGuard() throws(DaemonStartFailure) -> (() -> Void)? {
-        do {
-            try CommandGuard.start()
-        } catch {
+        let logger = logger
+        CommandGuard.enable { reason in
             logger.warning(
-                "the command guard could not start (\(error)): if concurd is killed, commands of exec jobs run by threads or tasks workers live on"
+                "the command guard could not start (\(reason)): if concurd is killed, commands of exec jobs run by threads or tasks workers live on"
             )
-            return nil
         }
         return { CommandGuard.stop() }
     }

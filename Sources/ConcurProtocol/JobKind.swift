@@ -158,12 +158,26 @@ public struct JobSpec: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var kind: JobKind
     /// Seconds the job may run before it is stopped and failed; nil: the daemon's default.
     public var timeout: Double?
+    /// The options most jobs leave at their defaults, behind one reference (nil: all default):
+    /// a spec is copied several times on the way of every job, and a plain one must stay as
+    /// small and as cheap to copy as a kind and a time limit.
+    private var options: JobOptions?
+
     /// Where an exec job's command runs and with what environment; nil: the daemon's own.
-    public var command: CommandContext?
+    public var command: CommandContext? {
+        get { options?.command }
+        set { options = JobOptions.make(command: newValue, delivery: delivery, retry: retry) }
+    }
     /// What a run cut short by a crash means for the job.
-    public var delivery: Delivery
+    public var delivery: Delivery {
+        get { options?.delivery ?? .atLeastOnce }
+        set { options = JobOptions.make(command: command, delivery: newValue, retry: retry) }
+    }
     /// How often a run that fails on its own is followed by another; nil: never.
-    public var retry: RetryPolicy?
+    public var retry: RetryPolicy? {
+        get { options?.retry }
+        set { options = JobOptions.make(command: command, delivery: delivery, retry: newValue) }
+    }
 
     /// A job of `kind`, with an optional time limit, delivered at least once.
     public init(
@@ -172,9 +186,7 @@ public struct JobSpec: Sendable, Hashable, JSONDecodable, JSONEncodable {
     ) {
         self.kind = kind
         self.timeout = timeout
-        self.command = command
-        self.delivery = delivery
-        self.retry = retry
+        self.options = JobOptions.make(command: command, delivery: delivery, retry: retry)
     }
 
     /// Reads a `JobSpec` (`{"kind": "prime", "n": 97, "timeout": 5}`), checking every range.
@@ -186,9 +198,10 @@ public struct JobSpec: Sendable, Hashable, JSONDecodable, JSONEncodable {
             throw SupervisorError.invalidValue(
                 parameter: reader.name("timeout"), reason: "timeout must be between 0.001 and 86400 seconds")
         }
-        command = try CommandContext(reading: &reader, isExec: kind.isExec)
-        delivery = try reader.optional("delivery") ?? .atLeastOnce
-        retry = try RetryPolicy(reading: &reader)
+        let command = try CommandContext(reading: &reader, isExec: kind.isExec)
+        let delivery: Delivery = try reader.optional("delivery") ?? .atLeastOnce
+        let retry = try RetryPolicy(reading: &reader)
+        options = JobOptions.make(command: command, delivery: delivery, retry: retry)
         try reader.finish()
     }
 
@@ -200,6 +213,36 @@ public struct JobSpec: Sendable, Hashable, JSONDecodable, JSONEncodable {
         if delivery != .atLeastOnce { object["delivery"] = delivery.json }
         retry?.write(into: &object)
         return .object(object)
+    }
+}
+
+/// A job's options that are rarely set, immutable and shared by the copies of its spec.
+final class JobOptions: Sendable, Hashable {
+    let command: CommandContext?
+    let delivery: Delivery
+    let retry: RetryPolicy?
+
+    private init(command: CommandContext?, delivery: Delivery, retry: RetryPolicy?) {
+        self.command = command
+        self.delivery = delivery
+        self.retry = retry
+    }
+
+    /// The options, or nil when every one is its default.
+    static func make(command: CommandContext?, delivery: Delivery, retry: RetryPolicy?) -> JobOptions? {
+        let command = command.flatMap { $0.isDefault ? nil : $0 }
+        guard command != nil || delivery != .atLeastOnce || retry != nil else { return nil }
+        return JobOptions(command: command, delivery: delivery, retry: retry)
+    }
+
+    static func == (left: JobOptions, right: JobOptions) -> Bool {
+        left.command == right.command && left.delivery == right.delivery && left.retry == right.retry
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(command)
+        hasher.combine(delivery)
+        hasher.combine(retry)
     }
 }
 

@@ -63,6 +63,7 @@ package enum ChildWorker {
         if getppid() != parentPID { _exit(70) }
         signal(SIGPIPE, SIG_IGN)
         guard let progress = WorkerProgress(inheritedDescriptor: WorkerProgress.childDescriptor) else { _exit(73) }
+        progress.publishCommandGroup()
         let state = ChildState()
         guard state.send(.hello(pid: getpid())) else { _exit(0) }
         do {

@@ -6,7 +6,9 @@ import Synchronization
 /// included): a small helper process, `concurd __guard`, holds the read end of a pipe whose
 /// write end only the daemon holds, and the daemon registers each command's process group
 /// there while it runs. When the pipe reaches end of file (the daemon is gone) the guard
-/// SIGKILLs every group still registered, then exits.
+/// SIGKILLs every group still registered, then exits. The guard is started with the first
+/// command the daemon itself runs (``enable(onFailure:)`` allows it), so a daemon that runs
+/// none starts none.
 ///
 /// A command run by a child worker (the processes model) is not registered: the child kills
 /// its command's group itself when the daemon goes away (its parent-death signal is SIGTERM,
@@ -18,9 +20,36 @@ package enum CommandGuard {
     private static let pipe = Atomic<Int32>(-1)
     /// The guard's pid, or 0.
     private static let helper = Atomic<Int32>(0)
+    /// Whether this process may start a guard (the daemon: yes; a child worker: no), and
+    /// whether it tried; the start happens with the first command.
+    private static let starting = Mutex((enabled: false, tried: false))
 
     /// The guard's hidden subcommand.
     package static let helperArguments = ["__guard"]
+
+    /// Lets this process start a guard when its first command starts (a daemon that runs no
+    /// command never starts one); `onFailure` hears why, if it cannot be started.
+    package static func enable(onFailure: @escaping @Sendable (String) -> Void) {
+        starting.withLock { $0.enabled = true }
+        failureHandler.withLock { $0 = onFailure }
+    }
+
+    private static let failureHandler = Mutex<(@Sendable (String) -> Void)?>(nil)
+
+    /// Starts the guard if it is enabled and was not tried yet (the first command's thread).
+    private static func startIfNeeded() {
+        let failure = starting.withLock { (state: inout (enabled: Bool, tried: Bool)) -> String? in
+            guard state.enabled && !state.tried else { return nil }
+            state.tried = true
+            do throws(GuardError) {
+                try start()
+                return nil
+            } catch {
+                return error.description
+            }
+        }
+        if let failure, let handler = failureHandler.withLock({ $0 }) { handler(failure) }
+    }
 
     /// Starts the guard process (once). Throws with the reason if it cannot be started; the
     /// daemon then runs without one (its log says so).
@@ -64,8 +93,12 @@ package enum CommandGuard {
     /// Whether a guard watches the daemon's commands.
     package static var isRunning: Bool { pipe.load(ordering: .acquiring) >= 0 }
 
-    /// Registers the process group of a command that just started.
-    static func watch(_ group: pid_t) { send(Int64(group)) }
+    /// Registers the process group of a command that just started (starting the guard first,
+    /// for the daemon's first command).
+    static func watch(_ group: pid_t) {
+        if pipe.load(ordering: .acquiring) < 0 { startIfNeeded() }
+        send(Int64(group))
+    }
 
     /// Forgets a command's process group once it has ended and its group was killed.
     static func release(_ group: pid_t) { send(-Int64(group)) }
@@ -85,8 +118,9 @@ package enum CommandGuard {
         signal(SIGQUIT, SIG_IGN)
         signal(SIGHUP, SIG_IGN)
         concur_set_thread_name("concur-guard")
-        // The daemon died before the guard started: nothing of it to watch.
-        if getppid() != parentPID { _exit(0) }
+        // Even if the daemon died before the guard got here (its parent is then another), the
+        // pipe still holds what the daemon registered, then end of file: the loop acts on both.
+        _ = parentPID
         concur_guard_serve(3)
     }
 }

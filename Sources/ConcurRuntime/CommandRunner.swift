@@ -29,6 +29,11 @@ package enum CommandRunner {
                 folder: outputFolder, rerun: rerun, maxBytes: CommandOutput.maxBytes, tailLimit: outputTail)
         else { return .failed("cannot run \(argv[0]): \(String(cString: strerror(errno)))") }
         let start = MonotonicClock.now()
+        // Cancelled (or preempted) between its hand-over and now: it never starts.
+        if cancellation.isRaised {
+            streams.close()
+            return .cancelled(JobOutcome.interruptedReason)
+        }
         var pid: pid_t = 0
         let result = spawn(argv, context: context, output: streams.writeEnds[0], error: streams.writeEnds[1], pid: &pid)
         streams.closeWriteEnds()
@@ -93,9 +98,11 @@ package enum CommandRunner {
                 stopReason = reason
                 kill(-pid, SIGTERM)
                 stopSentAt = now
-            } else if let sent = stopSentAt, now - sent >= UInt64(stopGrace * 1e9) {
+            } else if let sent = stopSentAt, now >= sent, now - sent >= UInt64(stopGrace * 1e9) {
+                // Once: then the wait goes on until the kernel has taken the group down (a
+                // leader with much memory to free takes a while).
                 kill(-pid, SIGKILL)
-                stopSentAt = .max
+                stopSentAt = nil
             }
         }
     }
@@ -129,12 +136,27 @@ package enum CommandRunner {
         guard let context, !context.isDefault else {
             return concur_spawn_command(argv[0], arguments, environ, output, error, nil, &pid)
         }
-        let variables = environment(for: context).map { strdup($0) } + [nil]
+        let entries = environment(for: context)
+        // The command is looked up in the PATH it is given, not in the daemon's.
+        var program = argv[0]
+        if !program.contains("/"), let path = entries.last(where: { $0.hasPrefix("PATH=") })?.dropFirst(5) {
+            var found: String?
+            for directory in path.split(separator: ":") {
+                let candidate = "\(directory)/\(program)"
+                if access(candidate, X_OK) == 0 {
+                    found = candidate
+                    break
+                }
+            }
+            guard let found else { return ENOENT }
+            program = found
+        }
+        let variables = entries.map { strdup($0) } + [nil]
         defer { for pointer in variables { free(pointer) } }
         guard let directory = context.directory else {
-            return concur_spawn_command(argv[0], arguments, variables, output, error, nil, &pid)
+            return concur_spawn_command(program, arguments, variables, output, error, nil, &pid)
         }
-        return concur_spawn_command(argv[0], arguments, variables, output, error, directory, &pid)
+        return concur_spawn_command(program, arguments, variables, output, error, directory, &pid)
     }
 
     /// The command's environment: the daemon's (or none, when it clears it) with the context's

@@ -240,6 +240,9 @@ final class ProcessWorkerProxy {
             kill(pid, SIGKILL)
         }
         let (code, signal) = waitForExit()
+        // A child killed outright (SIGKILL, the OOM killer) could not stop its command: the
+        // daemon does, from the group the child left on its progress page.
+        if let group = progress?.commandGroup, group > 0 { kill(-group, SIGKILL) }
         readMessages()
         let who = "worker \(id) (pid \(pid))"
         let how = signal >= 0 ? "killed by \(Self.signalName(signal))" : "exited with status \(code)"

@@ -64,6 +64,15 @@ package final class WorkerProgress: @unchecked Sendable {
         concur_store_release(page, job)
     }
 
+    /// In the child: makes the running command's process group visible to the daemon (the page's
+    /// fourth slot, written by the command runner).
+    func publishCommandGroup() {
+        concur_publish_command_group(page + 3)
+    }
+
+    /// The process group of the command the child runs, if one runs (0: none).
+    var commandGroup: Int32 { Int32(truncatingIfNeeded: concur_load_acquire(page + 3)) }
+
     /// Records that `job` finished and no job runs.
     @inline(__always)
     func finish(_ job: JobID) {

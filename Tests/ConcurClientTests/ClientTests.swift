@@ -123,9 +123,20 @@ struct FailureMessageTests {
             (SupervisorError.modelUnavailable(model: .processes, reason: "no luck"), "cannot run the processes model: no luck"),
             (SupervisorError.switchSuperseded(by: .tasks), "another switch, to the tasks model"),
             (SupervisorError.journalUnavailable(reason: "disk full"), "cannot record jobs in its journal: disk full"),
+            (SupervisorError.jobFinished(7, state: .failed), "job 7 has already ended (failed)"),
         ])
     func remote(error: VarlinkError, text: String) {
         #expect(ClientFailure.from(error).message.contains(text))
+    }
+
+    @Test("a stream cut off for falling behind is not called a wrong argument")
+    func cutOff() {
+        let failure = ClientFailure.from(
+            SupervisorError.invalidValue(parameter: "more", reason: "the client fell too far behind"))
+        #expect(failure.exitCode == ClientFailure.ExitStatus.unavailable && failure.message.contains("cut this stream off"))
+        #expect(
+            ClientFailure.from(SupervisorError.invalidValue(parameter: "ids", reason: "x")).exitCode
+                == ClientFailure.ExitStatus.usage)
     }
 }
 

@@ -98,6 +98,15 @@ struct RetryTests {
         _ = journaled.beginDrain(now: 30)
         #expect(journaled.keptForRestart == 1 && journaled.retryingCount == 0 && journaled.job(1)?.state == .queued)
 
+        // A run that fails during a drain: with a journal its retry waits there for the next start.
+        var draining = try PoolFixture.pool(workers: 1)
+        draining.startJournal()
+        _ = try draining.submit([Self.failing(5, delay: 60)], now: 0)
+        let running = try #require(PoolFixture.take(&draining, 1).first)
+        _ = draining.beginDrain(now: 5)
+        _ = draining.finish(worker: 1, job: running.id, outcome: .failed("exit 1", output: nil), now: 6)
+        #expect(draining.job(1)?.state == .queued && draining.job(1)?.history.count == 1 && draining.keptForRestart == 1)
+
         var memory = try PoolFixture.pool(workers: 1)
         _ = try memory.submit([Self.failing(5, delay: 60)], now: 0)
         try failOnce(&memory, now: 1)

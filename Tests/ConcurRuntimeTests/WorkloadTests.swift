@@ -139,6 +139,16 @@ struct WorkloadTests {
         #expect(eventually(2) { livingProcesses(commandLine: ["sleep", "28.75"]).isEmpty })
     }
 
+    @Test("a command cancelled before it was spawned never starts")
+    func execCancelledFirst() throws {
+        let marker = "/tmp/concur-never-\(getpid())-\(MonotonicClock.now())"
+        let cancelled = CancellationFlag()
+        cancelled.raise()
+        let job = Job(id: 1, spec: JobSpec(.exec(argv: ["touch", marker])), submittedAt: 0)
+        #expect(Workload.run(job, cancellation: cancelled, crashAllowed: false) == .cancelled(JobOutcome.interruptedReason))
+        #expect(access(marker, F_OK) != 0, "the command ran")
+    }
+
     @Test("exec kills its whole process group at the time limit and on cancel")
     func execStops() throws {
         let start = MonotonicClock.now()

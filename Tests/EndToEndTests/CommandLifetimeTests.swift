@@ -38,9 +38,15 @@ struct CommandLifetimeTests {
         let pids = (Self.lines(runsA) + Self.lines(pidsA) + Self.lines(runsB) + Self.lines(pidsB)).compactMap { Int32($0) }
         started = Self.lines(runsA).compactMap { Int32($0) } + Self.lines(runsB).compactMap { Int32($0) }
         #expect(pids.count == 4)
+        // The command guard, started with the first command the daemon itself ran (none for the
+        // processes model: its children run the commands and stop them themselves).
         let guardian = ProcEntry.children(of: daemon!.pid, includingGuard: true).filter { $0.state != "Z" }
             .first { ((try? String(contentsOfFile: "/proc/\($0.pid)/cmdline", encoding: .utf8)) ?? "").contains("__guard") }
-        #expect(guardian != nil, "no command guard runs")
+        #expect((guardian != nil) == (model != .processes), "command guard: \(guardian.map { "pid \($0.pid)" } ?? "none")")
+        if let guardian {
+            #expect(guardian.group == guardian.pid, "the guard is in a group of its own")
+            #expect(ProcEntry.descriptors(of: guardian.pid) == [0, 1, 2, 3], "the guard holds only its pipe")
+        }
         daemon!.signal(SIGKILL)
         _ = daemon!.waitForExit()
         daemon = nil
@@ -58,6 +64,45 @@ struct CommandLifetimeTests {
         #expect(waited.status == 1)
         // Counted from what the commands themselves wrote.
         #expect(Self.lines(runsA).count == 2 && Self.lines(runsB).count == 1)
+    }
+
+    @Test(
+        "a command that ignores SIGTERM and is slow to die is SIGKILLed and ends cancelled; the daemon lives on",
+        arguments: ConcurrencyModel.allCases)
+    func stubbornCancel(model: ConcurrencyModel) throws {
+        let daemon = try TestDaemon(["--workers", "1", "--model", model.rawValue, "--allow-exec"])
+        // 2 GiB touched: the kernel takes a while to free it after SIGKILL, longer than the
+        // runner's 50 ms between looks (its stop once overflowed a clock difference there).
+        let script =
+            "import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); b=bytearray(2<<30); print('ready', flush=True); time.sleep(1000)"
+        _ = try daemon.ctl(["submit", "--exec", "--", "python3", "-c", script])
+        #expect(try eventually { try daemon.ctl(["logs", "1"]).stdout.contains("ready") })
+        #expect(try daemon.ctl(["cancel", "1"]).status == 0)
+        let waited = try daemon.ctl(["wait", "1", "--timeout", "30"])
+        #expect(waited.status == 1 && waited.stdout.contains("cancelled by uid"), "\(waited)\n\(daemon.log())")
+        #expect(try daemon.status().phase == .serving, "\(daemon.log())")
+        #expect(try daemon.ctl(["submit", "--exec", "--wait", "--", "true"]).status == 0)
+    }
+
+    @Test("kill -9 of a child worker: the daemon kills the command it was running, and the job runs again without a twin")
+    func killedChild() throws {
+        let folder = NSTemporaryDirectory() + "concur-child-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let (runs, pids, gate) = (folder + "/runs", folder + "/pids", folder + "/gate")
+        let daemon = try TestDaemon(["--workers", "1", "--model", "processes", "--allow-exec"])
+        _ = try daemon.ctl(["submit", "--exec", "--", "sh", "-c", Self.gated(runs: runs, pids: pids, gate: gate)])
+        #expect(eventually { Self.lines(pids).count == 1 })
+        let first = (Self.lines(runs) + Self.lines(pids)).compactMap { Int32($0) }
+        defer { for pid in first { kill(-pid, SIGKILL) } }
+        let worker = try #require(try daemon.workerPIDs().first)
+        kill(worker, SIGKILL)
+        for pid in first {
+            #expect(eventually(5) { CancelWaitTests.isGone(pid) }, "process \(pid) outlived its killed worker")
+        }
+        #expect(eventually(20) { Self.lines(runs).count == 2 }, "the job did not run again: \(daemon.log())")
+        _ = FileManager.default.createFile(atPath: gate, contents: nil)
+        #expect(try daemon.ctl(["wait", "1", "--timeout", "30"]).status == 0)
     }
 
     @Test("--retries runs a failing command again after its delay, each run kept in the job, across a restart too")
@@ -120,10 +165,19 @@ struct CommandLifetimeTests {
         ])
         let second = try [JobInfo](json: try daemon.ctlJSON(["jobs", "2"])["jobs"] ?? .null, path: "jobs").first?.result?.output
         #expect(second == "/\nA= B=9 KEEP=none\n", "\(second ?? "nil")")
+        // A PATH given with --env is where the command is looked up.
+        let tools = daemon.directory.appendingPathComponent("tools").path
+        try FileManager.default.createDirectory(atPath: tools, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: tools + "/concur-tool", contents: Data("#!/bin/sh\necho from tools\n".utf8))
+        chmod(tools + "/concur-tool", 0o755)
+        let found = try daemon.ctl(["submit", "--exec", "--wait", "--env", "PATH=\(tools):/usr/bin:/bin", "--", "concur-tool"])
+        #expect(found.status == 0 && found.stdout.contains("exit 0"), "\(found)")
+        let missing = try daemon.ctl(["submit", "--exec", "--wait", "--env", "PATH=/nonexistent", "--", "ls"])
+        #expect(missing.status == 1 && missing.stdout.contains("cannot run ls"), "\(missing)")
         for (directory, reason) in [("/nonexistent-concur", "No such file or directory"), ("/etc/hostname", "not a directory")] {
             let refused = try daemon.ctl(["submit", "--exec", "--cwd", directory, "--", "true"])
             #expect(refused.status == 64 && refused.stderr.contains("cannot enter \(directory): \(reason)"), "\(refused)")
         }
-        #expect(try daemon.status().totals.submitted == 2, "a refused directory queues nothing")
+        #expect(try daemon.status().totals.submitted == 4, "a refused directory queues nothing")
     }
 }

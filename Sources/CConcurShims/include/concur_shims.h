@@ -78,8 +78,13 @@ uint64_t concur_load_acquire(const uint64_t *slot);
 /// worker runs (if any) and exits, so an `exec` job never outlives a stopped worker.
 void concur_install_worker_term_handler(void);
 
-/// Tells the SIGTERM handler which process group to kill (0: none).
+/// Tells the SIGTERM handler which process group to kill (0: none), and the slot given to
+/// `concur_publish_command_group`, if any.
 void concur_set_command_group(pid_t group);
+
+/// In a child worker: where `concur_set_command_group` also stores the group (a slot of its
+/// progress page), so that the daemon can kill a command whose worker was killed outright.
+void concur_publish_command_group(uint64_t *slot);
 
 /// Kills the process group `concur_set_command_group` named (if any) and exits with `code`: how
 /// a worker process leaves when the daemon is gone, so its command does not outlive it.

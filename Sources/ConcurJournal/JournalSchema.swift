@@ -7,7 +7,7 @@ import ConcurCore
 /// refused (an older concurd must not guess at it).
 enum JournalSchema {
     /// The layout this build writes.
-    static let current = 3
+    static let current = 4
 
     /// Layout 1, the first: one row per job (`state` and `out_kind` hold ``JobEncoding`` codes).
     /// Kept to test the migration from it.
@@ -41,8 +41,8 @@ enum JournalSchema {
     /// not count against the limit), the next job id (ids are never reused, even once the
     /// newest jobs are pruned), and indexes for the retention's pruning. Layout 3 adds the
     /// reason of a cancel asked for while a worker held the job: a job cut short by a stop
-    /// with one is not run again; and the history of a job's failed and retried runs (a JSON
-    /// array of `Attempt` objects, Unix times).
+    /// with one is not run again. Layout 4 adds the history of a job's failed and retried runs
+    /// (a JSON array of `Attempt` objects, Unix times).
     static let migrations: [Int: String] = [
         1: """
         ALTER TABLE jobs ADD COLUMN preemptions INTEGER NOT NULL DEFAULT 0;
@@ -52,8 +52,11 @@ enum JournalSchema {
             """,
         2: """
         ALTER TABLE jobs ADD COLUMN cancel_reason TEXT;
-        ALTER TABLE jobs ADD COLUMN history TEXT;
         PRAGMA user_version = 3;
+        """,
+        3: """
+        ALTER TABLE jobs ADD COLUMN history TEXT;
+        PRAGMA user_version = 4;
         """,
     ]
 }

@@ -62,6 +62,7 @@ let package = Package(
             dependencies: [
                 "ConcurProtocol",
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strict

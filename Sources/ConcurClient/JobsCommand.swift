@@ -12,7 +12,7 @@ extension ConcurctlCommand {
         @Argument(help: "Job ids to show.")
         var ids: [Int64] = []
 
-        @Option(help: "Only jobs in this state: queued, running, done, failed or cancelled.")
+        @Option(help: "Only jobs in this state: queued, scheduled, waiting, running, done, failed or cancelled.")
         var state: JobState?
 
         @Option(help: "At most this many jobs (1 to 10000, default 20).")

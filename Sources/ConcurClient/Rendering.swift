@@ -12,7 +12,9 @@ package enum Rendering {
             "concurd \(status.version), pid \(status.pid), up \(formatDuration(status.uptimeSeconds)): \(status.phase.rawValue)",
             "model     \(status.model.rawValue)" + switches(status),
             "workers   \(workers.live) live (\(workers.busy) busy, \(workers.idle) idle, \(workers.retiring) retiring), target \(workers.target)",
-            "queue     \(status.queued) waiting, \(status.running) running (limit \(status.maxQueue))",
+            "queue     \(status.queued) waiting, \(status.running) running (limit \(status.maxQueue))"
+                + (status.scheduled + status.waiting > 0
+                    ? "; \(status.scheduled) scheduled, \(status.waiting) waiting for other jobs" : ""),
             "jobs      \(totals.submitted) submitted: \(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled; \(totals.retried) retried",
         ] + status.warnings.map { "warning   \(TerminalText.escaped($0))" }
     }
@@ -114,6 +116,15 @@ package enum Rendering {
                     "job \(job.id) attempt \(attempt.attempt) (ended at +\(formatDuration(attempt.finishedAt - job.submittedAt))\(ran)): \(status)\(TerminalText.escaped(attempt.error))"
                 )
             }
+            if job.spec.priority != 0 { lines.append("job \(job.id) has priority \(job.spec.priority)") }
+            if job.state == .scheduled, let startAt = job.spec.startAt {
+                lines.append("job \(job.id) is scheduled to start at \(StartTime.localText(startAt))")
+            }
+            if !job.spec.after.isEmpty {
+                let waits =
+                    job.waitingFor.isEmpty ? "" : "; it waits for \(job.waitingFor.map(String.init).joined(separator: ", "))"
+                lines.append("job \(job.id) runs after \(job.spec.after.map(String.init).joined(separator: ", "))\(waits)")
+            }
             if let retryAt = job.retryAt, let policy = job.spec.retry {
                 lines.append(
                     "job \(job.id) runs again at +\(formatDuration(max(0, retryAt - job.submittedAt))) (retry \(job.history.count) of \(policy.retries))"
@@ -146,6 +157,8 @@ package enum Rendering {
     /// A job's result, or for a job that did not end `done`, why (and its result, if any),
     /// escaped for the terminal.
     static func outcome(_ job: JobInfo) -> String {
+        if job.state == .scheduled, let startAt = job.spec.startAt { return "starts \(StartTime.localText(startAt))" }
+        if job.state == .waiting { return "after \(job.waitingFor.map(String.init).joined(separator: ", "))" }
         guard job.state != .done, let error = job.error else {
             return TerminalText.escaped(job.result?.summary ?? job.error ?? "")
         }

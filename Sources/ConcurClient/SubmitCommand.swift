@@ -72,6 +72,21 @@ extension ConcurctlCommand {
         @Option(help: "Seconds each job may run before it is stopped and fails (default: concurd's --job-timeout).")
         var timeout: Double?
 
+        @Option(help: "-10 to 10 (default 0): workers take the highest priority queued job first.")
+        var priority: Int?
+
+        @Option(help: "Start the jobs no sooner than this from now: seconds, or 30s, 5m, 1h30m, 2d (at most a year).")
+        var delay: String?
+
+        @Option(help: "Start the jobs no sooner than this time: YYYY-MM-DDTHH:MM[:SS], local unless Z or +HH:MM follows.")
+        var at: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "Run the jobs once all of these jobs ended done; if one fails or is cancelled, so are they.",
+                valueName: "id,..."))
+        var after: String?
+
         @Flag(help: "Run crash jobs even outside the processes model (they take the daemon down).")
         var force = false
 
@@ -90,9 +105,33 @@ extension ConcurctlCommand {
             return Array(arguments[..<terminator]) + arguments[(terminator + 1)...].flatMap { ["--argv", $0] }
         }
 
+        /// The ids of `--after`, or why they are not ids.
+        static func dependencies(_ text: String) -> Result<[UInt64], ValidationError> {
+            var ids: [UInt64] = []
+            for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+                guard let id = UInt64(part.trimmingPrefix(" ")), id >= 1, id <= UInt64(Int64.max) else {
+                    return .failure(ValidationError("--after takes job ids separated by commas (--after 12,15), not '\(text)'"))
+                }
+                ids.append(id)
+            }
+            if let problem = JobPlacement.problem(withAfter: ids) { return .failure(ValidationError("--after: \(problem)")) }
+            return .success(ids)
+        }
+
+        /// `--priority`, `--delay` or `--at`, and `--after`, with a delay counted from `now`
+        /// (Unix seconds).
+        package func placement(now: Double) throws(ClientFailure) -> JobPlacement {
+            var placement = JobPlacement(priority: priority ?? 0)
+            if let delay, let seconds = StartTime.seconds(ofDelay: delay) { placement.startAt = now + seconds }
+            if let at { placement.startAt = try StartTime.unixTime(at: at, now: now) }
+            if let after, case .success(let ids) = Self.dependencies(after) { placement.after = ids }
+            return placement
+        }
+
         /// The jobs listed on the command line (the `primes` preset expanded, `--exec` and
-        /// `--force` applied), each with `--timeout`.
-        package func listedJobs() throws(ClientFailure) -> [JobSpec] {
+        /// `--force` applied), each with `--timeout` and the placement.
+        package func listedJobs(now: Double = StartTime.now()) throws(ClientFailure) -> [JobSpec] {
+            let placement = try placement(now: now)
             let delivery: Delivery = atMostOnce ? .atMostOnce : .atLeastOnce
             let retry = retries.map { RetryPolicy(retries: $0, delay: retryDelay ?? 1) }
             if exec {
@@ -105,7 +144,11 @@ extension ConcurctlCommand {
                     }
                     context.directory = here
                 }
-                return [JobSpec(.exec(argv: command), timeout: timeout, command: context, delivery: delivery, retry: retry)]
+                return [
+                    JobSpec(
+                        .exec(argv: command), timeout: timeout, command: context, delivery: delivery, retry: retry,
+                        placement: placement)
+                ]
             }
             var kinds: [JobKind] = []
             for spec in specs {
@@ -121,7 +164,7 @@ extension ConcurctlCommand {
                     throw ClientFailure(error.description, exitCode: ClientFailure.ExitStatus.usage)
                 }
             }
-            return kinds.map { JobSpec($0, timeout: timeout, delivery: delivery, retry: retry) }
+            return kinds.map { JobSpec($0, timeout: timeout, delivery: delivery, retry: retry, placement: placement) }
         }
 
         /// The working directory of concurctl, or nil if it cannot be told.
@@ -171,6 +214,18 @@ extension ConcurctlCommand {
                     throw ValidationError("--retry-delay must be between 0 and 3600 seconds, not \(formatDecimal(retryDelay))")
                 }
             }
+            if let priority, !JobLimits.priority.contains(priority) {
+                throw ValidationError(
+                    "--priority must be between \(JobLimits.priority.lowerBound) and \(JobLimits.priority.upperBound), not \(priority)"
+                )
+            }
+            if delay != nil && at != nil { throw ValidationError("give either --delay or --at, not both") }
+            if let delay, let problem = StartTime.problem(withDelay: delay) { throw ValidationError(problem) }
+            if let at, StartTime.unixTime(of: at) == nil {
+                throw ValidationError(
+                    "--at '\(at)' is not a time: give YYYY-MM-DDTHH:MM[:SS] in local time, or with Z or an offset such as +01:00")
+            }
+            if let after, case .failure(let error) = Self.dependencies(after) { throw error }
             if let timeout, !JobLimits.timeout.contains(timeout) {
                 throw ValidationError("--timeout must be between 0.001 and 86400 seconds, not \(formatDecimal(timeout))")
             }
@@ -205,9 +260,9 @@ extension ConcurctlCommand {
                 let parameters: JSONObject
                 if let jobs {
                     method = .generate
-                    parameters =
-                        WorkloadRequest(count: jobs, kind: kind ?? .cpu, seed: seed.map(UInt64.init), scale: scale ?? 1)
-                        .parameters
+                    var request = WorkloadRequest(count: jobs, kind: kind ?? .cpu, seed: seed.map(UInt64.init), scale: scale ?? 1)
+                    request.placement = try placement(now: StartTime.now())
+                    parameters = request.parameters
                 } else {
                     let listed = try listedJobs()
                     guard listed.count <= JobLimits.jobsPerSubmit else {

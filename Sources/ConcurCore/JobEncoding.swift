@@ -26,7 +26,8 @@ package enum JobEncoding {
         @inlinable @inline(__always)
         package init(_ state: JobState) {
             switch state {
-            case .queued: self = .queued
+            // Scheduled and waiting jobs are queued ones to the journal: the pool places them.
+            case .queued, .scheduled, .waiting: self = .queued
             case .running: self = .running
             case .done: self = .done
             case .failed: self = .failed

@@ -447,7 +447,7 @@ package struct JobTable: Sendable {
         case .done: 0
         case .failed: 1
         case .cancelled: 2
-        case .queued, .running: nil
+        case .queued, .scheduled, .waiting, .running: nil
         }
     }
 

@@ -38,12 +38,12 @@ extension PoolStateMachine {
         return cancel(wanted, reason: reason, now: now)
     }
 
-    /// Cancels every job waiting to run: those in the queue, those waiting out a retry's delay,
-    /// those workers hold and have not started, and (after a drain began) those kept in the
-    /// journal for the next start. Running
-    /// jobs are left alone.
+    /// Cancels every job waiting to run: those in the queue, those scheduled or waiting out a
+    /// retry's delay, those waiting for other jobs, those workers hold and have not started, and
+    /// (after a drain began) those kept in the journal for the next start. Running jobs are
+    /// left alone.
     package mutating func cancelQueued(reason: String, now: UInt64) -> (CancelOutcome, [PoolAction]) {
-        var wanted = Set(queue.prefix(queue.count)).union(retryDue.keys)
+        var wanted = Set(queue.prefix(queue.count)).union(timetable.ids(reason: nil)).union(dependencies.ids)
         for worker in workers.values {
             for job in worker.outstanding.dropFirst() { wanted.insert(job.id) }
         }
@@ -66,7 +66,7 @@ extension PoolStateMachine {
                 held[job.id] = (workerID, position == 0)
             }
         }
-        let fromQueue = queue.remove(wanted.subtracting(held.keys)).union(removeFromRetries(wanted))
+        let fromQueue = queue.remove(wanted.subtracting(held.keys)).union(removeFromWaits(wanted))
         var released = Set<WorkerID>()
         for id in wanted.sorted() {
             guard let (workerID, running) = held[id] else {

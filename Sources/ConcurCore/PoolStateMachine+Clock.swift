@@ -2,12 +2,12 @@ import ConcurProtocol
 
 // The clock: timeouts, stuck hand-overs, throughput samples.
 extension PoolStateMachine {
-    /// Queues the jobs whose retry delay passed, interrupts jobs past their time limit, and asks a worker to release the jobs it holds
+    /// Queues the jobs whose time came (``releaseDue(now:)``), interrupts jobs past their time limit, and asks a worker to release the jobs it holds
     /// behind a long-running one while others are idle. A worker that has served past the start
     /// grace proves its model starts (the count of failed starts is reset). Called about every
     /// 100 ms.
     package mutating func tick(now: UInt64, running known: [WorkerID: ProgressReport] = [:]) -> [PoolAction] {
-        var actions: [PoolAction] = retryDue.isEmpty ? [] : releaseDueRetries(now: now)
+        var actions: [PoolAction] = timetable.isEmpty ? [] : releaseDue(now: now)
         let someoneIdle = queue.isEmpty && workers.values.contains { $0.waiting }
         for (id, worker) in workers {
             if worker.ready, Self.elapsed(since: worker.createdAt, now) >= Self.startGraceNanoseconds,

@@ -2,7 +2,9 @@ package import ConcurProtocol
 
 // Intake: accepting jobs into the queue.
 extension PoolStateMachine {
-    /// Accepts a batch of jobs, all or none; returns their ids and who to wake.
+    /// Accepts a batch of jobs, all or none; returns their ids and who to wake. Each job is
+    /// queued at its priority, or waits for its time or for the jobs it runs after (a job
+    /// waiting counts against the queue's limit).
     ///
     /// With `watch`, a watch of exactly these jobs starts in the same step, so not even a job
     /// that finishes at once can be missed; its id is returned.
@@ -17,7 +19,14 @@ extension PoolStateMachine {
             default: continue
             }
         }
-        guard queue.canAccept(specs.count) else { throw .queueFull(limit: queue.limit, queued: queue.count) }
+        var plain = true
+        for spec in specs where spec.priority != 0 || spec.startAt != nil || !spec.after.isEmpty {
+            plain = false
+            try check(spec, now: now)
+        }
+        guard queue.canAccept(specs.count, others: timetable.count + dependencies.count) else {
+            throw .queueFull(limit: queue.limit, queued: acceptedWaiting)
+        }
         let first = nextJobID
         let defaultTimeout = configuration.defaultTimeout
         table.reserve(specs.count)
@@ -27,7 +36,21 @@ extension PoolStateMachine {
             table.insert(id: first + JobID(offset), spec: spec, submittedAt: now)
         }
         nextJobID += JobID(specs.count)
-        queue.append(contentsOf: first..<nextJobID)
+        var queued = specs.count
+        var cancels: [(JobID, String)] = []
+        if plain {
+            queue.append(contentsOf: first..<nextJobID)
+        } else {
+            queued = 0
+            for (offset, spec) in specs.enumerated() {
+                let id = first + JobID(offset)
+                switch place(id, spec: spec, now: now) {
+                case .queued: queued += 1
+                case .waiting: break
+                case .cancelled(let reason): cancels.append((id, reason))
+                }
+            }
+        }
         totals.submitted += specs.count
         var watchID: Int?
         if watch && !specs.isEmpty {
@@ -35,7 +58,30 @@ extension PoolStateMachine {
             nextWatchID += 1
             watches[watchID!] = Watch(ids: [], range: first...(nextJobID - 1), remaining: specs.count)
         }
-        return (first..<nextJobID, watchID, wakeWaiting(upTo: specs.count))
+        var actions = wakeWaiting(upTo: queued)
+        for (id, reason) in cancels {
+            cancelling[id] = reason
+            actions += complete(id, outcome: .cancelled(reason), startedAt: nil, now: now)
+        }
+        return (first..<nextJobID, watchID, actions)
+    }
+
+    /// Checks a job's time and the jobs it runs after, for ``submit(_:now:watch:)``.
+    private func check(_ spec: JobSpec, now: UInt64) throws(SubmitError) {
+        if let startAt = spec.startAt {
+            let unixNow = clock.unixTime(now)
+            // A second's slack: a client's "now" reaches the daemon a little later.
+            if startAt < unixNow - 1 {
+                throw .badStartTime(reason: "its start time lies \(formatDuration(unixNow - startAt)) in the past")
+            }
+            if startAt > unixNow + JobLimits.furthestStart {
+                throw .badStartTime(reason: "its start time lies more than a year ahead")
+            }
+        }
+        for other in spec.after {
+            guard other < nextJobID else { throw .unknownDependency(other) }
+            guard table[other] != nil else { throw .forgottenDependency(other) }
+        }
     }
 
     /// Wake-ups for up to `count` waiting workers.

@@ -6,6 +6,12 @@ extension PoolStateMachine {
     /// ``takeJournalChanges()``); a shutdown then keeps unfinished jobs queued for the next start.
     package mutating func startJournal() {
         table.startJournal()
+        let cancels = restoredCancels
+        restoredCancels = []
+        for (id, reason) in cancels {
+            cancelling[id] = reason
+            _ = complete(id, outcome: .cancelled(reason), startedAt: nil, now: 0)
+        }
     }
 
     /// The changes collected since the last call, and how many were collected in all.
@@ -18,13 +24,18 @@ extension PoolStateMachine {
     package var journalChangeCount: UInt64 { table.changeCount }
 
     /// Puts back the jobs a journal held at start-up, before any job is submitted: unfinished
-    /// ones are queued in id order, finished ones kept for `ListJobs`. New ids continue from
-    /// `nextJobID`.
-    package mutating func restore(_ records: [JobRecord], nextJobID: JobID) {
+    /// ones are placed in id order (queued at their priority, scheduled, or waiting for the jobs
+    /// they run after), finished ones kept for `ListJobs`. New ids continue from `nextJobID`.
+    /// A job whose time passed while the daemon was down is queued; one a job it runs after
+    /// already cancels ends cancelled once the journal records (``startJournal()``).
+    package mutating func restore(_ records: [JobRecord], nextJobID: JobID, now: UInt64 = 0) {
         for record in records.sorted(by: { $0.id < $1.id }) where record.id >= self.nextJobID {
             table.restore(record)
             self.nextJobID = record.id + 1
-            if !record.state.isFinal { queue.append(contentsOf: record.id..<(record.id + 1)) }
+            guard !record.state.isFinal else { continue }
+            if case .cancelled(let reason) = place(record.id, spec: record.spec, now: now) {
+                restoredCancels.append((record.id, reason))
+            }
         }
         self.nextJobID = max(self.nextJobID, nextJobID)
     }

@@ -25,7 +25,9 @@ extension PoolStateMachine {
             // Latencies describe jobs that ran to an end; an interrupted job would skew them.
             totals.cancelled += 1
         }
-        return watches.isEmpty ? [] : notifyWatches(of: id)
+        var actions = watches.isEmpty ? [] : notifyWatches(of: id)
+        if !dependencies.isEmpty { actions += settleDependents(of: id, outcome: outcome, now: now) }
+        return actions
     }
 
     /// For ``complete(_:outcome:startedAt:now:)``: a job someone cancelled ends with their

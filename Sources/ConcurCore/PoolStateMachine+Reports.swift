@@ -10,8 +10,8 @@ extension PoolStateMachine {
         }
     }
 
-    /// Jobs waiting in the queue.
-    package var queuedCount: Int { queue.count + retryDue.count }
+    /// Jobs waiting in the queue, and those waiting out a retry's delay.
+    package var queuedCount: Int { queue.count + timetable.retryCount }
 
     /// Jobs running now.
     package var runningCount: Int { workers.values.filter { $0.job != nil }.count }
@@ -62,13 +62,13 @@ extension PoolStateMachine {
         var found: [JobInfo] = []
         for id in ids {
             guard let record = table[id] else { throw NoSuchJobError(id: id) }
-            found.append(record.info(clock: clock, retryAt: retryDue[id]))
+            found.append(info(record))
         }
         return found
     }
 
     /// Up to `limit` jobs in `state` (or any state), oldest first: queued ones in the order
-    /// they will run, running ones by id, finished ones the most recently finished.
+    /// they will run, scheduled ones the soonest first, waiting ones by id, running ones by id, finished ones the most recently finished.
     package func jobs(state: JobState?, limit: Int) -> [JobInfo] {
         jobs(heldOf: jobIDs(state: state, limit: limit)[...])
     }
@@ -79,8 +79,11 @@ extension PoolStateMachine {
         switch state {
         case .queued:
             // Then those waiting out a retry's delay, the soonest first.
-            let waiting = retryDue.sorted { ($0.value, $0.key) < ($1.value, $1.key) }.map(\.key)
-            return Array((queue.prefix(limit) + waiting).prefix(limit))
+            return Array((queue.prefix(limit) + timetable.ids(reason: .retry)).prefix(limit))
+        case .scheduled:
+            return Array(timetable.ids(reason: .scheduled).prefix(limit))
+        case .waiting:
+            return Array(dependencies.ids.prefix(limit))
         case .running:
             return Array(workers.values.compactMap(\.job).sorted().prefix(limit))
         case .done, .failed, .cancelled:
@@ -97,7 +100,7 @@ extension PoolStateMachine {
 
     /// The record of `id`, if the pool still holds it.
     package func job(_ id: JobID) -> JobInfo? {
-        table[id]?.info(clock: clock, retryAt: retryDue[id])
+        table[id].map(info)
     }
 
     /// The records of those of `ids` still held, in the order given (a job pruned since the ids

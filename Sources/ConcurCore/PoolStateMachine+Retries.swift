@@ -5,7 +5,7 @@ extension PoolStateMachine {
     /// Whether a run of job `id` that ended with `outcome` is followed by another: it failed on
     /// its own (not by a worker's death, a cancel or a shutdown) and its policy has retries
     /// left. If so, the run goes to the job's history and the job waits out its delay
-    /// (``releaseDueRetries(now:)`` queues it) or, during a drain with a journal, waits in the
+    /// (``releaseDue(now:)`` queues it) or, during a drain with a journal, waits in the
     /// journal for the next start; the return is true. Without a journal a drain ends it.
     mutating func retryIfPolicyAllows(_ id: JobID, outcome: JobOutcome, startedAt: UInt64?, now: UInt64) -> Bool {
         guard case .failed(let reason, let output) = outcome, intakeOpen || table.isJournaled, cancelling[id] == nil,
@@ -26,29 +26,7 @@ extension PoolStateMachine {
         }
         let wait = policy.wait(beforeRetry: number, of: job.id)
         // Counted in `totals.retried` when it starts again, as every rerun is.
-        retryDue[job.id] = now + UInt64(wait * 1e9)
+        timetable.add(job.id, at: now + UInt64(wait * 1e9), reason: .retry)
         return true
     }
-
-    /// Queues the jobs whose retry delay has passed (at the tick), in id order, and wakes
-    /// waiting workers for them.
-    mutating func releaseDueRetries(now: UInt64) -> [PoolAction] {
-        let due = retryDue.filter { $0.value <= now }.keys.sorted()
-        guard !due.isEmpty else { return [] }
-        for id in due {
-            retryDue[id] = nil
-            queue.append(id)
-        }
-        return wakeWaiting(upTo: due.count)
-    }
-
-    /// Takes the jobs waiting out a retry's delay among `ids` off their wait; returns those it held.
-    mutating func removeFromRetries(_ ids: Set<JobID>) -> Set<JobID> {
-        guard !retryDue.isEmpty else { return [] }
-        let found = ids.filter { retryDue.removeValue(forKey: $0) != nil }
-        return found
-    }
-
-    /// Jobs waiting out a retry's delay, by id.
-    package var retryingCount: Int { retryDue.count }
 }

@@ -14,8 +14,9 @@ extension PoolStateMachine {
         target = 0
         record(.draining, "draining: intake closed, \(runningCount) running jobs finishing", now: now)
         var actions: [PoolAction] = []
-        let queued = queue.removeAll() + retryDue.keys.sorted()
-        retryDue.removeAll()
+        // Waiting for their time or for other jobs, they are queued jobs to the journal; the
+        // next start places them again.
+        let queued = queue.removeAll() + timetable.removeAll() + dependencies.removeAll()
         if table.isJournaled {
             keptForRestart += queued.count
         } else {

@@ -301,7 +301,7 @@ extension PoolStateMachine {
             return actions
                 + jobs.flatMap { complete($0.id, outcome: .cancelled(Self.unfinishedReason), startedAt: nil, now: now) }
         }
-        for job in jobs.reversed() { queue.pushFront(job.id) }
+        for job in jobs.reversed() { queue.pushFront(job.id, priority: job.spec.priority) }
         return actions + wakeWaiting(upTo: jobs.count)
     }
 

@@ -172,8 +172,13 @@ package struct PoolStateMachine: Sendable {
     /// Jobs cancelled while a worker held them, with the reason, until they end: a running one
     /// is being interrupted, one held and not started is being taken back from its worker.
     var cancelling: [JobID: String] = [:]
-    /// Jobs waiting out a retry's delay, with when they may be queued again.
-    var retryDue: [JobID: UInt64] = [:]
+    /// Jobs waiting until a time: their `startAt`, or the end of a retry's delay.
+    var timetable = JobTimetable()
+    /// Jobs waiting for others to end done.
+    var dependencies = JobDependencies()
+    /// Jobs restored from the journal that a job they run after, already ended, cancels once
+    /// the journal records (``startJournal()``), with the reason.
+    var restoredCancels: [(JobID, String)] = []
     /// Workers owed a wake-up, in the order they started waiting.
     var waiting: Deque<WorkerID> = []
     /// The mapping of monotonic instants to Unix time, for records shown to people.

@@ -26,13 +26,16 @@ package struct SplitMix64: RandomNumberGenerator, Sendable {
 /// Generates seeded workloads: the jobs of `Generate` and of `concurd run`.
 package enum WorkloadGenerator {
     /// The jobs of `request`, using `seed` (the request's own seed is ignored here so that the
-    /// caller decides how a missing seed is chosen), each with the request's time limit.
+    /// caller decides how a missing seed is chosen), each with the request's time limit and placement.
     package static func jobs(for request: WorkloadRequest, seed: UInt64) -> [JobSpec] {
         var random = SplitMix64(seed: seed)
         var jobs: [JobSpec] = []
         jobs.reserveCapacity(request.count)
         for _ in 0..<request.count {
-            jobs.append(JobSpec(job(of: request.kind, scale: request.scale, random: &random), timeout: request.timeout))
+            jobs.append(
+                JobSpec(
+                    job(of: request.kind, scale: request.scale, random: &random), timeout: request.timeout,
+                    placement: request.placement))
         }
         return jobs
     }

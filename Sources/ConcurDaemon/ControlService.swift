@@ -117,9 +117,9 @@ package struct ControlService: VarlinkInterface {
     private func generate(_ parameters: JSONObject, peer: VarlinkPeer, responder: VarlinkResponder) throws(VarlinkError) {
         let request = try WorkloadRequest(parameters: parameters)
         // Refuse a batch that cannot fit before generating it.
-        let fits = supervisor.pool.read { $0.intakeOpen && $0.queuedCount + request.count <= $0.configuration.maxQueue }
+        let fits = supervisor.pool.read { $0.intakeOpen && $0.acceptedWaiting + request.count <= $0.configuration.maxQueue }
         if !fits {
-            let (open, limit, queued) = supervisor.pool.read { ($0.intakeOpen, $0.configuration.maxQueue, $0.queuedCount) }
+            let (open, limit, queued) = supervisor.pool.read { ($0.intakeOpen, $0.configuration.maxQueue, $0.acceptedWaiting) }
             throw open ? SupervisorError.queueFull(limit: limit, queued: queued) : SupervisorError.shuttingDown
         }
         let seed = request.seed ?? WorkloadGenerator.randomSeed()
@@ -180,6 +180,18 @@ package struct ControlService: VarlinkInterface {
             case .execDisabled: throw SupervisorError.execDisabled
             case .crashRefused(let model): throw SupervisorError.crashRefused(model: model)
             case .notDurable(let reason): throw SupervisorError.journalUnavailable(reason: reason)
+            case .badStartTime(let reason):
+                throw SupervisorError.invalidValue(
+                    parameter: "startAt", reason: "\(reason); a job may start from now to a year ahead")
+            case .unknownDependency(let id):
+                throw SupervisorError.invalidValue(
+                    parameter: "after", reason: "job \(id) was never submitted; a job runs only after jobs that exist")
+            case .forgottenDependency(let id):
+                throw SupervisorError.invalidValue(
+                    parameter: "after",
+                    reason:
+                        "job \(id) ended so long ago that its record is no longer kept (retain_finished), so how it ended is not known"
+                )
             }
         }
     }

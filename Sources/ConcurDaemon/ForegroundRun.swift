@@ -155,7 +155,7 @@ package struct ForegroundRun: Sendable {
         case .failed: report.failed.append(job.id)
         case .cancelled where job.startedAt != nil: report.interrupted.append(job.id)
         case .cancelled: report.neverStarted.append(job.id)
-        case .queued, .running: break
+        case .queued, .scheduled, .waiting, .running: break
         }
     }
 

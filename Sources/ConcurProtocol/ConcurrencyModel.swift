@@ -14,6 +14,10 @@ public enum ConcurrencyModel: String, Sendable, Hashable, CaseIterable, JSONDeco
 public enum JobState: String, Sendable, Hashable, CaseIterable, JSONDecodable, JSONEncodable {
     /// Accepted and waiting for a worker.
     case queued
+    /// Accepted and waiting for its `startAt` time; then it is queued.
+    case scheduled
+    /// Accepted and waiting for the jobs it runs after (`after`) to end `done`; then it is queued.
+    case waiting
     /// A worker is running it.
     case running
     /// It ran to the end.

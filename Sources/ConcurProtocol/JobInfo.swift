@@ -89,6 +89,8 @@ public struct JobInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var history: [JobAttempt]
     /// When its next run may start (Unix seconds), while it waits out a retry's delay.
     public var retryAt: Double?
+    /// The jobs it still waits for (state `waiting`), by id.
+    public var waitingFor: [UInt64] = []
 
     /// A job record with the given fields.
     public init(
@@ -139,6 +141,7 @@ public struct JobInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
         error = try reader.optional("error")
         history = try reader.optional("history") ?? []
         retryAt = try reader.optional("retryAt")
+        waitingFor = try reader.optional("waitingFor") ?? []
     }
 
     /// The value as JSON.
@@ -155,6 +158,7 @@ public struct JobInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
         object.set("error", error)
         if !history.isEmpty { object["history"] = .array(history.map(\.json)) }
         object.set("retryAt", retryAt)
+        if !waitingFor.isEmpty { object["waitingFor"] = .array(waitingFor.map(\.json)) }
         return .object(object)
     }
 }

@@ -78,6 +78,15 @@ public enum JobLimits {
     public static let jobsPerSubmit = 10_000
     /// Jobs one `Generate` call may create.
     public static let jobsPerGenerate = 10_000_000
+    /// A job's `priority`: higher runs first, 0 by default.
+    public static let priority = -10...10
+    /// The jobs one job may wait for (`after`).
+    public static let dependencies = 1000
+    /// The Unix times a job's `startAt` may hold at all (2000 to 2100); the daemon accepts only
+    /// times from now to ``furthestStart`` ahead.
+    public static let unixTime: ClosedRange<Double> = 946_684_800...4_102_444_800
+    /// How far ahead a job may be scheduled, in seconds (a year).
+    public static let furthestStart = 366.0 * 86_400
 }
 
 extension JobKind {
@@ -148,101 +157,6 @@ extension JobKind {
         case .crash(let forced): forced ? ["kind": "crash", "force": true] : ["kind": "crash"]
         case .exec(let argv): ["kind": "exec", "argv": .array(argv.map(JSON.string))]
         }
-    }
-}
-
-/// A job to run: what it does, how long it may take, how it is delivered and, for a command,
-/// where and with what environment it runs (`JobSpec` in the interface).
-public struct JobSpec: Sendable, Hashable, JSONDecodable, JSONEncodable {
-    /// What the job does.
-    public var kind: JobKind
-    /// Seconds the job may run before it is stopped and failed; nil: the daemon's default.
-    public var timeout: Double?
-    /// The options most jobs leave at their defaults, behind one reference (nil: all default):
-    /// a spec is copied several times on the way of every job, and a plain one must stay as
-    /// small and as cheap to copy as a kind and a time limit.
-    private var options: JobOptions?
-
-    /// Where an exec job's command runs and with what environment; nil: the daemon's own.
-    public var command: CommandContext? {
-        get { options?.command }
-        set { options = JobOptions.make(command: newValue, delivery: delivery, retry: retry) }
-    }
-    /// What a run cut short by a crash means for the job.
-    public var delivery: Delivery {
-        get { options?.delivery ?? .atLeastOnce }
-        set { options = JobOptions.make(command: command, delivery: newValue, retry: retry) }
-    }
-    /// How often a run that fails on its own is followed by another; nil: never.
-    public var retry: RetryPolicy? {
-        get { options?.retry }
-        set { options = JobOptions.make(command: command, delivery: delivery, retry: newValue) }
-    }
-
-    /// A job of `kind`, with an optional time limit, delivered at least once.
-    public init(
-        _ kind: JobKind, timeout: Double? = nil, command: CommandContext? = nil, delivery: Delivery = .atLeastOnce,
-        retry: RetryPolicy? = nil
-    ) {
-        self.kind = kind
-        self.timeout = timeout
-        self.options = JobOptions.make(command: command, delivery: delivery, retry: retry)
-    }
-
-    /// Reads a `JobSpec` (`{"kind": "prime", "n": 97, "timeout": 5}`), checking every range.
-    public init(json: JSON, path: String) throws(VarlinkError) {
-        var reader = try ParameterReader(json: json, path: path)
-        kind = try JobKind(reading: &reader)
-        timeout = try reader.optional("timeout")
-        if let timeout, !JobLimits.timeout.contains(timeout) {
-            throw SupervisorError.invalidValue(
-                parameter: reader.name("timeout"), reason: "timeout must be between 0.001 and 86400 seconds")
-        }
-        let command = try CommandContext(reading: &reader, isExec: kind.isExec)
-        let delivery: Delivery = try reader.optional("delivery") ?? .atLeastOnce
-        let retry = try RetryPolicy(reading: &reader)
-        options = JobOptions.make(command: command, delivery: delivery, retry: retry)
-        try reader.finish()
-    }
-
-    /// The job as a `JobSpec` object.
-    public var json: JSON {
-        var object = kind.fields
-        object.set("timeout", timeout)
-        if let command { command.write(into: &object) }
-        if delivery != .atLeastOnce { object["delivery"] = delivery.json }
-        retry?.write(into: &object)
-        return .object(object)
-    }
-}
-
-/// A job's options that are rarely set, immutable and shared by the copies of its spec.
-final class JobOptions: Sendable, Hashable {
-    let command: CommandContext?
-    let delivery: Delivery
-    let retry: RetryPolicy?
-
-    private init(command: CommandContext?, delivery: Delivery, retry: RetryPolicy?) {
-        self.command = command
-        self.delivery = delivery
-        self.retry = retry
-    }
-
-    /// The options, or nil when every one is its default.
-    static func make(command: CommandContext?, delivery: Delivery, retry: RetryPolicy?) -> JobOptions? {
-        let command = command.flatMap { $0.isDefault ? nil : $0 }
-        guard command != nil || delivery != .atLeastOnce || retry != nil else { return nil }
-        return JobOptions(command: command, delivery: delivery, retry: retry)
-    }
-
-    static func == (left: JobOptions, right: JobOptions) -> Bool {
-        left.command == right.command && left.delivery == right.delivery && left.retry == right.retry
-    }
-
-    func hash(into hasher: inout Hasher) {
-        hasher.combine(command)
-        hasher.combine(delivery)
-        hasher.combine(retry)
     }
 }
 

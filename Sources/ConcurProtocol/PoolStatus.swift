@@ -96,8 +96,12 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var phase: DaemonPhase
     /// Worker counts.
     public var workers: WorkerCounts
-    /// Jobs waiting in the queue.
+    /// Jobs waiting in the queue (and waiting out a retry's delay).
     public var queued: Int
+    /// Jobs waiting for their start time.
+    public var scheduled: Int
+    /// Jobs waiting for the jobs they run after.
+    public var waiting: Int
     /// Jobs running now.
     public var running: Int
     /// The queue's limit; submits beyond it get `QueueFull`.
@@ -117,8 +121,10 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public init(
         version: String, pid: Int, uptimeSeconds: Double, model: ConcurrencyModel, phase: DaemonPhase,
         workers: WorkerCounts, queued: Int, running: Int, maxQueue: Int, totals: JobTotals, warnings: [String] = [],
-        switches: Int = 0, handingOver: Int = 0, paused: Bool = false
+        switches: Int = 0, handingOver: Int = 0, paused: Bool = false, scheduled: Int = 0, waiting: Int = 0
     ) {
+        self.scheduled = scheduled
+        self.waiting = waiting
         self.version = version
         self.pid = pid
         self.uptimeSeconds = uptimeSeconds
@@ -152,6 +158,8 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
         switches = try reader.optional("switches") ?? 0
         handingOver = try reader.optional("handingOver") ?? 0
         paused = try reader.optional("paused") ?? false
+        scheduled = try reader.optional("scheduled") ?? 0
+        waiting = try reader.optional("waiting") ?? 0
     }
 
     /// The value as JSON.
@@ -160,7 +168,7 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
             "version": .string(version), "pid": pid.json, "uptimeSeconds": uptimeSeconds.json, "model": model.json,
             "phase": phase.json, "workers": workers.json, "queued": queued.json, "running": running.json,
             "maxQueue": maxQueue.json, "totals": totals.json, "warnings": warnings.json, "switches": switches.json,
-            "handingOver": handingOver.json, "paused": .bool(paused),
+            "handingOver": handingOver.json, "paused": .bool(paused), "scheduled": scheduled.json, "waiting": waiting.json,
         ]
     }
 }

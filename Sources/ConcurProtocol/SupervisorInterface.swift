@@ -84,14 +84,24 @@ public enum SupervisorInterface {
           retries: ?int,
           # Seconds before the first retry (0 to 3600, default 1); each next one waits twice as
           # long (at most an hour), times a jitter between 0.75 and 1.25.
-          retryDelay: ?float
+          retryDelay: ?float,
+          # -10 to 10, default 0: a worker takes the highest priority queued job, first in
+          # first out within a priority (strict: lower ones wait while higher ones keep coming).
+          priority: ?int,
+          # Unix seconds before which the job does not start (state scheduled); at submit no
+          # more than a second in the past and at most a year ahead.
+          startAt: ?float,
+          # Ids of jobs that must all end done before this one starts (state waiting); if one
+          # fails or is cancelled, so is this one. Each must exist at submit (at most 1000).
+          after: ?[]int
         )
 
         # How a job is delivered across crashes.
         type Delivery (atLeastOnce, atMostOnce)
 
-        # Where a job is in its life.
-        type JobState (queued, running, done, failed, cancelled)
+        # Where a job is in its life: scheduled waits for its startAt, waiting for the jobs it
+        # runs after; both are then queued.
+        type JobState (queued, scheduled, waiting, running, done, failed, cancelled)
 
         # What a finished job produced.
         type JobResult (
@@ -132,7 +142,9 @@ public enum SupervisorInterface {
           # The runs that failed and were retried, oldest first.
           history: ?[]Attempt,
           # While it waits out a retry's delay: when the next run may start.
-          retryAt: ?float
+          retryAt: ?float,
+          # While waiting: the jobs it still waits for.
+          waitingFor: ?[]int
         )
 
         # The kind of jobs Generate creates; mixed picks one of the others per job.
@@ -167,6 +179,9 @@ public enum SupervisorInterface {
           phase: Phase,
           workers: WorkerCounts,
           queued: int,
+          # Jobs waiting for their start time, and for the jobs they run after.
+          scheduled: ?int,
+          waiting: ?int,
           running: int,
           maxQueue: int,
           totals: JobTotals,
@@ -266,8 +281,12 @@ public enum SupervisorInterface {
 
         # Queues count seeded jobs with consecutive ids first...last. The same seed gives the
         # same jobs; without one the daemon picks a seed and returns it. scale multiplies cpu
-        # sizes and sleep times (0 makes no-op jobs). 'more' streams the jobs as for Submit.
-        method Generate(count: int, kind: ?GeneratedKind, seed: ?int, scale: ?float, timeout: ?float) -> (first: int, last: int, count: int, seed: int, job: ?Job)
+        # sizes and sleep times (0 makes no-op jobs); priority, startAt and after are as in
+        # JobSpec, the same for every job. 'more' streams the jobs as for Submit.
+        method Generate(
+          count: int, kind: ?GeneratedKind, seed: ?int, scale: ?float, timeout: ?float, priority: ?int, startAt: ?float,
+          after: ?[]int
+        ) -> (first: int, last: int, count: int, seed: int, job: ?Job)
 
         # The daemon at a glance.
         method Status() -> (status: DaemonStatus)
@@ -310,7 +329,8 @@ public enum SupervisorInterface {
         method SetModel(model: Model, preempt: ?bool) -> (model: Model, previous: Model, changed: bool, servingAfter: float)
 
         # Jobs by id; or up to limit (default 100) jobs in a state: queued ones in the order they
-        # will run, running ones, or the most recently finished; without a state the newest.
+        # will run, scheduled ones the soonest first, waiting ones by id, running ones, or the
+        # most recently finished; without a state the newest.
         # No reply is over 1 MiB: with 'more' the jobs come in parts, a reply each, the next
         # once the client has read the last; without it a list that does not fit one reply is
         # refused with InvalidValue.

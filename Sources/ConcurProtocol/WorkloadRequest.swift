@@ -24,6 +24,8 @@ public struct WorkloadRequest: Sendable, Hashable {
     public var scale: Double
     /// Seconds each job may run before it is stopped and failed; nil: the daemon's default.
     public var timeout: Double?
+    /// The priority, earliest start and the jobs to run after, the same for every job.
+    public var placement = JobPlacement()
 
     /// The accepted range of `scale`.
     public static let scaleRange: ClosedRange<Double> = 0...100
@@ -45,6 +47,7 @@ public struct WorkloadRequest: Sendable, Hashable {
         seed = try reader.optional("seed")
         scale = try reader.optional("scale") ?? 1
         timeout = try reader.optional("timeout")
+        placement = try JobPlacement(reading: &reader)
         try reader.finish()
         guard (1...JobLimits.jobsPerGenerate).contains(count) else {
             throw SupervisorError.invalidValue(
@@ -64,6 +67,7 @@ public struct WorkloadRequest: Sendable, Hashable {
         object.set("seed", seed)
         if scale != 1 { object["scale"] = scale.json }
         object.set("timeout", timeout)
+        placement.write(into: &object)
         return object
     }
 }

@@ -25,6 +25,8 @@ package final class Pool: JobChangeSource, @unchecked Sendable {
     var eventsPublished = 0
     let models: [ConcurrencyModel: any WorkerModel]
     let onEvent: @Sendable (String) -> Void
+    /// Told when a submit scheduled a job (its time may come before the loop's next step).
+    let onScheduled: @Sendable () -> Void
     /// The completions of callers waiting for a switch, by the state machine's ticket.
     var switchCompletions: [Int: @Sendable (SwitchOutcome) -> Void] = [:]
     /// Where the jobs are kept: submits reply and workers get jobs only once it holds them.
@@ -35,11 +37,13 @@ package final class Pool: JobChangeSource, @unchecked Sendable {
     /// A pool that runs workers with `models` (one per ``ConcurrencyModel`` it supports).
     ///
     /// - Parameter onEvent: told about workers that could not be started, died, or were replaced.
+    /// - Parameter onScheduled: told (with the pool's lock held: it must not take it) when a
+    ///   submit scheduled a job, so that whoever calls ``releaseDue()`` wakes in time for it.
     /// - Parameter store: must hold each change before it matters outside the pool; if it
     ///   records changes, the pool collects them for it (``takeJournalChanges()``).
     package init(
         state: PoolStateMachine, models: [any WorkerModel], store: any JobStore = MemoryJobStore(),
-        onEvent: @escaping @Sendable (String) -> Void = { _ in }
+        onEvent: @escaping @Sendable (String) -> Void = { _ in }, onScheduled: @escaping @Sendable () -> Void = {}
     ) {
         var state = state
         recordsChanges = store.recordsChanges
@@ -50,6 +54,7 @@ package final class Pool: JobChangeSource, @unchecked Sendable {
         self.drainedCondition = lock.makeCondition()
         self.startedCondition = lock.makeCondition()
         self.onEvent = onEvent
+        self.onScheduled = onScheduled
     }
 
     /// Reads the state under the lock.
@@ -99,7 +104,9 @@ package final class Pool: JobChangeSource, @unchecked Sendable {
             throw .notDurable(reason: "\(failure.reason); no job was accepted")
         }
         return try lock.withLock { () throws(SubmitError) in
+            let scheduled = state.scheduledCount
             let (ids, watch, actions) = try state.submit(specs, now: MonotonicClock.now(), watch: sink != nil)
+            if state.scheduledCount > scheduled { onScheduled() }
             if let watch, let sink { sinks[watch] = sink }
             _ = performLocked(actions)
             return (ids, watch, state.journalChangeCount)
@@ -321,6 +328,18 @@ package final class Pool: JobChangeSource, @unchecked Sendable {
             }
             return true
         }
+    }
+
+    /// Queues the scheduled and retrying jobs whose time came; returns when the next one is
+    /// due (a monotonic instant), if one waits.
+    package func releaseDue() -> UInt64? {
+        var next: UInt64?
+        perform { state, now in
+            let actions = state.releaseDue(now: now)
+            next = state.nextDue()
+            return actions
+        }
+        return next
     }
 
     /// Time limits and releases (about every 100 ms).

@@ -58,8 +58,14 @@ package final class Supervisor: Sendable {
     ) {
         self.version = version
         var state = PoolStateMachine(model: configuration.model, configuration: configuration.limits, clock: MonotonicClock())
-        if let restored = store.takeRestored() { state.restore(restored.records, nextJobID: restored.nextJobID) }
-        pool = Pool(state: state, models: models, store: store, onEvent: onEvent)
+        if let restored = store.takeRestored() {
+            state.restore(restored.records, nextJobID: restored.nextJobID, now: MonotonicClock.now())
+        }
+        pool = Pool(state: state, models: models, store: store, onEvent: onEvent) { [loopWakeup] in
+            // Under the pool's lock: the loop takes this one and then the pool's, never the reverse
+            // while it holds this one.
+            loopWakeup.withLock { loopWakeup.broadcast() }
+        }
     }
 
     /// Starts the first workers and waits (up to `timeout` seconds) until each one is running.
@@ -116,7 +122,7 @@ package final class Supervisor: Sendable {
                 + state.events.fatal.sorted { $0.key.rawValue < $1.key.rawValue }.map { model, reason in
                     "\(model.rawValue) workers kept dying at start and are no longer restarted (last: \(reason)); resize to try again"
                 }, switches: state.switches, handingOver: state.workers.values.count { $0.model != state.model },
-            paused: state.paused)
+            paused: state.paused, scheduled: state.scheduledCount, waiting: state.waitingCount)
     }
 
     /// The one-line summary for systemd's `STATUS=` and logs.
@@ -130,14 +136,17 @@ package final class Supervisor: Sendable {
         let handover = status.handingOver > 0 ? ", \(status.handingOver) of the old model finishing" : ""
         let switches = status.switches > 0 ? ", \(status.switches) switch\(status.switches == 1 ? "" : "es")" : ""
         return "\(phase)\(status.model.rawValue), \(status.workers.live) workers (\(status.workers.busy) busy\(handover)), "
-            + "\(status.queued) queued, \(status.running) running, \(status.totals.done) done, \(status.totals.failed) failed"
+            + "\(status.queued) queued, " + (status.scheduled > 0 ? "\(status.scheduled) scheduled, " : "")
+            + (status.waiting > 0 ? "\(status.waiting) waiting, " : "")
+            + "\(status.running) running, \(status.totals.done) done, \(status.totals.failed) failed"
             + switches
     }
 
     // MARK: The supervisor loop
 
     /// Starts the supervisor's own loop on a dedicated thread. Every 100 ms it enforces time
-    /// limits and rebalances prefetched jobs; every `interval` seconds it samples throughput and
+    /// limits and rebalances prefetched jobs; between those steps it wakes when a scheduled or
+    /// retrying job is due, so that one starts on time; every `interval` seconds it samples throughput and
     /// calls `onTick`. The watchdog ping belongs in `onTick`, so that it stops when this loop
     /// stops.
     ///
@@ -154,6 +163,7 @@ package final class Supervisor: Sendable {
             let every = max(1, Int((interval * 1e9 / Double(step)).rounded()))
             let beatEvery = heartbeatEvery.map { max(1, Int(($0 * 1e9 / Double(step)).rounded(.down))) }
             var next = MonotonicClock.now() + step
+            var due = pool.releaseDue()
             var count = 0
             while loopRunning.load(ordering: .acquiring) {
                 if loopHung.load(ordering: .acquiring) {
@@ -161,13 +171,20 @@ package final class Supervisor: Sendable {
                     let never = ConditionLock()
                     never.withLock { while true { never.wait() } }
                 }
-                loopWakeup.withLock {
-                    while loopRunning.load(ordering: .acquiring) && MonotonicClock.now() < next {
-                        _ = loopWakeup.wait(untilMonotonic: next)
-                    }
+                // A submit that schedules a job wakes the wait; the due time is then read again.
+                let woken = loopWakeup.withLock { () -> Bool in
+                    let until = min(next, due ?? .max)
+                    guard loopRunning.load(ordering: .acquiring) && MonotonicClock.now() < until else { return false }
+                    _ = loopWakeup.wait(untilMonotonic: until)
+                    return true
                 }
                 guard loopRunning.load(ordering: .acquiring) else { break }
+                if MonotonicClock.now() < next {
+                    if woken || due.map({ MonotonicClock.now() >= $0 }) == true { due = pool.releaseDue() }
+                    continue
+                }
                 next += step
+                due = pool.releaseDue()
                 pool.tick()
                 count += 1
                 if let beatEvery, count % beatEvery == 0 { heartbeat() }

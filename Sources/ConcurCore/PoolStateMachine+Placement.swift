@@ -1,0 +1,130 @@
+import ConcurProtocol
+
+// Placement: where an accepted job waits before a worker takes it (for other jobs, for its
+// time, or in the queue), and its moves from one to the next.
+extension PoolStateMachine {
+    /// Where ``place(_:spec:now:)`` put a job.
+    enum Placement {
+        /// In the queue: a worker may take it now.
+        case queued
+        /// Waiting for its time, or for other jobs.
+        case waiting
+        /// Cancelled at once: a job it runs after had already failed or been cancelled.
+        case cancelled(reason: String)
+    }
+
+    /// Puts an accepted job where it waits: behind the jobs it runs after that have not ended,
+    /// then until its `startAt`, then in the queue at its priority. A job it runs after that
+    /// ended other than done cancels it (the reason is returned; the caller completes it).
+    mutating func place(_ id: JobID, spec: JobSpec, now: UInt64) -> Placement {
+        if !spec.after.isEmpty {
+            var pending = Set<JobID>()
+            for other in spec.after {
+                // A job no longer held ended long ago: it ended done, or it would have
+                // cancelled this one then (in the same journal transaction).
+                guard let state = table[other]?.state else { continue }
+                if !state.isFinal {
+                    pending.insert(other)
+                } else if state != .done {
+                    return .cancelled(reason: Self.dependencyReason(other, state: state))
+                }
+            }
+            if !pending.isEmpty {
+                dependencies.add(id, waitingFor: pending)
+                return .waiting
+            }
+        }
+        return placeWhenFree(id, spec: spec, now: now)
+    }
+
+    /// ``place(_:spec:now:)`` for a job waiting for no other: scheduled, or queued.
+    private mutating func placeWhenFree(_ id: JobID, spec: JobSpec, now: UInt64) -> Placement {
+        if let startAt = spec.startAt {
+            let at = clock.monotonic(unixTime: startAt)
+            if at > now {
+                timetable.add(id, at: at, reason: .scheduled)
+                return .waiting
+            }
+        }
+        queue.append(id, priority: spec.priority)
+        return .queued
+    }
+
+    /// Why a job is cancelled when one it runs after ended in `state`.
+    static func dependencyReason(_ other: JobID, state: JobState) -> String {
+        "job \(other), which it runs after, \(state == .failed ? "failed" : "was cancelled")"
+    }
+
+    /// Queues the jobs whose time came (their `startAt`, or a retry's delay), the earliest
+    /// first, and wakes waiting workers for them.
+    package mutating func releaseDue(now: UInt64) -> [PoolAction] {
+        let due = timetable.takeDue(now: now)
+        guard !due.isEmpty else { return [] }
+        for id in due { queue.append(id, priority: table.job(id)?.spec.priority ?? 0) }
+        return wakeWaiting(upTo: due.count)
+    }
+
+    /// The earliest monotonic instant a scheduled or retrying job is due, if one waits: the
+    /// runtime's loop wakes then rather than at its next step.
+    package mutating func nextDue() -> UInt64? { timetable.nextDue() }
+
+    /// After job `id` ended in `outcome`: those that waited for it go on (all their jobs done)
+    /// or are cancelled (this one failed or was cancelled), which may end jobs waiting for them
+    /// in turn.
+    @inline(never)
+    mutating func settleDependents(of id: JobID, outcome: JobOutcome, now: UInt64) -> [PoolAction] {
+        let state: JobState =
+            switch outcome {
+            case .done: .done
+            case .failed: .failed
+            case .cancelled: .cancelled
+            }
+        let (released, cancelled) = dependencies.settle(id, done: state == .done)
+        var actions: [PoolAction] = []
+        var queued = 0
+        for other in released {
+            guard let spec = table.job(other)?.spec else { continue }
+            if case .queued = placeWhenFree(other, spec: spec, now: now) { queued += 1 }
+        }
+        if queued > 0 { actions += wakeWaiting(upTo: queued) }
+        for other in cancelled {
+            let reason = Self.dependencyReason(id, state: state)
+            cancelling[other] = reason
+            actions += complete(other, outcome: .cancelled(reason), startedAt: nil, now: now)
+        }
+        return actions
+    }
+
+    /// Takes those of `ids` that wait for their time or for other jobs off their wait; returns
+    /// those it held.
+    mutating func removeFromWaits(_ ids: Set<JobID>) -> Set<JobID> {
+        guard !timetable.isEmpty || !dependencies.isEmpty else { return [] }
+        return ids.filter { timetable.remove($0) || dependencies.remove($0) }
+    }
+
+    /// Jobs waiting for their `startAt`.
+    package var scheduledCount: Int { timetable.scheduledCount }
+
+    /// Jobs waiting for the jobs they run after.
+    package var waitingCount: Int { dependencies.count }
+
+    /// Jobs waiting out a retry's delay.
+    package var retryingCount: Int { timetable.retryCount }
+
+    /// Jobs accepted and not yet with a worker, wherever they wait (what the queue's limit bounds).
+    package var acceptedWaiting: Int { queue.count + timetable.count + dependencies.count }
+
+    /// The record of `id` as the control interface shows it, with what the pool knows and the
+    /// record does not: when it waits until, or what for.
+    func info(_ record: JobRecord) -> JobInfo {
+        let wait = timetable[record.id]
+        var info = record.info(clock: clock, retryAt: wait?.reason == .retry ? wait?.at : nil)
+        if wait?.reason == .scheduled {
+            info.state = .scheduled
+        } else if let others = dependencies.waitingFor(record.id) {
+            info.state = .waiting
+            info.waitingFor = others.sorted()
+        }
+        return info
+    }
+}

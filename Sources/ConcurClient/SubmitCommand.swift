@@ -72,7 +72,7 @@ extension ConcurctlCommand {
         @Option(help: "Seconds each job may run before it is stopped and fails (default: concurd's --job-timeout).")
         var timeout: Double?
 
-        @Option(help: "-10 to 10 (default 0): workers take the highest priority queued job first.")
+        @Option(parsing: .unconditional, help: "-10 to 10 (default 0): workers take the highest priority queued job first.")
         var priority: Int?
 
         @Option(help: "Start the jobs no sooner than this from now: seconds, or 30s, 5m, 1h30m, 2d (at most a year).")

@@ -36,6 +36,15 @@ struct ArgumentTests {
             ["submit", "fail", "--retry-delay", "1"], ["submit", "fail", "--retries", "2", "--retry-delay", "3601"],
             ["submit", "--jobs", "3", "--retries", "2"], ["logs"], ["logs", "0"], ["logs", "1", "--stdout", "--stderr"],
             ["logs", "1", "2"],
+            ["submit", "fail", "--priority", "11"], ["submit", "fail", "--priority", "-11"],
+            ["submit", "fail", "--priority", "high"], ["submit", "fail", "--delay", "0"], ["submit", "fail", "--delay", "-5"],
+            ["submit", "fail", "--delay", "2y"], ["submit", "fail", "--delay", "400d"], ["submit", "fail", "--delay", "5m3"],
+            ["submit", "fail", "--delay", "soon"], ["submit", "fail", "--at", "tomorrow"],
+            ["submit", "fail", "--at", "2026-02-31T10:00"], ["submit", "fail", "--at", "2026-12-01T25:00"],
+            ["submit", "fail", "--at", "2026-12-01T10:00+25:00"], ["submit", "fail", "--at", "2026-12-01"],
+            ["submit", "fail", "--delay", "5s", "--at", "2030-01-01T00:00"], ["submit", "fail", "--after", "0"],
+            ["submit", "fail", "--after", "x"], ["submit", "fail", "--after", "1,1"], ["submit", "fail", "--after", "1,"],
+            ["submit", "fail", "--after", "-3"],
         ])
     func refuses(arguments: [String]) {
         #expect(throws: (any Error).self) { try ConcurctlCommand.parseAsRoot(ConcurctlCommand.prepared(arguments)) }
@@ -79,6 +88,43 @@ struct ArgumentTests {
         #expect(spec.delivery == .atMostOnce)
         let crash = try ConcurctlCommand.Submit.parse(["crash", "--force"])
         #expect(try crash.listedJobs() == [JobSpec(.crash(forced: true))])
+    }
+
+    @Test("reads delays with units and times in local time, with Z or with an offset")
+    func startTimes() throws {
+        for (text, seconds) in [("90", 90.0), ("0.5", 0.5), ("30s", 30), ("5m", 300), ("1h30m", 5400), ("2d", 172_800)] {
+            #expect(StartTime.seconds(ofDelay: text) == seconds, "\(text)")
+        }
+        for wrong in ["", "m", "5x", "1h30", "1.2.3s", "-"] { #expect(StartTime.seconds(ofDelay: wrong) == nil, "\(wrong)") }
+        #expect(StartTime.unixTime(of: "2026-12-01T18:00Z") == 1_796_148_000)
+        #expect(StartTime.unixTime(of: "2026-12-01 18:00:30+01:00") == 1_796_144_430.0)
+        #expect(StartTime.unixTime(of: "2026-12-01T18:00-0530") == 1_796_167_800.0)
+        // Local time: mktime with the zone of the environment (TZ).
+        setenv("TZ", "America/New_York", 1)
+        tzset()
+        defer {
+            unsetenv("TZ")
+            tzset()
+        }
+        #expect(StartTime.unixTime(of: "2026-12-01T18:00") == 1_796_166_000.0)
+        #expect(StartTime.localText(1_796_148_000 + 5 * 3600) == "2026-12-01 18:00:00")
+        // In the past, or more than a year ahead: refused with how far.
+        let now = 1_796_148_000.0
+        #expect {
+            try StartTime.unixTime(at: "2026-12-01T17:00Z", now: now)
+        } throws: { ($0 as? ClientFailure)?.message.contains("lies 1h00m in the past") == true }
+        #expect {
+            try StartTime.unixTime(at: "2028-12-01T17:00Z", now: now)
+        } throws: { ($0 as? ClientFailure)?.message.contains("more than a year ahead") == true }
+        #expect(try StartTime.unixTime(at: "2026-12-01T19:00Z", now: now) == now + 3600)
+    }
+
+    @Test("gives listed and generated jobs the priority, the start and the jobs to run after")
+    func placedJobs() throws {
+        let submit = try ConcurctlCommand.Submit.parse(["sleep:5", "fail", "--priority", "7", "--delay", "1m", "--after", "4, 9"])
+        let jobs = try submit.listedJobs(now: 1_800_000_000)
+        let placement = JobPlacement(priority: 7, startAt: 1_800_000_060, after: [4, 9])
+        #expect(jobs == [JobSpec(.sleep(milliseconds: 5), placement: placement), JobSpec(.fail, placement: placement)])
     }
 
     @Test("says what a wrong listed job should look like")
@@ -185,6 +231,30 @@ struct RenderingTests {
                 && lines[1].hasSuffix("prime"))
         #expect(Rendering.finishedJob(job) == "job 3 prime(97): done in 2 ms on worker 2: prime")
         #expect(Rendering.jobs([]) == ["no jobs"])
+    }
+
+    @Test("a scheduled job shows when it starts, a waiting one what it waits for, each with its priority by id")
+    func placedJobLines() {
+        setenv("TZ", "UTC", 1)
+        tzset()
+        defer {
+            unsetenv("TZ")
+            tzset()
+        }
+        let scheduled = JobInfo(
+            id: 4, spec: JobSpec(.fail, placement: JobPlacement(priority: 2, startAt: 1_796_148_000)), state: .scheduled,
+            attempts: 0, submittedAt: 100)
+        var waiting = JobInfo(
+            id: 5, spec: JobSpec(.fail, placement: JobPlacement(after: [1, 3])), state: .waiting, attempts: 0, submittedAt: 100)
+        waiting.waitingFor = [3]
+        let lines = Rendering.jobs([scheduled, waiting])
+        #expect(lines[1].contains("scheduled") && lines[1].hasSuffix("starts 2026-12-01 18:00:00"), "\(lines)")
+        #expect(lines[2].contains("waiting") && lines[2].hasSuffix("after 3"), "\(lines)")
+        #expect(
+            Rendering.jobDetails([scheduled, waiting]) == [
+                "job 4 has priority 2", "job 4 is scheduled to start at 2026-12-01 18:00:00",
+                "job 5 runs after 1, 3; it waits for 3",
+            ])
     }
 
     @Test("id lists collapse consecutive ids")

@@ -83,6 +83,20 @@ struct JobKindTests {
             (#"{"kind":"fail","retryDelay":2}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].retryDelay"),
             (#"{"kind":"fail","retries":2,"retryDelay":3601}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].retryDelay"),
             (#"{"kind":"fail","retries":2,"retryDelay":-1}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].retryDelay"),
+            (#"{"kind":"fail","priority":11}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].priority"),
+            (#"{"kind":"fail","priority":-11}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].priority"),
+            (#"{"kind":"fail","priority":1.5}"#, "org.varlink.service.InvalidParameter", "jobs[0].priority"),
+            (#"{"kind":"fail","startAt":5}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].startAt"),
+            (#"{"kind":"fail","startAt":1e300}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].startAt"),
+            (#"{"kind":"fail","startAt":"tomorrow"}"#, "org.varlink.service.InvalidParameter", "jobs[0].startAt"),
+            (#"{"kind":"fail","after":[0]}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].after"),
+            (#"{"kind":"fail","after":[3,3]}"#, "io.concur.Supervisor.InvalidValue", "jobs[0].after"),
+            (#"{"kind":"fail","after":[-2]}"#, "org.varlink.service.InvalidParameter", "jobs[0].after[0]"),
+            (#"{"kind":"fail","after":7}"#, "org.varlink.service.InvalidParameter", "jobs[0].after"),
+            (
+                "{\"kind\":\"fail\",\"after\":[\((1...1001).map(String.init).joined(separator: ","))]}",
+                "io.concur.Supervisor.InvalidValue", "jobs[0].after"
+            ),
         ])
     func wrongJSON(text: String, error name: String, parameter: String) throws {
         #expect {
@@ -91,6 +105,20 @@ struct JobKindTests {
             guard let error = error as? VarlinkError, error.name == name else { return false }
             return error.parameters["parameter"] == .string(parameter)
         }
+    }
+
+    @Test("a priority, a start time and the jobs to run after go through JSON and back, and only when set")
+    func placementRoundTrip() throws {
+        let placement = JobPlacement(priority: -4, startAt: 1_800_000_000.5, after: [3, 1])
+        let spec = JobSpec(.sleep(milliseconds: 5), placement: placement)
+        #expect(try JobSpec(json: spec.json, path: "job") == spec)
+        #expect(spec.priority == -4 && spec.startAt == 1_800_000_000.5 && spec.after == [3, 1])
+        guard case .object(let plain) = JobSpec(.sleep(milliseconds: 5)).json else { return }
+        #expect(plain["priority"] == nil && plain["startAt"] == nil && plain["after"] == nil)
+        // Set to the defaults again, a spec equals one never set.
+        var reset = spec
+        reset.placement = JobPlacement()
+        #expect(reset == JobSpec(.sleep(milliseconds: 5)))
     }
 
     @Test("the primes preset holds the classic 20 numbers")
@@ -125,6 +153,9 @@ struct WorkloadRequestTests {
         let request = try WorkloadRequest(parameters: ["count": 5])
         #expect(request == WorkloadRequest(count: 5, kind: .cpu, seed: nil, scale: 1))
         #expect(try WorkloadRequest(parameters: request.parameters) == request)
+        var placed = request
+        placed.placement = JobPlacement(priority: 3, startAt: 1_800_000_000, after: [2])
+        #expect(try WorkloadRequest(parameters: placed.parameters) == placed)
     }
 
     @Test(
@@ -134,7 +165,8 @@ struct WorkloadRequestTests {
             (["count": 1, "scale": -0.5], "scale"), (["count": 1, "kind": "quantum"], "kind"),
             (["count": 1, "seed": -1], "seed"),
             (["count": "5"], "count"), (["count": 1, "colour": "red"], "colour"), (["count": 1, "timeout": 0], "timeout"),
-            (["count": 1, "timeout": "1s"], "timeout"),
+            (["count": 1, "timeout": "1s"], "timeout"), (["count": 1, "priority": 20], "priority"),
+            (["count": 1, "startAt": -1], "startAt"), (["count": 1, "after": [0]], "after"),
         ] as [(JSONObject, String)])
     func wrongValues(parameters: JSONObject, parameter: String) {
         #expect {

@@ -31,11 +31,11 @@ package enum WorkloadGenerator {
         var random = SplitMix64(seed: seed)
         var jobs: [JobSpec] = []
         jobs.reserveCapacity(request.count)
+        // One spec changed per job: every job shares its options (one allocation, not one each).
+        var spec = JobSpec(.fail, timeout: request.timeout, placement: request.placement)
         for _ in 0..<request.count {
-            jobs.append(
-                JobSpec(
-                    job(of: request.kind, scale: request.scale, random: &random), timeout: request.timeout,
-                    placement: request.placement))
+            spec.kind = job(of: request.kind, scale: request.scale, random: &random)
+            jobs.append(spec)
         }
         return jobs
     }

@@ -190,7 +190,7 @@ package struct ControlService: VarlinkInterface {
                 throw SupervisorError.invalidValue(
                     parameter: "after",
                     reason:
-                        "job \(id) ended so long ago that its record is no longer kept (retain_finished), so how it ended is not known"
+                        "job \(id) ended so long ago that its record is no longer kept (--retain-jobs, retain_jobs), so how it ended is not known"
                 )
             }
         }

@@ -70,10 +70,10 @@ package struct JobTimetable: Sendable {
         return heap.min?.at
     }
 
-    /// Takes the jobs due by `now`, the earliest first (by id among equals).
-    package mutating func takeDue(now: UInt64) -> [JobID] {
+    /// Takes up to `limit` of the jobs due by `now`, the earliest first (by id among equals).
+    package mutating func takeDue(now: UInt64, limit: Int = .max) -> [JobID] {
         var due: [JobID] = []
-        while let next = nextDue(), next <= now {
+        while due.count < limit, let next = nextDue(), next <= now {
             let entry = heap.removeMin()
             remove(entry.id)
             due.append(entry.id)

@@ -56,13 +56,18 @@ extension PoolStateMachine {
     }
 
     /// Queues the jobs whose time came (their `startAt`, or a retry's delay), the earliest
-    /// first, and wakes waiting workers for them.
+    /// first, and wakes waiting workers for them: at most ``releaseBatch`` in one step, so that
+    /// a hundred thousand due at once do not hold the pool for long before the first runs
+    /// (``nextDue()`` is then already due: the caller calls again).
     package mutating func releaseDue(now: UInt64) -> [PoolAction] {
-        let due = timetable.takeDue(now: now)
+        let due = timetable.takeDue(now: now, limit: Self.releaseBatch)
         guard !due.isEmpty else { return [] }
         for id in due { queue.append(id, priority: table.job(id)?.spec.priority ?? 0) }
         return wakeWaiting(upTo: due.count)
     }
+
+    /// The most jobs ``releaseDue(now:)`` queues in one step.
+    package static let releaseBatch = 1024
 
     /// The earliest monotonic instant a scheduled or retrying job is due, if one waits: the
     /// runtime's loop wakes then rather than at its next step.

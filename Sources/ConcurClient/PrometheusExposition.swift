@@ -42,6 +42,8 @@ package enum PrometheusExposition {
             gauge("workers", "Live workers by state", Double(count), [("state", state)])
         }
         gauge("queue_jobs", "Jobs waiting in the queue", Double(status.queued))
+        gauge("scheduled_jobs", "Jobs waiting for their start time", Double(status.scheduled))
+        gauge("waiting_jobs", "Jobs waiting for the jobs they run after", Double(status.waiting))
         gauge("queue_limit_jobs", "The queue's limit", Double(status.maxQueue))
         gauge("running_jobs", "Jobs running now", Double(status.running))
         let totals = status.totals

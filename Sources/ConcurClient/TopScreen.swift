@@ -28,7 +28,7 @@ package enum TopScreen {
                 .bold
             ),
             (
-                "workers \(status.workers.live) (\(status.workers.busy) busy, \(status.workers.idle) idle, \(status.workers.retiring) retiring; target \(status.workers.target))  queue \(status.queued)  running \(status.running)  done \(status.totals.done)  failed \(status.totals.failed)",
+                "workers \(status.workers.live) (\(status.workers.busy) busy, \(status.workers.idle) idle, \(status.workers.retiring) retiring; target \(status.workers.target))  queue \(status.queued)\(status.scheduled > 0 ? "  scheduled \(status.scheduled)" : "")\(status.waiting > 0 ? "  waiting \(status.waiting)" : "")  running \(status.running)  done \(status.totals.done)  failed \(status.totals.failed)",
                 .plain
             ),
         ]

@@ -27,17 +27,32 @@ extension PoolStateMachine {
     /// ones are placed in id order (queued at their priority, scheduled, or waiting for the jobs
     /// they run after), finished ones kept for `ListJobs`. New ids continue from `nextJobID`.
     /// A job whose time passed while the daemon was down is queued; one a job it runs after
-    /// already cancels ends cancelled once the journal records (``startJournal()``).
+    /// already cancels ends cancelled once the journal records (``startJournal()``); one
+    /// waiting out a retry's delay waits for the rest of it.
     package mutating func restore(_ records: [JobRecord], nextJobID: JobID, now: UInt64 = 0) {
         for record in records.sorted(by: { $0.id < $1.id }) where record.id >= self.nextJobID {
             table.restore(record)
             self.nextJobID = record.id + 1
             guard !record.state.isFinal else { continue }
+            if let due = retryDue(of: record), due > now {
+                timetable.add(record.id, at: due, reason: .retry)
+                continue
+            }
             if case .cancelled(let reason) = place(record.id, spec: record.spec, now: now) {
                 restoredCancels.append((record.id, reason))
             }
         }
         self.nextJobID = max(self.nextJobID, nextJobID)
+    }
+
+    /// When a restored job that failed and waits for its retry may run again: its last failed
+    /// run's end plus its policy's wait, which depends only on the job and the retry (nil for a
+    /// job without a failed run). A run that ended before this boot reads as the clock's start,
+    /// so its wait is counted from there.
+    private func retryDue(of record: JobRecord) -> UInt64? {
+        guard let policy = record.spec.retry, let last = record.history.last else { return nil }
+        let wait = policy.wait(beforeRetry: record.history.count, of: record.id)
+        return last.finishedAt + UInt64(wait * 1e9)
     }
 
     /// Forgets finished records older than the retention's age (monotonic nanoseconds).

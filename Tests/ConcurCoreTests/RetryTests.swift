@@ -39,6 +39,25 @@ struct RetryTests {
         #expect(pool.totals.failed == 1 && pool.totals.retried == 2)
     }
 
+    @Test("a job restored while it waits out a retry's delay waits for the rest of it, not more, not less")
+    func restoredRetryWaits() throws {
+        var pool = try PoolFixture.pool(workers: 1)
+        let failedAt: UInt64 = 5_000_000_000
+        let attempt = AttemptRecord(attempt: 1, startedAt: failedAt - 1, finishedAt: failedAt, error: "exit 1")
+        pool.restore(
+            [
+                JobRecord(
+                    id: 1, spec: Self.failing(3, delay: 10), state: .queued, attempts: 1, submittedAt: 1, history: [attempt]),
+                JobRecord(
+                    id: 2, spec: Self.failing(3, delay: 1), state: .queued, attempts: 1, submittedAt: 1, history: [attempt]),
+            ], nextJobID: 3, now: failedAt + 3_000_000_000)
+        let due = failedAt + UInt64(RetryPolicy(retries: 3, delay: 10).wait(beforeRetry: 1, of: 1) * 1e9)
+        // Job 2's delay (at most 1.25 s) passed while the daemon was down: it is queued at once.
+        #expect(pool.retryingCount == 1 && pool.job(1)?.retryAt != nil && pool.job(2)?.retryAt == nil)
+        #expect(pool.nextDue() == due)
+        #expect(PoolFixture.take(&pool, 1, now: due - 1).map(\.id) == [2])
+    }
+
     @Test("the wait doubles, is capped at an hour and jittered between 0.75 and 1.25, the same for the same job")
     func delays() {
         let policy = RetryPolicy(retries: 30, delay: 2)

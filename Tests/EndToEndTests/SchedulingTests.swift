@@ -124,4 +124,29 @@ struct SchedulingTests {
         #expect(try second.ctl(["cancel", "4"]).status == 0)
         #expect(try Self.job(4, second).state == .cancelled)
     }
+
+    @Test("a job waiting out a retry's delay when concurd is killed waits for the rest of it after the restart")
+    func retryWaitSurvivesKill() throws {
+        let folder = try DurabilityTests.Folder()
+        let arguments = ["--workers", "1", "--execution-log", folder.executionLog]
+        let first = try TestDaemon(arguments, stateDirectory: folder.state)
+        _ = try first.ctl(["submit", "--retries", "1", "--retry-delay", "30", "fail"])
+        #expect(try eventually { try Self.job(1, first).retryAt != nil })
+        let retryAt = try #require(try Self.job(1, first).retryAt)
+        // A submit's reply waits for the journal, and the journal writes in order: once it
+        // comes, the failed run is durable too (killed before, the run would count for nothing
+        // and the job run again at the restart, as any run cut short is).
+        #expect(try first.ctl(["submit", "--delay", "1h", "sleep:1"]).status == 0)
+        first.signal(SIGKILL)
+        _ = first.waitForExit()
+
+        let second = try TestDaemon(arguments, stateDirectory: folder.state)
+        let restored = try Self.job(1, second)
+        #expect(restored.state == .queued && restored.history.count == 1)
+        #expect(abs((restored.retryAt ?? 0) - retryAt) < 0.5, "retry at \(String(describing: restored.retryAt)), was \(retryAt)")
+        Thread.sleep(forTimeInterval: 1)
+        let runs = try DurabilityTests.runs(in: folder.executionLog)
+        #expect(runs[1] == 1, "the retry ran before its delay ended: \(runs)\n\(second.log())")
+        #expect(try second.ctl(["cancel", "1", "2"]).status == 0)
+    }
 }

@@ -18,7 +18,7 @@ extension ConcurctlCommand {
         @Argument(help: "Ids of the jobs to cancel.")
         var ids: [Int64] = []
 
-        @Flag(help: "Cancel every queued job (running ones go on).")
+        @Flag(help: "Cancel every job not started: queued, scheduled or waiting for others (running ones go on).")
         var queued = false
 
         @OptionGroup var common: CommonOptions

@@ -12,7 +12,7 @@ package enum Rendering {
             "concurd \(status.version), pid \(status.pid), up \(formatDuration(status.uptimeSeconds)): \(status.phase.rawValue)",
             "model     \(status.model.rawValue)" + switches(status),
             "workers   \(workers.live) live (\(workers.busy) busy, \(workers.idle) idle, \(workers.retiring) retiring), target \(workers.target)",
-            "queue     \(status.queued) waiting, \(status.running) running (limit \(status.maxQueue))"
+            "queue     \(status.queued) queued, \(status.running) running (limit \(status.maxQueue))"
                 + (status.scheduled + status.waiting > 0
                     ? "; \(status.scheduled) scheduled, \(status.waiting) waiting for other jobs" : ""),
             "jobs      \(totals.submitted) submitted: \(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled; \(totals.retried) retried",
@@ -158,7 +158,7 @@ package enum Rendering {
     /// escaped for the terminal.
     static func outcome(_ job: JobInfo) -> String {
         if job.state == .scheduled, let startAt = job.spec.startAt { return "starts \(StartTime.localText(startAt))" }
-        if job.state == .waiting { return "after \(job.waitingFor.map(String.init).joined(separator: ", "))" }
+        if job.state == .waiting { return "after \(idRange(job.waitingFor))" }
         guard job.state != .done, let error = job.error else {
             return TerminalText.escaped(job.result?.summary ?? job.error ?? "")
         }
@@ -172,11 +172,20 @@ package enum Rendering {
             "\(total) job\(total == 1 ? "" : "s") finished in \(formatDuration(seconds)): \(done) done, \(failed) failed, \(cancelled) cancelled"
     }
 
-    /// `1-20` or `3, 5, 9`: the ids of a submit.
+    /// `1-20` or `3-5, 8, 11-14`: ids, sorted, with runs of consecutive ones collapsed; past
+    /// ten runs, the rest is counted (`3-5, 8, ... (1000 jobs)`).
     package static func idRange(_ ids: [UInt64]) -> String {
-        guard let first = ids.first, let last = ids.last else { return "none" }
-        if ids.count > 1 && last - first + 1 == UInt64(ids.count) { return "\(first)-\(last)" }
-        if ids.count == 1 { return "\(first)" }
-        return ids.count <= 10 ? ids.map(String.init).joined(separator: ", ") : "\(first)...\(last) (\(ids.count) jobs)"
+        guard !ids.isEmpty else { return "none" }
+        var runs: [ClosedRange<UInt64>] = []
+        for id in ids.sorted() {
+            if let last = runs.last, id <= last.upperBound + 1 {
+                runs[runs.count - 1] = last.lowerBound...max(last.upperBound, id)
+            } else {
+                runs.append(id...id)
+            }
+        }
+        let text = runs.prefix(10).map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }
+            .joined(separator: ", ")
+        return runs.count > 10 ? "\(text), ... (\(ids.count) jobs)" : text
     }
 }

@@ -34,7 +34,7 @@ package enum StartTime {
             return "--delay '\(text)' is not a duration: give seconds (90) or a number with s, m, h or d (30s, 5m, 1h30m)"
         }
         guard seconds > 0 else { return "--delay must be more than 0 seconds (leave it out to start at once)" }
-        guard seconds <= JobLimits.furthestStart else { return "--delay '\(text)' is more than a year" }
+        guard seconds <= JobLimits.furthestStart else { return "--delay '\(text)' is more than a year (366 days)" }
         return nil
     }
 
@@ -110,7 +110,7 @@ package enum StartTime {
         }
         if time > now + JobLimits.furthestStart {
             throw ClientFailure(
-                "--at \(text) lies more than a year ahead: concurd schedules up to a year",
+                "--at \(text) lies more than a year ahead: concurd schedules up to 366 days ahead",
                 exitCode: ClientFailure.ExitStatus.usage)
         }
         return time

@@ -75,7 +75,9 @@ extension ConcurctlCommand {
         @Option(parsing: .unconditional, help: "-10 to 10 (default 0): workers take the highest priority queued job first.")
         var priority: Int?
 
-        @Option(help: "Start the jobs no sooner than this from now: seconds, or 30s, 5m, 1h30m, 2d (at most a year).")
+        @Option(
+            parsing: .unconditional,
+            help: "Start the jobs no sooner than this from now: seconds, or 30s, 5m, 1h30m, 2d (at most 366 days).")
         var delay: String?
 
         @Option(help: "Start the jobs no sooner than this time: YYYY-MM-DDTHH:MM[:SS], local unless Z or +HH:MM follows.")

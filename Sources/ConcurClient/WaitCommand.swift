@@ -16,7 +16,7 @@ extension ConcurctlCommand {
         @Argument(help: "Ids of the jobs to wait for.")
         var ids: [Int64] = []
 
-        @Flag(help: "Wait for every job queued or running at the call.")
+        @Flag(help: "Wait for every job not ended at the call: queued, scheduled, waiting for others, or running.")
         var all = false
 
         @Option(help: "Give up after this many seconds (0.001 to 31536000; default: as long as it takes).")

@@ -66,7 +66,9 @@ extension PoolStateMachine {
                 held[job.id] = (workerID, position == 0)
             }
         }
-        let fromQueue = queue.remove(wanted.subtracting(held.keys)).union(removeFromWaits(wanted))
+        // During a drain the queue is empty: every job not held is one kept in the journal.
+        let fromQueue = queue.remove(wanted.subtracting(held.keys))
+        removeFromWaits(wanted)
         var released = Set<WorkerID>()
         for id in wanted.sorted() {
             guard let (workerID, running) = held[id] else {

@@ -38,14 +38,19 @@ extension PoolStateMachine {
         nextJobID += JobID(specs.count)
         var queued = specs.count
         var cancels: [(JobID, String)] = []
+        var highest = 0
         if plain {
             queue.append(contentsOf: first..<nextJobID)
         } else {
             queued = 0
+            highest = JobLimits.priority.lowerBound
             for (offset, spec) in specs.enumerated() {
                 let id = first + JobID(offset)
+                if spec.priority != 0 { prioritiesInUse = true }
                 switch place(id, spec: spec, now: now) {
-                case .queued: queued += 1
+                case .queued:
+                    queued += 1
+                    highest = max(highest, spec.priority)
                 case .waiting: break
                 case .cancelled(let reason): cancels.append((id, reason))
                 }
@@ -59,6 +64,7 @@ extension PoolStateMachine {
             watches[watchID!] = Watch(ids: [], range: first...(nextJobID - 1), remaining: specs.count)
         }
         var actions = wakeWaiting(upTo: queued)
+        if queued > 0 && prioritiesInUse { actions += reclaimHeld(below: highest) }
         for (id, reason) in cancels {
             cancelling[id] = reason
             actions += complete(id, outcome: .cancelled(reason), startedAt: nil, now: now)
@@ -75,7 +81,7 @@ extension PoolStateMachine {
                 throw .badStartTime(reason: "its start time lies \(formatDuration(unixNow - startAt)) in the past")
             }
             if startAt > unixNow + JobLimits.furthestStart {
-                throw .badStartTime(reason: "its start time lies more than a year ahead")
+                throw .badStartTime(reason: "its start time lies more than a year (366 days) ahead")
             }
         }
         for other in spec.after {

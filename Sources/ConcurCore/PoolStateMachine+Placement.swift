@@ -50,6 +50,20 @@ extension PoolStateMachine {
         return .queued
     }
 
+    /// Asks every worker that holds, unstarted, a job of lower priority than `priority` (one
+    /// just queued) to give its unstarted jobs back, so that the new job runs before them: a
+    /// prefetch must not overtake a priority. Only once priorities other than 0 were used.
+    mutating func reclaimHeld(below priority: Int) -> [PoolAction] {
+        guard prioritiesInUse else { return [] }
+        var actions: [PoolAction] = []
+        for (id, worker) in workers where worker.outstanding.count > 1 && !worker.releaseRequested {
+            guard worker.outstanding.dropFirst().contains(where: { $0.spec.priority < priority }) else { continue }
+            workers[id]?.releaseRequested = true
+            actions.append(.release(id))
+        }
+        return actions
+    }
+
     /// Why a job is cancelled when one it runs after ended in `state`.
     static func dependencyReason(_ other: JobID, state: JobState) -> String {
         "job \(other), which it runs after, \(state == .failed ? "failed" : "was cancelled")"
@@ -60,22 +74,33 @@ extension PoolStateMachine {
     /// a hundred thousand due at once do not hold the pool for long before the first runs
     /// (``nextDue()`` is then already due: the caller calls again).
     package mutating func releaseDue(now: UInt64) -> [PoolAction] {
+        // During a drain they wait in the journal for the next start.
+        guard intakeOpen else { return [] }
         let due = timetable.takeDue(now: now, limit: Self.releaseBatch)
         guard !due.isEmpty else { return [] }
-        for id in due { queue.append(id, priority: table.job(id)?.spec.priority ?? 0) }
-        return wakeWaiting(upTo: due.count)
+        var highest = JobLimits.priority.lowerBound
+        for id in due {
+            let priority = table.job(id)?.spec.priority ?? 0
+            highest = max(highest, priority)
+            queue.append(id, priority: priority)
+        }
+        return wakeWaiting(upTo: due.count) + reclaimHeld(below: highest)
     }
 
     /// The most jobs ``releaseDue(now:)`` queues in one step.
     package static let releaseBatch = 1024
 
-    /// The earliest monotonic instant a scheduled or retrying job is due, if one waits: the
-    /// runtime's loop wakes then rather than at its next step.
-    package mutating func nextDue() -> UInt64? { timetable.nextDue() }
+    /// The earliest monotonic instant a scheduled or retrying job is due, if one waits (none
+    /// during a drain: they wait for the next start): the runtime's loop wakes then rather
+    /// than at its next step.
+    package mutating func nextDue() -> UInt64? { intakeOpen ? timetable.nextDue() : nil }
 
     /// After job `id` ended in `outcome`: those that waited for it go on (all their jobs done)
     /// or are cancelled (this one failed or was cancelled), which may end jobs waiting for them
-    /// in turn.
+    /// in turn. The chain is walked with a work list, not by recursion: a chain of any length
+    /// is settled in one call without growing the stack (``complete(_:outcome:startedAt:now:)``
+    /// of a cancelled dependent only adds it to the list). During a drain a job released stays
+    /// queued in the journal, where the drain left it.
     @inline(never)
     mutating func settleDependents(of id: JobID, outcome: JobOutcome, now: UInt64) -> [PoolAction] {
         let state: JobState =
@@ -84,24 +109,38 @@ extension PoolStateMachine {
             case .failed: .failed
             case .cancelled: .cancelled
             }
-        let (released, cancelled) = dependencies.settle(id, done: state == .done)
+        guard settling == nil else {
+            settling?.append((id, state))
+            return []
+        }
+        settling = [(id, state)]
         var actions: [PoolAction] = []
         var queued = 0
-        for other in released {
-            guard let spec = table.job(other)?.spec else { continue }
-            if case .queued = placeWhenFree(other, spec: spec, now: now) { queued += 1 }
+        var next = 0
+        // Read in place: a copy held across the loop would make each append copy the list.
+        while next < settling?.count ?? 0, let (ended, state) = settling?[next] {
+            next += 1
+            let (released, cancelled) = dependencies.settle(ended, done: state == .done)
+            for other in released where intakeOpen {
+                guard let spec = table.job(other)?.spec else { continue }
+                if case .queued = placeWhenFree(other, spec: spec, now: now) { queued += 1 }
+            }
+            for other in cancelled {
+                let reason = Self.dependencyReason(ended, state: state)
+                // Kept in the journal by a drain, it ends now instead.
+                if !intakeOpen && table.isJournaled { keptForRestart -= 1 }
+                cancelling[other] = reason
+                actions += complete(other, outcome: .cancelled(reason), startedAt: nil, now: now)
+            }
         }
+        settling = nil
         if queued > 0 { actions += wakeWaiting(upTo: queued) }
-        for other in cancelled {
-            let reason = Self.dependencyReason(id, state: state)
-            cancelling[other] = reason
-            actions += complete(other, outcome: .cancelled(reason), startedAt: nil, now: now)
-        }
         return actions
     }
 
     /// Takes those of `ids` that wait for their time or for other jobs off their wait; returns
     /// those it held.
+    @discardableResult
     mutating func removeFromWaits(_ ids: Set<JobID>) -> Set<JobID> {
         guard !timetable.isEmpty || !dependencies.isEmpty else { return [] }
         return ids.filter { timetable.remove($0) || dependencies.remove($0) }

@@ -14,13 +14,12 @@ extension PoolStateMachine {
         target = 0
         record(.draining, "draining: intake closed, \(runningCount) running jobs finishing", now: now)
         var actions: [PoolAction] = []
-        // Waiting for their time or for other jobs, they are queued jobs to the journal; the
-        // next start places them again.
-        let queued = queue.removeAll() + timetable.removeAll() + dependencies.removeAll()
         if table.isJournaled {
-            keptForRestart += queued.count
+            // They stay queued in the journal for the next start; those waiting for their time
+            // or for other jobs keep waiting (and showing) as such, and a cancel still cascades.
+            keptForRestart += queue.removeAll().count + timetable.count + dependencies.count
         } else {
-            for jobID in queued {
+            for jobID in queue.removeAll() + timetable.removeAll() + dependencies.removeAll() {
                 actions += complete(jobID, outcome: .cancelled(reason), startedAt: nil, now: now)
             }
         }

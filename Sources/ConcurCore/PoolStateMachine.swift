@@ -176,6 +176,12 @@ package struct PoolStateMachine: Sendable {
     var timetable = JobTimetable()
     /// Jobs waiting for others to end done.
     var dependencies = JobDependencies()
+    /// Whether a job of a priority other than 0 was ever accepted (until then no prefetched job
+    /// can be overtaken: see ``reclaimHeld(below:)``).
+    var prioritiesInUse = false
+    /// Jobs that ended whose dependents are being settled, while a cascade is walked (nil
+    /// otherwise): see ``settleDependents(of:outcome:now:)``.
+    var settling: [(JobID, JobState)]?
     /// Jobs restored from the journal that a job they run after, already ended, cancels once
     /// the journal records (``startJournal()``), with the reason.
     var restoredCancels: [(JobID, String)] = []

@@ -85,7 +85,7 @@ public enum JobLimits {
     /// The Unix times a job's `startAt` may hold at all (2000 to 2100); the daemon accepts only
     /// times from now to ``furthestStart`` ahead.
     public static let unixTime: ClosedRange<Double> = 946_684_800...4_102_444_800
-    /// How far ahead a job may be scheduled, in seconds (a year).
+    /// How far ahead a job may be scheduled, in seconds (a year, leap years included: 366 days).
     public static let furthestStart = 366.0 * 86_400
 }
 

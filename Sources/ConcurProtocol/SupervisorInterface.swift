@@ -89,7 +89,7 @@ public enum SupervisorInterface {
           # first out within a priority (strict: lower ones wait while higher ones keep coming).
           priority: ?int,
           # Unix seconds before which the job does not start (state scheduled); at submit no
-          # more than a second in the past and at most a year ahead.
+          # more than a second in the past and at most 366 days ahead.
           startAt: ?float,
           # Ids of jobs that must all end done before this one starts (state waiting); if one
           # fails or is cancelled, so is this one. Each must exist at submit (at most 1000).

@@ -198,7 +198,7 @@ struct RenderingTests {
         #expect(
             Rendering.status(status) == [
                 "concurd 0.1.0, pid 42, up 3m12s: serving", "model     threads",
-                "workers   4 live (1 busy, 3 idle, 0 retiring), target 4", "queue     7 waiting, 1 running (limit 100)",
+                "workers   4 live (1 busy, 3 idle, 0 retiring), target 4", "queue     7 queued, 1 running (limit 100)",
                 "jobs      10 submitted: 2 done, 0 failed, 0 cancelled; 0 retried",
             ])
     }
@@ -262,6 +262,11 @@ struct RenderingTests {
         #expect(Rendering.idRange([1, 2, 3]) == "1-3")
         #expect(Rendering.idRange([4]) == "4")
         #expect(Rendering.idRange([1, 5]) == "1, 5")
+        #expect(Rendering.idRange([3, 4, 5, 8, 9, 10, 17, 22, 41, 42, 43]) == "3-5, 8-10, 17, 22, 41-43")
+        #expect(
+            Rendering.idRange(Array(1...1000).filter { $0 % 3 != 0 })
+                == "1-2, 4-5, 7-8, 10-11, 13-14, 16-17, 19-20, 22-23, 25-26, 28-29, ... (667 jobs)")
+        #expect(Rendering.idRange([]) == "none")
     }
 }
 

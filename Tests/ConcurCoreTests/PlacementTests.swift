@@ -87,7 +87,7 @@ struct PlacementTests {
                 _ = try pool.submit([Self.sleep(1), Self.sleep(1, JobPlacement(startAt: startAt))], now: Self.now)
             } throws: { error in
                 guard case .badStartTime(let reason) = error as? SubmitError else { return false }
-                return reason.contains(startAt < Self.unixNow ? "in the past" : "a year ahead")
+                return reason.contains(startAt < Self.unixNow ? "in the past" : "more than a year")
             }
         }
         #expect(pool.totals.submitted == 0)
@@ -174,7 +174,7 @@ struct PlacementTests {
         #expect(throws: SubmitError.queueFull(limit: 3, queued: 3)) { try pool.submit([Self.sleep(4)], now: Self.now) }
     }
 
-    @Test("a drain keeps scheduled and waiting jobs in the journal, or cancels them without one")
+    @Test("a drain keeps scheduled and waiting jobs in the journal, showing as such, or cancels them without one")
     func drainKeepsWaiting() throws {
         for journaled in [true, false] {
             var pool = try PoolFixture.pool(workers: 1)
@@ -182,13 +182,48 @@ struct PlacementTests {
             _ = try pool.submit([Self.sleep(1, JobPlacement(startAt: Self.unixNow + 5))], now: Self.now)
             _ = try pool.submit([Self.sleep(2, JobPlacement(after: [1]))], now: Self.now)
             _ = pool.beginDrain(now: Self.now)
-            #expect(pool.scheduledCount == 0 && pool.waitingCount == 0)
             if journaled {
-                #expect(pool.keptForRestart == 2 && pool.job(1)?.state == .queued && pool.job(2)?.state == .queued)
+                #expect(pool.keptForRestart == 2 && pool.job(1)?.state == .scheduled && pool.job(2)?.state == .waiting)
+                // Their time comes during the drain: they stay for the next start.
+                #expect(pool.releaseDue(now: .max).isEmpty && pool.nextDue() == nil && pool.queuedCount == 0)
+                // A cancel still cascades, and both end for good.
+                _ = try pool.cancel([1], reason: "cancelled by uid 0", now: Self.now)
+                #expect(pool.job(2)?.state == .cancelled && pool.keptForRestart == 0 && pool.waitingCount == 0)
             } else {
-                #expect(pool.totals.cancelled == 2)
+                #expect(pool.totals.cancelled == 2 && pool.scheduledCount == 0 && pool.waitingCount == 0)
             }
         }
+    }
+
+    @Test("a chain of 50,000 jobs is cancelled down to its end in one step, without recursion")
+    func longChain() throws {
+        var pool = try PoolFixture.pool(workers: 1, maxQueue: 60_000)
+        _ = try pool.submit([Self.sleep(1, JobPlacement(startAt: Self.unixNow + 5))], now: Self.now)
+        for id: JobID in 1..<50_000 {
+            _ = try pool.submit([Self.sleep(1, JobPlacement(after: [id]))], now: Self.now)
+        }
+        #expect(pool.waitingCount == 49_999)
+        _ = try pool.cancel([1], reason: "cancelled by uid 0", now: Self.now)
+        #expect(pool.waitingCount == 0 && pool.totals.cancelled == 50_000)
+        #expect(pool.job(50_000)?.error == "job 49999, which it runs after, was cancelled")
+    }
+
+    @Test("a job of higher priority than those a worker prefetched makes it give them back, so it runs before them")
+    func prefetchYieldsToPriority() throws {
+        var pool = try PoolFixture.pool(workers: 1)
+        _ = try pool.submit(Array(repeating: Self.sleep(1, JobPlacement(priority: -5)), count: 4), now: Self.now)
+        let held = PoolFixture.take(&pool, 1, limit: 4, now: Self.now)
+        #expect(held.count == 4)
+        let (_, _, actions) = try pool.submit([Self.sleep(2, JobPlacement(priority: 10))], now: Self.now)
+        #expect(actions.contains(.release(1)))
+        _ = pool.returnJobs(worker: 1, ids: [2, 3, 4], now: Self.now)
+        _ = pool.finish(worker: 1, job: 1, outcome: PoolFixture.ok, now: Self.now)
+        #expect(Self.drainOrder(&pool) == [5, 2, 3, 4])
+        // One of the same priority or lower does not.
+        _ = try pool.submit(Array(repeating: Self.sleep(1), count: 3), now: Self.now)
+        _ = PoolFixture.take(&pool, 1, limit: 3, now: Self.now)
+        let (_, _, same) = try pool.submit([Self.sleep(3, JobPlacement(priority: -1))], now: Self.now)
+        #expect(!same.contains(.release(1)))
     }
 
     @Test("restored jobs are placed again: scheduled if their time is ahead, queued if it passed, waiting for unfinished ones")

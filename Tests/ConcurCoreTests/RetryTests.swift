@@ -115,7 +115,7 @@ struct RetryTests {
         #expect(
             journaled.takeJournalChanges().changes.contains { if case .retrying(1, _, attempts: 1) = $0 { true } else { false } })
         _ = journaled.beginDrain(now: 30)
-        #expect(journaled.keptForRestart == 1 && journaled.retryingCount == 0 && journaled.job(1)?.state == .queued)
+        #expect(journaled.keptForRestart == 1 && journaled.retryingCount == 1 && journaled.job(1)?.state == .queued)
 
         // A run that fails during a drain: with a journal its retry waits there for the next start.
         var draining = try PoolFixture.pool(workers: 1)

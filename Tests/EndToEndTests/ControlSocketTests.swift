@@ -99,7 +99,7 @@ struct ControlSocketTests {
         #expect(status.status == 0)
         #expect(status.lines.contains("model     threads"))
         #expect(status.lines.contains("workers   3 live (0 busy, 3 idle, 0 retiring), target 3"))
-        #expect(status.lines.contains("queue     0 waiting, 0 running (limit 500)"))
+        #expect(status.lines.contains("queue     0 queued, 0 running (limit 500)"))
         let stats = try daemon.ctl(["stats"])
         #expect(stats.lines.contains { $0.hasPrefix("  run") })
         #expect(stats.lines.filter { $0.contains("threads") && ($0.contains("idle") || $0.contains("busy")) }.count == 3)

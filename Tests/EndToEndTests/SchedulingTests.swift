@@ -43,6 +43,14 @@ struct SchedulingTests {
         #expect(try daemon.ctl(["wait", "--all", "--timeout", "30"]).status == 0)
         let starts = try Self.starts(in: folder.executionLog)
         #expect(starts == [6, 3, 4, 1, 2, 5], "\(starts)")
+        // Jobs the worker took ahead (it prefetches) do not overtake a higher priority that
+        // comes after them: it gives them back.
+        _ = try daemon.ctl(["submit", "--priority", "-5", "sleep:300", "sleep:300", "sleep:300", "sleep:300"])
+        #expect(try eventually { try daemon.status().running == 1 })
+        _ = try daemon.ctl(["submit", "--priority", "10", "sleep:1"])
+        #expect(try daemon.ctl(["wait", "--all", "--timeout", "30"]).status == 0)
+        let later = try Self.starts(in: folder.executionLog).dropFirst(6)
+        #expect(Array(later) == [7, 11, 8, 9, 10], "\(later)")
     }
 
     @Test("a delayed job is listed scheduled with its time, does not start before it, and starts once it passed; --at too")

@@ -88,14 +88,17 @@ package enum Rendering {
     /// `jobs`: one row per job.
     package static func jobs(_ jobs: [JobInfo]) -> [String] {
         guard !jobs.isEmpty else { return ["no jobs"] }
+        // A priority column only when one of them has a priority.
+        let priorities = jobs.contains { $0.spec.priority != 0 }
         var lines = [
-            leftPad("ID", 8) + "  " + rightPad("STATE", 10) + rightPad("JOB", 26) + leftPad("TRIES", 5) + leftPad("WORKER", 8)
-                + leftPad("WAIT", 10) + leftPad("RUN", 10) + "  RESULT"
+            leftPad("ID", 8) + "  " + rightPad("STATE", 10) + rightPad("JOB", 26) + (priorities ? leftPad("PRI", 4) : "")
+                + leftPad("TRIES", 6) + leftPad("WORKER", 8) + leftPad("WAIT", 10) + leftPad("RUN", 10) + "  RESULT"
         ]
         for job in jobs {
             lines.append(
                 leftPad(String(job.id), 8) + "  " + rightPad(job.state.rawValue, 10) + rightPad(label(job), 26)
-                    + leftPad(String(job.attempts), 5) + leftPad(job.worker.map(String.init) ?? "-", 8)
+                    + (priorities ? leftPad(String(job.spec.priority), 4) : "")
+                    + leftPad(String(job.attempts), 6) + leftPad(job.worker.map(String.init) ?? "-", 8)
                     + leftPad(job.waitSeconds.map(formatDuration) ?? "-", 10)
                     + leftPad(job.runSeconds.map(formatDuration) ?? "-", 10)
                     + "  " + outcome(job))

@@ -12,12 +12,14 @@ package enum SubmitError: Error, Sendable, Equatable {
     case crashRefused(model: ConcurrencyModel)
     /// The journal could not record the jobs; the reason says why and what happened to them.
     case notDurable(reason: String)
-    /// A job's `startAt` lies in the past or further ahead than a year; the reason says which.
-    case badStartTime(reason: String)
-    /// A job runs after a job that was never submitted (or is itself in the same batch).
-    case unknownDependency(JobID)
-    /// A job runs after a job whose record is no longer kept: how it ended is not known.
-    case forgottenDependency(JobID)
+    /// The job at `index` of the batch has a `startAt` in the past or further ahead than a
+    /// year; the reason says which.
+    case badStartTime(index: Int, reason: String)
+    /// The job at `index` runs after a job that was never submitted (or is in the same batch).
+    case unknownDependency(index: Int, JobID)
+    /// The job at `index` runs after a job whose record is no longer kept: how it ended is
+    /// not known.
+    case forgottenDependency(index: Int, JobID)
 }
 
 /// Why a resize was refused.

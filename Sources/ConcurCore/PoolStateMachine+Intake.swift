@@ -20,9 +20,9 @@ extension PoolStateMachine {
             }
         }
         var plain = true
-        for spec in specs where spec.priority != 0 || spec.startAt != nil || !spec.after.isEmpty {
+        for (index, spec) in specs.enumerated() where spec.priority != 0 || spec.startAt != nil || !spec.after.isEmpty {
             plain = false
-            try check(spec, now: now)
+            try check(spec, index: index, now: now)
         }
         guard queue.canAccept(specs.count, others: timetable.count + dependencies.count) else {
             throw .queueFull(limit: queue.limit, queued: acceptedWaiting)
@@ -73,20 +73,20 @@ extension PoolStateMachine {
     }
 
     /// Checks a job's time and the jobs it runs after, for ``submit(_:now:watch:)``.
-    private func check(_ spec: JobSpec, now: UInt64) throws(SubmitError) {
+    private func check(_ spec: JobSpec, index: Int, now: UInt64) throws(SubmitError) {
         if let startAt = spec.startAt {
             let unixNow = clock.unixTime(now)
             // A second's slack: a client's "now" reaches the daemon a little later.
             if startAt < unixNow - 1 {
-                throw .badStartTime(reason: "its start time lies \(formatDuration(unixNow - startAt)) in the past")
+                throw .badStartTime(index: index, reason: "its start time lies \(formatDuration(unixNow - startAt)) in the past")
             }
             if startAt > unixNow + JobLimits.furthestStart {
-                throw .badStartTime(reason: "its start time lies more than a year (366 days) ahead")
+                throw .badStartTime(index: index, reason: "its start time lies more than a year (366 days) ahead")
             }
         }
         for other in spec.after {
-            guard other < nextJobID else { throw .unknownDependency(other) }
-            guard table[other] != nil else { throw .forgottenDependency(other) }
+            guard other < nextJobID else { throw .unknownDependency(index: index, other) }
+            guard table[other] != nil else { throw .forgottenDependency(index: index, other) }
         }
     }
 

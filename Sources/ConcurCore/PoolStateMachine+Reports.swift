@@ -78,8 +78,10 @@ extension PoolStateMachine {
     package func jobIDs(state: JobState?, limit: Int) -> [JobID] {
         switch state {
         case .queued:
-            // Then those waiting out a retry's delay, the soonest first.
-            return Array((queue.prefix(limit) + timetable.ids(reason: .retry)).prefix(limit))
+            // First those workers took ahead (each runs next on its worker), then the queue,
+            // then those waiting out a retry's delay, the soonest first.
+            let held = workers.keys.sorted().flatMap { workers[$0]?.outstanding.dropFirst().map(\.id) ?? [] }
+            return Array((held + queue.prefix(limit) + timetable.ids(reason: .retry)).prefix(limit))
         case .scheduled:
             return Array(timetable.ids(reason: .scheduled).prefix(limit))
         case .waiting:

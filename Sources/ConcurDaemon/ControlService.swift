@@ -111,7 +111,9 @@ package struct ControlService: VarlinkInterface {
                 throw SupervisorError.invalidValue(parameter: "jobs[\(index)].cwd", reason: problem)
             }
         }
-        try accept(jobs, peer: peer, responder: responder) { ids in ["ids": .array(ids.map { $0.json })] }
+        try accept(
+            jobs, peer: peer, responder: responder, naming: { "jobs[\($0)].\($1)" },
+            header: { ids in ["ids": .array(ids.map { $0.json })] })
     }
 
     private func generate(_ parameters: JSONObject, peer: VarlinkPeer, responder: VarlinkResponder) throws(VarlinkError) {
@@ -124,20 +126,22 @@ package struct ControlService: VarlinkInterface {
         }
         let seed = request.seed ?? WorkloadGenerator.randomSeed()
         let jobs = WorkloadGenerator.jobs(for: request, seed: seed)
-        try accept(jobs, peer: peer, responder: responder) { ids in
-            [
-                "first": ids.lowerBound.json, "last": (ids.upperBound - 1).json, "count": ids.count.json,
-                "seed": Int64(bitPattern: seed).json,
-            ]
-        }
+        try accept(
+            jobs, peer: peer, responder: responder, naming: { $1 },
+            header: { ids in
+                [
+                    "first": ids.lowerBound.json, "last": (ids.upperBound - 1).json, "count": ids.count.json,
+                    "seed": Int64(bitPattern: seed).json,
+                ]
+            })
     }
 
     /// Queues `jobs` and replies with `header(ids)` once the journal holds them (the event loop
     /// does not wait: the reply is sent from the journal's thread after its commit); with
     /// `more`, then streams each job as it finishes (the watch starts atomically with the
-    /// submit, so none is missed).
+    /// submit, so none is missed). A refused job's field is named by `naming(index, field)`.
     private func accept(
-        _ jobs: [JobSpec], peer: VarlinkPeer, responder: VarlinkResponder,
+        _ jobs: [JobSpec], peer: VarlinkPeer, responder: VarlinkResponder, naming: (Int, String) -> String,
         header: @escaping @Sendable (Range<JobID>) -> JSONObject
     ) throws(VarlinkError) {
         let stream = responder.more ? makeStream(peer: peer, responder: responder) : nil
@@ -160,7 +164,7 @@ package struct ControlService: VarlinkInterface {
             }
         }
         do {
-            let (ids, watch) = try mapSubmit { () throws(SubmitError) in
+            let (ids, watch) = try mapSubmit(naming: naming) { () throws(SubmitError) in
                 try supervisor.pool.submit(jobs, watch: stream?.sink) { failure in reply.durable(failure) }
             }
             reply.accepted(ids, watch: watch)
@@ -170,7 +174,7 @@ package struct ControlService: VarlinkInterface {
         }
     }
 
-    private func mapSubmit<T>(_ body: () throws(SubmitError) -> T) throws(VarlinkError) -> T {
+    private func mapSubmit<T>(naming: (Int, String) -> String, _ body: () throws(SubmitError) -> T) throws(VarlinkError) -> T {
         do {
             return try body()
         } catch {
@@ -180,15 +184,16 @@ package struct ControlService: VarlinkInterface {
             case .execDisabled: throw SupervisorError.execDisabled
             case .crashRefused(let model): throw SupervisorError.crashRefused(model: model)
             case .notDurable(let reason): throw SupervisorError.journalUnavailable(reason: reason)
-            case .badStartTime(let reason):
+            case .badStartTime(let index, let reason):
                 throw SupervisorError.invalidValue(
-                    parameter: "startAt", reason: "\(reason); a job may start from now to a year ahead")
-            case .unknownDependency(let id):
+                    parameter: naming(index, "startAt"), reason: "\(reason); a job may start from now to 366 days ahead")
+            case .unknownDependency(let index, let id):
                 throw SupervisorError.invalidValue(
-                    parameter: "after", reason: "job \(id) was never submitted; a job runs only after jobs that exist")
-            case .forgottenDependency(let id):
+                    parameter: naming(index, "after"),
+                    reason: "job \(id) was never submitted; a job runs only after jobs that exist")
+            case .forgottenDependency(let index, let id):
                 throw SupervisorError.invalidValue(
-                    parameter: "after",
+                    parameter: naming(index, "after"),
                     reason:
                         "job \(id) ended so long ago that its record is no longer kept (--retain-jobs, retain_jobs), so how it ended is not known"
                 )

@@ -86,7 +86,7 @@ struct PlacementTests {
             #expect {
                 _ = try pool.submit([Self.sleep(1), Self.sleep(1, JobPlacement(startAt: startAt))], now: Self.now)
             } throws: { error in
-                guard case .badStartTime(let reason) = error as? SubmitError else { return false }
+                guard case .badStartTime(1, let reason) = error as? SubmitError else { return false }
                 return reason.contains(startAt < Self.unixNow ? "in the past" : "more than a year")
             }
         }
@@ -141,10 +141,10 @@ struct PlacementTests {
         for id in pool.workers.keys { pool.workerReady(id, osID: id, now: 0) }
         _ = try pool.submit([Self.sleep(1), Self.sleep(2)], now: Self.now)
         #expect(Self.drainOrder(&pool) == [1, 2])
-        #expect(throws: SubmitError.unknownDependency(3)) {
+        #expect(throws: SubmitError.unknownDependency(index: 0, 3)) {
             try pool.submit([Self.sleep(3, JobPlacement(after: [3]))], now: Self.now)
         }
-        #expect(throws: SubmitError.forgottenDependency(1)) {
+        #expect(throws: SubmitError.forgottenDependency(index: 0, 1)) {
             try pool.submit([Self.sleep(3, JobPlacement(after: [2, 1]))], now: Self.now)
         }
         #expect(pool.totals.submitted == 2)
@@ -214,10 +214,13 @@ struct PlacementTests {
         _ = try pool.submit(Array(repeating: Self.sleep(1, JobPlacement(priority: -5)), count: 4), now: Self.now)
         let held = PoolFixture.take(&pool, 1, limit: 4, now: Self.now)
         #expect(held.count == 4)
+        // Held and not started, they are listed queued, first: they run next on that worker.
+        #expect(pool.jobIDs(state: .queued, limit: 10) == [2, 3, 4])
         let (_, _, actions) = try pool.submit([Self.sleep(2, JobPlacement(priority: 10))], now: Self.now)
         #expect(actions.contains(.release(1)))
         _ = pool.returnJobs(worker: 1, ids: [2, 3, 4], now: Self.now)
         _ = pool.finish(worker: 1, job: 1, outcome: PoolFixture.ok, now: Self.now)
+        #expect(pool.jobIDs(state: .queued, limit: 10) == [5, 2, 3, 4])
         #expect(Self.drainOrder(&pool) == [5, 2, 3, 4])
         // One of the same priority or lower does not.
         _ = try pool.submit(Array(repeating: Self.sleep(1), count: 3), now: Self.now)

@@ -28,12 +28,15 @@ extension PoolStateMachine {
     /// they run after), finished ones kept for `ListJobs`. New ids continue from `nextJobID`.
     /// A job whose time passed while the daemon was down is queued; one a job it runs after
     /// already cancels ends cancelled once the journal records (``startJournal()``); one
-    /// waiting out a retry's delay waits for the rest of it.
+    /// waiting out a retry's delay waits for the rest of it. Each unfinished job counts as
+    /// submitted (the totals are this run's: each ends once more in them).
     package mutating func restore(_ records: [JobRecord], nextJobID: JobID, now: UInt64 = 0) {
         for record in records.sorted(by: { $0.id < $1.id }) where record.id >= self.nextJobID {
             table.restore(record)
             self.nextJobID = record.id + 1
             guard !record.state.isFinal else { continue }
+            // Counted as submitted to this run of the daemon: each will be counted as it ends.
+            totals.submitted += 1
             if let due = retryDue(of: record), due > now {
                 timetable.add(record.id, at: due, reason: .retry)
                 continue

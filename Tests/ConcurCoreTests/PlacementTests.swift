@@ -247,6 +247,8 @@ struct PlacementTests {
             ], nextJobID: 7, now: Self.now)
         #expect(pool.job(1)?.state == .scheduled && pool.job(3)?.state == .waiting)
         #expect(pool.jobs(state: .queued, limit: 10).map(\.id) == [6, 2])
+        // The five unfinished count as submitted to this run; the finished one does not.
+        #expect(pool.totals.submitted == 5)
         // Job 5 runs after a failed one: cancelled once the journal records.
         pool.startJournal()
         #expect(pool.job(5)?.state == .cancelled && pool.job(5)?.error == "job 4, which it runs after, failed")

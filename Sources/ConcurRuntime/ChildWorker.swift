@@ -28,6 +28,7 @@ package enum ChildWorker {
     /// Serves jobs until told to retire or the daemon goes away, `nice` levels below the
     /// daemon's control plane; never returns.
     package static func run(parentPID: Int32, nice: Int = 0) -> Never {
+        ProcessModel.restoreCommandEnvironment()
         serve(parentPID: parentPID, nice: nice)
     }
 

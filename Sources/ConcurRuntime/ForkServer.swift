@@ -258,6 +258,8 @@ package final class ForkServer: WorkerLauncher, @unchecked Sendable {
             _exit(70)
         }
         concur_set_thread_name("concur-forksrv")
+        // The workers it forks inherit it: their commands get the daemon's environment.
+        ProcessModel.restoreCommandEnvironment()
         let helper = getpid()
         // Returns only in a worker the helper forked.
         _ = concur_forkserver_serve(ChildWorker.channel)

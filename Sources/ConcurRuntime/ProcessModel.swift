@@ -102,6 +102,9 @@ final class WorkerSpawner: WorkerLauncher, @unchecked Sendable {
             cursor += 1
         }
         variables.append("SWIFT_BACKTRACE=enable=no")
+        if let own = getenv("SWIFT_BACKTRACE") {
+            variables.append("\(ProcessModel.commandBacktraceVariable)=\(String(cString: own))")
+        }
         environment = variables.map { strdup($0) } + [nil]
         try OSThread.start(name: "concur-spawner") { [self] in serve() }
     }
@@ -156,6 +159,26 @@ final class WorkerSpawner: WorkerLauncher, @unchecked Sendable {
                     ? .success(pid) : .failure(ProcessWorkerError("posix_spawn failed: \(String(cString: strerror(result)))"))
                 done.broadcast()
             }
+        }
+    }
+}
+
+extension ProcessModel {
+    /// Where a child keeps the daemon's own `SWIFT_BACKTRACE` (the child runs with
+    /// `enable=no`) for the commands it runs (see ``restoreCommandEnvironment()``).
+    static let commandBacktraceVariable = "CONCUR_COMMAND_SWIFT_BACKTRACE"
+
+    /// In a child worker or the forkserver, at its start: gives the environment back the
+    /// daemon's `SWIFT_BACKTRACE` (or none), so that the commands it runs get the environment
+    /// concurd itself had, as they do under threads and tasks. The child's own crash handling
+    /// stays off: the Swift runtime reads the variable once, when the process starts. Call it
+    /// before any other thread starts (setenv is not thread-safe).
+    package static func restoreCommandEnvironment() {
+        if let own = getenv(commandBacktraceVariable) {
+            setenv("SWIFT_BACKTRACE", own, 1)
+            unsetenv(commandBacktraceVariable)
+        } else {
+            unsetenv("SWIFT_BACKTRACE")
         }
     }
 }

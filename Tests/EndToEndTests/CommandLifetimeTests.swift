@@ -145,10 +145,12 @@ struct CommandLifetimeTests {
         arguments: ConcurrencyModel.allCases)
     func directoryAndEnvironment(model: ConcurrencyModel) throws {
         let daemon = try TestDaemon(
-            ["--workers", "1", "--model", model.rawValue, "--allow-exec"], environment: ["CONCUR_TEST_KEEP": "kept"])
+            ["--workers", "1", "--model", model.rawValue, "--allow-exec"],
+            // A child worker runs with SWIFT_BACKTRACE=enable=no; its commands get concurd's own.
+            environment: ["CONCUR_TEST_KEEP": "kept", "SWIFT_BACKTRACE": "enable=no,color=no"])
         let here = daemon.directory.appendingPathComponent("here").path
         try FileManager.default.createDirectory(atPath: here, withIntermediateDirectories: true)
-        let script = "pwd; echo \"A=$A B=$B KEEP=${CONCUR_TEST_KEEP:-none}\"; cat"
+        let script = "pwd; echo \"A=$A B=$B KEEP=${CONCUR_TEST_KEEP:-none} BT=${SWIFT_BACKTRACE-unset}\"; cat"
         let fromHere = try runCommand(
             Binaries.concurctl,
             [
@@ -159,12 +161,13 @@ struct CommandLifetimeTests {
         #expect(fromHere.status == 0, "\(fromHere)")
         let first = try daemon.ctlJSON(["jobs", "1"])
         let output = try [JobInfo](json: first["jobs"] ?? .null, path: "jobs").first?.result?.output ?? ""
-        #expect(output == "\(here)\nA=3 B=2 KEEP=kept\n", "stdin is /dev/null, cwd and env as asked: \(output)")
+        #expect(
+            output == "\(here)\nA=3 B=2 KEEP=kept BT=enable=no,color=no\n", "stdin is /dev/null, cwd and env as asked: \(output)")
         _ = try daemon.ctl([
             "submit", "--exec", "--wait", "--cwd", "/", "--clear-env", "--env", "B=9", "--", "/bin/sh", "-c", script,
         ])
         let second = try [JobInfo](json: try daemon.ctlJSON(["jobs", "2"])["jobs"] ?? .null, path: "jobs").first?.result?.output
-        #expect(second == "/\nA= B=9 KEEP=none\n", "\(second ?? "nil")")
+        #expect(second == "/\nA= B=9 KEEP=none BT=unset\n", "\(second ?? "nil")")
         // A PATH given with --env is where the command is looked up.
         let tools = daemon.directory.appendingPathComponent("tools").path
         try FileManager.default.createDirectory(atPath: tools, withIntermediateDirectories: true)

@@ -184,6 +184,11 @@ void concur_guard_serve(int fd) {
             for (size_t at = 0; at < (size_t)got / sizeof records[0]; at++) {
                 int64_t record = records[at];
                 if (record > 0) {
+                    // A group registered twice (with a replacement guard, while the daemon told
+                    // it the running ones) is held once: one release forgets it.
+                    int known = 0;
+                    for (size_t index = 0; index < count && !known; index++) known = groups[index] == (pid_t)record;
+                    if (known) continue;
                     if (count == capacity) {
                         pid_t *grown = realloc(groups, 2 * capacity * sizeof *groups);
                         if (grown == NULL) continue;

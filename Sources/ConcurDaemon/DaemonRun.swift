@@ -366,6 +366,7 @@ final class DaemonRun {
                 heartbeatEvery: watchdogEvery, heartbeat: { notifier.watchdog() },
                 onTick: { supervisor in
                     refreshStatus()
+                    if let replaced = CommandGuard.replaceIfGone() { logger.warning("\(replaced)") }
                     supervisor.pool.pruneFinished(olderThan: reloader?.configuration.retainAge ?? retainAge)
                     // Every 5 s: output goes with its job, and stays under its bound.
                     if sweeps.add(1, ordering: .relaxed).newValue % 5 == 0, let directory = CommandOutput.directory {

@@ -15,6 +15,10 @@ import Synchronization
 /// whose handler does it, and end of file on its channel does the same). Registering costs one
 /// 8-byte write to the pipe at the start of a command and one at its end. A daemon killed in
 /// the microseconds between spawning a command and registering it leaves that command behind.
+///
+/// A guard that dies while the daemon runs (killed by someone, out of memory) is noticed by
+/// ``replaceIfGone()`` (the supervisor's one-second tick) and replaced, and the groups of the
+/// commands still running are registered with the new one.
 package enum CommandGuard {
     /// The pipe's write end in the daemon (close-on-exec), or -1 without a guard.
     private static let pipe = Atomic<Int32>(-1)
@@ -35,6 +39,31 @@ package enum CommandGuard {
     }
 
     private static let failureHandler = Mutex<(@Sendable (String) -> Void)?>(nil)
+    /// The process groups registered and not yet released: what a replacement guard is told.
+    private static let registered = Mutex(Set<pid_t>())
+
+    /// If the guard has died, starts another and registers with it every command still
+    /// running; returns what happened, for the log (nil: nothing to do). Cheap: one waitpid.
+    package static func replaceIfGone() -> String? {
+        let pid = helper.load(ordering: .relaxed)
+        guard pid > 0, pipe.load(ordering: .acquiring) >= 0 else { return nil }
+        var status: Int32 = 0
+        let reaped = waitpid(pid, &status, WNOHANG)
+        guard reaped == pid || (reaped < 0 && errno == ECHILD) else { return nil }
+        let fd = pipe.exchange(-1, ordering: .acquiringAndReleasing)
+        if fd >= 0 { close(fd) }
+        helper.store(0, ordering: .relaxed)
+        do throws(GuardError) {
+            try start()
+        } catch {
+            return
+                "the command guard (pid \(pid)) died and another could not start (\(error.description)): if concurd is killed, commands of exec jobs run by threads or tasks workers live on"
+        }
+        let groups = registered.withLock { $0 }
+        for group in groups { send(Int64(group)) }
+        return
+            "the command guard (pid \(pid)) died; a new one (pid \(helper.load(ordering: .relaxed))) watches the \(groups.count) command\(groups.count == 1 ? "" : "s") running"
+    }
 
     /// Starts the guard if it is enabled and was not tried yet (the first command's thread).
     private static func startIfNeeded() {
@@ -97,11 +126,16 @@ package enum CommandGuard {
     /// for the daemon's first command).
     static func watch(_ group: pid_t) {
         if pipe.load(ordering: .acquiring) < 0 { startIfNeeded() }
+        // Held even while a replacement starts: the replacement is told of it then.
+        registered.withLock { _ = $0.insert(group) }
         send(Int64(group))
     }
 
     /// Forgets a command's process group once it has ended and its group was killed.
-    static func release(_ group: pid_t) { send(-Int64(group)) }
+    static func release(_ group: pid_t) {
+        registered.withLock { _ = $0.remove(group) }
+        send(-Int64(group))
+    }
 
     private static func send(_ record: Int64) {
         let fd = pipe.load(ordering: .acquiring)

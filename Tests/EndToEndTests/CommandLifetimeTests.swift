@@ -66,6 +66,38 @@ struct CommandLifetimeTests {
         #expect(Self.lines(runsA).count == 2 && Self.lines(runsB).count == 1)
     }
 
+    /// The daemon's live command guard, if it has one.
+    static func commandGuard(of daemon: TestDaemon) -> ProcEntry? {
+        ProcEntry.children(of: daemon.pid, includingGuard: true).filter { $0.state != "Z" }
+            .first { ((try? String(contentsOfFile: "/proc/\($0.pid)/cmdline", encoding: .utf8)) ?? "").contains("__guard") }
+    }
+
+    @Test("a command guard that dies is replaced and told of the running commands: kill -9 of concurd still leaves none")
+    func guardReplaced() throws {
+        let folder = NSTemporaryDirectory() + "concur-guard-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let pidFile = folder + "/pids"
+        var daemon: TestDaemon? = try TestDaemon(["--workers", "2", "--allow-exec"])
+        #expect(try daemon!.ctl(CancelWaitTests.pidWriter(pidFile)).status == 0)
+        let pids = try CancelWaitTests.pids(in: pidFile)
+        defer { for pid in pids { kill(pid, SIGKILL) } }
+        let first = try #require(Self.commandGuard(of: daemon!), "no command guard")
+        kill(first.pid, SIGKILL)
+        #expect(
+            eventually(10) { daemon!.log().contains("the command guard (pid \(first.pid)) died; a new one") },
+            "\(daemon!.log())")
+        #expect(daemon!.log().contains("watches the 1 command running"), "\(daemon!.log())")
+        let second = try #require(Self.commandGuard(of: daemon!), "no new command guard")
+        #expect(second.pid != first.pid)
+        daemon!.signal(SIGKILL)
+        _ = daemon!.waitForExit()
+        daemon = nil
+        for pid in pids + [second.pid] {
+            #expect(eventually(5) { CancelWaitTests.isGone(pid) }, "process \(pid) outlived concurd")
+        }
+    }
+
     @Test(
         "a command that ignores SIGTERM and is slow to die is SIGKILLed and ends cancelled; the daemon lives on",
         arguments: ConcurrencyModel.allCases)

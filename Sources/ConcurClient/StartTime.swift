@@ -95,12 +95,38 @@ package enum StartTime {
         return Double(seconds)
     }
 
+    /// A time of day alone, `HH:MM[:SS]` in local time: its next occurrence after `now` (Unix
+    /// seconds), today or tomorrow, as at(1) reads it. Nil when the text is not one.
+    package static func nextOccurrence(ofTimeOfDay text: String, after now: Double) -> Double? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard (2...3).contains(parts.count), parts.allSatisfy({ $0.count == 2 && $0.allSatisfy(\.isASCII) }),
+            let hour = Int(parts[0]), let minute = Int(parts[1]), (0...23).contains(hour), (0...59).contains(minute)
+        else { return nil }
+        let second = parts.count == 3 ? Int(parts[2]) : 0
+        guard let second, (0...59).contains(second) else { return nil }
+        var seconds = time_t(now.rounded(.down))
+        for day in 0...1 {
+            var fields = tm()
+            guard localtime_r(&seconds, &fields) != nil else { return nil }
+            fields.tm_mday += Int32(day)
+            fields.tm_hour = Int32(hour)
+            fields.tm_min = Int32(minute)
+            fields.tm_sec = Int32(second)
+            fields.tm_isdst = -1
+            let time = mktime(&fields)
+            if time != -1, Double(time) > now { return Double(time) }
+        }
+        return nil
+    }
+
     /// The Unix time an `--at` value names, checked against `now` (Unix seconds): a time in the
-    /// past or more than a year ahead is refused, saying so.
+    /// past or more than a year ahead is refused, saying so. A time of day alone is its next
+    /// occurrence.
     package static func unixTime(at text: String, now: Double) throws(ClientFailure) -> Double {
+        if let next = nextOccurrence(ofTimeOfDay: text, after: now) { return next }
         guard let time = unixTime(of: text) else {
             throw ClientFailure(
-                "--at '\(text)' is not a time: give YYYY-MM-DDTHH:MM[:SS] in local time, or with Z or an offset such as +01:00",
+                "--at '\(text)' is not a time: give HH:MM (the next one), or YYYY-MM-DDTHH:MM[:SS] in local time, or with Z or an offset such as +01:00",
                 exitCode: ClientFailure.ExitStatus.usage)
         }
         if time <= now {

@@ -80,7 +80,10 @@ extension ConcurctlCommand {
             help: "Start the jobs no sooner than this from now: seconds, or 30s, 5m, 1h30m, 2d (at most 366 days).")
         var delay: String?
 
-        @Option(help: "Start the jobs no sooner than this time: YYYY-MM-DDTHH:MM[:SS], local unless Z or +HH:MM follows.")
+        @Option(
+            help:
+                "Start the jobs no sooner than this time: HH:MM (its next one), or YYYY-MM-DDTHH:MM[:SS], local unless Z or +HH:MM follows."
+        )
         var at: String?
 
         @Option(
@@ -223,9 +226,10 @@ extension ConcurctlCommand {
             }
             if delay != nil && at != nil { throw ValidationError("give either --delay or --at, not both") }
             if let delay, let problem = StartTime.problem(withDelay: delay) { throw ValidationError(problem) }
-            if let at, StartTime.unixTime(of: at) == nil {
+            if let at, StartTime.unixTime(of: at) == nil, StartTime.nextOccurrence(ofTimeOfDay: at, after: 0) == nil {
                 throw ValidationError(
-                    "--at '\(at)' is not a time: give YYYY-MM-DDTHH:MM[:SS] in local time, or with Z or an offset such as +01:00")
+                    "--at '\(at)' is not a time: give HH:MM (the next one), or YYYY-MM-DDTHH:MM[:SS] in local time, or with Z or an offset such as +01:00"
+                )
             }
             if let after, case .failure(let error) = Self.dependencies(after) { throw error }
             if let timeout, !JobLimits.timeout.contains(timeout) {

@@ -117,6 +117,12 @@ struct ArgumentTests {
             try StartTime.unixTime(at: "2028-12-01T17:00Z", now: now)
         } throws: { ($0 as? ClientFailure)?.message.contains("more than a year ahead") == true }
         #expect(try StartTime.unixTime(at: "2026-12-01T19:00Z", now: now) == now + 3600)
+        // A time of day alone: its next one, today or tomorrow (now is 13:00 in New York).
+        #expect(try StartTime.unixTime(at: "14:30", now: now) == now + 5400)
+        #expect(try StartTime.unixTime(at: "12:59:30", now: now) == now + 86_400 - 30)
+        for wrong in ["24:00", "9:30", "12:60", "12:30:61", "12"] {
+            #expect(StartTime.nextOccurrence(ofTimeOfDay: wrong, after: now) == nil, "\(wrong)")
+        }
     }
 
     @Test("gives listed and generated jobs the priority, the start and the jobs to run after")

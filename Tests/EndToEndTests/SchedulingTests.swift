@@ -75,6 +75,13 @@ struct SchedulingTests {
             let started = try #require(job.startedAt)
             #expect(started >= startAt, "job \(id) started \(startAt - started) s early")
         }
+        // Generated jobs get the delay too, every one of them.
+        let generated = try daemon.ctl(["submit", "--jobs", "50", "--scale", "0", "--delay", "1s", "--priority", "2"])
+        #expect(generated.status == 0 && generated.stdout.contains("ids 3-52"), "\(generated)")
+        #expect(try daemon.status().scheduled == 50)
+        #expect(try daemon.ctl(["wait", "--all", "--timeout", "30"]).status == 0)
+        let last = try Self.job(52, daemon)
+        #expect(last.spec.priority == 2 && (last.startedAt ?? 0) >= (last.spec.startAt ?? .infinity))
     }
 
     @Test("dependencies run in order; a failure cancels the chain after it, naming the job; unknown ids are refused")

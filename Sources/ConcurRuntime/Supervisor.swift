@@ -43,6 +43,8 @@ package final class Supervisor: Sendable {
     private let processID = Int(getpid())
     private let loopRunning = Atomic<Bool>(false)
     private let loopWakeup = ConditionLock()
+    /// Submits that scheduled a job, counted (see the loop's wait).
+    private let schedules = ScheduleCount()
     private let loopHung = Atomic<Bool>(false)
     private let cpu = Mutex(CPUMeter())
 
@@ -61,10 +63,14 @@ package final class Supervisor: Sendable {
         if let restored = store.takeRestored() {
             state.restore(restored.records, nextJobID: restored.nextJobID, now: MonotonicClock.now())
         }
-        pool = Pool(state: state, models: models, store: store, onEvent: onEvent) { [loopWakeup] in
+        pool = Pool(state: state, models: models, store: store, onEvent: onEvent) { [loopWakeup, schedules] in
             // Under the pool's lock: the loop takes this one and then the pool's, never the reverse
-            // while it holds this one.
-            loopWakeup.withLock { loopWakeup.broadcast() }
+            // while it holds this one. The count tells a loop that read the due time before this
+            // submit and has not started waiting yet.
+            loopWakeup.withLock {
+                schedules.value.add(1, ordering: .releasing)
+                loopWakeup.broadcast()
+            }
         }
     }
 
@@ -163,6 +169,8 @@ package final class Supervisor: Sendable {
             let every = max(1, Int((interval * 1e9 / Double(step)).rounded()))
             let beatEvery = heartbeatEvery.map { max(1, Int(($0 * 1e9 / Double(step)).rounded(.down))) }
             var next = MonotonicClock.now() + step
+            // The count of scheduling submits the due time was read after.
+            var seen = schedules.value.load(ordering: .acquiring)
             var due = pool.releaseDue()
             var count = 0
             while loopRunning.load(ordering: .acquiring) {
@@ -172,7 +180,9 @@ package final class Supervisor: Sendable {
                     never.withLock { while true { never.wait() } }
                 }
                 // A submit that schedules a job wakes the wait; the due time is then read again.
+                // One scheduled since the due time was read counts as a wake-up not waited for.
                 let woken = loopWakeup.withLock { () -> Bool in
+                    if schedules.value.load(ordering: .acquiring) != seen { return true }
                     let until = min(next, due ?? .max)
                     guard loopRunning.load(ordering: .acquiring) && MonotonicClock.now() < until else { return false }
                     _ = loopWakeup.wait(untilMonotonic: until)
@@ -180,10 +190,14 @@ package final class Supervisor: Sendable {
                 }
                 guard loopRunning.load(ordering: .acquiring) else { break }
                 if MonotonicClock.now() < next {
-                    if woken || due.map({ MonotonicClock.now() >= $0 }) == true { due = pool.releaseDue() }
+                    if woken || due.map({ MonotonicClock.now() >= $0 }) == true {
+                        seen = schedules.value.load(ordering: .acquiring)
+                        due = pool.releaseDue()
+                    }
                     continue
                 }
                 next += step
+                seen = schedules.value.load(ordering: .acquiring)
                 due = pool.releaseDue()
                 pool.tick()
                 count += 1
@@ -234,4 +248,10 @@ package final class Supervisor: Sendable {
         }
         return pool.read { $0.stopping } ? .cancelled : .drained
     }
+}
+
+/// The count of submits that scheduled a job, shared by the pool's callback and the supervisor
+/// loop (a class: the callback captures it before the supervisor exists).
+private final class ScheduleCount: Sendable {
+    let value = Atomic<Int>(0)
 }

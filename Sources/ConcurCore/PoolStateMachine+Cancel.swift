@@ -74,8 +74,7 @@ extension PoolStateMachine {
             guard let (workerID, running) = held[id] else {
                 // In the queue, or (after a drain began) kept in the journal for the next start.
                 if !fromQueue.contains(id) && !intakeOpen && table.isJournaled { keptForRestart -= 1 }
-                cancelling[id] = reason
-                actions += complete(id, outcome: .cancelled(reason), startedAt: nil, now: now)
+                actions += endCancelled(id, reason: reason, now: now)
                 outcome.cancelled.append(id)
                 continue
             }
@@ -89,6 +88,13 @@ extension PoolStateMachine {
             }
         }
         return (outcome, actions)
+    }
+
+    /// Ends a job no worker holds `cancelled` with `reason`, for good: the reason set as a
+    /// cancel's makes it final even during a drain (see `settleCancel`).
+    mutating func endCancelled(_ id: JobID, reason: String, now: UInt64) -> [PoolAction] {
+        cancelling[id] = reason
+        return complete(id, outcome: .cancelled(reason), startedAt: nil, now: now)
     }
 
     /// Points the worker's interrupt at its running job `job`, cancelled with `reason`, unless

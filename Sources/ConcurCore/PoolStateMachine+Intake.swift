@@ -66,8 +66,7 @@ extension PoolStateMachine {
         var actions = wakeWaiting(upTo: queued)
         if queued > 0 && prioritiesInUse { actions += reclaimHeld(below: highest) }
         for (id, reason) in cancels {
-            cancelling[id] = reason
-            actions += complete(id, outcome: .cancelled(reason), startedAt: nil, now: now)
+            actions += endCancelled(id, reason: reason, now: now)
         }
         return (first..<nextJobID, watchID, actions)
     }

@@ -129,8 +129,7 @@ extension PoolStateMachine {
                 let reason = Self.dependencyReason(ended, state: state)
                 // Kept in the journal by a drain, it ends now instead.
                 if !intakeOpen && table.isJournaled { keptForRestart -= 1 }
-                cancelling[other] = reason
-                actions += complete(other, outcome: .cancelled(reason), startedAt: nil, now: now)
+                actions += endCancelled(other, reason: reason, now: now)
             }
         }
         settling = nil
@@ -138,12 +137,10 @@ extension PoolStateMachine {
         return actions
     }
 
-    /// Takes those of `ids` that wait for their time or for other jobs off their wait; returns
-    /// those it held.
-    @discardableResult
-    mutating func removeFromWaits(_ ids: Set<JobID>) -> Set<JobID> {
-        guard !timetable.isEmpty || !dependencies.isEmpty else { return [] }
-        return ids.filter { timetable.remove($0) || dependencies.remove($0) }
+    /// Takes those of `ids` that wait for their time or for other jobs off their wait.
+    mutating func removeFromWaits(_ ids: Set<JobID>) {
+        guard !timetable.isEmpty || !dependencies.isEmpty else { return }
+        for id in ids where !timetable.remove(id) { dependencies.remove(id) }
     }
 
     /// Jobs waiting for their `startAt`.

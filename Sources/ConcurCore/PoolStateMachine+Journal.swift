@@ -8,10 +8,7 @@ extension PoolStateMachine {
         table.startJournal()
         let cancels = restoredCancels
         restoredCancels = []
-        for (id, reason) in cancels {
-            cancelling[id] = reason
-            _ = complete(id, outcome: .cancelled(reason), startedAt: nil, now: 0)
-        }
+        for (id, reason, at) in cancels { _ = endCancelled(id, reason: reason, now: at) }
     }
 
     /// The changes collected since the last call, and how many were collected in all.
@@ -42,7 +39,7 @@ extension PoolStateMachine {
                 continue
             }
             if case .cancelled(let reason) = place(record.id, spec: record.spec, now: now) {
-                restoredCancels.append((record.id, reason))
+                restoredCancels.append((record.id, reason, now))
             }
         }
         self.nextJobID = max(self.nextJobID, nextJobID)

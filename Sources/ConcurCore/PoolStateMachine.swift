@@ -183,8 +183,9 @@ package struct PoolStateMachine: Sendable {
     /// otherwise): see ``settleDependents(of:outcome:now:)``.
     var settling: [(JobID, JobState)]?
     /// Jobs restored from the journal that a job they run after, already ended, cancels once
-    /// the journal records (``startJournal()``), with the reason.
-    var restoredCancels: [(JobID, String)] = []
+    /// the journal records (``startJournal()``), with the reason and the instant of the restore
+    /// (their end's time).
+    var restoredCancels: [(JobID, String, UInt64)] = []
     /// Workers owed a wake-up, in the order they started waiting.
     var waiting: Deque<WorkerID> = []
     /// The mapping of monotonic instants to Unix time, for records shown to people.

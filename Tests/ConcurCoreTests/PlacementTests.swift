@@ -252,6 +252,8 @@ struct PlacementTests {
         // Job 5 runs after a failed one: cancelled once the journal records.
         pool.startJournal()
         #expect(pool.job(5)?.state == .cancelled && pool.job(5)?.error == "job 4, which it runs after, failed")
+        // It ended when concurd started again, not at the clock's origin.
+        #expect(pool.job(5)?.finishedAt == Self.unixNow)
         #expect(pool.takeJournalChanges().changes.count == 1)
         #expect(Self.drainOrder(&pool) == [6, 2])
     }

@@ -21,6 +21,7 @@ extension ConcurctlCommand {
         @Flag(help: "Cancel every job not started: queued, scheduled or waiting for others (running ones go on).")
         var queued = false
 
+        @OptionGroup var pool: PoolOption
         @OptionGroup var common: CommonOptions
 
         /// An empty command, filled in by the argument parser.
@@ -33,11 +34,15 @@ extension ConcurctlCommand {
                 throw ValidationError("nothing to cancel: give job ids (concurctl cancel 12 13) or --queued")
             }
             if let bad = ids.first(where: { $0 < 1 }) { throw ValidationError("job ids start at 1, not \(bad)") }
+            if pool.pool != nil && !queued {
+                throw ValidationError("--pool goes with --queued: an id names its job in whichever pool holds it")
+            }
         }
 
         /// Runs the command.
         package func run() throws {
-            let parameters: JSONObject = queued ? ["queued": .bool(true)] : ["ids": .array(ids.map { .int($0) })]
+            let parameters: JSONObject =
+                queued ? pool.adding(to: ["queued": .bool(true)]) : ["ids": .array(ids.map { .int($0) })]
             try common.show(.cancel, parameters) { reply throws(ClientFailure) in
                 let cancelled = try ControlClient.decode([UInt64].self, "cancelled", in: reply)
                 let stopping = try ControlClient.decode([UInt64].self, "stopping", in: reply)
@@ -51,7 +56,7 @@ extension ConcurctlCommand {
                         "stopping \(stopping.count) running job\(stopping.count == 1 ? "" : "s"): \(Rendering.idRange(stopping)) (concurctl wait \(stopping.map(String.init).joined(separator: " ")) waits for \(stopping.count == 1 ? "it" : "them"))"
                     )
                 }
-                return lines.isEmpty ? ["no queued job to cancel"] : lines
+                return lines.isEmpty ? ["\(pool.prefix)no queued job to cancel"] : lines
             }
         }
     }

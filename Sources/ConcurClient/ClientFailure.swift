@@ -103,6 +103,20 @@ package struct ClientFailure: Error, Sendable, Equatable, CustomStringConvertibl
             default:
                 return ClientFailure("concurd is shutting down: nothing was changed")
             }
+        case SupervisorError.unknownPool("", pools: []).name:
+            var pools: [String] = []
+            if case .array(let names) = error.parameters["pools"] {
+                pools = names.compactMap { if case .string(let name) = $0 { name } else { nil } }
+            }
+            let list = pools.joined(separator: ", ")
+            if error.parameters["removed"] == .bool(true) {
+                return ClientFailure(
+                    "pool \(string("pool")) was removed from concurd's configuration: it takes no work (its kept jobs can be listed and cancelled with --queued --pool \(string("pool"))); add [pools.\(string("pool"))] back and reload to run them. Pools: \(list)",
+                    exitCode: ExitStatus.usage)
+            }
+            return ClientFailure(
+                "concurd runs no pool named \(string("pool")); its pools: \(list) (add [pools.\(string("pool"))] to its configuration and reload for a new one)",
+                exitCode: ExitStatus.usage)
         case SupervisorError.invalidWorkers(min: 0, max: 0).name:
             return ClientFailure(
                 "workers must be between \(int("min")) and \(int("max")); concurd's --max-workers sets the upper bound",

@@ -18,6 +18,9 @@ extension ConcurctlCommand {
         @Option(help: "At most this many jobs (1 to 10000, default 20).")
         var limit: Int = 20
 
+        @Option(help: "Only jobs of this pool (default: every pool).")
+        var pool: String?
+
         @OptionGroup var common: CommonOptions
 
         /// An empty command, filled in by the argument parser.
@@ -27,6 +30,7 @@ extension ConcurctlCommand {
         package func validate() throws {
             guard (1...10_000).contains(limit) else { throw ValidationError("--limit must be between 1 and 10000, not \(limit)") }
             if let bad = ids.first(where: { $0 < 1 }) { throw ValidationError("job ids start at 1, not \(bad)") }
+            if let pool, let problem = PoolName.problem(with: pool) { throw ValidationError("--pool: \(problem)") }
         }
 
         /// Runs the command.
@@ -34,6 +38,7 @@ extension ConcurctlCommand {
             var parameters: JSONObject = ["limit": limit.json]
             if !ids.isEmpty { parameters["ids"] = .array(ids.map { .int($0) }) }
             parameters.set("state", state)
+            if let pool { parameters["pool"] = .string(pool) }
             try perform { () throws(ClientFailure) in
                 // In parts: a long list does not fit one message.
                 var jobs: [JSON] = []

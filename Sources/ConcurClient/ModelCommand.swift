@@ -22,6 +22,7 @@ extension ConcurctlCommand {
         @Flag(help: "Interrupt running jobs and queue them again instead of waiting for them.")
         var preempt = false
 
+        @OptionGroup var pool: PoolOption
         @OptionGroup var common: CommonOptions
 
         /// An empty command, filled in by the argument parser.
@@ -31,19 +32,20 @@ extension ConcurctlCommand {
         package func run() throws {
             try perform { () throws(ClientFailure) in
                 // A graceful handover may wait for a long job: no reply timeout.
-                let reply = try common.connect().call(.setModel, ["model": model.json, "preempt": .bool(preempt)], timeout: 0)
+                let reply = try common.connect().call(
+                    .setModel, pool.adding(to: ["model": model.json, "preempt": .bool(preempt)]), timeout: 0)
                 if common.json {
                     printJSON(reply)
                     return
                 }
                 let previous = try ControlClient.decode(ConcurrencyModel.self, "previous", in: reply)
                 guard try ControlClient.decode(Bool.self, "changed", in: reply) else {
-                    StandardStreams.printLine("model: already \(model.rawValue)")
+                    StandardStreams.printLine("\(pool.prefix)model: already \(model.rawValue)")
                     return
                 }
                 let seconds = try ControlClient.decode(Double.self, "servingAfter", in: reply)
                 StandardStreams.printLine(
-                    "model: \(previous.rawValue) -> \(model.rawValue) (serving after \(formatDuration(seconds)))")
+                    "\(pool.prefix)model: \(previous.rawValue) -> \(model.rawValue) (serving after \(formatDuration(seconds)))")
             }
         }
     }

@@ -8,6 +8,7 @@ extension ConcurctlCommand {
         package static let configuration = CommandConfiguration(
             abstract: "Stop handing out jobs: running jobs finish, new ones wait in the queue until `resume`.")
 
+        @OptionGroup var pool: PoolOption
         @OptionGroup var common: CommonOptions
 
         /// An empty command, filled in by the argument parser.
@@ -15,8 +16,8 @@ extension ConcurctlCommand {
 
         /// Runs the command.
         package func run() throws {
-            try common.show(.pause) { reply in
-                [reply["changed"] == .bool(true) ? "paused: workers take no new jobs" : "already paused"]
+            try common.show(.pause, pool.parameters) { reply in
+                [pool.prefix + (reply["changed"] == .bool(true) ? "paused: workers take no new jobs" : "already paused")]
             }
         }
     }

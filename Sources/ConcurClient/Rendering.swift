@@ -8,8 +8,10 @@ package enum Rendering {
     package static func status(_ status: PoolStatus) -> [String] {
         let workers = status.workers
         let totals = status.totals
+        let named = status.pool == PoolName.default.rawValue ? "" : ", pool \(TerminalText.escaped(status.pool))"
+        let removed = status.removed ? " (removed from the configuration: it takes no work; its unfinished jobs are kept)" : ""
         return [
-            "concurd \(status.version), pid \(status.pid), up \(formatDuration(status.uptimeSeconds)): \(status.phase.rawValue)",
+            "concurd \(status.version), pid \(status.pid), up \(formatDuration(status.uptimeSeconds)): \(status.phase.rawValue)\(named)\(removed)",
             "model     \(status.model.rawValue)" + switches(status),
             "workers   \(workers.live) live (\(workers.busy) busy, \(workers.idle) idle, \(workers.retiring) retiring), target \(workers.target)",
             "queue     \(status.queued) queued, \(status.running) running (limit \(status.maxQueue))"
@@ -17,6 +19,48 @@ package enum Rendering {
                     ? "; \(status.scheduled) scheduled, \(status.waiting) waiting for other jobs" : ""),
             "jobs      \(totals.submitted) submitted: \(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled; \(totals.retried) retried",
         ] + status.warnings.map { "warning   \(TerminalText.escaped($0))" }
+    }
+
+    /// `status` of a daemon with several pools: the daemon's line, one row per pool, the totals
+    /// of all. With one pool, ``status(_:)`` of it.
+    package static func status(pools: [PoolStatus]) -> [String] {
+        guard pools.count > 1, let first = pools.first else { return pools.first.map { status($0) } ?? [] }
+        let columns: [(String, Int)] = [
+            ("POOL", 12), ("MODEL", 10), ("WORKERS", 8), ("BUSY", 6), ("QUEUED", 8), ("SCHED", 7), ("WAITING", 8),
+            ("RUNNING", 8), ("DONE", 9), ("FAILED", 7), ("", 0),
+        ]
+        var lines = [
+            "concurd \(first.version), pid \(first.pid), up \(formatDuration(first.uptimeSeconds)): \(first.phase.rawValue), \(pools.count) pools",
+            columns.enumerated().map { index, column in index < 2 ? rightPad(column.0, column.1) : leftPad(column.0, column.1) }
+                .joined() + "  STATE",
+        ]
+        for pool in pools {
+            let state =
+                pool.removed
+                ? "removed: takes no work, \(pool.queued + pool.scheduled + pool.waiting) unfinished kept"
+                : pool.paused ? "paused" : (pool.handingOver > 0 ? "switching" : "serving")
+            let cells = [
+                rightPad(TerminalText.escaped(pool.pool), 12), rightPad(pool.model.rawValue, 10),
+                leftPad(String(pool.workers.live), 8),
+                leftPad(String(pool.workers.busy), 6), leftPad(String(pool.queued), 8), leftPad(String(pool.scheduled), 7),
+                leftPad(String(pool.waiting), 8), leftPad(String(pool.running), 8), leftPad(String(pool.totals.done), 9),
+                leftPad(String(pool.totals.failed), 7),
+            ]
+            lines.append(cells.joined() + "  " + state)
+        }
+        let totals = pools.reduce(JobTotals()) { sum, pool in
+            JobTotals(
+                submitted: sum.submitted + pool.totals.submitted, done: sum.done + pool.totals.done,
+                failed: sum.failed + pool.totals.failed, cancelled: sum.cancelled + pool.totals.cancelled,
+                retried: sum.retried + pool.totals.retried)
+        }
+        lines.append(
+            "jobs      \(totals.submitted) submitted: \(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled; \(totals.retried) retried (all pools; --pool NAME for one)"
+        )
+        for pool in pools {
+            lines += pool.warnings.map { "warning   pool \(TerminalText.escaped(pool.pool)): \(TerminalText.escaped($0))" }
+        }
+        return lines
     }
 
     /// What follows the model: the switches so far and a handover under way.
@@ -88,15 +132,19 @@ package enum Rendering {
     /// `jobs`: one row per job.
     package static func jobs(_ jobs: [JobInfo]) -> [String] {
         guard !jobs.isEmpty else { return ["no jobs"] }
-        // A priority column only when one of them has a priority.
+        // A priority column only when one of them has a priority, a pool column only when one
+        // is not in the default pool.
         let priorities = jobs.contains { $0.spec.priority != 0 }
+        let pools = jobs.contains { $0.pool != PoolName.default.rawValue }
         var lines = [
-            leftPad("ID", 8) + "  " + rightPad("STATE", 10) + rightPad("JOB", 26) + (priorities ? leftPad("PRI", 4) : "")
+            leftPad("ID", 8) + "  " + (pools ? rightPad("POOL", 12) : "") + rightPad("STATE", 10) + rightPad("JOB", 26)
+                + (priorities ? leftPad("PRI", 4) : "")
                 + leftPad("TRIES", 6) + leftPad("WORKER", 8) + leftPad("WAIT", 10) + leftPad("RUN", 10) + "  RESULT"
         ]
         for job in jobs {
             lines.append(
-                leftPad(String(job.id), 8) + "  " + rightPad(job.state.rawValue, 10) + rightPad(label(job), 26)
+                leftPad(String(job.id), 8) + "  " + (pools ? rightPad(TerminalText.escaped(job.pool), 12) : "")
+                    + rightPad(job.state.rawValue, 10) + rightPad(label(job), 26)
                     + (priorities ? leftPad(String(job.spec.priority), 4) : "")
                     + leftPad(String(job.attempts), 6) + leftPad(job.worker.map(String.init) ?? "-", 8)
                     + leftPad(job.waitSeconds.map(formatDuration) ?? "-", 10)

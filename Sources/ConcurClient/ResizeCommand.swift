@@ -13,6 +13,7 @@ extension ConcurctlCommand {
         @Option(help: "The new number of workers.")
         var workers: Int
 
+        @OptionGroup var pool: PoolOption
         @OptionGroup var common: CommonOptions
 
         /// An empty command, filled in by the argument parser.
@@ -25,8 +26,8 @@ extension ConcurctlCommand {
 
         /// Runs the command.
         package func run() throws {
-            try common.show(.resize, ["workers": workers.json]) { reply throws(ClientFailure) in
-                ["workers: \(try ControlClient.decode(Int.self, "previous", in: reply)) -> \(workers)"]
+            try common.show(.resize, pool.adding(to: ["workers": workers.json])) { reply throws(ClientFailure) in
+                ["\(pool.prefix)workers: \(try ControlClient.decode(Int.self, "previous", in: reply)) -> \(workers)"]
             }
         }
     }

@@ -7,6 +7,7 @@ extension ConcurctlCommand {
         /// The command's name, help text and subcommands.
         package static let configuration = CommandConfiguration(abstract: "Hand out jobs again after `pause`.")
 
+        @OptionGroup var pool: PoolOption
         @OptionGroup var common: CommonOptions
 
         /// An empty command, filled in by the argument parser.
@@ -14,8 +15,8 @@ extension ConcurctlCommand {
 
         /// Runs the command.
         package func run() throws {
-            try common.show(.resume) { reply in
-                [reply["changed"] == .bool(true) ? "resumed" : "not paused"]
+            try common.show(.resume, pool.parameters) { reply in
+                [pool.prefix + (reply["changed"] == .bool(true) ? "resumed" : "not paused")]
             }
         }
     }

@@ -98,6 +98,7 @@ extension ConcurctlCommand {
         @Flag(help: "Wait for the jobs, printing each as it finishes.")
         var wait = false
 
+        @OptionGroup var pool: PoolOption
         @OptionGroup var common: CommonOptions
 
         /// An empty command, filled in by the argument parser.
@@ -268,7 +269,7 @@ extension ConcurctlCommand {
                     method = .generate
                     var request = WorkloadRequest(count: jobs, kind: kind ?? .cpu, seed: seed.map(UInt64.init), scale: scale ?? 1)
                     request.placement = try placement(now: StartTime.now())
-                    parameters = request.parameters
+                    parameters = pool.adding(to: request.parameters)
                 } else {
                     let listed = try listedJobs()
                     guard listed.count <= JobLimits.jobsPerSubmit else {
@@ -277,7 +278,7 @@ extension ConcurctlCommand {
                             exitCode: ClientFailure.ExitStatus.usage)
                     }
                     method = .submit
-                    parameters = ["jobs": .array(listed.map(\.json))]
+                    parameters = pool.adding(to: ["jobs": .array(listed.map(\.json))])
                 }
                 let client = try common.connect()
                 guard wait else {

@@ -8,9 +8,14 @@ extension PoolStateMachine {
     ///
     /// With `watch`, a watch of exactly these jobs starts in the same step, so not even a job
     /// that finishes at once can be missed; its id is returned.
-    package mutating func submit(_ specs: [JobSpec], now: UInt64, watch: Bool = false) throws(SubmitError)
-        -> (ids: Range<JobID>, watch: Int?, actions: [PoolAction])
-    {
+    ///
+    /// `allocate(count)` gives the first of `count` consecutive ids, once every check passed (a
+    /// refused batch takes none); pools that share one id space pass their daemon's allocator,
+    /// which must give ids above every id this pool holds. Without it ids continue from
+    /// `nextJobID`.
+    package mutating func submit(
+        _ specs: [JobSpec], now: UInt64, watch: Bool = false, allocate: ((Int) -> JobID)? = nil
+    ) throws(SubmitError) -> (ids: Range<JobID>, watch: Int?, actions: [PoolAction]) {
         guard intakeOpen else { throw .shuttingDown }
         for spec in specs {
             switch spec.kind {
@@ -27,7 +32,8 @@ extension PoolStateMachine {
         guard queue.canAccept(specs.count, others: timetable.count + dependencies.count) else {
             throw .queueFull(limit: queue.limit, queued: acceptedWaiting)
         }
-        let first = nextJobID
+        let first = allocate?(specs.count) ?? nextJobID
+        precondition(first >= nextJobID, "job ids must rise within a pool")
         let defaultTimeout = configuration.defaultTimeout
         table.reserve(specs.count)
         for (offset, spec) in specs.enumerated() {
@@ -35,7 +41,7 @@ extension PoolStateMachine {
             if spec.timeout == nil { spec.timeout = defaultTimeout }
             table.insert(id: first + JobID(offset), spec: spec, submittedAt: now)
         }
-        nextJobID += JobID(specs.count)
+        nextJobID = first + JobID(specs.count)
         var queued = specs.count
         var cancels: [(JobID, String)] = []
         var highest = 0

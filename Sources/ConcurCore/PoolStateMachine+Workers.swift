@@ -24,6 +24,16 @@ extension PoolStateMachine {
         return (previous, reconcile(now: now))
     }
 
+    /// Retires every worker after its running job and starts none, leaving queued, scheduled
+    /// and waiting jobs where they are (what workers held goes back to the queue): a pool that a
+    /// reload removed, whose jobs are kept until it is added back. A resize brings workers back.
+    package mutating func retireAll(now: UInt64) -> [PoolAction] {
+        guard target != 0 else { return [] }
+        record(.resized, "removed from the configuration: \(target) workers retire, unfinished jobs are kept", now: now)
+        target = 0
+        return reconcile(now: now)
+    }
+
     /// Brings the workers in line with the model and the target: workers of another model retire
     /// (idle ones at once, busy ones after their job); extra workers retire, idle ones first; and
     /// missing ones start, but never more live workers than the target: during a handover a

@@ -165,7 +165,8 @@ package struct PoolStateMachine: Sendable {
     var watches: [Int: Watch] = [:]
     var nextWatchID = 1
     var nextWorkerID: WorkerID = 1
-    var nextJobID: JobID = 1
+    /// One past the highest id this pool accepted or restored.
+    package internal(set) var nextJobID: JobID = 1
     /// Callers waiting for a switch to settle, in the order they asked.
     var switchWaiters: [SwitchWaiter] = []
     var nextSwitchTicket = 1

@@ -74,13 +74,17 @@ package struct ControlService: VarlinkInterface {
             case .submit: try submit(parameters, peer: peer, responder: responder)
             case .generate: try generate(parameters, peer: peer, responder: responder)
             case .status:
-                try ParameterReader(parameters).finish()
-                responder.reply(["status": supervisor.status().json])
+                var reader = ParameterReader(parameters)
+                let pool = try anyPool(reader.poolName())
+                try reader.finish()
+                responder.reply(["status": supervisor.status(of: pool).json, "pools": supervisor.statuses().json])
             case .stats:
-                try ParameterReader(parameters).finish()
+                var reader = ParameterReader(parameters)
+                let pool = try anyPool(reader.poolName())
+                try reader.finish()
                 // The frame the watchers share, if it is recent: a client calling Stats in a
                 // loop costs a copy, not a reading of /proc each time.
-                responder.reply(encoded: statsFeed.frame(maxAge: Self.statsReuseWithin))
+                responder.reply(encoded: statsFeed.frame(of: pool, maxAge: Self.statsReuseWithin))
             case .resize: try resize(parameters, responder: responder)
             case .setModel: try setModel(parameters, responder: responder)
             case .listJobs: try listJobs(parameters, responder: responder)
@@ -100,6 +104,7 @@ package struct ControlService: VarlinkInterface {
     private func submit(_ parameters: JSONObject, peer: VarlinkPeer, responder: VarlinkResponder) throws(VarlinkError) {
         var reader = ParameterReader(parameters)
         let jobs: [JobSpec] = try reader.required("jobs")
+        let pool = try addressed(reader.poolName())
         try reader.finish()
         guard !jobs.isEmpty else { throw SupervisorError.invalidValue(parameter: "jobs", reason: "give at least one job") }
         guard jobs.count <= JobLimits.jobsPerSubmit else {
@@ -112,22 +117,23 @@ package struct ControlService: VarlinkInterface {
             }
         }
         try accept(
-            jobs, peer: peer, responder: responder, naming: { "jobs[\($0)].\($1)" },
+            jobs, to: pool, peer: peer, responder: responder, naming: { "jobs[\($0)].\($1)" },
             header: { ids in ["ids": .array(ids.map { $0.json })] })
     }
 
     private func generate(_ parameters: JSONObject, peer: VarlinkPeer, responder: VarlinkResponder) throws(VarlinkError) {
         let request = try WorkloadRequest(parameters: parameters)
+        let pool = try addressed(request.pool)
         // Refuse a batch that cannot fit before generating it.
-        let fits = supervisor.pool.read { $0.intakeOpen && $0.acceptedWaiting + request.count <= $0.configuration.maxQueue }
+        let fits = pool.read { $0.intakeOpen && $0.acceptedWaiting + request.count <= $0.configuration.maxQueue }
         if !fits {
-            let (open, limit, queued) = supervisor.pool.read { ($0.intakeOpen, $0.configuration.maxQueue, $0.acceptedWaiting) }
+            let (open, limit, queued) = pool.read { ($0.intakeOpen, $0.configuration.maxQueue, $0.acceptedWaiting) }
             throw open ? SupervisorError.queueFull(limit: limit, queued: queued) : SupervisorError.shuttingDown
         }
         let seed = request.seed ?? WorkloadGenerator.randomSeed()
         let jobs = WorkloadGenerator.jobs(for: request, seed: seed)
         try accept(
-            jobs, peer: peer, responder: responder, naming: { $1 },
+            jobs, to: pool, peer: peer, responder: responder, naming: { $1 },
             header: { ids in
                 [
                     "first": ids.lowerBound.json, "last": (ids.upperBound - 1).json, "count": ids.count.json,
@@ -141,10 +147,10 @@ package struct ControlService: VarlinkInterface {
     /// `more`, then streams each job as it finishes (the watch starts atomically with the
     /// submit, so none is missed). A refused job's field is named by `naming(index, field)`.
     private func accept(
-        _ jobs: [JobSpec], peer: VarlinkPeer, responder: VarlinkResponder, naming: (Int, String) -> String,
+        _ jobs: [JobSpec], to pool: Pool, peer: VarlinkPeer, responder: VarlinkResponder, naming: (Int, String) -> String,
         header: @escaping @Sendable (Range<JobID>) -> JSONObject
     ) throws(VarlinkError) {
-        let stream = responder.more ? makeStream(peer: peer, responder: responder) : nil
+        let stream = responder.more ? makeStream(pool: pool, peer: peer, responder: responder) : nil
         let reply = SubmitReply { ids, watch, failure in
             if let failure {
                 responder.fail(SupervisorError.journalUnavailable(reason: failure.reason))
@@ -164,8 +170,8 @@ package struct ControlService: VarlinkInterface {
             }
         }
         do {
-            let (ids, watch) = try mapSubmit(naming: naming) { () throws(SubmitError) in
-                try supervisor.pool.submit(jobs, watch: stream?.sink) { failure in reply.durable(failure) }
+            let (ids, watch) = try mapSubmit(pool: pool, naming: naming) { () throws(SubmitError) in
+                try pool.submit(jobs, watch: stream?.sink) { failure in reply.durable(failure) }
             }
             reply.accepted(ids, watch: watch)
         } catch {
@@ -174,7 +180,9 @@ package struct ControlService: VarlinkInterface {
         }
     }
 
-    private func mapSubmit<T>(naming: (Int, String) -> String, _ body: () throws(SubmitError) -> T) throws(VarlinkError) -> T {
+    private func mapSubmit<T>(pool: Pool, naming: (Int, String) -> String, _ body: () throws(SubmitError) -> T)
+        throws(VarlinkError) -> T
+    {
         do {
             return try body()
         } catch {
@@ -187,11 +195,18 @@ package struct ControlService: VarlinkInterface {
             case .badStartTime(let index, let reason):
                 throw SupervisorError.invalidValue(
                     parameter: naming(index, "startAt"), reason: "\(reason); a job may start from now to 366 days ahead")
-            case .unknownDependency(let index, let id):
+            case .unknownDependency(let index, let id) where id >= supervisor.ids.allocatedBelow:
                 throw SupervisorError.invalidValue(
                     parameter: naming(index, "after"),
                     reason: "job \(id) was never submitted; a job runs only after jobs that exist")
-            case .forgottenDependency(let index, let id):
+            case .unknownDependency(let index, let id), .forgottenDependency(let index, let id):
+                if let other = supervisor.pool(holding: id), other !== pool {
+                    throw SupervisorError.invalidValue(
+                        parameter: naming(index, "after"),
+                        reason:
+                            "job \(id) is in pool \(other.name), and a job runs only after jobs of its own pool (\(pool.name)); submit both to one pool"
+                    )
+                }
                 throw SupervisorError.invalidValue(
                     parameter: naming(index, "after"),
                     reason:
@@ -204,9 +219,10 @@ package struct ControlService: VarlinkInterface {
     private func resize(_ parameters: JSONObject, responder: VarlinkResponder) throws(VarlinkError) {
         var reader = ParameterReader(parameters)
         let workers: Int = try reader.required("workers")
+        let pool = try addressed(reader.poolName())
         try reader.finish()
         do {
-            let previous = try supervisor.pool.resize(to: workers)
+            let previous = try pool.resize(to: workers)
             onChange()
             responder.reply(["workers": workers.json, "previous": previous.json])
         } catch {
@@ -221,20 +237,22 @@ package struct ControlService: VarlinkInterface {
         var reader = ParameterReader(parameters)
         let model: ConcurrencyModel = try reader.required("model")
         let preempt: Bool = try reader.optional("preempt") ?? false
+        let pool = try addressed(reader.poolName())
         try reader.finish()
+        let named = pool.name == .default ? "" : "pool \(pool.name): "
         let start = MonotonicClock.now()
         let onChange = onChange
         let logger = logger
         do {
             // The reply waits for the new model to serve; the event loop does not.
-            _ = try supervisor.pool.setModel(model, preempt: preempt) { outcome in
+            _ = try pool.setModel(model, preempt: preempt) { outcome in
                 let seconds = Double(MonotonicClock.now() - start) / 1e9
                 switch outcome {
                 case .serving(let record):
                     logger.info(
-                        "model: \(record.from.rawValue) -> \(model.rawValue)\(preempt ? " (preempting)" : ""), serving after \(formatDuration(seconds))"
+                        "\(named)model: \(record.from.rawValue) -> \(model.rawValue)\(preempt ? " (preempting)" : ""), serving after \(formatDuration(seconds))"
                     )
-                case .failed(let reason): logger.error("the switch to the \(model.rawValue) model failed: \(reason)")
+                case .failed(let reason): logger.error("\(named)the switch to the \(model.rawValue) model failed: \(reason)")
                 case .superseded(let other):
                     logger.info("the switch to \(model.rawValue) was replaced by one to \(other.rawValue)")
                 case .unchanged, .shuttingDown: break
@@ -271,6 +289,7 @@ package struct ControlService: VarlinkInterface {
         let ids: [UInt64]? = try reader.optional("ids")
         let state: JobState? = try reader.optional("state")
         let limit: Int = try reader.optional("limit") ?? 100
+        let only = try anyPool(reader.poolName(), given: parameters["pool"] != nil)
         try reader.finish()
         guard (1...Self.maxListLimit).contains(limit) else {
             throw SupervisorError.invalidValue(parameter: "limit", reason: "limit must be between 1 and \(Self.maxListLimit)")
@@ -280,19 +299,23 @@ package struct ControlService: VarlinkInterface {
             guard ids.count <= Self.maxIDsPerCall else {
                 throw SupervisorError.invalidValue(parameter: "ids", reason: "at most \(Self.maxIDsPerCall) ids per call")
             }
-            if let unknown = supervisor.pool.read({ $0.firstUnknown(of: ids) }) { throw SupervisorError.noSuchJob(unknown) }
+            let pools = only.map { [$0] } ?? supervisor.pools
+            if let unknown = JobListReply.firstUnknown(of: ids, in: pools) { throw SupervisorError.noSuchJob(unknown) }
             selection = .ids(ids, state: state)
         } else {
             selection = .recent(state: state, limit: limit)
         }
-        JobListReply(pool: supervisor.pool, selection: selection, responder: responder).send()
+        JobListReply(pools: only.map { [$0] } ?? supervisor.pools, selection: selection, responder: responder).send()
     }
 
     private func pause(_ pause: Bool, _ parameters: JSONObject, responder: VarlinkResponder) throws(VarlinkError) {
-        try ParameterReader(parameters).finish()
-        guard supervisor.pool.read({ $0.intakeOpen }) else { throw SupervisorError.shuttingDown }
-        let changed = supervisor.pool.setPaused(pause)
-        if changed { logger.notice("\(pause ? "paused: workers take no new jobs" : "resumed")") }
+        var reader = ParameterReader(parameters)
+        let pool = try addressed(reader.poolName())
+        try reader.finish()
+        guard pool.read({ $0.intakeOpen }) else { throw SupervisorError.shuttingDown }
+        let changed = pool.setPaused(pause)
+        let named = pool.name == .default ? "" : "pool \(pool.name) "
+        if changed { logger.notice("\(named)\(pause ? "paused: workers take no new jobs" : "resumed")") }
         onChange()
         responder.reply(["changed": .bool(changed)])
     }
@@ -329,7 +352,12 @@ package struct ControlService: VarlinkInterface {
         var reader = ParameterReader(parameters)
         let ids: [UInt64] = try reader.optional("ids") ?? []
         let queued: Bool = try reader.optional("queued") ?? false
+        let named = try reader.poolName()
         try reader.finish()
+        if named != nil && !ids.isEmpty {
+            throw SupervisorError.invalidValue(
+                parameter: "pool", reason: "ids name jobs in every pool; give pool with queued only")
+        }
         if queued && !ids.isEmpty {
             throw SupervisorError.invalidValue(parameter: "queued", reason: "give ids or queued, not both")
         }
@@ -341,11 +369,14 @@ package struct ControlService: VarlinkInterface {
         }
         let reason = "cancelled by uid \(peer.uid)"
         let outcome: CancelOutcome
+        var pools: [Pool]
         if queued {
-            outcome = supervisor.pool.cancelQueued(reason: reason)
+            let pool = try anyPool(named)!
+            pools = [pool]
+            outcome = pool.cancelQueued(reason: reason)
         } else {
             do {
-                outcome = try supervisor.pool.cancel(ids, reason: reason)
+                (outcome, pools) = try cancel(ids, reason: reason)
             } catch {
                 switch error {
                 case .noSuchJob(let id): throw SupervisorError.noSuchJob(id)
@@ -360,7 +391,7 @@ package struct ControlService: VarlinkInterface {
         }
         // The reply waits (off the event loop) until the journal holds the cancels: a job told
         // cancelled is not run again after a crash.
-        supervisor.pool.whenRecorded { failure in
+        Self.whenRecorded(in: pools) { failure in
             responder.enqueue {
                 if let failure {
                     responder.fail(
@@ -384,7 +415,7 @@ package struct ControlService: VarlinkInterface {
         let follow: Bool = try reader.optional("follow") ?? false
         try reader.finish()
         guard responder.more else { throw VarlinkError.expectedMore }
-        guard let job = supervisor.pool.read({ $0.job(id) }) else { throw SupervisorError.noSuchJob(id) }
+        guard let pool = supervisor.pool(holding: id), let job = pool.job(id) else { throw SupervisorError.noSuchJob(id) }
         guard job.kind.isExec else {
             throw SupervisorError.invalidValue(
                 parameter: "id", reason: "job \(id) is a \(job.kind.name) job: only exec jobs have output")
@@ -394,7 +425,7 @@ package struct ControlService: VarlinkInterface {
             return
         }
         logFeed.start(
-            id: id, streams: stream.map { [$0.rawValue] } ?? ["stdout", "stderr"], follow: follow, pool: supervisor.pool,
+            id: id, streams: stream.map { [$0.rawValue] } ?? ["stdout", "stderr"], follow: follow, pool: pool,
             directory: directory, responder: responder)
     }
 
@@ -421,6 +452,7 @@ package struct ControlService: VarlinkInterface {
     private func watchStats(_ parameters: JSONObject, responder: VarlinkResponder) throws(VarlinkError) {
         var reader = ParameterReader(parameters)
         let interval: Double = try reader.optional("interval") ?? 1
+        let pool = try anyPool(reader.poolName())
         try reader.finish()
         guard responder.more else { throw VarlinkError.expectedMore }
         guard Self.watchIntervals.contains(interval) else {
@@ -430,7 +462,7 @@ package struct ControlService: VarlinkInterface {
                     "interval must be between \(formatDecimal(Self.watchIntervals.lowerBound)) and \(formatDecimal(Self.watchIntervals.upperBound)) seconds"
             )
         }
-        statsFeed.watch(every: interval, responder: responder)
+        statsFeed.watch(pool!, every: interval, responder: responder)
     }
 
     private func watchJobs(_ parameters: JSONObject, peer: VarlinkPeer, responder: VarlinkResponder) throws(VarlinkError) {
@@ -438,6 +470,7 @@ package struct ControlService: VarlinkInterface {
         let ids: [UInt64] = try reader.optional("ids") ?? []
         let unfinished: Bool = try reader.optional("unfinished") ?? false
         let events: Bool = try reader.optional("events") ?? (ids.isEmpty && !unfinished)
+        let named = try reader.poolName()
         try reader.finish()
         guard responder.more else { throw VarlinkError.expectedMore }
         guard ids.count <= Self.maxIDsPerCall else {
@@ -449,9 +482,13 @@ package struct ControlService: VarlinkInterface {
         if unfinished && events {
             throw SupervisorError.invalidValue(parameter: "events", reason: "a watch of the unfinished jobs carries no events")
         }
-        let stream = makeStream(peer: peer, responder: responder)
+        if named != nil && !ids.isEmpty {
+            throw SupervisorError.invalidValue(parameter: "pool", reason: "ids name jobs in every pool; give pool without ids")
+        }
+        let pool = try ids.isEmpty ? anyPool(named)! : watchedPool(of: ids)
+        let stream = makeStream(pool: pool, peer: peer, responder: responder)
         if unfinished {
-            guard let watch = supervisor.pool.watchUnfinished(sink: stream.sink) else {
+            guard let watch = pool.watchUnfinished(sink: stream.sink) else {
                 // Nothing to wait for: one empty reply ends the call.
                 stream.cancel()
                 responder.reply([:])
@@ -461,7 +498,7 @@ package struct ControlService: VarlinkInterface {
             return
         }
         do {
-            let watch = try supervisor.pool.watch(ids: ids, events: events, sink: stream.sink)
+            let watch = try pool.watch(ids: ids, events: events, sink: stream.sink)
             stream.start(watch: watch, header: [:])
         } catch {
             stream.cancel()
@@ -473,10 +510,103 @@ package struct ControlService: VarlinkInterface {
 extension ControlService {
     /// A stream of finished jobs for `peer`'s call, within the shared watch budget; a client cut
     /// off for falling behind is logged.
-    fileprivate func makeStream(peer: VarlinkPeer, responder: VarlinkResponder) -> JobStream {
+    fileprivate func makeStream(pool: Pool, peer: VarlinkPeer, responder: VarlinkResponder) -> JobStream {
         let logger = logger
-        return JobStream(pool: supervisor.pool, responder: responder, budget: watchBudget) { reason in
+        return JobStream(pool: pool, responder: responder, budget: watchBudget) { reason in
             logger.warning("dropping a watcher of jobs: \(reason)", metadata: ["peer": "\(peer)"])
+        }
+    }
+}
+
+// Pools: which one a call addresses.
+extension ControlService {
+    /// The pool a call that changes something addresses (nil: the default): one that takes work.
+    fileprivate func addressed(_ name: PoolName?) throws(VarlinkError) -> Pool {
+        do {
+            return try supervisor.pool(named: name)
+        } catch {
+            throw Self.varlinkError(error)
+        }
+    }
+
+    /// The pool a read or a cancel addresses (nil: the default), removed ones included; nil
+    /// when `given` is false: every pool.
+    fileprivate func anyPool(_ name: PoolName?, given: Bool = true) throws(VarlinkError) -> Pool? {
+        guard given else { return nil }
+        do {
+            return try supervisor.anyPool(named: name)
+        } catch {
+            throw Self.varlinkError(error)
+        }
+    }
+
+    static func varlinkError(_ error: UnknownPoolError) -> VarlinkError {
+        SupervisorError.unknownPool(error.name.rawValue, pools: error.pools.map(\.rawValue), removed: error.removed)
+    }
+
+    /// The one pool that holds the jobs of `ids` (a watch follows one pool); an unknown id is
+    /// `NoSuchJob`, ids in two pools `InvalidValue`.
+    fileprivate func watchedPool(of ids: [JobID]) throws(VarlinkError) -> Pool {
+        var found: Pool?
+        for id in ids {
+            if let found, found.read({ $0.job(id) != nil }) { continue }
+            guard let holder = supervisor.pool(holding: id) else { throw SupervisorError.noSuchJob(id) }
+            if let found, found !== holder {
+                throw SupervisorError.invalidValue(
+                    parameter: "ids",
+                    reason:
+                        "job \(id) is in pool \(holder.name), the others in pool \(found.name); watch each pool's jobs in a call of its own"
+                )
+            }
+            found = holder
+        }
+        return found ?? supervisor.pool
+    }
+
+    /// Cancels jobs of any pools: every id is checked first (an unknown or finished one cancels
+    /// nothing), then each pool cancels its own. Returns the pools touched.
+    fileprivate func cancel(_ ids: [JobID], reason: String) throws(CancelError) -> (CancelOutcome, [Pool]) {
+        let pools = supervisor.pools
+        if pools.count == 1 { return (try supervisor.pool.cancel(ids, reason: reason), pools) }
+        var byPool: [ObjectIdentifier: (Pool, [JobID])] = [:]
+        for id in ids {
+            guard let pool = pools.first(where: { pool in pool.read { $0.job(id) != nil } }) else { throw .noSuchJob(id) }
+            byPool[ObjectIdentifier(pool), default: (pool, [])].1.append(id)
+        }
+        let touched = pools.filter { byPool[ObjectIdentifier($0)] != nil }
+        for pool in touched {
+            try pool.read { state throws(CancelError) in
+                for id in byPool[ObjectIdentifier(pool)]!.1 {
+                    if let job = state.job(id), job.state.isFinal { throw .alreadyFinished(id, job.state) }
+                }
+            }
+        }
+        var outcome = CancelOutcome()
+        for pool in touched {
+            let part = try pool.cancel(byPool[ObjectIdentifier(pool)]!.1, reason: reason)
+            outcome.cancelled += part.cancelled
+            outcome.stopping += part.stopping
+        }
+        return (outcome, touched)
+    }
+
+    /// Calls `body` once every pool of `pools` has recorded what it changed so far, with the
+    /// first failure if one could not.
+    fileprivate static func whenRecorded(in pools: [Pool], _ body: @escaping @Sendable (JournalFailure?) -> Void) {
+        guard pools.count > 1 else {
+            (pools.first ?? nil).map { $0.whenRecorded(body) } ?? body(nil)
+            return
+        }
+        let pending = Mutex((left: pools.count, failure: JournalFailure?.none))
+        for pool in pools {
+            pool.whenRecorded { failure in
+                let done = pending.withLock { state -> JournalFailure?? in
+                    state.left -= 1
+                    if state.failure == nil { state.failure = failure }
+                    return state.left == 0 ? .some(state.failure) : nil
+                }
+                if let done { body(done) }
+            }
         }
     }
 }

@@ -39,18 +39,19 @@ package enum Daemon {
 
     /// Logs what happened to the journal: a failure and what it left unrecorded (critical), a
     /// recovery (notice), and what a stop could never write (error, with the ids).
-    static func log(_ event: JobJournal.Event, _ logger: Logger) {
+    static func log(_ event: JobJournal.Event, _ logger: Logger, prefix: String = "") {
         switch event {
         case .failed(let failure, let unrecorded):
-            logger.critical("\(failure.reason); not recorded yet: \(unrecorded)")
+            logger.critical("\(prefix)\(failure.reason); not recorded yet: \(unrecorded)")
         case .stillFailing(let failure, let seconds, let unrecorded):
-            logger.critical("\(failure.reason); still failing after \(formatDuration(seconds)); not recorded yet: \(unrecorded)")
+            logger.critical(
+                "\(prefix)\(failure.reason); still failing after \(formatDuration(seconds)); not recorded yet: \(unrecorded)")
         case .recovered(let seconds, let written):
             logger.notice(
-                "the job journal records again after \(formatDuration(seconds)): \(written) changes that had waited are written; workers take jobs again"
+                "\(prefix)the job journal records again after \(formatDuration(seconds)): \(written) changes that had waited are written; workers take jobs again"
             )
         case .lost(let unrecorded):
-            logger.error("the job journal could not record everything before the stop: \(unrecorded)")
+            logger.error("\(prefix)the job journal could not record everything before the stop: \(unrecorded)")
         }
     }
 
@@ -78,14 +79,14 @@ package enum Daemon {
     ) {
         if level == .cancel {
             logger.warning("\(cause): interrupting running jobs")
-            supervisor.pool.cancelRunning(reason: "interrupted: \(cause) during shutdown")
+            for pool in supervisor.pools { pool.cancelRunning(reason: "interrupted: \(cause) during shutdown") }
         } else {
             logger.notice("\(cause): draining; \(again) to interrupt running jobs")
         }
     }
 
-    /// Acts on one signal: TERM/INT drain then cancel, QUIT cancels, TTIN/TTOU resize by one,
-    /// USR1 logs a snapshot.
+    /// Acts on one signal: TERM/INT drain then cancel, QUIT cancels, TTIN/TTOU resize the
+    /// default pool by one, USR1 logs a snapshot of every pool.
     static func handle(
         signal number: Int32, supervisor: Supervisor, shutdown: ShutdownEvent, logger: Logger,
         refreshStatus: @Sendable () -> Void
@@ -112,7 +113,7 @@ package enum Daemon {
         case SIGUSR1:
             let stats = supervisor.stats()
             logger.info(
-                "\(Supervisor.statusLine(stats.status)); throughput \(formatDecimal(stats.throughput.last10s, places: 1))/s over 10 s; run time p50 \(formatDecimal(stats.latency.run.p50 * 1000, places: 3)) ms, p99 \(formatDecimal(stats.latency.run.p99 * 1000, places: 3)) ms"
+                "\(Supervisor.statusLine(stats.pools)); default pool: throughput \(formatDecimal(stats.throughput.last10s, places: 1))/s over 10 s; run time p50 \(formatDecimal(stats.latency.run.p50 * 1000, places: 3)) ms, p99 \(formatDecimal(stats.latency.run.p99 * 1000, places: 3)) ms"
             )
         default:
             break

@@ -74,6 +74,8 @@ package struct DaemonConfiguration: Sendable, Equatable {
     package var maxOutputTotal = 1 << 30
     /// What the journal's commits survive.
     package var journalSync = JobJournal.Sync.normal
+    /// The pools besides `default`, by name (`[pools.NAME]`, `--pool`).
+    package var pools: [PoolConfiguration] = []
 
     /// The defaults.
     package init() {}
@@ -132,13 +134,46 @@ package struct DaemonConfiguration: Sendable, Equatable {
             users: Set(allowedUsers.compactMap(AccessPolicy.userID)), groups: Set(allowedGroups.compactMap(AccessPolicy.groupID)))
     }
 
-    /// The pool's part of the configuration.
+    /// The default pool's part of the configuration.
     package var supervisor: Supervisor.Configuration {
-        Supervisor.Configuration(
-            model: model, workers: workers,
-            limits: PoolStateMachine.Configuration(
-                maxQueue: maxQueue, maxWorkers: maxWorkers, retainFinished: retainJobs, maxAttempts: maxAttempts,
-                defaultTimeout: jobTimeout, allowExec: allowExec))
+        Supervisor.Configuration(model: model, workers: workers, limits: limits(maxQueue: maxQueue))
+    }
+
+    /// Every pool's part of the configuration, the default first, then by name.
+    package var supervisorPools: [(name: PoolName, configuration: Supervisor.Configuration)] {
+        [(.default, supervisor)]
+            + pools.map { pool in
+                (
+                    pool.name,
+                    Supervisor.Configuration(
+                        model: pool.model, workers: pool.workers, limits: limits(maxQueue: pool.maxQueue ?? maxQueue))
+                )
+            }
+    }
+
+    private func limits(maxQueue: Int) -> PoolStateMachine.Configuration {
+        PoolStateMachine.Configuration(
+            maxQueue: maxQueue, maxWorkers: maxWorkers, retainFinished: retainJobs, maxAttempts: maxAttempts,
+            defaultTimeout: jobTimeout, allowExec: allowExec)
+    }
+
+    /// Applies `--pool` options over the pools a config file set: each replaces its pool's model
+    /// and workers and keeps the file's `max_queue`; a pool named twice is refused.
+    package mutating func apply(poolFlags: [String]) throws(ConfigurationError) {
+        var seen: Set<PoolName> = []
+        for text in poolFlags {
+            let given = try PoolConfiguration.read(flag: text)
+            guard seen.insert(given.name).inserted else {
+                throw ConfigurationError("--pool \(given.name) is given twice; give each pool once")
+            }
+            if let index = pools.firstIndex(where: { $0.name == given.name }) {
+                pools[index].model = given.model
+                pools[index].workers = given.workers
+            } else {
+                pools.append(given)
+                pools.sort { $0.name < $1.name }
+            }
+        }
     }
 
     /// Checks the values against each other and their ranges, once defaults, the config file
@@ -148,6 +183,11 @@ package struct DaemonConfiguration: Sendable, Equatable {
         for setting in DaemonSettings.all {
             try setting.check?(self)
         }
+        guard pools.count < PoolName.maxPools else {
+            throw ConfigurationError(
+                "\(pools.count + 1) pools are configured (with default); concurd runs at most \(PoolName.maxPools)")
+        }
+        for pool in pools { try pool.validate(maxWorkers: maxWorkers) }
     }
 
     /// Applies the settings of a TOML config file over these values.
@@ -167,8 +207,13 @@ package struct DaemonConfiguration: Sendable, Equatable {
         let settings = DaemonSettings.all.filter(\.inFile)
         for key in table.keys {
             guard let value = table[key] else { continue }
+            if key == "pools" {
+                pools = try PoolConfiguration.read(toml: value, file: file)
+                continue
+            }
             guard let setting = settings.first(where: { $0.key == key }) else {
-                throw ConfigurationError("\(file): unknown key '\(key)'; known keys: \(Self.fileKeys.joined(separator: ", "))")
+                throw ConfigurationError(
+                    "\(file): unknown key '\(key)'; known keys: \((Self.fileKeys + ["pools"]).joined(separator: ", "))")
             }
             guard let read = setting.readTOML(value) else {
                 throw ConfigurationError("\(file): \(key) must be \(setting.expectation)")

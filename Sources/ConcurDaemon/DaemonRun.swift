@@ -28,8 +28,8 @@ final class DaemonRun {
 
     private var socketPath = ""
     private var forkServer: ForkServer?
-    /// The SQLite journal, unless ephemeral.
-    private var journal: JobJournal?
+    /// Each pool's SQLite journal, unless ephemeral: the default pool's in the state directory,
+    /// the others' in `pools/NAME` there (those of pools no longer configured included).
     private var supervisor: Supervisor!
     private var group: MultiThreadedEventLoopGroup!
     private var reloader: Reloader?
@@ -87,7 +87,7 @@ final class DaemonRun {
     var refreshStatus: @Sendable () -> Void {
         { [live, notifier] in
             guard let supervisor = live.supervisor.withLock({ $0 }) else { return }
-            let line = Supervisor.statusLine(supervisor.status())
+            let line = Supervisor.statusLine(supervisor.statuses())
             let changed = live.statusLine.withLock { previous in
                 defer { previous = line }
                 return previous != line
@@ -207,50 +207,113 @@ final class DaemonRun {
         }
     }
 
-    /// The journal is read before the pool exists: what it holds is put back first.
+    /// The journals are read before the pools exist: what they hold is put back first. A
+    /// journal of a pool the configuration no longer names is read too: its unfinished jobs
+    /// are kept and shown, and run once the pool is configured again.
     private func readJournal() throws(DaemonStartFailure) -> (() -> Void)? {
         if configuration.ephemeral {
             logger.notice("ephemeral: jobs are kept in memory only; a stop cancels queued jobs and a crash loses them")
             return nil
         }
         let directory = configuration.resolvedStateDirectory(uid: getuid()) { getenv($0).map { String(cString: $0) } }
-        let started = MonotonicClock.now()
-        do {
-            let logger = logger
-            let (opened, recovery) = try JobJournal.open(
-                directory: directory, sync: configuration.journalSync, maxAttempts: configuration.maxAttempts,
-                retention: JobJournal.Retention(count: configuration.retainJobs, age: configuration.retainAge),
-                clock: MonotonicClock(), onEvent: { Daemon.log($0, logger) })
-            journal = opened
-            logger.info(
-                "job journal \(opened.path): \(recovery.summary) (read in \(formatDuration(Double(MonotonicClock.now() - started) / 1e9)))",
-                metadata: ["in_flight": "\(recovery.inFlight)", "queued": "\(recovery.queued)"])
-        } catch {
-            throw DaemonStartFailure(message: "\(error)")
+        var names = Set(configuration.supervisorPools.map(\.name))
+        names.formUnion(Self.poolJournals(in: directory))
+        for name in names.sorted() {
+            let started = MonotonicClock.now()
+            do {
+                let logger = logger
+                let prefix = name == .default ? "" : "pool \(name): "
+                let (opened, recovery) = try Self.openJournal(of: name, in: directory, configuration, logger: logger)
+                live.journals.withLock { $0[name] = opened }
+                let unconfigured =
+                    configuration.supervisorPools.contains { $0.name == name }
+                    ? ""
+                    : "; pool \(name) is not configured: its unfinished jobs are kept, not run (add [pools.\(name)] back to run them, or concurctl cancel --queued --pool \(name))"
+                logger.info(
+                    "\(prefix)job journal \(opened.path): \(recovery.summary) (read in \(formatDuration(Double(MonotonicClock.now() - started) / 1e9)))\(unconfigured)",
+                    metadata: ["in_flight": "\(recovery.inFlight)", "queued": "\(recovery.queued)", "pool": "\(name)"])
+            } catch {
+                for journal in live.journals.withLock({ $0.values }) { journal.close() }
+                live.journals.withLock { $0 = [:] }
+                throw DaemonStartFailure(message: name == .default ? "\(error)" : "pool \(name): \(error)")
+            }
         }
         return nil
     }
 
-    /// The pool, with what the journal held; the journal's writer then follows it. Closing
-    /// the journal comes after the drain: what finished is written, and what did not stays
-    /// queued in it.
+    private static func openJournal(
+        of name: PoolName, in directory: String, _ configuration: DaemonConfiguration, logger: Logger
+    ) throws(JournalOpenError) -> (JobJournal, JobJournal.Recovery) {
+        let prefix = name == .default ? "" : "pool \(name): "
+        return try JobJournal.open(
+            directory: journalDirectory(of: name, in: directory), sync: configuration.journalSync,
+            maxAttempts: configuration.maxAttempts,
+            retention: JobJournal.Retention(count: configuration.retainJobs, age: configuration.retainAge),
+            clock: MonotonicClock(), onEvent: { Daemon.log($0, logger, prefix: prefix) })
+    }
+
+    /// What adds pool `name` for a reload: with a journal of its own unless ephemeral (or the
+    /// one it kept, if a reload removed it or the configuration did not name it).
+    private var addPool: @Sendable (PoolName, Supervisor.Configuration, DaemonConfiguration) throws -> Void {
+        let (supervisor, live, logger, ephemeral) = (supervisor!, live, logger, configuration.ephemeral)
+        let directory = configuration.resolvedStateDirectory(uid: getuid()) { getenv($0).map { String(cString: $0) } }
+        return { name, pool, current in
+            if ephemeral || live.journals.withLock({ $0[name] }) != nil {
+                try supervisor.addPool(name, configuration: pool, store: MemoryJobStore())
+                return
+            }
+            let (journal, recovery) = try Self.openJournal(of: name, in: directory, current, logger: logger)
+            logger.info("pool \(name): job journal \(journal.path): \(recovery.summary)")
+            live.journals.withLock { $0[name] = journal }
+            let added = try supervisor.addPool(name, configuration: pool, store: journal)
+            try journal.follow(added)
+        }
+    }
+
+    /// Where the journal of pool `name` lives in the state directory.
+    static func journalDirectory(of name: PoolName, in directory: String) -> String {
+        name == .default ? directory : directory + "/pools/" + name.rawValue
+    }
+
+    /// The pools that have a journal in the state directory, besides the default.
+    static func poolJournals(in directory: String) -> [PoolName] {
+        guard let folder = opendir(directory + "/pools") else { return [] }
+        defer { closedir(folder) }
+        var names: [PoolName] = []
+        while let entry = readdir(folder) {
+            let text = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if let name = PoolName(text), name != .default { names.append(name) }
+        }
+        return names
+    }
+
+    /// The pools, with what their journals held; each journal's writer then follows its pool.
+    /// Closing the journals comes after the drain: what finished is written, and what did not
+    /// stays queued in them.
     private func createPool() throws(DaemonStartFailure) -> (() -> Void)? {
         let logger = logger
+        let journals = live.journals.withLock { $0 }
+        let configured = configuration.supervisorPools
         let supervisor = Supervisor(
-            configuration: configuration.supervisor,
+            pools: configured.map { ($0.name, $0.configuration, journals[$0.name] ?? MemoryJobStore()) },
             models: WorkerModels.all(
                 taskThreads: configuration.taskThreads, nice: configuration.workerNice, forkServer: forkServer),
-            version: Daemon.version, store: journal ?? MemoryJobStore(),
-            onEvent: { logger.warning("\($0)") })
+            version: Daemon.version, onEvent: { logger.warning("\($0)") })
+        for (name, journal) in journals.sorted(by: { $0.key < $1.key }) where !configured.contains(where: { $0.name == name }) {
+            supervisor.addRemovedPool(name, store: journal)
+        }
         self.supervisor = supervisor
         live.supervisor.withLock { $0 = supervisor }
-        guard let journal else { return nil }
-        do {
-            try journal.follow(supervisor.pool)
-        } catch {
-            throw DaemonStartFailure(message: "cannot start the job journal's writer: \(error)")
+        for pool in supervisor.pools {
+            guard let journal = journals[pool.name] else { continue }
+            do {
+                try journal.follow(pool)
+            } catch {
+                throw DaemonStartFailure(message: "cannot start the job journal's writer of pool \(pool.name): \(error)")
+            }
         }
-        return { journal.close() }
+        let live = live
+        return { for journal in live.journals.withLock({ $0.values }) { journal.close() } }
     }
 
     private func startEventLoop() throws(DaemonStartFailure) -> (() -> Void)? {
@@ -262,7 +325,7 @@ final class DaemonRun {
     /// Workers first: once the socket accepts, the pool is running (READY=1 promises both).
     private func startWorkers() throws(DaemonStartFailure) -> (() -> Void)? {
         do {
-            try supervisor.start(workers: configuration.workers)
+            try supervisor.start(pools: configuration.supervisorPools.map { ($0.name, $0.configuration.workers) })
         } catch {
             throw DaemonStartFailure(message: "cannot start the workers: \(error)")
         }
@@ -274,10 +337,13 @@ final class DaemonRun {
     private func reportOutcome() throws(DaemonStartFailure) -> (() -> Void)? {
         { [self] in
             guard let outcome else { return }
-            let totals = supervisor.status().totals
-            var summary = "\(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled"
-            let kept = supervisor.pool.read { $0.keptForRestart }
-            if kept > 0, let failure = journal?.failure {
+            let statuses = supervisor.statuses()
+            let (done, failed, cancelled) = statuses.reduce((0, 0, 0)) { sum, status in
+                (sum.0 + status.totals.done, sum.1 + status.totals.failed, sum.2 + status.totals.cancelled)
+            }
+            var summary = "\(done) done, \(failed) failed, \(cancelled) cancelled"
+            let kept = supervisor.keptForRestart
+            if kept > 0, let failure = live.journals.withLock({ $0.values.lazy.compactMap(\.failure).first }) {
                 summary += "; \(kept) unfinished jobs could not be kept for the next start as they stand: \(failure.reason)"
             } else if kept > 0 {
                 summary += "; \(kept) unfinished kept queued in the journal for the next start"
@@ -297,13 +363,15 @@ final class DaemonRun {
         let reloader = reloadConfiguration.map { load in
             Reloader(
                 configuration: configuration, supervisor: supervisor, notifier: notifier, logger: logger, logLevel: logLevel,
-                load: load, refreshStatus: refreshStatus)
+                load: load, refreshStatus: refreshStatus, addPool: addPool)
         }
         self.reloader = reloader
         live.reloader.withLock { $0 = reloader }
-        let journal = journal
+        let live = live
         reloader?.onRetentionChange { new in
-            journal?.setRetention(JobJournal.Retention(count: new.retainJobs, age: new.retainAge))
+            for journal in live.journals.withLock({ Array($0.values) }) {
+                journal.setRetention(JobJournal.Retention(count: new.retainJobs, age: new.retainAge))
+            }
         }
         control = ControlService(
             supervisor: supervisor, logger: logger, reloader: reloader, shutdown: shutdown, onChange: refreshStatus)
@@ -347,13 +415,18 @@ final class DaemonRun {
     /// at half systemd's interval: a stuck loop stops the pings, and systemd restarts the
     /// service. A loop that cannot start is logged, not fatal.
     private func announceReady() throws(DaemonStartFailure) -> (() -> Void)? {
-        let status = supervisor.status()
+        let statuses = supervisor.statuses()
+        let shapes = statuses.map { status in
+            let shape = "\(status.model.rawValue) model, \(status.workers.live) workers, queue limit \(status.maxQueue)"
+            if status.removed { return "\(status.pool) removed (\(status.queued + status.scheduled + status.waiting) jobs kept)" }
+            return statuses.count == 1 ? shape : "\(status.pool) \(shape)"
+        }
         logger.info(
-            "serving on \(socketPath): \(status.model.rawValue) model, \(status.workers.live) workers, queue limit \(status.maxQueue)",
+            "serving on \(socketPath): \(shapes.joined(separator: "; "))",
             // When it began to serve, by the clock systemd's timestamps use (before READY=1).
             metadata: ["pid": "\(getpid())", "monotonic_us": "\(MonotonicClock.now() / 1000)"])
-        live.statusLine.withLock { $0 = Supervisor.statusLine(status) }
-        notifier.ready(status: Supervisor.statusLine(status))
+        live.statusLine.withLock { $0 = Supervisor.statusLine(statuses) }
+        notifier.ready(status: Supervisor.statusLine(statuses))
         let watchdogEvery = notifier.watchdogInterval.map { Double($0) / 2e6 }
         if let watchdogEvery {
             logger.info("systemd watchdog: pinging every \(formatDuration(watchdogEvery)) from the supervisor loop")
@@ -367,12 +440,14 @@ final class DaemonRun {
                 onTick: { supervisor in
                     refreshStatus()
                     if let replaced = CommandGuard.replaceIfGone() { logger.warning("\(replaced)") }
-                    supervisor.pool.pruneFinished(olderThan: reloader?.configuration.retainAge ?? retainAge)
+                    for pool in supervisor.pools {
+                        pool.pruneFinished(olderThan: reloader?.configuration.retainAge ?? retainAge)
+                    }
                     // Every 5 s: output goes with its job, and stays under its bound.
                     if sweeps.add(1, ordering: .relaxed).newValue % 5 == 0, let directory = CommandOutput.directory {
                         let sweep = OutputJanitor.sweep(
                             directory, maxTotal: reloader?.configuration.maxOutputTotal ?? outputTotal,
-                            state: { id in supervisor.pool.read { $0.job(id)?.state } })
+                            state: { id in supervisor.pool(holding: id)?.read { $0.job(id)?.state } })
                         if sweep.evicted > 0 {
                             logger.notice(
                                 "output: removed the output of \(sweep.evicted) finished jobs to stay under max_output_total (\(sweep.bytes) bytes kept)"
@@ -393,7 +468,7 @@ final class DaemonRun {
     /// within the drain timeout's bound.
     private func drain() -> Supervisor.ShutdownOutcome {
         let level = shutdown.wait()
-        let running = supervisor.pool.read { $0.runningCount }
+        let running = supervisor.runningCount
         logger.info(
             "shutting down: \(level == .cancel ? "interrupting" : "draining") \(running) running job\(running == 1 ? "" : "s")")
         notifier.stopping(status: "draining: \(running) running")
@@ -410,10 +485,13 @@ final class DaemonRun {
     }
 }
 
-/// What the signal thread and the status refresh read of a run, under their own locks: the
-/// supervisor and the reloader once they exist, and the status line last sent to systemd.
+/// What the signal thread, the status refresh and a reload read of a run, under their own locks:
+/// the supervisor and the reloader once they exist, the status line last sent to systemd, and
+/// the pools' journals.
 final class LiveParts: Sendable {
     let supervisor = Mutex<Supervisor?>(nil)
     let reloader = Mutex<Reloader?>(nil)
     let statusLine = Mutex("")
+    /// Each pool's job journal (none when ephemeral); a reload that adds a pool adds its own.
+    let journals = Mutex<[PoolName: JobJournal]>([:])
 }

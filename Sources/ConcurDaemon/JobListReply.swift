@@ -32,8 +32,8 @@ final class JobListReply: Sendable {
     }
 
     private struct Progress {
-        /// The ids, once chosen (on the builder's thread).
-        var ids: [JobID]?
+        /// The ids, once chosen (on the builder's thread), each with the index of its pool.
+        var ids: [(pool: Int, id: JobID)]?
         /// Index in `ids` of the first job not encoded yet.
         var next = 0
         var encoder = Encoder()
@@ -41,14 +41,14 @@ final class JobListReply: Sendable {
         var abandoned = false
     }
 
-    private let pool: Pool
+    private let pools: [Pool]
     private let selection: Selection
     private let responder: VarlinkResponder
     private let progress = Mutex(Progress())
 
-    /// A reply listing the jobs of `selection`.
-    init(pool: Pool, selection: Selection, responder: VarlinkResponder) {
-        self.pool = pool
+    /// A reply listing the jobs of `selection` held by `pools` (at least one).
+    init(pools: [Pool], selection: Selection, responder: VarlinkResponder) {
+        self.pools = pools
         self.selection = selection
         self.responder = responder
     }
@@ -120,17 +120,48 @@ final class JobListReply: Sendable {
         }
     }
 
-    private func chooseIDs() -> [JobID] {
+    /// The first of `ids` that none of `pools` holds.
+    static func firstUnknown(of ids: [JobID], in pools: [Pool]) -> JobID? {
+        if pools.count == 1 { return pools[0].read { $0.firstUnknown(of: ids) } }
+        return ids.first { id in !pools.contains { pool in pool.read { $0.job(id) != nil } } }
+    }
+
+    /// The ids the list holds. Of several pools: queued, scheduled, waiting and running jobs
+    /// pool by pool (each in its own order), finished ones and the newest merged by id.
+    private func chooseIDs() -> [(pool: Int, id: JobID)] {
         switch selection {
-        case .ids(let ids, _): ids
-        case .recent(let state, let limit): pool.read { $0.jobIDs(state: state, limit: limit) }
+        case .ids(let ids, _):
+            if pools.count == 1 { return ids.map { (0, $0) } }
+            return ids.map { id in (pools.firstIndex { pool in pool.read { $0.job(id) != nil } } ?? 0, id) }
+        case .recent(let state, let limit):
+            let each = pools.indices.flatMap { index in
+                pools[index].read { $0.jobIDs(state: state, limit: limit) }.map { (pool: index, id: $0) }
+            }
+            guard pools.count > 1 else { return each }
+            switch state {
+            case .queued?, .scheduled?, .waiting?, .running?: return Array(each.prefix(limit))
+            case .done?, .failed?, .cancelled?, nil: return Array(each.sorted { $0.id < $1.id }.suffix(limit))
+            }
         }
     }
 
-    /// The records of `ids` still held (in `state`, if given), each with its index in the list.
-    private func records(_ ids: ArraySlice<JobID>) -> [(index: Int, info: JobInfo)] {
-        let found = pool.read { pool in
-            ids.indices.compactMap { index -> (index: Int, info: JobInfo)? in pool.job(ids[index]).map { (index, $0) } }
+    /// The records of `ids` still held (in `state`, if given), each with its index in the list:
+    /// a run of ids of one pool is read under one hold of its lock.
+    private func records(_ ids: ArraySlice<(pool: Int, id: JobID)>) -> [(index: Int, info: JobInfo)] {
+        var found: [(index: Int, info: JobInfo)] = []
+        var start = ids.startIndex
+        while start < ids.endIndex {
+            let pool = ids[start].pool
+            let end = ids[start...].firstIndex { $0.pool != pool } ?? ids.endIndex
+            let name = pools[pool].name.rawValue
+            pools[pool].read { state in
+                for index in start..<end {
+                    guard var info = state.job(ids[index].id) else { continue }
+                    info.pool = name
+                    found.append((index, info))
+                }
+            }
+            start = end
         }
         guard let state else { return found }
         return found.filter { $0.info.state == state }

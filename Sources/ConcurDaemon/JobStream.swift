@@ -70,7 +70,9 @@ final class JobStream: Sendable {
         for (index, item) in items.enumerated() {
             var fields = current.header
             switch item {
-            case .job(let job): fields["job"] = job.json
+            case .job(var job):
+                job.pool = pool.name.rawValue
+                fields["job"] = job.json
             case .event(let event): fields["event"] = event.json
             }
             responder.reply(fields, continues: !(ended && !overflowed && index == items.count - 1))

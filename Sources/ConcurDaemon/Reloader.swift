@@ -26,6 +26,7 @@ final class Reloader: Sendable {
     private let logLevel: LogLevelControl
     private let load: @Sendable () throws(ConfigurationError) -> DaemonConfiguration
     private let refreshStatus: @Sendable () -> Void
+    private let addPool: @Sendable (PoolName, Supervisor.Configuration, DaemonConfiguration) throws -> Void
     private let current: Mutex<DaemonConfiguration>
     private let accessChanged = Mutex<(@Sendable (AccessPolicy) -> Void)?>(nil)
     private let retentionChanged = Mutex<(@Sendable (DaemonConfiguration) -> Void)?>(nil)
@@ -36,8 +37,10 @@ final class Reloader: Sendable {
     init(
         configuration: DaemonConfiguration, supervisor: Supervisor, notifier: SystemdNotifier, logger: Logger,
         logLevel: LogLevelControl, load: @escaping @Sendable () throws(ConfigurationError) -> DaemonConfiguration,
-        refreshStatus: @escaping @Sendable () -> Void
+        refreshStatus: @escaping @Sendable () -> Void,
+        addPool: @escaping @Sendable (PoolName, Supervisor.Configuration, DaemonConfiguration) throws -> Void
     ) {
+        self.addPool = addPool
         current = Mutex(configuration)
         self.supervisor = supervisor
         self.notifier = notifier
@@ -65,7 +68,7 @@ final class Reloader: Sendable {
     func reload() throws(ConfigurationError) -> Outcome {
         try serial.withLock { () throws(ConfigurationError) -> Outcome in
             notifier.reloading()
-            defer { notifier.ready(status: Supervisor.statusLine(supervisor.status())) }
+            defer { notifier.ready(status: Supervisor.statusLine(supervisor.statuses())) }
             let new: DaemonConfiguration
             do throws(ConfigurationError) {
                 new = try load()
@@ -82,18 +85,8 @@ final class Reloader: Sendable {
                 if setting.reload == .live { outcome.applied.append(change) } else { outcome.needRestart.append(change) }
             }
 
-            let pool = supervisor.pool
-            do {
-                // Limits first (a larger max_workers makes room for more workers), then size, then model.
-                var limits = new.supervisor.limits
-                limits.maxWorkers = max(limits.maxWorkers, pool.read { $0.target })
-                try pool.updateConfiguration(limits)
-                if new.workers != pool.read({ $0.target }) { _ = try pool.resize(to: new.workers) }
-                try pool.updateConfiguration(new.supervisor.limits)
-            } catch {
-                throw ConfigurationError("reload could not resize the pool: \(error); the previous limits stay")
-            }
-            if new.model != pool.read({ $0.model }) { try switchModel(to: new.model) }
+            try apply(new.supervisor, to: supervisor.pool)
+            try reloadPools(from: old, to: new, outcome: &outcome)
             logLevel.level = new.logLevel
             if let apply = accessChanged.withLock({ $0 }) { apply(new.accessPolicy) }
             if let apply = retentionChanged.withLock({ $0 }) { apply(new) }
@@ -106,12 +99,68 @@ final class Reloader: Sendable {
         }
     }
 
+    /// Applies one pool's configuration: limits first (a larger max_workers makes room for more
+    /// workers), then size, then model.
+    private func apply(_ configuration: Supervisor.Configuration, to pool: Pool) throws(ConfigurationError) {
+        let named = pool.name == .default ? "the pool" : "pool \(pool.name)"
+        do {
+            var limits = configuration.limits
+            limits.maxWorkers = max(limits.maxWorkers, pool.read { $0.target })
+            try pool.updateConfiguration(limits)
+            if configuration.workers != pool.read({ $0.target }) { _ = try pool.resize(to: configuration.workers) }
+            try pool.updateConfiguration(configuration.limits)
+        } catch {
+            throw ConfigurationError("reload could not resize \(named): \(error); the previous limits stay")
+        }
+        if configuration.model != pool.read({ $0.model }) { try switchModel(pool, to: configuration.model) }
+    }
+
+    /// Adds the pools the new configuration names first (or takes back removed ones with their
+    /// kept jobs), changes those whose settings differ, and removes those it no longer names:
+    /// their workers retire after their running job, and their unfinished jobs are kept.
+    private func reloadPools(
+        from old: DaemonConfiguration, to new: DaemonConfiguration, outcome: inout Outcome
+    ) throws(ConfigurationError) {
+        let wanted = Dictionary(uniqueKeysWithValues: new.supervisorPools.map { ($0.name, $0.configuration) })
+        let before = Dictionary(old.pools.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for pool in new.pools {
+            let configuration = wanted[pool.name]!
+            let running = try? supervisor.pool(named: pool.name)
+            guard let running else {
+                do {
+                    try addPool(pool.name, configuration, new)
+                } catch {
+                    throw ConfigurationError("reload could not add pool \(pool.name): \(error)")
+                }
+                outcome.applied.append(
+                    "pools.\(pool.name): added (\(pool.model.rawValue), \(pool.workers) worker\(pool.workers == 1 ? "" : "s"))")
+                continue
+            }
+            let previous = before[pool.name]
+            for (key, was, now) in [
+                ("model", previous?.model.rawValue, pool.model.rawValue),
+                ("workers", previous.map { "\($0.workers)" }, "\(pool.workers)"),
+                ("max_queue", "\(previous?.maxQueue ?? old.maxQueue)", "\(pool.maxQueue ?? new.maxQueue)"),
+            ] where was != now {
+                outcome.applied.append("pools.\(pool.name).\(key): \(was ?? "?") -> \(now)")
+            }
+            try apply(configuration, to: running)
+        }
+        for name in supervisor.activeNames where name != .default && wanted[name] == nil {
+            guard let pool = try? supervisor.pool(named: name) else { continue }
+            supervisor.removePool(name)
+            let (running, kept) = pool.read { ($0.runningCount, $0.acceptedWaiting) }
+            outcome.applied.append(
+                "pools.\(name): removed (\(running) running finish; \(kept) unfinished kept; add it back to run them)")
+        }
+    }
+
     /// A graceful switch, waited for until the new model serves.
-    private func switchModel(to model: ConcurrencyModel) throws(ConfigurationError) {
+    private func switchModel(_ pool: Pool, to model: ConcurrencyModel) throws(ConfigurationError) {
         let done = ConditionLock()
         let result = Mutex<SwitchOutcome?>(nil)
         do {
-            _ = try supervisor.pool.setModel(model, preempt: false) { outcome in
+            _ = try pool.setModel(model, preempt: false) { outcome in
                 done.withLock {
                     result.withLock { $0 = outcome }
                     done.broadcast()

@@ -120,6 +120,13 @@ extension ConcurdCommand {
             help: "normal: the journal survives a crash of concurd; full: a power loss too, with an fsync per commit.")
         var journalSync: String?
 
+        @Option(
+            name: .customLong("pool"),
+            help: ArgumentHelp(
+                "A pool besides default, as NAME=MODEL:WORKERS (io=tasks:64); repeat for each. Over the config file's [pools.NAME].",
+                valueName: "NAME=MODEL:WORKERS"))
+        var pool: [String] = []
+
         /// An empty command, filled in by the argument parser.
         package init() {}
 
@@ -166,6 +173,7 @@ extension ConcurdCommand {
                 guard let value = given[setting.key] else { continue }
                 try setting.assign(value, &configuration, .flag)
             }
+            try configuration.apply(poolFlags: pool)
             try configuration.validate()
             return configuration
         }

@@ -14,6 +14,7 @@ import Varlink
 /// `@unchecked Sendable`: `watchers`, `nextID`, `cache` and `threadStarted` are guarded by `lock`.
 final class StatsFeed: @unchecked Sendable {
     private struct Watcher {
+        let pool: Pool
         let responder: VarlinkResponder
         let period: UInt64
         var due: UInt64
@@ -23,7 +24,8 @@ final class StatsFeed: @unchecked Sendable {
     private let lock = ConditionLock()
     private var watchers: [Int: Watcher] = [:]
     private var nextID = 0
-    private var cache: (time: UInt64, frame: [UInt8])?
+    /// The last frame of each pool watched or asked for, by its name.
+    private var cache: [PoolName: (time: UInt64, frame: [UInt8])] = [:]
     private var threadStarted = false
     /// A frame this recent is sent again rather than computed anew, in nanoseconds.
     static let reuseWithin: UInt64 = 20_000_000
@@ -32,24 +34,26 @@ final class StatsFeed: @unchecked Sendable {
         self.supervisor = supervisor
     }
 
-    /// The current statistics as a reply's parameters, serialized: the cached frame if it is
-    /// younger than `maxAge` nanoseconds (``reuseWithin`` by default). Encoded once, sent to
-    /// every watcher and caller that shares it.
-    func frame(maxAge: UInt64 = reuseWithin) -> [UInt8] {
+    /// The current statistics of `pool` (the default one unless given) as a reply's
+    /// parameters, serialized: the cached frame if it is younger than `maxAge` nanoseconds
+    /// (``reuseWithin`` by default). Encoded once, sent to every watcher and caller that shares it.
+    func frame(of pool: Pool? = nil, maxAge: UInt64 = reuseWithin) -> [UInt8] {
+        let pool = pool ?? supervisor.pool
         let now = MonotonicClock.now()
-        if let cached = lock.withLock({ cache }), now - cached.time < maxAge { return cached.frame }
+        if let cached = lock.withLock({ cache[pool.name] }), now - cached.time < maxAge { return cached.frame }
         var frame: [UInt8] = []
-        supervisor.stats().json.serialize(into: &frame)
-        lock.withLock { cache = (now, frame) }
+        supervisor.stats(of: pool).json.serialize(into: &frame)
+        lock.withLock { cache[pool.name] = (now, frame) }
         return frame
     }
 
-    /// Sends `responder` a frame now and every `interval` seconds until its client hangs up.
-    func watch(every interval: Double, responder: VarlinkResponder) {
+    /// Sends `responder` a frame of `pool` now and every `interval` seconds until its client
+    /// hangs up.
+    func watch(_ pool: Pool, every interval: Double, responder: VarlinkResponder) {
         let period = UInt64(interval * 1e9)
         let (id, start) = lock.withLock { () -> (Int, Bool) in
             nextID += 1
-            watchers[nextID] = Watcher(responder: responder, period: period, due: MonotonicClock.now())
+            watchers[nextID] = Watcher(pool: pool, responder: responder, period: period, due: MonotonicClock.now())
             lock.broadcast()
             defer { threadStarted = true }
             return (nextID, !threadStarted)
@@ -70,20 +74,23 @@ final class StatsFeed: @unchecked Sendable {
         let ending = lock.withLock { () -> [Watcher] in
             defer {
                 watchers.removeAll()
-                cache = nil
+                cache = [:]
             }
             return Array(watchers.values)
         }
         guard !ending.isEmpty else { return }
-        let last = frame()
-        for watcher in ending { watcher.responder.reply(encoded: last) }
+        var last: [PoolName: [UInt8]] = [:]
+        for watcher in ending {
+            if last[watcher.pool.name] == nil { last[watcher.pool.name] = frame(of: watcher.pool) }
+            watcher.responder.reply(encoded: last[watcher.pool.name]!)
+        }
     }
 
     /// The feed's loop: sleeps until the earliest watcher is due, then serves every due one from
     /// one snapshot. A watcher served late skips the frames it missed instead of bursting.
     private func run() -> Never {
         while true {
-            let due = lock.withLock { () -> [VarlinkResponder] in
+            let due = lock.withLock { () -> [(Pool, VarlinkResponder)] in
                 while true {
                     let now = MonotonicClock.now()
                     guard let next = watchers.values.map(\.due).min() else {
@@ -94,9 +101,9 @@ final class StatsFeed: @unchecked Sendable {
                         _ = lock.wait(untilMonotonic: next)
                         continue
                     }
-                    var due: [VarlinkResponder] = []
+                    var due: [(Pool, VarlinkResponder)] = []
                     for (id, watcher) in watchers where watcher.due <= now {
-                        due.append(watcher.responder)
+                        due.append((watcher.pool, watcher.responder))
                         var following = watcher.due + watcher.period
                         if following <= now { following = now + watcher.period }
                         watchers[id]?.due = following
@@ -104,8 +111,12 @@ final class StatsFeed: @unchecked Sendable {
                     return due
                 }
             }
-            let frame = frame()
-            for responder in due { responder.offer(encoded: frame) }
+            // One snapshot per pool watched.
+            var frames: [PoolName: [UInt8]] = [:]
+            for (pool, responder) in due {
+                if frames[pool.name] == nil { frames[pool.name] = frame(of: pool) }
+                responder.offer(encoded: frames[pool.name]!)
+            }
         }
     }
 }

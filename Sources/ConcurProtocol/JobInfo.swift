@@ -91,6 +91,8 @@ public struct JobInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var retryAt: Double?
     /// The jobs it still waits for (state `waiting`), by id.
     public var waitingFor: [UInt64] = []
+    /// The pool it was submitted to.
+    public var pool = "default"
 
     /// A job record with the given fields.
     public init(
@@ -142,13 +144,14 @@ public struct JobInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
         history = try reader.optional("history") ?? []
         retryAt = try reader.optional("retryAt")
         waitingFor = try reader.optional("waitingFor") ?? []
+        pool = try reader.optional("pool") ?? "default"
     }
 
     /// The value as JSON.
     public var json: JSON {
         var object: JSONObject = [
             "id": id.json, "spec": spec.json, "label": .string(spec.kind.label), "state": state.json,
-            "attempts": attempts.json, "submittedAt": submittedAt.json,
+            "attempts": attempts.json, "submittedAt": submittedAt.json, "pool": .string(pool),
         ]
         object.set("startedAt", startedAt)
         object.set("finishedAt", finishedAt)

@@ -305,6 +305,8 @@ public struct PoolStats: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var lastSwitch: ModelSwitch?
     /// The most recent events (switches, resizes, deaths, pauses), oldest first.
     public var events: [PoolEvent]
+    /// Every pool at a glance, the default first (empty from a daemon older than named pools).
+    public var pools: [PoolStatus] = []
 
     /// Statistics with the given parts.
     public init(
@@ -339,6 +341,7 @@ public struct PoolStats: Sendable, Hashable, JSONDecodable, JSONEncodable {
         workerRestarts = try reader.optional("workerRestarts") ?? 0
         lastSwitch = try reader.optional("lastSwitch")
         events = try reader.optional("events") ?? []
+        pools = try reader.optional("pools") ?? []
     }
 
     /// The value as JSON.
@@ -347,7 +350,7 @@ public struct PoolStats: Sendable, Hashable, JSONDecodable, JSONEncodable {
             "status": status.json, "throughput": throughput.json, "latency": latency.json,
             "recentLatency": recentLatency.json, "events": events.json, "workers": workers.json, "process": process.json,
             "resizes": resizes.json,
-            "workerDeaths": workerDeaths.json, "workerRestarts": workerRestarts.json,
+            "workerDeaths": workerDeaths.json, "workerRestarts": workerRestarts.json, "pools": pools.json,
         ]
         object.set("lastSwitch", lastSwitch)
         return .object(object)

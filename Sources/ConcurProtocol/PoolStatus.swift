@@ -82,8 +82,14 @@ public struct JobTotals: Sendable, Hashable, JSONDecodable, JSONEncodable {
     }
 }
 
-/// The daemon at a glance: the `Status` reply.
+/// The daemon at a glance, as one pool sees it: the `Status` reply, and each entry of its
+/// `pools`.
 public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
+    /// The pool's name (`default` from a daemon older than named pools).
+    public var pool = "default"
+    /// Whether a reload removed the pool (or the configuration no longer names it): it takes no
+    /// jobs and no workers run, and the unfinished jobs it holds are kept until it is added back.
+    public var removed = false
     /// The daemon's version.
     public var version: String
     /// The daemon's process id.
@@ -160,6 +166,8 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
         paused = try reader.optional("paused") ?? false
         scheduled = try reader.optional("scheduled") ?? 0
         waiting = try reader.optional("waiting") ?? 0
+        pool = try reader.optional("pool") ?? "default"
+        removed = try reader.optional("removed") ?? false
     }
 
     /// The value as JSON.
@@ -169,6 +177,7 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
             "phase": phase.json, "workers": workers.json, "queued": queued.json, "running": running.json,
             "maxQueue": maxQueue.json, "totals": totals.json, "warnings": warnings.json, "switches": switches.json,
             "handingOver": handingOver.json, "paused": .bool(paused), "scheduled": scheduled.json, "waiting": waiting.json,
+            "pool": .string(pool), "removed": .bool(removed),
         ]
     }
 }

@@ -10,6 +10,14 @@ public enum SupervisorError {
         VarlinkError("\(interface).QueueFull", ["limit": limit.json, "queued": queued.json])
     }
 
+    /// No pool has this name (or it was removed by a reload and only finishes what it holds);
+    /// `pools` lists those that take work.
+    public static func unknownPool(_ name: String, pools: [String], removed: Bool = false) -> VarlinkError {
+        VarlinkError(
+            "\(interface).UnknownPool",
+            ["pool": .string(name), "pools": .array(pools.map(JSON.string)), "removed": .bool(removed)])
+    }
+
     /// The daemon is shutting down and accepts no new jobs.
     public static let shuttingDown = VarlinkError("\(interface).ShuttingDown")
 

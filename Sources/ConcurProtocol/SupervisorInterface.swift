@@ -192,7 +192,11 @@ public enum SupervisorInterface {
           # Workers of another model still finishing their job after a switch.
           handingOver: int,
           # Paused: workers take no new jobs (running ones finish); the queue keeps accepting.
-          paused: bool
+          paused: bool,
+          # The pool this describes, and whether a reload removed it (it then takes no work and
+          # runs no workers; its unfinished jobs are kept until it is added back).
+          pool: ?string,
+          removed: ?bool
         )
 
         # Percentiles of a latency, in seconds.
@@ -277,7 +281,13 @@ public enum SupervisorInterface {
         # the first reply carries the ids, then each job comes in a reply of its own (job set)
         # as it reaches a final state, the last one ending the call: a watch that starts with
         # the submit, so not even a job that finishes at once is missed.
-        method Submit(jobs: []JobSpec) -> (ids: []int, job: ?Job)
+        #
+        # Pools: a daemon runs one or more named pools, each with its own model, workers, queue
+        # limit and pause state, and one id space. A call that changes something addresses the
+        # pool given by pool, or default without one; an unknown (or removed) name fails with
+        # UnknownPool. Calls that read show every pool (Status and Stats list them in pools),
+        # and pool narrows them. A job's id names it in whichever pool holds it.
+        method Submit(jobs: []JobSpec, pool: ?string) -> (ids: []int, job: ?Job)
 
         # Queues count seeded jobs with consecutive ids first...last. The same seed gives the
         # same jobs; without one the daemon picks a seed and returns it. scale multiplies cpu
@@ -285,27 +295,29 @@ public enum SupervisorInterface {
         # JobSpec, the same for every job. 'more' streams the jobs as for Submit.
         method Generate(
           count: int, kind: ?GeneratedKind, seed: ?int, scale: ?float, timeout: ?float, priority: ?int, startAt: ?float,
-          after: ?[]int
+          after: ?[]int, pool: ?string
         ) -> (first: int, last: int, count: int, seed: int, job: ?Job)
 
-        # The daemon at a glance.
-        method Status() -> (status: DaemonStatus)
+        # The daemon at a glance, as the pool given (default without one) sees it, and every pool
+        # (the default first, then by name; removed ones that still hold jobs too).
+        method Status(pool: ?string) -> (status: DaemonStatus, pools: []DaemonStatus)
 
         # Everything measured: throughput, latency percentiles since start (latency) and over the
-        # last 10 seconds (recentLatency), one row per worker, the most recent events.
-        method Stats() -> (status: DaemonStatus, throughput: Throughput, latency: Latency, recentLatency: Latency, workers: []Worker, process: ProcessUsage, resizes: int, workerDeaths: int, workerRestarts: int, lastSwitch: ?ModelSwitch, events: []Event)
+        # last 10 seconds (recentLatency), one row per worker, the most recent events: of the pool
+        # given (default without one); process is the daemon's, pools lists every pool's status.
+        method Stats(pool: ?string) -> (status: DaemonStatus, throughput: Throughput, latency: Latency, recentLatency: Latency, workers: []Worker, process: ProcessUsage, resizes: int, workerDeaths: int, workerRestarts: int, lastSwitch: ?ModelSwitch, events: []Event, pools: []DaemonStatus)
 
         # Streams Stats every interval seconds (0.05 to 60, default 1), the first reply at once.
         # Needs 'more'. A client that reads slowly gets fewer replies (the latest wins), never a
         # slower daemon; one that stops reading for the daemon's watcher_timeout is disconnected.
-        method WatchStats(interval: ?float) -> (status: DaemonStatus, throughput: Throughput, latency: Latency, recentLatency: Latency, workers: []Worker, process: ProcessUsage, resizes: int, workerDeaths: int, workerRestarts: int, lastSwitch: ?ModelSwitch, events: []Event)
+        method WatchStats(interval: ?float, pool: ?string) -> (status: DaemonStatus, throughput: Throughput, latency: Latency, recentLatency: Latency, workers: []Worker, process: ProcessUsage, resizes: int, workerDeaths: int, workerRestarts: int, lastSwitch: ?ModelSwitch, events: []Event, pools: []DaemonStatus)
 
         # Workers stop taking jobs; running jobs (and the few a worker already holds) finish.
         # Jobs are still accepted and wait in the queue. changed is false if it already was.
-        method Pause() -> (changed: bool)
+        method Pause(pool: ?string) -> (changed: bool)
 
         # Workers take jobs again. changed is false if they were not paused.
-        method Resume() -> (changed: bool)
+        method Resume(pool: ?string) -> (changed: bool)
 
         # Reads the configuration file again (command-line options still override it) and
         # applies what changed through the same paths as Resize and SetModel (graceful); returns
@@ -316,7 +328,7 @@ public enum SupervisorInterface {
 
         # Sets the number of workers. Growing starts workers at once; shrinking retires idle
         # workers first and busy ones after their current job.
-        method Resize(workers: int) -> (workers: int, previous: int)
+        method Resize(workers: int, pool: ?string) -> (workers: int, previous: int)
 
         # Switches the concurrency model while the pool runs; no job is lost or run twice. The
         # queue stays; workers of the old model take no more jobs and retire after their running
@@ -326,15 +338,16 @@ public enum SupervisorInterface {
         # A switch asked for during another one replaces it. Returns once a worker of the new
         # model serves (servingAfter: seconds since the call; changed is false if the pool
         # already ran that model).
-        method SetModel(model: Model, preempt: ?bool) -> (model: Model, previous: Model, changed: bool, servingAfter: float)
+        method SetModel(model: Model, preempt: ?bool, pool: ?string) -> (model: Model, previous: Model, changed: bool, servingAfter: float)
 
         # Jobs by id; or up to limit (default 100) jobs in a state: queued ones in the order they
         # will run, scheduled ones the soonest first, waiting ones by id, running ones, or the
         # most recently finished; without a state the newest.
         # No reply is over 1 MiB: with 'more' the jobs come in parts, a reply each, the next
         # once the client has read the last; without it a list that does not fit one reply is
-        # refused with InvalidValue.
-        method ListJobs(ids: ?[]int, state: ?JobState, limit: ?int) -> (jobs: []Job)
+        # refused with InvalidValue. With pool, only that pool's jobs; without, every pool's
+        # (queued, scheduled, waiting and running ones pool by pool, the others newest by id).
+        method ListJobs(ids: ?[]int, state: ?JobState, limit: ?int, pool: ?string) -> (jobs: []Job)
 
         # Streams each job of ids as it reaches a final state; jobs already finished are sent at
         # once, and the stream ends after the last one. Without ids it streams every job that
@@ -342,8 +355,9 @@ public enum SupervisorInterface {
         # up; events: false leaves the events out, events: true adds them to a watch of ids.
         # With unfinished (and no ids) it streams every job queued or running at the call as it
         # ends, the last ending the stream; when there is none, one empty reply ends the call.
-        # Needs 'more'. A client that falls too far behind is disconnected.
-        method WatchJobs(ids: ?[]int, events: ?bool, unfinished: ?bool) -> (job: ?Job, event: ?Event)
+        # Needs 'more'. A client that falls too far behind is disconnected. The jobs of ids must
+        # be in one pool; without ids the stream follows the pool given (default without one).
+        method WatchJobs(ids: ?[]int, events: ?bool, unfinished: ?bool, pool: ?string) -> (job: ?Job, event: ?Event)
 
         # Cancels the jobs of ids, all or none (an unknown id fails with NoSuchJob, a job that
         # already ended with JobFinished), or with queued every job waiting to run (running ones
@@ -352,7 +366,9 @@ public enum SupervisorInterface {
         # later; other jobs stop at their next check, in every model. It ends cancelled once it
         # stops, or as it ended if it ended first: WatchJobs follows it. The reason recorded names
         # the caller's uid. A cancelled job is never run again, even if the daemon stops first.
-        method Cancel(ids: ?[]int, queued: ?bool) -> (cancelled: []int, stopping: []int)
+        # Ids may be in any pools; queued cancels the queued jobs of the pool given (default
+        # without one, a removed pool's kept jobs too).
+        method Cancel(ids: ?[]int, queued: ?bool, pool: ?string) -> (cancelled: []int, stopping: []int)
 
         # drain: intake closes, running jobs finish (within the daemon's drain_timeout), queued
         # ones stay in the journal for the next start; interrupt: running jobs are cancelled too.
@@ -374,6 +390,11 @@ public enum SupervisorInterface {
         # on while the job runs; the last reply (end) comes once the job has ended and every byte
         # was sent. A job that ran no command has no output. Needs 'more'.
         method Logs(id: int, stream: ?LogStream, follow: ?bool) -> (stream: ?LogStream, data: ?string, cut: ?int, end: ?bool)
+
+        # No pool of this name takes work: never configured, or (removed) removed by a reload
+        # and holding kept jobs, which can still be listed and cancelled; pools lists those
+        # that take work.
+        error UnknownPool (pool: string, pools: []string, removed: ?bool)
 
         # The job had already ended, in state, so there is nothing to cancel.
         error JobFinished (id: int, state: JobState)

@@ -26,6 +26,8 @@ public struct WorkloadRequest: Sendable, Hashable {
     public var timeout: Double?
     /// The priority, earliest start and the jobs to run after, the same for every job.
     public var placement = JobPlacement()
+    /// The pool the jobs go to; nil: the default.
+    public var pool: PoolName?
 
     /// The accepted range of `scale`.
     public static let scaleRange: ClosedRange<Double> = 0...100
@@ -48,6 +50,7 @@ public struct WorkloadRequest: Sendable, Hashable {
         scale = try reader.optional("scale") ?? 1
         timeout = try reader.optional("timeout")
         placement = try JobPlacement(reading: &reader)
+        pool = try reader.poolName()
         try reader.finish()
         guard (1...JobLimits.jobsPerGenerate).contains(count) else {
             throw SupervisorError.invalidValue(
@@ -68,6 +71,7 @@ public struct WorkloadRequest: Sendable, Hashable {
         if scale != 1 { object["scale"] = scale.json }
         object.set("timeout", timeout)
         placement.write(into: &object)
+        if let pool { object["pool"] = .string(pool.rawValue) }
         return object
     }
 }

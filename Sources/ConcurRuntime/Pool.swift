@@ -14,6 +14,11 @@ import Synchronization
 /// (a pthread mutex, needed for the conditions that idle thread workers wait on). What workers
 /// call is in Pool+Workers.swift.
 package final class Pool: JobChangeSource, @unchecked Sendable {
+    /// The pool's name in its daemon (`default` for a pool of its own).
+    package let name: PoolName
+    /// Where its job ids come from: the daemon's, shared with its other pools; nil: the
+    /// state machine's own count.
+    let ids: JobIDAllocator?
     let lock = ConditionLock()
     let drainedCondition: Condition
     let startedCondition: Condition
@@ -41,10 +46,15 @@ package final class Pool: JobChangeSource, @unchecked Sendable {
     ///   submit scheduled a job, so that whoever calls ``releaseDue()`` wakes in time for it.
     /// - Parameter store: must hold each change before it matters outside the pool; if it
     ///   records changes, the pool collects them for it (``takeJournalChanges()``).
+    /// - Parameter ids: the daemon's id space, if it runs other pools; nil: ids continue from
+    ///   the state machine's own `nextJobID`.
     package init(
-        state: PoolStateMachine, models: [any WorkerModel], store: any JobStore = MemoryJobStore(),
-        onEvent: @escaping @Sendable (String) -> Void = { _ in }, onScheduled: @escaping @Sendable () -> Void = {}
+        name: PoolName = .default, state: PoolStateMachine, models: [any WorkerModel], store: any JobStore = MemoryJobStore(),
+        ids: JobIDAllocator? = nil, onEvent: @escaping @Sendable (String) -> Void = { _ in },
+        onScheduled: @escaping @Sendable () -> Void = {}
     ) {
+        self.name = name
+        self.ids = ids
         var state = state
         recordsChanges = store.recordsChanges
         if recordsChanges { state.startJournal() }
@@ -105,7 +115,8 @@ package final class Pool: JobChangeSource, @unchecked Sendable {
         }
         return try lock.withLock { () throws(SubmitError) in
             let scheduled = state.scheduledCount
-            let (ids, watch, actions) = try state.submit(specs, now: MonotonicClock.now(), watch: sink != nil)
+            let (ids, watch, actions) = try state.submit(
+                specs, now: MonotonicClock.now(), watch: sink != nil, allocate: self.ids.map { shared in { shared.take($0) } })
             if state.scheduledCount > scheduled { onScheduled() }
             if let watch, let sink { sinks[watch] = sink }
             _ = performLocked(actions)
@@ -172,6 +183,24 @@ package final class Pool: JobChangeSource, @unchecked Sendable {
         }
         carryOut(effects)
         return previous
+    }
+
+    /// Retires every worker after its running job and keeps the pool's unfinished jobs where
+    /// they are (see ``PoolStateMachine/retireAll(now:)``): a pool a reload removed. A resize
+    /// brings its workers back.
+    package func retireAll() {
+        let effects = lock.withLock {
+            defer { publishEventsLocked() }
+            return performLocked(state.retireAll(now: MonotonicClock.now()))
+        }
+        carryOut(effects)
+    }
+
+    /// The record of `id` with this pool's name, if the pool holds it.
+    package func job(_ id: JobID) -> JobInfo? {
+        guard var info = read({ $0.job(id) }) else { return nil }
+        info.pool = name.rawValue
+        return info
     }
 
     /// Switches the pool to `model` while it runs (see ``PoolStateMachine/setModel(_:preempt:now:)``);

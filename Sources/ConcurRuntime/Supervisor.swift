@@ -3,10 +3,11 @@ package import ConcurProtocol
 import Glibc
 import Synchronization
 
-/// The daemon's pool with everything around it: its identity, the models it can run, a loop
-/// of its own, and the drain that ends it.
+/// The daemon's pools with everything around them: its identity, the models they run, one id
+/// space, a loop of its own, and the drain that ends them.
 ///
-/// The control plane calls it from its own threads; nothing here runs on a worker.
+/// The control plane calls it from its own threads; nothing here runs on a worker. No code
+/// path holds two pools' locks at once: what spans pools takes one after the other.
 package final class Supervisor: Sendable {
     /// What the pool starts with and its limits.
     package struct Configuration: Sendable, Equatable {
@@ -35,10 +36,17 @@ package final class Supervisor: Sendable {
         case abandoned(workers: Int)
     }
 
-    /// The pool.
+    /// The default pool: where calls that name no pool go; it always exists.
     package let pool: Pool
+    /// The daemon's id space, shared by every pool.
+    package let ids: JobIDAllocator
     /// The version reported by `Status`.
     package let version: String
+    /// The models every pool runs its workers with (they hold no pool's state).
+    private let models: [any WorkerModel]
+    private let onEvent: @Sendable (String) -> Void
+    /// Every pool, in ``PoolName`` order (the default first), and whether a reload removed it.
+    private let directory: Mutex<[PoolEntry]>
     private let startedAt = MonotonicClock.now()
     private let processID = Int(getpid())
     private let loopRunning = Atomic<Bool>(false)
@@ -48,30 +56,166 @@ package final class Supervisor: Sendable {
     private let loopHung = Atomic<Bool>(false)
     private let cpu = Mutex(CPUMeter())
 
-    /// A supervisor whose pool can run workers with `models`; `onEvent` hears about workers
-    /// that died or could not start.
+    private struct PoolEntry {
+        let pool: Pool
+        var removed: Bool
+    }
+
+    /// A supervisor with one pool, `default`; `onEvent` hears about workers that died or could
+    /// not start.
     ///
     /// The pool keeps its jobs in `store` (see ``JobStore``): what the store held is put back
     /// first (its records and the next job id), and every change is recorded there before it
     /// matters outside the pool.
-    package init(
+    package convenience init(
         configuration: Configuration, models: [any WorkerModel], version: String, store: any JobStore = MemoryJobStore(),
         onEvent: @escaping @Sendable (String) -> Void = { _ in }
     ) {
+        self.init(pools: [(.default, configuration, store)], models: models, version: version, onEvent: onEvent)
+    }
+
+    /// A supervisor with these pools (`default` among them, or it is added with the default
+    /// configuration and a store in memory), sharing one id space and `models`. Each pool's
+    /// store is restored into it first; ids continue above the highest any store held.
+    package init(
+        pools: [(name: PoolName, configuration: Configuration, store: any JobStore)], models: [any WorkerModel],
+        version: String, onEvent: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.version = version
-        var state = PoolStateMachine(model: configuration.model, configuration: configuration.limits, clock: MonotonicClock())
-        if let restored = store.takeRestored() {
-            state.restore(restored.records, nextJobID: restored.nextJobID, now: MonotonicClock.now())
+        self.models = models
+        self.onEvent = onEvent
+        var pools = pools
+        if !pools.contains(where: { $0.name == .default }) { pools.append((.default, Configuration(), MemoryJobStore())) }
+        pools.sort { $0.name < $1.name }
+        // Every store is read before any pool exists: ids start above the highest of them all.
+        let restored = pools.map { $0.store.takeRestored() }
+        let ids = JobIDAllocator(first: restored.compactMap { $0?.nextJobID }.max() ?? 1)
+        self.ids = ids
+        let (loopWakeup, schedules) = (loopWakeup, schedules)
+        let made = zip(pools, restored).map { entry, restored in
+            Self.makePool(
+                entry.name, entry.configuration, store: entry.store, restored: restored, ids: ids, models: models,
+                onEvent: onEvent, wakeup: loopWakeup, schedules: schedules)
         }
-        pool = Pool(state: state, models: models, store: store, onEvent: onEvent) { [loopWakeup, schedules] in
+        pool = made.first { $0.name == .default }!
+        directory = Mutex(made.map { PoolEntry(pool: $0, removed: false) })
+    }
+
+    private static func makePool(
+        _ name: PoolName, _ configuration: Configuration, store: any JobStore,
+        restored: (records: [JobRecord], nextJobID: JobID)?, ids: JobIDAllocator, models: [any WorkerModel],
+        onEvent: @escaping @Sendable (String) -> Void, wakeup: ConditionLock, schedules: ScheduleCount
+    ) -> Pool {
+        var state = PoolStateMachine(model: configuration.model, configuration: configuration.limits, clock: MonotonicClock())
+        if let restored {
+            state.restore(restored.records, nextJobID: max(restored.nextJobID, ids.allocatedBelow), now: MonotonicClock.now())
+        }
+        let prefix = name == .default ? "" : "pool \(name): "
+        let events: @Sendable (String) -> Void = { message in onEvent(prefix + message) }
+        return Pool(name: name, state: state, models: models, store: store, ids: ids, onEvent: events) {
             // Under the pool's lock: the loop takes this one and then the pool's, never the reverse
             // while it holds this one. The count tells a loop that read the due time before this
             // submit and has not started waiting yet.
-            loopWakeup.withLock {
+            wakeup.withLock {
                 schedules.value.add(1, ordering: .releasing)
-                loopWakeup.broadcast()
+                wakeup.broadcast()
             }
         }
+    }
+
+    // MARK: Pools
+
+    /// Every pool, the default first, then by name; removed ones included.
+    package var pools: [Pool] { directory.withLock { $0.map(\.pool) } }
+
+    /// The names of the pools that take work, in order.
+    package var activeNames: [PoolName] { directory.withLock { $0.filter { !$0.removed }.map(\.pool.name) } }
+
+    /// Whether the pool named `name` was removed by a reload (or is not configured).
+    package func isRemoved(_ name: PoolName) -> Bool {
+        directory.withLock { $0.first { $0.pool.name == name }?.removed ?? false }
+    }
+
+    /// The pool a call addresses: `name`'s (nil: the default), if it takes work; a removed or
+    /// unknown name is an ``UnknownPoolError`` listing those that do.
+    package func pool(named name: PoolName?) throws(UnknownPoolError) -> Pool {
+        guard let name, name != .default else { return pool }
+        let found = directory.withLock { $0.first { $0.pool.name == name } }
+        guard let found, !found.removed else {
+            throw UnknownPoolError(name: name, removed: found != nil, pools: activeNames)
+        }
+        return found.pool
+    }
+
+    /// The pool `name` (nil: the default), removed or not: what reads and cancels address.
+    package func anyPool(named name: PoolName?) throws(UnknownPoolError) -> Pool {
+        guard let name, name != .default else { return pool }
+        guard let found = directory.withLock({ $0.first { $0.pool.name == name } }) else {
+            throw UnknownPoolError(name: name, removed: false, pools: activeNames)
+        }
+        return found.pool
+    }
+
+    /// The pool that holds a record of job `id`, if any does.
+    package func pool(holding id: JobID) -> Pool? {
+        let pools = pools
+        if pools.count == 1 { return pool.read { $0.job(id) != nil } ? pool : nil }
+        return pools.first { pool in pool.read { $0.job(id) != nil } }
+    }
+
+    /// Adds a pool (for a reload), or takes a removed one back with its kept jobs: its limits
+    /// and model become `configuration`'s, and its workers start (without waiting for them).
+    /// `store` serves a new pool only; one taken back keeps its own.
+    @discardableResult
+    package func addPool(_ name: PoolName, configuration: Configuration, store: any JobStore) throws -> Pool {
+        if let kept = directory.withLock({ $0.first { $0.pool.name == name } }) {
+            try kept.pool.updateConfiguration(configuration.limits)
+            if kept.pool.read({ $0.model }) != configuration.model {
+                _ = try kept.pool.setModel(configuration.model, preempt: false) { _ in }
+            }
+            _ = try kept.pool.resize(to: configuration.workers)
+            directory.withLock { entries in
+                if let index = entries.firstIndex(where: { $0.pool.name == name }) { entries[index].removed = false }
+            }
+            return kept.pool
+        }
+        let made = Self.makePool(
+            name, configuration, store: store, restored: store.takeRestored(), ids: ids, models: models, onEvent: onEvent,
+            wakeup: loopWakeup, schedules: schedules)
+        ids.raise(to: made.read { $0.nextJobID })
+        directory.withLock { entries in
+            entries.append(PoolEntry(pool: made, removed: false))
+            entries.sort { $0.pool.name < $1.pool.name }
+        }
+        _ = try made.resize(to: configuration.workers)
+        return made
+    }
+
+    /// Adds a pool that is not configured but whose store holds jobs (a journal left by a pool
+    /// since removed), as removed: its unfinished jobs are kept and shown, none runs.
+    package func addRemovedPool(_ name: PoolName, store: any JobStore) {
+        guard name != .default, directory.withLock({ !$0.contains { $0.pool.name == name } }) else { return }
+        let made = Self.makePool(
+            name, Configuration(), store: store, restored: store.takeRestored(), ids: ids, models: models, onEvent: onEvent,
+            wakeup: loopWakeup, schedules: schedules)
+        ids.raise(to: made.read { $0.nextJobID })
+        directory.withLock { entries in
+            entries.append(PoolEntry(pool: made, removed: true))
+            entries.sort { $0.pool.name < $1.pool.name }
+        }
+    }
+
+    /// Removes a pool from service (for a reload): it takes no more jobs, its workers retire
+    /// after their running job, and its queued, scheduled and waiting jobs are kept (in memory
+    /// and in its journal) until it is added back. The default pool cannot be removed.
+    package func removePool(_ name: PoolName) {
+        guard name != .default else { return }
+        let found = directory.withLock { entries -> Pool? in
+            guard let index = entries.firstIndex(where: { $0.pool.name == name && !$0.removed }) else { return nil }
+            entries[index].removed = true
+            return entries[index].pool
+        }
+        found?.retireAll()
     }
 
     /// Starts the first workers and waits (up to `timeout` seconds) until each one is running.
@@ -80,17 +224,45 @@ package final class Supervisor: Sendable {
         _ = pool.waitUntilWorkersStarted(deadline: MonotonicClock.now() + UInt64(timeout * 1e9))
     }
 
-    /// The daemon at a glance.
-    package func status() -> PoolStatus {
-        pool.read { state in makeStatus(state, now: MonotonicClock.now()) }
+    /// Starts each pool's first workers and waits (up to `timeout` seconds in all) until each
+    /// one is running.
+    package func start(pools sizes: [(name: PoolName, workers: Int)], timeout: Double = 10) throws(ResizeError) {
+        let deadline = MonotonicClock.now() + UInt64(timeout * 1e9)
+        var started: [Pool] = []
+        for size in sizes {
+            guard let pool = try? pool(named: size.name) else { continue }
+            _ = try pool.resize(to: size.workers)
+            started.append(pool)
+        }
+        for pool in started { _ = pool.waitUntilWorkersStarted(deadline: deadline) }
     }
 
-    /// Everything measured. Percentiles are computed outside the pool's lock.
-    package func stats() -> PoolStats {
+    /// The daemon at a glance, as `pool` (the default one unless given) sees it.
+    package func status(of pool: Pool? = nil) -> PoolStatus {
+        let pool = pool ?? self.pool
+        let removed = isRemoved(pool.name)
+        return pool.read { state in makeStatus(state, pool: pool.name, removed: removed, now: MonotonicClock.now()) }
+    }
+
+    /// Every pool at a glance, the default first.
+    package func statuses() -> [PoolStatus] {
+        let entries = directory.withLock { $0 }
+        let now = MonotonicClock.now()
+        return entries.map { entry in
+            entry.pool.read { makeStatus($0, pool: entry.pool.name, removed: entry.removed, now: now) }
+        }
+    }
+
+    /// Everything measured of `pool` (the default one unless given), with every pool's status.
+    /// Percentiles are computed outside the pool's lock.
+    package func stats(of pool: Pool? = nil) -> PoolStats {
+        let pool = pool ?? self.pool
+        let removed = isRemoved(pool.name)
         let now = MonotonicClock.now()
         var (status, latency, throughput, rows, resizes, events, lastSwitch, recent) = pool.read { state in
             (
-                makeStatus(state, now: now), state.latency, state.throughput.throughput(at: now, total: state.totals.finished),
+                makeStatus(state, pool: pool.name, removed: removed, now: now), state.latency,
+                state.throughput.throughput(at: now, total: state.totals.finished),
                 state.workerRows(now: now), state.resizes, state.events,
                 state.lastSwitch.map { $0.modelSwitch(clock: state.clock) }, state.lastEvents
             )
@@ -101,15 +273,19 @@ package final class Supervisor: Sendable {
         }
         var process = ProcessUsage.current()
         process.cpuPercent = cpu.withLock { $0.percent }
-        return PoolStats(
+        var stats = PoolStats(
             status: status, throughput: throughput, latency: latency.summary, recentLatency: latency.window.summary(now: now),
             workers: rows, process: process, resizes: resizes, workerDeaths: events.deaths, workerRestarts: events.restarts,
             lastSwitch: lastSwitch, events: recent)
+        stats.pools = statuses()
+        return stats
     }
 
     /// Samples the CPU used by the daemon and its child workers (about once a second).
     package func sampleCPU() {
-        let pids = pool.read { state in state.workers.values.compactMap { $0.model == .processes ? $0.osID : nil } }
+        let pids = pools.flatMap { pool in
+            pool.read { state in state.workers.values.compactMap { $0.model == .processes ? $0.osID : nil } }
+        }
         var children: [Int: Double] = [:]
         for pid in pids {
             if let seconds = ProcessUsage.cpuSeconds(of: pid) { children[pid] = seconds }
@@ -119,8 +295,8 @@ package final class Supervisor: Sendable {
         cpu.withLock { $0.sample(now: now, own: usage.cpuUserSeconds + usage.cpuSystemSeconds, children: children) }
     }
 
-    private func makeStatus(_ state: PoolStateMachine, now: UInt64) -> PoolStatus {
-        PoolStatus(
+    private func makeStatus(_ state: PoolStateMachine, pool: PoolName, removed: Bool, now: UInt64) -> PoolStatus {
+        var status = PoolStatus(
             version: version, pid: processID, uptimeSeconds: Double(now - startedAt) / 1e9, model: state.model,
             phase: state.phase, workers: state.workerCounts, queued: state.queuedCount, running: state.runningCount,
             maxQueue: state.configuration.maxQueue, totals: state.totals,
@@ -129,23 +305,57 @@ package final class Supervisor: Sendable {
                     "\(model.rawValue) workers kept dying at start and are no longer restarted (last: \(reason)); resize to try again"
                 }, switches: state.switches, handingOver: state.workers.values.count { $0.model != state.model },
             paused: state.paused, scheduled: state.scheduledCount, waiting: state.waitingCount)
+        status.pool = pool.rawValue
+        status.removed = removed
+        return status
     }
 
-    /// The one-line summary for systemd's `STATUS=` and logs.
+    /// The one-line summary for systemd's `STATUS=` and logs, of one pool.
     package static func statusLine(_ status: PoolStatus) -> String {
-        let phase =
-            switch status.phase {
-            case .serving: status.paused ? "paused: " : ""
-            case .degraded: "degraded, the job journal cannot record (new jobs refused, none started): "
-            case .draining, .stopping: "\(status.phase.rawValue): "
+        phasePrefix(status) + poolSummary(status)
+            + ", \(status.running) running, \(status.totals.done) done, \(status.totals.failed) failed"
+            + (status.switches > 0 ? ", \(status.switches) switch\(status.switches == 1 ? "" : "es")" : "")
+    }
+
+    /// The one-line summary of every pool: with one, as ``statusLine(_:)``; with more, the
+    /// daemon's phase, then each pool's model, workers and queue (at most six, then how many
+    /// more), then the totals of all.
+    package static func statusLine(_ statuses: [PoolStatus]) -> String {
+        guard statuses.count > 1, let first = statuses.first else {
+            return statuses.first.map { statusLine($0) } ?? ""
+        }
+        let shown = 6
+        let parts = statuses.prefix(shown).map { status -> String in
+            if status.removed {
+                let kept = status.queued + status.scheduled + status.waiting
+                return "\(status.pool) removed, \(kept) kept" + (status.running > 0 ? ", \(status.running) running" : "")
             }
+            return "\(status.pool) " + (status.paused ? "paused " : "") + poolSummary(status)
+        }
+        let more = statuses.count > shown ? "; +\(statuses.count - shown) more" : ""
+        var leading = first
+        leading.paused = false
+        let done = statuses.reduce(0) { $0 + $1.totals.done }
+        let failed = statuses.reduce(0) { $0 + $1.totals.failed }
+        let running = statuses.reduce(0) { $0 + $1.running }
+        return phasePrefix(leading) + "\(statuses.count) pools: " + parts.joined(separator: "; ") + more
+            + " - \(running) running, \(done) done, \(failed) failed"
+    }
+
+    private static func phasePrefix(_ status: PoolStatus) -> String {
+        switch status.phase {
+        case .serving: status.paused ? "paused: " : ""
+        case .degraded: "degraded, the job journal cannot record (new jobs refused, none started): "
+        case .draining, .stopping: "\(status.phase.rawValue): "
+        }
+    }
+
+    /// A pool's model, workers and queue: `threads, 4 workers (1 busy), 3 queued`.
+    private static func poolSummary(_ status: PoolStatus) -> String {
         let handover = status.handingOver > 0 ? ", \(status.handingOver) of the old model finishing" : ""
-        let switches = status.switches > 0 ? ", \(status.switches) switch\(status.switches == 1 ? "" : "es")" : ""
-        return "\(phase)\(status.model.rawValue), \(status.workers.live) workers (\(status.workers.busy) busy\(handover)), "
-            + "\(status.queued) queued, " + (status.scheduled > 0 ? "\(status.scheduled) scheduled, " : "")
-            + (status.waiting > 0 ? "\(status.waiting) waiting, " : "")
-            + "\(status.running) running, \(status.totals.done) done, \(status.totals.failed) failed"
-            + switches
+        return "\(status.model.rawValue), \(status.workers.live) workers (\(status.workers.busy) busy\(handover)), "
+            + "\(status.queued) queued" + (status.scheduled > 0 ? ", \(status.scheduled) scheduled" : "")
+            + (status.waiting > 0 ? ", \(status.waiting) waiting" : "")
     }
 
     // MARK: The supervisor loop
@@ -171,7 +381,7 @@ package final class Supervisor: Sendable {
             var next = MonotonicClock.now() + step
             // The count of scheduling submits the due time was read after.
             var seen = schedules.value.load(ordering: .acquiring)
-            var due = pool.releaseDue()
+            var due = releaseDue()
             var count = 0
             while loopRunning.load(ordering: .acquiring) {
                 if loopHung.load(ordering: .acquiring) {
@@ -192,23 +402,29 @@ package final class Supervisor: Sendable {
                 if MonotonicClock.now() < next {
                     if woken || due.map({ MonotonicClock.now() >= $0 }) == true {
                         seen = schedules.value.load(ordering: .acquiring)
-                        due = pool.releaseDue()
+                        due = releaseDue()
                     }
                     continue
                 }
                 next += step
                 seen = schedules.value.load(ordering: .acquiring)
-                due = pool.releaseDue()
-                pool.tick()
+                due = releaseDue()
+                let pools = pools
+                for pool in pools { pool.tick() }
                 count += 1
                 if let beatEvery, count % beatEvery == 0 { heartbeat() }
                 if count % every == 0 {
-                    pool.sampleThroughput()
+                    for pool in pools { pool.sampleThroughput() }
                     sampleCPU()
                     onTick(self)
                 }
             }
         }
+    }
+
+    /// Queues every pool's jobs whose time came; the earliest next due time of any pool.
+    private func releaseDue() -> UInt64? {
+        pools.compactMap { $0.releaseDue() }.min()
     }
 
     /// Makes the loop stop for good at its next step, without ending: how tests simulate a
@@ -227,26 +443,42 @@ package final class Supervisor: Sendable {
 
     // MARK: Shutdown
 
-    /// Drains the pool: intake closes, running jobs finish, queued jobs are cancelled (with a
+    /// Drains every pool: intake closes, running jobs finish, queued jobs are cancelled (with a
     /// journal they stay queued in it for the next start).
     ///
     /// After `timeout` seconds running jobs are interrupted, and after a further `grace`
     /// seconds the supervisor gives up waiting. `progress` is called about once a second with
     /// the number of jobs still running (for EXTEND_TIMEOUT_USEC while a long drain advances).
     package func drain(timeout: Double, grace: Double = 5, progress: (Int) -> Void = { _ in }) -> ShutdownOutcome {
-        pool.beginDrain()
+        let pools = pools
+        for pool in pools { pool.beginDrain() }
         let deadline = MonotonicClock.now() + UInt64(max(0, timeout) * 1e9)
-        while !pool.waitUntilDrained(deadline: min(deadline, MonotonicClock.now() + 1_000_000_000)) {
+        func drained(by deadline: UInt64) -> Bool {
+            pools.allSatisfy { $0.waitUntilDrained(deadline: deadline) }
+        }
+        while !drained(by: min(deadline, MonotonicClock.now() + 1_000_000_000)) {
             if MonotonicClock.now() >= deadline {
-                pool.cancelRunning(reason: "interrupted: the drain timeout of \(formatDecimal(timeout)) s passed")
+                for pool in pools {
+                    pool.cancelRunning(reason: "interrupted: the drain timeout of \(formatDecimal(timeout)) s passed")
+                }
                 break
             }
-            progress(pool.read { $0.runningCount })
+            progress(runningCount)
         }
-        if !pool.waitUntilDrained(deadline: MonotonicClock.now() + UInt64(grace * 1e9)) {
-            return .abandoned(workers: pool.read { $0.workers.count })
+        if !drained(by: MonotonicClock.now() + UInt64(grace * 1e9)) {
+            return .abandoned(workers: pools.reduce(0) { count, pool in count + pool.read { $0.workers.count } })
         }
-        return pool.read { $0.stopping } ? .cancelled : .drained
+        return pools.contains { pool in pool.read { $0.stopping } } ? .cancelled : .drained
+    }
+
+    /// Jobs running now, in every pool.
+    package var runningCount: Int {
+        pools.reduce(0) { count, pool in count + pool.read { $0.runningCount } }
+    }
+
+    /// Unfinished jobs a drain left for the next start, in every pool.
+    package var keptForRestart: Int {
+        pools.reduce(0) { count, pool in count + pool.read { $0.keptForRestart } }
     }
 }
 

@@ -1,6 +1,7 @@
 import ConcurCore
 import ConcurProtocol
 import ConcurRuntime
+import Glibc
 import Logging
 import Synchronization
 import Systemd
@@ -36,9 +37,11 @@ struct ReloadTests {
             try supervisor.start(workers: 2)
             let next = File(start)
             self.next = next
+            let supervisor = supervisor
             reloader = Reloader(
                 configuration: start, supervisor: supervisor, notifier: SystemdNotifier(), logger: Logger(label: "test"),
-                logLevel: level, load: { () throws(ConfigurationError) in try next.withLock { $0 }.get() }, refreshStatus: {})
+                logLevel: level, load: { () throws(ConfigurationError) in try next.withLock { $0 }.get() }, refreshStatus: {},
+                addPool: { name, pool, _ in try supervisor.addPool(name, configuration: pool, store: MemoryJobStore()) })
         }
     }
 
@@ -64,6 +67,51 @@ struct ReloadTests {
         #expect(fixture.level.level == .debug)
         #expect(fixture.reloader.configuration.workers == 3)
         #expect(try fixture.reloader.reload() == Reloader.Outcome())
+    }
+
+    @Test("adds a pool, changes it, removes it keeping its jobs, and takes it back")
+    func pools() throws {
+        let fixture = try Fixture()
+        let io = PoolName("io")!
+        var changed = fixture.reloader.configuration
+        changed.pools = [PoolConfiguration(name: io, model: .tasks, workers: 3)]
+        fixture.next.withLock { $0 = .success(changed) }
+        #expect(try fixture.reloader.reload().applied == ["pools.io: added (tasks, 3 workers)"])
+        let pool = try fixture.supervisor.pool(named: io)
+        #expect(pool.read { ($0.model, $0.target) } == (.tasks, 3))
+        #expect(fixture.supervisor.pool.read { ($0.model, $0.target) } == (.threads, 2))
+
+        changed.pools[0].workers = 5
+        changed.pools[0].maxQueue = 40
+        fixture.next.withLock { $0 = .success(changed) }
+        #expect(try fixture.reloader.reload().applied == ["pools.io.workers: 3 -> 5", "pools.io.max_queue: 100000 -> 40"])
+        #expect(pool.read { ($0.target, $0.configuration.maxQueue) } == (5, 40))
+
+        // Removed: its workers retire, its queued jobs stay (paused first, so none starts).
+        _ = pool.setPaused(true)
+        let (ids, _) = try pool.submit([JobSpec(.cpu(size: 0))], watch: nil)
+        changed.pools = []
+        fixture.next.withLock { $0 = .success(changed) }
+        #expect(
+            try fixture.reloader.reload().applied == [
+                "pools.io: removed (0 running finish; 1 unfinished kept; add it back to run them)"
+            ])
+        #expect(throws: UnknownPoolError(name: io, removed: true, pools: [.default])) { try fixture.supervisor.pool(named: io) }
+        let gone = MonotonicClock.now() + 5_000_000_000
+        while !pool.read({ $0.workers.isEmpty }) && MonotonicClock.now() < gone { usleep(5_000) }
+        #expect(pool.read { $0.workers.isEmpty })
+        #expect(fixture.supervisor.statuses().map(\.removed) == [false, true])
+        #expect(pool.read { $0.job(ids.lowerBound)?.state } == .queued)
+
+        // Back: the kept job runs.
+        _ = pool.setPaused(false)
+        changed.pools = [PoolConfiguration(name: io, model: .threads, workers: 1)]
+        fixture.next.withLock { $0 = .success(changed) }
+        #expect(try fixture.reloader.reload().applied.first == "pools.io: added (threads, 1 worker)")
+        #expect(try fixture.supervisor.pool(named: io) === pool)
+        let deadline = MonotonicClock.now() + 5_000_000_000
+        while pool.read({ $0.job(ids.lowerBound)?.state }) != .done && MonotonicClock.now() < deadline { usleep(5_000) }
+        #expect(pool.read { $0.job(ids.lowerBound)?.state } == .done)
     }
 
     @Test("a configuration that fails its checks changes nothing")

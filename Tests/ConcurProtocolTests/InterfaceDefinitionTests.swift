@@ -26,7 +26,7 @@ struct InterfaceDefinitionTests {
             SupervisorError.crashRefused(model: .threads), SupervisorError.modelUnavailable(model: .tasks, reason: "r"),
             SupervisorError.switchSuperseded(by: .threads), SupervisorError.invalidConfiguration(reason: "r"),
             SupervisorError.journalUnavailable(reason: "r"), SupervisorError.invalidMessage(reason: "r"),
-            SupervisorError.jobFinished(1, state: .done),
+            SupervisorError.jobFinished(1, state: .done), SupervisorError.unknownPool("io", pools: ["default"]),
         ]
         #expect(Set(sent.map(\.shortName)) == declared("error"))
     }

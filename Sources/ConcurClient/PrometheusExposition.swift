@@ -8,18 +8,35 @@ import Prometheus
 /// gauges with a `quantile` label (the daemon keeps HdrHistograms, not Prometheus buckets) and a
 /// `window` label: `10s` for the last 10 seconds, `all` since start.
 package enum PrometheusExposition {
-    /// The exposition text of `stats`.
+    /// The exposition text of one pool's `stats`.
     package static func text(_ stats: PoolStats) -> String {
+        text([stats])
+    }
+
+    /// The exposition text of several pools' `stats` (the first one's process figures are the
+    /// daemon's): every figure of a pool carries a `pool` label.
+    package static func text(_ pools: [PoolStats]) -> String {
         let registry = PrometheusCollectorRegistry()
+        for (index, stats) in pools.enumerated() { add(stats, daemon: index == 0, to: registry) }
+        return registry.emitToString()
+    }
+
+    private static func add(_ stats: PoolStats, daemon: Bool, to registry: PrometheusCollectorRegistry) {
         let status = stats.status
+        let pool = ("pool", status.pool)
         func name(_ name: String, _ help: String) -> MetricNameDescriptor {
             MetricNameDescriptor(namespace: "concur", metricName: name, unitName: "", helpText: help)
         }
-        func gauge(_ metric: String, _ help: String, _ value: Double, _ labels: [(String, String)] = []) {
-            registry.makeGauge(descriptor: name(metric, help), labels: labels).set(value)
+        // A pool's figures carry its name; the daemon's own (uptime, process) do not.
+        func gauge(_ metric: String, _ help: String, _ value: Double, _ labels: [(String, String)] = [], daemonWide: Bool = false)
+        {
+            registry.makeGauge(descriptor: name(metric, help), labels: daemonWide ? labels : [pool] + labels).set(value)
         }
-        func counter(_ metric: String, _ help: String, _ value: Double, _ labels: [(String, String)] = []) {
-            registry.makeCounter(descriptor: name(metric, help), labels: labels).increment(by: value)
+        func counter(
+            _ metric: String, _ help: String, _ value: Double, _ labels: [(String, String)] = [], daemonWide: Bool = false
+        ) {
+            registry.makeCounter(descriptor: name(metric, help), labels: daemonWide ? labels : [pool] + labels).increment(
+                by: value)
         }
         func counter(_ metric: String, _ help: String, _ value: Int, _ labels: [(String, String)] = []) {
             counter(metric, help, Double(value), labels)
@@ -29,7 +46,8 @@ package enum PrometheusExposition {
                 "model", "1 for the model the pool runs, 0 for the others", model == status.model ? 1 : 0,
                 [("model", model.rawValue)])
         }
-        gauge("up_seconds", "Seconds since concurd started", status.uptimeSeconds)
+        if daemon { gauge("up_seconds", "Seconds since concurd started", status.uptimeSeconds, daemonWide: true) }
+        gauge("pool_removed", "1 for a pool a reload removed (its unfinished jobs are kept)", status.removed ? 1 : 0)
         gauge("paused", "1 while workers take no new jobs", status.paused ? 1 : 0)
         gauge("draining", "1 once shutdown began", status.phase == .draining || status.phase == .stopping ? 1 : 0)
         gauge(
@@ -75,12 +93,18 @@ package enum PrometheusExposition {
             }
         }
         let process = stats.process
-        counter("process_cpu_seconds_total", "CPU time of the daemon process", process.cpuUserSeconds + process.cpuSystemSeconds)
-        gauge(
-            "cpu_percent", "CPU of the daemon and its child workers over the last second, percent of one core", process.cpuPercent
-        )
-        gauge("process_resident_memory_bytes", "Resident memory of the daemon process", Double(process.rssBytes))
-        gauge("process_threads", "Threads of the daemon process", Double(process.threads))
+        if daemon {
+            counter(
+                "process_cpu_seconds_total", "CPU time of the daemon process", process.cpuUserSeconds + process.cpuSystemSeconds,
+                daemonWide: true)
+            gauge(
+                "cpu_percent", "CPU of the daemon and its child workers over the last second, percent of one core",
+                process.cpuPercent, daemonWide: true)
+            gauge(
+                "process_resident_memory_bytes", "Resident memory of the daemon process", Double(process.rssBytes),
+                daemonWide: true)
+            gauge("process_threads", "Threads of the daemon process", Double(process.threads), daemonWide: true)
+        }
         for worker in stats.workers {
             let labels = [("worker", String(worker.id)), ("model", worker.model.rawValue)]
             gauge("worker_busy_ratio", "Share of a worker's life spent running jobs", worker.busyFraction, labels)
@@ -89,6 +113,5 @@ package enum PrometheusExposition {
                 gauge("worker_resident_memory_bytes", "Resident memory of a child worker", Double(rss), labels)
             }
         }
-        return registry.emitToString()
     }
 }

@@ -33,6 +33,7 @@ extension ConcurctlCommand {
         @Option(help: "text, json or prometheus (default text; --json is json).")
         var format: Format?
 
+        @OptionGroup var pool: PoolOption
         @OptionGroup var common: CommonOptions
 
         /// An empty command, filled in by the argument parser.
@@ -76,12 +77,28 @@ extension ConcurctlCommand {
             let format = resolvedFormat
             guard follow else {
                 try perform { () throws(ClientFailure) in
-                    let reply = try common.connect().call(.stats)
+                    let client = try common.connect()
+                    let reply = try client.call(.stats, pool.parameters)
                     let stats = try ControlClient.decode(PoolStats.self, "stats", in: ["stats": .object(reply)])
                     switch format {
                     case .json: printJSON(reply)
-                    case .text: for line in Rendering.stats(stats) { StandardStreams.printLine(line) }
-                    case .prometheus: StandardStreams.printText(PrometheusExposition.text(stats))
+                    case .text:
+                        var lines = Rendering.stats(stats)
+                        if pool.pool == nil && stats.pools.count > 1 {
+                            lines += ["", "pools (the figures above are the default pool's; --pool NAME for another)"]
+                            lines += TopScreen.poolRows(stats.pools, shown: stats.status.pool)
+                        }
+                        for line in lines { StandardStreams.printLine(line) }
+                    case .prometheus:
+                        // Every pool, each with a pool label, unless one was asked for.
+                        var all = [stats]
+                        if pool.pool == nil {
+                            for other in stats.pools where other.pool != stats.status.pool {
+                                let more = try client.call(.stats, ["pool": .string(other.pool)])
+                                all.append(try ControlClient.decode(PoolStats.self, "stats", in: ["stats": .object(more)]))
+                            }
+                        }
+                        StandardStreams.printText(PrometheusExposition.text(all))
                     }
                 }
                 return
@@ -95,17 +112,22 @@ extension ConcurctlCommand {
                 var columns: Int32 = 0
                 concur_terminal_size(1, &rows, &columns)
                 let screenful = rows > 3 ? Int(rows) - 1 : Int.max
-                var lines = FollowLines()
+                var lines = FollowLines(everyPool: pool.pool == nil)
                 var printed = 0
-                let end = try client.follow(.watchStats, ["interval": seconds.json]) { reply throws(ClientFailure) in
+                let end = try client.follow(.watchStats, pool.adding(to: ["interval": seconds.json])) {
+                    reply throws(ClientFailure) in
                     if format == .json {
                         printJSON(reply)
                         return true
                     }
                     let stats = try ControlClient.decode(PoolStats.self, "stats", in: ["stats": .object(reply)])
-                    if printed % screenful == 0 { StandardStreams.printLine(FollowLines.header) }
-                    StandardStreams.printLine(lines.line(for: stats, clock: StandardStreams.localTime()))
-                    printed += 1
+                    let frame = lines.lines(for: stats, clock: StandardStreams.localTime())
+                    if printed == 0 || printed + frame.count > screenful {
+                        StandardStreams.printLine(lines.header(for: stats))
+                        printed = 0
+                    }
+                    for line in frame { StandardStreams.printLine(line) }
+                    printed += frame.count
                     return true
                 }
                 let reason: String

@@ -19,6 +19,7 @@ extension ConcurctlCommand {
         @Option(help: "Time between refreshes: 50ms to 60s, such as 1s or 500ms (default 1s).")
         var interval: String = "1s"
 
+        @OptionGroup var pool: PoolOption
         @OptionGroup var common: CommonOptions
 
         /// An empty command, filled in by the argument parser.
@@ -27,6 +28,7 @@ extension ConcurctlCommand {
         /// Checks the options together before the command runs.
         package func validate() throws {
             _ = try Stats.seconds(interval)
+            try pool.validate()
             if common.json {
                 throw ValidationError("top is for a terminal; for JSON use `concurctl stats --follow --json`")
             }
@@ -43,9 +45,9 @@ extension ConcurctlCommand {
                 }
                 let client = try common.connect()
                 // Fails here, before the screen is taken, if concurd is not there.
-                _ = try client.call(.status)
+                _ = try client.call(.status, pool.parameters)
                 let colour = getenv("NO_COLOR").map { String(cString: $0).isEmpty } ?? true
-                var session = TopSession(client: client, interval: seconds, colour: colour)
+                var session = TopSession(client: client, interval: seconds, colour: colour, pool: pool.pool)
                 try session.run()
             }
         }
@@ -60,13 +62,16 @@ struct TopSession {
     let colour: Bool
     private var message: String?
     private var last: PoolStats?
+    /// The pool shown, which the keys act on (nil: the default).
+    private var pool: String?
 
     /// Leaves the alternate screen and shows the cursor again.
     static let leave = "\u{1B}[?25h\u{1B}[?1049l"
     /// Enters the alternate screen, hides the cursor, clears.
     static let enter = "\u{1B}[?1049h\u{1B}[?25l\u{1B}[H\u{1B}[2J"
 
-    init(client: ControlClient, interval: Double, colour: Bool) {
+    init(client: ControlClient, interval: Double, colour: Bool, pool: String? = nil) {
+        self.pool = pool
         self.client = client
         self.interval = interval
         self.colour = colour
@@ -123,7 +128,7 @@ struct TopSession {
             message = "switching to \(model.rawValue) ..."
             try draw()
             message = attempt { () throws(ClientFailure) in
-                let reply = try client.call(.setModel, ["model": model.json], timeout: 0)
+                let reply = try client.call(.setModel, addressed(["model": model.json]), timeout: 0)
                 let after = (try? ControlClient.decode(Double.self, "servingAfter", in: reply)) ?? 0
                 return "switched to \(model.rawValue): serving after \(formatDuration(after))"
             }
@@ -131,19 +136,30 @@ struct TopSession {
             let grow = key == UInt8(ascii: "+") || key == UInt8(ascii: "=")
             let target = (last?.status.workers.target ?? 1) + (grow ? 1 : -1)
             message = attempt { () throws(ClientFailure) in
-                _ = try client.call(.resize, ["workers": target.json])
+                _ = try client.call(.resize, addressed(["workers": target.json]))
                 return "resized to \(target) worker\(target == 1 ? "" : "s")"
             }
         case UInt8(ascii: "p"), UInt8(ascii: "P"):
             let paused = last?.status.paused ?? false
             message = attempt { () throws(ClientFailure) in
-                _ = try client.call(paused ? .resume : .pause)
+                _ = try client.call(paused ? .resume : .pause, addressed([:]))
                 return paused ? "resumed" : "paused: workers take no new jobs"
             }
+        case 9 where (last?.pools.count ?? 0) > 1:
+            // Tab: the next pool.
+            pool = TopScreen.nextPool(after: last?.status.pool ?? "default", in: last?.pools ?? [])
+            message = "showing pool \(pool ?? "default")"
         default:
             message = "unknown key; " + TopScreen.keys(current: last?.status.model ?? .threads, paused: false)
         }
         return true
+    }
+
+    /// `parameters` with the pool shown, if it is not the default.
+    private func addressed(_ parameters: JSONObject) -> JSONObject {
+        var parameters = parameters
+        if let pool { parameters["pool"] = .string(pool) }
+        return parameters
     }
 
     /// The outcome of a command, for the message line; a refusal is shown, not fatal.
@@ -156,7 +172,7 @@ struct TopSession {
     }
 
     private mutating func refresh() throws(ClientFailure) {
-        let reply = try client.call(.stats)
+        let reply = try client.call(.stats, addressed([:]))
         last = try ControlClient.decode(PoolStats.self, "stats", in: ["stats": .object(reply)])
         try draw()
     }

@@ -3,9 +3,37 @@ package import ConcurProtocol
 /// What `concurctl top` shows: a pure function of a `Stats` reply and the terminal's size, so
 /// tests can check the screen a person sees.
 package enum TopScreen {
-    /// The keys, as the last line shows them.
-    package static func keys(current model: ConcurrencyModel, paused: Bool) -> String {
-        "keys: m model (-> \(nextModel(after: model).rawValue))  + add worker  - remove worker  p \(paused ? "resume" : "pause")  q quit"
+    /// The keys, as the last line shows them; with several pools, `pool` is the one they act on.
+    package static func keys(current model: ConcurrencyModel, paused: Bool, pool: String? = nil) -> String {
+        (pool.map { "keys (pool \(TerminalText.escaped($0))): " } ?? "keys: ")
+            + "m model (-> \(nextModel(after: model).rawValue))  + add worker  - remove worker  p \(paused ? "resume" : "pause")"
+            + (pool == nil ? "" : "  tab next pool") + "  q quit"
+    }
+
+    /// The pool after `current` among those that take work, for the tab key.
+    package static func nextPool(after current: String, in pools: [PoolStatus]) -> String {
+        let names = pools.filter { !$0.removed }.map(\.pool)
+        guard let index = names.firstIndex(of: current) else { return names.first ?? current }
+        return names[(index + 1) % names.count]
+    }
+
+    /// One row per pool, the one shown marked: its model and workers, queue and totals.
+    package static func poolRows(_ pools: [PoolStatus], shown: String) -> [String] {
+        let header =
+            "  " + rightPad("POOL", 12) + rightPad("MODEL", 10) + leftPad("WORKERS", 8) + leftPad("BUSY", 6)
+            + leftPad("QUEUED", 8)
+            + leftPad("RUNNING", 8) + leftPad("DONE", 9) + leftPad("FAILED", 7) + "  STATE"
+        return [header]
+            + pools.map { pool in
+                let state =
+                    pool.removed
+                    ? "removed (\(pool.queued + pool.scheduled + pool.waiting) kept)"
+                    : pool.paused ? "paused" : pool.handingOver > 0 ? "switching" : "serving"
+                return (pool.pool == shown ? "> " : "  ") + rightPad(TerminalText.escaped(pool.pool), 12)
+                    + rightPad(pool.model.rawValue, 10) + leftPad("\(pool.workers.live)/\(pool.workers.target)", 8)
+                    + leftPad(String(pool.workers.busy), 6) + leftPad(String(pool.queued), 8) + leftPad(String(pool.running), 8)
+                    + leftPad(String(pool.totals.done), 9) + leftPad(String(pool.totals.failed), 7) + "  " + state
+            }
     }
 
     /// The model `m` switches to.
@@ -22,9 +50,11 @@ package enum TopScreen {
         var state = status.phase.rawValue
         if status.paused { state += ", paused" }
         if status.handingOver > 0 { state += ", handover: \(status.handingOver) of the old model finishing" }
+        let several = stats.pools.count > 1
+        let named = several ? "  pool \(TerminalText.escaped(status.pool))" : ""
         var top: [(String, Paint.Style)] = [
             (
-                "concurd \(status.version)  pid \(status.pid)  up \(formatDuration(status.uptimeSeconds))  model \(status.model.rawValue)  \(state)",
+                "concurd \(status.version)  pid \(status.pid)  up \(formatDuration(status.uptimeSeconds))\(named)  model \(status.model.rawValue)  \(state)",
                 .bold
             ),
             (
@@ -58,10 +88,19 @@ package enum TopScreen {
                 .plain
             ))
         for warning in status.warnings { top.append(("warning: \(TerminalText.escaped(warning))", .red)) }
+        if several {
+            top.append(("", .plain))
+            let rows = poolRows(stats.pools, shown: status.pool)
+            top.append((rows[0], .bold))
+            for (row, pool) in zip(rows.dropFirst(), stats.pools) {
+                top.append((row, pool.pool == status.pool ? .green : pool.removed ? .dim : .plain))
+            }
+        }
         top.append(("", .plain))
 
         let bottom: [(String, Paint.Style)] = [
-            ("", .plain), (message ?? "", .yellow), (keys(current: status.model, paused: status.paused), .dim),
+            ("", .plain), (message ?? "", .yellow),
+            (keys(current: status.model, paused: status.paused, pool: several ? status.pool : nil), .dim),
         ]
         let events = stats.events.suffix(5).map { event in
             ("  \(StandardStreams.localTime(of: Int(event.time)))  \(TerminalText.escaped(event.message))", Paint.Style.dim)

@@ -90,6 +90,8 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
     /// Whether a reload removed the pool (or the configuration no longer names it): it takes no
     /// jobs and no workers run, and the unfinished jobs it holds are kept until it is added back.
     public var removed = false
+    /// Run-time percentiles over the last 10 seconds: in the `pools` of `Stats` only.
+    public var recentRun: Percentiles?
     /// The daemon's version.
     public var version: String
     /// The daemon's process id.
@@ -168,16 +170,19 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
         waiting = try reader.optional("waiting") ?? 0
         pool = try reader.optional("pool") ?? "default"
         removed = try reader.optional("removed") ?? false
+        recentRun = try reader.optional("recentRun")
     }
 
     /// The value as JSON.
     public var json: JSON {
-        [
+        var object: JSONObject = [
             "version": .string(version), "pid": pid.json, "uptimeSeconds": uptimeSeconds.json, "model": model.json,
             "phase": phase.json, "workers": workers.json, "queued": queued.json, "running": running.json,
             "maxQueue": maxQueue.json, "totals": totals.json, "warnings": warnings.json, "switches": switches.json,
             "handingOver": handingOver.json, "paused": .bool(paused), "scheduled": scheduled.json, "waiting": waiting.json,
             "pool": .string(pool), "removed": .bool(removed),
         ]
+        object.set("recentRun", recentRun)
+        return .object(object)
     }
 }

@@ -196,7 +196,9 @@ public enum SupervisorInterface {
           # The pool this describes, and whether a reload removed it (it then takes no work and
           # runs no workers; its unfinished jobs are kept until it is added back).
           pool: ?string,
-          removed: ?bool
+          removed: ?bool,
+          # Run-time percentiles over the last 10 seconds, in the pools of Stats only.
+          recentRun: ?Percentiles
         )
 
         # Percentiles of a latency, in seconds.

@@ -244,12 +244,22 @@ package final class Supervisor: Sendable {
         return pool.read { state in makeStatus(state, pool: pool.name, removed: removed, now: MonotonicClock.now()) }
     }
 
-    /// Every pool at a glance, the default first.
-    package func statuses() -> [PoolStatus] {
+    /// Every pool at a glance, the default first; `withLatency` adds each one's recent run
+    /// times (computed outside its lock).
+    package func statuses(withLatency: Bool = false) -> [PoolStatus] {
         let entries = directory.withLock { $0 }
         let now = MonotonicClock.now()
         return entries.map { entry in
-            entry.pool.read { makeStatus($0, pool: entry.pool.name, removed: entry.removed, now: now) }
+            let (status, window) = entry.pool.read { state in
+                (
+                    makeStatus(state, pool: entry.pool.name, removed: entry.removed, now: now),
+                    withLatency ? state.latency.window : nil
+                )
+            }
+            guard let window else { return status }
+            var withRun = status
+            withRun.recentRun = window.summary(now: now).run
+            return withRun
         }
     }
 
@@ -277,7 +287,7 @@ package final class Supervisor: Sendable {
             status: status, throughput: throughput, latency: latency.summary, recentLatency: latency.window.summary(now: now),
             workers: rows, process: process, resizes: resizes, workerDeaths: events.deaths, workerRestarts: events.restarts,
             lastSwitch: lastSwitch, events: recent)
-        stats.pools = statuses()
+        stats.pools = statuses(withLatency: true)
         return stats
     }
 

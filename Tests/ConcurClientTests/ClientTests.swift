@@ -347,12 +347,76 @@ struct LiveViewTests {
     func prometheus() {
         let text = PrometheusExposition.text(Self.stats(uptime: 1, done: 9, workers: [Self.worker(1)]))
         #expect(text.contains("# TYPE concur_jobs_finished_total counter"))
-        #expect(text.contains(#"concur_jobs_finished_total{outcome="done"} 9"#))
-        #expect(text.contains(#"concur_job_run_seconds{quantile="0.99",window="10s"} 0.0125"#))
+        #expect(text.contains(#"concur_jobs_finished_total{pool="default",outcome="done"} 9"#))
+        #expect(text.contains(#"concur_job_run_seconds{pool="default",quantile="0.99",window="10s"} 0.0125"#))
         #expect(text.contains("concur_cpu_percent 187.4"))
         for line in text.split(separator: "\n") where !line.hasPrefix("#") {
             #expect(line.split(separator: " ").count == 2, "\(line)")
         }
+    }
+
+    /// Stats of a daemon with a second pool, `io`, as the default pool's reply shows it.
+    static func twoPools(addressing name: String = "default") -> PoolStats {
+        var stats = Self.stats(uptime: 10, done: 100, workers: [Self.worker(1)])
+        var io = stats.status
+        io.pool = "io"
+        io.model = .tasks
+        io.workers = WorkerCounts(target: 64, live: 64, busy: 60, idle: 4, retiring: 0)
+        io.queued = 1200
+        io.totals = JobTotals(submitted: 2000, done: 700)
+        io.recentRun = Percentiles(count: 5, p50: 0.1, p90: 0.1, p99: 0.15, max: 0.2)
+        stats.pools = [stats.status, io]
+        if name == "io" { stats.status = io }
+        return stats
+    }
+
+    @Test("with several pools the Prometheus text labels each pool's figures, the process ones once")
+    func prometheusPools() {
+        var io = Self.twoPools(addressing: "io")
+        io.process = Self.stats(uptime: 10, done: 0).process
+        let text = PrometheusExposition.text([Self.twoPools(), io])
+        #expect(text.contains(#"concur_queue_jobs{pool="default"} 5"#) && text.contains(#"concur_queue_jobs{pool="io"} 1200"#))
+        #expect(text.contains(#"concur_model{pool="io",model="tasks"} 1"#))
+        #expect(text.contains(#"concur_jobs_finished_total{pool="io",outcome="done"} 700"#))
+        #expect(text.split(separator: "\n").filter { $0.hasPrefix("concur_process_threads") } == ["concur_process_threads 9.0"])
+        #expect(text.split(separator: "\n").filter { $0.hasPrefix("# TYPE concur_queue_jobs") }.count == 1)
+    }
+
+    @Test("status, stats --follow and top show each pool")
+    func poolViews() {
+        let stats = Self.twoPools()
+        let status = Rendering.status(pools: stats.pools)
+        #expect(status[0].hasSuffix(": serving, 2 pools"))
+        #expect(status[1].hasPrefix("POOL        MODEL      WORKERS  BUSY  QUEUED"))
+        #expect(status[2].hasPrefix("default     threads          1     1       5"))
+        #expect(status[3].hasPrefix("io          tasks           64    60    1200") && status[3].hasSuffix("  serving"))
+        #expect(status[4].hasPrefix("jobs      2106 submitted: 800 done"))
+        #expect(Rendering.status(pools: [stats.status]) == Rendering.status(stats.status))
+
+        var follow = FollowLines(everyPool: true)
+        #expect(follow.header(for: stats) == FollowLines.poolHeader)
+        let first = follow.lines(for: stats, clock: "12:00:00")
+        #expect(first.count == 2)
+        #expect(
+            first[1].hasPrefix(
+                "12:00:00 io          tasks         60/64     1200       1          0       0     100ms     150ms"), "\(first[1])"
+        )
+        var later = stats
+        later.status.uptimeSeconds = 11
+        later.pools[1].uptimeSeconds = 11
+        later.pools[1].totals.done = 1200
+        #expect(follow.lines(for: later, clock: "12:00:01")[1].contains("        500 "))
+        var single = FollowLines(everyPool: false)
+        #expect(single.lines(for: stats, clock: "12:00:00").count == 1 && single.header(for: stats) == FollowLines.header)
+
+        let screen = TopScreen.lines(stats: Self.twoPools(addressing: "io"), width: 120, height: 40, colour: false, message: nil)
+        #expect(screen[0].contains("pool io  model tasks"))
+        #expect(screen.contains { $0.hasPrefix("> io          tasks        64/64    60    1200") })
+        #expect(screen.contains { $0.hasPrefix("  default     threads") })
+        #expect(
+            screen.last == "keys (pool io): m model (-> threads)  + add worker  - remove worker  p pause  tab next pool  q quit")
+        #expect(TopScreen.nextPool(after: "io", in: stats.pools) == "default")
+        #expect(TopScreen.nextPool(after: "default", in: stats.pools) == "io")
     }
 }
 

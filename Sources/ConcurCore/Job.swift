@@ -84,6 +84,15 @@ package enum JobOutcome: Sendable, Equatable {
 }
 
 extension JobOutcome {
+    /// The final state it leaves the job in.
+    var state: JobState {
+        switch self {
+        case .done: .done
+        case .failed: .failed
+        case .cancelled: .cancelled
+        }
+    }
+
     /// Whether the job was cancelled.
     var isCancelled: Bool {
         if case .cancelled = self { return true }

@@ -71,4 +71,7 @@ package struct JobDependencies: Sendable {
 
     /// The waiting jobs, in id order.
     package var ids: [JobID] { remaining.keys.sorted() }
+
+    /// The jobs waited for, in id order.
+    package var awaited: [JobID] { dependents.keys.sorted() }
 }

@@ -20,6 +20,9 @@ package enum PoolAction: Sendable, Equatable {
     /// Tell the caller of ``PoolStateMachine/requestSwitch(to:preempt:now:)`` holding `ticket`
     /// how its switch ended (after unlocking: the caller may reply to a client).
     case settleSwitch(ticket: Int, SwitchOutcome)
+    /// Tell the daemon's other pools that this job, which one of their jobs runs after, ended
+    /// in this final state (``PoolStateMachine/settleForeign(_:ended:now:)``).
+    case dependencyEnded(JobID, JobState)
 }
 
 /// What a worker asking for work is told.

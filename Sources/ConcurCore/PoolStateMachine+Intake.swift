@@ -13,9 +13,14 @@ extension PoolStateMachine {
     /// refused batch takes none); pools that share one id space pass their daemon's allocator,
     /// which must give ids above every id this pool holds. Without it ids continue from
     /// `nextJobID`.
+    ///
+    /// `foreign` gives the states of jobs other pools hold that these run after, as those pools
+    /// gave them after ``expectForeign(_:)``; it takes that expectation back, accepted or not.
     package mutating func submit(
-        _ specs: [JobSpec], now: UInt64, watch: Bool = false, allocate: ((Int) -> JobID)? = nil
+        _ specs: [JobSpec], now: UInt64, watch: Bool = false, allocate: ((Int) -> JobID)? = nil,
+        foreign: [JobID: JobState] = [:]
     ) throws(SubmitError) -> (ids: Range<JobID>, watch: Int?, actions: [PoolAction]) {
+        let foreign = foreign.isEmpty ? foreign : takeExpected(foreign)
         guard intakeOpen else { throw .shuttingDown }
         for spec in specs {
             switch spec.kind {
@@ -27,7 +32,7 @@ extension PoolStateMachine {
         var plain = true
         for (index, spec) in specs.enumerated() where spec.priority != 0 || spec.startAt != nil || !spec.after.isEmpty {
             plain = false
-            try check(spec, index: index, now: now)
+            try check(spec, index: index, now: now, foreign: foreign)
         }
         guard queue.canAccept(specs.count, others: timetable.count + dependencies.count) else {
             throw .queueFull(limit: queue.limit, queued: acceptedWaiting)
@@ -53,7 +58,7 @@ extension PoolStateMachine {
             for (offset, spec) in specs.enumerated() {
                 let id = first + JobID(offset)
                 if spec.priority != 0 { prioritiesInUse = true }
-                switch place(id, spec: spec, now: now) {
+                switch place(id, spec: spec, now: now, foreign: foreign) {
                 case .queued:
                     queued += 1
                     highest = max(highest, spec.priority)
@@ -78,7 +83,7 @@ extension PoolStateMachine {
     }
 
     /// Checks a job's time and the jobs it runs after, for ``submit(_:now:watch:)``.
-    private func check(_ spec: JobSpec, index: Int, now: UInt64) throws(SubmitError) {
+    private func check(_ spec: JobSpec, index: Int, now: UInt64, foreign: [JobID: JobState]) throws(SubmitError) {
         if let startAt = spec.startAt {
             let unixNow = clock.unixTime(now)
             // A second's slack: a client's "now" reaches the daemon a little later.
@@ -89,9 +94,8 @@ extension PoolStateMachine {
                 throw .badStartTime(index: index, reason: "its start time lies more than a year (366 days) ahead")
             }
         }
-        for other in spec.after {
-            guard other < nextJobID else { throw .unknownDependency(index: index, other) }
-            guard table[other] != nil else { throw .forgottenDependency(index: index, other) }
+        for other in spec.after where table[other] == nil && foreign[other] == nil {
+            throw other < nextJobID ? .forgottenDependency(index: index, other) : .unknownDependency(index: index, other)
         }
     }
 

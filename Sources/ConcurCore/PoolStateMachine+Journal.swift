@@ -1,4 +1,4 @@
-import ConcurProtocol
+package import ConcurProtocol
 
 // The journal feed: changes to record, restore, prune.
 extension PoolStateMachine {
@@ -27,7 +27,13 @@ extension PoolStateMachine {
     /// already cancels ends cancelled once the journal records (``startJournal()``); one
     /// waiting out a retry's delay waits for the rest of it. Each unfinished job counts as
     /// submitted (the totals are this run's: each ends once more in them).
-    package mutating func restore(_ records: [JobRecord], nextJobID: JobID, now: UInt64 = 0) {
+    ///
+    /// `foreign` gives the state of a job another pool holds (nil: none does); a job waiting
+    /// for one still pending waits on, to be registered with its pool
+    /// (``foreignDependencies``).
+    package mutating func restore(
+        _ records: [JobRecord], nextJobID: JobID, now: UInt64 = 0, foreign: (JobID) -> JobState? = { _ in nil }
+    ) {
         for record in records.sorted(by: { $0.id < $1.id }) where record.id >= self.nextJobID {
             table.restore(record)
             self.nextJobID = record.id + 1
@@ -38,7 +44,11 @@ extension PoolStateMachine {
                 timetable.add(record.id, at: due, reason: .retry)
                 continue
             }
-            if case .cancelled(let reason) = place(record.id, spec: record.spec, now: now) {
+            var outside: [JobID: JobState] = [:]
+            for other in record.spec.after where table[other] == nil {
+                if let state = foreign(other) { outside[other] = state }
+            }
+            if case .cancelled(let reason) = place(record.id, spec: record.spec, now: now, foreign: outside) {
                 restoredCancels.append((record.id, reason, now))
             }
         }

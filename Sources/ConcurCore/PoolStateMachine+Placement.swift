@@ -16,13 +16,15 @@ extension PoolStateMachine {
     /// Puts an accepted job where it waits: behind the jobs it runs after that have not ended,
     /// then until its `startAt`, then in the queue at its priority. A job it runs after that
     /// ended other than done cancels it (the reason is returned; the caller completes it).
-    mutating func place(_ id: JobID, spec: JobSpec, now: UInt64) -> Placement {
+    ///
+    /// `foreign` gives the states of the jobs it runs after that other pools hold.
+    mutating func place(_ id: JobID, spec: JobSpec, now: UInt64, foreign: [JobID: JobState] = [:]) -> Placement {
         if !spec.after.isEmpty {
             var pending = Set<JobID>()
             for other in spec.after {
                 // A job no longer held ended long ago: it ended done, or it would have
                 // cancelled this one then (in the same journal transaction).
-                guard let state = table[other]?.state else { continue }
+                guard let state = table[other]?.state ?? foreign[other] else { continue }
                 if !state.isFinal {
                     pending.insert(other)
                 } else if state != .done {
@@ -103,12 +105,11 @@ extension PoolStateMachine {
     /// queued in the journal, where the drain left it.
     @inline(never)
     mutating func settleDependents(of id: JobID, outcome: JobOutcome, now: UInt64) -> [PoolAction] {
-        let state: JobState =
-            switch outcome {
-            case .done: .done
-            case .failed: .failed
-            case .cancelled: .cancelled
-            }
+        settleDependents(of: id, state: outcome.state, now: now)
+    }
+
+    /// ``settleDependents(of:outcome:now:)`` by the state `id` ended in.
+    mutating func settleDependents(of id: JobID, state: JobState, now: UInt64) -> [PoolAction] {
         guard settling == nil else {
             settling?.append((id, state))
             return []

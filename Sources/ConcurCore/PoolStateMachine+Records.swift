@@ -27,6 +27,7 @@ extension PoolStateMachine {
         }
         var actions = watches.isEmpty ? [] : notifyWatches(of: id)
         if !dependencies.isEmpty { actions += settleDependents(of: id, outcome: outcome, now: now) }
+        if !awaitedOutside.isEmpty, awaitedOutside.remove(id) != nil { actions.append(.dependencyEnded(id, outcome.state)) }
         return actions
     }
 

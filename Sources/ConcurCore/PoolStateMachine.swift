@@ -187,6 +187,12 @@ package struct PoolStateMachine: Sendable {
     /// the journal records (``startJournal()``), with the reason and the instant of the restore
     /// (their end's time).
     var restoredCancels: [(JobID, String, UInt64)] = []
+    /// Own jobs that jobs of other pools wait for: each one's end is announced
+    /// (``PoolAction/dependencyEnded(_:_:)``), then it leaves the set.
+    var awaitedOutside: Set<JobID> = []
+    /// Other pools' jobs that submits under way here wait for, with how many submits expect each
+    /// and how it ended if an end arrived meanwhile (see ``expectForeign(_:)``).
+    var expectedForeign: [JobID: ExpectedForeign] = [:]
     /// Workers owed a wake-up, in the order they started waiting.
     var waiting: Deque<WorkerID> = []
     /// The mapping of monotonic instants to Unix time, for records shown to people.

@@ -170,8 +170,8 @@ package struct ControlService: VarlinkInterface {
             }
         }
         do {
-            let (ids, watch) = try mapSubmit(pool: pool, naming: naming) { () throws(SubmitError) in
-                try pool.submit(jobs, watch: stream?.sink) { failure in reply.durable(failure) }
+            let (ids, watch) = try mapSubmit(naming: naming) { () throws(SubmitError) in
+                try supervisor.submit(jobs, to: pool, watch: stream?.sink) { failure in reply.durable(failure) }
             }
             reply.accepted(ids, watch: watch)
         } catch {
@@ -180,7 +180,7 @@ package struct ControlService: VarlinkInterface {
         }
     }
 
-    private func mapSubmit<T>(pool: Pool, naming: (Int, String) -> String, _ body: () throws(SubmitError) -> T)
+    private func mapSubmit<T>(naming: (Int, String) -> String, _ body: () throws(SubmitError) -> T)
         throws(VarlinkError) -> T
     {
         do {
@@ -200,13 +200,6 @@ package struct ControlService: VarlinkInterface {
                     parameter: naming(index, "after"),
                     reason: "job \(id) was never submitted; a job runs only after jobs that exist")
             case .unknownDependency(let index, let id), .forgottenDependency(let index, let id):
-                if let other = supervisor.pool(holding: id), other !== pool {
-                    throw SupervisorError.invalidValue(
-                        parameter: naming(index, "after"),
-                        reason:
-                            "job \(id) is in pool \(other.name), and a job runs only after jobs of its own pool (\(pool.name)); submit both to one pool"
-                    )
-                }
                 throw SupervisorError.invalidValue(
                     parameter: naming(index, "after"),
                     reason:

@@ -294,14 +294,20 @@ final class DaemonRun {
         let logger = logger
         let journals = live.journals.withLock { $0 }
         let configured = configuration.supervisorPools
+        var setups = configured.map { pool in
+            Supervisor.PoolSetup(
+                name: pool.name, configuration: pool.configuration, store: journals[pool.name] ?? MemoryJobStore())
+        }
+        // A journal of a pool no longer configured: its jobs are kept and shown, none runs.
+        for (name, journal) in journals where !configured.contains(where: { $0.name == name }) {
+            setups.append(
+                Supervisor.PoolSetup(name: name, configuration: configuration.supervisor, store: journal, removed: true))
+        }
         let supervisor = Supervisor(
-            pools: configured.map { ($0.name, $0.configuration, journals[$0.name] ?? MemoryJobStore()) },
+            pools: setups,
             models: WorkerModels.all(
                 taskThreads: configuration.taskThreads, nice: configuration.workerNice, forkServer: forkServer),
             version: Daemon.version, onEvent: { logger.warning("\($0)") })
-        for (name, journal) in journals.sorted(by: { $0.key < $1.key }) where !configured.contains(where: { $0.name == name }) {
-            supervisor.addRemovedPool(name, store: journal)
-        }
         self.supervisor = supervisor
         live.supervisor.withLock { $0 = supervisor }
         for pool in supervisor.pools {

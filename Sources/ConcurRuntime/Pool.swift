@@ -32,6 +32,8 @@ package final class Pool: JobChangeSource, @unchecked Sendable {
     let onEvent: @Sendable (String) -> Void
     /// Told when a submit scheduled a job (its time may come before the loop's next step).
     let onScheduled: @Sendable () -> Void
+    /// Told, under the lock, that a job other pools wait for ended (it must only queue it).
+    let onDependencyEnded: @Sendable (PoolName, JobID, JobState) -> Void
     /// The completions of callers waiting for a switch, by the state machine's ticket.
     var switchCompletions: [Int: @Sendable (SwitchOutcome) -> Void] = [:]
     /// Where the jobs are kept: submits reply and workers get jobs only once it holds them.
@@ -51,9 +53,11 @@ package final class Pool: JobChangeSource, @unchecked Sendable {
     package init(
         name: PoolName = .default, state: PoolStateMachine, models: [any WorkerModel], store: any JobStore = MemoryJobStore(),
         ids: JobIDAllocator? = nil, onEvent: @escaping @Sendable (String) -> Void = { _ in },
+        onDependencyEnded: @escaping @Sendable (PoolName, JobID, JobState) -> Void = { _, _, _ in },
         onScheduled: @escaping @Sendable () -> Void = {}
     ) {
         self.name = name
+        self.onDependencyEnded = onDependencyEnded
         self.ids = ids
         var state = state
         recordsChanges = store.recordsChanges
@@ -76,10 +80,10 @@ package final class Pool: JobChangeSource, @unchecked Sendable {
 
     /// Accepts a batch of jobs, all or none, and returns once the journal (if any) holds them.
     /// With a `sink`, their completions stream to it.
-    package func submit(_ specs: [JobSpec], watch sink: JobWatchSink? = nil) throws(SubmitError) -> (
-        ids: Range<JobID>, watch: Int?
-    ) {
-        let (ids, watch, count) = try accept(specs, watch: sink)
+    package func submit(_ specs: [JobSpec], watch sink: JobWatchSink? = nil, foreign: [JobID: JobState] = [:])
+        throws(SubmitError) -> (ids: Range<JobID>, watch: Int?)
+    {
+        let (ids, watch, count) = try accept(specs, watch: sink, foreign: foreign)
         do throws(JournalFailure) {
             if recordsChanges { try store.waitUntilDurable(count) }
         } catch {
@@ -92,11 +96,14 @@ package final class Pool: JobChangeSource, @unchecked Sendable {
     /// called once it holds them (with nil; at once without a journal), or with what failed:
     /// the jobs were accepted then, and will run unless concurd stops first. This is how the
     /// control plane replies without blocking its event loop on a commit.
+    ///
+    /// `foreign` gives the states of other pools' jobs these run after, read once
+    /// ``expectForeign(_:)`` was called (see ``Supervisor/submit(_:to:watch:whenDurable:)``).
     package func submit(
-        _ specs: [JobSpec], watch sink: JobWatchSink? = nil,
+        _ specs: [JobSpec], watch sink: JobWatchSink? = nil, foreign: [JobID: JobState] = [:],
         whenDurable: @escaping @Sendable (JournalFailure?) -> Void
     ) throws(SubmitError) -> (ids: Range<JobID>, watch: Int?) {
-        let (ids, watch, count) = try accept(specs, watch: sink)
+        let (ids, watch, count) = try accept(specs, watch: sink, foreign: foreign)
         guard recordsChanges else {
             whenDurable(nil)
             return (ids, watch)
@@ -107,16 +114,18 @@ package final class Pool: JobChangeSource, @unchecked Sendable {
 
     /// Queues the jobs; returns their ids, the watch, and the journal change that must be
     /// durable before anyone is told. A journal that already failed refuses them.
-    func accept(_ specs: [JobSpec], watch sink: JobWatchSink?) throws(SubmitError) -> (
+    func accept(_ specs: [JobSpec], watch sink: JobWatchSink?, foreign: [JobID: JobState]) throws(SubmitError) -> (
         ids: Range<JobID>, watch: Int?, durableThrough: UInt64
     ) {
         if recordsChanges, let failure = store.failure {
+            if !foreign.isEmpty { lock.withLock { _ = state.takeExpected(foreign) } }
             throw .notDurable(reason: "\(failure.reason); no job was accepted")
         }
         return try lock.withLock { () throws(SubmitError) in
             let scheduled = state.scheduledCount
             let (ids, watch, actions) = try state.submit(
-                specs, now: MonotonicClock.now(), watch: sink != nil, allocate: self.ids.map { shared in { shared.take($0) } })
+                specs, now: MonotonicClock.now(), watch: sink != nil, allocate: self.ids.map { shared in { shared.take($0) } },
+                foreign: foreign)
             if state.scheduledCount > scheduled { onScheduled() }
             if let watch, let sink { sinks[watch] = sink }
             _ = performLocked(actions)
@@ -194,6 +203,31 @@ package final class Pool: JobChangeSource, @unchecked Sendable {
             return performLocked(state.retireAll(now: MonotonicClock.now()))
         }
         carryOut(effects)
+    }
+
+    /// See ``PoolStateMachine/awaitFromOutside(_:)``.
+    package func awaitFromOutside(_ id: JobID) -> JobState? {
+        lock.withLock { state.awaitFromOutside(id) }
+    }
+
+    /// See ``PoolStateMachine/expectForeign(_:)``.
+    package func expectForeign(_ ids: [JobID]) {
+        lock.withLock { state.expectForeign(ids) }
+    }
+
+    /// See ``PoolStateMachine/forgetExpected(_:)``.
+    package func forgetExpected(_ ids: [JobID]) {
+        lock.withLock { state.forgetExpected(ids) }
+    }
+
+    /// Another pool's job `id` ended: see ``PoolStateMachine/settleForeign(_:ended:now:)``.
+    package func settleForeign(_ id: JobID, ended: JobState) {
+        perform { state, now in state.settleForeign(id, ended: ended, now: now) }
+    }
+
+    /// Of `ids`, those the pool holds no record of.
+    package func notHeld(_ ids: some Sequence<JobID>) -> [JobID] {
+        lock.withLock { ids.filter { !state.holds($0) } }
     }
 
     /// The record of `id` with this pool's name, if the pool holds it.
@@ -464,6 +498,8 @@ package final class Pool: JobChangeSource, @unchecked Sendable {
             case .settleSwitch(let ticket, let outcome):
                 guard let completion = switchCompletions.removeValue(forKey: ticket) else { continue }
                 effects.completions.append { completion(outcome) }
+            case .dependencyEnded(let id, let ended):
+                onDependencyEnded(name, id, ended)
             }
         }
         return effects

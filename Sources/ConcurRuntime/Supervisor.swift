@@ -46,7 +46,9 @@ package final class Supervisor: Sendable {
     private let models: [any WorkerModel]
     private let onEvent: @Sendable (String) -> Void
     /// Every pool, in ``PoolName`` order (the default first), and whether a reload removed it.
-    private let directory: Mutex<[PoolEntry]>
+    private let directory = PoolDirectory()
+    /// Carries the ends of jobs that other pools' jobs run after.
+    private let relay: DependencyRelay
     private let startedAt = MonotonicClock.now()
     private let processID = Int(getpid())
     private let loopRunning = Atomic<Bool>(false)
@@ -56,9 +58,26 @@ package final class Supervisor: Sendable {
     private let loopHung = Atomic<Bool>(false)
     private let cpu = Mutex(CPUMeter())
 
-    private struct PoolEntry {
-        let pool: Pool
-        var removed: Bool
+    /// One pool the supervisor starts with.
+    package struct PoolSetup: Sendable {
+        /// Its name.
+        package var name: PoolName
+        /// Its model, workers and limits.
+        package var configuration: Configuration
+        /// Where its jobs are kept (see ``JobStore``).
+        package var store: any JobStore
+        /// Whether it is not configured: its store's jobs are kept and shown, none runs (a
+        /// journal left by a pool since removed).
+        package var removed = false
+
+        /// A pool with these parts.
+        package init(name: PoolName, configuration: Configuration, store: any JobStore = MemoryJobStore(), removed: Bool = false)
+        {
+            self.name = name
+            self.configuration = configuration
+            self.store = store
+            self.removed = removed
+        }
     }
 
     /// A supervisor with one pool, `default`; `onEvent` hears about workers that died or could
@@ -71,76 +90,133 @@ package final class Supervisor: Sendable {
         configuration: Configuration, models: [any WorkerModel], version: String, store: any JobStore = MemoryJobStore(),
         onEvent: @escaping @Sendable (String) -> Void = { _ in }
     ) {
-        self.init(pools: [(.default, configuration, store)], models: models, version: version, onEvent: onEvent)
+        self.init(
+            pools: [PoolSetup(name: .default, configuration: configuration, store: store)], models: models, version: version,
+            onEvent: onEvent)
     }
 
     /// A supervisor with these pools (`default` among them, or it is added with the default
-    /// configuration and a store in memory), sharing one id space and `models`. Each pool's
-    /// store is restored into it first; ids continue above the highest any store held.
+    /// configuration and a store in memory), sharing one id space and `models`.
+    ///
+    /// Every store is read before any pool exists: ids continue above the highest any store
+    /// held, and a job waiting for a job of another pool waits on (or goes on, or is cancelled,
+    /// if that one ended) as if both had been in one pool.
     package init(
-        pools: [(name: PoolName, configuration: Configuration, store: any JobStore)], models: [any WorkerModel],
-        version: String, onEvent: @escaping @Sendable (String) -> Void = { _ in }
+        pools: [PoolSetup], models: [any WorkerModel], version: String, onEvent: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.version = version
         self.models = models
         self.onEvent = onEvent
+        let directory = directory
+        relay = DependencyRelay { source, id, state in
+            for pool in directory.pools where pool.name != source { pool.settleForeign(id, ended: state) }
+        }
         var pools = pools
-        if !pools.contains(where: { $0.name == .default }) { pools.append((.default, Configuration(), MemoryJobStore())) }
+        if !pools.contains(where: { $0.name == .default }) {
+            pools.append(PoolSetup(name: .default, configuration: Configuration()))
+        }
         pools.sort { $0.name < $1.name }
-        // Every store is read before any pool exists: ids start above the highest of them all.
         let restored = pools.map { $0.store.takeRestored() }
         let ids = JobIDAllocator(first: restored.compactMap { $0?.nextJobID }.max() ?? 1)
         self.ids = ids
-        let (loopWakeup, schedules) = (loopWakeup, schedules)
-        let made = zip(pools, restored).map { entry, restored in
-            Self.makePool(
-                entry.name, entry.configuration, store: entry.store, restored: restored, ids: ids, models: models,
-                onEvent: onEvent, wakeup: loopWakeup, schedules: schedules)
+        let parts = PoolParts(
+            ids: ids, models: models, onEvent: onEvent, wakeup: loopWakeup, schedules: schedules, relay: relay)
+        // Which pool holds each restored job, and in what state: for jobs that run after another
+        // pool's (only when there are other pools).
+        var owners: [JobID: (pool: PoolName, state: JobState)] = [:]
+        if pools.count > 1 {
+            for (setup, restored) in zip(pools, restored) {
+                for record in restored?.records ?? [] { owners[record.id] = (setup.name, record.state) }
+            }
+        }
+        var made: [Pool] = []
+        for (setup, restored) in zip(pools, restored) {
+            made.append(
+                Self.makePool(setup.name, setup.configuration, store: setup.store, restored: restored, parts: parts) { id in
+                    owners[id].flatMap { $0.pool == setup.name ? nil : $0.state }
+                })
         }
         pool = made.first { $0.name == .default }!
-        directory = Mutex(made.map { PoolEntry(pool: $0, removed: false) })
+        directory.entries.withLock { entries in
+            entries = zip(made, pools).map { PoolEntry(pool: $0, removed: $1.removed) }
+        }
+        // Restored jobs that wait for another pool's: that pool announces the end, or it has
+        // ended already (a job in no record ended long ago, done).
+        for waiter in made {
+            for id in waiter.read({ $0.foreignDependencies }) {
+                let owner = owners[id].flatMap { owner in made.first { $0.name == owner.pool } }
+                let state = owner?.awaitFromOutside(id) ?? .done
+                if state.isFinal { waiter.settleForeign(id, ended: state) }
+            }
+        }
+    }
+
+    /// What every pool is made with.
+    private struct PoolParts {
+        let ids: JobIDAllocator
+        let models: [any WorkerModel]
+        let onEvent: @Sendable (String) -> Void
+        let wakeup: ConditionLock
+        let schedules: ScheduleCount
+        let relay: DependencyRelay
+    }
+
+    private var parts: PoolParts {
+        PoolParts(ids: ids, models: models, onEvent: onEvent, wakeup: loopWakeup, schedules: schedules, relay: relay)
+    }
+
+    private func makePool(
+        _ name: PoolName, _ configuration: Configuration, store: any JobStore,
+        restored: (records: [JobRecord], nextJobID: JobID)?
+    ) -> Pool {
+        Self.makePool(name, configuration, store: store, restored: restored, parts: parts)
     }
 
     private static func makePool(
         _ name: PoolName, _ configuration: Configuration, store: any JobStore,
-        restored: (records: [JobRecord], nextJobID: JobID)?, ids: JobIDAllocator, models: [any WorkerModel],
-        onEvent: @escaping @Sendable (String) -> Void, wakeup: ConditionLock, schedules: ScheduleCount
+        restored: (records: [JobRecord], nextJobID: JobID)?, parts: PoolParts, foreign: (JobID) -> JobState? = { _ in nil }
     ) -> Pool {
+        let (ids, models) = (parts.ids, parts.models)
         var state = PoolStateMachine(model: configuration.model, configuration: configuration.limits, clock: MonotonicClock())
         if let restored {
-            state.restore(restored.records, nextJobID: max(restored.nextJobID, ids.allocatedBelow), now: MonotonicClock.now())
+            state.restore(
+                restored.records, nextJobID: max(restored.nextJobID, ids.allocatedBelow), now: MonotonicClock.now(),
+                foreign: foreign)
         }
         let prefix = name == .default ? "" : "pool \(name): "
-        let events: @Sendable (String) -> Void = { message in onEvent(prefix + message) }
-        return Pool(name: name, state: state, models: models, store: store, ids: ids, onEvent: events) {
-            // Under the pool's lock: the loop takes this one and then the pool's, never the reverse
-            // while it holds this one. The count tells a loop that read the due time before this
-            // submit and has not started waiting yet.
+        let (onEvent, wakeup, schedules, relay) = (parts.onEvent, parts.wakeup, parts.schedules, parts.relay)
+        // Under the pool's lock: the loop takes this one and then the pool's, never the reverse
+        // while it holds this one. The count tells a loop that read the due time before this
+        // submit and has not started waiting yet.
+        let scheduled: @Sendable () -> Void = {
             wakeup.withLock {
                 schedules.value.add(1, ordering: .releasing)
                 wakeup.broadcast()
             }
         }
+        return Pool(
+            name: name, state: state, models: models, store: store, ids: ids, onEvent: { message in onEvent(prefix + message) },
+            onDependencyEnded: { source, id, ended in relay.announce(id, ended, from: source) }, onScheduled: scheduled)
     }
 
     // MARK: Pools
 
     /// Every pool, the default first, then by name; removed ones included.
-    package var pools: [Pool] { directory.withLock { $0.map(\.pool) } }
+    package var pools: [Pool] { directory.pools }
 
     /// The names of the pools that take work, in order.
-    package var activeNames: [PoolName] { directory.withLock { $0.filter { !$0.removed }.map(\.pool.name) } }
+    package var activeNames: [PoolName] { directory.entries.withLock { $0.filter { !$0.removed }.map(\.pool.name) } }
 
     /// Whether the pool named `name` was removed by a reload (or is not configured).
     package func isRemoved(_ name: PoolName) -> Bool {
-        directory.withLock { $0.first { $0.pool.name == name }?.removed ?? false }
+        directory.entries.withLock { $0.first { $0.pool.name == name }?.removed ?? false }
     }
 
     /// The pool a call addresses: `name`'s (nil: the default), if it takes work; a removed or
     /// unknown name is an ``UnknownPoolError`` listing those that do.
     package func pool(named name: PoolName?) throws(UnknownPoolError) -> Pool {
         guard let name, name != .default else { return pool }
-        let found = directory.withLock { $0.first { $0.pool.name == name } }
+        let found = directory.entries.withLock { $0.first { $0.pool.name == name } }
         guard let found, !found.removed else {
             throw UnknownPoolError(name: name, removed: found != nil, pools: activeNames)
         }
@@ -150,7 +226,7 @@ package final class Supervisor: Sendable {
     /// The pool `name` (nil: the default), removed or not: what reads and cancels address.
     package func anyPool(named name: PoolName?) throws(UnknownPoolError) -> Pool {
         guard let name, name != .default else { return pool }
-        guard let found = directory.withLock({ $0.first { $0.pool.name == name } }) else {
+        guard let found = directory.entries.withLock({ $0.first { $0.pool.name == name } }) else {
             throw UnknownPoolError(name: name, removed: false, pools: activeNames)
         }
         return found.pool
@@ -168,22 +244,20 @@ package final class Supervisor: Sendable {
     /// `store` serves a new pool only; one taken back keeps its own.
     @discardableResult
     package func addPool(_ name: PoolName, configuration: Configuration, store: any JobStore) throws -> Pool {
-        if let kept = directory.withLock({ $0.first { $0.pool.name == name } }) {
+        if let kept = directory.entries.withLock({ $0.first { $0.pool.name == name } }) {
             try kept.pool.updateConfiguration(configuration.limits)
             if kept.pool.read({ $0.model }) != configuration.model {
                 _ = try kept.pool.setModel(configuration.model, preempt: false) { _ in }
             }
             _ = try kept.pool.resize(to: configuration.workers)
-            directory.withLock { entries in
+            directory.entries.withLock { entries in
                 if let index = entries.firstIndex(where: { $0.pool.name == name }) { entries[index].removed = false }
             }
             return kept.pool
         }
-        let made = Self.makePool(
-            name, configuration, store: store, restored: store.takeRestored(), ids: ids, models: models, onEvent: onEvent,
-            wakeup: loopWakeup, schedules: schedules)
+        let made = makePool(name, configuration, store: store, restored: store.takeRestored())
         ids.raise(to: made.read { $0.nextJobID })
-        directory.withLock { entries in
+        directory.entries.withLock { entries in
             entries.append(PoolEntry(pool: made, removed: false))
             entries.sort { $0.pool.name < $1.pool.name }
         }
@@ -191,18 +265,40 @@ package final class Supervisor: Sendable {
         return made
     }
 
-    /// Adds a pool that is not configured but whose store holds jobs (a journal left by a pool
-    /// since removed), as removed: its unfinished jobs are kept and shown, none runs.
-    package func addRemovedPool(_ name: PoolName, store: any JobStore) {
-        guard name != .default, directory.withLock({ !$0.contains { $0.pool.name == name } }) else { return }
-        let made = Self.makePool(
-            name, Configuration(), store: store, restored: store.takeRestored(), ids: ids, models: models, onEvent: onEvent,
-            wakeup: loopWakeup, schedules: schedules)
-        ids.raise(to: made.read { $0.nextJobID })
-        directory.withLock { entries in
-            entries.append(PoolEntry(pool: made, removed: true))
-            entries.sort { $0.pool.name < $1.pool.name }
+    /// Accepts `specs` into `pool` (see ``Pool/submit(_:watch:foreign:whenDurable:)``); a job may
+    /// run after jobs of any pool. For those another pool holds, `pool` first notes that it
+    /// expects them, then each is registered with the pool that holds it (one lock at a time):
+    /// so an end that comes before the submit is accepted is not missed.
+    package func submit(
+        _ specs: [JobSpec], to pool: Pool, watch sink: JobWatchSink? = nil,
+        whenDurable: @escaping @Sendable (JournalFailure?) -> Void
+    ) throws(SubmitError) -> (ids: Range<JobID>, watch: Int?) {
+        try pool.submit(specs, watch: sink, foreign: foreignStates(for: specs, in: pool), whenDurable: whenDurable)
+    }
+
+    /// The states of the jobs other pools hold that `specs` run after, each registered with its
+    /// pool (see ``submit(_:to:watch:whenDurable:)``).
+    private func foreignStates(for specs: [JobSpec], in pool: Pool) -> [JobID: JobState] {
+        var wanted = Set<JobID>()
+        for spec in specs where !spec.after.isEmpty { wanted.formUnion(spec.after) }
+        guard !wanted.isEmpty else { return [:] }
+        let others = pools.filter { $0 !== pool }
+        guard !others.isEmpty else { return [:] }
+        let outside = pool.notHeld(wanted)
+        guard !outside.isEmpty else { return [:] }
+        pool.expectForeign(outside)
+        var states: [JobID: JobState] = [:]
+        var unknown: [JobID] = []
+        for id in outside {
+            if let state = others.lazy.compactMap({ $0.awaitFromOutside(id) }).first {
+                states[id] = state
+            } else {
+                unknown.append(id)
+            }
         }
+        // Held by no pool: the submit refuses them, so nothing is expected of them.
+        if !unknown.isEmpty { pool.forgetExpected(unknown) }
+        return states
     }
 
     /// Removes a pool from service (for a reload): it takes no more jobs, its workers retire
@@ -210,7 +306,7 @@ package final class Supervisor: Sendable {
     /// and in its journal) until it is added back. The default pool cannot be removed.
     package func removePool(_ name: PoolName) {
         guard name != .default else { return }
-        let found = directory.withLock { entries -> Pool? in
+        let found = directory.entries.withLock { entries -> Pool? in
             guard let index = entries.firstIndex(where: { $0.pool.name == name && !$0.removed }) else { return nil }
             entries[index].removed = true
             return entries[index].pool
@@ -247,7 +343,7 @@ package final class Supervisor: Sendable {
     /// Every pool at a glance, the default first; `withLatency` adds each one's recent run
     /// times (computed outside its lock).
     package func statuses(withLatency: Bool = false) -> [PoolStatus] {
-        let entries = directory.withLock { $0 }
+        let entries = directory.entries.withLock { $0 }
         let now = MonotonicClock.now()
         return entries.map { entry in
             let (status, window) = entry.pool.read { state in
@@ -490,6 +586,21 @@ package final class Supervisor: Sendable {
     package var keptForRestart: Int {
         pools.reduce(0) { count, pool in count + pool.read { $0.keptForRestart } }
     }
+}
+
+/// A supervisor's pools, shared with the relay that carries ends between them (a class: the
+/// relay's closure captures it before the supervisor exists).
+private final class PoolDirectory: Sendable {
+    let entries = Mutex<[PoolEntry]>([])
+
+    /// Every pool, in order.
+    var pools: [Pool] { entries.withLock { $0.map(\.pool) } }
+}
+
+/// One pool of a supervisor, and whether a reload removed it.
+private struct PoolEntry {
+    let pool: Pool
+    var removed: Bool
 }
 
 /// The count of submits that scheduled a job, shared by the pool's callback and the supervisor

@@ -96,8 +96,9 @@ struct LiveStatsTests {
 
     @Test("stats --format prometheus prints the text exposition format")
     func prometheus() throws {
-        let daemon = try TestDaemon(["--workers", "2"])
+        let daemon = try TestDaemon(["--workers", "2", "--pool", "io=tasks:3"])
         _ = try daemon.ctl(["submit", "primes", "--wait"])
+        _ = try daemon.ctl(["submit", "--pool", "io", "--jobs", "5", "--scale", "0", "--wait"])
         let result = try daemon.ctl(["stats", "--format", "prometheus"])
         #expect(result.status == 0, "\(result)")
         var samples: [String: Double] = [:]
@@ -106,10 +107,13 @@ struct LiveStatsTests {
             try #require(parts.count == 2, "not a sample line: \(line)")
             samples[String(parts[0])] = Double(parts[1])
         }
-        #expect(samples[#"concur_jobs_finished_total{outcome="done"}"#] == 20)
-        #expect(samples[#"concur_model{model="threads"}"#] == 1)
-        #expect(samples[#"concur_workers_target"#] == 2)
-        #expect(samples.keys.contains { $0.hasPrefix("concur_job_run_seconds{quantile=\"0.99\",window=\"10s\"}") })
+        #expect(samples[#"concur_jobs_finished_total{pool="default",outcome="done"}"#] == 20)
+        #expect(samples[#"concur_jobs_finished_total{pool="io",outcome="done"}"#] == 5)
+        #expect(samples[#"concur_model{pool="default",model="threads"}"#] == 1)
+        #expect(samples[#"concur_model{pool="io",model="tasks"}"#] == 1)
+        #expect(samples[#"concur_workers_target{pool="default"}"#] == 2 && samples[#"concur_workers_target{pool="io"}"#] == 3)
+        #expect(samples.keys.contains { $0.hasPrefix("concur_job_run_seconds{pool=\"default\",quantile=\"0.99\",window=\"10s\"}") })
+        #expect(samples.keys.filter { $0.hasPrefix("concur_process_threads") } == ["concur_process_threads"])
         #expect(result.lines.contains("# TYPE concur_jobs_finished_total counter"))
     }
 

@@ -112,7 +112,8 @@ struct LiveStatsTests {
         #expect(samples[#"concur_model{pool="default",model="threads"}"#] == 1)
         #expect(samples[#"concur_model{pool="io",model="tasks"}"#] == 1)
         #expect(samples[#"concur_workers_target{pool="default"}"#] == 2 && samples[#"concur_workers_target{pool="io"}"#] == 3)
-        #expect(samples.keys.contains { $0.hasPrefix("concur_job_run_seconds{pool=\"default\",quantile=\"0.99\",window=\"10s\"}") })
+        let runTime = #"concur_job_run_seconds{pool="default",quantile="0.99",window="10s"}"#
+        #expect(samples.keys.contains { $0.hasPrefix(runTime) })
         #expect(samples.keys.filter { $0.hasPrefix("concur_process_threads") } == ["concur_process_threads"])
         #expect(result.lines.contains("# TYPE concur_jobs_finished_total counter"))
     }

@@ -150,7 +150,7 @@ package struct ControlService: VarlinkInterface {
         _ jobs: [JobSpec], to pool: Pool, peer: VarlinkPeer, responder: VarlinkResponder, naming: (Int, String) -> String,
         header: @escaping @Sendable (Range<JobID>) -> JSONObject
     ) throws(VarlinkError) {
-        let stream = responder.more ? makeStream(pool: pool, peer: peer, responder: responder) : nil
+        let stream = responder.more ? makeStream(peer: peer, responder: responder) : nil
         let reply = SubmitReply { ids, watch, failure in
             if let failure {
                 responder.fail(SupervisorError.journalUnavailable(reason: failure.reason))
@@ -166,7 +166,7 @@ package struct ControlService: VarlinkInterface {
             // must not see the stream started before this first reply has gone out.
             responder.enqueue {
                 responder.reply(fields, continues: true)
-                stream.start(watch: watch, header: fields)
+                stream.start(watch: watch, in: pool, header: fields)
             }
         }
         do {
@@ -478,22 +478,38 @@ package struct ControlService: VarlinkInterface {
         if named != nil && !ids.isEmpty {
             throw SupervisorError.invalidValue(parameter: "pool", reason: "ids name jobs in every pool; give pool without ids")
         }
-        let pool = try ids.isEmpty ? anyPool(named)! : watchedPool(of: ids)
-        let stream = makeStream(pool: pool, peer: peer, responder: responder)
+        // The pools watched, each with its share of the ids: the one given, or every pool.
+        let watched: [(pool: Pool, ids: [JobID])]
+        if !ids.isEmpty {
+            watched = try Self.grouped(ids, in: supervisor.pools)
+        } else if let named {
+            watched = [(try anyPool(named)!, [])]
+        } else {
+            watched = supervisor.pools.map { ($0, []) }
+        }
+        let stream = makeStream(peer: peer, responder: responder)
         if unfinished {
-            guard let watch = pool.watchUnfinished(sink: stream.sink) else {
+            stream.sink.expectEnds(.max)
+            let watches = watched.compactMap { pool, _ in pool.watchUnfinished(sink: stream.sink).map { (pool, $0) } }
+            guard !watches.isEmpty else {
                 // Nothing to wait for: one empty reply ends the call.
                 stream.cancel()
                 responder.reply([:])
                 return
             }
-            stream.start(watch: watch, header: [:])
+            stream.sink.expectEnds(watches.count)
+            stream.start(watches: watches, header: [:])
             return
         }
+        stream.sink.expectEnds(ids.isEmpty ? .max : watched.count)
+        var watches: [(pool: Pool, id: Int)] = []
         do {
-            let watch = try pool.watch(ids: ids, events: events, sink: stream.sink)
-            stream.start(watch: watch, header: [:])
+            for (pool, share) in watched {
+                watches.append((pool, try pool.watch(ids: share, events: events, sink: stream.sink)))
+            }
+            stream.start(watches: watches, header: [:])
         } catch {
+            for watch in watches { watch.pool.removeWatch(watch.id) }
             stream.cancel()
             throw SupervisorError.noSuchJob(error.id)
         }
@@ -503,9 +519,9 @@ package struct ControlService: VarlinkInterface {
 extension ControlService {
     /// A stream of finished jobs for `peer`'s call, within the shared watch budget; a client cut
     /// off for falling behind is logged.
-    fileprivate func makeStream(pool: Pool, peer: VarlinkPeer, responder: VarlinkResponder) -> JobStream {
+    fileprivate func makeStream(peer: VarlinkPeer, responder: VarlinkResponder) -> JobStream {
         let logger = logger
-        return JobStream(pool: pool, responder: responder, budget: watchBudget) { reason in
+        return JobStream(responder: responder, budget: watchBudget) { reason in
             logger.warning("dropping a watcher of jobs: \(reason)", metadata: ["peer": "\(peer)"])
         }
     }
@@ -537,23 +553,17 @@ extension ControlService {
         SupervisorError.unknownPool(error.name.rawValue, pools: error.pools.map(\.rawValue), removed: error.removed)
     }
 
-    /// The one pool that holds the jobs of `ids` (a watch follows one pool); an unknown id is
-    /// `NoSuchJob`, ids in two pools `InvalidValue`.
-    fileprivate func watchedPool(of ids: [JobID]) throws(VarlinkError) -> Pool {
-        var found: Pool?
+    /// `ids` by the pool that holds each, in the pools' order; an unknown id is `NoSuchJob`.
+    fileprivate static func grouped(_ ids: [JobID], in pools: [Pool]) throws(VarlinkError) -> [(pool: Pool, ids: [JobID])] {
+        if pools.count == 1 { return [(pools[0], ids)] }
+        var shares = Array(repeating: [JobID](), count: pools.count)
         for id in ids {
-            if let found, found.read({ $0.job(id) != nil }) { continue }
-            guard let holder = supervisor.pool(holding: id) else { throw SupervisorError.noSuchJob(id) }
-            if let found, found !== holder {
-                throw SupervisorError.invalidValue(
-                    parameter: "ids",
-                    reason:
-                        "job \(id) is in pool \(holder.name), the others in pool \(found.name); watch each pool's jobs in a call of its own"
-                )
+            guard let index = pools.firstIndex(where: { pool in pool.read { $0.holds(id) } }) else {
+                throw SupervisorError.noSuchJob(id)
             }
-            found = holder
+            shares[index].append(id)
         }
-        return found ?? supervisor.pool
+        return zip(pools, shares).filter { !$0.1.isEmpty }.map { ($0, $1) }
     }
 
     /// Cancels jobs of any pools: every id is checked first (an unknown or finished one cancels
@@ -563,7 +573,7 @@ extension ControlService {
         if pools.count == 1 { return (try supervisor.pool.cancel(ids, reason: reason), pools) }
         var byPool: [ObjectIdentifier: (Pool, [JobID])] = [:]
         for id in ids {
-            guard let pool = pools.first(where: { pool in pool.read { $0.job(id) != nil } }) else { throw .noSuchJob(id) }
+            guard let pool = pools.first(where: { pool in pool.read { $0.holds(id) } }) else { throw .noSuchJob(id) }
             byPool[ObjectIdentifier(pool), default: (pool, [])].1.append(id)
         }
         let touched = pools.filter { byPool[ObjectIdentifier($0)] != nil }

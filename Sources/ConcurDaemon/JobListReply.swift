@@ -123,7 +123,7 @@ final class JobListReply: Sendable {
     /// The first of `ids` that none of `pools` holds.
     static func firstUnknown(of ids: [JobID], in pools: [Pool]) -> JobID? {
         if pools.count == 1 { return pools[0].read { $0.firstUnknown(of: ids) } }
-        return ids.first { id in !pools.contains { pool in pool.read { $0.job(id) != nil } } }
+        return ids.first { id in !pools.contains { pool in pool.read { $0.holds(id) } } }
     }
 
     /// The ids the list holds. Of several pools: queued, scheduled, waiting and running jobs
@@ -132,7 +132,7 @@ final class JobListReply: Sendable {
         switch selection {
         case .ids(let ids, _):
             if pools.count == 1 { return ids.map { (0, $0) } }
-            return ids.map { id in (pools.firstIndex { pool in pool.read { $0.job(id) != nil } } ?? 0, id) }
+            return ids.map { id in (pools.firstIndex { pool in pool.read { $0.holds(id) } } ?? 0, id) }
         case .recent(let state, let limit):
             let each = pools.indices.flatMap { index in
                 pools[index].read { $0.jobIDs(state: state, limit: limit) }.map { (pool: index, id: $0) }

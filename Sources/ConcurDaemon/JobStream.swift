@@ -12,25 +12,21 @@ import Varlink
 /// client hangs up.
 final class JobStream: Sendable {
     private struct Progress {
-        var watch: Int?
+        /// The watches feeding the stream, one per pool it covers.
+        var watches: [(pool: Pool, id: Int)] = []
         var header: JSONObject = [:]
         var isStarted = false
         var isOver = false
     }
 
     let sink: JobWatchSink
-    private let pool: Pool
     private let responder: VarlinkResponder
     private let progress = Mutex(Progress())
     private let anchor: StreamAnchor
 
-    /// A stream over `pool` to `responder`; `onCutOff` hears why a client that fell too far
-    /// behind was cut off.
-    init(
-        pool: Pool, responder: VarlinkResponder, budget: WatchBudget? = nil,
-        onCutOff: @escaping @Sendable (String) -> Void = { _ in }
-    ) {
-        self.pool = pool
+    /// A stream to `responder`; `onCutOff` hears why a client that fell too far behind was cut
+    /// off.
+    init(responder: VarlinkResponder, budget: WatchBudget? = nil, onCutOff: @escaping @Sendable (String) -> Void = { _ in }) {
         self.responder = responder
         let anchor = StreamAnchor()
         self.anchor = anchor
@@ -40,11 +36,17 @@ final class JobStream: Sendable {
         anchor.stream = self
     }
 
-    /// Records the watch's id and the fields every reply repeats; deliveries begin (after the
-    /// call's first reply, sent before this).
-    func start(watch: Int?, header: JSONObject) {
+    /// Records the watch of `pool` and the fields every reply repeats; deliveries begin (after
+    /// the call's first reply, sent before this).
+    func start(watch: Int?, in pool: Pool, header: JSONObject) {
+        start(watches: watch.map { [(pool, $0)] } ?? [], header: header)
+    }
+
+    /// Records the watches (one per pool, the sink told how many end it) and the fields every
+    /// reply repeats; deliveries begin.
+    func start(watches: [(pool: Pool, id: Int)], header: JSONObject) {
         progress.withLock {
-            $0.watch = watch
+            $0.watches = watches
             $0.header = header
             $0.isStarted = true
         }
@@ -70,8 +72,7 @@ final class JobStream: Sendable {
         for (index, item) in items.enumerated() {
             var fields = current.header
             switch item {
-            case .job(var job):
-                job.pool = pool.name.rawValue
+            case .job(let job):
                 fields["job"] = job.json
             case .event(let event): fields["event"] = event.json
             }
@@ -93,13 +94,14 @@ final class JobStream: Sendable {
     /// Lets go of a stream whose call failed before it started.
     func cancel() { end() }
 
-    /// Stops the watch (if the pool still has it) and lets the stream go.
+    /// Stops the watches (those the pools still have) and lets the stream go.
     private func end() {
-        let watch = progress.withLock { progress -> Int? in
+        let watches = progress.withLock { progress -> [(pool: Pool, id: Int)] in
             progress.isOver = true
-            return progress.watch
+            defer { progress.watches = [] }
+            return progress.watches
         }
-        if let watch { pool.removeWatch(watch) }
+        for watch in watches { watch.pool.removeWatch(watch.id) }
         anchor.stream = nil
     }
 }

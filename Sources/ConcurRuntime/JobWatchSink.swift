@@ -41,6 +41,9 @@ package final class JobWatchSink: Sendable {
         var ended = false
         var overflowed = false
         var scheduled = false
+        /// Ends (`last` pushes) seen, and how many end the watch: one per pool it covers.
+        var endsSeen = 0
+        var endsExpected = 1
     }
 
     private let buffer = Mutex(Buffer())
@@ -132,7 +135,8 @@ package final class JobWatchSink: Sendable {
             } else {
                 buffer.items.append(item)
                 buffer.bytes += bytes
-                buffer.ended = last
+                if last { buffer.endsSeen += 1 }
+                buffer.ended = buffer.endsSeen >= buffer.endsExpected
             }
             guard !buffer.scheduled else { return (false, cutOff, !buffer.overflowed) }
             buffer.scheduled = true
@@ -141,6 +145,17 @@ package final class JobWatchSink: Sendable {
         if cutOff { onCutOff?() }
         if schedule { onReady() }
         return wanted
+    }
+
+    /// Makes the watch end once `count` watches pushing to this sink (one per pool it covers)
+    /// have each pushed their last item; at most 1 by default. Call it before the consumer takes
+    /// anything: ends already pushed count.
+    package func expectEnds(_ count: Int) {
+        buffer.withLock { buffer in
+            guard !buffer.overflowed else { return }
+            buffer.endsExpected = count
+            buffer.ended = buffer.endsSeen >= count
+        }
     }
 
     /// Takes every pending item and keeps the jobs (for a watch that follows no events).

@@ -232,9 +232,15 @@ package final class Pool: JobChangeSource, @unchecked Sendable {
 
     /// The record of `id` with this pool's name, if the pool holds it.
     package func job(_ id: JobID) -> JobInfo? {
-        guard var info = read({ $0.job(id) }) else { return nil }
-        info.pool = name.rawValue
-        return info
+        read { $0.job(id) }.map(named)
+    }
+
+    /// `job` with this pool's name (the rules do not know it).
+    func named(_ job: JobInfo) -> JobInfo {
+        guard name != .default else { return job }
+        var named = job
+        named.pool = name.rawValue
+        return named
     }
 
     /// Switches the pool to `model` while it runs (see ``PoolStateMachine/setModel(_:preempt:now:)``);
@@ -265,7 +271,7 @@ package final class Pool: JobChangeSource, @unchecked Sendable {
         try lock.withLock { () throws(NoSuchJobError) in
             let (id, finished, complete) = try state.addWatch(ids: ids)
             for (index, job) in finished.enumerated() {
-                sink.push(job, last: complete && index == finished.count - 1)
+                sink.push(named(job), last: complete && index == finished.count - 1)
             }
             if !complete {
                 sinks[id] = sink
@@ -485,7 +491,7 @@ package final class Pool: JobChangeSource, @unchecked Sendable {
                     handle.post(.release)
                 }
             case .notify(let watch, let job, let last):
-                if shared?.info.id != job.id { shared = WatchedJob(job) }
+                if shared?.info.id != job.id { shared = WatchedJob(named(job)) }
                 if let shared, sinks[watch]?.push(shared, last: last) == false {
                     // Its client was cut off for falling behind: the pool stops feeding it.
                     forgetWatchLocked(watch)

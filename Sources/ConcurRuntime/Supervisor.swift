@@ -235,8 +235,8 @@ package final class Supervisor: Sendable {
     /// The pool that holds a record of job `id`, if any does.
     package func pool(holding id: JobID) -> Pool? {
         let pools = pools
-        if pools.count == 1 { return pool.read { $0.job(id) != nil } ? pool : nil }
-        return pools.first { pool in pool.read { $0.job(id) != nil } }
+        if pools.count == 1 { return pool.read { $0.holds(id) } ? pool : nil }
+        return pools.first { pool in pool.read { $0.holds(id) } }
     }
 
     /// Adds a pool (for a reload), or takes a removed one back with its kept jobs: its limits
@@ -340,18 +340,20 @@ package final class Supervisor: Sendable {
         return pool.read { state in makeStatus(state, pool: pool.name, removed: removed, now: MonotonicClock.now()) }
     }
 
-    /// Every pool at a glance, the default first; `withLatency` adds each one's recent run
-    /// times (computed outside its lock).
+    /// Every pool at a glance, the default first; a removed pool only while it holds unfinished
+    /// jobs (one that holds none still answers for its jobs by id). `withLatency` adds each
+    /// one's recent run times (computed outside its lock).
     package func statuses(withLatency: Bool = false) -> [PoolStatus] {
         let entries = directory.entries.withLock { $0 }
         let now = MonotonicClock.now()
-        return entries.map { entry in
+        return entries.compactMap { entry in
             let (status, window) = entry.pool.read { state in
                 (
                     makeStatus(state, pool: entry.pool.name, removed: entry.removed, now: now),
                     withLatency ? state.latency.window : nil
                 )
             }
+            if status.removed && status.queued + status.scheduled + status.waiting + status.running == 0 { return nil }
             guard let window else { return status }
             var withRun = status
             withRun.recentRun = window.summary(now: now).run

@@ -122,8 +122,15 @@ struct NamedPoolTests {
             Supervisor.statusLine(supervisor.statuses())
                 == "2 pools: default threads, 2 workers (0 busy), 0 queued; io tasks, 3 workers (0 busy), 0 queued - 0 running, 0 done, 0 failed"
         )
+        let io = try supervisor.pool(named: Self.io)
+        _ = io.setPaused(true)
+        _ = try io.submit([JobSpec(.cpu(size: 0))])
         supervisor.removePool(Self.io)
-        #expect(eventually { Supervisor.statusLine(supervisor.statuses()).contains("; io removed, 0 kept -") })
+        #expect(eventually { Supervisor.statusLine(supervisor.statuses()).contains("; io removed, 1 kept -") })
+        // Once it holds no unfinished job, a removed pool is no longer shown.
+        _ = io.cancelQueued(reason: "test")
+        #expect(supervisor.statuses().map(\.pool) == ["default"])
+        #expect(Supervisor.statusLine(supervisor.statuses()).hasPrefix("threads, 2 workers"))
         #expect(supervisor.drain(timeout: 5) == .drained)
     }
 }

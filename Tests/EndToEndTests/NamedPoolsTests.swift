@@ -29,12 +29,19 @@ struct NamedPoolsTests {
             try Self.pools(daemon).map { "\($0.pool) \($0.model.rawValue) \($0.workers.live)" } == [
                 "default threads 2", "cpu processes 2", "io tasks 8",
             ])
+        #expect(try daemon.ctl(["pause", "--pool", "io"]).status == 0)
         #expect(try daemon.ctl(["submit", "--jobs", "40", "--kind", "sleep", "--scale", "0.2", "--pool", "io"]).status == 0)
         #expect(try daemon.ctl(["submit", "--jobs", "6", "--kind", "cpu", "--scale", "0.1", "--pool", "cpu"]).status == 0)
         #expect(try daemon.ctl(["submit", "--jobs", "6", "--kind", "cpu", "--scale", "0.1"]).status == 0)
-        #expect(try daemon.ctl(["wait", "--all", "--timeout", "60"]).status == 0)
+        // --all waits for every pool's unfinished jobs: io's 40 are held until it resumes.
+        let waiter = try daemon.startCtl(["wait", "--all", "--timeout", "60"])
+        Thread.sleep(forTimeInterval: 0.3)
+        #expect(try daemon.ctl(["resume", "--pool", "io"]).status == 0)
+        let waited = try #require(waiter.finish())
+        let sleeps = waited.output.split(separator: "\n").filter { $0.contains(" sleep(") }
+        #expect(waited.status == 0 && sleeps.count == 40, "\(waited)")
         let jobs = try Self.jobs(daemon)
-        #expect(jobs.count == 52)
+        #expect(jobs.count == 52 && jobs.allSatisfy { $0.state == .done })
         let models = Dictionary(grouping: jobs, by: \.pool).mapValues { Set($0.compactMap(\.model)) }
         #expect(models == ["io": [.tasks], "cpu": [.processes], "default": [.threads]], "\(models)")
         #expect(try DurabilityTests.runs(in: folder.executionLog).values.allSatisfy { $0 == 1 })
@@ -97,9 +104,9 @@ struct NamedPoolsTests {
 
         let second = try TestDaemon(arguments, stateDirectory: folder.state)
         #expect(try SchedulingTests.job(2, second).state == .waiting && SchedulingTests.job(3, second).state == .waiting)
-        #expect(try second.ctl(["wait", "1", "--timeout", "30"]).status == 0)
-        #expect(try second.ctl(["wait", "2", "--timeout", "30"]).status == 0)
-        #expect(try second.ctl(["wait", "3", "--timeout", "30"]).status == 0)
+        // One wait for jobs of three pools: it ends after the last of them.
+        let waited = try second.ctl(["wait", "3", "1", "2", "--timeout", "30"])
+        #expect(waited.status == 0 && waited.stdout.contains("3 jobs ended: 3 done"), "\(waited)")
         let runs = try DurabilityTests.runs(in: folder.executionLog)
         #expect(runs[2] == 1 && runs[3] == 1 && runs[5] == nil && runs[6] == nil, "\(runs)")
         let (one, two, three) = try (

@@ -69,6 +69,10 @@ final class Reloader: Sendable {
         try serial.withLock { () throws(ConfigurationError) -> Outcome in
             notifier.reloading()
             defer { notifier.ready(status: Supervisor.statusLine(supervisor.statuses())) }
+            // A pool added now would not be drained with the others.
+            guard supervisor.pool.read({ $0.intakeOpen }) else {
+                throw ConfigurationError("concurd is shutting down: the configuration was not read again")
+            }
             let new: DaemonConfiguration
             do throws(ConfigurationError) {
                 new = try load()

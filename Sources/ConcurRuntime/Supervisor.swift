@@ -441,13 +441,22 @@ package final class Supervisor: Sendable {
             return "\(status.pool) " + (status.paused ? "paused " : "") + poolSummary(status)
         }
         let more = statuses.count > shown ? "; +\(statuses.count - shown) more" : ""
-        var leading = first
-        leading.paused = false
         let done = statuses.reduce(0) { $0 + $1.totals.done }
         let failed = statuses.reduce(0) { $0 + $1.totals.failed }
         let running = statuses.reduce(0) { $0 + $1.running }
-        return phasePrefix(leading) + "\(statuses.count) pools: " + parts.joined(separator: "; ") + more
+        let pools =
+            "\(statuses.count) pools: " + parts.joined(separator: "; ") + more
             + " - \(running) running, \(done) done, \(failed) failed"
+        // A drain is the daemon's; a journal that cannot record is said for each pool it stops.
+        let degraded = statuses.filter { $0.phase == .degraded }.map(\.pool)
+        if first.phase == .draining || first.phase == .stopping || degraded.isEmpty {
+            var leading = first
+            leading.paused = false
+            return phasePrefix(leading) + pools
+        }
+        return
+            "degraded (\(degraded.joined(separator: ", "))), the job journal cannot record (new jobs refused there, none started): "
+            + pools
     }
 
     private static func phasePrefix(_ status: PoolStatus) -> String {

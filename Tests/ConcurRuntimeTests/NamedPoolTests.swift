@@ -122,6 +122,12 @@ struct NamedPoolTests {
             Supervisor.statusLine(supervisor.statuses())
                 == "2 pools: default threads, 2 workers (0 busy), 0 queued; io tasks, 3 workers (0 busy), 0 queued - 0 running, 0 done, 0 failed"
         )
+        // A pool whose journal cannot record is named first; a drain is the daemon's.
+        var statuses = supervisor.statuses()
+        statuses[1].phase = .degraded
+        #expect(Supervisor.statusLine(statuses).hasPrefix("degraded (io), the job journal cannot record (new jobs refused there"))
+        statuses[0].phase = .draining
+        #expect(Supervisor.statusLine(statuses).hasPrefix("draining: 2 pools: "))
         let io = try supervisor.pool(named: Self.io)
         _ = io.setPaused(true)
         _ = try io.submit([JobSpec(.cpu(size: 0))])

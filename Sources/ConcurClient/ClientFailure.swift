@@ -111,8 +111,8 @@ package struct ClientFailure: Error, Sendable, Equatable, CustomStringConvertibl
             let list = pools.joined(separator: ", ")
             if error.parameters["removed"] == .bool(true) {
                 return ClientFailure(
-                    "pool \(string("pool")) was removed from concurd's configuration: it takes no work (its kept jobs can be listed and cancelled with --queued --pool \(string("pool"))); add [pools.\(string("pool"))] back and reload to run them. Pools: \(list)",
-                    exitCode: ExitStatus.usage)
+                    "pool \(string("pool")) was removed from concurd's configuration: it takes no work (its kept jobs can be listed and cancelled with --queued --pool \(string("pool"))); add [pools.\(string("pool"))] back and reload to run them. Pools: \(list)"
+                )
             }
             return ClientFailure(
                 "concurd runs no pool named \(string("pool")); its pools: \(list) (add [pools.\(string("pool"))] to its configuration and reload for a new one)",

@@ -44,7 +44,7 @@ package struct FollowLines {
             }
             previousPools[status.pool] = (uptime, finished)
             let run = status.recentRun ?? .empty
-            return rightPad(clock, 9) + rightPad(TerminalText.escaped(status.pool), 12) + rightPad(status.model.rawValue, 10)
+            return rightPad(clock, 9) + Rendering.poolCell(status.pool) + rightPad(status.model.rawValue, 10)
                 + leftPad("\(status.workers.busy)/\(status.workers.live)", 9) + leftPad(String(status.queued), 9)
                 + leftPad(String(status.running), 8) + leftPad(formatGrouped(rate), 11)
                 + leftPad(String(status.totals.failed), 8)

@@ -40,7 +40,7 @@ package enum Rendering {
                 ? "removed: takes no work, \(pool.queued + pool.scheduled + pool.waiting) unfinished kept"
                 : pool.paused ? "paused" : (pool.handingOver > 0 ? "switching" : "serving")
             let cells = [
-                rightPad(TerminalText.escaped(pool.pool), 12), rightPad(pool.model.rawValue, 10),
+                poolCell(pool.pool), rightPad(pool.model.rawValue, 10),
                 leftPad(String(pool.workers.live), 8),
                 leftPad(String(pool.workers.busy), 6), leftPad(String(pool.queued), 8), leftPad(String(pool.scheduled), 7),
                 leftPad(String(pool.waiting), 8), leftPad(String(pool.running), 8), leftPad(String(pool.totals.done), 9),
@@ -61,6 +61,14 @@ package enum Rendering {
             lines += pool.warnings.map { "warning   pool \(TerminalText.escaped(pool.pool)): \(TerminalText.escaped($0))" }
         }
         return lines
+    }
+
+    /// A pool's name in a table's 12-column POOL cell: escaped, and cut with an ellipsis past
+    /// 11 characters so that the next column keeps its place (`status --pool NAME` shows it
+    /// whole).
+    static func poolCell(_ name: String) -> String {
+        let escaped = TerminalText.escaped(name)
+        return rightPad(escaped.count > 11 ? escaped.prefix(10) + "…" : escaped, 12)
     }
 
     /// What follows the model: the switches so far and a handover under way.
@@ -143,7 +151,7 @@ package enum Rendering {
         ]
         for job in jobs {
             lines.append(
-                leftPad(String(job.id), 8) + "  " + (pools ? rightPad(TerminalText.escaped(job.pool), 12) : "")
+                leftPad(String(job.id), 8) + "  " + (pools ? poolCell(job.pool) : "")
                     + rightPad(job.state.rawValue, 10) + rightPad(label(job), 26)
                     + (priorities ? leftPad(String(job.spec.priority), 4) : "")
                     + leftPad(String(job.attempts), 6) + leftPad(job.worker.map(String.init) ?? "-", 8)

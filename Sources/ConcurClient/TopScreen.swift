@@ -29,7 +29,7 @@ package enum TopScreen {
                     pool.removed
                     ? "removed (\(pool.queued + pool.scheduled + pool.waiting) kept)"
                     : pool.paused ? "paused" : pool.handingOver > 0 ? "switching" : "serving"
-                return (pool.pool == shown ? "> " : "  ") + rightPad(TerminalText.escaped(pool.pool), 12)
+                return (pool.pool == shown ? "> " : "  ") + Rendering.poolCell(pool.pool)
                     + rightPad(pool.model.rawValue, 10) + leftPad("\(pool.workers.live)/\(pool.workers.target)", 8)
                     + leftPad(String(pool.workers.busy), 6) + leftPad(String(pool.queued), 8) + leftPad(String(pool.running), 8)
                     + leftPad(String(pool.totals.done), 9) + leftPad(String(pool.totals.failed), 7) + "  " + state

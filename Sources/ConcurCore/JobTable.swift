@@ -58,12 +58,17 @@ package struct JobTable: Sendable {
 
     /// Slots allowed beyond the records held before stragglers are moved out of the ring.
     static let slack = 65_536
+    /// Empty slots a gap may always add to a small ring before its records move aside.
+    static let gapFill = 64
     private static let models = ConcurrencyModel.allCases
 
     /// An empty table keeping `retainFinished` finished records.
     package init(retainFinished: Int) {
         self.retainFinished = retainFinished
     }
+
+    /// Slots of the ring, empty ones included (for tests of its bound).
+    var ringSlots: Int { slots.count }
 
     /// Records held (queued, running and retained finished ones).
     package var count: Int { held }
@@ -171,14 +176,16 @@ package struct JobTable: Sendable {
         specs.reserveCapacity(specs.count + count)
     }
 
-    /// Records a newly accepted job; ids must arrive in increasing order. A jump far past the
-    /// ring's end (the ids a journal restores after long stretches were pruned) moves what the
-    /// ring holds aside rather than fill the gap: memory follows the records held, never the
+    /// Records a newly accepted job; ids must arrive in increasing order. A gap before it (ids
+    /// a journal pruned, or ids another pool of the daemon took) is filled with empty slots only
+    /// while the ring stays within about twice the records held; past that the ring's records
+    /// move aside and the ring starts anew at `id`: memory follows the records held, never the
     /// span of their ids.
     package mutating func insert(id: JobID, spec: JobSpec, submittedAt: UInt64) {
         if slots.isEmpty { base = id }
-        precondition(id >= base + JobID(slots.count), "job ids must increase")
-        if id - (base + JobID(slots.count)) > JobID(Self.slack) { moveRingAside(startingAt: id) }
+        let end = base + JobID(slots.count)
+        precondition(id >= end, "job ids must increase")
+        if id != end && Int(id - end) + slots.count > 2 * (held + 1) + Self.gapFill { moveRingAside(startingAt: id) }
         while base + JobID(slots.count) < id {
             slots.append(Slot())
             specs.append(spec)

@@ -33,8 +33,12 @@ extension PoolStateMachine {
             }
         }
         actions += reconcile(now: now)
-        // Switching back during a handover: workers of the model that had not left yet serve.
-        if workers.values.contains(where: { $0.model == model && $0.ready && !$0.retiring }) {
+        // Switching back during a handover: workers of the model that had not left yet serve. A
+        // pool that runs no worker (a removed one) takes the model at once: its next workers
+        // are of it.
+        if workers.values.contains(where: { $0.model == model && $0.ready && !$0.retiring })
+            || (workers.isEmpty && target == 0)
+        {
             lastSwitch?.firstServingAt = now
         }
         if !workers.values.contains(where: { $0.model != model }) { lastSwitch?.oldRetiredAt = now }

@@ -27,11 +27,22 @@ extension PoolStateMachine {
     /// Retires every worker after its running job and starts none, leaving queued, scheduled
     /// and waiting jobs where they are (what workers held goes back to the queue): a pool that a
     /// reload removed, whose jobs are kept until it is added back. A resize brings workers back.
+    ///
+    /// A switch under way ends here: its callers are told the pool was removed, and the pool
+    /// keeps the model it was switching to for when it comes back.
     package mutating func retireAll(now: UInt64) -> [PoolAction] {
         guard target != 0 else { return [] }
         record(.resized, "removed from the configuration: \(target) workers retire, unfinished jobs are kept", now: now)
         target = 0
-        return reconcile(now: now)
+        var actions: [PoolAction] = []
+        if let record = lastSwitch, record.firstServingAt == nil {
+            lastSwitch?.firstServingAt = now
+            let reason =
+                "the pool was removed from the configuration before a \(record.to.rawValue) worker served; it runs the \(record.to.rawValue) model once added back"
+            actions = switchWaiters.map { .settleSwitch(ticket: $0.ticket, .failed(reason: reason)) }
+            switchWaiters.removeAll()
+        }
+        return actions + reconcile(now: now)
     }
 
     /// Brings the workers in line with the model and the target: workers of another model retire

@@ -567,7 +567,10 @@ extension ControlService {
     }
 
     /// Cancels jobs of any pools: every id is checked first (an unknown or finished one cancels
-    /// nothing), then each pool cancels its own. Returns the pools touched.
+    /// nothing), then each pool cancels its own. A job that ends between the check and its
+    /// pool's turn (the pools are not locked together) is left out of the reply once a pool
+    /// before it has cancelled: what was cancelled is never reported as refused. Returns the
+    /// pools touched.
     fileprivate func cancel(_ ids: [JobID], reason: String) throws(CancelError) -> (CancelOutcome, [Pool]) {
         let pools = supervisor.pools
         if pools.count == 1 { return (try supervisor.pool.cancel(ids, reason: reason), pools) }
@@ -585,10 +588,18 @@ extension ControlService {
             }
         }
         var outcome = CancelOutcome()
-        for pool in touched {
-            let part = try pool.cancel(byPool[ObjectIdentifier(pool)]!.1, reason: reason)
-            outcome.cancelled += part.cancelled
-            outcome.stopping += part.stopping
+        for (index, pool) in touched.enumerated() {
+            var share = byPool[ObjectIdentifier(pool)]!.1
+            while !share.isEmpty {
+                do {
+                    let part = try pool.cancel(share, reason: reason)
+                    outcome.cancelled += part.cancelled
+                    outcome.stopping += part.stopping
+                    break
+                } catch .alreadyFinished(let id, _) where index > 0 {
+                    share.removeAll { $0 == id }
+                }
+            }
         }
         return (outcome, touched)
     }

@@ -90,10 +90,24 @@ final class Reloader: Sendable {
             }
 
             try apply(new.supervisor, to: supervisor.pool)
-            try reloadPools(from: old, to: new, outcome: &outcome)
             logLevel.level = new.logLevel
             if let apply = accessChanged.withLock({ $0 }) { apply(new.accessPolicy) }
             if let apply = retentionChanged.withLock({ $0 }) { apply(new) }
+            var inForce = old.pools
+            do throws(ConfigurationError) {
+                try reloadPools(from: old, to: new, outcome: &outcome, inForce: &inForce)
+            } catch {
+                // What was applied before the failure stays, and the configuration in force says
+                // so: the next reload compares against it.
+                var partial = new
+                partial.pools = inForce
+                current.withLock { $0 = partial }
+                refreshStatus()
+                let applied = outcome.applied.isEmpty ? "nothing" : outcome.applied.joined(separator: ", ")
+                logger.error("reload stopped part-way: \(error.message); applied before it: \(applied)")
+                throw ConfigurationError(
+                    "\(error.message); the reload stopped there, and what it applied before stays: \(applied)")
+            }
             current.withLock { $0 = new }
             refreshStatus()
             let applied = outcome.applied.isEmpty ? "nothing changed" : outcome.applied.joined(separator: ", ")
@@ -122,8 +136,11 @@ final class Reloader: Sendable {
     /// Adds the pools the new configuration names first (or takes back removed ones with their
     /// kept jobs), changes those whose settings differ, and removes those it no longer names:
     /// their workers retire after their running job, and their unfinished jobs are kept.
+    ///
+    /// `inForce` follows the pools as each step leaves them, for a reload that stops part-way.
     private func reloadPools(
-        from old: DaemonConfiguration, to new: DaemonConfiguration, outcome: inout Outcome
+        from old: DaemonConfiguration, to new: DaemonConfiguration, outcome: inout Outcome,
+        inForce: inout [PoolConfiguration]
     ) throws(ConfigurationError) {
         let wanted = Dictionary(uniqueKeysWithValues: new.supervisorPools.map { ($0.name, $0.configuration) })
         let before = Dictionary(old.pools.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -131,13 +148,17 @@ final class Reloader: Sendable {
             let configuration = wanted[pool.name]!
             let running = try? supervisor.pool(named: pool.name)
             guard let running else {
+                let kept = (try? supervisor.anyPool(named: pool.name)).map { $0.read { $0.acceptedWaiting } } ?? 0
                 do {
                     try addPool(pool.name, configuration, new)
                 } catch {
                     throw ConfigurationError("reload could not add pool \(pool.name): \(error)")
                 }
+                inForce.removeAll { $0.name == pool.name }
+                inForce.append(pool)
                 outcome.applied.append(
-                    "pools.\(pool.name): added (\(pool.model.rawValue), \(pool.workers) worker\(pool.workers == 1 ? "" : "s"))")
+                    "pools.\(pool.name): added (\(pool.model.rawValue), \(pool.workers) worker\(pool.workers == 1 ? "" : "s"))"
+                        + (kept > 0 ? "; the unfinished jobs it kept (\(kept)) run again" : ""))
                 continue
             }
             let previous = before[pool.name]
@@ -149,10 +170,13 @@ final class Reloader: Sendable {
                 outcome.applied.append("pools.\(pool.name).\(key): \(was ?? "?") -> \(now)")
             }
             try apply(configuration, to: running)
+            inForce.removeAll { $0.name == pool.name }
+            inForce.append(pool)
         }
         for name in supervisor.activeNames where name != .default && wanted[name] == nil {
             guard let pool = try? supervisor.pool(named: name) else { continue }
             supervisor.removePool(name)
+            inForce.removeAll { $0.name == name }
             let (running, kept) = pool.read { ($0.runningCount, $0.acceptedWaiting) }
             outcome.applied.append(
                 "pools.\(name): removed (\(running) running finish; \(kept) unfinished kept; add it back to run them)")

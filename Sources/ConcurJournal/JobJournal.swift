@@ -293,7 +293,9 @@ package final class JobJournal: JobStore, @unchecked Sendable {
         var info = stat()
         if stat(directory, &info) == 0 {
             guard (info.st_mode & S_IFMT) == S_IFDIR else {
-                throw JournalOpenError("the state directory \(directory) is not a directory; give another --state-directory")
+                throw JournalOpenError(
+                    "\(directory), where the job journal goes, is not a directory; move that file away, or give another --state-directory"
+                )
             }
             return
         }

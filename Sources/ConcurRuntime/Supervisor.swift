@@ -470,7 +470,8 @@ package final class Supervisor: Sendable {
     /// A pool's model, workers and queue: `threads, 4 workers (1 busy), 3 queued`.
     private static func poolSummary(_ status: PoolStatus) -> String {
         let handover = status.handingOver > 0 ? ", \(status.handingOver) of the old model finishing" : ""
-        return "\(status.model.rawValue), \(status.workers.live) workers (\(status.workers.busy) busy\(handover)), "
+        return
+            "\(status.model.rawValue), \(status.workers.live) worker\(status.workers.live == 1 ? "" : "s") (\(status.workers.busy) busy\(handover)), "
             + "\(status.queued) queued" + (status.scheduled > 0 ? ", \(status.scheduled) scheduled" : "")
             + (status.waiting > 0 ? ", \(status.waiting) waiting" : "")
     }

@@ -392,6 +392,10 @@ struct LiveViewTests {
         #expect(status[3].hasPrefix("io          tasks           64    60    1200") && status[3].hasSuffix("  serving"))
         #expect(status[4].hasPrefix("jobs      2106 submitted: 800 done"))
         #expect(Rendering.status(pools: [stats.status]) == Rendering.status(stats.status))
+        // A long name is cut, so the columns keep their place.
+        var long = stats
+        long.pools[1].pool = String(repeating: "a", count: 32)
+        #expect(Rendering.status(pools: long.pools)[3].hasPrefix("aaaaaaaaaa… tasks           64"))
 
         var follow = FollowLines(everyPool: true)
         #expect(follow.header(for: stats) == FollowLines.poolHeader)

@@ -23,6 +23,29 @@ struct JobTableTests {
         #expect(table.recentlyFinished(state: nil, limit: 5).map(\.id) == [1, 2])
     }
 
+    @Test("a pool beside a busier one: gaps of other pools' ids cost the records held, not the span of ids")
+    func gapsOfOtherPools() {
+        var table = JobTable(retainFinished: 10_000)
+        var id: JobID = 1
+        for round in 0..<200 {
+            table.insert(id: id, spec: JobSpec(.cpu(size: 0)), submittedAt: 1)
+            if round % 2 == 0 { table.markFinished(id, outcome: .done(.checksum(0)), at: 2) }
+            id += 65_000
+        }
+        #expect(table.count == 200)
+        #expect(table.ringSlots <= 2 * 200 + JobTable.gapFill, "\(table.ringSlots) slots for 200 records")
+        #expect(table[1]?.state == .done && table[65_001]?.state == .queued && table[id - 65_000] != nil)
+        // Consecutive batches with small gaps (two busy pools alternating) stay in the ring.
+        var busy = JobTable(retainFinished: 100_000)
+        var next: JobID = 1
+        for _ in 0..<20 {
+            for offset in 0..<1_000 { busy.insert(id: next + JobID(offset), spec: JobSpec(.cpu(size: 0)), submittedAt: 1) }
+            next += 2_000
+        }
+        #expect(busy.count == 20_000 && busy.ringSlots <= 40_000)
+        #expect(busy[1]?.state == .queued && busy[next - 1_001]?.state == .queued)
+    }
+
     @Test("the recently finished of one state, newest first, as jobs of other states come and go (retention by count and by age)")
     func recentlyFinishedByState() {
         var table = JobTable(retainFinished: 6)

@@ -107,11 +107,48 @@ struct ReloadTests {
         _ = pool.setPaused(false)
         changed.pools = [PoolConfiguration(name: io, model: .threads, workers: 1)]
         fixture.next.withLock { $0 = .success(changed) }
-        #expect(try fixture.reloader.reload().applied.first == "pools.io: added (threads, 1 worker)")
+        #expect(
+            try fixture.reloader.reload().applied.first
+                == "pools.io: added (threads, 1 worker); the unfinished jobs it kept (1) run again")
         #expect(try fixture.supervisor.pool(named: io) === pool)
         let deadline = MonotonicClock.now() + 5_000_000_000
         while pool.read({ $0.job(ids.lowerBound)?.state }) != .done && MonotonicClock.now() < deadline { usleep(5_000) }
         #expect(pool.read { $0.job(ids.lowerBound)?.state } == .done)
+    }
+
+    @Test("a reload that stops part-way says what it applied, and the next one compares against that")
+    func partway() throws {
+        var start = DaemonConfiguration()
+        start.workers = 2
+        let supervisor = Supervisor(
+            configuration: start.supervisor, models: [ThreadModel(), ServiceHarness.tasks], version: "test")
+        try supervisor.start(workers: 2)
+        let next = Fixture.File(start)
+        let reloader = Reloader(
+            configuration: start, supervisor: supervisor, notifier: SystemdNotifier(), logger: Logger(label: "test"),
+            logLevel: LogLevelControl(.info), load: { () throws(ConfigurationError) in try next.withLock { $0 }.get() },
+            refreshStatus: {},
+            addPool: { name, pool, _ in
+                guard name.rawValue != "bad" else { throw ConfigurationError("its journal cannot be opened") }
+                try supervisor.addPool(name, configuration: pool, store: MemoryJobStore())
+            })
+        var changed = start
+        changed.workers = 3
+        changed.pools = [PoolConfiguration(name: PoolName("aa")!, workers: 1), PoolConfiguration(name: PoolName("bad")!)]
+        next.withLock { $0 = .success(changed) }
+        #expect {
+            try reloader.reload()
+        } throws: { error in
+            let message = (error as? ConfigurationError)?.message ?? ""
+            return message.contains("reload could not add pool bad: its journal cannot be opened")
+                && message.contains("what it applied before stays: workers: 2 -> 3, pools.aa: added (threads, 1 worker)")
+        }
+        #expect(supervisor.pool.read { $0.target } == 3 && (try? supervisor.pool(named: PoolName("aa")!)) != nil)
+        #expect(reloader.configuration.workers == 3 && reloader.configuration.pools.map(\.name.rawValue) == ["aa"])
+        changed.pools = [PoolConfiguration(name: PoolName("aa")!, workers: 2)]
+        next.withLock { $0 = .success(changed) }
+        #expect(try reloader.reload().applied == ["pools.aa.workers: 1 -> 2"])
+        #expect(supervisor.drain(timeout: 5) == .drained)
     }
 
     @Test("a configuration that fails its checks changes nothing")

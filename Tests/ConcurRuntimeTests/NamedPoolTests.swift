@@ -2,7 +2,9 @@ import ConcurCore
 import ConcurProtocol
 import ConcurRuntime
 import ConcurTestSupport
+import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 /// Several pools in one supervisor, with real threads and tasks: each keeps its own workers and
@@ -108,6 +110,42 @@ struct NamedPoolTests {
         #expect(supervisor.statuses().map(\.removed) == [false, true])
         #expect(supervisor.drain(timeout: 5) == .drained)
         #expect(supervisor.pools.allSatisfy { pool in pool.read { !$0.intakeOpen } })
+    }
+
+    @Test("a switch cut off by a removal says so; a pool taken back runs the model it is given")
+    func removedDuringSwitch() throws {
+        let supervisor = try twoPools(ioWorkers: 2)
+        let io = try supervisor.pool(named: Self.io)
+        _ = try io.setModel(.threads, preempt: false) { _ in }
+        #expect(eventually { io.read { $0.workers.values.allSatisfy { $0.model == .threads } } })
+        _ = try io.submit(Array(repeating: JobSpec(.sleep(milliseconds: 300)), count: 2))
+        #expect(eventually { io.read { $0.runningCount } == 2 })
+        let outcome = Mutex<SwitchOutcome?>(nil)
+        _ = try io.setModel(.tasks, preempt: false) { result in outcome.withLock { $0 = result } }
+        supervisor.removePool(Self.io)
+        #expect(eventually { outcome.withLock { $0 } != nil })
+        guard case .failed(let reason)? = outcome.withLock({ $0 }) else {
+            Issue.record("\(String(describing: outcome.withLock { $0 }))")
+            return
+        }
+        #expect(reason.contains("removed from the configuration"), "\(reason)")
+        #expect(eventually { io.read { $0.workers.isEmpty } })
+        #expect(io.read { $0.model } == .tasks)
+        // Taken back as threads: it runs threads, whatever it was switching to.
+        let limits = PoolStateMachine.Configuration(maxQueue: 1_000, maxWorkers: 16)
+        try supervisor.addPool(
+            Self.io, configuration: .init(model: .threads, workers: 2, limits: limits), store: MemoryJobStore())
+        #expect(
+            eventually { io.read { $0.workers.count == 2 && $0.workers.values.allSatisfy { $0.model == .threads && $0.ready } } })
+        #expect(io.read { $0.model } == .threads)
+        supervisor.removePool(Self.io)
+        #expect(eventually { io.read { $0.workers.isEmpty } })
+        try supervisor.addPool(Self.io, configuration: .init(model: .tasks, workers: 1, limits: limits), store: MemoryJobStore())
+        #expect(
+            eventually { io.read { $0.workers.count == 1 && $0.workers.values.allSatisfy { $0.model == .tasks && $0.ready } } })
+        Thread.sleep(forTimeInterval: 0.2)
+        #expect(io.read { $0.model } == .tasks)
+        #expect(supervisor.drain(timeout: 5) == .drained)
     }
 
     @Test("the status line: one pool as before, several pool by pool")

@@ -197,6 +197,37 @@ struct LiveStatsTests {
             }, "\(tmux.screen())")
     }
 
+    @Test("top with pools: a row per pool, tab moves the keys to the next pool, and they act on that pool only")
+    func topWithPools() throws {
+        let tmux = try Tmux()
+        let daemon = try TestDaemon(["--workers", "2", "--pool", "io=tasks:3"])
+        /// The screen's row of `pool` in the pools table, its cells split on spaces.
+        func row(_ screen: String, _ pool: String) -> [String] {
+            let line = screen.split(separator: "\n").first { $0.hasPrefix("> \(pool) ") || $0.hasPrefix("  \(pool) ") }
+            return line.map { $0.split(separator: " ").map(String.init) } ?? []
+        }
+        try tmux.type("\(Binaries.concurctl.path) top --socket \(daemon.socket) --interval 200ms")
+        #expect(
+            tmux.waitFor { screen in
+                screen.contains("pool default  model threads")
+                    && row(screen, "default").prefix(4) == [">", "default", "threads", "2/2"]
+                    && row(screen, "io").prefix(3) == ["io", "tasks", "3/3"] && screen.contains("keys (pool default):")
+            }, "\(tmux.screen())")
+        try tmux.control("Tab")
+        #expect(
+            tmux.waitFor { screen in
+                screen.contains("pool io  model tasks") && row(screen, "io").first == ">" && screen.contains("keys (pool io):")
+            }, "\(tmux.screen())")
+        try tmux.keys("+")
+        #expect(
+            tmux.waitFor { $0.contains("resized to 4 workers") && row($0, "io").prefix(4) == [">", "io", "tasks", "4/4"] },
+            "\(tmux.screen())")
+        let pools = try NamedPoolsTests.pools(daemon)
+        #expect(pools.map { "\($0.pool) \($0.workers.target)" } == ["default 2", "io 4"])
+        try tmux.keys("q")
+        #expect(tmux.waitFor { !$0.contains("keys (pool") }, "\(tmux.screen())")
+    }
+
     @Test("top refuses to run without a terminal, with a hint")
     func topWithoutTerminal() throws {
         let daemon = try TestDaemon(["--workers", "1"])

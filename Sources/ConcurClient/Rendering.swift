@@ -1,4 +1,5 @@
 package import ConcurProtocol
+import Varlink
 
 /// Human output of `concurctl`: plain text lines, aligned, for a terminal.
 ///
@@ -69,6 +70,24 @@ package enum Rendering {
     static func poolCell(_ name: String) -> String {
         let escaped = TerminalText.escaped(name)
         return rightPad(escaped.count > 11 ? escaped.prefix(10) + "…" : escaped, 12)
+    }
+
+    /// The jobs a stream's reply counts instead of sending them (the client was too far behind),
+    /// if it is such a reply.
+    static func skipped(in reply: JSONObject) -> JobTotals? {
+        guard case .object(let counts)? = reply["skipped"] else { return nil }
+        func count(_ key: String) -> Int {
+            if case .int(let value)? = counts[key] { return Int(value) }
+            return 0
+        }
+        return JobTotals(done: count("done"), failed: count("failed"), cancelled: count("cancelled"))
+    }
+
+    /// The line for jobs counted instead of shown.
+    static func skippedLine(_ totals: JobTotals) -> String {
+        let count = totals.done + totals.failed + totals.cancelled
+        return "(\(count) more job\(count == 1 ? "" : "s") ended while this client was too far behind to be sent each: "
+            + "\(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled)"
     }
 
     /// What follows the model: the switches so far and a handover under way.

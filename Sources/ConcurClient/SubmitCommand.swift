@@ -315,6 +315,15 @@ extension ConcurctlCommand {
             var start: Double?
             var end: Double = 0
             try client.stream(method, parameters) { reply throws(ClientFailure) in
+                if let skipped = Rendering.skipped(in: reply) {
+                    (done, failed, cancelled) = (done + skipped.done, failed + skipped.failed, cancelled + skipped.cancelled)
+                    if common.json {
+                        printJSON(["skipped": reply["skipped"]!])
+                    } else {
+                        StandardStreams.printLine(Rendering.skippedLine(skipped))
+                    }
+                    return true
+                }
                 guard reply["job"] != nil else {
                     if common.json {
                         printJSON(reply)

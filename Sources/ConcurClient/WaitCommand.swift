@@ -46,6 +46,15 @@ extension ConcurctlCommand {
                 var tally = (done: 0, failed: 0, cancelled: 0)
                 var pending = Set(ids.map { UInt64($0) })
                 let end = try common.connect().follow(.watchJobs, parameters, timeout: timeout) { reply throws(ClientFailure) in
+                    if let skipped = Rendering.skipped(in: reply) {
+                        tally = (tally.done + skipped.done, tally.failed + skipped.failed, tally.cancelled + skipped.cancelled)
+                        if common.json {
+                            printJSON(["skipped": reply["skipped"]!])
+                        } else {
+                            StandardStreams.printLine(Rendering.skippedLine(skipped))
+                        }
+                        return true
+                    }
                     // `--all` with nothing unfinished: one empty reply.
                     guard reply["job"] != nil else { return true }
                     let job = try ControlClient.decode(JobInfo.self, "job", in: reply)

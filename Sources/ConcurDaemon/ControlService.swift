@@ -487,7 +487,8 @@ package struct ControlService: VarlinkInterface {
         } else {
             watched = supervisor.pools.map { ($0, []) }
         }
-        let stream = makeStream(peer: peer, responder: responder)
+        // The stream of every job never ends: a client that falls behind it is cut off.
+        let stream = makeStream(peer: peer, responder: responder, summarizes: unfinished || !ids.isEmpty)
         if unfinished {
             stream.sink.expectEnds(.max)
             let watches = watched.compactMap { pool, _ in pool.watchUnfinished(sink: stream.sink).map { (pool, $0) } }
@@ -519,9 +520,10 @@ package struct ControlService: VarlinkInterface {
 extension ControlService {
     /// A stream of finished jobs for `peer`'s call, within the shared watch budget; a client cut
     /// off for falling behind is logged.
-    fileprivate func makeStream(peer: VarlinkPeer, responder: VarlinkResponder) -> JobStream {
+    /// `summarizes` for a stream that ends (see ``JobStream``).
+    fileprivate func makeStream(peer: VarlinkPeer, responder: VarlinkResponder, summarizes: Bool = true) -> JobStream {
         let logger = logger
-        return JobStream(responder: responder, budget: watchBudget) { reason in
+        return JobStream(responder: responder, budget: watchBudget, summarizes: summarizes) { reason in
             logger.warning("dropping a watcher of jobs: \(reason)", metadata: ["peer": "\(peer)"])
         }
     }

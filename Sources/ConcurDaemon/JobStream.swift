@@ -26,13 +26,19 @@ final class JobStream: Sendable {
 
     /// A stream to `responder`; `onCutOff` hears why a client that fell too far behind was cut
     /// off.
-    init(responder: VarlinkResponder, budget: WatchBudget? = nil, onCutOff: @escaping @Sendable (String) -> Void = { _ in }) {
+    /// With `summarizes`, jobs the client is too far behind for are counted, not it cut off
+    /// (see ``JobWatchSink``): for streams that end.
+    init(
+        responder: VarlinkResponder, budget: WatchBudget? = nil, summarizes: Bool = false,
+        onCutOff: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.responder = responder
         let anchor = StreamAnchor()
         self.anchor = anchor
         let reason = "the client fell too far behind (its unread jobs passed what concurd keeps for a watcher) and was cut off"
         self.sink = JobWatchSink(
-            budget: budget, onCutOff: { onCutOff(reason) }, onReady: { anchor.stream?.scheduleDelivery() })
+            budget: budget, summarizes: summarizes, onCutOff: { onCutOff(reason) },
+            onReady: { anchor.stream?.scheduleDelivery() })
         anchor.stream = self
     }
 
@@ -75,6 +81,8 @@ final class JobStream: Sendable {
             case .job(let job):
                 fields["job"] = job.json
             case .event(let event): fields["event"] = event.json
+            case .skipped(let totals):
+                fields["skipped"] = ["done": totals.done.json, "failed": totals.failed.json, "cancelled": totals.cancelled.json]
             }
             responder.reply(fields, continues: !(ended && !overflowed && index == items.count - 1))
         }

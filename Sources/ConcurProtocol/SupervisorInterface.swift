@@ -279,6 +279,12 @@ public enum SupervisorInterface {
           model: ?Model
         )
 
+        # Jobs that ended while a client of a stream that ends (Submit or Generate with 'more',
+        # WatchJobs of ids or unfinished) was too far behind to be sent them: counted by how
+        # they ended instead, in a reply of their own, so that the stream still accounts for
+        # every job. The stream of every job cuts such a client off instead.
+        type SkippedJobs (done: int, failed: int, cancelled: int)
+
         # Queues jobs (at most 10000 per call); all or none are accepted. Called with 'more',
         # the first reply carries the ids, then each job comes in a reply of its own (job set)
         # as it reaches a final state, the last one ending the call: a watch that starts with
@@ -289,7 +295,7 @@ public enum SupervisorInterface {
         # pool given by pool, or default without one; an unknown (or removed) name fails with
         # UnknownPool. Calls that read show every pool (Status and Stats list them in pools),
         # and pool narrows them. A job's id names it in whichever pool holds it.
-        method Submit(jobs: []JobSpec, pool: ?string) -> (ids: []int, job: ?Job)
+        method Submit(jobs: []JobSpec, pool: ?string) -> (ids: []int, job: ?Job, skipped: ?SkippedJobs)
 
         # Queues count seeded jobs with consecutive ids first...last. The same seed gives the
         # same jobs; without one the daemon picks a seed and returns it. scale multiplies cpu
@@ -298,7 +304,7 @@ public enum SupervisorInterface {
         method Generate(
           count: int, kind: ?GeneratedKind, seed: ?int, scale: ?float, timeout: ?float, priority: ?int, startAt: ?float,
           after: ?[]int, pool: ?string
-        ) -> (first: int, last: int, count: int, seed: int, job: ?Job)
+        ) -> (first: int, last: int, count: int, seed: int, job: ?Job, skipped: ?SkippedJobs)
 
         # The daemon at a glance, as the pool given (default without one) sees it, and every pool
         # (the default first, then by name; removed ones that still hold jobs too).
@@ -359,7 +365,7 @@ public enum SupervisorInterface {
         # ends, the last ending the stream; when there is none, one empty reply ends the call.
         # Needs 'more'. A client that falls too far behind is disconnected. The jobs of ids must
         # be in one pool; without ids the stream follows the pool given (default without one).
-        method WatchJobs(ids: ?[]int, events: ?bool, unfinished: ?bool, pool: ?string) -> (job: ?Job, event: ?Event)
+        method WatchJobs(ids: ?[]int, events: ?bool, unfinished: ?bool, pool: ?string) -> (job: ?Job, event: ?Event, skipped: ?SkippedJobs)
 
         # Cancels the jobs of ids, all or none (an unknown id fails with NoSuchJob, a job that
         # already ended with JobFinished), or with queued every job waiting to run (running ones

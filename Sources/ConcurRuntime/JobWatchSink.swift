@@ -9,6 +9,9 @@ package enum WatchItem: Sendable, Equatable {
     case job(JobInfo)
     /// Something that happened to the pool.
     case event(PoolEvent)
+    /// Jobs that ended while the consumer was too far behind to hold them: counted by how they
+    /// ended instead of kept (a watch that ends, of a consumer that still reads).
+    case skipped(JobTotals)
 }
 
 /// A finished job's record as the watches covering it share it: one copy however many watches
@@ -33,7 +36,10 @@ package final class WatchedJob: Sendable {
 /// consumer (a control connection) is told once per batch through `onReady` and takes what is
 /// pending. A consumer that falls more than `capacity` items behind, or past what its
 /// ``WatchBudget`` allows in bytes, is cut off (`overflowed`): what it had not taken is dropped
-/// at once, rather than let the daemon's memory grow without bound.
+/// at once, rather than let the daemon's memory grow without bound. A sink that `summarizes`
+/// (a watch that ends, such as `wait --all`) counts the jobs it has no room for instead
+/// (``WatchItem/skipped(_:)``), so a slow reader still learns how every job ended; one that
+/// stops reading is left to the transport's timeout.
 package final class JobWatchSink: Sendable {
     private struct Buffer {
         var items: Deque<Entry> = []
@@ -53,14 +59,18 @@ package final class JobWatchSink: Sendable {
     package let capacity: Int
     /// The memory shared with the other watches, if any.
     package let budget: WatchBudget?
+    /// Whether jobs past the room are counted (``WatchItem/skipped(_:)``) rather than the
+    /// consumer cut off.
+    package let summarizes: Bool
 
     /// A sink that calls `onReady` when items arrive after the consumer last took them, and
     /// `onCutOff` (under the pool's lock: it must not call the pool) the moment its consumer is
     /// cut off.
     package init(
-        capacity: Int = 1_000_000, budget: WatchBudget? = nil, onCutOff: (@Sendable () -> Void)? = nil,
-        onReady: @escaping @Sendable () -> Void
+        capacity: Int = 1_000_000, budget: WatchBudget? = nil, summarizes: Bool = false,
+        onCutOff: (@Sendable () -> Void)? = nil, onReady: @escaping @Sendable () -> Void
     ) {
+        self.summarizes = summarizes
         self.capacity = capacity
         self.budget = budget
         self.onReady = onReady
@@ -79,11 +89,13 @@ package final class JobWatchSink: Sendable {
     private enum Entry {
         case job(WatchedJob)
         case event(PoolEvent)
+        case skipped(JobTotals)
 
         var item: WatchItem {
             switch self {
             case .job(let job): .job(job.info)
             case .event(let event): .event(event)
+            case .skipped(let totals): .skipped(totals)
             }
         }
 
@@ -93,6 +105,7 @@ package final class JobWatchSink: Sendable {
             switch self {
             case .job(let job): job.estimatedBytes
             case .event(let event): WatchItem.event(event).estimatedBytes
+            case .skipped: 0
             }
         }
     }
@@ -116,6 +129,7 @@ package final class JobWatchSink: Sendable {
         switch item {
         case .job(let job): push(Entry.job(WatchedJob(job)), last: last)
         case .event(let event): push(Entry.event(event), last: last)
+        case .skipped(let totals): push(Entry.skipped(totals), last: last)
         }
     }
 
@@ -124,7 +138,26 @@ package final class JobWatchSink: Sendable {
             guard !buffer.ended else { return (false, false, !buffer.overflowed) }
             var cutOff = false
             let bytes = item.estimatedBytes
-            if buffer.items.count >= capacity || budget?.reserve(bytes, holding: buffer.bytes) == false {
+            let full = buffer.items.count >= capacity || budget?.reserve(bytes, holding: buffer.bytes) == false
+            if full && summarizes {
+                // No room: the job is counted by how it ended (an event is let go), next to the
+                // count before it if that is the last item held.
+                if case .job(let job) = item {
+                    var totals = JobTotals()
+                    if case .skipped(let before)? = buffer.items.last {
+                        totals = before
+                        buffer.items.removeLast()
+                    }
+                    switch job.info.state {
+                    case .done: totals.done += 1
+                    case .failed: totals.failed += 1
+                    default: totals.cancelled += 1
+                    }
+                    buffer.items.append(.skipped(totals))
+                }
+                if last { buffer.endsSeen += 1 }
+                buffer.ended = buffer.endsSeen >= buffer.endsExpected
+            } else if full {
                 // Cut off: what the consumer had not taken goes now, not when it hangs up.
                 budget?.release(buffer.bytes)
                 buffer.items.removeAll()

@@ -62,6 +62,8 @@ extension WatchItem {
             return bytes
         case .event(let event):
             return 160 + event.message.utf8.count
+        case .skipped:
+            return 0
         }
     }
 }

@@ -36,6 +36,35 @@ struct JobWatchSinkTests {
         #expect(taken.jobs.isEmpty && taken.ended && taken.overflowed)
     }
 
+    @Test("a sink that summarizes counts the jobs it has no room for, in order, and still ends with the last")
+    func summarizes() {
+        let budget = WatchBudget(total: 1 << 30, perWatch: 20_000)
+        let sink = JobWatchSink(budget: budget, summarizes: true) {}
+        for id in 1...1_000 as ClosedRange<JobID> {
+            var job = info(id)
+            job.state = id % 10 == 0 ? .cancelled : id % 2 == 0 ? .failed : .done
+            sink.push(job, last: id == 1_000)
+        }
+        let (items, ended, overflowed, _) = sink.take()
+        #expect(ended && !overflowed)
+        var kept = 0
+        var counted = JobTotals()
+        for item in items {
+            switch item {
+            case .job: kept += 1
+            case .skipped(let totals):
+                counted.done += totals.done
+                counted.failed += totals.failed
+                counted.cancelled += totals.cancelled
+            case .event: Issue.record("an event")
+            }
+        }
+        #expect(kept > 0 && kept < 100, "\(kept) kept within 20,000 bytes")
+        #expect(kept + counted.done + counted.failed + counted.cancelled == 1_000)
+        #expect(items.count == kept + 1, "the counts run together into one item")
+        #expect(budget.held == 0)
+    }
+
     @Test("a shared budget: stuck consumers are cut off at their share, a reader that keeps up is not, and memory comes back")
     func budget() {
         let budget = WatchBudget(total: 100_000, perWatch: 60_000)

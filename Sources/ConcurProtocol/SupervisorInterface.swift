@@ -363,8 +363,10 @@ public enum SupervisorInterface {
         # up; events: false leaves the events out, events: true adds them to a watch of ids.
         # With unfinished (and no ids) it streams every job queued or running at the call as it
         # ends, the last ending the stream; when there is none, one empty reply ends the call.
-        # Needs 'more'. A client that falls too far behind is disconnected. The jobs of ids must
-        # be in one pool; without ids the stream follows the pool given (default without one).
+        # Needs 'more'. Ids may be in several pools (the stream ends after the last of them);
+        # without ids it follows the pool given, or every pool. A client that falls too far
+        # behind a stream that ends gets SkippedJobs counts instead of those jobs; behind the
+        # stream of every job it is disconnected.
         method WatchJobs(ids: ?[]int, events: ?bool, unfinished: ?bool, pool: ?string) -> (job: ?Job, event: ?Event, skipped: ?SkippedJobs)
 
         # Cancels the jobs of ids, all or none (an unknown id fails with NoSuchJob, a job that

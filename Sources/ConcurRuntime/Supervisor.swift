@@ -279,11 +279,11 @@ package final class Supervisor: Sendable {
     /// The states of the jobs other pools hold that `specs` run after, each registered with its
     /// pool (see ``submit(_:to:watch:whenDurable:)``).
     private func foreignStates(for specs: [JobSpec], in pool: Pool) -> [JobID: JobState] {
+        let others = pools.filter { $0 !== pool }
+        guard !others.isEmpty else { return [:] }
         var wanted = Set<JobID>()
         for spec in specs where !spec.after.isEmpty { wanted.formUnion(spec.after) }
         guard !wanted.isEmpty else { return [:] }
-        let others = pools.filter { $0 !== pool }
-        guard !others.isEmpty else { return [:] }
         let outside = pool.notHeld(wanted)
         guard !outside.isEmpty else { return [:] }
         pool.expectForeign(outside)

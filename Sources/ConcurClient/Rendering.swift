@@ -49,12 +49,7 @@ package enum Rendering {
             ]
             lines.append(cells.joined() + "  " + state)
         }
-        let totals = pools.reduce(JobTotals()) { sum, pool in
-            JobTotals(
-                submitted: sum.submitted + pool.totals.submitted, done: sum.done + pool.totals.done,
-                failed: sum.failed + pool.totals.failed, cancelled: sum.cancelled + pool.totals.cancelled,
-                retried: sum.retried + pool.totals.retried)
-        }
+        let totals = pools.reduce(JobTotals()) { $0 + $1.totals }
         lines.append(
             "jobs      \(totals.submitted) submitted: \(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled; \(totals.retried) retried (all pools; --pool NAME for one)"
         )

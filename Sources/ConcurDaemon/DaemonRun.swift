@@ -343,11 +343,8 @@ final class DaemonRun {
     private func reportOutcome() throws(DaemonStartFailure) -> (() -> Void)? {
         { [self] in
             guard let outcome else { return }
-            let statuses = supervisor.statuses()
-            let (done, failed, cancelled) = statuses.reduce((0, 0, 0)) { sum, status in
-                (sum.0 + status.totals.done, sum.1 + status.totals.failed, sum.2 + status.totals.cancelled)
-            }
-            var summary = "\(done) done, \(failed) failed, \(cancelled) cancelled"
+            let totals = supervisor.statuses().reduce(JobTotals()) { $0 + $1.totals }
+            var summary = "\(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled"
             let kept = supervisor.keptForRestart
             if kept > 0, let failure = live.journals.withLock({ $0.values.lazy.compactMap(\.failure).first }) {
                 summary += "; \(kept) unfinished jobs could not be kept for the next start as they stand: \(failure.reason)"

@@ -63,6 +63,13 @@ public struct JobTotals: Sendable, Hashable, JSONDecodable, JSONEncodable {
     /// Jobs that reached a final state.
     public var finished: Int { done + failed + cancelled }
 
+    /// The totals of two pools together.
+    public static func + (left: JobTotals, right: JobTotals) -> JobTotals {
+        JobTotals(
+            submitted: left.submitted + right.submitted, done: left.done + right.done, failed: left.failed + right.failed,
+            cancelled: left.cancelled + right.cancelled, retried: left.retried + right.retried)
+    }
+
     /// Reads the value from JSON; an error names the parameter by `path`.
     public init(json: JSON, path: String) throws(VarlinkError) {
         var reader = try ParameterReader(json: json, path: path)

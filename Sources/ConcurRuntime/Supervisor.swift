@@ -441,12 +441,11 @@ package final class Supervisor: Sendable {
             return "\(status.pool) " + (status.paused ? "paused " : "") + poolSummary(status)
         }
         let more = statuses.count > shown ? "; +\(statuses.count - shown) more" : ""
-        let done = statuses.reduce(0) { $0 + $1.totals.done }
-        let failed = statuses.reduce(0) { $0 + $1.totals.failed }
+        let totals = statuses.reduce(JobTotals()) { $0 + $1.totals }
         let running = statuses.reduce(0) { $0 + $1.running }
         let pools =
             "\(statuses.count) pools: " + parts.joined(separator: "; ") + more
-            + " - \(running) running, \(done) done, \(failed) failed"
+            + " - \(running) running, \(totals.done) done, \(totals.failed) failed"
         // A drain is the daemon's; a journal that cannot record is said for each pool it stops.
         let degraded = statuses.filter { $0.phase == .degraded }.map(\.pool)
         if first.phase == .draining || first.phase == .stopping || degraded.isEmpty {

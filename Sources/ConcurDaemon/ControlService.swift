@@ -578,7 +578,7 @@ extension ControlService {
         if pools.count == 1 { return (try supervisor.pool.cancel(ids, reason: reason), pools) }
         var byPool: [ObjectIdentifier: (Pool, [JobID])] = [:]
         for id in ids {
-            guard let pool = pools.first(where: { pool in pool.read { $0.holds(id) } }) else { throw .noSuchJob(id) }
+            guard let pool = supervisor.pool(holding: id) else { throw .noSuchJob(id) }
             byPool[ObjectIdentifier(pool), default: (pool, [])].1.append(id)
         }
         let touched = pools.filter { byPool[ObjectIdentifier($0)] != nil }

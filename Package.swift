@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .systemLibrary(
@@ -81,6 +83,19 @@ let package = Package(
             name: "ConcurJournal",
             dependencies: ["ConcurCore", "ConcurRuntime", "ConcurProtocol", "Varlink", "CSQLite", "PathTrust"],
             swiftSettings: strict),
+        // The PostgreSQL job store several nodes share: its address, its password file, its
+        // connections and its schema. Only the daemon links it, so concurctl stays small.
+        .target(
+            name: "ConcurPostgres",
+            dependencies: [
+                "ConcurProtocol", "PathTrust",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "ConcurDaemon",
             dependencies: [
@@ -130,6 +145,14 @@ let package = Package(
             name: "ConcurDaemonTests",
             dependencies: [
                 "ConcurDaemon", "ConcurCore", "ConcurRuntime", "ConcurProtocol", "Varlink", "VarlinkServer", "Systemd",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ConcurPostgresTests",
+            dependencies: [
+                "ConcurPostgres", "ConcurTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),

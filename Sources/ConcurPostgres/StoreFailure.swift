@@ -21,12 +21,14 @@ package struct StoreFailure: Error, Sendable, Equatable, CustomStringConvertible
     package let sqlState: String?
     package let message: String
 
+    /// A failure concurd itself detects (no SQLSTATE unless the server sent one).
     package init(kind: Kind, sqlState: String? = nil, message: String) {
         self.kind = kind
         self.sqlState = sqlState
         self.message = message
     }
 
+    /// The message alone: what happened and what to do.
     package var description: String { message }
 
     /// Describes `error`, thrown while talking to the store at `address`; `passwordFile` is the

@@ -16,9 +16,11 @@ package struct StoreFailure: Error, Sendable, Equatable, CustomStringConvertible
         case permanent
     }
 
+    /// Whether a backoff may cure it.
     package let kind: Kind
     /// The SQLSTATE the server sent, when it sent one.
     package let sqlState: String?
+    /// What happened and what to do, with no secret from the configuration in it.
     package let message: String
 
     /// A failure concurd itself detects (no SQLSTATE unless the server sent one).

@@ -13,15 +13,21 @@ import PathTrust
 package struct PasswordFile: Sendable, Equatable {
     /// One line of the file, its escapes undone.
     package struct Entry: Sendable, Equatable {
+        /// The host field: a name, a socket directory, `localhost` or `*`.
         package var host: String
+        /// The port field, or `*`.
         package var port: String
+        /// The database field, or `*`.
         package var database: String
+        /// The user field, or `*`.
         package var user: String
+        /// The password, colons in it kept.
         package var password: String
     }
 
     /// Where the file was read from, for messages.
     package let path: String
+    /// The lines that have five fields, in file order (the first match wins).
     package let entries: [Entry]
 
     /// Parses the text of a password file. Lines with fewer than five fields are skipped, as
@@ -137,7 +143,10 @@ package struct PasswordFile: Sendable, Equatable {
 
 /// A password file that cannot be used.
 package struct PasswordFileError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The file's path.
     package let path: String
+    /// What is wrong, as a phrase after the path, with the fix.
     package let problem: String
+    /// The sentence shown to people.
     package var description: String { "the password file \(path) \(problem)" }
 }

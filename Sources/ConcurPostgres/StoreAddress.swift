@@ -33,10 +33,15 @@ package struct StoreAddress: Sendable, Equatable, CustomStringConvertible {
     /// The schema concur keeps its tables in unless `?schema=` names another.
     package static let defaultSchema = "concur"
 
+    /// A socket directory or a TCP host.
     package var endpoint: Endpoint
+    /// The port, 5432 unless given (for a socket, the number in its file name).
     package var port: Int
+    /// The role to log in as.
     package var user: String
+    /// The database, the user's name unless given.
     package var database: String
+    /// TLS on TCP; always `.disable` on a socket.
     package var tls: TLSMode
     /// The schema the store's tables live in: a plain lower-case identifier, so it never needs quoting.
     package var schema: String
@@ -258,6 +263,7 @@ package struct StoreAddress: Sendable, Equatable, CustomStringConvertible {
 package struct StoreAddressError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The URL as given. It holds no password: one in it is refused before anything else is read.
     package let url: String
+    /// What is wrong and what to write instead.
     package let problem: String
 
     init(_ url: String, _ problem: String) {
@@ -266,6 +272,7 @@ package struct StoreAddressError: Error, Sendable, Equatable, CustomStringConver
         self.problem = problem
     }
 
+    /// The sentence shown to people.
     package var description: String { "the job store address \(url) cannot be used: \(problem)" }
 
     private static func withoutPassword(_ url: String) -> String {

@@ -20,6 +20,7 @@ package enum StoreConnection {
         package var idleInTransactionTimeout: Duration = .seconds(15)
         /// How long a connection attempt may take.
         package var connectTimeout: Duration = .seconds(5)
+        /// The defaults: 30 s per statement, 15 s idle in a transaction, 5 s to connect.
         package init() {}
     }
 

@@ -224,6 +224,36 @@ package struct JobTable: Sendable {
         markFinished(record.id, outcome: outcome, startedAt: record.startedAt, at: record.finishedAt ?? record.submittedAt)
     }
 
+    /// Puts in a job claimed from a store that several nodes share: `record` (queued, with the
+    /// attempts and history the store holds) in whatever order claims arrive. Claims come by
+    /// priority, and other nodes take the ids in between, so an id may lie below the ring's end:
+    /// it fills its empty slot inside the ring, or becomes a straggler below it. Nothing is
+    /// logged (the claim is already in the store). False if the table already holds the id,
+    /// which a store must never hand out twice.
+    package mutating func admit(_ record: JobRecord) -> Bool {
+        if slots.isEmpty || record.id >= base + JobID(slots.count) {
+            restore(record)
+            return true
+        }
+        guard self[record.id] == nil else { return false }
+        if let index = ringIndex(record.id) {
+            var slot = Slot()
+            slot.state = Self.index(of: .queued)
+            slot.submittedAt = record.submittedAt
+            slot.attempts = UInt32(record.attempts)
+            slot.preemptions = UInt32(record.preemptions)
+            slots[index] = slot
+            specs[index] = record.spec
+            if !record.history.isEmpty { details[record.id, default: Detail()].history = record.history }
+        } else {
+            var queued = record
+            queued.state = .queued
+            stragglers[record.id] = queued
+        }
+        held += 1
+        return true
+    }
+
     /// The job to hand to a worker, from its record.
     package func job(_ id: JobID) -> Job? {
         if let index = ringIndex(id) {

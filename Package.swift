@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "ConcurPostgres",
             dependencies: [
-                "ConcurProtocol", "PathTrust",
+                "ConcurProtocol", "ConcurCore", "ConcurRuntime", "PathTrust", "Varlink",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -152,6 +152,12 @@ package struct ClientFailure: Error, Sendable, Equatable, CustomStringConvertibl
             return ClientFailure(
                 "concurd cannot record jobs in its journal: \(string("reason")); check the disk of its state directory (its log says more)"
             )
+        case SupervisorError.storeUnavailable(reason: "").name:
+            var text = "concurd cannot queue jobs in its job store: \(string("reason"))"
+            if case .int(let first)? = error.parameters["first"], case .int(let last)? = error.parameters["last"] {
+                text += "; jobs \(first) to \(last) may or may not be queued: concurctl jobs shows which are"
+            }
+            return ClientFailure(text + "; try again once it is back (concurctl status says when)")
         case SupervisorError.invalidMessage(reason: "").name:
             return ClientFailure(
                 "concurd could not read what concurctl sent (\(string("reason"))): are they different versions?")

@@ -80,6 +80,42 @@ package enum JobEncoding {
         }
     }
 
+    /// What a job produced, as the journal's and the shared store's `out_*` columns: a kind,
+    /// two numbers, seconds and a text (a command's tail).
+    package struct OutputColumns: Sendable, Equatable {
+        /// The output's kind.
+        package var kind: Output
+        /// The checksum, the number, the milliseconds slept, or the exit code.
+        package var a: Int64?
+        /// The smallest factor, or the signal.
+        package var b: Int64?
+        /// A command's seconds.
+        package var seconds: Double?
+        /// A command's output tail.
+        package var text: String?
+
+        /// The columns of `output` (all nil for none).
+        package init(_ output: JobOutput?) {
+            kind = Output(output)
+            switch output {
+            case .checksum(let checksum)?:
+                a = Int64(bitPattern: checksum)
+            case .primality(let n, let factor)?:
+                a = Int64(bitPattern: n)
+                b = Int64(bitPattern: factor)
+            case .slept(let milliseconds)?:
+                a = Int64(milliseconds)
+            case .command(let exitCode, let signal, let elapsed, let output)?:
+                a = exitCode.map(Int64.init)
+                b = signal.map(Int64.init)
+                seconds = elapsed
+                text = output
+            case nil:
+                break
+            }
+        }
+    }
+
     /// A job's kind, on the child wire (the journal stores a job's spec as its JSON).
     package enum Kind: UInt8, Sendable, CaseIterable {
         /// `cpu`.

@@ -20,6 +20,12 @@ package enum SubmitError: Error, Sendable, Equatable {
     /// The job at `index` runs after a job whose record is no longer kept: how it ended is
     /// not known.
     case forgottenDependency(index: Int, JobID)
+    /// The job store cannot take jobs now (a shared store whose server is away): the reason
+    /// says why; `inDoubt` names the ids whose fate is unknown (the commit was sent, its answer
+    /// lost), if any.
+    case storeUnavailable(reason: String, inDoubt: Range<JobID>?)
+    /// The job at `index` asks for something this job store does not keep (`field` names it).
+    case notKept(index: Int, field: String, reason: String)
 }
 
 /// Why a resize was refused.

@@ -22,17 +22,11 @@ extension PoolStateMachine {
     ) throws(SubmitError) -> (ids: Range<JobID>, watch: Int?, actions: [PoolAction]) {
         let foreign = foreign.isEmpty ? foreign : takeExpected(foreign)
         guard intakeOpen else { throw .shuttingDown }
-        for spec in specs {
-            switch spec.kind {
-            case .exec where !configuration.allowExec: throw .execDisabled
-            case .crash(forced: false) where model != .processes: throw .crashRefused(model: model)
-            default: continue
-            }
-        }
+        try JobAdmission.check(specs, allowExec: configuration.allowExec, model: model) { clock.unixTime(now) }
         var plain = true
         for (index, spec) in specs.enumerated() where spec.priority != 0 || spec.startAt != nil || !spec.after.isEmpty {
             plain = false
-            try check(spec, index: index, now: now, foreign: foreign)
+            try check(spec, index: index, foreign: foreign)
         }
         guard queue.canAccept(specs.count, others: timetable.count + dependencies.count) else {
             throw .queueFull(limit: queue.limit, queued: acceptedWaiting)
@@ -82,18 +76,8 @@ extension PoolStateMachine {
         return (first..<nextJobID, watchID, actions)
     }
 
-    /// Checks a job's time and the jobs it runs after, for ``submit(_:now:watch:)``.
-    private func check(_ spec: JobSpec, index: Int, now: UInt64, foreign: [JobID: JobState]) throws(SubmitError) {
-        if let startAt = spec.startAt {
-            let unixNow = clock.unixTime(now)
-            // A second's slack: a client's "now" reaches the daemon a little later.
-            if startAt < unixNow - 1 {
-                throw .badStartTime(index: index, reason: "its start time lies \(formatDuration(unixNow - startAt)) in the past")
-            }
-            if startAt > unixNow + JobLimits.furthestStart {
-                throw .badStartTime(index: index, reason: "its start time lies more than a year (366 days) ahead")
-            }
-        }
+    /// Checks that the jobs a job runs after exist, for ``submit(_:now:watch:allocate:foreign:)``.
+    private func check(_ spec: JobSpec, index: Int, foreign: [JobID: JobState]) throws(SubmitError) {
         for other in spec.after where table[other] == nil && foreign[other] == nil {
             throw other < nextJobID ? .forgottenDependency(index: index, other) : .unknownDependency(index: index, other)
         }

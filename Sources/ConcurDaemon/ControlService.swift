@@ -192,6 +192,11 @@ package struct ControlService: VarlinkInterface {
             case .execDisabled: throw SupervisorError.execDisabled
             case .crashRefused(let model): throw SupervisorError.crashRefused(model: model)
             case .notDurable(let reason): throw SupervisorError.journalUnavailable(reason: reason)
+            case .storeUnavailable(let reason, let inDoubt):
+                throw SupervisorError.storeUnavailable(
+                    reason: reason, inDoubt: inDoubt.map { Int64($0.lowerBound)...Int64($0.upperBound - 1) })
+            case .notKept(let index, let field, let reason):
+                throw SupervisorError.invalidValue(parameter: naming(index, field), reason: reason)
             case .badStartTime(let index, let reason):
                 throw SupervisorError.invalidValue(
                     parameter: naming(index, "startAt"), reason: "\(reason); a job may start from now to 366 days ahead")

@@ -294,30 +294,12 @@ extension JobJournal {
             case .failed: .failed
             default: .cancelled
             }
-        var kind: JobEncoding.Output?
-        var a: SQLiteValue = .null
-        var b: SQLiteValue = .null
-        var seconds: SQLiteValue = .null
-        var text: SQLiteValue = .null
-        switch record.output {
-        case .checksum(let checksum)?:
-            kind = .checksum
-            a = .integer(Int64(bitPattern: checksum))
-        case .primality(let n, let factor)?:
-            kind = .primality
-            a = .integer(Int64(bitPattern: n))
-            b = .integer(Int64(bitPattern: factor))
-        case .slept(let milliseconds)?:
-            kind = .slept
-            a = .integer(Int64(milliseconds))
-        case .command(let exitCode, let signal, let elapsed, let output)?:
-            kind = .command
-            a = .int(exitCode)
-            b = .int(signal)
-            seconds = .real(elapsed)
-            text = .text(output)
-        case nil: break
-        }
+        let columns = JobEncoding.OutputColumns(record.output)
+        let kind = columns.kind == .none ? nil : columns.kind
+        let a: SQLiteValue = columns.a.map { .integer($0) } ?? .null
+        let b: SQLiteValue = columns.b.map { .integer($0) } ?? .null
+        let seconds: SQLiteValue = columns.seconds.map { .real($0) } ?? .null
+        let text: SQLiteValue = columns.text.map { .text($0) } ?? .null
         try statement.run(
             .integer(Int64(record.id)), .integer(Int64(state.rawValue)), .integer(Int64(record.attempts)),
             .integer(Int64(record.preemptions)), .real(record.startedAt.map(clock.unixTime)),

@@ -66,6 +66,18 @@ public enum SupervisorError {
         VarlinkError("\(interface).JournalUnavailable", ["reason": .string(reason)])
     }
 
+    /// The shared job store (PostgreSQL) cannot take jobs now; `reason` says why. `first` and
+    /// `last`, when given, bound the ids that may or may not have been queued (the commit was
+    /// sent and its answer lost): `concurctl jobs` shows which were.
+    public static func storeUnavailable(reason: String, inDoubt: ClosedRange<Int64>? = nil) -> VarlinkError {
+        var parameters: JSONObject = ["reason": .string(reason)]
+        if let inDoubt {
+            parameters["first"] = .int(inDoubt.lowerBound)
+            parameters["last"] = .int(inDoubt.upperBound)
+        }
+        return VarlinkError("\(interface).StoreUnavailable", parameters)
+    }
+
     /// The last message was not a Varlink call (not JSON, nested too deep, over the size limit);
     /// the connection is closed after this reply.
     public static func invalidMessage(reason: String) -> VarlinkError {

@@ -447,5 +447,10 @@ public enum SupervisorInterface {
         # to the ones in this call. Status and the running jobs still work.
         error JournalUnavailable (reason: string)
 
+        # The shared job store (PostgreSQL) cannot take jobs now: its server is away or refuses;
+        # reason says why. first and last, when present, bound ids that may or may not have
+        # been queued (the commit was sent, its answer lost): ListJobs shows which were.
+        error StoreUnavailable (reason: string, first: ?int, last: ?int)
+
         """
 }

@@ -542,3 +542,20 @@ struct UnsupportedModel: Error, CustomStringConvertible {
     let model: ConcurrencyModel
     var description: String { "the \(model.rawValue) model is not available in this build" }
 }
+
+// MARK: Claims from a shared store
+
+extension Pool {
+    /// Queues jobs this node claimed from a shared store (see
+    /// ``PoolStateMachine/admitClaimed(_:now:)``) and wakes workers for them; returns the ids
+    /// refused because the pool already holds them.
+    package func admitClaimed(_ records: [JobRecord]) -> [JobID] {
+        var refused: [JobID] = []
+        perform { state, now in
+            let (actions, held) = state.admitClaimed(records, now: now)
+            refused = held
+            return actions
+        }
+        return refused
+    }
+}

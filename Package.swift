@@ -151,7 +151,7 @@ let package = Package(
         .testTarget(
             name: "ConcurPostgresTests",
             dependencies: [
-                "ConcurPostgres", "ConcurTestSupport",
+                "ConcurPostgres", "ConcurRuntime", "ConcurTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -52,6 +52,14 @@ package struct StoreAddress: Sendable, Equatable, CustomStringConvertible {
         return "\(directory)/.s.PGSQL.\(port)"
     }
 
+    /// The server, as messages name it: the socket file, or HOST:PORT.
+    package var serverName: String {
+        switch endpoint {
+        case .socket: socketPath ?? ""
+        case .tcp(let host): "\(host):\(port)"
+        }
+    }
+
     /// The URL again, in a normal form: what the log and `status` print.
     package var description: String {
         var text = "postgres://\(Self.percentEncoded(user))@"

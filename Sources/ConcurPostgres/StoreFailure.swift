@@ -47,11 +47,7 @@ package struct StoreFailure: Error, Sendable, Equatable, CustomStringConvertible
                 return
             }
         }
-        let server: String
-        switch address.endpoint {
-        case .socket: server = address.socketPath ?? ""
-        case .tcp(let host): server = "\(host):\(address.port)"
-        }
+        let server = address.serverName
         guard let psql = error as? PSQLError else {
             self.init(kind: .transient, message: "the job store at \(server) failed: \(String(describing: error))")
             return

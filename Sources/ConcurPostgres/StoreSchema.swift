@@ -1,10 +1,10 @@
 package import Logging
-package import PostgresNIO
+import PostgresNIO
 
 /// The tables concurd keeps in PostgreSQL, the steps that build and migrate them, and the checks
 /// a node makes before it trusts what it finds there.
 ///
-/// ``prepare(on:address:logger:)`` runs in one transaction under an advisory lock, so nodes that
+/// ``prepare(on:address:limit:logger:)`` runs in one transaction under an advisory lock, so nodes that
 /// start at once never race: the first creates or migrates, the others find the work done. A
 /// schema this build is too old for (its `oldest_compatible` is above ``version``) is refused
 /// with what to do; one newer but still compatible is used as it is. Tables that another role
@@ -89,7 +89,7 @@ package enum StoreSchema {
         ]
     }
 
-    /// What ``prepare(on:address:logger:)`` found and did.
+    /// What ``prepare(on:address:limit:logger:)`` found and did.
     package struct Outcome: Sendable, Equatable {
         /// The version found (0: nothing was there).
         package var found: Int64
@@ -107,17 +107,17 @@ package enum StoreSchema {
     /// Creates the schema if it is missing, migrates an older one, refuses one this build is too
     /// old for, and checks that nobody but the connecting role owns or may write its tables.
     ///
-    /// Runs one transaction on `connection` (which it uses exclusively meanwhile); nodes that
-    /// call it at once wait for each other on an advisory lock.
+    /// Runs one transaction on the session's connection (which it uses exclusively meanwhile),
+    /// ended past `limit`; nodes that call it at once wait for each other on an advisory lock.
     ///
     /// - Throws: ``StoreFailure``: permanent for a schema too new, untrusted tables or a missing
     ///   privilege, transient when the server went away.
     package static func prepare(
-        on connection: PostgresConnection, address: StoreAddress, logger: Logger
+        on session: StoreSession, address: StoreAddress, limit: Duration = .seconds(60), logger: Logger
     ) async throws(StoreFailure) -> Outcome {
         let schema = address.schema
-        do {
-            return try await connection.withTransaction(logger: logger) { connection in
+        return try await session.run(limit: limit) { connection in
+            try await connection.withTransaction(logger: logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(schema + ".schema")))", logger: logger)
                 try await checkTrust(on: connection, schema: schema, logger: logger)
                 let found = try await installedVersion(on: connection, schema: schema, logger: logger)
@@ -154,8 +154,6 @@ package enum StoreSchema {
                 }
                 return Outcome(found: from, now: now)
             }
-        } catch {
-            throw StoreFailure(error, address: address, passwordFile: nil)
         }
     }
 
@@ -204,7 +202,7 @@ package enum StoreSchema {
         _ key: String, on connection: PostgresConnection, schema: String, logger: Logger
     ) async throws -> Int64? {
         let rows = try await connection.query(
-            PostgresQuery(unsafeSQL: "SELECT value FROM \(schema).meta WHERE key = $1", binds: binds(key)),
+            PostgresQuery(unsafeSQL: "SELECT value FROM \(schema).meta WHERE key = $1", binds: .of(key)),
             logger: logger)
         var value: Int64?
         for try await found in rows.decode(Int64.self) { value = found }
@@ -265,12 +263,5 @@ package enum StoreSchema {
             user = name
         }
         return user
-    }
-
-    /// One text bind.
-    private static func binds(_ value: String) -> PostgresBindings {
-        var bindings = PostgresBindings()
-        bindings.append(value)
-        return bindings
     }
 }

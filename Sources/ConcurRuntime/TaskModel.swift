@@ -22,13 +22,13 @@ package final class TaskModel: WorkerModel {
     /// `.tasks`.
     package let model = ConcurrencyModel.tasks
     /// The executor the worker tasks run on.
-    let executor: WorkerTaskExecutor
+    let executor: ThreadTaskExecutor
     private let starts: AsyncStream<@Sendable () async -> Void>.Continuation
 
     /// Starts the executor's `threads` threads, `nice` levels below the control plane, and the
     /// task that holds the workers' task group.
     package init(threads: Int, nice: Int = 0) throws(OSThread.StartError) {
-        executor = try WorkerTaskExecutor(threads: max(1, threads), nice: nice)
+        executor = try ThreadTaskExecutor(threads: max(1, threads), name: "concur-tasks", nice: nice)
         let (stream, continuation) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
         starts = continuation
         Task(executorPreference: executor) {
@@ -187,52 +187,6 @@ final class AsyncWakeup: Sendable {
             }
         } onCancel: {
             signal()
-        }
-    }
-}
-
-/// The threads the worker tasks run on: a queue of jobs (task slices) and `threads` OS threads
-/// taking them in order.
-///
-/// `@unchecked Sendable`: `jobs` and `idle` are guarded by `lock`.
-final class WorkerTaskExecutor: TaskExecutor, @unchecked Sendable {
-    private let lock = ConditionLock()
-    private var jobs: Deque<UnownedJob> = []
-    private var idle = 0
-    /// How many threads run the tasks.
-    let threads: Int
-
-    init(threads: Int, nice: Int) throws(OSThread.StartError) {
-        self.threads = threads
-        for index in 0..<threads {
-            // The threads live as long as the process: the executor is never released.
-            try OSThread.start(name: "concur-tasks-\(index)") { [self] in
-                OSThread.lowerPriority(by: nice)
-                serve()
-            }
-        }
-    }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        lock.withLock {
-            jobs.append(job)
-            if idle > 0 { lock.signal() }
-        }
-    }
-
-    private func serve() {
-        let executor = asUnownedTaskExecutor()
-        while true {
-            let job = lock.withLock { () -> UnownedJob in
-                while jobs.isEmpty {
-                    idle += 1
-                    lock.wait()
-                    idle -= 1
-                }
-                return jobs.removeFirst()
-            }
-            job.runSynchronously(on: executor)
         }
     }
 }

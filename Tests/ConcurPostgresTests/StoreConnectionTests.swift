@@ -6,7 +6,7 @@ import PostgresNIO
 import Testing
 
 /// Connecting to a real PostgreSQL 15, and what each way of failing says.
-@Suite("Connecting to the job store", .serialized)
+@Suite("Connecting to the job store", .serialized, .storeThreads)
 struct StoreConnectionTests {
     let server: PostgresServer
     let logger = Logger(label: "test")

@@ -6,7 +6,7 @@ import PostgresNIO
 import Testing
 
 /// Creating, migrating and trusting the job store's schema in a real PostgreSQL 15.
-@Suite("The job store's schema", .serialized)
+@Suite("The job store's schema", .serialized, .storeThreads)
 struct StoreSchemaTests {
     let server: PostgresServer
     let logger = Logger(label: "test")
@@ -20,8 +20,9 @@ struct StoreSchemaTests {
         let connection = try await StoreConnection.connect(
             to: address, password: server.password, passwordFile: server.passwordFile, role: "test",
             on: MultiThreadedEventLoopGroup.singleton.any(), logger: logger)
-        defer { Task { try? await connection.close() } }
-        return try await StoreSchema.prepare(on: connection, address: address, logger: logger)
+        let session = StoreSession(connection, address: address, executor: StoreThreads.executor)
+        defer { Task { await session.close() } }
+        return try await StoreSchema.prepare(on: session, address: address, logger: logger)
     }
 
     func refusal(_ database: String, schema: String? = nil) async -> StoreFailure? {

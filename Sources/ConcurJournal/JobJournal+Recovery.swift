@@ -53,9 +53,9 @@ extension JobJournal {
     /// the integers' end that the ids after it cannot overflow.
     static let maxJobID: Int64 = 1 << 62
     /// The most attempts (or preemptions) a row may show.
-    static let maxAttempts: Int64 = 1_000_000
+    static let maxAttempts = JobEncoding.maxAttempts
     /// Unix times a row may hold (0 to the year 5138): a time outside is damage.
-    static let unixTimes: ClosedRange<Double> = 0...1e11
+    static let unixTimes = JobEncoding.unixTimes
 
     /// Re-queues what a stop left in flight, prunes, and reads the jobs to put back. Every
     /// value read is checked: a row out of range stops the start, naming the job and the field.
@@ -217,21 +217,11 @@ extension JobJournal {
         } catch {
             throw SQLiteError(code: SQLITE_CORRUPT, message: "job \(id) has an unreadable history (\(error))", context: "reading")
         }
-        var records: [AttemptRecord] = []
-        for attempt in attempts {
-            for (field, value) in [("finishedAt", Optional(attempt.finishedAt)), ("startedAt", attempt.startedAt)] {
-                if let value, !(value.isFinite && Self.unixTimes.contains(value)) {
-                    throw Self.outOfRange("history \(field)", "\(value)", id: id, allowed: "Unix times \(Self.unixTimes)")
-                }
-            }
-            _ = try Self.checked(Int64(attempt.attempt), "history attempt", id: id, in: 0...Self.maxAttempts)
-            records.append(
-                AttemptRecord(
-                    attempt: attempt.attempt, startedAt: attempt.startedAt.map { clock.monotonic(unixTime: $0) },
-                    finishedAt: clock.monotonic(unixTime: attempt.finishedAt), exitCode: attempt.exitCode,
-                    signal: attempt.signal, error: attempt.error))
+        do throws(JobEncoding.Damage) {
+            return try JobEncoding.history(attempts, clock: clock)
+        } catch {
+            throw Self.outOfRange(error.field, error.value, id: id, allowed: error.allowed ?? "")
         }
-        return records
     }
 
     /// What a job produced, from its row's `out_*` columns (the kinds of ``JobEncoding/Output``).

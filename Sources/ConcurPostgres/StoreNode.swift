@@ -1,0 +1,224 @@
+package import ConcurCore
+package import ConcurProtocol
+import ConcurRuntime
+import Glibc
+package import Logging
+import NIOPosix
+import Synchronization
+
+/// This concurd as a node of a shared queue: its registration and lease (a thread that
+/// heartbeats, rescues the jobs of nodes whose lease lapsed and queues jobs whose start time
+/// came), a lane per pool (``PoolLane``), and the control plane's submits.
+///
+/// Every thread owns its own connection, so none waits behind another; the store's operations
+/// run on one thread of its own (``ThreadTaskExecutor``), never on the global pool. A node
+/// whose heartbeat finds its name taken or its lease given up (another node found it silent)
+/// stops claiming at once and says so; its late writes are fenced anyway.
+///
+/// `@unchecked Sendable`: `lanes`, `stopping` and `incarnation` are guarded by `lock`.
+package final class StoreNode: @unchecked Sendable {
+    /// What a node needs to reach the store.
+    package struct Settings: Sendable {
+        /// Where the store is.
+        package var address: StoreAddress
+        /// The password, if the server asks for one.
+        package var password: String?
+        /// The file the password came from (named in errors).
+        package var passwordFile: String?
+        /// This node's name.
+        package var node: String
+        /// Seconds a lease lasts without a heartbeat.
+        package var leaseSeconds: Double
+        /// This host, and this process (what `nodes` shows; a dead process of this host may be
+        /// taken over at once).
+        package var host: String
+        /// This process.
+        package var pid: Int32
+        /// concurd's version.
+        package var version: String
+
+        /// Settings for node `node` of the store at `address`.
+        package init(
+            address: StoreAddress, password: String?, passwordFile: String?, node: String, leaseSeconds: Double,
+            host: String, pid: Int32, version: String
+        ) {
+            self.address = address
+            self.password = password
+            self.passwordFile = passwordFile
+            self.node = node
+            self.leaseSeconds = leaseSeconds
+            self.host = host
+            self.pid = pid
+            self.version = version
+        }
+    }
+
+    /// The queue's statements, as this node runs them.
+    package let queue: SharedQueue
+    let settings: Settings
+    let executor: ThreadTaskExecutor
+    let call: BlockingStoreCall
+    let clock: MonotonicClock
+    private let logger: Logger
+    private let lostLease = Atomic<Bool>(false)
+
+    private let lock = ConditionLock()
+    private var lanes: [PoolLane] = []
+    private var incarnation: Int64 = 0
+    private var stopping = false
+    private var leaseThreadDone = false
+    private var control: StoreSession?
+
+    /// Connects, prepares the schema and registers the node; the lease thread starts.
+    ///
+    /// - Throws: ``StoreFailure``: what to do about the address, the password, the schema or
+    ///   the node's name.
+    package init(_ settings: Settings, clock: MonotonicClock, logger: Logger) throws(StoreFailure) {
+        self.settings = settings
+        self.clock = clock
+        self.logger = logger
+        queue = SharedQueue(schema: settings.address.schema, node: settings.node, logger: logger)
+        do {
+            executor = try ThreadTaskExecutor(threads: 1, name: "concur-store")
+        } catch {
+            throw StoreFailure(kind: .permanent, message: "cannot start the job store's thread: \(error)")
+        }
+        call = BlockingStoreCall(executor: executor)
+        let session = try connect(role: "control")
+        let (address, queue) = (settings.address, queue)
+        let lease = NodeLease(queue: queue, seconds: settings.leaseSeconds)
+        let (host, pid, version) = (settings.host, settings.pid, settings.version)
+        incarnation = try call.run { () async throws(StoreFailure) in
+            _ = try await StoreSchema.prepare(on: session, address: address, logger: logger)
+            return try await lease.register(
+                host: host, pid: pid, version: version, isDead: { kill($0, 0) != 0 && errno == ESRCH }, on: session)
+        }
+        control = session
+        logger.notice("job store \(address): node \(settings.node), incarnation \(incarnation), lease \(settings.leaseSeconds) s")
+        do {
+            try OSThread.start(name: "concur-lease") { [self] in runLease() }
+        } catch {
+            throw StoreFailure(kind: .permanent, message: "cannot start the job store's lease thread: \(error)")
+        }
+    }
+
+    /// Whether the node no longer holds its lease (it must be restarted).
+    package var hasLostLease: Bool { lostLease.load(ordering: .relaxed) }
+
+    /// The lane of `pool`, the pool's ``JobStore``.
+    package func lane(for pool: PoolName, allowExec: Bool) -> PoolLane {
+        let lane = PoolLane(pool: pool, allowExec: allowExec, node: self, clock: clock, logger: logger)
+        lock.withLock { lanes.append(lane) }
+        return lane
+    }
+
+    /// Queues `jobs` (checked already) into the shared queue; any node serving their pool may
+    /// run them. Blocks the calling thread for one transaction.
+    ///
+    /// - Throws: ``StoreFailure`` while the store cannot be reached.
+    package func enqueue(_ jobs: [SharedQueue.NewJob], maxAttempts: Int) throws(StoreFailure) -> ClosedRange<Int64> {
+        let session = try lock.withLock { () throws(StoreFailure) -> StoreSession in
+            if let control, !control.isClosed { return control }
+            let opened = try connect(role: "control")
+            control = opened
+            return opened
+        }
+        let queue = queue
+        return try call.run { () async throws(StoreFailure) in
+            try await queue.enqueue(jobs, maxAttempts: maxAttempts, on: session)
+        }
+    }
+
+    /// Stops the lease (after the pools drained and their lanes closed): what the node still
+    /// holds is put back and the node is marked stopped.
+    package func close() {
+        lock.withLock {
+            stopping = true
+            lock.broadcast()
+            while !leaseThreadDone { lock.wait() }
+        }
+        let incarnation = lock.withLock { self.incarnation }
+        let (queue, seconds) = (queue, settings.leaseSeconds)
+        do throws(StoreFailure) {
+            let session = try connect(role: "stop")
+            try call.run { () async throws(StoreFailure) in
+                try await NodeLease(queue: queue, seconds: seconds).stop(incarnation: incarnation, on: session)
+                await session.close()
+            }
+        } catch {
+            logger.error("node \(settings.node) could not mark itself stopped in the job store: \(error)")
+        }
+        if let control = lock.withLock({ control }) {
+            _ = try? call.run { () async throws(StoreFailure) -> Bool in
+                await control.close()
+                return true
+            }
+        }
+    }
+
+    /// A new session to the store for `role` (shown in `pg_stat_activity`).
+    func connect(role: String) throws(StoreFailure) -> StoreSession {
+        let (settings, logger, executor) = (settings, logger, executor)
+        return try call.run { () async throws(StoreFailure) in
+            let connection = try await StoreConnection.connect(
+                to: settings.address, password: settings.password, passwordFile: settings.passwordFile, role: role,
+                on: MultiThreadedEventLoopGroup.singleton.any(), logger: logger)
+            return StoreSession(connection, address: settings.address, executor: executor)
+        }
+    }
+
+    // MARK: The lease thread
+
+    private func runLease() {
+        let lease = NodeLease(queue: queue, seconds: settings.leaseSeconds)
+        let beat = UInt64(settings.leaseSeconds / 6 * 1e9)
+        let rescueEvery = UInt64(settings.leaseSeconds / 2 * 1e9)
+        var session: StoreSession?
+        var nextRescue = MonotonicClock.now() + rescueEvery
+        var nextBeat: UInt64 = 0
+        while true {
+            let stop = lock.withLock { () -> Bool in
+                if !stopping { _ = lock.wait(untilMonotonic: MonotonicClock.now() + 1_000_000_000) }
+                return stopping
+            }
+            if stop { break }
+            do throws(StoreFailure) {
+                let current: StoreSession
+                if let session, !session.isClosed {
+                    current = session
+                } else {
+                    current = try connect(role: "lease")
+                    session = current
+                }
+                let now = MonotonicClock.now()
+                let incarnation = lock.withLock { self.incarnation }
+                if now >= nextBeat && !hasLostLease {
+                    nextBeat = now + beat
+                    let held = try call.run { () async throws(StoreFailure) in
+                        try await lease.heartbeat(incarnation: incarnation, on: current)
+                    }
+                    if !held {
+                        lostLease.store(true, ordering: .relaxed)
+                        logger.critical(
+                            "node \(settings.node) lost its lease (another node found it silent for \(settings.leaseSeconds) s, or another start took its name): it claims no more jobs and its results are not recorded; restart concurd"
+                        )
+                    }
+                }
+                let queue = queue
+                _ = try call.run { () async throws(StoreFailure) in try await queue.promoteDue(on: current) }
+                if now >= nextRescue {
+                    nextRescue = now + rescueEvery
+                    _ = try call.run { () async throws(StoreFailure) in try await lease.rescueLapsed(on: current) }
+                }
+            } catch {
+                logger.warning("node \(settings.node): the job store's lease thread: \(error)")
+                if session?.isClosed ?? true { session = nil }
+            }
+        }
+        if let session { _ = try? call.run { () async throws(StoreFailure) in await session.close() } }
+        lock.withLock {
+            leaseThreadDone = true
+            lock.broadcast()
+        }
+    }
+}

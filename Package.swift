@@ -99,8 +99,8 @@ let package = Package(
         .target(
             name: "ConcurDaemon",
             dependencies: [
-                "ConcurCore", "ConcurRuntime", "ConcurJournal", "ConcurProtocol", "ConcurArguments", "Varlink", "VarlinkServer",
-                "Systemd",
+                "ConcurCore", "ConcurRuntime", "ConcurJournal", "ConcurPostgres", "ConcurProtocol", "ConcurArguments", "Varlink",
+                "VarlinkServer", "Systemd",
                 "PathTrust",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "DequeModule", package: "swift-collections"),

@@ -1,4 +1,5 @@
 import ConcurCore
+import ConcurPostgres
 import ConcurProtocol
 package import ConcurRuntime
 package import Logging
@@ -23,6 +24,10 @@ package struct ControlService: VarlinkInterface {
     let reloader: Reloader?
     /// The daemon's shutdown, which `Shutdown()` raises; nil when the service runs without one.
     let shutdown: ShutdownEvent?
+    /// The queue this node shares with others (`--store`): submits go there, not to a pool.
+    let sharedQueue: StoreNode?
+    /// Attempts a job queued in the shared queue gets when the workers running it die.
+    let maxAttempts: Int
     /// Streams exec jobs' output to `Logs` callers.
     let logFeed = LogFeed()
     /// The memory the streams of finished jobs may hold for clients that do not keep up.
@@ -39,8 +44,10 @@ package struct ControlService: VarlinkInterface {
     /// `shutdown`.
     init(
         supervisor: Supervisor, logger: Logger, reloader: Reloader?, shutdown: ShutdownEvent?,
-        onChange: @escaping @Sendable () -> Void
+        sharedQueue: StoreNode? = nil, maxAttempts: Int = 3, onChange: @escaping @Sendable () -> Void
     ) {
+        self.sharedQueue = sharedQueue
+        self.maxAttempts = maxAttempts
         self.reloader = reloader
         self.shutdown = shutdown
         self.supervisor = supervisor
@@ -150,6 +157,10 @@ package struct ControlService: VarlinkInterface {
         _ jobs: [JobSpec], to pool: Pool, peer: VarlinkPeer, responder: VarlinkResponder, naming: (Int, String) -> String,
         header: @escaping @Sendable (Range<JobID>) -> JSONObject
     ) throws(VarlinkError) {
+        if let sharedQueue {
+            try share(jobs, to: pool, in: sharedQueue, responder: responder, naming: naming, header: header)
+            return
+        }
         let stream = responder.more ? makeStream(peer: peer, responder: responder) : nil
         let reply = SubmitReply { ids, watch, failure in
             if let failure {
@@ -177,6 +188,54 @@ package struct ControlService: VarlinkInterface {
         } catch {
             stream?.cancel()
             throw error
+        }
+    }
+
+    /// Queues `jobs` into the shared queue after the checks a pool's own intake makes, and
+    /// replies from the store's thread once the transaction committed. Following the jobs
+    /// (`more`) and dependencies (`after`) are not kept by a shared queue yet, nor are crash
+    /// jobs (another host's daemon would take the crash).
+    private func share(
+        _ jobs: [JobSpec], to pool: Pool, in queue: StoreNode, responder: VarlinkResponder, naming: (Int, String) -> String,
+        header: @escaping @Sendable (Range<JobID>) -> JSONObject
+    ) throws(VarlinkError) {
+        guard !responder.more else {
+            throw SupervisorError.invalidValue(
+                parameter: "more",
+                reason:
+                    "following submitted jobs is not supported by a shared store yet: submit without --wait, then follow them with concurctl jobs ID"
+            )
+        }
+        let (allowExec, intakeOpen) = pool.read { ($0.configuration.allowExec, $0.intakeOpen) }
+        let model = ConcurrencyModel.threads
+        try mapSubmit(naming: naming) { () throws(SubmitError) in
+            guard intakeOpen else { throw .shuttingDown }
+            try JobAdmission.check(jobs, allowExec: allowExec, model: model) { MonotonicClock().unixTime(MonotonicClock.now()) }
+            for (index, job) in jobs.enumerated() {
+                if case .crash = job.kind {
+                    throw .notKept(
+                        index: index, field: "kind",
+                        reason: "crash jobs are not queued in a shared store: the node that took one would go down")
+                }
+                if !job.after.isEmpty {
+                    throw .notKept(
+                        index: index, field: "after",
+                        reason: "dependencies are not kept by a shared store yet; submit after the first ends")
+                }
+            }
+        }
+        let name = pool.name
+        queue.enqueue(jobs.map { SharedQueue.NewJob(pool: name, spec: $0) }, maxAttempts: maxAttempts) { result in
+            switch result {
+            case .success(let ids):
+                responder.reply(header(JobID(ids.lowerBound)..<JobID(ids.upperBound + 1)))
+            case .failure(let failure):
+                responder.fail(
+                    SupervisorError.storeUnavailable(
+                        reason:
+                            "\(failure.message); the jobs were not queued, unless the connection closed while their commit was under way (then concurctl jobs shows them)"
+                    ))
+            }
         }
     }
 

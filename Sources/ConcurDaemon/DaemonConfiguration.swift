@@ -2,6 +2,7 @@ import ConcurCore
 package import ConcurJournal
 package import ConcurProtocol
 package import ConcurRuntime
+import Glibc
 package import Logging
 import TOMLKit
 
@@ -76,6 +77,22 @@ package struct DaemonConfiguration: Sendable, Equatable {
     package var journalSync = JobJournal.Sync.normal
     /// The pools besides `default`, by name (`[pools.NAME]`, `--pool`).
     package var pools: [PoolConfiguration] = []
+    /// A PostgreSQL queue shared with other nodes (`--store URL`); nil: the SQLite journal.
+    package var store: String?
+    /// The file the store's password is read from, before `PGPASSFILE` and `~/.pgpass`.
+    package var storePasswordFile: String?
+    /// This node's name in the shared store; nil: the host name.
+    package var node: String?
+    /// Seconds a node may go without a heartbeat before the others run its jobs.
+    package var leaseTimeout = 30.0
+
+    /// This node's name: `node`, else the host name.
+    package var nodeName: String {
+        if let node { return node }
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
 
     /// The defaults.
     package init() {}
@@ -106,6 +123,8 @@ package struct DaemonConfiguration: Sendable, Equatable {
         package static let watcherTimeout = 1.0...3600.0
         /// `idle_timeout`, seconds.
         package static let idleTimeout = 1.0...86_400.0
+        /// `lease_timeout`, seconds.
+        package static let leaseTimeout = 2.0...3600.0
         /// `max_output`, bytes per stream.
         package static let maxOutput = 4096...(1 << 30)
         /// `max_output_total`, bytes.

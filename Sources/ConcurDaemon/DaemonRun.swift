@@ -1,5 +1,6 @@
 import ConcurCore
 import ConcurJournal
+import ConcurPostgres
 import ConcurProtocol
 import ConcurRuntime
 import Glibc
@@ -211,6 +212,7 @@ final class DaemonRun {
     /// journal of a pool the configuration no longer names is read too: its unfinished jobs
     /// are kept and shown, and run once the pool is configured again.
     private func readJournal() throws(DaemonStartFailure) -> (() -> Void)? {
+        if configuration.store != nil { return try joinStore() }
         if configuration.ephemeral {
             logger.notice("ephemeral: jobs are kept in memory only; a stop cancels queued jobs and a crash loses them")
             return nil
@@ -241,6 +243,36 @@ final class DaemonRun {
         return nil
     }
 
+    /// With `--store`: this node joins the shared queue (connects, prepares the schema,
+    /// registers, starts its lease) instead of reading a journal. Stopped after the pools'
+    /// lanes, so it puts back what they still hold and marks the node stopped.
+    private func joinStore() throws(DaemonStartFailure) -> (() -> Void)? {
+        guard let url = configuration.store else { return nil }
+        let node: StoreNode
+        do {
+            let address = try StoreAddress(parsing: url, defaultUser: Self.userName())
+            var environment: [String: String] = [:]
+            for key in ["PGPASSFILE", "HOME"] { environment[key] = getenv(key).map { String(cString: $0) } }
+            let file = try PasswordFile.load(configured: configuration.storePasswordFile, environment: environment)
+            let settings = StoreNode.Settings(
+                address: address, password: file?.password(for: address), passwordFile: file?.path,
+                node: configuration.nodeName, leaseSeconds: configuration.leaseTimeout,
+                host: DaemonConfiguration().nodeName, pid: getpid(), version: Daemon.version)
+            node = try StoreNode(settings, clock: MonotonicClock(), logger: logger)
+        } catch {
+            throw DaemonStartFailure(message: "the job store: \(error)")
+        }
+        live.storeNode.withLock { $0 = node }
+        return { node.close() }
+    }
+
+    /// The name of the user concurd runs as (the store's default user, as libpq's).
+    private static func userName() -> String {
+        guard let entry = getpwuid(geteuid()) else { return "\(geteuid())" }
+        return String(
+            decoding: UnsafeRawBufferPointer(start: entry.pointee.pw_name, count: strlen(entry.pointee.pw_name)), as: UTF8.self)
+    }
+
     private static func openJournal(
         of name: PoolName, in directory: String, _ configuration: DaemonConfiguration, logger: Logger
     ) throws(JournalOpenError) -> (JobJournal, JobJournal.Recovery) {
@@ -257,7 +289,14 @@ final class DaemonRun {
     private var addPool: @Sendable (PoolName, Supervisor.Configuration, DaemonConfiguration) throws -> Void {
         let (supervisor, live, logger, ephemeral) = (supervisor!, live, logger, configuration.ephemeral)
         let directory = configuration.resolvedStateDirectory(uid: getuid()) { getenv($0).map { String(cString: $0) } }
+        let node = live.storeNode.withLock { $0 }
         return { name, pool, current in
+            if let node {
+                let lane = node.lane(for: name, allowExec: pool.limits.allowExec)
+                let added = try supervisor.addPool(name, configuration: pool, store: lane)
+                try lane.follow(added)
+                return
+            }
             if ephemeral || live.journals.withLock({ $0[name] }) != nil {
                 try supervisor.addPool(name, configuration: pool, store: MemoryJobStore())
                 return
@@ -294,9 +333,24 @@ final class DaemonRun {
         let logger = logger
         let journals = live.journals.withLock { $0 }
         let configured = configuration.supervisorPools
-        var setups = configured.map { pool in
-            Supervisor.PoolSetup(
-                name: pool.name, configuration: pool.configuration, store: journals[pool.name] ?? MemoryJobStore())
+        let node = live.storeNode.withLock { $0 }
+        var lanes: [PoolName: PoolLane] = [:]
+        if let node {
+            for pool in configured {
+                lanes[pool.name] = node.lane(for: pool.name, allowExec: pool.configuration.limits.allowExec)
+            }
+        }
+        /// A pool's own store: its lane of the shared queue, else its journal.
+        func ownStore(_ name: PoolName) -> (any JobStore)? {
+            if let lane = lanes[name] { return lane }
+            if let journal = journals[name] { return journal }
+            return nil
+        }
+        var setups: [Supervisor.PoolSetup] = []
+        for pool in configured {
+            setups.append(
+                Supervisor.PoolSetup(
+                    name: pool.name, configuration: pool.configuration, store: ownStore(pool.name) ?? MemoryJobStore()))
         }
         // A journal of a pool no longer configured: its jobs are kept and shown, none runs.
         for (name, journal) in journals where !configured.contains(where: { $0.name == name }) {
@@ -311,15 +365,19 @@ final class DaemonRun {
         self.supervisor = supervisor
         live.supervisor.withLock { $0 = supervisor }
         for pool in supervisor.pools {
-            guard let journal = journals[pool.name] else { continue }
+            guard let store = ownStore(pool.name) else { continue }
             do {
-                try journal.follow(pool)
+                try store.follow(pool)
             } catch {
-                throw DaemonStartFailure(message: "cannot start the job journal's writer of pool \(pool.name): \(error)")
+                throw DaemonStartFailure(message: "cannot start the job store's writer of pool \(pool.name): \(error)")
             }
         }
         let live = live
-        return { for journal in live.journals.withLock({ $0.values }) { journal.close() } }
+        let laneList = Array(lanes.values)
+        return {
+            for lane in laneList { lane.close() }
+            for journal in live.journals.withLock({ $0.values }) { journal.close() }
+        }
     }
 
     private func startEventLoop() throws(DaemonStartFailure) -> (() -> Void)? {
@@ -377,7 +435,8 @@ final class DaemonRun {
             }
         }
         control = ControlService(
-            supervisor: supervisor, logger: logger, reloader: reloader, shutdown: shutdown, onChange: refreshStatus)
+            supervisor: supervisor, logger: logger, reloader: reloader, shutdown: shutdown,
+            sharedQueue: live.storeNode.withLock { $0 }, maxAttempts: configuration.maxAttempts, onChange: refreshStatus)
         service = VarlinkService(
             vendor: "concur", product: "concurd", version: Daemon.version, url: "https://github.com/concur/concur",
             interfaces: [control])
@@ -497,4 +556,6 @@ final class LiveParts: Sendable {
     let statusLine = Mutex("")
     /// Each pool's job journal (none when ephemeral); a reload that adds a pool adds its own.
     let journals = Mutex<[PoolName: JobJournal]>([:])
+    /// This node of a shared store (`--store`), if it is one.
+    let storeNode = Mutex<StoreNode?>(nil)
 }

@@ -1,4 +1,5 @@
 import ConcurJournal
+import ConcurPostgres
 import ConcurProtocol
 import ConcurRuntime
 import Logging
@@ -10,7 +11,7 @@ enum DaemonSettings {
     typealias Limits = DaemonConfiguration.Limits
 
     /// Every setting, in the README's order.
-    static var all: [DaemonSetting] { pool + journal + jobsAndWorkers + control }
+    static var all: [DaemonSetting] { pool + journal + store + jobsAndWorkers + control }
 
     /// The socket and the pool's size and limits.
     private static var pool: [DaemonSetting] {
@@ -94,6 +95,58 @@ enum DaemonSettings {
                 meaning:
                     "`normal`: the journal survives a crash or `kill -9` of concurd; `full`: a power loss too (an fsync per commit)"
             ),
+        ]
+    }
+
+    /// The queue shared with other nodes in PostgreSQL, and this node's place in it.
+    private static var store: [DaemonSetting] {
+        [
+            .text(
+                "store", "--store", \.store, placeholder: "URL", reload: .restart,
+                meaning:
+                    "a PostgreSQL queue shared with other concurd nodes: `postgres://USER@HOST/DB`, a local server's socket as `?host=/run/postgresql` (the password never here: see `--store-password-file`)",
+                defaultText: "none: the SQLite journal",
+                check: { configuration, fail throws(ConfigurationError) in
+                    guard let store = configuration.store else { return }
+                    do throws(StoreAddressError) {
+                        _ = try StoreAddress(parsing: store, defaultUser: "concur")
+                    } catch {
+                        throw fail("cannot be used (\(error.url)): \(error.problem)")
+                    }
+                    guard !configuration.ephemeral else {
+                        throw ConfigurationError(
+                            "--ephemeral and --store (config keys 'ephemeral' and 'store') contradict each other: a node of a shared store keeps its jobs there; drop one"
+                        )
+                    }
+                }),
+            .text(
+                "store_password_file", "--store-password-file", \.storePasswordFile, placeholder: "FILE", reload: .restart,
+                meaning:
+                    "the store's password, as a libpq password file (`HOST:PORT:DB:USER:PASSWORD` lines, mode 0600); without it `PGPASSFILE`, then `~/.pgpass`",
+                defaultText: "none",
+                check: { configuration, fail throws(ConfigurationError) in
+                    guard let file = configuration.storePasswordFile else { return }
+                    guard file.hasPrefix("/") else { throw fail("must be an absolute path, not '\(file)'") }
+                }),
+            .text(
+                "node", "--node", \.node, placeholder: "NAME", reload: .restart,
+                meaning: "this node's name in the shared store (1 to 63 of a-z, A-Z, 0-9, `.`, `_`, `-`)",
+                defaultText: "the host name",
+                check: { configuration, fail throws(ConfigurationError) in
+                    guard let node = configuration.node else { return }
+                    let allowed = node.utf8.allSatisfy { byte in
+                        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                            || byte == 0x2E || byte == 0x5F || byte == 0x2D
+                    }
+                    guard (1...63).contains(node.utf8.count) && allowed else {
+                        throw fail("must be 1 to 63 of a-z, A-Z, 0-9, '.', '_' and '-', not '\(node.prefix(80))'")
+                    }
+                }),
+            .seconds(
+                "lease_timeout", "--lease-timeout", \.leaseTimeout, range: Limits.leaseTimeout,
+                rangeText: "between 2 and 3600 seconds", reload: .restart,
+                meaning:
+                    "seconds a node of a shared store may go without a heartbeat before another runs its jobs again (2 to 3600)"),
         ]
     }
 

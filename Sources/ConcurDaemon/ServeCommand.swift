@@ -121,6 +121,30 @@ extension ConcurdCommand {
         var journalSync: String?
 
         @Option(
+            name: .customLong("store"),
+            help: ArgumentHelp(
+                "A PostgreSQL queue shared with other nodes, postgres://USER@HOST/DB (?host=/socket/dir for a local server).",
+                valueName: "URL"))
+        var store: String?
+
+        @Option(
+            name: .customLong("store-password-file"),
+            help: ArgumentHelp(
+                "The store's password, as a libpq password file (mode 0600); else PGPASSFILE, then ~/.pgpass.",
+                valueName: "FILE"))
+        var storePasswordFile: String?
+
+        @Option(
+            name: .customLong("node"),
+            help: ArgumentHelp("This node's name in the shared store (default: the host name).", valueName: "NAME"))
+        var node: String?
+
+        @Option(
+            name: .customLong("lease-timeout"),
+            help: "Seconds a node may go without a heartbeat before another runs its jobs again (2 to 3600, default 30).")
+        var leaseTimeout: Double?
+
+        @Option(
             name: .customLong("pool"),
             help: ArgumentHelp(
                 "A pool besides default, as NAME=MODEL:WORKERS (io=tasks:64); repeat for each. Over the config file's [pools.NAME].",
@@ -146,6 +170,10 @@ extension ConcurdCommand {
             given["state_directory"] = stateDirectory.map(SettingValue.text)
             given["ephemeral"] = ephemeral ? .toggle(true) : nil
             given["journal_sync"] = journalSync.map(SettingValue.text)
+            given["store"] = store.map(SettingValue.text)
+            given["store_password_file"] = storePasswordFile.map(SettingValue.text)
+            given["node"] = node.map(SettingValue.text)
+            given["lease_timeout"] = leaseTimeout.map(SettingValue.seconds)
             given["max_attempts"] = maxAttempts.map(SettingValue.integer)
             given["job_timeout"] = jobTimeout.map(SettingValue.seconds)
             given["allow_exec"] = allowExec ? .toggle(true) : nil

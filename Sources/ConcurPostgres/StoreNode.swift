@@ -68,6 +68,12 @@ package final class StoreNode: @unchecked Sendable {
     private var stopping = false
     private var leaseThreadDone = false
     private var control: StoreSession?
+    private typealias Submit = (
+        jobs: [SharedQueue.NewJob], maxAttempts: Int,
+        completion: @Sendable (Result<ClosedRange<Int64>, StoreFailure>) -> Void
+    )
+    private var submits: [Submit] = []
+    private var submitThreadStarted = false
 
     /// Connects, prepares the schema and registers the node; the lease thread starts.
     ///
@@ -129,9 +135,49 @@ package final class StoreNode: @unchecked Sendable {
         }
     }
 
+    /// Queues `jobs` from the node's submit thread, so the caller (an event loop) never waits
+    /// for the store; `completion` runs there with their ids, or why they could not be queued.
+    package func enqueue(
+        _ jobs: [SharedQueue.NewJob], maxAttempts: Int,
+        completion: @escaping @Sendable (Result<ClosedRange<Int64>, StoreFailure>) -> Void
+    ) {
+        let start = lock.withLock { () -> Bool in
+            submits.append((jobs, maxAttempts, completion))
+            lock.broadcast()
+            defer { submitThreadStarted = true }
+            return !submitThreadStarted
+        }
+        guard start else { return }
+        do {
+            try OSThread.start(name: "concur-submit") { [self] in runSubmits() }
+        } catch {
+            let failure = StoreFailure(kind: .permanent, message: "cannot start the job store's submit thread: \(error)")
+            for pending in lock.withLock({ submits }) { pending.completion(.failure(failure)) }
+        }
+    }
+
+    private func runSubmits() {
+        while true {
+            let next = lock.withLock { () -> [Submit] in
+                while submits.isEmpty { lock.wait() }
+                defer { submits = [] }
+                return submits
+            }
+            for submit in next {
+                do throws(StoreFailure) {
+                    submit.completion(.success(try enqueue(submit.jobs, maxAttempts: submit.maxAttempts)))
+                } catch {
+                    if let control = lock.withLock({ control }), control.isClosed { lock.withLock { self.control = nil } }
+                    submit.completion(.failure(error))
+                }
+            }
+        }
+    }
+
     /// Stops the lease (after the pools drained and their lanes closed): what the node still
     /// holds is put back and the node is marked stopped.
     package func close() {
+        for lane in lock.withLock({ lanes }) { lane.close() }
         lock.withLock {
             stopping = true
             lock.broadcast()

@@ -92,6 +92,10 @@ struct ConfigurationTests {
             ("ephemeral = \"yes\"", "ephemeral must be true or false"),
             ("retain_age = \"1w\"", "retain_age must be a number of seconds"),
             ("journal_sync = \"always\"", "journal_sync must be one of \"normal\", \"full\""),
+            ("store = 5", "store must be a string"),
+            ("store_password_file = [\"/etc/pgpass\"]", "store_password_file must be a string"),
+            ("node = true", "node must be a string"),
+            ("lease_timeout = \"30s\"", "lease_timeout must be a number of seconds"),
         ])
     func wrongFileValues(line: String, message: String) {
         #expect {
@@ -134,6 +138,22 @@ struct ConfigurationTests {
             (["--state-directory", "/" + String(repeating: "d", count: 4001)], "longer than 4000 bytes"),
             (["--state-directory", "/srv/c", "--ephemeral"], "contradict each other"),
             (["--journal-sync", "sometimes"], "--journal-sync must be one of normal, full, not 'sometimes'"),
+            (["--store", "mysql://concur@db/jobs"], "--store (config key 'store') cannot be used (mysql://concur@db/jobs)"),
+            (["--store", "postgres://concur@db/jobs?sslmode=maybe"], "sslmode maybe is not known"),
+            (
+                ["--store", "postgres://concur:secret@db/jobs"],
+                "cannot be used (postgres://concur:***@db/jobs): it holds a password"
+            ),
+            (["--store", "postgres://concur@db/jobs", "--ephemeral"], "contradict each other"),
+            (
+                ["--store-password-file", "pgpass"],
+                "--store-password-file (config key 'store_password_file') must be an absolute path"
+            ),
+            (["--node", ""], "--node (config key 'node') must be 1 to 63 of"),
+            (["--node", "two words"], "--node (config key 'node') must be 1 to 63 of"),
+            (["--node", String(repeating: "n", count: 64)], "--node"),
+            (["--lease-timeout", "1"], "--lease-timeout (config key 'lease_timeout') must be between 2 and 3600 seconds"),
+            (["--lease-timeout", "4000"], "--lease-timeout"),
         ])
     func outOfRange(arguments: [String], message: String) {
         #expect {

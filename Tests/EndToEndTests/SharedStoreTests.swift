@@ -1,0 +1,123 @@
+import ConcurTestSupport
+import Foundation
+import Testing
+
+/// Several real concurd nodes on one real PostgreSQL 15 (`--store`), driven by the real
+/// concurctl; what ran is counted from the execution log the workers of every node append to.
+@Suite("Nodes sharing a queue in PostgreSQL", .serialized)
+struct SharedStoreTests {
+    let server: PostgresServer
+    let folder: TemporaryFolder
+
+    init() throws {
+        server = try PostgresServer.shared()
+        folder = try TemporaryFolder(prefix: "concur-cluster")
+    }
+
+    var executionLog: String { folder.path + "/execution.log" }
+
+    /// A fresh database for one test, and its URL.
+    func database(_ name: String) throws -> (name: String, url: String) {
+        let database = "\(name)_\(UInt32.random(in: 0...UInt32.max))"
+        try server.createDatabase(database)
+        return (database, server.url(database: database))
+    }
+
+    func node(_ name: String, store: (name: String, url: String), lease: Double = 30, workers: Int = 2) throws -> TestDaemon {
+        try TestDaemon([
+            "--store", store.url, "--store-password-file", server.passwordFile, "--node", name, "--lease-timeout", "\(lease)",
+            "--workers", "\(workers)", "--max-queue", "100000", "--execution-log", executionLog,
+        ])
+    }
+
+    func count(_ condition: String, in store: (name: String, url: String)) throws -> Int {
+        Int(try server.psql("SELECT count(*) FROM concur.jobs WHERE \(condition)", database: store.name)) ?? -1
+    }
+
+    /// Each job's runs: how many times it started, and which processes started it.
+    func starts() throws -> [Int: [String]] {
+        let text = (try? String(contentsOfFile: executionLog, encoding: .utf8)) ?? ""
+        var starts: [Int: [String]] = [:]
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count >= 4, fields[0] == "start", let id = Int(fields[1]) else { continue }
+            starts[id, default: []].append(String(fields[3]))
+        }
+        return starts
+    }
+
+    @Test("10,000 jobs submitted across 3 nodes: each runs exactly once, on some node")
+    func exactlyOnce() throws {
+        let store = try database("once")
+        let nodes = try (1...3).map { try node("n\($0)", store: store) }
+        for (index, node) in nodes.enumerated() {
+            let submitted = try node.ctl(["submit", "--jobs", index == 0 ? "3334" : "3333", "--kind", "cpu", "--scale", "0"])
+            #expect(submitted.status == 0, "\(submitted)")
+        }
+        #expect(
+            eventually(240) { (try? count("state = 3", in: store)) == 10_000 },
+            "done: \((try? count("state = 3", in: store)) ?? -1)")
+        let runs = try starts()
+        #expect(runs.count == 10_000)
+        #expect(
+            runs.values.allSatisfy { $0.count == 1 }, "ran twice: \(runs.filter { $0.value.count > 1 }.keys.sorted().prefix(10))")
+        #expect(try count("attempts <> 1 OR node IS NULL", in: store) == 0)
+        let doneByNode = try nodes.map { try $0.status().totals.done }
+        #expect(doneByNode.reduce(0, +) == 10_000, "\(doneByNode)")
+        for node in nodes { node.signal(SIGTERM) }
+        for node in nodes { #expect(node.waitForExit() == 0, "\(node.log())") }
+    }
+
+    @Test("kill -9 of a node under load: every job is done, repeats stay within what it held, its jobs rescued in time")
+    func killedNode() throws {
+        let store = try database("killed")
+        let victim = try node("victim", store: store, lease: 3)
+        let survivor = try node("survivor", store: store, lease: 3)
+        let submitted = try victim.ctl(["submit", "--jobs", "300", "--kind", "sleep", "--scale", "0.5"])
+        #expect(submitted.status == 0, "\(submitted)")
+        #expect(eventually(30) { (try? count("state = 2 AND node = 'victim'", in: store)) ?? 0 > 0 })
+        usleep(500_000)
+        victim.signal(SIGKILL)
+        _ = victim.waitForExit()
+        let killed = Date()
+        let held = try count("state IN (1, 2) AND node = 'victim'", in: store)
+        #expect(
+            eventually(60) { (try? count("state = 3", in: store)) == 300 }, "done: \((try? count("state = 3", in: store)) ?? -1)")
+        #expect(try count("state IN (1, 2) AND node = 'victim'", in: store) == 0)
+        #expect(try count("node = 'survivor' AND state = 3", in: store) > 0)
+        let runs = try starts()
+        let repeated = runs.filter { $0.value.count > 1 }
+        #expect(runs.count == 300)
+        #expect(repeated.count <= held, "\(repeated.count) repeated, the victim held \(held)")
+        // Rescued within the lease (3 s) and the next look (every 1.5 s), plus a margin.
+        let rescuedAt = Date().timeIntervalSince(killed)
+        #expect(rescuedAt < 3 + 1.5 + 20, "\(rescuedAt)")
+        survivor.signal(SIGTERM)
+        #expect(survivor.waitForExit() == 0)
+    }
+
+    @Test("a wrong URL, a wrong password and an unreachable server stop the start with what to do")
+    func wrongStore() throws {
+        let url = try database("wrong").url
+        // Settings refused before anything starts (status 2), then stores that cannot be used (1).
+        let cases: [([String], String, Int32)] = [
+            (["--store", "mysql://concur@localhost/db"], "--store", 2),
+            (["--store", url, "--ephemeral"], "contradict each other", 2),
+            (["--store", url, "--node", "bad name!"], "--node", 2),
+            (["--store", url, "--lease-timeout", "1"], "--lease-timeout", 2),
+            (["--store", url, "--store-password-file", "relative"], "must be an absolute path", 2),
+            (["--store", url, "--store-password-file", folder.path + "/missing"], "missing", 1),
+            (["--store", "postgres://concur@127.0.0.1:1/x?sslmode=disable"], "no PostgreSQL at 127.0.0.1:1", 1),
+        ]
+        for (arguments, message, status) in cases {
+            let daemon = try TestDaemon(arguments, waitForSocket: false)
+            #expect(daemon.waitForExit(timeout: 20) == status, "\(arguments): \(daemon.log())")
+            #expect(daemon.log().contains(message), "\(arguments): \(daemon.log())")
+        }
+        try folder.write(folder.path + "/wrong-pgpass", "\(server.socketDirectory):*:*:concur:not-the-password\n", mode: 0o600)
+        let refused = try TestDaemon(
+            ["--store", url, "--store-password-file", folder.path + "/wrong-pgpass"], waitForSocket: false)
+        #expect(refused.waitForExit(timeout: 20) == 1)
+        #expect(refused.log().contains("password") && refused.log().contains("wrong-pgpass"), "\(refused.log())")
+    }
+}

@@ -43,6 +43,8 @@ package final class PoolLane: JobStore, @unchecked Sendable {
     private var claims: [JobID: Int64] = [:]
     private var unwritten: [JournalChange] = []
     private var unwrittenThrough: UInt64 = 0
+    /// A connection was lost: claims it committed may never have been seen.
+    private var claimsInDoubt = false
 
     /// A lane for `pool` of `node` (`allowExec`: whether it claims `exec` jobs).
     init(pool: PoolName, allowExec: Bool, node: StoreNode, clock: MonotonicClock, logger: Logger) {
@@ -133,14 +135,23 @@ package final class PoolLane: JobStore, @unchecked Sendable {
                 try write(on: session)
                 if stop { break }
                 if !node.hasLostLease { try claim(on: session) }
-                if lock.withLock({ failed }) != nil { report(nil) }
+                if lock.withLock({ failed }) != nil {
+                    logger.notice("pool \(pool): the job store is back; \(claims.count) jobs held, writes resumed")
+                    report(nil)
+                }
                 backoff = 0.1
             } catch {
                 if stop && backoff >= 1 {
                     logger.error("pool \(pool): \(unwritten.count) changes not written to the job store at the stop: \(error)")
                     break
                 }
-                if session?.isClosed ?? true { session = nil }
+                if let lost = session, lost.isClosed {
+                    claimsInDoubt = true
+                    session = nil
+                }
+                if lock.withLock({ failed }) == nil {
+                    logger.warning("pool \(pool): the job store cannot be reached (\(error)); retrying with backoff up to 5 s")
+                }
                 report(JournalFailure(reason: "the job store cannot be reached (\(error)); retrying"))
                 usleep(useconds_t(backoff * 1e6))
                 backoff = min(backoff * 2, 5)
@@ -159,8 +170,15 @@ package final class PoolLane: JobStore, @unchecked Sendable {
 
     private func currentSession() throws(StoreFailure) -> StoreSession {
         if let session, !session.isClosed { return session }
+        let lost = session != nil
+        if lost {
+            // Closed while idle (a server restart): claims in flight are in doubt too.
+            claimsInDoubt = true
+            session = nil
+        }
         let opened = try node.connect(role: "pool \(pool)")
         session = opened
+        if lost { logger.notice("pool \(pool): the connection to the job store was lost; reconnected") }
         return opened
     }
 
@@ -191,6 +209,14 @@ package final class PoolLane: JobStore, @unchecked Sendable {
     /// least 4, at most 4,096).
     private func claim(on session: StoreSession) throws(StoreFailure) {
         guard let source = lock.withLock({ self.source }) else { return }
+        if claimsInDoubt {
+            let (queue, pool, known) = (queue, pool, claims.keys.map { Int64($0) })
+            let released = try node.call.run { () async throws(StoreFailure) in
+                try await queue.releaseUnknown(pool: pool, known: known, on: session)
+            }
+            if released > 0 { logger.notice("pool \(pool): \(released) jobs claimed as the connection was lost put back") }
+            claimsInDoubt = false
+        }
         let (buffered, target, open) = source.read { ($0.bufferedCount, $0.target, $0.intakeOpen && !$0.paused) }
         let depth = min(max(2 * target, 4), 4096)
         guard open && target > 0 && buffered <= depth / 2 else { return }

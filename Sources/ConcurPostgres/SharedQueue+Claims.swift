@@ -62,6 +62,18 @@ extension SharedQueue {
         return claimed.sorted { ($0.record.spec.priority, $1.record.id) > ($1.record.spec.priority, $0.record.id) }
     }
 
+    /// Puts back the claimed, unstarted jobs of `pool` this node holds without knowing of them:
+    /// claims that committed while their reply was lost with the connection. `known` are the
+    /// jobs the node does hold. Returns how many went back.
+    package func releaseUnknown(pool: PoolName, known: [Int64], on session: StoreSession) async throws(StoreFailure) -> Int {
+        try await execute(
+            """
+            UPDATE \(schema).jobs SET state = 0, node = NULL
+            WHERE node = $1 AND pool = $2 AND state = 1 AND NOT (id = ANY($3)) RETURNING id
+            """, .of(node, pool.rawValue, known), on: session
+        ).count
+    }
+
     /// The record of a claimed row, every value checked.
     static func record(
         id: Int64, specText: String, attempts: Int32, preemptions: Int32, submitted: Double, history: String?,

@@ -260,4 +260,19 @@ struct SharedQueueTests {
         #expect(try await a.queue.write(batch, on: a.session).written == [1])
         #expect(try sql("SELECT jsonb_array_length(history) || ',' || state FROM concur.jobs WHERE id = 1", "retries") == "1,1")
     }
+
+    @Test("claims whose reply was lost are put back; those the node knows stay, started ones too")
+    func unknownClaims() async throws {
+        let a = try await database("lost_claims")
+        _ = try await a.queue.enqueue([Self.job(), Self.job(), Self.job(), Self.job()], maxAttempts: 3, on: a.session)
+        let claimed = try await claim(a)
+        #expect(claimed.count == 4)
+        try sql("UPDATE concur.jobs SET state = 2 WHERE id = 4", "lost_claims")
+        // The node knows jobs 1 and 2 only: 3 was claimed by a reply it never read.
+        let released = try await a.queue.releaseUnknown(pool: .default, known: [1, 2], on: a.session)
+        #expect(released == 1)
+        #expect(
+            try sql("SELECT string_agg(id || ':' || state, ' ' ORDER BY id) FROM concur.jobs", "lost_claims") == "1:1 2:1 3:0 4:2"
+        )
+    }
 }

@@ -96,6 +96,31 @@ struct SharedStoreTests {
         #expect(survivor.waitForExit() == 0)
     }
 
+    @Test("PostgreSQL restarted under load: the nodes reconnect, every job is done, none twice")
+    func serverRestart() throws {
+        let store = try database("restart")
+        let nodes = try ["r1", "r2"].map { try node($0, store: store) }
+        for node in nodes {
+            let submitted = try node.ctl(["submit", "--jobs", "1500", "--kind", "sleep", "--scale", "0.05"])
+            #expect(submitted.status == 0, "\(submitted)")
+        }
+        #expect(eventually(60) { (try? count("state = 3", in: store)) ?? 0 > 300 })
+        try server.restart()
+        // While it was away a submit may have been refused; now the nodes are back.
+        #expect(
+            eventually(120) { (try? count("state = 3", in: store)) == 3000 },
+            "done: \((try? count("state = 3", in: store)) ?? -1)")
+        let runs = try starts()
+        #expect(runs.count == 3000)
+        let twice = runs.filter { $0.value.count > 1 }
+        #expect(twice.isEmpty, "ran twice: \(twice.keys.sorted().prefix(10))")
+        #expect(
+            nodes.allSatisfy { $0.log().contains("reconnected") || $0.log().contains("the job store cannot be reached") },
+            "\(nodes.map { $0.log().suffix(2000) })")
+        for node in nodes { node.signal(SIGTERM) }
+        for node in nodes { #expect(node.waitForExit() == 0, "\(node.log())") }
+    }
+
     @Test("a wrong URL, a wrong password and an unreachable server stop the start with what to do")
     func wrongStore() throws {
         let url = try database("wrong").url

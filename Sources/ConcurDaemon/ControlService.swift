@@ -210,7 +210,6 @@ package struct ControlService: VarlinkInterface {
         let model = ConcurrencyModel.threads
         try mapSubmit(naming: naming) { () throws(SubmitError) in
             guard intakeOpen else { throw .shuttingDown }
-            try JobAdmission.check(jobs, allowExec: allowExec, model: model) { MonotonicClock().unixTime(MonotonicClock.now()) }
             for (index, job) in jobs.enumerated() {
                 if case .crash = job.kind {
                     throw .notKept(
@@ -223,6 +222,7 @@ package struct ControlService: VarlinkInterface {
                         reason: "dependencies are not kept by a shared store yet; submit after the first ends")
                 }
             }
+            try JobAdmission.check(jobs, allowExec: allowExec, model: model) { MonotonicClock().unixTime(MonotonicClock.now()) }
         }
         let name = pool.name
         queue.enqueue(jobs.map { SharedQueue.NewJob(pool: name, spec: $0) }, maxAttempts: maxAttempts) { result in

@@ -121,6 +121,23 @@ struct SharedStoreTests {
         for node in nodes { #expect(node.waitForExit() == 0, "\(node.log())") }
     }
 
+    @Test("what a shared queue does not keep yet is refused with what to do, and nothing is queued")
+    func notKeptYet() throws {
+        let store = try database("not_kept")
+        let node = try node("k1", store: store)
+        let waited = try node.ctl(["submit", "--wait", "sleep:1"])
+        #expect(waited.status != 0 && waited.stderr.contains("submit without --wait"), "\(waited)")
+        let crash = try node.ctl(["submit", "crash"])
+        #expect(crash.status != 0 && crash.stderr.contains("crash jobs are not queued in a shared store"), "\(crash)")
+        let after = try node.ctl(["submit", "--after", "1", "sleep:1"])
+        #expect(after.status != 0 && after.stderr.contains("dependencies are not kept by a shared store"), "\(after)")
+        let exec = try node.ctl(["submit", "--exec", "--", "true"])
+        #expect(exec.status != 0 && exec.stderr.contains("--allow-exec"), "\(exec)")
+        #expect(try count("true", in: store) == 0)
+        node.signal(SIGTERM)
+        #expect(node.waitForExit() == 0)
+    }
+
     @Test("a wrong URL, a wrong password and an unreachable server stop the start with what to do")
     func wrongStore() throws {
         let url = try database("wrong").url

@@ -14,6 +14,7 @@ let package = Package(
     name: "concur",
     products: [
         .executable(name: "concurd", targets: ["concurd"]),
+        .executable(name: "concurd-postgres", targets: ["concurd-postgres"]),
         .executable(name: "concurctl", targets: ["concurctl"]),
     ],
     dependencies: [
@@ -83,12 +84,17 @@ let package = Package(
             name: "ConcurJournal",
             dependencies: ["ConcurCore", "ConcurRuntime", "ConcurProtocol", "Varlink", "CSQLite", "PathTrust"],
             swiftSettings: strict),
-        // The PostgreSQL job store several nodes share: its address, its password file, its
-        // connections and its schema. Only the daemon links it, so concurctl stays small.
+        // Where the shared store is, its password and what a node is called there: parsing
+        // and a file, no client, so concurd checks a `store` setting without PostgreSQL's.
+        .target(name: "StoreAccess", dependencies: ["PathTrust"], swiftSettings: strict),
+        // The PostgreSQL job store several nodes share: its connections, its schema, the queue
+        // and the nodes' leases. postgres-nio brings Foundation (and ICU) with it, 8 MiB of
+        // resident code and 100 MB of binary: only `concurd-postgres` links it, so neither
+        // concurctl nor a single-host concurd pays for it.
         .target(
             name: "ConcurPostgres",
             dependencies: [
-                "ConcurProtocol", "ConcurCore", "ConcurRuntime", "PathTrust", "Varlink",
+                "ConcurProtocol", "ConcurCore", "ConcurRuntime", "PathTrust", "StoreAccess", "Varlink",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -99,8 +105,8 @@ let package = Package(
         .target(
             name: "ConcurDaemon",
             dependencies: [
-                "ConcurCore", "ConcurRuntime", "ConcurJournal", "ConcurPostgres", "ConcurProtocol", "ConcurArguments", "Varlink",
-                "VarlinkServer", "Systemd",
+                "ConcurCore", "ConcurRuntime", "ConcurJournal", "ConcurProtocol", "ConcurArguments", "Varlink",
+                "VarlinkServer", "Systemd", "StoreAccess",
                 "PathTrust",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -119,7 +125,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The daemon as a node of a shared PostgreSQL queue: ConcurDaemon with the store joined.
+        .target(
+            name: "ConcurdPostgres",
+            dependencies: [
+                "ConcurDaemon", "ConcurPostgres", "ConcurCore", "ConcurProtocol", "StoreAccess",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .executableTarget(name: "concurd", dependencies: ["ConcurDaemon"], swiftSettings: strict),
+        .executableTarget(name: "concurd-postgres", dependencies: ["ConcurdPostgres"], swiftSettings: strict),
         .executableTarget(name: "concurctl", dependencies: ["ConcurClient"], swiftSettings: strict),
         .executableTarget(
             name: "concur-bench", dependencies: ["Varlink", "ConcurCore", "ConcurRuntime", "ConcurProtocol"],
@@ -151,7 +166,7 @@ let package = Package(
         .testTarget(
             name: "ConcurPostgresTests",
             dependencies: [
-                "ConcurPostgres", "ConcurRuntime", "ConcurTestSupport",
+                "ConcurPostgres", "ConcurRuntime", "ConcurTestSupport", "StoreAccess",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,5 +1,4 @@
 import ConcurCore
-import ConcurPostgres
 import ConcurProtocol
 package import ConcurRuntime
 package import Logging
@@ -25,7 +24,7 @@ package struct ControlService: VarlinkInterface {
     /// The daemon's shutdown, which `Shutdown()` raises; nil when the service runs without one.
     let shutdown: ShutdownEvent?
     /// The queue this node shares with others (`--store`): submits go there, not to a pool.
-    let sharedQueue: StoreNode?
+    let sharedQueue: (any SharedQueueNode)?
     /// Attempts a job queued in the shared queue gets when the workers running it die.
     let maxAttempts: Int
     /// Streams exec jobs' output to `Logs` callers.
@@ -44,7 +43,7 @@ package struct ControlService: VarlinkInterface {
     /// `shutdown`.
     init(
         supervisor: Supervisor, logger: Logger, reloader: Reloader?, shutdown: ShutdownEvent?,
-        sharedQueue: StoreNode? = nil, maxAttempts: Int = 3, onChange: @escaping @Sendable () -> Void
+        sharedQueue: (any SharedQueueNode)? = nil, maxAttempts: Int = 3, onChange: @escaping @Sendable () -> Void
     ) {
         self.sharedQueue = sharedQueue
         self.maxAttempts = maxAttempts
@@ -196,7 +195,8 @@ package struct ControlService: VarlinkInterface {
     /// (`more`) and dependencies (`after`) are not kept by a shared queue yet, nor are crash
     /// jobs (another host's daemon would take the crash).
     private func share(
-        _ jobs: [JobSpec], to pool: Pool, in queue: StoreNode, responder: VarlinkResponder, naming: (Int, String) -> String,
+        _ jobs: [JobSpec], to pool: Pool, in queue: any SharedQueueNode, responder: VarlinkResponder,
+        naming: (Int, String) -> String,
         header: @escaping @Sendable (Range<JobID>) -> JSONObject
     ) throws(VarlinkError) {
         guard !responder.more else {
@@ -225,7 +225,7 @@ package struct ControlService: VarlinkInterface {
             try JobAdmission.check(jobs, allowExec: allowExec, model: model) { MonotonicClock().unixTime(MonotonicClock.now()) }
         }
         let name = pool.name
-        queue.enqueue(jobs.map { SharedQueue.NewJob(pool: name, spec: $0) }, maxAttempts: maxAttempts) { result in
+        queue.enqueue(jobs, into: name, maxAttempts: maxAttempts) { result in
             switch result {
             case .success(let ids):
                 responder.reply(header(JobID(ids.lowerBound)..<JobID(ids.upperBound + 1)))

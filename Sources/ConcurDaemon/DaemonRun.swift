@@ -1,11 +1,11 @@
 import ConcurCore
 import ConcurJournal
-import ConcurPostgres
 import ConcurProtocol
 import ConcurRuntime
 import Glibc
 import Logging
 import NIOPosix
+import StoreAccess
 import Synchronization
 import Systemd
 import Varlink
@@ -248,17 +248,21 @@ final class DaemonRun {
     /// lanes, so it puts back what they still hold and marks the node stopped.
     private func joinStore() throws(DaemonStartFailure) -> (() -> Void)? {
         guard let url = configuration.store else { return nil }
-        let node: StoreNode
+        guard let join = SharedQueueSupport.join else {
+            throw DaemonStartFailure(
+                message: "this executable cannot join a shared store: run \(SharedQueueSupport.executableName)")
+        }
+        let node: any SharedQueueNode
         do {
             let address = try StoreAddress(parsing: url, defaultUser: Self.userName())
             var environment: [String: String] = [:]
             for key in ["PGPASSFILE", "HOME"] { environment[key] = getenv(key).map { String(cString: $0) } }
             let file = try PasswordFile.load(configured: configuration.storePasswordFile, environment: environment)
-            let settings = StoreNode.Settings(
-                address: address, password: file?.password(for: address), passwordFile: file?.path,
-                node: configuration.nodeName, leaseSeconds: configuration.leaseTimeout,
-                host: DaemonConfiguration().nodeName, pid: getpid(), version: Daemon.version)
-            node = try StoreNode(settings, clock: MonotonicClock(), logger: logger)
+            node = try join(
+                StoreNodeSettings(
+                    address: address, password: file?.password(for: address), passwordFile: file?.path,
+                    node: configuration.nodeName, leaseSeconds: configuration.leaseTimeout,
+                    host: DaemonConfiguration().nodeName, pid: getpid(), version: Daemon.version), logger)
         } catch {
             throw DaemonStartFailure(message: "the job store: \(error)")
         }
@@ -334,7 +338,7 @@ final class DaemonRun {
         let journals = live.journals.withLock { $0 }
         let configured = configuration.supervisorPools
         let node = live.storeNode.withLock { $0 }
-        var lanes: [PoolName: PoolLane] = [:]
+        var lanes: [PoolName: any JobStore] = [:]
         if let node {
             for pool in configured {
                 lanes[pool.name] = node.lane(for: pool.name, allowExec: pool.configuration.limits.allowExec)
@@ -557,5 +561,5 @@ final class LiveParts: Sendable {
     /// Each pool's job journal (none when ephemeral); a reload that adds a pool adds its own.
     let journals = Mutex<[PoolName: JobJournal]>([:])
     /// This node of a shared store (`--store`), if it is one.
-    let storeNode = Mutex<StoreNode?>(nil)
+    let storeNode = Mutex<(any SharedQueueNode)?>(nil)
 }

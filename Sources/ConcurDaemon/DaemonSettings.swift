@@ -1,8 +1,8 @@
 import ConcurJournal
-import ConcurPostgres
 import ConcurProtocol
 import ConcurRuntime
 import Logging
+import StoreAccess
 
 /// Every setting of concurd, once, in the README's order. Defaults are ``DaemonConfiguration``'s
 /// initial values; the flags themselves are declared in ``ConcurdCommand/Serve`` (the argument

@@ -215,6 +215,11 @@ extension ConcurdCommand {
                 StandardStreams.printError("concurd: \(error.message)")
                 throw ExitCode(2)
             }
+            if configuration.store != nil && SharedQueueSupport.join == nil {
+                let why = SharedQueueSupport.handOver(arguments: Array(CommandLine.arguments.dropFirst()))
+                StandardStreams.printError("concurd: \(why)")
+                throw ExitCode(1)
+            }
             let level = LogLevelControl(configuration.logLevel)
             LoggingSystem.bootstrap { label in DaemonLogHandler(label: label, control: level, identity: Daemon.journalIdentity) }
             let status = Daemon.serve(

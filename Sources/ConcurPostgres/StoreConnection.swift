@@ -2,6 +2,7 @@ package import Logging
 package import NIOCore
 import NIOSSL
 package import PostgresNIO
+package import StoreAccess
 import Synchronization
 
 /// Opens one connection to the job store, with the session settings every node connection uses.

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import PostgresNIO
+package import StoreAccess
 
 /// What went wrong with the job store, said for a person, and whether waiting may cure it.
 ///

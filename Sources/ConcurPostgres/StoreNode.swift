@@ -4,6 +4,7 @@ import ConcurRuntime
 import Glibc
 package import Logging
 import NIOPosix
+package import StoreAccess
 import Synchronization
 
 /// This concurd as a node of a shared queue: its registration and lease (a thread that
@@ -17,41 +18,8 @@ import Synchronization
 ///
 /// `@unchecked Sendable`: `lanes`, `stopping` and `incarnation` are guarded by `lock`.
 package final class StoreNode: @unchecked Sendable {
-    /// What a node needs to reach the store.
-    package struct Settings: Sendable {
-        /// Where the store is.
-        package var address: StoreAddress
-        /// The password, if the server asks for one.
-        package var password: String?
-        /// The file the password came from (named in errors).
-        package var passwordFile: String?
-        /// This node's name.
-        package var node: String
-        /// Seconds a lease lasts without a heartbeat.
-        package var leaseSeconds: Double
-        /// This host, and this process (what `nodes` shows; a dead process of this host may be
-        /// taken over at once).
-        package var host: String
-        /// This process.
-        package var pid: Int32
-        /// concurd's version.
-        package var version: String
-
-        /// Settings for node `node` of the store at `address`.
-        package init(
-            address: StoreAddress, password: String?, passwordFile: String?, node: String, leaseSeconds: Double,
-            host: String, pid: Int32, version: String
-        ) {
-            self.address = address
-            self.password = password
-            self.passwordFile = passwordFile
-            self.node = node
-            self.leaseSeconds = leaseSeconds
-            self.host = host
-            self.pid = pid
-            self.version = version
-        }
-    }
+    /// What a node needs to reach the store and name itself there.
+    package typealias Settings = StoreNodeSettings
 
     /// The queue's statements, as this node runs them.
     package let queue: SharedQueue

@@ -1,5 +1,6 @@
 package import Logging
 import PostgresNIO
+package import StoreAccess
 
 /// The tables concurd keeps in PostgreSQL, the steps that build and migrate them, and the checks
 /// a node makes before it trusts what it finds there.

@@ -1,5 +1,6 @@
 import NIOCore
 package import PostgresNIO
+package import StoreAccess
 import Synchronization
 
 /// One connection to the job store on which every operation ends: when its work completes, when

@@ -1,6 +1,7 @@
 import ConcurPostgres
 import ConcurTestSupport
 import Glibc
+import StoreAccess
 import Testing
 
 /// libpq's `.pgpass` rules, and the checks concurd adds before it reads a password.

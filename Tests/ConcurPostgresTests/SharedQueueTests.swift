@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import NIOPosix
 import PostgresNIO
+import StoreAccess
 import Testing
 
 /// The queue several nodes share, in a real PostgreSQL 15: each node here is a session of its

@@ -1,4 +1,5 @@
 import ConcurPostgres
+import StoreAccess
 import Testing
 
 /// The `store` URL, part by part, and every way of getting it wrong.

@@ -3,6 +3,7 @@ import ConcurTestSupport
 import Logging
 import NIOPosix
 import PostgresNIO
+import StoreAccess
 import Testing
 
 /// Connecting to a real PostgreSQL 15, and what each way of failing says.

@@ -6,6 +6,7 @@ import ConcurTestSupport
 import Foundation
 import Logging
 import NIOPosix
+import StoreAccess
 import Testing
 
 /// Nodes of one shared queue, each a real pool of thread workers on its own lane, in one

@@ -3,6 +3,7 @@ import ConcurTestSupport
 import Logging
 import NIOPosix
 import PostgresNIO
+import StoreAccess
 import Testing
 
 /// Creating, migrating and trusting the job store's schema in a real PostgreSQL 15.

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOPosix
 import PostgresNIO
+import StoreAccess
 import Testing
 
 /// A store connection on which nothing waits forever, whatever the server does, in a real

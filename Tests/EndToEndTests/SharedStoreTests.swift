@@ -162,4 +162,23 @@ struct SharedStoreTests {
         #expect(refused.waitForExit(timeout: 20) == 1)
         #expect(refused.log().contains("password") && refused.log().contains("wrong-pgpass"), "\(refused.log())")
     }
+
+    @Test("concurd hands a --store start to concurd-postgres, and says what to do without it")
+    func handOver() throws {
+        let store = try database("handover")
+        let daemon = try node("handed", store: store)
+        let command = try String(contentsOfFile: "/proc/\(daemon.pid)/cmdline", encoding: .utf8)
+        #expect(command.hasPrefix(Binaries.concurdPostgres.path + "\u{0}"), "\(command)")
+        #expect(try daemon.ctl(["status"]).status == 0)
+        // The same concurd alone in a folder: no PostgreSQL client beside it.
+        let alone = folder.path + "/alone"
+        try FileManager.default.createDirectory(atPath: alone, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Binaries.concurd.path, toPath: alone + "/concurd")
+        let refused = try runCommand(
+            URL(fileURLWithPath: alone + "/concurd"),
+            ["--store", store.url, "--socket", folder.path + "/alone.sock", "--state-directory", folder.path + "/alone-state"])
+        #expect(refused.status == 1, "\(refused)")
+        #expect(refused.stderr.contains("concurd: --store needs \(alone)/concurd-postgres"), "\(refused)")
+        #expect(refused.stderr.contains("scripts/install"), "\(refused)")
+    }
 }

@@ -9,6 +9,9 @@ enum Binaries {
     /// The `concurd` executable.
     static var concurd: URL { directory.appendingPathComponent("concurd") }
 
+    /// `concurd` with PostgreSQL's client, which `concurd --store` hands over to.
+    static var concurdPostgres: URL { directory.appendingPathComponent("concurd-postgres") }
+
     /// The `concurctl` executable.
     static var concurctl: URL { directory.appendingPathComponent("concurctl") }
 
@@ -19,7 +22,7 @@ enum Binaries {
     /// Fails the test unless the executables were built (`swift build` builds them; `swift build
     /// --build-tests` alone does not).
     static func check() throws {
-        for url in [concurd, concurctl] {
+        for url in [concurd, concurdPostgres, concurctl] {
             try #require(
                 FileManager.default.isExecutableFile(atPath: url.path),
                 "\(url.path) is missing: run `swift build` before the tests")

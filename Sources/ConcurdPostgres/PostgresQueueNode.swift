@@ -1,0 +1,33 @@
+package import ConcurCore
+package import ConcurDaemon
+package import ConcurPostgres
+package import ConcurProtocol
+import ConcurRuntime
+
+/// A ``StoreNode`` as the daemon's ``SharedQueueNode``: the PostgreSQL shared queue behind
+/// `concurd --store`.
+extension StoreNode: SharedQueueNode {
+    /// A new ``PoolLane`` of this node for `pool`; the node closes it when it closes.
+    package func lane(for pool: PoolName, allowExec: Bool) -> any JobStore {
+        let lane: PoolLane = lane(for: pool, allowExec: allowExec)
+        return lane
+    }
+
+    /// Queues `jobs` from the node's submit thread (one transaction); `completion` runs there.
+    package func enqueue(
+        _ jobs: [JobSpec], into pool: PoolName, maxAttempts: Int,
+        completion: @escaping @Sendable (Result<ClosedRange<Int64>, SharedQueueFailure>) -> Void
+    ) {
+        enqueue(jobs.map { SharedQueue.NewJob(pool: pool, spec: $0) }, maxAttempts: maxAttempts) { result in
+            completion(result.mapError { SharedQueueFailure(message: $0.message) })
+        }
+    }
+}
+
+/// Makes this process a daemon that can join a PostgreSQL shared queue (`concurd-postgres`):
+/// call before the command runs.
+package func installPostgresQueue() {
+    SharedQueueSupport.install { settings, logger in
+        try StoreNode(settings, clock: MonotonicClock(), logger: logger)
+    }
+}

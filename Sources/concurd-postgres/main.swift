@@ -1,0 +1,5 @@
+import ConcurDaemon
+import ConcurdPostgres
+
+installPostgresQueue()
+ConcurdCommand.main()

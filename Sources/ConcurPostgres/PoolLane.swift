@@ -45,6 +45,7 @@ package final class PoolLane: JobStore, @unchecked Sendable {
     private var unwrittenThrough: UInt64 = 0
     /// A connection was lost: claims it committed may never have been seen.
     private var claimsInDoubt = false
+    private var depth = ClaimDepth(workers: 1)
 
     /// A lane for `pool` of `node` (`allowExec`: whether it claims `exec` jobs).
     init(pool: PoolName, allowExec: Bool, node: StoreNode, clock: MonotonicClock, logger: Logger) {
@@ -205,8 +206,8 @@ package final class PoolLane: JobStore, @unchecked Sendable {
         markDurable(unwrittenThrough)
     }
 
-    /// Claims jobs when the pool's buffer is down to half its depth (twice its workers, at
-    /// least 4, at most 4,096).
+    /// Claims jobs when the pool's buffer is down to half its depth (``ClaimDepth``: about
+    /// 0.2 s of work at the workers' pace, at least twice the workers).
     private func claim(on session: StoreSession) throws(StoreFailure) {
         guard let source = lock.withLock({ self.source }) else { return }
         if claimsInDoubt {
@@ -218,12 +219,14 @@ package final class PoolLane: JobStore, @unchecked Sendable {
             claimsInDoubt = false
         }
         let (buffered, target, open) = source.read { ($0.bufferedCount, $0.target, $0.intakeOpen && !$0.paused) }
-        let depth = min(max(2 * target, 4), 4096)
-        guard open && target > 0 && buffered <= depth / 2 else { return }
+        guard open && target > 0 else { return }
+        let limit = depth.wanted(buffered: buffered, workers: target, at: Double(MonotonicClock.now()) / 1e9)
+        guard limit > 0 else { return }
         let (queue, pool, allowExec, clock) = (queue, pool, allowExec, clock)
         let claimed = try node.call.run { () async throws(StoreFailure) in
-            try await queue.claim(pool: pool, limit: depth - buffered, allowExec: allowExec, clock: clock, on: session)
+            try await queue.claim(pool: pool, limit: limit, allowExec: allowExec, clock: clock, on: session)
         }
+        depth.claimed(claimed.count)
         guard !claimed.isEmpty else { return }
         for job in claimed { claims[job.record.id] = job.claim }
         for id in source.admitClaimed(claimed.map(\.record)) {

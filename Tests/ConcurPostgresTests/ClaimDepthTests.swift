@@ -1,0 +1,84 @@
+import ConcurPostgres
+import Testing
+
+/// How deep a lane claims: about 0.2 s of work at the workers' pace, within its bounds.
+@Suite("A lane's claim depth")
+struct ClaimDepthTests {
+    /// Feeds `depth` a pace of `perSecond` jobs taken, one call every `step` seconds from
+    /// `start` for `seconds`, claiming what it wants; returns the last claim it asked for.
+    func run(_ depth: inout ClaimDepth, perSecond: Double, step: Double = 0.002, from start: Double = 0, for seconds: Double)
+        -> Double
+    {
+        var buffered = 0
+        var owed = 0.0
+        var now = start
+        while now < start + seconds {
+            owed += perSecond * step
+            let taken = min(buffered, Int(owed))
+            owed -= Double(taken)
+            buffered -= taken
+            let wanted = depth.wanted(buffered: buffered, workers: 2, at: now)
+            depth.claimed(wanted)
+            buffered += wanted
+            now += step
+        }
+        return now
+    }
+
+    @Test("starts at twice the workers, never under 4 nor over 4,096")
+    func start() {
+        #expect(ClaimDepth(workers: 2).depth == 4)
+        #expect(ClaimDepth(workers: 8).depth == 16)
+        #expect(ClaimDepth(workers: 10_000).depth == ClaimDepth.maximum)
+        var depth = ClaimDepth(workers: 8)
+        #expect(depth.wanted(buffered: 0, workers: 8, at: 0) == 16)
+    }
+
+    @Test("claims only once the buffer is down to half the depth, and tops it up")
+    func half() {
+        var depth = ClaimDepth(workers: 2)
+        #expect(depth.wanted(buffered: 3, workers: 2, at: 0) == 0)
+        #expect(depth.wanted(buffered: 2, workers: 2, at: 0.001) == 2)
+    }
+
+    @Test("short jobs: deepens to what the workers take in 0.2 s, up to 4,096")
+    func deepens() {
+        var depth = ClaimDepth(workers: 2)
+        _ = run(&depth, perSecond: 5_000, for: 1)
+        #expect((900...1_100).contains(depth.depth))
+        _ = run(&depth, perSecond: 1_000_000, from: 1, for: 1)
+        #expect(depth.depth == ClaimDepth.maximum)
+    }
+
+    @Test("long jobs: stays at twice the workers")
+    func slowJobs() {
+        var depth = ClaimDepth(workers: 2)
+        _ = run(&depth, perSecond: 2, for: 5)
+        #expect(depth.depth == 4)
+    }
+
+    @Test("shallows again once the jobs slow down")
+    func shallows() {
+        var depth = ClaimDepth(workers: 2)
+        let end = run(&depth, perSecond: 1_000_000, for: 1)
+        #expect(depth.depth == ClaimDepth.maximum)
+        _ = run(&depth, perSecond: 100, from: end, for: 1)
+        #expect(depth.depth <= 30)
+    }
+
+    @Test("follows a resize: more workers raise the floor at once")
+    func resized() {
+        var depth = ClaimDepth(workers: 2)
+        #expect(depth.wanted(buffered: 0, workers: 64, at: 0) == 128)
+    }
+
+    @Test("a clock that goes back or stands still changes nothing")
+    func clock() {
+        var depth = ClaimDepth(workers: 2)
+        _ = depth.wanted(buffered: 0, workers: 2, at: 10)
+        depth.claimed(4)
+        #expect(depth.wanted(buffered: 0, workers: 2, at: 5) == 4)
+        #expect(depth.wanted(buffered: 0, workers: 2, at: 5) == 4)
+        #expect(depth.depth == 4)
+    }
+}

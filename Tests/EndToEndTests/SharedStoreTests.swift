@@ -173,7 +173,10 @@ struct SharedStoreTests {
         // The same concurd alone in a folder: no PostgreSQL client beside it.
         let alone = folder.path + "/alone"
         try FileManager.default.createDirectory(atPath: alone, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: Binaries.concurd.path, toPath: alone + "/concurd")
+        // Copied by cp: a copy written from this process could be held open for writing by a
+        // child another test forks meanwhile, and exec would fail with "Text file busy".
+        let copy = try runCommand(URL(fileURLWithPath: "/bin/cp"), [Binaries.concurd.path, alone + "/concurd"])
+        try #require(copy.status == 0, "\(copy)")
         let refused = try runCommand(
             URL(fileURLWithPath: alone + "/concurd"),
             ["--store", store.url, "--socket", folder.path + "/alone.sock", "--state-directory", folder.path + "/alone-state"])

@@ -76,6 +76,9 @@ package final class StoreSession: Sendable {
             let timer = connection.eventLoop.scheduleTask(in: .nanoseconds(Int64(limit / .nanoseconds(1)))) {
                 [weak self] in
                 guard let self else { return }
+                // Closed from now on, before the caller hears of it: nothing more is sent on a
+                // connection that stopped answering while its close is under way.
+                self.state.withLock { $0.closed = true }
                 once.resume(.failure(self.overdueFailure(limit)))
                 self.connection.close().whenComplete { _ in }
             }

@@ -34,15 +34,10 @@ package enum SharedQueueSupport {
     /// Replaces this process with ``executableName`` from this executable's directory, with
     /// `arguments` after its name. Returns only if it could not, with what to do.
     package static func handOver(arguments: [String]) -> String {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard length > 0 else {
+        guard let path = beside(executableName) else {
             return
                 "--store needs \(executableName), and this executable's own path cannot be read (\(String(cString: strerror(errno))))"
         }
-        let me = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let directory = me.lastIndex(of: "/").map { String(me[..<$0]) } ?? "."
-        let path = "\(directory)/\(executableName)"
         guard access(path, X_OK) == 0 else {
             return
                 "--store needs \(path), the concurd that links PostgreSQL's client, and it is not there (\(String(cString: strerror(errno)))): install it beside concurd (scripts/install does), or run without --store"
@@ -52,5 +47,16 @@ package enum SharedQueueSupport {
         let why = String(cString: strerror(errno))
         for pointer in argv { free(pointer) }
         return "--store needs \(path), which could not be started (\(why))"
+    }
+
+    /// The path of `name` in this executable's directory; nil if this executable's own path
+    /// cannot be read.
+    package static func beside(_ name: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard length > 0 else { return nil }
+        let me = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let directory = me.lastIndex(of: "/").map { String(me[..<$0]) } ?? "."
+        return "\(directory)/\(name)"
     }
 }

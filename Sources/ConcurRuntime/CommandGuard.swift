@@ -90,7 +90,7 @@ package enum CommandGuard {
         let argv = (["concurd"] + helperArguments + ["--parent", String(getpid())]).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
-        let result = concur_spawn("/proc/self/exe", argv, environ, ends[0], -1, 0, &pid)
+        let result = concur_spawn(HelperBinary.path, argv, environ, ends[0], -1, 0, &pid)
         close(ends[0])
         guard result == 0 else {
             close(ends[1])

@@ -80,10 +80,11 @@ final class WorkerSpawner: WorkerLauncher, @unchecked Sendable {
     private var requests: Deque<Request> = []
     private let argv: [UnsafeMutablePointer<CChar>?]
     private let environment: [UnsafeMutablePointer<CChar>?]
+    private let binary = HelperBinary.path
 
     init(nice: Int) throws {
         done = lock.makeCondition()
-        // /proc/self/exe re-executes this very binary, even if it was replaced on disk since.
+        // HelperBinary: this very binary (or the lighter build it pinned), even if replaced on disk since.
         let log = (ExecutionLog.path.map { ["--execution-log", $0] } ?? []) + CommandOutput.childArguments
         let arguments = ProcessModel.workerArguments + ["--parent", String(getpid()), "--nice", String(nice)] + log
         argv = (["concurd"] + arguments).map { strdup($0) } + [nil]
@@ -149,7 +150,7 @@ final class WorkerSpawner: WorkerLauncher, @unchecked Sendable {
             let result = (request.argv ?? argv).withUnsafeBufferPointer { arguments in
                 environment.withUnsafeBufferPointer { variables in
                     concur_spawn_worker(
-                        "/proc/self/exe", UnsafePointer(arguments.baseAddress!), UnsafePointer(variables.baseAddress!),
+                        binary, UnsafePointer(arguments.baseAddress!), UnsafePointer(variables.baseAddress!),
                         request.channel, request.progress, &pid)
                 }
             }

@@ -24,9 +24,11 @@ extension StoreNode: SharedQueueNode {
     }
 }
 
-/// Makes this process a daemon that can join a PostgreSQL shared queue (`concurd-postgres`):
-/// call before the command runs.
+/// Makes this process a daemon that can join a PostgreSQL shared queue (`concurd-postgres`),
+/// whose own children (process workers, the command guard) run the `concurd` beside it when
+/// there is one (``HelperBinary``): call before the command runs.
 package func installPostgresQueue() {
+    if let light = SharedQueueSupport.beside("concurd") { HelperBinary.pin(light) }
     SharedQueueSupport.install { settings, logger in
         try StoreNode(settings, clock: MonotonicClock(), logger: logger)
     }

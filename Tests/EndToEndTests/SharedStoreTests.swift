@@ -166,10 +166,27 @@ struct SharedStoreTests {
     @Test("concurd hands a --store start to concurd-postgres, and says what to do without it")
     func handOver() throws {
         let store = try database("handover")
-        let daemon = try node("handed", store: store)
+        let daemon = try TestDaemon([
+            "--store", store.url, "--store-password-file", server.passwordFile, "--node", "handed", "--model", "processes",
+            "--workers", "1",
+        ])
         let command = try String(contentsOfFile: "/proc/\(daemon.pid)/cmdline", encoding: .utf8)
         #expect(command.hasPrefix(Binaries.concurdPostgres.path + "\u{0}"), "\(command)")
         #expect(try daemon.ctl(["status"]).status == 0)
+        // Its process worker runs the lighter concurd: it needs no PostgreSQL client.
+        var workers: [String] = []
+        let started = eventually(10) {
+            // A thread's children are listed under that thread: the workers' spawner is not the main one.
+            let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(daemon.pid)/task")) ?? []
+            let children = threads.map {
+                (try? String(contentsOfFile: "/proc/\(daemon.pid)/task/\($0)/children", encoding: .utf8)) ?? ""
+            }
+            workers = children.joined(separator: " ").split(separator: " ").compactMap {
+                try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\($0)/exe")
+            }
+            return !workers.isEmpty
+        }
+        #expect(started && workers.allSatisfy { $0 == Binaries.concurd.resolvingSymlinksInPath().path }, "\(workers)")
         // The same concurd alone in a folder: no PostgreSQL client beside it.
         let alone = folder.path + "/alone"
         try FileManager.default.createDirectory(atPath: alone, withIntermediateDirectories: true)

@@ -5,7 +5,7 @@ import Testing
 @Suite("A lane's claim depth")
 struct ClaimDepthTests {
     /// Feeds `depth` a pace of `perSecond` jobs taken, one call every `step` seconds from
-    /// `start` for `seconds`, claiming what it wants; returns the last claim it asked for.
+    /// `start` for `seconds`, claiming what it wants; returns the time it stopped at.
     func run(_ depth: inout ClaimDepth, perSecond: Double, step: Double = 0.002, from start: Double = 0, for seconds: Double)
         -> Double
     {

@@ -6,6 +6,7 @@
 //   pingpong CALLS [REQUEST_BYTES REPLY_BYTES]
 //
 // Prints one JSON object: p50_us, p99_us, max_us over CALLS round trips after a warm-up.
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,8 @@ static unsigned long long now_ns(void) {
 static int exactly(int fd, char *buffer, size_t size, int writing) {
     size_t done = 0;
     while (done < size) {
-        ssize_t n = writing ? write(fd, buffer + done, size - done) : read(fd, buffer + done, size - done);
+        // send, not write: a peer gone mid-run is an error here, not a SIGPIPE.
+        ssize_t n = writing ? send(fd, buffer + done, size - done, MSG_NOSIGNAL) : recv(fd, buffer + done, size - done, 0);
         if (n <= 0) return -1;
         done += (size_t)n;
     }
@@ -54,6 +56,8 @@ int main(int argc, char **argv) {
     int listener = socket(AF_UNIX, SOCK_STREAM, 0);
     if (listener < 0 || bind(listener, (struct sockaddr *)&address, sizeof address) != 0 || listen(listener, 1) != 0) {
         perror("pingpong: listen");
+        unlink(address.sun_path);
+        rmdir(path);
         return 1;
     }
     static char in[65536], out[65536];
@@ -68,8 +72,16 @@ int main(int argc, char **argv) {
         _exit(0);
     }
     int connection = socket(AF_UNIX, SOCK_STREAM, 0);
-    if (connect(connection, (struct sockaddr *)&address, sizeof address) != 0) { perror("pingpong: connect"); return 1; }
+    int connected = connect(connection, (struct sockaddr *)&address, sizeof address);
+    unlink(address.sun_path);  // connected or not, the name is no longer needed
+    rmdir(path);
+    if (connected != 0) {
+        perror("pingpong: connect");
+        kill(child, SIGKILL);
+        return 1;
+    }
     unsigned long long *samples = malloc(sizeof *samples * (size_t)calls);
+    if (!samples) { fprintf(stderr, "pingpong: out of memory for %ld samples\n", calls); return 1; }
     for (long i = 0; i < total; i++) {
         unsigned long long begin = now_ns();
         if (exactly(connection, out, request, 1) || exactly(connection, in, reply, 0)) {
@@ -80,9 +92,12 @@ int main(int argc, char **argv) {
         if (index >= 0) samples[index] = now_ns() - begin;
     }
     close(connection);
-    waitpid(child, NULL, 0);
-    unlink(address.sun_path);
-    rmdir(path);
+    int status = 0;
+    waitpid(child, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "pingpong: the echo process failed\n");
+        return 1;
+    }
     qsort(samples, (size_t)calls, sizeof *samples, compare);
     long p50 = (calls * 50 + 99) / 100 - 1, p99 = (calls * 99 + 99) / 100 - 1;
     printf("{\"calls\": %ld, \"p50_us\": %.3f, \"p99_us\": %.3f, \"max_us\": %.3f}\n", calls, samples[p50] / 1000.0,

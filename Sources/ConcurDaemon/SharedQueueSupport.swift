@@ -1,5 +1,6 @@
 import Glibc
 package import Logging
+import PathTrust
 package import StoreAccess
 import Synchronization
 
@@ -52,10 +53,7 @@ package enum SharedQueueSupport {
     /// The path of `name` in this executable's directory; nil if this executable's own path
     /// cannot be read.
     package static func beside(_ name: String) -> String? {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard length > 0 else { return nil }
-        let me = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard let me = PathTrust.linkTarget("/proc/self/exe") else { return nil }
         let directory = me.lastIndex(of: "/").map { String(me[..<$0]) } ?? "."
         return "\(directory)/\(name)"
     }

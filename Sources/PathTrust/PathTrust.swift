@@ -101,7 +101,9 @@ public enum PathTrust {
         }
     }
 
-    private static func linkTarget(_ path: String) -> String? {
+    /// What the symbolic link at `path` points to, as written in the link; nil if `path` is
+    /// not a link or cannot be read.
+    public static func linkTarget(_ path: String) -> String? {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let count = readlink(path, &buffer, Int(PATH_MAX))
         guard count >= 0 else { return nil }

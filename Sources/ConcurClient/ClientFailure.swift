@@ -158,6 +158,10 @@ package struct ClientFailure: Error, Sendable, Equatable, CustomStringConvertibl
                 text += "; jobs \(first) to \(last) may or may not be queued: concurctl jobs shows which are"
             }
             return ClientFailure(text + "; try again once it is back (concurctl status says when)")
+        case SupervisorError.notShared.name:
+            return ClientFailure(
+                "this concurd keeps a queue of its own (it was started without --store), so there is no cluster to show; concurctl status shows its pools"
+            )
         case SupervisorError.invalidMessage(reason: "").name:
             return ClientFailure(
                 "concurd could not read what concurctl sent (\(string("reason"))): are they different versions?")

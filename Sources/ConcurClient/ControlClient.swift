@@ -144,6 +144,16 @@ package final class ControlClient {
         }
     }
 
+    /// Reads a whole reply as one typed value.
+    package static func decode<T: JSONDecodable>(_ type: T.Type, in reply: JSONObject) throws(ClientFailure) -> T {
+        do {
+            return try T(json: .object(reply), path: "reply")
+        } catch {
+            throw ClientFailure(
+                "concurd sent a reply this concurctl does not understand (\(error)); are they different versions?")
+        }
+    }
+
     /// The socket path from `--socket`, `$CONCUR_SOCKET`, or the default rule.
     package static func resolveSocket(_ explicit: String?) throws(ClientFailure) -> String {
         do {

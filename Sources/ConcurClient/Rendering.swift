@@ -62,10 +62,7 @@ package enum Rendering {
     /// A pool's name in a table's 12-column POOL cell: escaped, and cut with an ellipsis past
     /// 11 characters so that the next column keeps its place (`status --pool NAME` shows it
     /// whole).
-    static func poolCell(_ name: String) -> String {
-        let escaped = TerminalText.escaped(name)
-        return rightPad(escaped.count > 11 ? escaped.prefix(10) + "…" : escaped, 12)
-    }
+    static func poolCell(_ name: String) -> String { cell(name, 12) }
 
     /// The jobs a stream's reply counts instead of sending them (the client was too far behind),
     /// if it is such a reply.

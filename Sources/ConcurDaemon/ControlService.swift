@@ -101,6 +101,7 @@ package struct ControlService: VarlinkInterface {
             case .cancel: try cancel(parameters, peer: peer, responder: responder)
             case .shutdown: try shutdown(parameters, peer: peer, responder: responder)
             case .logs: try logs(parameters, responder: responder)
+            case .clusterStatus: try clusterStatus(parameters, responder: responder)
             }
         } catch {
             responder.fail(error)
@@ -461,6 +462,19 @@ package struct ControlService: VarlinkInterface {
                 responder.reply([
                     "cancelled": .array(outcome.cancelled.map(\.json)), "stopping": .array(outcome.stopping.map(\.json)),
                 ])
+            }
+        }
+    }
+
+    private func clusterStatus(_ parameters: JSONObject, responder: VarlinkResponder) throws(VarlinkError) {
+        try ParameterReader(parameters).finish()
+        guard let sharedQueue else { throw SupervisorError.notShared }
+        sharedQueue.readCluster { result in
+            responder.enqueue {
+                switch result {
+                case .success(let status): responder.reply(status.object)
+                case .failure(let failure): responder.fail(SupervisorError.storeUnavailable(reason: failure.message))
+                }
             }
         }
     }

@@ -438,9 +438,11 @@ final class DaemonRun {
                 journal.setRetention(JobJournal.Retention(count: new.retainJobs, age: new.retainAge))
             }
         }
+        let node = live.storeNode.withLock { $0 }
+        node?.report { [supervisor] in NodeReport(supervisor.statuses()) }
         control = ControlService(
-            supervisor: supervisor, logger: logger, reloader: reloader, shutdown: shutdown,
-            sharedQueue: live.storeNode.withLock { $0 }, maxAttempts: configuration.maxAttempts, onChange: refreshStatus)
+            supervisor: supervisor, logger: logger, reloader: reloader, shutdown: shutdown, sharedQueue: node,
+            maxAttempts: configuration.maxAttempts, onChange: refreshStatus)
         service = VarlinkService(
             vendor: "concur", product: "concurd", version: Daemon.version, url: "https://github.com/concur/concur",
             interfaces: [control])

@@ -17,6 +17,14 @@ package protocol SharedQueueNode: AnyObject, Sendable {
         _ jobs: [JobSpec], into pool: PoolName, maxAttempts: Int,
         completion: @escaping @Sendable (Result<ClosedRange<Int64>, SharedQueueFailure>) -> Void)
 
+    /// Makes `reporter` what the node writes of itself with each heartbeat, for the other
+    /// nodes' `ClusterStatus`; called on the node's lease thread, so it must not block.
+    func report(with reporter: @escaping @Sendable () -> NodeReport)
+
+    /// Reads every node and the queue's jobs, and calls `completion` from the node's own thread
+    /// with them, or with why the store could not be read.
+    func readCluster(completion: @escaping @Sendable (Result<ClusterStatus, SharedQueueFailure>) -> Void)
+
     /// Stops the lanes (they put back what they hold), then the node's lease: other nodes see
     /// it stopped. Blocks until done.
     func close()

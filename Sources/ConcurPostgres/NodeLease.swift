@@ -1,4 +1,5 @@
 import ConcurCore
+package import ConcurProtocol
 import PostgresNIO
 
 /// A node's lease on the jobs it holds: its row in `nodes`, renewed by heartbeats, and the
@@ -86,14 +87,26 @@ package struct NodeLease: Sendable {
         return incarnation
     }
 
-    /// Renews the lease of `incarnation`; false when the node no longer holds its name (marked
-    /// lost by another node, or replaced by another start): it must stop writing and stop.
-    package func heartbeat(incarnation: Int64, on session: StoreSession) async throws(StoreFailure) -> Bool {
-        try await !queue.execute(
+    /// Renews the lease of `incarnation`, and writes `report` (what `ClusterStatus` shows of the
+    /// node) with it when given; false when the node no longer holds its name (marked lost by
+    /// another node, or replaced by another start): it must stop writing and stop.
+    package func heartbeat(incarnation: Int64, report: NodeReport? = nil, on session: StoreSession)
+        async throws(StoreFailure) -> Bool
+    {
+        let renew = "heartbeat_at = now(), lease_until = now() + make_interval(secs => lease_seconds)"
+        let fence = "WHERE name = $1 AND incarnation = $2 AND state = 0 RETURNING incarnation"
+        guard let report else {
+            return try await !queue.execute(
+                "UPDATE \(queue.schema).nodes SET \(renew) \(fence)", .of(queue.node, incarnation), on: session
+            ).isEmpty
+        }
+        return try await !queue.execute(
             """
-            UPDATE \(queue.schema).nodes SET heartbeat_at = now(), lease_until = now() + make_interval(secs => lease_seconds)
-            WHERE name = $1 AND incarnation = $2 AND state = 0 RETURNING incarnation
-            """, .of(queue.node, incarnation), on: session
+            UPDATE \(queue.schema).nodes SET \(renew), pools = $3::jsonb, done = $4, failed = $5, cancelled = $6 \(fence)
+            """,
+            .of(
+                queue.node, incarnation, report.pools.json.serialized, Int64(report.done), Int64(report.failed),
+                Int64(report.cancelled)), on: session
         ).isEmpty
     }
 

@@ -16,7 +16,8 @@ import Synchronization
 /// whose heartbeat finds its name taken or its lease given up (another node found it silent)
 /// stops claiming at once and says so; its late writes are fenced anyway.
 ///
-/// `@unchecked Sendable`: `lanes`, `stopping` and `incarnation` are guarded by `lock`.
+/// `@unchecked Sendable`: `lanes`, `stopping`, `incarnation`, `control`, `controlWork` and `reporter`
+/// are guarded by `lock`.
 package final class StoreNode: @unchecked Sendable {
     /// What a node needs to reach the store and name itself there.
     package typealias Settings = StoreNodeSettings
@@ -36,12 +37,10 @@ package final class StoreNode: @unchecked Sendable {
     private var stopping = false
     private var leaseThreadDone = false
     private var control: StoreSession?
-    private typealias Submit = (
-        jobs: [SharedQueue.NewJob], maxAttempts: Int,
-        completion: @Sendable (Result<ClosedRange<Int64>, StoreFailure>) -> Void
-    )
-    private var submits: [Submit] = []
-    private var submitThreadStarted = false
+    private typealias ControlWork = (run: @Sendable () -> Void, failing: @Sendable (StoreFailure) -> Void)
+    private var controlWork: [ControlWork] = []
+    private var controlThreadStarted = false
+    private var reporter: (@Sendable () -> NodeReport)?
 
     /// Connects, prepares the schema and registers the node; the lease thread starts.
     ///
@@ -91,54 +90,98 @@ package final class StoreNode: @unchecked Sendable {
     ///
     /// - Throws: ``StoreFailure`` while the store cannot be reached.
     package func enqueue(_ jobs: [SharedQueue.NewJob], maxAttempts: Int) throws(StoreFailure) -> ClosedRange<Int64> {
+        let queue = queue
+        return try controlCall { session throws(StoreFailure) in
+            try await queue.enqueue(jobs, maxAttempts: maxAttempts, on: session)
+        }
+    }
+
+    /// Queues `jobs` from the node's control thread, so the caller (an event loop) never waits
+    /// for the store; `completion` runs there with their ids, or why they could not be queued.
+    package func enqueue(
+        _ jobs: [SharedQueue.NewJob], maxAttempts: Int,
+        completion: @escaping @Sendable (Result<ClosedRange<Int64>, StoreFailure>) -> Void
+    ) {
+        onControlThread(
+            { [self] in completion(Result { () throws(StoreFailure) in try enqueue(jobs, maxAttempts: maxAttempts) }) },
+            failing: { completion(.failure($0)) })
+    }
+
+    /// Reads the nodes and the queue's jobs from the node's control thread; `completion` runs
+    /// there. This node's own entry shows its pools as of the call, not of its last heartbeat.
+    package func clusterStatus(completion: @escaping @Sendable (Result<ClusterStatus, StoreFailure>) -> Void) {
+        let work: @Sendable () -> Void = { [self] in
+            let queue = queue
+            var result = Result { () throws(StoreFailure) in
+                try controlCall { session throws(StoreFailure) in try await queue.clusterStatus(on: session) }
+            }
+            if case .success(var status) = result, let report = lock.withLock({ reporter })?(),
+                let mine = status.nodes.firstIndex(where: { $0.name == settings.node })
+            {
+                status.nodes[mine].pools = report.pools
+                status.nodes[mine].done = report.done
+                status.nodes[mine].failed = report.failed
+                status.nodes[mine].cancelled = report.cancelled
+                status.nodes[mine].problem = nil
+                result = .success(status)
+            }
+            completion(result)
+        }
+        onControlThread(work, failing: { completion(.failure($0)) })
+    }
+
+    /// Makes `reporter` what the node writes of itself with each heartbeat (``NodeReport``).
+    /// It is called on the lease thread and must not block.
+    package func report(with reporter: @escaping @Sendable () -> NodeReport) {
+        lock.withLock { self.reporter = reporter }
+    }
+
+    /// Runs `operation` on the control session (opened again if the last one closed).
+    private func controlCall<Value: Sendable>(
+        _ operation: @escaping @Sendable (StoreSession) async throws(StoreFailure) -> Value
+    ) throws(StoreFailure) -> Value {
         let session = try lock.withLock { () throws(StoreFailure) -> StoreSession in
             if let control, !control.isClosed { return control }
             let opened = try connect(role: "control")
             control = opened
             return opened
         }
-        let queue = queue
-        return try call.run { () async throws(StoreFailure) in
-            try await queue.enqueue(jobs, maxAttempts: maxAttempts, on: session)
+        do {
+            return try call.run { () async throws(StoreFailure) in try await operation(session) }
+        } catch {
+            lock.withLock { if control === session && session.isClosed { control = nil } }
+            throw error
         }
     }
 
-    /// Queues `jobs` from the node's submit thread, so the caller (an event loop) never waits
-    /// for the store; `completion` runs there with their ids, or why they could not be queued.
-    package func enqueue(
-        _ jobs: [SharedQueue.NewJob], maxAttempts: Int,
-        completion: @escaping @Sendable (Result<ClosedRange<Int64>, StoreFailure>) -> Void
+    /// Runs `work` on the node's control thread, after what was given to it before (started
+    /// with the first); `failing` hears why when the thread cannot start.
+    private func onControlThread(
+        _ work: @escaping @Sendable () -> Void, failing: @escaping @Sendable (StoreFailure) -> Void
     ) {
         let start = lock.withLock { () -> Bool in
-            submits.append((jobs, maxAttempts, completion))
+            controlWork.append((work, failing))
             lock.broadcast()
-            defer { submitThreadStarted = true }
-            return !submitThreadStarted
+            defer { controlThreadStarted = true }
+            return !controlThreadStarted
         }
         guard start else { return }
         do {
-            try OSThread.start(name: "concur-submit") { [self] in runSubmits() }
+            try OSThread.start(name: "concur-control") { [self] in runControlWork() }
         } catch {
-            let failure = StoreFailure(kind: .permanent, message: "cannot start the job store's submit thread: \(error)")
-            for pending in lock.withLock({ submits }) { pending.completion(.failure(failure)) }
+            let failure = StoreFailure(kind: .permanent, message: "cannot start the job store's control thread: \(error)")
+            for pending in lock.withLock({ controlWork }) { pending.failing(failure) }
         }
     }
 
-    private func runSubmits() {
+    private func runControlWork() {
         while true {
-            let next = lock.withLock { () -> [Submit] in
-                while submits.isEmpty { lock.wait() }
-                defer { submits = [] }
-                return submits
+            let next = lock.withLock { () -> [ControlWork] in
+                while controlWork.isEmpty { lock.wait() }
+                defer { controlWork = [] }
+                return controlWork
             }
-            for submit in next {
-                do throws(StoreFailure) {
-                    submit.completion(.success(try enqueue(submit.jobs, maxAttempts: submit.maxAttempts)))
-                } catch {
-                    if let control = lock.withLock({ control }), control.isClosed { lock.withLock { self.control = nil } }
-                    submit.completion(.failure(error))
-                }
-            }
+            for work in next { work.run() }
         }
     }
 
@@ -208,8 +251,9 @@ package final class StoreNode: @unchecked Sendable {
                 let incarnation = lock.withLock { self.incarnation }
                 if now >= nextBeat && !hasLostLease {
                     nextBeat = now + beat
+                    let report = lock.withLock { reporter }?()
                     let held = try call.run { () async throws(StoreFailure) in
-                        try await lease.heartbeat(incarnation: incarnation, on: current)
+                        try await lease.heartbeat(incarnation: incarnation, report: report, on: current)
                     }
                     if !held {
                         lostLease.store(true, ordering: .relaxed)

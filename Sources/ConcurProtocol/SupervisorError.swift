@@ -78,6 +78,9 @@ public enum SupervisorError {
         return VarlinkError("\(interface).StoreUnavailable", parameters)
     }
 
+    /// The call needs a node of a shared queue (`--store`), and this daemon keeps its own.
+    public static let notShared = VarlinkError("\(interface).NotShared")
+
     /// The last message was not a Varlink call (not JSON, nested too deep, over the size limit);
     /// the connection is closed after this reply.
     public static func invalidMessage(reason: String) -> VarlinkError {

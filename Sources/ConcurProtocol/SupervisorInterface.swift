@@ -38,6 +38,8 @@ public enum SupervisorInterface {
         case shutdown = "Shutdown"
         /// Stream an exec job's output.
         case logs = "Logs"
+        /// The nodes of a shared queue, and its jobs.
+        case clusterStatus = "ClusterStatus"
     }
 
     /// The interface definition, returned verbatim by `GetInterfaceDescription`.
@@ -401,6 +403,36 @@ public enum SupervisorInterface {
         # was sent. A job that ran no command has no output. Needs 'more'.
         method Logs(id: int, stream: ?LogStream, follow: ?bool) -> (stream: ?LogStream, data: ?string, cut: ?int, end: ?bool)
 
+        # Where a node of a shared queue (--store) is: running (it heartbeats), silent (its lease
+        # lapsed and no node has noticed yet), stopped (after a drain) or lost (another node
+        # found it silent and put its jobs back).
+        type NodeState (running, silent, stopped, lost)
+
+        # A pool of a node as of the node's last heartbeat: workers asked for, and busy.
+        type NodePool (pool: string, model: Model, workers: int, busy: int, paused: bool)
+
+        # A node of a shared queue. startedAt is Unix seconds; heartbeatAge is seconds since
+        # its last heartbeat by the database's clock; pools and the counts (since it started)
+        # are as of that heartbeat, the answering node's own as of the call. problem says what
+        # of its record could not be read.
+        type ClusterNode (
+          name: string, host: string, pid: int, version: string, state: NodeState, startedAt: float,
+          heartbeatAge: float, leaseSeconds: float, pools: []NodePool, done: int, failed: int, cancelled: int,
+          problem: ?string
+        )
+
+        # A pool's jobs in the shared queue by state: claimed ones are held by a node and not
+        # started yet.
+        type ClusterQueue (
+          pool: string, queued: int, scheduled: int, claimed: int, running: int, done: int, failed: int,
+          cancelled: int
+        )
+
+        # Every node the shared queue has seen (by name) and its jobs (a row per pool, by name),
+        # read from the queue by the node answeredBy. A daemon with a queue of its own (no
+        # --store) answers NotShared.
+        method ClusterStatus() -> (answeredBy: string, nodes: []ClusterNode, queue: []ClusterQueue)
+
         # No pool of this name takes work: never configured, or (removed) removed by a reload
         # and holding kept jobs, which can still be listed and cancelled; pools lists those
         # that take work.
@@ -451,6 +483,10 @@ public enum SupervisorInterface {
         # reason says why. first and last, when present, bound ids that may or may not have
         # been queued (the commit was sent, its answer lost): ListJobs shows which were.
         error StoreUnavailable (reason: string, first: ?int, last: ?int)
+
+        # The call needs a node of a shared queue, and this daemon keeps a queue of its own
+        # (it was started without --store).
+        error NotShared ()
 
         """
 }

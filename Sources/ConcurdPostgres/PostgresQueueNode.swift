@@ -22,6 +22,11 @@ extension StoreNode: SharedQueueNode {
             completion(result.mapError { SharedQueueFailure(message: $0.message) })
         }
     }
+
+    /// Reads the cluster from the node's control thread; `completion` runs there.
+    package func readCluster(completion: @escaping @Sendable (Result<ClusterStatus, SharedQueueFailure>) -> Void) {
+        clusterStatus { result in completion(result.mapError { SharedQueueFailure(message: $0.message) }) }
+    }
 }
 
 /// Makes this process a daemon that can join a PostgreSQL shared queue (`concurd-postgres`),

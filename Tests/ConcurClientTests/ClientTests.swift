@@ -382,6 +382,59 @@ struct LiveViewTests {
         #expect(text.split(separator: "\n").filter { $0.hasPrefix("# TYPE concur_queue_jobs") }.count == 1)
     }
 
+    @Test("status --cluster: a line per node, its pools under it, the queue by pool, in 80 columns")
+    func clusterView() throws {
+        let status = ClusterStatus(
+            answeredBy: "web-1",
+            nodes: [
+                ClusterNode(
+                    name: "web-1", host: "alpha", pid: 4021, version: "0.1.0", state: .running, startedAt: 0,
+                    heartbeatAge: 0.42, leaseSeconds: 30,
+                    pools: [
+                        NodePool(pool: "default", model: .threads, workers: 2, busy: 1),
+                        NodePool(pool: "io", model: .tasks, workers: 64, busy: 60, paused: true),
+                    ],
+                    done: 1200, failed: 3, cancelled: 1),
+                ClusterNode(
+                    name: "a-node-with-a-long-name", host: "a.host.with.a.long.name", pid: 77, version: "0.1.0",
+                    state: .lost, startedAt: 0, heartbeatAge: 4000, leaseSeconds: 30,
+                    pools: [NodePool(pool: "default", model: .processes, workers: 4, busy: 4)],
+                    problem: "its \u{1b}[31mpools"),
+            ],
+            queue: [
+                {
+                    var row = ClusterQueue(pool: "default")
+                    (row.queued, row.claimed, row.running, row.done) = (5, 8, 3, 123_456)
+                    return row
+                }()
+            ])
+        let lines = Rendering.cluster(status)
+        #expect(
+            lines == [
+                "cluster: 2 nodes, 1 running (read by web-1)",
+                "NODE          STATE    HOST               PID    BEAT     DONE  FAILED  CANCEL",
+                "web-1         running  alpha             4021    0.4s     1200       3       1",
+                "  pool default: threads, 2 workers, 1 busy",
+                "  pool io: tasks, 64 workers, 60 busy, paused",
+                "a-node-with-… lost     a.host.with.…       77     66m        0       0       0",
+                "  warning: its \\e[31mpools",
+                "queue",
+                "POOL          QUEUED  SCHED CLAIMED RUNNING       DONE   FAILED   CANCEL",
+                "default            5      0       8       3     123456        0        0",
+            ], "\(lines.joined(separator: "\n"))")
+        #expect(lines.allSatisfy { $0.count <= 80 })
+        #expect(Rendering.cluster(ClusterStatus(answeredBy: "n", nodes: [], queue: [])).last == "queue: no jobs")
+        // What a newer concurd might send that this one cannot read is refused with what to do.
+        #expect(throws: (any Error).self) { try ClusterStatus(json: .object(["answeredBy": "n"]), path: "reply") }
+        #expect(throws: (any Error).self) {
+            try NodePool(json: .object(["pool": "p", "model": "fibers", "workers": 1, "busy": 0]), path: "pool")
+        }
+        #expect(throws: (any Error).self) {
+            try NodePool(json: .object(["pool": "p", "model": "threads", "workers": -1, "busy": 0]), path: "pool")
+        }
+        #expect(try ClusterStatus(json: status.json, path: "reply") == status)
+    }
+
     @Test("status, stats --follow and top show each pool")
     func poolViews() {
         let stats = Self.twoPools()

@@ -27,7 +27,7 @@ struct InterfaceDefinitionTests {
             SupervisorError.switchSuperseded(by: .threads), SupervisorError.invalidConfiguration(reason: "r"),
             SupervisorError.journalUnavailable(reason: "r"), SupervisorError.invalidMessage(reason: "r"),
             SupervisorError.jobFinished(1, state: .done), SupervisorError.unknownPool("io", pools: ["default"]),
-            SupervisorError.storeUnavailable(reason: "r", inDoubt: nil),
+            SupervisorError.storeUnavailable(reason: "r", inDoubt: nil), SupervisorError.notShared,
         ]
         #expect(Set(sent.map(\.shortName)) == declared("error"))
     }

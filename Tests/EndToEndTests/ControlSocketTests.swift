@@ -273,7 +273,8 @@ struct ControlSocketTests {
         #expect(steps["interfaces"]?["value"] == ["org.varlink.service", "io.concur.Supervisor"])
         #expect(
             steps["parsed"]?["methods"] == [
-                "Cancel", "Generate", "ListJobs", "Logs", "Pause", "Reload", "Resize", "Resume", "SetModel", "Shutdown", "Stats",
+                "Cancel", "ClusterStatus", "Generate", "ListJobs", "Logs", "Pause", "Reload", "Resize", "Resume", "SetModel",
+                "Shutdown", "Stats",
                 "Status", "Submit", "WatchJobs", "WatchStats",
             ])
         guard case .array(let frames) = steps["watchstats"]?["frames"] else { throw TestFailure("no WatchStats step: \(run)") }

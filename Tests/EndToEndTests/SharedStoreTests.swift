@@ -1,3 +1,4 @@
+import ConcurProtocol
 import ConcurTestSupport
 import Foundation
 import Testing
@@ -92,6 +93,7 @@ struct SharedStoreTests {
         // Rescued within the lease (3 s) and the next look (every 1.5 s), plus a margin.
         let rescuedAt = Date().timeIntervalSince(killed)
         #expect(rescuedAt < 3 + 1.5 + 20, "\(rescuedAt)")
+        #expect(try cluster(survivor).nodes.map(\.state) == [.running, .lost])
         survivor.signal(SIGTERM)
         #expect(survivor.waitForExit() == 0)
     }
@@ -119,6 +121,62 @@ struct SharedStoreTests {
             "\(nodes.map { $0.log().suffix(2000) })")
         for node in nodes { node.signal(SIGTERM) }
         for node in nodes { #expect(node.waitForExit() == 0, "\(node.log())") }
+    }
+
+    /// `status --cluster --json` of `node`, decoded.
+    func cluster(_ node: TestDaemon) throws -> ClusterStatus {
+        try ClusterStatus(json: .object(node.ctlJSON(["status", "--cluster"])), path: "reply")
+    }
+
+    @Test("status --cluster lists every node with its pools and the queue's jobs; a damaged record is named, not fatal")
+    func clusterStatus() throws {
+        let store = try database("cluster")
+        let first = try node("c1", store: store, lease: 3)
+        let second = try node("c2", store: store, lease: 3, workers: 3)
+        let submitted = try first.ctl(["submit", "--jobs", "200", "--kind", "sleep", "--scale", "0.01"])
+        #expect(submitted.status == 0, "\(submitted)")
+        #expect(eventually(60) { (try? count("state = 3", in: store)) == 200 })
+        // Each node writes its pools and counts with its heartbeat (every 0.5 s with a 3 s lease).
+        var status: ClusterStatus?
+        let reported = eventually(10) {
+            status = try? cluster(first)
+            return status.map { $0.nodes.map(\.done).reduce(0, +) == 200 } ?? false
+        }
+        #expect(reported, "\(String(describing: status))")
+        let nodes = status?.nodes ?? []
+        #expect(status?.answeredBy == "c1")
+        #expect(nodes.map(\.name) == ["c1", "c2"] && nodes.allSatisfy { $0.state == .running }, "\(nodes)")
+        #expect(nodes.map { $0.pools.map(\.workers) } == [[2], [3]], "\(nodes)")
+        #expect(nodes.allSatisfy { $0.pools.first?.model == .threads && $0.pid > 0 && $0.heartbeatAge < 3 }, "\(nodes)")
+        var expected = ClusterQueue(pool: "default")
+        expected.done = 200
+        #expect(status?.queue == [expected], "\(String(describing: status))")
+        let text = try first.ctl(["status", "--cluster"])
+        #expect(text.status == 0, "\(text)")
+        #expect(text.stdout.contains("cluster: 2 nodes, 2 running (read by c1)"), "\(text.stdout)")
+        #expect(text.stdout.contains("  pool default: threads, 3 workers, 0 busy"), "\(text.stdout)")
+        #expect(text.stdout.split(separator: "\n").allSatisfy { $0.count <= 80 }, "\(text.stdout)")
+        // A record of c2's that does not read back (another version wrote it, or it was damaged).
+        // c2 is stopped first, so that no heartbeat of its writes over the damage.
+        second.signal(SIGSTOP)
+        defer { second.signal(SIGCONT) }
+        usleep(300_000)
+        _ = try server.psql("UPDATE concur.nodes SET pools = '{\"pools\": 1}' WHERE name = 'c2'", database: store.name)
+        let damaged = try first.ctl(["status", "--cluster"])
+        #expect(damaged.status == 0 && damaged.stdout.contains("warning: its pools in the queue cannot be read"), "\(damaged)")
+        second.signal(SIGCONT)
+        second.signal(SIGTERM)
+        #expect(second.waitForExit() == 0)
+        let after = try cluster(first)
+        #expect(after.nodes.map(\.state) == [.running, .stopped], "\(after.nodes)")
+        let wrong = try first.ctl(["status", "--cluster", "--pool", "default"])
+        #expect(wrong.status == 64 && wrong.stderr.contains("leave out --pool"), "\(wrong)")
+        first.signal(SIGTERM)
+        #expect(first.waitForExit() == 0)
+        // A daemon with a queue of its own has no cluster.
+        let alone = try TestDaemon(["--ephemeral"])
+        let refused = try alone.ctl(["status", "--cluster"])
+        #expect(refused.status == 1 && refused.stderr.contains("started without --store"), "\(refused)")
     }
 
     @Test("what a shared queue does not keep yet is refused with what to do, and nothing is queued")

@@ -19,7 +19,7 @@ package struct ConcurctlCommand: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Submit.self, Wait.self, Cancel.self, Resize.self, Model.self, Pause.self, Resume.self, Reload.self, Shutdown.self,
-            Status.self, Stats.self, Top.self, Jobs.self, Logs.self,
+            Status.self, Stats.self, Top.self, Jobs.self, Logs.self, Bridge.self,
         ])
 
     /// An empty command, filled in by the argument parser.
@@ -54,12 +54,25 @@ package struct CommonOptions: ParsableArguments {
     @Flag(help: "Print the reply as JSON (one object per line) instead of text.")
     var json = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Control concurd on another host, through `ssh HOST concurctl bridge`.",
+            discussion:
+                "ssh runs in batch mode (keys or an agent); $CONCUR_SSH is the ssh command (words split at blanks), $CONCUR_REMOTE_CONCURCTL the concurctl there. --socket and --server-user are passed on.",
+            valueName: "[USER@]HOST"))
+    var host: String?
+
     /// An empty command, filled in by the argument parser.
     package init() {}
 
-    /// Connects to the daemon, checking who answers.
+    /// Connects to the daemon, checking who answers (with `--host`, the bridge on that host
+    /// checks).
     func connect() throws(ClientFailure) -> ControlClient {
-        try ControlClient(socketPath: ControlClient.resolveSocket(socket), serverUser: trustedServerUser())
+        if let host {
+            let passed = [socket.map { ["--socket", $0] }, serverUser.map { ["--server-user", $0] }]
+            return try ControlClient(host: host, remoteArguments: passed.compactMap { $0 }.flatMap { $0 })
+        }
+        return try ControlClient(socketPath: ControlClient.resolveSocket(socket), serverUser: trustedServerUser())
     }
 
     /// The user `--server-user` (or `$CONCUR_SERVER_USER`) names, if any.

@@ -10,6 +10,8 @@ package final class ControlClient {
     /// The socket connected to.
     package let socketPath: String
     private let connection: VarlinkConnection
+    /// The ssh that carries the connection, with `--host`.
+    private let remote: RemoteBridge?
 
     /// Seconds a one-shot call waits for its reply.
     package static let replyTimeout = 60.0
@@ -25,6 +27,31 @@ package final class ControlClient {
             throw ClientFailure.from(error, socket: socketPath)
         }
         try ServerCheck(socketPath: socketPath, serverUser: serverUser).verify(connection.fileDescriptor)
+        remote = nil
+    }
+
+    /// Connects to concurd on `host` through `ssh host concurctl bridge REMOTE-ARGUMENTS`
+    /// (``RemoteBridge``); the remote bridge checks who answers there.
+    package init(host: String, remoteArguments: [String]) throws(ClientFailure) {
+        let (bridge, descriptor) = try RemoteBridge.start(host: host, remoteArguments: remoteArguments)
+        socketPath = "concurd's socket on \(host)"
+        connection = VarlinkConnection(fileDescriptor: descriptor)
+        remote = bridge
+    }
+
+    /// The connected socket's descriptor, for a bridge that relays it.
+    package var fileDescriptor: Int32 { connection.fileDescriptor }
+
+    /// What a client error means to the user: through ssh, a connection that closed is ssh's
+    /// or the remote bridge's failure, which their exit status tells.
+    private func failure(_ error: VarlinkClientError, method: SupervisorInterface.Method?) -> ClientFailure {
+        if let remote {
+            switch error {
+            case .closedByPeer, .io(_, EPIPE), .io(_, ECONNRESET): return remote.failure()
+            default: break
+            }
+        }
+        return ClientFailure.from(error, socket: socketPath, method: method)
     }
 
     /// Calls `method` and returns its reply's parameters, waiting at most `timeout` seconds for
@@ -36,7 +63,7 @@ package final class ControlClient {
         do {
             return try connection.call(SupervisorInterface.method(method), parameters)
         } catch {
-            throw ClientFailure.from(error, socket: socketPath, method: method)
+            throw failure(error, method: method)
         }
     }
 
@@ -53,7 +80,7 @@ package final class ControlClient {
                 return true
             }
         } catch {
-            throw ClientFailure.from(error, socket: socketPath, method: method)
+            throw failure(error, method: method)
         }
         return replies
     }
@@ -126,7 +153,7 @@ package final class ControlClient {
             case .timedOut where deadline != nil: return .timedOut
             case .closedByPeer where started: return .closedByDaemon
             case .io where started: return .lost(ClientFailure.from(error, socket: socketPath).message)
-            default: throw ClientFailure.from(error, socket: socketPath, method: method)
+            default: throw self.failure(error, method: method)
             }
         }
         if let failure { throw failure }

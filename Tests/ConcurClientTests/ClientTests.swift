@@ -382,6 +382,28 @@ struct LiveViewTests {
         #expect(text.split(separator: "\n").filter { $0.hasPrefix("# TYPE concur_queue_jobs") }.count == 1)
     }
 
+    @Test("--host: the ssh command line quotes the remote words, and a host ssh would misread is refused")
+    func remoteCommandLine() {
+        let environment = ["CONCUR_SSH": "ssh -F /etc/concur ssh.conf", "CONCUR_REMOTE_CONCURCTL": "/opt/concur/bin/concurctl"]
+        let argv = RemoteBridge.arguments(host: "ops@db-2", remoteArguments: ["--socket", "/run/it's here.sock"]) {
+            environment[$0]
+        }
+        #expect(
+            argv == [
+                "ssh", "-F", "/etc/concur", "ssh.conf", "-T", "-e", "none", "-o", "BatchMode=yes", "--", "ops@db-2",
+                #"'/opt/concur/bin/concurctl' 'bridge' '--socket' '/run/it'\''s here.sock'"#,
+            ])
+        #expect(RemoteBridge.arguments(host: "h", remoteArguments: []) { _ in nil }.prefix(1) == ["ssh"])
+        #expect(RemoteBridge.arguments(host: "h", remoteArguments: []) { _ in "" }.last == "'concurctl' 'bridge'")
+        for (host, problem) in [
+            ("", "give a host"), ("-oProxyCommand=sh", "starts with '-'"), ("a b", "no blanks"), ("a\u{7}b", "no blanks"),
+            (String(repeating: "h", count: 256), "at most 255 bytes"),
+        ] {
+            #expect(RemoteBridge.problem(with: host)?.contains(problem) == true, "\(host)")
+        }
+        #expect(RemoteBridge.problem(with: "ops@db-2.example.org") == nil)
+    }
+
     @Test("status --cluster: a line per node, its pools under it, the queue by pool, in 80 columns")
     func clusterView() throws {
         let status = ClusterStatus(

@@ -426,22 +426,63 @@ package struct ControlService: VarlinkInterface {
             throw SupervisorError.invalidValue(parameter: "ids", reason: "at most \(Self.maxIDsPerCall) ids per call")
         }
         let reason = "cancelled by uid \(peer.uid)"
-        let outcome: CancelOutcome
-        var pools: [Pool]
+        // In a shared queue, the jobs no pool here knows (and with queued, those waiting in the
+        // queue) are the queue's: cancelled there first (ids all or none), then the ones here.
+        let selection: SharedCancelSelection
+        let here: @Sendable () throws(VarlinkError) -> (CancelOutcome, [Pool])
         if queued {
             let pool = try anyPool(named)!
-            pools = [pool]
-            outcome = pool.cancelQueued(reason: reason)
+            selection = .queued(pool.name)
+            here = { (pool.cancelQueued(reason: reason), [pool]) }
         } else {
-            do {
-                (outcome, pools) = try cancel(ids, reason: reason)
-            } catch {
-                switch error {
-                case .noSuchJob(let id): throw SupervisorError.noSuchJob(id)
-                case .alreadyFinished(let id, let state): throw SupervisorError.jobFinished(id, state: state)
+            let foreign = sharedQueue == nil ? [] : ids.filter { supervisor.pool(holding: $0) == nil }
+            let local = ids.filter { !foreign.contains($0) }
+            selection = .ids(foreign)
+            here = { [self] () throws(VarlinkError) in
+                local.isEmpty && !foreign.isEmpty ? (CancelOutcome(), []) : try cancelHere(local, reason: reason)
+            }
+        }
+        guard let sharedQueue, selection != .ids([]) else {
+            let (outcome, pools) = try here()
+            return finishCancel(outcome, in: pools, reason: reason, peer: peer, responder: responder)
+        }
+        sharedQueue.cancelShared(selection, reason: reason) { result in
+            responder.enqueue {
+                do throws(VarlinkError) {
+                    switch result {
+                    case .failure(let failure): throw SupervisorError.storeUnavailable(reason: failure.message)
+                    case .success(.unknown(let id)): throw SupervisorError.noSuchJob(id)
+                    case .success(.finished(let id, let state)): throw SupervisorError.jobFinished(id, state: state)
+                    case .success(.cancelled(let cancelled, let stopping)):
+                        var (outcome, pools) = try here()
+                        outcome.cancelled += cancelled
+                        outcome.stopping += stopping
+                        self.finishCancel(outcome, in: pools, reason: reason, peer: peer, responder: responder)
+                    }
+                } catch {
+                    responder.fail(error)
                 }
             }
         }
+    }
+
+    /// Cancels `ids` of this daemon's pools, as ``cancel(_:reason:)`` does, with its refusals
+    /// as Varlink errors.
+    private func cancelHere(_ ids: [JobID], reason: String) throws(VarlinkError) -> (CancelOutcome, [Pool]) {
+        do {
+            return try cancel(ids, reason: reason)
+        } catch {
+            switch error {
+            case .noSuchJob(let id): throw SupervisorError.noSuchJob(id)
+            case .alreadyFinished(let id, let state): throw SupervisorError.jobFinished(id, state: state)
+            }
+        }
+    }
+
+    /// Logs a cancel and replies once `pools` recorded it.
+    private func finishCancel(
+        _ outcome: CancelOutcome, in pools: [Pool], reason: String, peer: VarlinkPeer, responder: VarlinkResponder
+    ) {
         let total = outcome.cancelled.count + outcome.stopping.count
         if total > 0 {
             logger.notice(

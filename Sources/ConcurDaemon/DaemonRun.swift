@@ -439,7 +439,17 @@ final class DaemonRun {
             }
         }
         let node = live.storeNode.withLock { $0 }
-        node?.report { [supervisor] in NodeReport(supervisor.statuses()) }
+        let pools: Supervisor = supervisor
+        node?.report { NodeReport(pools.statuses()) }
+        // A cancel on another node of a job this one holds: its pool cancels it, as a local one.
+        node?.whenCancelRequested { [logger] requests in
+            for (id, reason) in requests {
+                guard let pool = pools.pool(holding: id) else { continue }
+                if let outcome = try? pool.cancel([id], reason: reason), !(outcome.cancelled + outcome.stopping).isEmpty {
+                    logger.notice("job \(id): \(reason) on another node; \(outcome.stopping.isEmpty ? "cancelled" : "stopping")")
+                }
+            }
+        }
         control = ControlService(
             supervisor: supervisor, logger: logger, reloader: reloader, shutdown: shutdown, sharedQueue: node,
             maxAttempts: configuration.maxAttempts, onChange: refreshStatus)

@@ -25,6 +25,18 @@ package protocol SharedQueueNode: AnyObject, Sendable {
     /// with them, or with why the store could not be read.
     func readCluster(completion: @escaping @Sendable (Result<ClusterStatus, SharedQueueFailure>) -> Void)
 
+    /// Cancels jobs in the shared queue and calls `completion` from the node's own thread with
+    /// what became of them: `ids` all or none (jobs not started end cancelled at once; a job a
+    /// node holds is asked to stop, and that node cancels it: ``whenCancelRequested(_:)``), or
+    /// every job of a pool waiting in the queue.
+    func cancelShared(
+        _ selection: SharedCancelSelection, reason: String,
+        completion: @escaping @Sendable (Result<SharedCancel, SharedQueueFailure>) -> Void)
+
+    /// Makes `handler` what the node calls, from its own thread, with the jobs it holds that a
+    /// cancel on some node asked to stop, each once; the handler must not block.
+    func whenCancelRequested(_ handler: @escaping @Sendable ([(id: JobID, reason: String)]) -> Void)
+
     /// Stops the lanes (they put back what they hold), then the node's lease: other nodes see
     /// it stopped. Blocks until done.
     func close()
@@ -40,4 +52,22 @@ package struct SharedQueueFailure: Error, Sendable, CustomStringConvertible {
 
     /// The message, as it is shown.
     package var description: String { message }
+}
+
+/// What a cancel in the shared queue made of the jobs it was given.
+package enum SharedCancel: Sendable, Equatable {
+    /// Jobs not started ended cancelled; jobs a node holds are asked to stop (`stopping`).
+    case cancelled(cancelled: [JobID], stopping: [JobID])
+    /// No job of the queue has this id; nothing was cancelled.
+    case unknown(JobID)
+    /// This job had ended, in this state; nothing was cancelled.
+    case finished(JobID, JobState)
+}
+
+/// The jobs a cancel in the shared queue is for.
+package enum SharedCancelSelection: Sendable, Equatable {
+    /// These jobs, all or none.
+    case ids([JobID])
+    /// Every job of this pool waiting in the queue (not those nodes hold).
+    case queued(PoolName)
 }

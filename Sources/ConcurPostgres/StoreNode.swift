@@ -16,8 +16,8 @@ import Synchronization
 /// whose heartbeat finds its name taken or its lease given up (another node found it silent)
 /// stops claiming at once and says so; its late writes are fenced anyway.
 ///
-/// `@unchecked Sendable`: `lanes`, `stopping`, `incarnation`, `control`, `controlWork` and `reporter`
-/// are guarded by `lock`.
+/// `@unchecked Sendable`: `lanes`, `stopping`, `incarnation`, `control`, `controlWork`, `reporter` and
+/// `cancelHandler` are guarded by `lock`.
 package final class StoreNode: @unchecked Sendable {
     /// What a node needs to reach the store and name itself there.
     package typealias Settings = StoreNodeSettings
@@ -41,6 +41,7 @@ package final class StoreNode: @unchecked Sendable {
     private var controlWork: [ControlWork] = []
     private var controlThreadStarted = false
     private var reporter: (@Sendable () -> NodeReport)?
+    private var cancelHandler: (@Sendable ([(id: Int64, reason: String)]) -> Void)?
 
     /// Connects, prepares the schema and registers the node; the lease thread starts.
     ///
@@ -128,6 +129,35 @@ package final class StoreNode: @unchecked Sendable {
             completion(result)
         }
         onControlThread(work, failing: { completion(.failure($0)) })
+    }
+
+    /// Cancels `ids` in the shared queue (``SharedQueue/cancel(_:reason:on:)``), or with `ids`
+    /// nil every job of `queuedIn` waiting there, from the node's control thread; `completion`
+    /// runs there.
+    package func cancel(
+        _ ids: [Int64]?, queuedIn pool: String, reason: String,
+        completion: @escaping @Sendable (Result<SharedQueue.CancelVerdict, StoreFailure>) -> Void
+    ) {
+        let queue = queue
+        onControlThread(
+            { [self] in
+                completion(
+                    Result { () throws(StoreFailure) in
+                        try controlCall { session throws(StoreFailure) in
+                            guard let ids else {
+                                return .cancelled(
+                                    cancelled: try await queue.cancelQueued(in: pool, reason: reason, on: session), stopping: [])
+                            }
+                            return try await queue.cancel(ids, reason: reason, on: session)
+                        }
+                    })
+            }, failing: { completion(.failure($0)) })
+    }
+
+    /// Makes `handler` what the node calls, from its lease thread, with the jobs it holds that a
+    /// cancel (on any node) asked to stop: each once, within about a second of the request.
+    package func onCancelRequests(_ handler: @escaping @Sendable ([(id: Int64, reason: String)]) -> Void) {
+        lock.withLock { cancelHandler = handler }
     }
 
     /// Makes `reporter` what the node writes of itself with each heartbeat (``NodeReport``).
@@ -233,6 +263,7 @@ package final class StoreNode: @unchecked Sendable {
         var session: StoreSession?
         var nextRescue = MonotonicClock.now() + rescueEvery
         var nextBeat: UInt64 = 0
+        var handledCancels: Set<Int64> = []
         while true {
             let stop = lock.withLock { () -> Bool in
                 if !stopping { _ = lock.wait(untilMonotonic: MonotonicClock.now() + 1_000_000_000) }
@@ -264,6 +295,13 @@ package final class StoreNode: @unchecked Sendable {
                 }
                 let queue = queue
                 _ = try call.run { () async throws(StoreFailure) in try await queue.promoteDue(on: current) }
+                if let handler = lock.withLock({ cancelHandler }) {
+                    let requests = try call.run { () async throws(StoreFailure) in try await queue.cancelRequests(on: current) }
+                    let new = requests.filter { !handledCancels.contains($0.id) }
+                    // Those no longer held have ended: forgotten, so the set stays as small as the requests.
+                    handledCancels = Set(requests.map(\.id))
+                    if !new.isEmpty { handler(new) }
+                }
                 if now >= nextRescue {
                     nextRescue = now + rescueEvery
                     _ = try call.run { () async throws(StoreFailure) in try await lease.rescueLapsed(on: current) }

@@ -379,7 +379,10 @@ public enum SupervisorInterface {
         # stops, or as it ended if it ended first: WatchJobs follows it. The reason recorded names
         # the caller's uid. A cancelled job is never run again, even if the daemon stops first.
         # Ids may be in any pools; queued cancels the queued jobs of the pool given (default
-        # without one, a removed pool's kept jobs too).
+        # without one, a removed pool's kept jobs too). On a node of a shared queue (--store),
+        # ids may be anywhere in the queue: a job another node holds is stopping until that
+        # node cancels it (within about a second), and queued includes the pool's jobs waiting
+        # in the queue.
         method Cancel(ids: ?[]int, queued: ?bool, pool: ?string) -> (cancelled: []int, stopping: []int)
 
         # drain: intake closes, running jobs finish (within the daemon's drain_timeout), queued

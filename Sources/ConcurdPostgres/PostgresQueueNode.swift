@@ -23,6 +23,34 @@ extension StoreNode: SharedQueueNode {
         }
     }
 
+    /// Cancels in the shared queue from the node's control thread; `completion` runs there.
+    package func cancelShared(
+        _ selection: SharedCancelSelection, reason: String,
+        completion: @escaping @Sendable (Result<SharedCancel, SharedQueueFailure>) -> Void
+    ) {
+        let (ids, pool): ([Int64]?, PoolName) =
+            switch selection {
+            case .ids(let ids): (ids.map { Int64(clamping: $0) }, .default)
+            case .queued(let pool): (nil, pool)
+            }
+        cancel(ids, queuedIn: pool.rawValue, reason: reason) { result in
+            completion(
+                result.map { verdict in
+                    switch verdict {
+                    case .cancelled(let cancelled, let stopping):
+                        .cancelled(cancelled: cancelled.map { JobID($0) }, stopping: stopping.map { JobID($0) })
+                    case .unknown(let id): .unknown(JobID(id))
+                    case .finished(let id, let state): .finished(JobID(id), state)
+                    }
+                }.mapError { SharedQueueFailure(message: $0.message) })
+        }
+    }
+
+    /// Hands the cancels asked of this node's jobs to `handler`, from the lease thread.
+    package func whenCancelRequested(_ handler: @escaping @Sendable ([(id: JobID, reason: String)]) -> Void) {
+        onCancelRequests { requests in handler(requests.map { (JobID($0.id), $0.reason) }) }
+    }
+
     /// Reads the cluster from the node's control thread; `completion` runs there.
     package func readCluster(completion: @escaping @Sendable (Result<ClusterStatus, SharedQueueFailure>) -> Void) {
         clusterStatus { result in completion(result.mapError { SharedQueueFailure(message: $0.message) }) }

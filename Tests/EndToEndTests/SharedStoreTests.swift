@@ -179,6 +179,48 @@ struct SharedStoreTests {
         #expect(refused.status == 1 && refused.stderr.contains("started without --store"), "\(refused)")
     }
 
+    @Test("cancel on one node stops a job another node runs, ends a job waiting in the queue, and refuses what it cannot")
+    func cancelAcrossNodes() throws {
+        let store = try database("cancel")
+        let first = try node("x1", store: store, lease: 3)
+        let second = try node("x2", store: store, lease: 3)
+        let submitted = try first.ctl(["submit", "--jobs", "8", "--kind", "sleep", "--scale", "100"])
+        #expect(submitted.status == 0, "\(submitted)")
+        // Each node claims at most 4 (twice its workers): x2 runs some.
+        #expect(eventually(30) { (try? count("state = 2 AND node = 'x2'", in: store)) ?? 0 > 0 })
+        let running = try #require(
+            Int(try server.psql("SELECT min(id) FROM concur.jobs WHERE state = 2 AND node = 'x2'", database: store.name)))
+        let stopped = try first.ctl(["cancel", "\(running)", "--json"])
+        #expect(stopped.status == 0 && stopped.stdout.contains(#""stopping":[\#(running)]"#), "\(stopped)")
+        // x2 sees the request within about a second and cancels the job as its own.
+        let row = "SELECT state, node, cancel_reason FROM concur.jobs WHERE id = \(running)"
+        #expect(
+            eventually(20) { (try? count("id = \(running) AND state = 5", in: store)) == 1 },
+            "\((try? server.psql(row, database: store.name)) ?? "")")
+        #expect(second.log().contains("job \(running): cancelled by uid 0 on another node"), "\(second.log())")
+        // Jobs waiting in the queue (scheduled an hour ahead) end cancelled at once, from either node.
+        let later = try second.ctl(["submit", "--jobs", "3", "--kind", "sleep", "--delay", "1h"])
+        #expect(later.status == 0, "\(later)")
+        let scheduled = try server.psql(
+            "SELECT string_agg(id::text, ' ' ORDER BY id) FROM concur.jobs WHERE state = 6", database: store.name
+        ).split(separator: " ").map(String.init)
+        try #require(scheduled.count == 3)
+        let one = try first.ctl(["cancel", scheduled[0]])
+        #expect(one.status == 0, "\(one)")
+        #expect(try count("id = \(scheduled[0]) AND state = 5", in: store) == 1)
+        let rest = try second.ctl(["cancel", "--queued", "--json"])
+        #expect(rest.status == 0 && rest.stdout.contains(scheduled[1]) && rest.stdout.contains(scheduled[2]), "\(rest)")
+        #expect(try count("state IN (0, 6)", in: store) == 0)
+        // All or none: an unknown id, or one that ended, cancels nothing.
+        let mixed = try first.ctl(["cancel", "\(running + 1)", "999999"])
+        #expect(mixed.status == 1 && mixed.stderr.contains("999999"), "\(mixed)")
+        #expect(try count("id = \(running + 1) AND cancel_reason IS NOT NULL", in: store) == 0)
+        let ended = try first.ctl(["cancel", scheduled[0]])
+        #expect(ended.status == 1 && ended.stderr.contains("cancelled"), "\(ended)")
+        for node in [first, second] { node.signal(SIGINT) }
+        for node in [first, second] { _ = node.waitForExit() }
+    }
+
     @Test("what a shared queue does not keep yet is refused with what to do, and nothing is queued")
     func notKeptYet() throws {
         let store = try database("not_kept")

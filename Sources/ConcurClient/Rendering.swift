@@ -152,18 +152,20 @@ package enum Rendering {
     package static func jobs(_ jobs: [JobInfo]) -> [String] {
         guard !jobs.isEmpty else { return ["no jobs"] }
         // A priority column only when one of them has a priority, a pool column only when one
-        // is not in the default pool.
+        // is not in the default pool, a node column only in a shared queue.
         let priorities = jobs.contains { $0.spec.priority != 0 }
         let pools = jobs.contains { $0.pool != PoolName.default.rawValue }
+        let nodes = jobs.contains { $0.node != nil }
         var lines = [
-            leftPad("ID", 8) + "  " + (pools ? rightPad("POOL", 12) : "") + rightPad("STATE", 10) + rightPad("JOB", 26)
+            leftPad("ID", 8) + "  " + (pools ? rightPad("POOL", 12) : "") + (nodes ? rightPad("NODE", 12) : "")
+                + rightPad("STATE", 10) + rightPad("JOB", 26)
                 + (priorities ? leftPad("PRI", 4) : "")
                 + leftPad("TRIES", 6) + leftPad("WORKER", 8) + leftPad("WAIT", 10) + leftPad("RUN", 10) + "  RESULT"
         ]
         for job in jobs {
             lines.append(
                 leftPad(String(job.id), 8) + "  " + (pools ? poolCell(job.pool) : "")
-                    + rightPad(job.state.rawValue, 10) + rightPad(label(job), 26)
+                    + (nodes ? cell(job.node ?? "-", 12) : "") + rightPad(job.state.rawValue, 10) + rightPad(label(job), 26)
                     + (priorities ? leftPad(String(job.spec.priority), 4) : "")
                     + leftPad(String(job.attempts), 6) + leftPad(job.worker.map(String.init) ?? "-", 8)
                     + leftPad(job.waitSeconds.map(formatDuration) ?? "-", 10)

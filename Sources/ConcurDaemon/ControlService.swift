@@ -358,12 +358,36 @@ package struct ControlService: VarlinkInterface {
                 throw SupervisorError.invalidValue(parameter: "ids", reason: "at most \(Self.maxIDsPerCall) ids per call")
             }
             let pools = only.map { [$0] } ?? supervisor.pools
-            if let unknown = JobListReply.firstUnknown(of: ids, in: pools) { throw SupervisorError.noSuchJob(unknown) }
             selection = .ids(ids, state: state)
+            // In a shared queue, the ids no pool here holds are read from the queue.
+            if let sharedQueue, JobListReply.firstUnknown(of: ids, in: pools) != nil {
+                let foreign = ids.filter { id in !pools.contains { pool in pool.read { $0.holds(id) } } }
+                sharedQueue.readJobs(foreign) { result in
+                    responder.enqueue {
+                        switch result {
+                        case .failure(let failure): responder.fail(SupervisorError.storeUnavailable(reason: failure.message))
+                        case .success(let jobs):
+                            let fetched = Dictionary(jobs.map { ($0.id, $0) }) { first, _ in first }
+                            let inPool = fetched.filter { only == nil || $0.value.pool == only?.name.rawValue }
+                            if let missing = foreign.first(where: { inPool[$0] == nil }) {
+                                return responder.fail(SupervisorError.noSuchJob(missing))
+                            }
+                            JobListReply(
+                                pools: pools, selection: selection, responder: responder, fetched: inPool,
+                                node: sharedQueue.name
+                            ).send()
+                        }
+                    }
+                }
+                return
+            }
+            if let unknown = JobListReply.firstUnknown(of: ids, in: pools) { throw SupervisorError.noSuchJob(unknown) }
         } else {
             selection = .recent(state: state, limit: limit)
         }
-        JobListReply(pools: only.map { [$0] } ?? supervisor.pools, selection: selection, responder: responder).send()
+        JobListReply(
+            pools: only.map { [$0] } ?? supervisor.pools, selection: selection, responder: responder, node: sharedQueue?.name
+        ).send()
     }
 
     private func pause(_ pause: Bool, _ parameters: JSONObject, responder: VarlinkResponder) throws(VarlinkError) {

@@ -45,12 +45,25 @@ final class JobListReply: Sendable {
     private let selection: Selection
     private let responder: VarlinkResponder
     private let progress = Mutex(Progress())
+    /// Jobs of the ids that no pool holds, read from a shared queue.
+    private let fetched: [JobID: JobInfo]
+    /// This node's name in a shared queue, given to the jobs its pools hold.
+    private let node: String?
 
-    /// A reply listing the jobs of `selection` held by `pools` (at least one).
-    init(pools: [Pool], selection: Selection, responder: VarlinkResponder) {
+    /// The pool index of a job in ``fetched``.
+    private static let fetchedPool = -1
+
+    /// A reply listing the jobs of `selection` held by `pools` (at least one), or among
+    /// `fetched` (jobs of a shared queue no pool here holds); `node` names this node there.
+    init(
+        pools: [Pool], selection: Selection, responder: VarlinkResponder, fetched: [JobID: JobInfo] = [:],
+        node: String? = nil
+    ) {
         self.pools = pools
         self.selection = selection
         self.responder = responder
+        self.fetched = fetched
+        self.node = node
     }
 
     /// Queues the first slice; the rest follow it (and, for parts, as the client reads).
@@ -131,8 +144,10 @@ final class JobListReply: Sendable {
     private func chooseIDs() -> [(pool: Int, id: JobID)] {
         switch selection {
         case .ids(let ids, _):
-            if pools.count == 1 { return ids.map { (0, $0) } }
-            return ids.map { id in (pools.firstIndex { pool in pool.read { $0.holds(id) } } ?? 0, id) }
+            if pools.count == 1 && fetched.isEmpty { return ids.map { (0, $0) } }
+            return ids.map { id in
+                (pools.firstIndex { pool in pool.read { $0.holds(id) } } ?? (fetched[id] != nil ? Self.fetchedPool : 0), id)
+            }
         case .recent(let state, let limit):
             let each = pools.indices.flatMap { index in
                 pools[index].read { $0.jobIDs(state: state, limit: limit) }.map { (pool: index, id: $0) }
@@ -153,15 +168,20 @@ final class JobListReply: Sendable {
         while start < ids.endIndex {
             let pool = ids[start].pool
             let end = ids[start...].firstIndex { $0.pool != pool } ?? ids.endIndex
+            defer { start = end }
+            guard pool != Self.fetchedPool else {
+                for index in start..<end { fetched[ids[index].id].map { found.append((index, $0)) } }
+                continue
+            }
             let name = pools[pool].name.rawValue
             pools[pool].read { state in
                 for index in start..<end {
                     guard var info = state.job(ids[index].id) else { continue }
                     info.pool = name
+                    info.node = node
                     found.append((index, info))
                 }
             }
-            start = end
         }
         guard let state else { return found }
         return found.filter { $0.info.state == state }

@@ -37,6 +37,13 @@ package protocol SharedQueueNode: AnyObject, Sendable {
     /// cancel on some node asked to stop, each once; the handler must not block.
     func whenCancelRequested(_ handler: @escaping @Sendable ([(id: JobID, reason: String)]) -> Void)
 
+    /// This node's name in the queue.
+    var name: String { get }
+
+    /// Reads the jobs of `ids` that the queue holds (ids it does not hold left out), and calls
+    /// `completion` from the node's own thread with them, or with why they could not be read.
+    func readJobs(_ ids: [JobID], completion: @escaping @Sendable (Result<[JobInfo], SharedQueueFailure>) -> Void)
+
     /// Stops the lanes (they put back what they hold), then the node's lease: other nodes see
     /// it stopped. Blocks until done.
     func close()

@@ -224,35 +224,15 @@ extension JobJournal {
         }
     }
 
-    /// What a job produced, from its row's `out_*` columns (the kinds of ``JobEncoding/Output``).
+    /// What a job produced, from its row's `out_*` columns (``JobEncoding/OutputColumns``).
     private func output(_ row: SQLiteStatement, id: Int64) throws(SQLiteError) -> JobOutput? {
-        guard let raw = row.optionalInt64(10) else { return nil }
-        guard let kind = UInt8(exactly: raw).flatMap(JobEncoding.Output.init(rawValue:)), kind != .none else {
-            throw Self.outOfRange("out_kind", "\(raw)", id: id, allowed: "1...4")
-        }
-        switch kind {
-        case .none:
-            return nil
-        case .checksum:
-            return .checksum(UInt64(bitPattern: row.int64(11)))
-        case .primality:
-            return .primality(n: UInt64(bitPattern: row.int64(11)), factor: UInt64(bitPattern: row.int64(12)))
-        case .slept:
-            return .slept(
-                milliseconds: Int(
-                    try Self.checked(row.int64(11), "out_a", id: id, in: 0...Int64(JobLimits.sleepMilliseconds.upperBound))))
-        case .command:
-            let code = try row.optionalInt64(11).map { value throws(SQLiteError) in
-                Int(try Self.checked(value, "out_a (exit code)", id: id, in: 0...255))
-            }
-            let signal = try row.optionalInt64(12).map { value throws(SQLiteError) in
-                Int(try Self.checked(value, "out_b (signal)", id: id, in: 1...64))
-            }
-            let seconds = row.double(13)
-            guard seconds.isFinite && seconds >= 0 && seconds <= 1e9 else {
-                throw Self.outOfRange("out_seconds", "\(seconds)", id: id, allowed: "0...1e9")
-            }
-            return .command(exitCode: code, signal: signal, seconds: seconds, output: row.text(14) ?? "")
+        do throws(JobEncoding.Damage) {
+            return try JobEncoding.OutputColumns(
+                rawKind: row.optionalInt64(10), a: row.optionalInt64(11), b: row.optionalInt64(12),
+                seconds: row.isNull(13) ? nil : row.double(13), text: row.text(14)
+            ).output()
+        } catch {
+            throw Self.outOfRange(error.field, error.value, id: id, allowed: error.allowed ?? "")
         }
     }
 

@@ -79,13 +79,7 @@ extension SharedQueue {
         id: Int64, specText: String, attempts: Int32, preemptions: Int32, submitted: Double, history: String?,
         clock: MonotonicClock
     ) throws(JobEncoding.Damage) -> JobRecord {
-        guard id >= 1 else { throw JobEncoding.Damage(field: "id", value: "\(id)", allowed: "1 and up") }
-        let spec: JobSpec
-        do {
-            spec = try JobSpec(json: try JSON.parse(specText), path: "spec")
-        } catch {
-            throw JobEncoding.Damage(field: "spec", value: "\(error)", allowed: nil)
-        }
+        let spec = try checkedSpec(id: id, text: specText)
         guard (0...JobEncoding.maxAttempts).contains(Int64(attempts)) else {
             throw JobEncoding.Damage(field: "attempts", value: "\(attempts)", allowed: "\(0...JobEncoding.maxAttempts)")
         }
@@ -109,6 +103,16 @@ extension SharedQueue {
         return JobRecord(
             id: JobID(id), spec: spec, state: .queued, attempts: Int(attempts), preemptions: Int(preemptions),
             submittedAt: clock.monotonic(unixTime: submitted), history: runs)
+    }
+
+    /// The spec of row `id` from its text, the id checked too.
+    static func checkedSpec(id: Int64, text: String) throws(JobEncoding.Damage) -> JobSpec {
+        guard id >= 1 else { throw JobEncoding.Damage(field: "id", value: "\(id)", allowed: "1 and up") }
+        do {
+            return try JobSpec(json: try JSON.parse(text), path: "spec")
+        } catch {
+            throw JobEncoding.Damage(field: "spec", value: "\(error)", allowed: nil)
+        }
     }
 
     /// What is wrong with row `id`, for its error column and the log.

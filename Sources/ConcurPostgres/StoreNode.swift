@@ -154,6 +154,19 @@ package final class StoreNode: @unchecked Sendable {
             }, failing: { completion(.failure($0)) })
     }
 
+    /// Reads the jobs of `ids` the queue holds (``SharedQueue/jobs(_:on:)``) from the node's
+    /// control thread; `completion` runs there.
+    package func jobs(_ ids: [Int64], completion: @escaping @Sendable (Result<[JobInfo], StoreFailure>) -> Void) {
+        let queue = queue
+        onControlThread(
+            { [self] in
+                completion(
+                    Result { () throws(StoreFailure) in
+                        try controlCall { session throws(StoreFailure) in try await queue.jobs(ids, on: session) }
+                    })
+            }, failing: { completion(.failure($0)) })
+    }
+
     /// Makes `handler` what the node calls, from its lease thread, with the jobs it holds that a
     /// cancel (on any node) asked to stop: each once, within about a second of the request.
     package func onCancelRequests(_ handler: @escaping @Sendable ([(id: Int64, reason: String)]) -> Void) {

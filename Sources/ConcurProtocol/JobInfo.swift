@@ -93,6 +93,9 @@ public struct JobInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var waitingFor: [UInt64] = []
     /// The pool it was submitted to.
     public var pool = "default"
+    /// In a shared queue: the node that holds or ran it (nil: none yet, or a queue of one
+    /// daemon's own).
+    public var node: String?
 
     /// A job record with the given fields.
     public init(
@@ -145,6 +148,7 @@ public struct JobInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
         retryAt = try reader.optional("retryAt")
         waitingFor = try reader.optional("waitingFor") ?? []
         pool = try reader.optional("pool") ?? "default"
+        node = try reader.optional("node")
     }
 
     /// The value as JSON.
@@ -162,6 +166,7 @@ public struct JobInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
         if !history.isEmpty { object["history"] = .array(history.map(\.json)) }
         object.set("retryAt", retryAt)
         if !waitingFor.isEmpty { object["waitingFor"] = .array(waitingFor.map(\.json)) }
+        object.set("node", node)
         return .object(object)
     }
 }

@@ -146,7 +146,9 @@ public enum SupervisorInterface {
           # While it waits out a retry's delay: when the next run may start.
           retryAt: ?float,
           # While waiting: the jobs it still waits for.
-          waitingFor: ?[]int
+          waitingFor: ?[]int,
+          # In a shared queue (--store): the node that holds or ran it.
+          node: ?string
         )
 
         # The kind of jobs Generate creates; mixed picks one of the others per job.
@@ -357,6 +359,9 @@ public enum SupervisorInterface {
         # once the client has read the last; without it a list that does not fit one reply is
         # refused with InvalidValue. With pool, only that pool's jobs; without, every pool's
         # (queued, scheduled, waiting and running ones pool by pool, the others newest by id).
+        # On a node of a shared queue (--store), ids may be anywhere in the queue: those no pool
+        # here holds are read from it (queued there until a node claims them; claimed ones are
+        # queued with their node).
         method ListJobs(ids: ?[]int, state: ?JobState, limit: ?int, pool: ?string) -> (jobs: []Job)
 
         # Streams each job of ids as it reaches a final state; jobs already finished are sent at

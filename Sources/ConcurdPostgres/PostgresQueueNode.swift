@@ -51,6 +51,16 @@ extension StoreNode: SharedQueueNode {
         onCancelRequests { requests in handler(requests.map { (JobID($0.id), $0.reason) }) }
     }
 
+    /// This node's name in the queue.
+    package var name: String { queue.node }
+
+    /// Reads jobs from the node's control thread; `completion` runs there.
+    package func readJobs(_ ids: [JobID], completion: @escaping @Sendable (Result<[JobInfo], SharedQueueFailure>) -> Void) {
+        jobs(ids.map { Int64(clamping: $0) }) { result in
+            completion(result.mapError { SharedQueueFailure(message: $0.message) })
+        }
+    }
+
     /// Reads the cluster from the node's control thread; `completion` runs there.
     package func readCluster(completion: @escaping @Sendable (Result<ClusterStatus, SharedQueueFailure>) -> Void) {
         clusterStatus { result in completion(result.mapError { SharedQueueFailure(message: $0.message) }) }

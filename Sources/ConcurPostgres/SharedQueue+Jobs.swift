@@ -1,0 +1,97 @@
+import ConcurCore
+package import ConcurProtocol
+import PostgresNIO
+import Varlink
+
+extension SharedQueue {
+    /// Reads the jobs of `ids` that the queue holds, as `ListJobs` shows them, each with the
+    /// node that holds or ran it; ids the queue does not hold are left out. A job is `queued`
+    /// until a node starts it (claimed ones have their node), `running` once started.
+    ///
+    /// - Throws: ``StoreFailure``: transient while the server is away; permanent, naming the
+    ///   job and the field, for a row no concurd writes.
+    package func jobs(_ ids: [Int64], on session: StoreSession) async throws(StoreFailure) -> [JobInfo] {
+        let (schema, logger) = (schema, logger)
+        let rows = try await session.run(limit: limit) { connection in
+            var rows: [Row] = []
+            let result = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT id, pool, spec, state, attempts, worker, model, extract(epoch FROM submitted_at)::float8,
+                          extract(epoch FROM started_at)::float8, extract(epoch FROM finished_at)::float8, out_kind, out_a,
+                          out_b, out_seconds, out_text, error, history::text, node
+                        FROM \(schema).jobs WHERE id = ANY($1) ORDER BY id
+                        """, binds: .of(ids)), logger: logger)
+            for try await row in result.decode(Row.self) { rows.append(row) }
+            return rows
+        }
+        var jobs: [JobInfo] = []
+        for row in rows {
+            do throws(JobEncoding.Damage) {
+                jobs.append(try Self.info(row))
+            } catch {
+                let why = Self.describe(error, id: row.0)
+                throw StoreFailure(kind: .permanent, message: "job \(row.0) in the shared queue cannot be read: \(why)")
+            }
+        }
+        return jobs
+    }
+
+    /// A row of ``jobs(_:on:)``.
+    typealias Row = (
+        Int64, String, String, Int16, Int32, Int32?, String?, Double, Double?, Double?, Int16?, Int64?, Int64?, Double?,
+        String?, String?, String?, String?
+    )
+
+    /// The job of a row, every value checked.
+    static func info(_ row: Row) throws(JobEncoding.Damage) -> JobInfo {
+        let (id, pool, specText, stored, attempts, worker, model, submitted, started, finished) =
+            (row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9)
+        let spec = try checkedSpec(id: id, text: specText)
+        let state: JobState
+        switch stored {
+        case 0, 1: state = .queued
+        case 2: state = .running
+        case 6: state = .scheduled
+        case 7: state = .waiting
+        default:
+            guard let final = finalState(stored) else {
+                throw JobEncoding.Damage(field: "state", value: "\(stored)", allowed: "0...7")
+            }
+            state = final
+        }
+        guard (0...JobEncoding.maxAttempts).contains(Int64(attempts)) else {
+            throw JobEncoding.Damage(field: "attempts", value: "\(attempts)", allowed: "\(0...JobEncoding.maxAttempts)")
+        }
+        for (field, time) in [("submitted_at", submitted), ("started_at", started), ("finished_at", finished)] {
+            if let time, !(time.isFinite && JobEncoding.unixTimes.contains(time)) {
+                throw JobEncoding.Damage(field: field, value: "\(time)", allowed: "Unix times \(JobEncoding.unixTimes)")
+            }
+        }
+        if let worker, worker < 1 { throw JobEncoding.Damage(field: "worker", value: "\(worker)", allowed: "1 and up") }
+        let runsOn = try model.map { text throws(JobEncoding.Damage) in
+            guard let known = ConcurrencyModel(rawValue: text) else {
+                throw JobEncoding.Damage(field: "model", value: "'\(text.prefix(40))'", allowed: "threads, processes, tasks")
+            }
+            return known
+        }
+        let output = try JobEncoding.OutputColumns(
+            rawKind: row.10.map(Int64.init), a: row.11, b: row.12, seconds: row.13, text: row.14
+        ).output()
+        var history: [JobAttempt] = []
+        if let text = row.16 {
+            do {
+                history = try [JobAttempt](json: try JSON.parse(text), path: "history")
+            } catch {
+                throw JobEncoding.Damage(field: "history", value: "\(error)", allowed: nil)
+            }
+        }
+        var info = JobInfo(
+            id: UInt64(id), spec: spec, state: state, attempts: Int(attempts), submittedAt: submitted,
+            startedAt: state == .queued ? nil : started, finishedAt: state.isFinal ? finished : nil,
+            worker: worker.map(Int.init), model: runsOn, result: output?.result, error: row.15, history: history)
+        info.pool = pool
+        info.node = row.17
+        return info
+    }
+}

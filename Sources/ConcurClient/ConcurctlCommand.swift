@@ -58,7 +58,7 @@ package struct CommonOptions: ParsableArguments {
         help: ArgumentHelp(
             "Control concurd on another host, through `ssh HOST concurctl bridge`.",
             discussion:
-                "ssh runs in batch mode (keys or an agent); $CONCUR_SSH is the ssh command (words split at blanks), $CONCUR_REMOTE_CONCURCTL the concurctl there. --socket and --server-user are passed on.",
+                "ssh runs in batch mode (keys or an agent); $CONCUR_SSH is the ssh command (words split at blanks), $CONCUR_REMOTE_CONCURCTL the concurctl there. --socket and --server-user are passed on; $CONCUR_SOCKET and $CONCUR_SERVER_USER are this host's and are not.",
             valueName: "[USER@]HOST"))
     var host: String?
 

@@ -126,4 +126,7 @@ extension PoolStateMachine {
 
     /// Jobs cancelled and still stopping.
     package var cancellingCount: Int { cancelling.count }
+
+    /// Whether a cancel of job `id` is under way (it is stopping).
+    package func isCancelling(_ id: JobID) -> Bool { cancelling[id] != nil }
 }

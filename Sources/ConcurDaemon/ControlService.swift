@@ -462,8 +462,28 @@ package struct ControlService: VarlinkInterface {
             let foreign = sharedQueue == nil ? [] : ids.filter { supervisor.pool(holding: $0) == nil }
             let local = ids.filter { !foreign.contains($0) }
             selection = .ids(foreign)
+            if !foreign.isEmpty {
+                // All or none: the ids here are checked before the queue cancels its own.
+                for id in local {
+                    if let job = supervisor.pool(holding: id)?.read({ $0.job(id) }), job.state.isFinal {
+                        throw SupervisorError.jobFinished(id, state: job.state)
+                    }
+                }
+            }
             here = { [self] () throws(VarlinkError) in
-                local.isEmpty && !foreign.isEmpty ? (CancelOutcome(), []) : try cancelHere(local, reason: reason)
+                guard !foreign.isEmpty else { return try cancelHere(local, reason: reason) }
+                // After the queue's part: a job here that ended since the check is left out.
+                var remaining = local
+                while !remaining.isEmpty {
+                    do throws(CancelError) {
+                        return try self.cancel(remaining, reason: reason)
+                    } catch {
+                        switch error {
+                        case .alreadyFinished(let id, _), .noSuchJob(let id): remaining.removeAll { $0 == id }
+                        }
+                    }
+                }
+                return (CancelOutcome(), [])
             }
         }
         guard let sharedQueue, selection != .ids([]) else {

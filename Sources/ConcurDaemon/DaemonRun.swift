@@ -442,13 +442,19 @@ final class DaemonRun {
         let pools: Supervisor = supervisor
         node?.report { NodeReport(pools.statuses()) }
         // A cancel on another node of a job this one holds: its pool cancels it, as a local one.
+        // A job no pool holds yet (its claim still on the way) is asked about again; one
+        // cancelled here already (its request is this node's own) is left as it is.
         node?.whenCancelRequested { [logger] requests in
+            var acted: [JobID] = []
             for (id, reason) in requests {
                 guard let pool = pools.pool(holding: id) else { continue }
+                acted.append(id)
+                guard !pool.read({ $0.isCancelling(id) }) else { continue }
                 if let outcome = try? pool.cancel([id], reason: reason), !(outcome.cancelled + outcome.stopping).isEmpty {
                     logger.notice("job \(id): \(reason) on another node; \(outcome.stopping.isEmpty ? "cancelled" : "stopping")")
                 }
             }
+            return acted
         }
         control = ControlService(
             supervisor: supervisor, logger: logger, reloader: reloader, shutdown: shutdown, sharedQueue: node,

@@ -34,8 +34,9 @@ package protocol SharedQueueNode: AnyObject, Sendable {
         completion: @escaping @Sendable (Result<SharedCancel, SharedQueueFailure>) -> Void)
 
     /// Makes `handler` what the node calls, from its own thread, with the jobs it holds that a
-    /// cancel on some node asked to stop, each once; the handler must not block.
-    func whenCancelRequested(_ handler: @escaping @Sendable ([(id: JobID, reason: String)]) -> Void)
+    /// cancel on some node asked to stop; it returns the ids it acted on (the others come again
+    /// a second later) and must not block.
+    func whenCancelRequested(_ handler: @escaping @Sendable ([(id: JobID, reason: String)]) -> [JobID])
 
     /// This node's name in the queue.
     var name: String { get }

@@ -64,11 +64,14 @@ extension SharedQueue {
 
     /// Puts back the claimed, unstarted jobs of `pool` this node holds without knowing of them:
     /// claims that committed while their reply was lost with the connection. `known` are the
-    /// jobs the node does hold. Returns how many went back.
+    /// jobs the node does hold. Returns how many went back; one a cancel asked to stop ends
+    /// cancelled instead.
     package func releaseUnknown(pool: PoolName, known: [Int64], on session: StoreSession) async throws(StoreFailure) -> Int {
         try await execute(
             """
-            UPDATE \(schema).jobs SET state = 0, node = NULL
+            UPDATE \(schema).jobs SET state = CASE WHEN cancel_reason IS NULL THEN 0 ELSE 5 END,
+              node = CASE WHEN cancel_reason IS NULL THEN NULL ELSE node END,
+              error = coalesce(error, cancel_reason), finished_at = CASE WHEN cancel_reason IS NULL THEN NULL ELSE now() END
             WHERE node = $1 AND pool = $2 AND state = 1 AND NOT (id = ANY($3)) RETURNING id
             """, .of(node, pool.rawValue, known), on: session
         ).count

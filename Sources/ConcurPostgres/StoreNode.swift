@@ -41,7 +41,7 @@ package final class StoreNode: @unchecked Sendable {
     private var controlWork: [ControlWork] = []
     private var controlThreadStarted = false
     private var reporter: (@Sendable () -> NodeReport)?
-    private var cancelHandler: (@Sendable ([(id: Int64, reason: String)]) -> Void)?
+    private var cancelHandler: (@Sendable ([(id: Int64, reason: String)]) -> [Int64])?
 
     /// Connects, prepares the schema and registers the node; the lease thread starts.
     ///
@@ -168,8 +168,9 @@ package final class StoreNode: @unchecked Sendable {
     }
 
     /// Makes `handler` what the node calls, from its lease thread, with the jobs it holds that a
-    /// cancel (on any node) asked to stop: each once, within about a second of the request.
-    package func onCancelRequests(_ handler: @escaping @Sendable ([(id: Int64, reason: String)]) -> Void) {
+    /// cancel (on any node) asked to stop, within about a second of the request; it returns the
+    /// ids it acted on, and the others are handed to it again a second later.
+    package func onCancelRequests(_ handler: @escaping @Sendable ([(id: Int64, reason: String)]) -> [Int64]) {
         lock.withLock { cancelHandler = handler }
     }
 
@@ -183,11 +184,24 @@ package final class StoreNode: @unchecked Sendable {
     private func controlCall<Value: Sendable>(
         _ operation: @escaping @Sendable (StoreSession) async throws(StoreFailure) -> Value
     ) throws(StoreFailure) -> Value {
-        let session = try lock.withLock { () throws(StoreFailure) -> StoreSession in
-            if let control, !control.isClosed { return control }
+        let session: StoreSession
+        if let open = lock.withLock({ control }), !open.isClosed {
+            session = open
+        } else {
+            // Connected outside the lock: the lease thread and the event loops take it meanwhile.
             let opened = try connect(role: "control")
-            control = opened
-            return opened
+            let (kept, spare) = lock.withLock { () -> (StoreSession, StoreSession?) in
+                if let control, !control.isClosed { return (control, opened) }
+                control = opened
+                return (opened, nil)
+            }
+            if let spare {
+                _ = try? call.run { () async throws(StoreFailure) -> Bool in
+                    await spare.close()
+                    return true
+                }
+            }
+            session = kept
         }
         do {
             return try call.run { () async throws(StoreFailure) in try await operation(session) }
@@ -213,7 +227,13 @@ package final class StoreNode: @unchecked Sendable {
             try OSThread.start(name: "concur-control") { [self] in runControlWork() }
         } catch {
             let failure = StoreFailure(kind: .permanent, message: "cannot start the job store's control thread: \(error)")
-            for pending in lock.withLock({ controlWork }) { pending.failing(failure) }
+            let pending = lock.withLock { () -> [ControlWork] in
+                // The next call tries to start it again.
+                controlThreadStarted = false
+                defer { controlWork = [] }
+                return controlWork
+            }
+            for work in pending { work.failing(failure) }
         }
     }
 
@@ -311,9 +331,11 @@ package final class StoreNode: @unchecked Sendable {
                 if let handler = lock.withLock({ cancelHandler }) {
                     let requests = try call.run { () async throws(StoreFailure) in try await queue.cancelRequests(on: current) }
                     let new = requests.filter { !handledCancels.contains($0.id) }
-                    // Those no longer held have ended: forgotten, so the set stays as small as the requests.
-                    handledCancels = Set(requests.map(\.id))
-                    if !new.isEmpty { handler(new) }
+                    // Those no longer held have ended: forgotten, so the set stays as small as the
+                    // requests. Those the handler could not act on yet (no pool holds the job
+                    // yet) are asked again next time.
+                    handledCancels.formIntersection(requests.map(\.id))
+                    if !new.isEmpty { handledCancels.formUnion(handler(new)) }
                 }
                 if now >= nextRescue {
                     nextRescue = now + rescueEvery

@@ -47,8 +47,8 @@ extension StoreNode: SharedQueueNode {
     }
 
     /// Hands the cancels asked of this node's jobs to `handler`, from the lease thread.
-    package func whenCancelRequested(_ handler: @escaping @Sendable ([(id: JobID, reason: String)]) -> Void) {
-        onCancelRequests { requests in handler(requests.map { (JobID($0.id), $0.reason) }) }
+    package func whenCancelRequested(_ handler: @escaping @Sendable ([(id: JobID, reason: String)]) -> [JobID]) {
+        onCancelRequests { requests in handler(requests.map { (JobID($0.id), $0.reason) }).map { Int64(clamping: $0) } }
     }
 
     /// This node's name in the queue.

@@ -217,6 +217,11 @@ struct SharedStoreTests {
             "SELECT string_agg(id::text, ' ' ORDER BY id) FROM concur.jobs WHERE state = 6", database: store.name
         ).split(separator: " ").map(String.init)
         try #require(scheduled.count == 3)
+        // All or none across the queue and this node: a job that ended here keeps the queue's
+        // job from being cancelled too.
+        let half = try holder.ctl(["cancel", scheduled[1], "\(running)"])
+        #expect(half.status == 1 && half.stderr.contains("\(running)"), "\(half)")
+        #expect(try count("id = \(scheduled[1]) AND state = 6 AND cancel_reason IS NULL", in: store) == 1)
         let one = try first.ctl(["cancel", scheduled[0]])
         #expect(one.status == 0, "\(one)")
         #expect(try count("id = \(scheduled[0]) AND state = 5", in: store) == 1)

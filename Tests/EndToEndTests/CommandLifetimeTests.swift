@@ -86,7 +86,13 @@ struct CommandLifetimeTests {
         #expect(try daemon!.ctl(CancelWaitTests.pidWriter(pidFile)).status == 0)
         let pids = try CancelWaitTests.pids(in: pidFile)
         defer { for pid in pids { kill(pid, SIGKILL) } }
-        let first = try #require(Self.commandGuard(of: daemon!), "no command guard")
+        // The guard may still be starting when the command has written its pid (CI saw it).
+        var found: ProcEntry?
+        _ = eventually(10) {
+            found = Self.commandGuard(of: daemon!)
+            return found != nil
+        }
+        let first = try #require(found, "no command guard")
         kill(first.pid, SIGKILL)
         #expect(
             eventually(10) { daemon!.log().contains("the command guard (pid \(first.pid)) died; a new one") },

@@ -36,11 +36,35 @@ package protocol JobStore: AnyObject, Sendable {
     /// Why the store cannot record now, if it cannot: new jobs are refused with this reason.
     var failure: JournalFailure? { get }
 
+    /// Whether a worker given `jobs` waits until their hand-over is durable before it runs
+    /// them (true for the journal: a crash then finds every started job started). Called with
+    /// the pool's lock held: it must not block or take locks of its own.
+    func mustRecordBeforeRunning(_ jobs: [Job]) -> Bool
+
+    /// A worker asked for jobs and the pool had none for it. Called with the pool's lock held:
+    /// it must not block or take a lock that is held while the pool's is taken.
+    func workerFoundNothing()
+
+    /// What people are told cannot record when ``failure`` is set (the status line's
+    /// "degraded, ... cannot record"): "the job journal" unless the store says otherwise.
+    var recorderName: String { get }
+
     /// How long finished jobs are kept (a reload may change it).
     func setRetention(_ retention: JobRetention)
 
     /// Writes what is left and stops following the pool (after a drain).
     func close()
+}
+
+extension JobStore {
+    /// The SQLite journal's name, which memory never needs.
+    package var recorderName: String { "the job journal" }
+
+    /// Nothing: the pool's queue is all the jobs there are.
+    package func workerFoundNothing() {}
+
+    /// Every hand-over is recorded before its jobs run.
+    package func mustRecordBeforeRunning(_ jobs: [Job]) -> Bool { true }
 }
 
 /// What a ``JobStore`` follows: the pool's changes, and where it reports that it cannot record.

@@ -113,7 +113,7 @@ package enum Daemon {
         case SIGUSR1:
             let stats = supervisor.stats()
             logger.info(
-                "\(Supervisor.statusLine(stats.pools)); default pool: throughput \(formatDecimal(stats.throughput.last10s, places: 1))/s over 10 s; run time p50 \(formatDecimal(stats.latency.run.p50 * 1000, places: 3)) ms, p99 \(formatDecimal(stats.latency.run.p99 * 1000, places: 3)) ms"
+                "\(Supervisor.statusLine(stats.pools, recorder: supervisor.recorderName)); default pool: throughput \(formatDecimal(stats.throughput.last10s, places: 1))/s over 10 s; run time p50 \(formatDecimal(stats.latency.run.p50 * 1000, places: 3)) ms, p99 \(formatDecimal(stats.latency.run.p99 * 1000, places: 3)) ms"
             )
         default:
             break

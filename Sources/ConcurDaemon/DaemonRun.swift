@@ -88,7 +88,7 @@ final class DaemonRun {
     var refreshStatus: @Sendable () -> Void {
         { [live, notifier] in
             guard let supervisor = live.supervisor.withLock({ $0 }) else { return }
-            let line = Supervisor.statusLine(supervisor.statuses())
+            let line = supervisor.statusLine()
             let changed = live.statusLine.withLock { previous in
                 defer { previous = line }
                 return previous != line
@@ -509,8 +509,9 @@ final class DaemonRun {
             "serving on \(socketPath): \(shapes.joined(separator: "; "))",
             // When it began to serve, by the clock systemd's timestamps use (before READY=1).
             metadata: ["pid": "\(getpid())", "monotonic_us": "\(MonotonicClock.now() / 1000)"])
-        live.statusLine.withLock { $0 = Supervisor.statusLine(statuses) }
-        notifier.ready(status: Supervisor.statusLine(statuses))
+        let line = Supervisor.statusLine(statuses, recorder: supervisor.recorderName)
+        live.statusLine.withLock { $0 = line }
+        notifier.ready(status: line)
         let watchdogEvery = notifier.watchdogInterval.map { Double($0) / 2e6 }
         if let watchdogEvery {
             logger.info("systemd watchdog: pinging every \(formatDuration(watchdogEvery)) from the supervisor loop")

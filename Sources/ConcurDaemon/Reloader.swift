@@ -68,7 +68,7 @@ final class Reloader: Sendable {
     func reload() throws(ConfigurationError) -> Outcome {
         try serial.withLock { () throws(ConfigurationError) -> Outcome in
             notifier.reloading()
-            defer { notifier.ready(status: Supervisor.statusLine(supervisor.statuses())) }
+            defer { notifier.ready(status: supervisor.statusLine()) }
             // A pool added now would not be drained with the others.
             guard supervisor.pool.read({ $0.intakeOpen }) else {
                 throw ConfigurationError("concurd is shutting down: the configuration was not read again")

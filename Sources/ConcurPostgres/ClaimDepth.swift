@@ -5,7 +5,10 @@
 /// what the workers take in ``horizon`` at the pace they took jobs over the last window of
 /// at least ``window``, never less than twice the workers (at least 4) nor more than 4,096: a
 /// node holds about 0.2 s of work ahead, however long its jobs. The lane claims when the buffer
-/// is down to half the depth. Pure: the lane's thread owns it and tells it the time.
+/// is down to half the depth. A buffer found empty after a claim that brought all it asked
+/// for grows the depth fourfold at once (the workers waited, so the pace measured is the
+/// lane's, not theirs): a burst of short jobs reaches the full depth in a few claims rather
+/// than a few windows. Pure: the lane's thread owns it and tells it the time.
 package struct ClaimDepth: Sendable, Equatable {
     /// The deepest buffer a lane keeps.
     package static let maximum = 4096
@@ -19,6 +22,8 @@ package struct ClaimDepth: Sendable, Equatable {
     private var lastBuffered = 0
     private var taken = 0
     private var windowStart: Double?
+    private var asked = 0
+    private var lastClaimFull = false
 
     /// The depth for a pool of `workers` workers, before its pace is known.
     package init(workers: Int) {
@@ -39,13 +44,19 @@ package struct ClaimDepth: Sendable, Equatable {
         } else {
             windowStart = now
         }
+        if buffered == 0 && lastClaimFull {
+            depth *= 4
+            lastClaimFull = false
+        }
         depth = min(max(depth, Self.floor(workers)), Self.maximum)
-        return buffered <= depth / 2 ? depth - buffered : 0
+        asked = buffered <= depth / 2 ? depth - buffered : 0
+        return asked
     }
 
     /// Records that a claim brought `got` jobs into the buffer.
     package mutating func claimed(_ got: Int) {
         lastBuffered += got
+        lastClaimFull = got > 0 && got >= asked
     }
 
     private static func floor(_ workers: Int) -> Int { min(max(2 * workers, 4), maximum) }

@@ -188,21 +188,26 @@ package struct NodeLease: Sendable {
               finished_at = CASE WHEN v.verdict > 0 THEN now() END,
               node = CASE WHEN v.verdict > 0 THEN j.node END
             FROM v WHERE j.id = v.id
-            RETURNING j.state
+            RETURNING j.state, j.pool
             """
         let binds = PostgresBindings.of(nodes, reason)
-        return try await session.run(limit: queue.limit) { connection in
+        let (rescue, requeuedIn) = try await session.run(limit: queue.limit) { connection in
             var rescue = Rescue()
-            for try await state in try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
-                .decode(Int16.self)
-            {
+            var requeuedIn: Set<String> = []
+            for try await (state, pool) in try await connection.query(
+                PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger
+            ).decode((Int16, String).self) {
                 switch state {
-                case 0: rescue.requeued += 1
+                case 0:
+                    rescue.requeued += 1
+                    requeuedIn.insert(pool)
                 case 5: rescue.cancelled += 1
                 default: rescue.failed += 1
                 }
             }
-            return rescue
+            return (rescue, requeuedIn)
         }
+        try await queue.notifyReady(requeuedIn, on: session)
+        return rescue
     }
 }

@@ -8,10 +8,15 @@ import Logging
 /// writes what the pool's jobs did (fenced by their claims) and claims more jobs for the pool
 /// when its buffer runs low.
 ///
-/// Claims are durable before the pool sees them (the row names this node), so a worker's
-/// hand-over needs no write: it is durable as soon as the thread has taken it. Starts and ends
-/// are written in batches: every 40 ms, or at once when the pool waits on one. The thread also
-/// polls the queue on that tick (there is no LISTEN yet). While the store cannot be reached,
+/// Claims are durable before the pool sees them (the row names this node); a worker's
+/// hand-over waits for its write only with an at-most-once job among it
+/// (``mustRecordBeforeRunning(_:)``). Starts and ends are written in batches every 40 ms, at
+/// once when a worker waits on one, and while the next claim runs: the thread has two
+/// sessions, one for writes and one for claims, and sends both statements at once. It claims
+/// when the pool's buffer runs low or a worker found it empty; once a claim finds the queue
+/// empty it looks again when the node hears that the pool has queued jobs (``wake()``, from
+/// LISTEN), and at least once a second; while the node hears nothing (its listening
+/// connection is down) it looks on every tick. While the store cannot be reached,
 /// the pool is told so (``JobChangeSource/setJournalFailure(_:)``), what it waits on fails,
 /// and the thread reconnects with backoff (0.1 s, doubling to 5 s); changes taken and not
 /// written are kept and written on return.
@@ -37,15 +42,28 @@ package final class PoolLane: JobStore, @unchecked Sendable {
     private var failed: JournalFailure?
     private var stopping = false
     private var stopped = false
+    /// Notices heard that the pool has queued jobs.
+    private var notices: UInt64 = 0
+    /// A worker found the pool's buffer empty since the thread last looked.
+    private var hungry = false
 
     // The lane's thread's.
     private var session: StoreSession?
+    private var claimSession: StoreSession?
     private var claims: [JobID: Int64] = [:]
     private var unwritten: [JournalChange] = []
     private var unwrittenThrough: UInt64 = 0
     /// A connection was lost: claims it committed may never have been seen.
     private var claimsInDoubt = false
     private var depth = ClaimDepth(workers: 1)
+    /// The notices heard up to the last wait.
+    private var noticesSeen: UInt64 = 0
+    /// The notices heard before the last claim that found the queue empty (nil: it was not).
+    private var emptyAtNotice: UInt64?
+    /// When a claim last looked at the queue.
+    private var lastLook: UInt64 = 0
+    /// How often a lane whose last claim found the queue empty looks again without a notice.
+    private let quietLook: UInt64 = 1_000_000_000
 
     /// A lane for `pool` of `node` (`allowExec`: whether it claims `exec` jobs).
     init(pool: PoolName, allowExec: Bool, node: StoreNode, clock: MonotonicClock, logger: Logger) {
@@ -81,7 +99,7 @@ package final class PoolLane: JobStore, @unchecked Sendable {
             while durable < count && failed == nil && !stopped {
                 if count > wanted {
                     wanted = count
-                    lock.signal()
+                    lock.broadcast()
                 }
                 lock.wait()
             }
@@ -98,15 +116,47 @@ package final class PoolLane: JobStore, @unchecked Sendable {
             callbacks.append((count, completion))
             if count > wanted {
                 wanted = count
-                lock.signal()
+                lock.broadcast()
             }
             return nil
         }
         if let now { completion(now) }
     }
 
+    /// The pool has queued jobs (a notice the node heard, or it may have missed some): the
+    /// lane looks at the queue at once.
+    package func wake() {
+        lock.withLock {
+            notices &+= 1
+            lock.broadcast()
+        }
+    }
+
+    /// A worker waits for jobs: the thread looks at once instead of at its next tick (the claim
+    /// itself still follows ``ClaimDepth`` and the notices). Takes only the lane's lock.
+    package func workerFoundNothing() {
+        lock.withLock {
+            guard !hungry else { return }
+            hungry = true
+            lock.broadcast()
+        }
+    }
+
     /// Why the store cannot record now, if it cannot.
     package var failure: JournalFailure? { lock.withLock { failed } }
+
+    /// Only a hand-over with an at-most-once job waits for its write: its row must say
+    /// "started" before it may run, since a rescue runs a job again unless its row does. Other
+    /// jobs run at once and their starts are written with the next batch (within 40 ms), or
+    /// not at all when they end first: a write and a round trip per job saved. A node that
+    /// crashes before then gets its unwritten starts run again (at least once), and they are
+    /// not counted against `max_attempts`.
+    package func mustRecordBeforeRunning(_ jobs: [Job]) -> Bool {
+        jobs.contains { $0.spec.delivery == .atMostOnce }
+    }
+
+    /// The shared queue, as the status line names it when it cannot be reached.
+    package var recorderName: String { "the job store" }
 
     /// Finished jobs stay in the shared queue (no pruning yet).
     package func setRetention(_ retention: JobRetention) {}
@@ -126,16 +176,21 @@ package final class PoolLane: JobStore, @unchecked Sendable {
         var backoff = 0.1
         while true {
             let stop = lock.withLock { () -> Bool in
-                if !stopping && wanted <= durable {
+                if !stopping && wanted <= durable && notices == noticesSeen && !hungry {
                     _ = lock.wait(untilMonotonic: MonotonicClock.now() + tick)
                 }
+                noticesSeen = notices
+                hungry = false
                 return stopping
             }
             do throws(StoreFailure) {
-                let session = try currentSession()
-                try write(on: session)
-                if stop { break }
-                if !node.hasLostLease { try claim(on: session) }
+                let writer = try current(&session, role: "pool \(pool)")
+                if stop {
+                    try step(writer: writer, claimer: nil)
+                    break
+                }
+                let claimer = node.hasLostLease ? nil : try current(&claimSession, role: "pool \(pool) claims")
+                try step(writer: writer, claimer: claimer)
                 if lock.withLock({ failed }) != nil {
                     logger.notice("pool \(pool): the job store is back; \(claims.count) jobs held, writes resumed")
                     report(nil)
@@ -146,10 +201,9 @@ package final class PoolLane: JobStore, @unchecked Sendable {
                     logger.error("pool \(pool): \(unwritten.count) changes not written to the job store at the stop: \(error)")
                     break
                 }
-                if let lost = session, lost.isClosed {
-                    claimsInDoubt = true
-                    session = nil
-                }
+                for lost in [session, claimSession] where lost?.isClosed == true { claimsInDoubt = true }
+                if session?.isClosed == true { session = nil }
+                if claimSession?.isClosed == true { claimSession = nil }
                 if lock.withLock({ failed }) == nil {
                     logger.warning("pool \(pool): the job store cannot be reached (\(error)); retrying with backoff up to 5 s")
                 }
@@ -166,50 +220,90 @@ package final class PoolLane: JobStore, @unchecked Sendable {
         }
         let stoppedFailure = JournalFailure(reason: "the job store's lane of pool \(pool) stopped")
         for completion in waiting { completion(stoppedFailure) }
-        if let session { _ = try? node.call.run { () async throws(StoreFailure) in await session.close() } }
+        for open in [session, claimSession].compactMap({ $0 }) {
+            _ = try? node.call.run { () async throws(StoreFailure) in await open.close() }
+        }
     }
 
-    private func currentSession() throws(StoreFailure) -> StoreSession {
-        if let session, !session.isClosed { return session }
-        let lost = session != nil
+    /// `kept` if it is open, else a new session for `role` kept there.
+    private func current(_ kept: inout StoreSession?, role: String) throws(StoreFailure) -> StoreSession {
+        if let kept, !kept.isClosed { return kept }
+        let lost = kept != nil
         if lost {
             // Closed while idle (a server restart): claims in flight are in doubt too.
             claimsInDoubt = true
-            session = nil
+            kept = nil
         }
-        let opened = try node.connect(role: "pool \(pool)")
-        session = opened
-        if lost { logger.notice("pool \(pool): the connection to the job store was lost; reconnected") }
+        let opened = try node.connect(role: role)
+        kept = opened
+        if lost { logger.notice("\(role): the connection to the job store was lost; reconnected") }
         return opened
     }
 
-    /// Writes the pool's changes since the last write; marks them durable.
-    private func write(on session: StoreSession) throws(StoreFailure) {
+    /// One step of the lane: the pool's changes since the last step are written on `writer`
+    /// while jobs are claimed on `claimer` (when given and the buffer runs low), two
+    /// statements at once on two sessions, so that neither waits for the other. The changes
+    /// are durable once the write returns. A claim whose reply is not taken in (the write
+    /// failed, the connection went) leaves its jobs claimed by this node unknown to it: the
+    /// next step puts them back (``SharedQueue/releaseUnknown(pool:known:on:)``).
+    private func step(writer: StoreSession, claimer: StoreSession?) throws(StoreFailure) {
         guard let source = lock.withLock({ self.source }) else { return }
         let (changes, through) = source.takeJournalChanges()
         unwritten += changes
         unwrittenThrough = max(unwrittenThrough, through)
         let batch = WriteBatch(unwritten, clock: clock) { claims[$0] }
-        if !batch.isEmpty {
-            let queue = queue
-            let written = try node.call.run { () async throws(StoreFailure) in try await queue.write(batch, on: session) }
-            for id in written.fenced {
-                logger.warning(
-                    "pool \(pool): job \(id) was given to another node while this one held it (its lease lapsed): what it did here is not recorded"
-                )
-                claims[JobID(id)] = nil
+        let limit = try claimer.flatMap { session throws(StoreFailure) in try claimLimit(source, on: session) }
+        let heard = lock.withLock { notices }
+        if limit != nil { claimsInDoubt = true }
+        let (queue, pool, allowExec, clock) = (queue, pool, allowExec, clock)
+        let (written, claimed) = try node.call.run { () async throws(StoreFailure) in
+            async let written = Self.outcome { () async throws(StoreFailure) in
+                batch.isEmpty ? SharedQueue.Written() : try await queue.write(batch, on: writer)
             }
-            for row in batch.rows where row.state.rawValue >= JobEncoding.State.done.rawValue { claims[JobID(row.id)] = nil }
+            async let claimed = Self.outcome { () async throws(StoreFailure) -> [SharedQueue.Claimed] in
+                guard let limit, let claimer else { return [] }
+                return try await queue.claim(pool: pool, limit: limit, allowExec: allowExec, clock: clock, on: claimer)
+            }
+            let outcomes = await (written, claimed)
+            return (try outcomes.0.get(), try outcomes.1.get())
         }
+        for id in written.fenced {
+            logger.warning(
+                "pool \(pool): job \(id) was given to another node while this one held it (its lease lapsed): what it did here is not recorded"
+            )
+            claims[JobID(id)] = nil
+        }
+        for row in batch.rows where row.state.rawValue >= JobEncoding.State.done.rawValue { claims[JobID(row.id)] = nil }
         for id in batch.unclaimed { logger.error("pool \(pool): job \(id) changed without a claim of this node's; not written") }
         unwritten = []
         markDurable(unwrittenThrough)
+        guard let limit else { return }
+        claimsInDoubt = false
+        emptyAtNotice = claimed.count < limit ? heard : nil
+        depth.claimed(claimed.count)
+        guard !claimed.isEmpty else { return }
+        for job in claimed { claims[job.record.id] = job.claim }
+        for id in source.admitClaimed(claimed.map(\.record)) {
+            logger.error("pool \(pool): job \(id) was claimed while the pool already held it; it runs once")
+        }
     }
 
-    /// Claims jobs when the pool's buffer is down to half its depth (``ClaimDepth``: about
-    /// 0.2 s of work at the workers' pace, at least twice the workers).
-    private func claim(on session: StoreSession) throws(StoreFailure) {
-        guard let source = lock.withLock({ self.source }) else { return }
+    /// What `operation` returned or threw, as a value (for two operations awaited together).
+    private static func outcome<Value: Sendable>(
+        _ operation: @Sendable () async throws(StoreFailure) -> Value
+    ) async -> Result<Value, StoreFailure> {
+        do throws(StoreFailure) {
+            return .success(try await operation())
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// How many jobs to claim now, or nil for none: the pool's buffer is down to half its
+    /// depth (``ClaimDepth``: about 0.2 s of work at the workers' pace, at least twice the
+    /// workers), and the queue may have some (a look found it empty since the last notice
+    /// less than a second ago: no). Claims in doubt are put back first, on `session`.
+    private func claimLimit(_ source: Pool, on session: StoreSession) throws(StoreFailure) -> Int? {
         if claimsInDoubt {
             let (queue, pool, known) = (queue, pool, claims.keys.map { Int64($0) })
             let released = try node.call.run { () async throws(StoreFailure) in
@@ -219,19 +313,14 @@ package final class PoolLane: JobStore, @unchecked Sendable {
             claimsInDoubt = false
         }
         let (buffered, target, open) = source.read { ($0.bufferedCount, $0.target, $0.intakeOpen && !$0.paused) }
-        guard open && target > 0 else { return }
-        let limit = depth.wanted(buffered: buffered, workers: target, at: Double(MonotonicClock.now()) / 1e9)
-        guard limit > 0 else { return }
-        let (queue, pool, allowExec, clock) = (queue, pool, allowExec, clock)
-        let claimed = try node.call.run { () async throws(StoreFailure) in
-            try await queue.claim(pool: pool, limit: limit, allowExec: allowExec, clock: clock, on: session)
-        }
-        depth.claimed(claimed.count)
-        guard !claimed.isEmpty else { return }
-        for job in claimed { claims[job.record.id] = job.claim }
-        for id in source.admitClaimed(claimed.map(\.record)) {
-            logger.error("pool \(pool): job \(id) was claimed while the pool already held it; it runs once")
-        }
+        guard open && target > 0 else { return nil }
+        let now = MonotonicClock.now()
+        let limit = depth.wanted(buffered: buffered, workers: target, at: Double(now) / 1e9)
+        guard limit > 0 else { return nil }
+        // Nothing was queued since a look found the queue empty: the node would have heard.
+        if emptyAtNotice == lock.withLock({ notices }) && node.isListening && now - lastLook < quietLook { return nil }
+        lastLook = now
+        return limit
     }
 
     private func markDurable(_ count: UInt64) {

@@ -67,7 +67,7 @@ extension SharedQueue {
     /// jobs the node does hold. Returns how many went back; one a cancel asked to stop ends
     /// cancelled instead.
     package func releaseUnknown(pool: PoolName, known: [Int64], on session: StoreSession) async throws(StoreFailure) -> Int {
-        try await execute(
+        let released = try await execute(
             """
             UPDATE \(schema).jobs SET state = CASE WHEN cancel_reason IS NULL THEN 0 ELSE 5 END,
               node = CASE WHEN cancel_reason IS NULL THEN NULL ELSE node END,
@@ -75,6 +75,8 @@ extension SharedQueue {
             WHERE node = $1 AND pool = $2 AND state = 1 AND NOT (id = ANY($3)) RETURNING id
             """, .of(node, pool.rawValue, known), on: session
         ).count
+        if released > 0 { try await notifyReady([pool.rawValue], on: session) }
+        return released
     }
 
     /// The record of a claimed row, every value checked.

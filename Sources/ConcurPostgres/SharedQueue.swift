@@ -65,6 +65,7 @@ package struct SharedQueue: Sendable {
             }
         ).serialized
         let count = Int64(jobs.count)
+        let notice = readyNotice(jobs.map(\.pool.rawValue))
         let node = node
         let schema = schema
         let logger = logger
@@ -97,17 +98,26 @@ package struct SharedQueue: Sendable {
                                 run_at double precision)
                             """,
                         binds: .of(first, Int16(clamping: maxAttempts), node, rows)), logger: logger)
+                try await connection.query(notice, logger: logger)
                 return first
             }
         }
         return first...(first + count - 1)
     }
 
-    /// Moves jobs whose start time has come (state 6) to the queue; returns how many.
+    /// Moves jobs whose start time has come (state 6) to the queue and tells the listening
+    /// nodes; returns how many.
     package func promoteDue(on session: StoreSession) async throws(StoreFailure) -> Int {
-        try await execute(
-            "UPDATE \(schema).jobs SET state = 0 WHERE state = 6 AND run_at <= now() RETURNING id", on: session
-        ).count
+        let (sql, logger) = ("UPDATE \(schema).jobs SET state = 0 WHERE state = 6 AND run_at <= now() RETURNING pool", logger)
+        let pools = try await session.run(limit: limit) { connection in
+            var pools: [String] = []
+            for try await pool in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(String.self) {
+                pools.append(pool)
+            }
+            return pools
+        }
+        try await notifyReady(pools, on: session)
+        return pools.count
     }
 
     /// Runs one statement and returns the first column of its rows, as `Int64`.

@@ -9,15 +9,18 @@ import Synchronization
 
 /// This concurd as a node of a shared queue: its registration and lease (a thread that
 /// heartbeats, rescues the jobs of nodes whose lease lapsed and queues jobs whose start time
-/// came), a lane per pool (``PoolLane``), and the control plane's submits.
+/// came), a lane per pool (``PoolLane``), a listener (a thread on a connection of its own
+/// that LISTENs on the queue's channel and wakes the lane of each pool that queued jobs), and
+/// the control plane's submits.
 ///
-/// Every thread owns its own connection, so none waits behind another; the store's operations
+/// Every thread owns its own connections (a lane two: writes and claims), so none waits
+/// behind another; the store's operations
 /// run on one thread of its own (``ThreadTaskExecutor``), never on the global pool. A node
 /// whose heartbeat finds its name taken or its lease given up (another node found it silent)
 /// stops claiming at once and says so; its late writes are fenced anyway.
 ///
-/// `@unchecked Sendable`: `lanes`, `stopping`, `incarnation`, `control`, `controlWork`, `reporter` and
-/// `cancelHandler` are guarded by `lock`.
+/// `@unchecked Sendable`: `lanes`, `stopping`, `incarnation`, `control`, `controlWork`, `reporter`,
+/// `cancelHandler`, `listenSession` and `listenerDone` are guarded by `lock`.
 package final class StoreNode: @unchecked Sendable {
     /// What a node needs to reach the store and name itself there.
     package typealias Settings = StoreNodeSettings
@@ -30,6 +33,7 @@ package final class StoreNode: @unchecked Sendable {
     let clock: MonotonicClock
     private let logger: Logger
     private let lostLease = Atomic<Bool>(false)
+    private let listening = Atomic<Bool>(false)
 
     private let lock = ConditionLock()
     private var lanes: [PoolLane] = []
@@ -42,6 +46,8 @@ package final class StoreNode: @unchecked Sendable {
     private var controlThreadStarted = false
     private var reporter: (@Sendable () -> NodeReport)?
     private var cancelHandler: (@Sendable ([(id: Int64, reason: String)]) -> [Int64])?
+    private var listenSession: StoreSession?
+    private var listenerDone = false
 
     /// Connects, prepares the schema and registers the node; the lease thread starts.
     ///
@@ -74,7 +80,18 @@ package final class StoreNode: @unchecked Sendable {
         } catch {
             throw StoreFailure(kind: .permanent, message: "cannot start the job store's lease thread: \(error)")
         }
+        do {
+            try OSThread.start(name: "concur-listen") { [self] in runListener() }
+        } catch {
+            // The lanes then look at the queue on every tick, as while the listener reconnects.
+            logger.warning("cannot start the job store's listener thread (\(error)): pools poll the queue every 40 ms")
+            lock.withLock { listenerDone = true }
+        }
     }
+
+    /// Whether the node hears the queue's notices now; while it does not, its lanes look at
+    /// the queue on every tick instead of when told.
+    package var isListening: Bool { listening.load(ordering: .relaxed) }
 
     /// Whether the node no longer holds its lease (it must be restarted).
     package var hasLostLease: Bool { lostLease.load(ordering: .relaxed) }
@@ -248,15 +265,18 @@ package final class StoreNode: @unchecked Sendable {
         }
     }
 
-    /// Stops the lease (after the pools drained and their lanes closed): what the node still
-    /// holds is put back and the node is marked stopped.
+    /// Stops the lease and the listener (after the pools drained and their lanes closed): what
+    /// the node still holds is put back and the node is marked stopped.
     package func close() {
         for lane in lock.withLock({ lanes }) { lane.close() }
-        lock.withLock {
+        let listen = lock.withLock { () -> StoreSession? in
             stopping = true
             lock.broadcast()
             while !leaseThreadDone { lock.wait() }
+            return listenSession
         }
+        if let listen { _ = try? call.run { () async throws(StoreFailure) in await listen.close() } }
+        lock.withLock { while !listenerDone { lock.wait() } }
         let incarnation = lock.withLock { self.incarnation }
         let (queue, seconds) = (queue, settings.leaseSeconds)
         do throws(StoreFailure) {
@@ -285,6 +305,73 @@ package final class StoreNode: @unchecked Sendable {
                 on: MultiThreadedEventLoopGroup.singleton.any(), logger: logger)
             return StoreSession(connection, address: settings.address, executor: executor)
         }
+    }
+
+    // MARK: The listener thread
+
+    /// LISTENs on the queue's channel until the node stops, reconnecting with backoff (0.1 s,
+    /// doubling to 5 s). Each (re)connection wakes every lane once: notices sent while the
+    /// node was not listening are lost.
+    private func runListener() {
+        var backoff = 0.1
+        var quiet = false
+        while !lock.withLock({ stopping }) {
+            var failure: StoreFailure?
+            do throws(StoreFailure) {
+                let session = try connect(role: "listen")
+                let kept = lock.withLock { () -> Bool in
+                    guard !stopping else { return false }
+                    listenSession = session
+                    return true
+                }
+                guard kept else {
+                    _ = try? call.run { () async throws(StoreFailure) in await session.close() }
+                    break
+                }
+                let (channel, wasQuiet) = (queue.channel, quiet)
+                // The session ends it when the connection closes; a year is "for as long as it lives".
+                try call.run { () async throws(StoreFailure) in
+                    try await session.run(limit: .seconds(366 * 86_400)) { [self] connection in
+                        try await connection.listen(on: channel) { notices in
+                            heard(nil)
+                            if wasQuiet { logger.notice("node \(settings.node): hears the queue's notices again") }
+                            for try await notice in notices { heard(notice.payload) }
+                        }
+                    }
+                }
+            } catch {
+                failure = error
+            }
+            if listening.exchange(false, ordering: .relaxed) {
+                // It listened for a while: the next try starts from the shortest wait.
+                quiet = false
+                backoff = 0.1
+            }
+            let stop = lock.withLock { () -> Bool in
+                listenSession = nil
+                if !stopping { _ = lock.wait(untilMonotonic: MonotonicClock.now() + UInt64(backoff * 1e9)) }
+                return stopping
+            }
+            if stop { break }
+            if !quiet {
+                logger.warning(
+                    "node \(settings.node): does not hear the queue's notices (\(failure.map { "\($0)" } ?? "the listening session ended")); its pools look at the queue every 40 ms until it does"
+                )
+                quiet = true
+            }
+            backoff = min(backoff * 2, 5)
+        }
+        lock.withLock {
+            listenerDone = true
+            lock.broadcast()
+        }
+    }
+
+    /// A notice that `pool` queued jobs, or (nil) that the node listens from now on and may
+    /// have missed some: the lanes concerned look at the queue.
+    private func heard(_ pool: String?) {
+        if pool == nil { listening.store(true, ordering: .relaxed) }
+        for lane in lock.withLock({ lanes }) where pool == nil || lane.pool.rawValue == pool { lane.wake() }
     }
 
     // MARK: The lease thread

@@ -30,7 +30,7 @@ extension Pool {
                     case .run(let jobs):
                         if jobs.isEmpty { continue }
                         handle.hold(jobs)
-                        return (true, state.journalChangeCount)
+                        return (true, durableCount(before: jobs))
                     case .retire:
                         return (false, nil)
                     case .wait:
@@ -58,7 +58,7 @@ extension Pool {
                 let assignment = nextAssignmentLocked(for: handle.id, limit: limit)
                 guard case .run(let jobs) = assignment else { return (assignment, nil) }
                 handle.hold(jobs)
-                return (assignment, state.journalChangeCount)
+                return (assignment, durableCount(before: jobs))
             }
             if await suspendUntilDurable(durable) { return assignment }
             lock.withLock { settleLocked(handle) }
@@ -86,11 +86,20 @@ extension Pool {
         handle.drainFinished { reports in _ = performLocked(state.finish(worker: handle.id, reports: reports)) }
     }
 
+    /// The changes that must be durable before a worker runs `jobs` (all so far), or nil when
+    /// the store lets them run at once (``JobStore/mustRecordBeforeRunning(_:)``). Lock held.
+    private func durableCount(before jobs: [Job]) -> UInt64? {
+        store.mustRecordBeforeRunning(jobs) ? state.journalChangeCount : nil
+    }
+
     /// The state machine's next assignment for a worker, with what it decided on the way (jobs
     /// it failed instead of handing over, and their watches) performed.
+    /// A worker told to wait tells the store too (``JobStore/workerFoundNothing()``): a store
+    /// that claims jobs from elsewhere claims more now.
     private func nextAssignmentLocked(for id: WorkerID, limit: Int) -> Assignment {
         let assignment = state.nextAssignment(for: id, limit: limit, now: MonotonicClock.now())
         if state.hasDeferredActions { _ = performLocked(state.takeDeferredActions()) }
+        if case .wait = assignment { store.workerFoundNothing() }
         return assignment
     }
 
@@ -101,7 +110,7 @@ extension Pool {
             let (assignment, durable) = lock.withLock { () -> (Assignment, UInt64?) in
                 let assignment = nextAssignmentLocked(for: id, limit: limit)
                 guard case .run(let jobs) = assignment, !jobs.isEmpty else { return (assignment, nil) }
-                return (assignment, state.journalChangeCount)
+                return (assignment, durableCount(before: jobs))
             }
             if awaitDurable(durable) { return assignment }
             guard case .run(let jobs) = assignment else { return assignment }

@@ -418,9 +418,18 @@ package final class Supervisor: Sendable {
         return status
     }
 
+    /// The one-line summary of every pool (as ``statusLine(_:recorder:)``), naming the store
+    /// the way the default pool's store names itself (``JobStore/recorderName``).
+    package func statusLine() -> String {
+        Self.statusLine(statuses(), recorder: recorderName)
+    }
+
+    /// How the default pool's store names itself in the status line.
+    package var recorderName: String { pool.store.recorderName }
+
     /// The one-line summary for systemd's `STATUS=` and logs, of one pool.
-    package static func statusLine(_ status: PoolStatus) -> String {
-        phasePrefix(status) + poolSummary(status)
+    package static func statusLine(_ status: PoolStatus, recorder: String = "the job journal") -> String {
+        phasePrefix(status, recorder: recorder) + poolSummary(status)
             + ", \(status.running) running, \(status.totals.done) done, \(status.totals.failed) failed"
             + (status.switches > 0 ? ", \(status.switches) switch\(status.switches == 1 ? "" : "es")" : "")
     }
@@ -428,9 +437,9 @@ package final class Supervisor: Sendable {
     /// The one-line summary of every pool: with one, as ``statusLine(_:)``; with more, the
     /// daemon's phase, then each pool's model, workers and queue (at most six, then how many
     /// more), then the totals of all.
-    package static func statusLine(_ statuses: [PoolStatus]) -> String {
+    package static func statusLine(_ statuses: [PoolStatus], recorder: String = "the job journal") -> String {
         guard statuses.count > 1, let first = statuses.first else {
-            return statuses.first.map { statusLine($0) } ?? ""
+            return statuses.first.map { statusLine($0, recorder: recorder) } ?? ""
         }
         let shown = 6
         let parts = statuses.prefix(shown).map { status -> String in
@@ -451,17 +460,17 @@ package final class Supervisor: Sendable {
         if first.phase == .draining || first.phase == .stopping || degraded.isEmpty {
             var leading = first
             leading.paused = false
-            return phasePrefix(leading) + pools
+            return phasePrefix(leading, recorder: recorder) + pools
         }
         return
-            "degraded (\(degraded.joined(separator: ", "))), the job journal cannot record (new jobs refused there, none started): "
+            "degraded (\(degraded.joined(separator: ", "))), \(recorder) cannot record (new jobs refused there, none started): "
             + pools
     }
 
-    private static func phasePrefix(_ status: PoolStatus) -> String {
+    private static func phasePrefix(_ status: PoolStatus, recorder: String) -> String {
         switch status.phase {
         case .serving: status.paused ? "paused: " : ""
-        case .degraded: "degraded, the job journal cannot record (new jobs refused, none started): "
+        case .degraded: "degraded, \(recorder) cannot record (new jobs refused, none started): "
         case .draining, .stopping: "\(status.phase.rawValue): "
         }
     }

@@ -76,9 +76,30 @@ struct ClaimDepthTests {
     func clock() {
         var depth = ClaimDepth(workers: 2)
         _ = depth.wanted(buffered: 0, workers: 2, at: 10)
-        depth.claimed(4)
+        // The queue had 3 of the 4 asked for: a short claim does not deepen the buffer.
+        depth.claimed(3)
         #expect(depth.wanted(buffered: 0, workers: 2, at: 5) == 4)
         #expect(depth.wanted(buffered: 0, workers: 2, at: 5) == 4)
         #expect(depth.depth == 4)
+    }
+
+    @Test("workers that emptied a full claim before the next look deepen it fourfold at once, up to 4,096")
+    func starved() {
+        var depth = ClaimDepth(workers: 2)
+        var sizes: [Int] = []
+        for step in 0..<8 {
+            let wanted = depth.wanted(buffered: 0, workers: 2, at: Double(step) * 0.001)
+            sizes.append(wanted)
+            depth.claimed(wanted)
+        }
+        #expect(sizes == [4, 16, 64, 256, 1_024, 4_096, 4_096, 4_096], "\(sizes)")
+        // A claim that came back short (the queue ran out) stops the growth.
+        var short = ClaimDepth(workers: 2)
+        short.claimed(short.wanted(buffered: 0, workers: 2, at: 0))
+        short.claimed(short.wanted(buffered: 0, workers: 2, at: 0.001) - 1)
+        #expect(short.wanted(buffered: 0, workers: 2, at: 0.002) == 16)
+        // An empty claim neither.
+        short.claimed(0)
+        #expect(short.wanted(buffered: 0, workers: 2, at: 0.003) == 16)
     }
 }

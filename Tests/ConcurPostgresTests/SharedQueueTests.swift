@@ -276,4 +276,61 @@ struct SharedQueueTests {
             try sql("SELECT string_agg(id || ':' || state, ' ' ORDER BY id) FROM concur.jobs", "lost_claims") == "1:1 2:1 3:0 4:2"
         )
     }
+
+    @Test("queueing, a start time coming, a rescue and a put-back each tell the listeners which pool has jobs")
+    func notices() async throws {
+        let a = try await database("notices")
+        let b = try await node("b", in: "notices")
+        let listener = try await node("listener", in: "notices")
+        let heard = LockedValue<[String]>([])
+        let inPlace = LockedValue(false)
+        let listening = Task {
+            try await listener.session.connection.listen(on: a.queue.channel) { notices in
+                for try await notice in notices {
+                    if notice.payload == "test: listening" {
+                        inPlace.withLock { $0 = true }
+                    } else {
+                        heard.withLock { $0.append(notice.payload) }
+                    }
+                }
+            }
+        }
+        defer { listening.cancel() }
+        // LISTEN is sent without a reply to wait for: a notice of the test's says it is in place.
+        func heardSoFar(_ count: Int) -> [String]? {
+            for _ in 0..<200 {
+                let now = heard.withLock { $0 }
+                if now.count >= count { return now }
+                usleep(10_000)
+            }
+            return nil
+        }
+        for _ in 0..<100 where !inPlace.withLock({ $0 }) {
+            _ = try sql("SELECT pg_notify('concur', 'test: listening')", "notices")
+            usleep(20_000)
+        }
+        #expect(inPlace.withLock { $0 } && heard.withLock { $0.isEmpty })
+        let other = SharedQueue.NewJob(pool: try #require(PoolName("other")), spec: JobSpec(.sleep(milliseconds: 1)))
+        _ = try await a.queue.enqueue([Self.job(), other], maxAttempts: 3, on: a.session)
+        #expect(heardSoFar(2).map { Set($0) } == ["default", "other"])
+        let later = Self.job(startAt: Date().timeIntervalSince1970 + 0.3)
+        _ = try await a.queue.enqueue([later], maxAttempts: 3, on: a.session)
+        usleep(400_000)
+        #expect(try await a.queue.promoteDue(on: a.session) == 1)
+        #expect(heardSoFar(4)?.suffix(2) == ["default", "default"])
+        // a claims both default jobs and goes silent: b's rescue queues them again, and says so.
+        _ = try await a.lease.register(host: "host-a", pid: 1, version: "test", isDead: { _ in false }, on: a.session)
+        #expect(try await claim(a).count == 2)
+        try sql("UPDATE concur.nodes SET lease_until = now() - interval '1 s' WHERE name = 'first'", "notices")
+        #expect(try await b.lease.rescueLapsed(on: b.session).requeued == 2)
+        #expect(heardSoFar(5)?.last == "default")
+        // b claims them with a reply it never read: put back, and said.
+        #expect(try await claim(b).count == 2)
+        #expect(try await b.queue.releaseUnknown(pool: .default, known: [], on: b.session) == 2)
+        #expect(heardSoFar(6)?.last == "default")
+        // A claim or a write queues nothing: no notice.
+        #expect(try await claim(b).count == 2)
+        usleep(200_000)
+        #expect(heard.withLock { $0.count } == 6)
+    }
 }

@@ -94,6 +94,19 @@ package final class PostgresServer: @unchecked Sendable {
         try start()
     }
 
+    /// The server's log (`pg_ctl -l`): with `log_statement` set, every statement it ran.
+    package var logPath: String { "\(directory)/log" }
+
+    /// Stops the server (`-m fast`) until ``bringBack()``: for a test of a store that went away.
+    package func takeDown() throws {
+        try run("pg_ctl", ["-D", "\(directory)/data", "-m", "fast", "-w", "stop"])
+    }
+
+    /// Starts a server ``takeDown()`` stopped, on the same socket and data.
+    package func bringBack() throws {
+        try start()
+    }
+
     /// Stops the server for good and removes its folder. Safe to call twice.
     package func stop() {
         guard !stopped else { return }

@@ -18,21 +18,39 @@ struct SharedStoreTests {
     var executionLog: String { folder.path + "/execution.log" }
 
     /// A fresh database for one test, and its URL.
-    func database(_ name: String) throws -> (name: String, url: String) {
+    func database(_ name: String, on server: PostgresServer? = nil) throws -> (name: String, url: String) {
+        let server = server ?? self.server
         let database = "\(name)_\(UInt32.random(in: 0...UInt32.max))"
         try server.createDatabase(database)
         return (database, server.url(database: database))
     }
 
-    func node(_ name: String, store: (name: String, url: String), lease: Double = 30, workers: Int = 2) throws -> TestDaemon {
-        try TestDaemon([
-            "--store", store.url, "--store-password-file", server.passwordFile, "--node", name, "--lease-timeout", "\(lease)",
-            "--workers", "\(workers)", "--max-queue", "100000", "--execution-log", executionLog,
-        ])
+    /// A server of the test's own (the caller stops it) and a database there.
+    func ownServer(_ name: String) throws -> (PostgresServer, (name: String, url: String)) {
+        let own = try PostgresServer()
+        do {
+            return (own, try database(name, on: own))
+        } catch {
+            own.stop()
+            throw error
+        }
     }
 
-    func count(_ condition: String, in store: (name: String, url: String)) throws -> Int {
-        Int(try server.psql("SELECT count(*) FROM concur.jobs WHERE \(condition)", database: store.name)) ?? -1
+    func node(
+        _ name: String, store: (name: String, url: String), lease: Double = 30, workers: Int = 2,
+        on server: PostgresServer? = nil, environment: [String: String] = [:]
+    ) throws -> TestDaemon {
+        try TestDaemon(
+            [
+                "--store", store.url, "--store-password-file", (server ?? self.server).passwordFile, "--node", name,
+                "--lease-timeout", "\(lease)", "--workers", "\(workers)", "--max-queue", "100000", "--execution-log",
+                executionLog,
+            ], environment: environment)
+    }
+
+    func count(_ condition: String, in store: (name: String, url: String), on server: PostgresServer? = nil) throws -> Int {
+        Int(try (server ?? self.server).psql("SELECT count(*) FROM concur.jobs WHERE \(condition)", database: store.name))
+            ?? -1
     }
 
     /// Each job's runs: how many times it started, and which processes started it.
@@ -120,6 +138,87 @@ struct SharedStoreTests {
             nodes.allSatisfy { $0.log().contains("reconnected") || $0.log().contains("the job store cannot be reached") },
             "\(nodes.map { $0.log().suffix(2000) })")
         for node in nodes { node.signal(SIGTERM) }
+        for node in nodes { #expect(node.waitForExit() == 0, "\(node.log())") }
+    }
+
+    @Test(
+        "PostgreSQL away for a while: status and STATUS= say so, Submit gets StoreUnavailable, the running jobs finish and nothing starts; once it is back their ends are written and the rest run, each once"
+    )
+    func serverAway() throws {
+        // A server of its own: the other suites keep using theirs while this one is down.
+        let (own, store) = try ownServer("away")
+        defer { own.stop() }
+        let listener = try NotifyListener(path: folder.path + "/notify.sock")
+        let node = try node("away", store: store, on: own, environment: ["NOTIFY_SOCKET": listener.path])
+        #expect(try node.ctl(["submit"] + Array(repeating: "sleep:1500", count: 6)).status == 0)
+        #expect(try eventually(10) { try node.status().running == 2 }, "\(node.log())")
+        try own.takeDown()
+        var status = try node.status()
+        #expect(
+            try eventually(10) {
+                status = try node.status()
+                return status.phase == .degraded
+            }, "\(status) \(node.log())")
+        #expect(status.warnings.contains { $0.contains("the job store cannot be reached") }, "\(status.warnings)")
+        #expect(listener.receive(until: "STATUS=degraded, the job store cannot record", timeout: 10) != nil)
+        let refused = try node.ctl(["submit", "sleep:1"])
+        #expect(refused.status == 1 && refused.stderr.contains("cannot queue jobs in its job store"), "\(refused)")
+        let text = try node.ctl(["status"])
+        #expect(
+            text.stdout.contains(": degraded") && text.stdout.contains("warning   the job store cannot be reached"), "\(text)")
+        // The two running finish (their ends held); none of the four claimed starts meanwhile.
+        #expect(try eventually(10) { try node.status().running == 0 }, "\(node.log())")
+        Thread.sleep(forTimeInterval: 0.5)
+        let (startedWhileAway, doneWhileAway) = (try starts(), try node.status().totals.done)
+        #expect(startedWhileAway.count == 2 && doneWhileAway == 2, "\(startedWhileAway), \(doneWhileAway) done")
+        try own.bringBack()
+        #expect(try eventually(15) { try node.status().phase == .serving }, "\(node.log())")
+        #expect(
+            eventually(30) { (try? count("state = 3", in: store, on: own)) == 6 },
+            "done: \((try? count("state = 3", in: store, on: own)) ?? -1) \(node.log())")
+        let runs = try starts()
+        #expect(runs.count == 6 && runs.allSatisfy { $0.value.count == 1 }, "\(runs)")
+        #expect(node.log().contains("the job store is back"), "\(node.log())")
+        #expect(node.log().contains("hears the queue's notices again"), "\(node.log())")
+        #expect(try node.ctl(["submit", "sleep:1"]).status == 0)
+        node.signal(SIGTERM)
+        #expect(node.waitForExit() == 0, "\(node.log())")
+    }
+
+    @Test(
+        "idle nodes wait for the queue's notices instead of polling it: a pool looks about once a second, and a job queued on one node wakes the other's"
+    )
+    func listenNotify() throws {
+        // A server of its own, whose log shows every statement of this test's database.
+        let (own, store) = try ownServer("listen")
+        defer { own.stop() }
+        _ = try own.psql("ALTER DATABASE \(store.name) SET log_statement = 'all'")
+        let nodes = try ["l1", "l2"].map { try node($0, store: store, on: own) }
+        #expect(try nodes[0].ctl(["submit", "sleep:1"]).status == 0)
+        #expect(eventually(30) { (try? count("state = 3", in: store, on: own)) == 1 })
+        let claims = { () -> Int in
+            let log = (try? String(contentsOfFile: own.logPath, encoding: .utf8)) ?? ""
+            return log.components(separatedBy: "WITH picked AS").count - 1
+        }
+        let before = claims()
+        Thread.sleep(forTimeInterval: 3)
+        // Two idle lanes polling every 40 ms would claim 150 times in 3 s; listening, each looks
+        // once a second (a loaded machine looks less often, never more).
+        let idle = claims() - before
+        #expect(idle <= 2 * 4 + 2, "\(idle) claims in 3 s of idle")
+        #expect(idle > 0, "no claim at all: the statement log is not where the test reads it")
+        let log = try String(contentsOfFile: own.logPath, encoding: .utf8)
+        #expect(log.contains("pg_notify"), "no notice was sent")
+        // Jobs queued on l2 are run by both (l1 is woken by the notice, and also by its look).
+        let submitted = try nodes[1].ctl(["submit", "--jobs", "40", "--kind", "sleep", "--scale", "0.05"])
+        #expect(submitted.status == 0, "\(submitted)")
+        #expect(eventually(60) { (try? count("state = 3", in: store, on: own)) == 41 })
+        #expect(try count("node = 'l1' AND state = 3", in: store, on: own) > 1)
+        #expect(try count("node = 'l2' AND state = 3", in: store, on: own) > 1)
+        for node in nodes {
+            #expect(!node.log().contains("does not hear the queue's notices"), "\(node.log())")
+            node.signal(SIGTERM)
+        }
         for node in nodes { #expect(node.waitForExit() == 0, "\(node.log())") }
     }
 

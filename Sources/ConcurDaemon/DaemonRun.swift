@@ -212,7 +212,10 @@ final class DaemonRun {
     /// journal of a pool the configuration no longer names is read too: its unfinished jobs
     /// are kept and shown, and run once the pool is configured again.
     private func readJournal() throws(DaemonStartFailure) -> (() -> Void)? {
-        if configuration.store != nil { return try joinStore() }
+        if configuration.store != nil {
+            try refuseStrandedJobs()
+            return try joinStore()
+        }
         if configuration.ephemeral {
             logger.notice("ephemeral: jobs are kept in memory only; a stop cancels queued jobs and a crash loses them")
             return nil
@@ -241,6 +244,32 @@ final class DaemonRun {
             }
         }
         return nil
+    }
+
+    /// With `--store`, the journals of the state directory are not read: a start refuses to
+    /// leave unfinished jobs in them behind without a word (a host moving to a shared queue
+    /// with jobs still queued), and says how to finish or drop them.
+    private func refuseStrandedJobs() throws(DaemonStartFailure) {
+        let directory = configuration.resolvedStateDirectory(uid: getuid()) { getenv($0).map { String(cString: $0) } }
+        var names = Set(configuration.supervisorPools.map(\.name))
+        names.formUnion(Self.poolJournals(in: directory))
+        var stranded: [(PoolName, Int)] = []
+        for name in names.sorted() {
+            let journal = Self.journalDirectory(of: name, in: directory)
+            do {
+                let count = try JobJournal.unfinishedJobs(in: journal)
+                if count > 0 { stranded.append((name, count)) }
+            } catch {
+                throw DaemonStartFailure(message: "\(error)")
+            }
+        }
+        guard !stranded.isEmpty else { return }
+        let total = stranded.map(\.1).reduce(0, +)
+        let pools = stranded.map { "\($0.1) in pool \($0.0)" }.joined(separator: ", ")
+        throw DaemonStartFailure(
+            message:
+                "the job journal in \(directory) holds \(total) unfinished job\(total == 1 ? "" : "s") (\(pools)), which a node of a shared queue would never run: start concurd once without --store to finish them (or concurctl cancel --queued), or give this node another --state-directory"
+        )
     }
 
     /// With `--store`: this node joins the shared queue (connects, prepares the schema,
@@ -296,7 +325,7 @@ final class DaemonRun {
         let node = live.storeNode.withLock { $0 }
         return { name, pool, current in
             if let node {
-                let lane = node.lane(for: name, allowExec: pool.limits.allowExec)
+                let lane = live.lane(of: node, for: name, allowExec: pool.limits.allowExec, current)
                 let added = try supervisor.addPool(name, configuration: pool, store: lane)
                 try lane.follow(added)
                 return
@@ -341,7 +370,8 @@ final class DaemonRun {
         var lanes: [PoolName: any JobStore] = [:]
         if let node {
             for pool in configured {
-                lanes[pool.name] = node.lane(for: pool.name, allowExec: pool.configuration.limits.allowExec)
+                lanes[pool.name] = live.lane(
+                    of: node, for: pool.name, allowExec: pool.configuration.limits.allowExec, configuration)
             }
         }
         /// A pool's own store: its lane of the shared queue, else its journal.
@@ -436,6 +466,9 @@ final class DaemonRun {
         reloader?.onRetentionChange { new in
             for journal in live.journals.withLock({ Array($0.values) }) {
                 journal.setRetention(JobJournal.Retention(count: new.retainJobs, age: new.retainAge))
+            }
+            for lane in live.lanes.withLock({ Array($0.values) }) {
+                lane.setRetention(JobRetention(count: new.retainJobs, age: new.retainAge))
             }
         }
         let node = live.storeNode.withLock { $0 }
@@ -581,4 +614,17 @@ final class LiveParts: Sendable {
     let journals = Mutex<[PoolName: JobJournal]>([:])
     /// This node of a shared store (`--store`), if it is one.
     let storeNode = Mutex<(any SharedQueueNode)?>(nil)
+    /// Each pool's lane of the shared store (none without `--store`).
+    let lanes = Mutex<[PoolName: any JobStore]>([:])
+
+    /// The lane of `pool` of `node`, pruning the queue's finished jobs of that pool by
+    /// `configuration`'s retention, and kept here for a reload that changes it.
+    func lane(
+        of node: any SharedQueueNode, for pool: PoolName, allowExec: Bool, _ configuration: DaemonConfiguration
+    ) -> any JobStore {
+        let lane = node.lane(for: pool, allowExec: allowExec)
+        lane.setRetention(JobRetention(count: configuration.retainJobs, age: configuration.retainAge))
+        lanes.withLock { $0[pool] = lane }
+        return lane
+    }
 }

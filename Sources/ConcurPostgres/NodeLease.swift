@@ -207,7 +207,7 @@ package struct NodeLease: Sendable {
             }
             return (rescue, requeuedIn)
         }
-        try await queue.notifyReady(requeuedIn, on: session)
+        await queue.notifyReady(requeuedIn, on: session)
         return rescue
     }
 }

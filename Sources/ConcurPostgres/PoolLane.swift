@@ -46,6 +46,13 @@ package final class PoolLane: JobStore, @unchecked Sendable {
     private var notices: UInt64 = 0
     /// A worker found the pool's buffer empty since the thread last looked.
     private var hungry = false
+    /// Finished jobs kept in the queue (nil: all).
+    private var retention: JobRetention?
+    /// Jobs whose start is written before they run (``mustRecordBeforeRunning(_:)``).
+    private var startFirst: Set<JobID> = []
+    /// The last claim found the queue empty: a notice is worth a look at once (otherwise it
+    /// waits for the tick, so that a stream of submits does not cut the batches short).
+    private var waitsForNotice = false
 
     // The lane's thread's.
     private var session: StoreSession?
@@ -53,7 +60,8 @@ package final class PoolLane: JobStore, @unchecked Sendable {
     private var claims: [JobID: Int64] = [:]
     private var unwritten: [JournalChange] = []
     private var unwrittenThrough: UInt64 = 0
-    /// A connection was lost: claims it committed may never have been seen.
+    /// A claim was sent whose reply was not taken in (its connection was lost, or its step
+    /// failed): jobs it committed may be claimed by this node unknown to it.
     private var claimsInDoubt = false
     private var depth = ClaimDepth(workers: 1)
     /// The notices heard up to the last wait.
@@ -64,6 +72,12 @@ package final class PoolLane: JobStore, @unchecked Sendable {
     private var lastLook: UInt64 = 0
     /// How often a lane whose last claim found the queue empty looks again without a notice.
     private let quietLook: UInt64 = 1_000_000_000
+    /// How often the thread deletes finished jobs beyond the retention.
+    private let pruneEvery: UInt64 = 10_000_000_000
+    /// When it next does.
+    private var nextPrune: UInt64 = 0
+    /// The claim session could not be opened at the last try.
+    private var claimsUnreachable = false
 
     /// A lane for `pool` of `node` (`allowExec`: whether it claims `exec` jobs).
     init(pool: PoolName, allowExec: Bool, node: StoreNode, clock: MonotonicClock, logger: Logger) {
@@ -145,21 +159,27 @@ package final class PoolLane: JobStore, @unchecked Sendable {
     /// Why the store cannot record now, if it cannot.
     package var failure: JournalFailure? { lock.withLock { failed } }
 
-    /// Only a hand-over with an at-most-once job waits for its write: its row must say
-    /// "started" before it may run, since a rescue runs a job again unless its row does. Other
-    /// jobs run at once and their starts are written with the next batch (within 40 ms), or
-    /// not at all when they end first: a write and a round trip per job saved. A node that
-    /// crashes before then gets its unwritten starts run again (at least once), and they are
-    /// not counted against `max_attempts`.
+    /// A hand-over waits for its write only when it holds an at-most-once job (its row must say
+    /// "started" before it may run, since a rescue runs a job again unless its row does) or a
+    /// job claimed before that did not finish (put back after a crash, which it may have
+    /// caused: from then on every crash it causes counts against `max_attempts`). Other jobs
+    /// run at once and their starts go with the next step, or not at all when they end first:
+    /// a write and a round trip per job saved. A node that crashes before that write gets
+    /// those jobs run again (at least once), once uncounted. Takes the lane's lock.
     package func mustRecordBeforeRunning(_ jobs: [Job]) -> Bool {
-        jobs.contains { $0.spec.delivery == .atMostOnce }
+        if jobs.contains(where: { $0.spec.delivery == .atMostOnce }) { return true }
+        return lock.withLock { !startFirst.isEmpty && jobs.contains { startFirst.contains($0.id) } }
     }
 
     /// The shared queue, as the status line names it when it cannot be reached.
     package var recorderName: String { "the job store" }
 
-    /// Finished jobs stay in the shared queue (no pruning yet).
-    package func setRetention(_ retention: JobRetention) {}
+    /// How long the pool's finished jobs stay in the shared queue: the thread deletes those
+    /// beyond it every ``pruneEvery`` (each node's lane of a pool prunes by its own setting,
+    /// so the strictest of them holds).
+    package func setRetention(_ retention: JobRetention) {
+        lock.withLock { self.retention = retention }
+    }
 
     /// Writes what is left and stops the thread (after the pool's drain).
     package func close() {
@@ -176,10 +196,10 @@ package final class PoolLane: JobStore, @unchecked Sendable {
         var backoff = 0.1
         while true {
             let stop = lock.withLock { () -> Bool in
-                if !stopping && wanted <= durable && notices == noticesSeen && !hungry {
+                if !stopping && wanted <= durable && (notices == noticesSeen || !waitsForNotice) && !hungry {
                     _ = lock.wait(untilMonotonic: MonotonicClock.now() + tick)
                 }
-                noticesSeen = notices
+                if waitsForNotice { noticesSeen = notices }
                 hungry = false
                 return stopping
             }
@@ -189,8 +209,17 @@ package final class PoolLane: JobStore, @unchecked Sendable {
                     try step(writer: writer, claimer: nil)
                     break
                 }
-                let claimer = node.hasLostLease ? nil : try current(&claimSession, role: "pool \(pool) claims")
-                try step(writer: writer, claimer: claimer)
+                if node.hasLostLease {
+                    // Nothing starts any more: a hand-over might be of a job another node runs.
+                    if lock.withLock({ failed }) == nil {
+                        report(JournalFailure(reason: "node \(node.settings.node) lost its lease: restart concurd"))
+                    }
+                    try step(writer: writer, claimer: nil)
+                    usleep(useconds_t(tick / 1000))
+                    continue
+                }
+                try step(writer: writer, claimer: claimSessionIfOpen())
+                pruneIfDue(on: writer)
                 if lock.withLock({ failed }) != nil {
                     logger.notice("pool \(pool): the job store is back; \(claims.count) jobs held, writes resumed")
                     report(nil)
@@ -225,6 +254,22 @@ package final class PoolLane: JobStore, @unchecked Sendable {
         }
     }
 
+    /// The claim session, opened again if it closed; nil (said once) while it cannot be: the
+    /// pool's writes go on without claims.
+    private func claimSessionIfOpen() -> StoreSession? {
+        do throws(StoreFailure) {
+            let session = try current(&claimSession, role: "pool \(pool) claims")
+            claimsUnreachable = false
+            return session
+        } catch {
+            if !claimsUnreachable {
+                logger.warning("pool \(pool): no session for claims (\(error)); writes go on, claims wait for one")
+                claimsUnreachable = true
+            }
+            return nil
+        }
+    }
+
     /// `kept` if it is open, else a new session for `role` kept there.
     private func current(_ kept: inout StoreSession?, role: String) throws(StoreFailure) -> StoreSession {
         if let kept, !kept.isClosed { return kept }
@@ -243,9 +288,13 @@ package final class PoolLane: JobStore, @unchecked Sendable {
     /// One step of the lane: the pool's changes since the last step are written on `writer`
     /// while jobs are claimed on `claimer` (when given and the buffer runs low), two
     /// statements at once on two sessions, so that neither waits for the other. The changes
-    /// are durable once the write returns. A claim whose reply is not taken in (the write
-    /// failed, the connection went) leaves its jobs claimed by this node unknown to it: the
-    /// next step puts them back (``SharedQueue/releaseUnknown(pool:known:on:)``).
+    /// are durable once the write returns, whatever became of the claim. A claim whose reply
+    /// is not taken in (it failed, the connection went) leaves its jobs claimed by this node
+    /// unknown to it: the next step puts them back
+    /// (``SharedQueue/releaseUnknown(pool:known:on:)``). A write that finds a job given to
+    /// another node means that this node's lease lapsed: nothing is marked durable, and the
+    /// node stops (``StoreNode/leaseLost(_:)``), so that no hand-over waiting on that write
+    /// runs (an at-most-once job would run twice).
     private func step(writer: StoreSession, claimer: StoreSession?) throws(StoreFailure) {
         guard let source = lock.withLock({ self.source }) else { return }
         let (changes, through) = source.takeJournalChanges()
@@ -256,7 +305,7 @@ package final class PoolLane: JobStore, @unchecked Sendable {
         let heard = lock.withLock { notices }
         if limit != nil { claimsInDoubt = true }
         let (queue, pool, allowExec, clock) = (queue, pool, allowExec, clock)
-        let (written, claimed) = try node.call.run { () async throws(StoreFailure) in
+        let (writeOutcome, claimOutcome) = try node.call.run { () async throws(StoreFailure) in
             async let written = Self.outcome { () async throws(StoreFailure) in
                 batch.isEmpty ? SharedQueue.Written() : try await queue.write(batch, on: writer)
             }
@@ -264,27 +313,60 @@ package final class PoolLane: JobStore, @unchecked Sendable {
                 guard let limit, let claimer else { return [] }
                 return try await queue.claim(pool: pool, limit: limit, allowExec: allowExec, clock: clock, on: claimer)
             }
-            let outcomes = await (written, claimed)
-            return (try outcomes.0.get(), try outcomes.1.get())
+            return await (written, claimed)
         }
+        let written = try writeOutcome.get()
         for id in written.fenced {
             logger.warning(
                 "pool \(pool): job \(id) was given to another node while this one held it (its lease lapsed): what it did here is not recorded"
             )
             claims[JobID(id)] = nil
         }
-        for row in batch.rows where row.state.rawValue >= JobEncoding.State.done.rawValue { claims[JobID(row.id)] = nil }
+        for row in batch.rows where row.state.rawValue >= JobEncoding.State.done.rawValue {
+            claims[JobID(row.id)] = nil
+            lock.withLock { _ = startFirst.remove(JobID(row.id)) }
+        }
         for id in batch.unclaimed { logger.error("pool \(pool): job \(id) changed without a claim of this node's; not written") }
         unwritten = []
+        if !written.fenced.isEmpty {
+            node.leaseLost("a write of pool \(pool) found \(written.fenced.count) of its jobs given to another node")
+            return
+        }
         markDurable(unwrittenThrough)
         guard let limit else { return }
+        let claimed = try claimOutcome.get()
         claimsInDoubt = false
         emptyAtNotice = claimed.count < limit ? heard : nil
+        lock.withLock { waitsForNotice = emptyAtNotice != nil }
         depth.claimed(claimed.count)
         guard !claimed.isEmpty else { return }
         for job in claimed { claims[job.record.id] = job.claim }
+        // Claimed before and not finished: put back after a crash, perhaps its own.
+        let again = claimed.filter { $0.claim > 1 }.map(\.record.id)
+        if !again.isEmpty { lock.withLock { startFirst.formUnion(again) } }
         for id in source.admitClaimed(claimed.map(\.record)) {
             logger.error("pool \(pool): job \(id) was claimed while the pool already held it; it runs once")
+        }
+    }
+
+    /// Deletes the pool's finished jobs beyond the retention, when ``pruneEvery`` has passed
+    /// since the last time (a batch at a time: a backlog goes over several turns). A prune that
+    /// fails is logged and tried again next time: it never stops the pool's writes (a lost
+    /// connection is the next step's to find).
+    private func pruneIfDue(on session: StoreSession) {
+        let now = MonotonicClock.now()
+        guard now >= nextPrune, let retention = lock.withLock({ self.retention }) else { return }
+        nextPrune = now + pruneEvery
+        let (queue, pool) = (queue, pool)
+        do throws(StoreFailure) {
+            let pruned = try node.call.run { () async throws(StoreFailure) in
+                try await queue.prune(pool: pool, keeping: retention, on: session)
+            }
+            if pruned > 0 {
+                logger.debug("pool \(pool): \(pruned) finished jobs beyond the retention deleted from the job store")
+            }
+        } catch {
+            logger.warning("pool \(pool): finished jobs beyond the retention could not be deleted from the job store: \(error)")
         }
     }
 

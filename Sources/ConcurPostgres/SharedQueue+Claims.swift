@@ -75,7 +75,7 @@ extension SharedQueue {
             WHERE node = $1 AND pool = $2 AND state = 1 AND NOT (id = ANY($3)) RETURNING id
             """, .of(node, pool.rawValue, known), on: session
         ).count
-        if released > 0 { try await notifyReady([pool.rawValue], on: session) }
+        if released > 0 { await notifyReady([pool.rawValue], on: session) }
         return released
     }
 

@@ -17,14 +17,20 @@ extension SharedQueue {
     }
 
     /// Tells the listening nodes that `pools` have queued jobs (after the statement that
-    /// queued them committed). A notice lost with the connection costs the listeners no job:
-    /// every lane looks at the queue at least once a second anyway.
-    func notifyReady(_ pools: some Sequence<String>, on session: StoreSession) async throws(StoreFailure) {
+    /// queued them committed). A notice that cannot be sent is logged, not thrown: what
+    /// queued them is done, and every lane looks at the queue at least once a second anyway.
+    func notifyReady(_ pools: some Sequence<String>, on session: StoreSession) async {
         let pools = Array(pools)
         guard !pools.isEmpty else { return }
         let (query, logger) = (readyNotice(pools), logger)
-        try await session.run(limit: limit) { connection in
-            _ = try await connection.query(query, logger: logger)
+        do throws(StoreFailure) {
+            try await session.run(limit: limit) { connection in
+                for try await _ in try await connection.query(query, logger: logger).decode(Int64.self) {}
+            }
+        } catch {
+            logger.warning(
+                "the nodes could not be told of jobs queued in \(pools.joined(separator: ", ")): \(error); they look within a second"
+            )
         }
     }
 }

@@ -98,7 +98,8 @@ package struct SharedQueue: Sendable {
                                 run_at double precision)
                             """,
                         binds: .of(first, Int16(clamping: maxAttempts), node, rows)), logger: logger)
-                try await connection.query(notice, logger: logger)
+                // Read to its end: an error of a statement with rows comes with them, not before.
+                for try await _ in try await connection.query(notice, logger: logger).decode(Int64.self) {}
                 return first
             }
         }
@@ -116,7 +117,7 @@ package struct SharedQueue: Sendable {
             }
             return pools
         }
-        try await notifyReady(pools, on: session)
+        await notifyReady(pools, on: session)
         return pools.count
     }
 

@@ -96,6 +96,15 @@ package final class StoreNode: @unchecked Sendable {
     /// Whether the node no longer holds its lease (it must be restarted).
     package var hasLostLease: Bool { lostLease.load(ordering: .relaxed) }
 
+    /// The node no longer holds its lease (`how`: what showed it): from now on it claims
+    /// nothing and its pools start nothing; said once.
+    package func leaseLost(_ how: String) {
+        guard !lostLease.exchange(true, ordering: .relaxed) else { return }
+        logger.critical(
+            "node \(settings.node) lost its lease (\(how): another node found it silent for \(settings.leaseSeconds) s, or another start took its name): it claims and starts no more jobs and its results are not recorded; restart concurd"
+        )
+    }
+
     /// The lane of `pool`, the pool's ``JobStore``.
     package func lane(for pool: PoolName, allowExec: Bool) -> PoolLane {
         let lane = PoolLane(pool: pool, allowExec: allowExec, node: self, clock: clock, logger: logger)
@@ -406,12 +415,7 @@ package final class StoreNode: @unchecked Sendable {
                     let held = try call.run { () async throws(StoreFailure) in
                         try await lease.heartbeat(incarnation: incarnation, report: report, on: current)
                     }
-                    if !held {
-                        lostLease.store(true, ordering: .relaxed)
-                        logger.critical(
-                            "node \(settings.node) lost its lease (another node found it silent for \(settings.leaseSeconds) s, or another start took its name): it claims no more jobs and its results are not recorded; restart concurd"
-                        )
-                    }
+                    if !held { leaseLost("its heartbeat found the lease given up") }
                 }
                 let queue = queue
                 _ = try call.run { () async throws(StoreFailure) in try await queue.promoteDue(on: current) }

@@ -333,4 +333,29 @@ struct SharedQueueTests {
         usleep(200_000)
         #expect(heard.withLock { $0.count } == 6)
     }
+
+    @Test(
+        "pruning deletes a pool's finished jobs beyond the newest N and past the age, a batch at a time; nothing unfinished, nothing of another pool"
+    )
+    func prune() async throws {
+        let a = try await database("prune")
+        let other = SharedQueue.NewJob(pool: try #require(PoolName("other")), spec: JobSpec(.sleep(milliseconds: 1)))
+        _ = try await a.queue.enqueue(Array(repeating: Self.job(), count: 10) + [other], maxAttempts: 3, on: a.session)
+        let claimed = try await claim(a, 8)
+        for job in claimed { #expect(try await a.queue.write(done(job), on: a.session).written == [Int64(job.record.id)]) }
+        _ = try await a.queue.claim(pool: other.pool, limit: 1, allowExec: false, clock: clock, on: a.session)
+        try sql("UPDATE concur.jobs SET state = 3, finished_at = now() WHERE pool = 'other'", "prune")
+        let week = 7 * 86_400.0
+        // Eight done (1 to 8), two queued (9, 10); keep the newest five: 1 to 3 go, two at a time.
+        #expect(try await a.queue.prune(pool: .default, keeping: JobRetention(count: 5, age: week), batch: 2, on: a.session) == 2)
+        #expect(try await a.queue.prune(pool: .default, keeping: JobRetention(count: 5, age: week), on: a.session) == 1)
+        #expect(try await a.queue.prune(pool: .default, keeping: JobRetention(count: 5, age: week), on: a.session) == 0)
+        #expect(try sql("SELECT string_agg(id::text, ' ' ORDER BY id) FROM concur.jobs", "prune") == "4 5 6 7 8 9 10 11")
+        // Past the age: job 4 finished two hours ago, with an hour kept.
+        try sql("UPDATE concur.jobs SET finished_at = now() - interval '2 hours' WHERE id = 4", "prune")
+        #expect(try await a.queue.prune(pool: .default, keeping: JobRetention(count: 100, age: 3_600), on: a.session) == 1)
+        // None kept: every finished job of the pool goes, the queued ones and the other pool's stay.
+        #expect(try await a.queue.prune(pool: .default, keeping: JobRetention(count: 0, age: week), on: a.session) == 4)
+        #expect(try sql("SELECT string_agg(id::text, ' ' ORDER BY id) FROM concur.jobs", "prune") == "9 10 11")
+    }
 }

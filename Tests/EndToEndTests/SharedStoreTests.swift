@@ -38,14 +38,20 @@ struct SharedStoreTests {
 
     func node(
         _ name: String, store: (name: String, url: String), lease: Double = 30, workers: Int = 2,
-        on server: PostgresServer? = nil, environment: [String: String] = [:]
+        on server: PostgresServer? = nil, environment: [String: String] = [:], extra: [String] = []
     ) throws -> TestDaemon {
         try TestDaemon(
             [
                 "--store", store.url, "--store-password-file", (server ?? self.server).passwordFile, "--node", name,
                 "--lease-timeout", "\(lease)", "--workers", "\(workers)", "--max-queue", "100000", "--execution-log",
                 executionLog,
-            ], environment: environment)
+            ] + extra, environment: environment)
+    }
+
+    /// Stops `daemons` by SIGTERM; each is to drain and exit 0.
+    func stop(_ daemons: TestDaemon..., sourceLocation: SourceLocation = #_sourceLocation) {
+        for daemon in daemons { daemon.signal(SIGTERM) }
+        for daemon in daemons { #expect(daemon.waitForExit() == 0, "\(daemon.log())", sourceLocation: sourceLocation) }
     }
 
     func count(_ condition: String, in store: (name: String, url: String), on server: PostgresServer? = nil) throws -> Int {
@@ -181,8 +187,7 @@ struct SharedStoreTests {
         #expect(node.log().contains("the job store is back"), "\(node.log())")
         #expect(node.log().contains("hears the queue's notices again"), "\(node.log())")
         #expect(try node.ctl(["submit", "sleep:1"]).status == 0)
-        node.signal(SIGTERM)
-        #expect(node.waitForExit() == 0, "\(node.log())")
+        stop(node)
     }
 
     @Test(
@@ -220,6 +225,40 @@ struct SharedStoreTests {
             node.signal(SIGTERM)
         }
         for node in nodes { #expect(node.waitForExit() == 0, "\(node.log())") }
+    }
+
+    @Test(
+        "a node frozen past its lease is fenced when it wakes: its jobs were run elsewhere, it says it lost its lease and starts nothing more"
+    )
+    func frozenNode() throws {
+        let store = try database("frozen")
+        let frozen = try node("frozen", store: store, lease: 3, workers: 1)
+        #expect(try frozen.ctl(["submit"] + Array(repeating: "sleep:300", count: 30)).status == 0)
+        #expect(try eventually(10) { try frozen.status().running == 1 }, "\(frozen.log())")
+        let awake = try node("awake", store: store, lease: 3)
+        frozen.signal(SIGSTOP)
+        let held = try count("state IN (1, 2) AND node = 'frozen'", in: store)
+        #expect(held > 0)
+        // The other node finds it silent (3 s lease, a look every 1.5 s) and runs its jobs.
+        #expect(eventually(30) { (try? count("state IN (1, 2) AND node = 'frozen'", in: store)) == 0 })
+        let byFrozen = { (try? starts().values.reduce(0) { $0 + $1.filter { $0 == "\(frozen.pid)" }.count }) ?? 0 }
+        let startedBeforeWaking = byFrozen()
+        frozen.signal(SIGCONT)
+        #expect(eventually(15) { frozen.log().contains("lost its lease") }, "\(frozen.log())")
+        #expect(try eventually(10) { try frozen.status().phase == .degraded }, "\(frozen.log())")
+        #expect(try frozen.status().warnings.contains { $0.contains("lost its lease: restart concurd") })
+        #expect(
+            eventually(60) { (try? count("state = 3", in: store)) == 30 },
+            "done: \((try? count("state = 3", in: store)) ?? -1)")
+        let runs = try starts()
+        let repeated = runs.filter { $0.value.count > 1 }
+        #expect(runs.count == 30 && repeated.count <= held, "\(repeated.count) repeated, it held \(held)")
+        // Awake, its one worker may take one job from its buffer before its first write finds it
+        // fenced (40 ms); after that it starts none of the jobs still buffered there.
+        #expect(byFrozen() - startedBeforeWaking <= 1, "\(byFrozen() - startedBeforeWaking) started after waking")
+        for node in [frozen, awake] { node.signal(SIGTERM) }
+        #expect(awake.waitForExit() == 0, "\(awake.log())")
+        _ = frozen.waitForExit()
     }
 
     /// `status --cluster --json` of `node`, decoded.
@@ -383,6 +422,46 @@ struct SharedStoreTests {
             ["--store", url, "--store-password-file", folder.path + "/wrong-pgpass"], waitForSocket: false)
         #expect(refused.waitForExit(timeout: 20) == 1)
         #expect(refused.log().contains("password") && refused.log().contains("wrong-pgpass"), "\(refused.log())")
+    }
+
+    @Test(
+        "a state directory whose journal holds unfinished jobs is refused with --store, naming how many and where; once they are done the node joins"
+    )
+    func strandedJournal() throws {
+        let store = try database("stranded")
+        let state = folder.path + "/stranded-state"
+        let shared = ["--store", store.url, "--store-password-file", server.passwordFile, "--node", "stranded"]
+        // One host's concurd leaves three queued jobs in its journal (paused, then stopped).
+        let single = try TestDaemon(["--workers", "1"], stateDirectory: state)
+        #expect(try single.ctl(["pause"]).status == 0)
+        #expect(try single.ctl(["submit", "sleep:1", "sleep:1", "sleep:1"]).status == 0)
+        stop(single)
+        let refused = try TestDaemon(shared, stateDirectory: state, waitForSocket: false)
+        #expect(refused.waitForExit(timeout: 20) == 1, "\(refused.log())")
+        #expect(
+            refused.log().contains("holds 3 unfinished jobs (3 in pool default)")
+                && refused.log().contains("start concurd once without --store"), "\(refused.log())")
+        #expect(((try? count("true", in: store)) ?? 0) == 0, "a refused node queued nothing")
+        // Finished on that host, the same directory joins.
+        let finishing = try TestDaemon(["--workers", "1"], stateDirectory: state)
+        #expect(try eventually(30) { try finishing.status().totals.done == 3 }, "\(finishing.log())")
+        stop(finishing)
+        let joined = try TestDaemon(shared, stateDirectory: state)
+        #expect(try joined.ctl(["status"]).status == 0, "\(joined.log())")
+        stop(joined)
+    }
+
+    @Test("finished jobs beyond --retain-jobs are deleted from the queue by the node that serves their pool")
+    func retention() throws {
+        let store = try database("retention")
+        let node = try node("keeper", store: store, extra: ["--retain-jobs", "5"])
+        #expect(try node.ctl(["submit", "--jobs", "12", "--kind", "sleep", "--scale", "0.01"]).status == 0)
+        // Pruned every 10 s: within two turns, with a margin for a loaded machine.
+        #expect(
+            eventually(40) { (try? count("true", in: store)) == 5 },
+            "\((try? count("true", in: store)) ?? -1) rows \(node.log())")
+        #expect(try count("state = 3 AND id > 7", in: store) == 5)
+        stop(node)
     }
 
     @Test("concurd hands a --store start to concurd-postgres, and says what to do without it")

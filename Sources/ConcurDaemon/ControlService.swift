@@ -382,6 +382,23 @@ package struct ControlService: VarlinkInterface {
                 return
             }
             if let unknown = JobListReply.firstUnknown(of: ids, in: pools) { throw SupervisorError.noSuchJob(unknown) }
+        } else if let sharedQueue {
+            // The queue's jobs, wherever they ran; those a pool here holds as it holds them.
+            sharedQueue.readRecentJobs(pool: only?.name.rawValue, state: state, limit: limit) { result in
+                responder.enqueue { [supervisor] in
+                    switch result {
+                    case .failure(let failure): responder.fail(SupervisorError.storeUnavailable(reason: failure.message))
+                    case .success(let jobs):
+                        let pools = only.map { [$0] } ?? supervisor.pools
+                        let foreign = jobs.filter { job in !pools.contains { pool in pool.read { $0.holds(job.id) } } }
+                        JobListReply(
+                            pools: pools, selection: .ids(jobs.map(\.id), state: state), responder: responder,
+                            fetched: Dictionary(foreign.map { ($0.id, $0) }) { first, _ in first }, node: sharedQueue.name
+                        ).send()
+                    }
+                }
+            }
+            return
         } else {
             selection = .recent(state: state, limit: limit)
         }

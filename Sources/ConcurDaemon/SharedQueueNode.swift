@@ -45,6 +45,13 @@ package protocol SharedQueueNode: AnyObject, Sendable {
     /// `completion` from the node's own thread with them, or with why they could not be read.
     func readJobs(_ ids: [JobID], completion: @escaping @Sendable (Result<[JobInfo], SharedQueueFailure>) -> Void)
 
+    /// Reads up to `limit` of the queue's jobs in `state` (nil: the newest), of `pool` or of
+    /// every pool (nil), in `ListJobs`'s order, and calls `completion` from the node's own
+    /// thread with them, or with why they could not be read.
+    func readRecentJobs(
+        pool: String?, state: JobState?, limit: Int,
+        completion: @escaping @Sendable (Result<[JobInfo], SharedQueueFailure>) -> Void)
+
     /// Stops the lanes (they put back what they hold), then the node's lease: other nodes see
     /// it stopped. Blocks until done.
     func close()

@@ -11,6 +11,38 @@ extension SharedQueue {
     /// - Throws: ``StoreFailure``: transient while the server is away; permanent, naming the
     ///   job and the field, for a row no concurd writes.
     package func jobs(_ ids: [Int64], on session: StoreSession) async throws(StoreFailure) -> [JobInfo] {
+        try await jobs(where: "id = ANY($1) ORDER BY id", .of(ids), on: session)
+    }
+
+    /// Up to `limit` jobs of the queue in `state` (any: the newest by id), of `pool` or of
+    /// every pool, as `ListJobs` orders them: queued ones (claimed ones too, until a node
+    /// starts them) in the order they run, scheduled ones the soonest first, waiting and
+    /// running ones by id, finished ones the most recently finished first.
+    ///
+    /// - Throws: as ``jobs(_:on:)``.
+    package func recentJobs(pool: String?, state: JobState?, limit: Int, on session: StoreSession)
+        async throws(StoreFailure) -> [JobInfo]
+    {
+        let order: String
+        switch state {
+        case nil: order = "true ORDER BY id DESC"
+        case .queued: order = "state IN (0, 1) ORDER BY priority DESC, id"
+        case .scheduled: order = "state = 6 ORDER BY run_at, id"
+        case .waiting: order = "state = 7 ORDER BY id"
+        case .running: order = "state = 2 ORDER BY id"
+        case .done: order = "state = 3 ORDER BY finished_at DESC, id DESC"
+        case .failed: order = "state = 4 ORDER BY finished_at DESC, id DESC"
+        case .cancelled: order = "state = 5 ORDER BY finished_at DESC, id DESC"
+        }
+        // No pool is named "": that means every pool.
+        return try await jobs(where: "($1 = '' OR pool = $1) AND \(order) LIMIT $2", .of(pool ?? "", Int64(limit)), on: session)
+    }
+
+    /// The jobs of the rows `condition` (the statement's tail: a condition, then its order)
+    /// picks, every value checked.
+    private func jobs(where condition: String, _ binds: PostgresBindings, on session: StoreSession)
+        async throws(StoreFailure) -> [JobInfo]
+    {
         let (schema, logger) = (schema, logger)
         let rows = try await session.run(limit: limit) { connection in
             var rows: [Row] = []
@@ -20,8 +52,8 @@ extension SharedQueue {
                         SELECT id, pool, spec, state, attempts, worker, model, extract(epoch FROM submitted_at)::float8,
                           extract(epoch FROM started_at)::float8, extract(epoch FROM finished_at)::float8, out_kind, out_a,
                           out_b, out_seconds, out_text, error, history::text, node
-                        FROM \(schema).jobs WHERE id = ANY($1) ORDER BY id
-                        """, binds: .of(ids)), logger: logger)
+                        FROM \(schema).jobs WHERE \(condition)
+                        """, binds: binds), logger: logger)
             for try await row in result.decode(Row.self) { rows.append(row) }
             return rows
         }

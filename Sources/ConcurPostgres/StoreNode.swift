@@ -193,6 +193,23 @@ package final class StoreNode: @unchecked Sendable {
             }, failing: { completion(.failure($0)) })
     }
 
+    /// Reads up to `limit` recent jobs of the queue (``SharedQueue/recentJobs(pool:state:limit:on:)``)
+    /// from the node's control thread; `completion` runs there.
+    package func recentJobs(
+        pool: String?, state: JobState?, limit: Int, completion: @escaping @Sendable (Result<[JobInfo], StoreFailure>) -> Void
+    ) {
+        let queue = queue
+        onControlThread(
+            { [self] in
+                completion(
+                    Result { () throws(StoreFailure) in
+                        try controlCall { session throws(StoreFailure) in
+                            try await queue.recentJobs(pool: pool, state: state, limit: limit, on: session)
+                        }
+                    })
+            }, failing: { completion(.failure($0)) })
+    }
+
     /// Makes `handler` what the node calls, from its lease thread, with the jobs it holds that a
     /// cancel (on any node) asked to stop, within about a second of the request; it returns the
     /// ids it acted on, and the others are handed to it again a second later.

@@ -360,8 +360,8 @@ public enum SupervisorInterface {
         # refused with InvalidValue. With pool, only that pool's jobs; without, every pool's
         # (queued, scheduled, waiting and running ones pool by pool, the others newest by id).
         # On a node of a shared queue (--store), ids may be anywhere in the queue: those no pool
-        # here holds are read from it (queued there until a node claims them; claimed ones are
-        # queued with their node).
+        # here holds are read from it (queued there until a node starts them; claimed ones are
+        # queued with their node); without ids, the list is the queue's, every node's jobs.
         method ListJobs(ids: ?[]int, state: ?JobState, limit: ?int, pool: ?string) -> (jobs: []Job)
 
         # Streams each job of ids as it reaches a final state; jobs already finished are sent at

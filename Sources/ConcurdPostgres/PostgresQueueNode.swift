@@ -61,6 +61,16 @@ extension StoreNode: SharedQueueNode {
         }
     }
 
+    /// Reads recent jobs from the node's control thread; `completion` runs there.
+    package func readRecentJobs(
+        pool: String?, state: JobState?, limit: Int,
+        completion: @escaping @Sendable (Result<[JobInfo], SharedQueueFailure>) -> Void
+    ) {
+        recentJobs(pool: pool, state: state, limit: limit) { result in
+            completion(result.mapError { SharedQueueFailure(message: $0.message) })
+        }
+    }
+
     /// Reads the cluster from the node's control thread; `completion` runs there.
     package func readCluster(completion: @escaping @Sendable (Result<ClusterStatus, SharedQueueFailure>) -> Void) {
         clusterStatus { result in completion(result.mapError { SharedQueueFailure(message: $0.message) }) }

@@ -340,6 +340,14 @@ struct SharedStoreTests {
         #expect(jobs.map(\.node) == [holding[0]] && jobs.map(\.state) == [.running], "\(listed)")
         let table = try asker.ctl(["jobs", "\(running)"])
         #expect(table.stdout.contains("NODE") && table.stdout.contains(holding[0]), "\(table)")
+        // Without ids, jobs lists the queue's, wherever they are: all 8 from either node.
+        for node in [asker, holder] {
+            let every = try [JobInfo](json: node.ctlJSON(["jobs"])["jobs"] ?? .null, path: "jobs")
+            #expect(every.map(\.id) == (1...8).reversed().map(UInt64.init), "\(every.map(\.id))")
+            let runningThere = try [JobInfo](
+                json: node.ctlJSON(["jobs", "--state", "running"])["jobs"] ?? .null, path: "jobs")
+            #expect(runningThere.contains { $0.id == UInt64(running) && $0.node == holding[0] }, "\(runningThere)")
+        }
         let stopped = try asker.ctl(["cancel", "\(running)", "--json"])
         #expect(stopped.status == 0 && stopped.stdout.contains(#""stopping":[\#(running)]"#), "\(stopped)")
         // The holder sees the request within about a second and cancels the job as its own.

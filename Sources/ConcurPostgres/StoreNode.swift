@@ -165,32 +165,19 @@ package final class StoreNode: @unchecked Sendable {
         completion: @escaping @Sendable (Result<SharedQueue.CancelVerdict, StoreFailure>) -> Void
     ) {
         let queue = queue
-        onControlThread(
-            { [self] in
-                completion(
-                    Result { () throws(StoreFailure) in
-                        try controlCall { session throws(StoreFailure) in
-                            guard let ids else {
-                                return .cancelled(
-                                    cancelled: try await queue.cancelQueued(in: pool, reason: reason, on: session), stopping: [])
-                            }
-                            return try await queue.cancel(ids, reason: reason, on: session)
-                        }
-                    })
-            }, failing: { completion(.failure($0)) })
+        onControlSession(completion: completion) { session throws(StoreFailure) in
+            guard let ids else {
+                return .cancelled(cancelled: try await queue.cancelQueued(in: pool, reason: reason, on: session), stopping: [])
+            }
+            return try await queue.cancel(ids, reason: reason, on: session)
+        }
     }
 
     /// Reads the jobs of `ids` the queue holds (``SharedQueue/jobs(_:on:)``) from the node's
     /// control thread; `completion` runs there.
     package func jobs(_ ids: [Int64], completion: @escaping @Sendable (Result<[JobInfo], StoreFailure>) -> Void) {
         let queue = queue
-        onControlThread(
-            { [self] in
-                completion(
-                    Result { () throws(StoreFailure) in
-                        try controlCall { session throws(StoreFailure) in try await queue.jobs(ids, on: session) }
-                    })
-            }, failing: { completion(.failure($0)) })
+        onControlSession(completion: completion) { session throws(StoreFailure) in try await queue.jobs(ids, on: session) }
     }
 
     /// Reads up to `limit` recent jobs of the queue (``SharedQueue/recentJobs(pool:state:limit:on:)``)
@@ -199,15 +186,20 @@ package final class StoreNode: @unchecked Sendable {
         pool: String?, state: JobState?, limit: Int, completion: @escaping @Sendable (Result<[JobInfo], StoreFailure>) -> Void
     ) {
         let queue = queue
+        onControlSession(completion: completion) { session throws(StoreFailure) in
+            try await queue.recentJobs(pool: pool, state: state, limit: limit, on: session)
+        }
+    }
+
+    /// Runs `operation` on the control session from the node's control thread, and
+    /// `completion` there with what it returned or why it could not run.
+    private func onControlSession<Value: Sendable>(
+        completion: @escaping @Sendable (Result<Value, StoreFailure>) -> Void,
+        _ operation: @escaping @Sendable (StoreSession) async throws(StoreFailure) -> Value
+    ) {
         onControlThread(
-            { [self] in
-                completion(
-                    Result { () throws(StoreFailure) in
-                        try controlCall { session throws(StoreFailure) in
-                            try await queue.recentJobs(pool: pool, state: state, limit: limit, on: session)
-                        }
-                    })
-            }, failing: { completion(.failure($0)) })
+            { [self] in completion(Result { () throws(StoreFailure) in try controlCall(operation) }) },
+            failing: { completion(.failure($0)) })
     }
 
     /// Makes `handler` what the node calls, from its lease thread, with the jobs it holds that a

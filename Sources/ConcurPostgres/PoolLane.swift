@@ -330,8 +330,10 @@ package final class PoolLane: JobStore, @unchecked Sendable {
         unwritten = []
         if !written.fenced.isEmpty {
             node.leaseLost("a write of pool \(pool) found \(written.fenced.count) of its jobs given to another node")
-            return
         }
+        // Once the lease is lost nothing more counts as durable: a worker woken by the failure
+        // must not find its hand-over durable after all.
+        guard !node.hasLostLease else { return }
         markDurable(unwrittenThrough)
         guard let limit else { return }
         let claimed = try claimOutcome.get()

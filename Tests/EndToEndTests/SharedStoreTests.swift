@@ -459,16 +459,27 @@ struct SharedStoreTests {
         stop(joined)
     }
 
-    @Test("finished jobs beyond --retain-jobs are deleted from the queue by the node that serves their pool")
+    @Test(
+        "finished jobs beyond retain_jobs are deleted from the queue by the node that serves their pool, and a reload changes how many"
+    )
     func retention() throws {
         let store = try database("retention")
-        let node = try node("keeper", store: store, extra: ["--retain-jobs", "5"])
+        let config = folder.path + "/retention.toml"
+        try "retain_jobs = 5\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let node = try node("keeper", store: store, extra: ["--config", config])
         #expect(try node.ctl(["submit", "--jobs", "12", "--kind", "sleep", "--scale", "0.01"]).status == 0)
         // Pruned every 10 s: within two turns, with a margin for a loaded machine.
         #expect(
             eventually(40) { (try? count("true", in: store)) == 5 },
             "\((try? count("true", in: store)) ?? -1) rows \(node.log())")
         #expect(try count("state = 3 AND id > 7", in: store) == 5)
+        try "retain_jobs = 2\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let reloaded = try node.ctl(["reload"])
+        #expect(reloaded.status == 0 && reloaded.stdout.contains("retain_jobs"), "\(reloaded)")
+        #expect(
+            eventually(40) { (try? count("true", in: store)) == 2 },
+            "\((try? count("true", in: store)) ?? -1) rows \(node.log())")
+        #expect(try count("state = 3 AND id > 10", in: store) == 2)
         stop(node)
     }
 

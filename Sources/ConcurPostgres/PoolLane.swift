@@ -50,9 +50,10 @@ package final class PoolLane: JobStore, @unchecked Sendable {
     private var retention: JobRetention?
     /// Jobs whose start is written before they run (``mustRecordBeforeRunning(_:)``).
     private var startFirst: Set<JobID> = []
-    /// The last claim found the queue empty: a notice is worth a look at once (otherwise it
-    /// waits for the tick, so that a stream of submits does not cut the batches short).
-    private var waitsForNotice = false
+    /// The notices heard before the last claim, when it found the queue empty (nil: it did
+    /// not). Only then is a notice worth a look at once; otherwise it waits for the tick, so
+    /// that a stream of submits does not cut the batches short.
+    private var emptyAtNotice: UInt64?
 
     // The lane's thread's.
     private var session: StoreSession?
@@ -66,8 +67,6 @@ package final class PoolLane: JobStore, @unchecked Sendable {
     private var depth = ClaimDepth(workers: 1)
     /// The notices heard up to the last wait.
     private var noticesSeen: UInt64 = 0
-    /// The notices heard before the last claim that found the queue empty (nil: it was not).
-    private var emptyAtNotice: UInt64?
     /// When a claim last looked at the queue.
     private var lastLook: UInt64 = 0
     /// How often a lane whose last claim found the queue empty looks again without a notice.
@@ -196,10 +195,10 @@ package final class PoolLane: JobStore, @unchecked Sendable {
         var backoff = 0.1
         while true {
             let stop = lock.withLock { () -> Bool in
-                if !stopping && wanted <= durable && (notices == noticesSeen || !waitsForNotice) && !hungry {
+                if !stopping && wanted <= durable && (notices == noticesSeen || emptyAtNotice == nil) && !hungry {
                     _ = lock.wait(untilMonotonic: MonotonicClock.now() + tick)
                 }
-                if waitsForNotice { noticesSeen = notices }
+                if emptyAtNotice != nil { noticesSeen = notices }
                 hungry = false
                 return stopping
             }
@@ -338,8 +337,7 @@ package final class PoolLane: JobStore, @unchecked Sendable {
         guard let limit else { return }
         let claimed = try claimOutcome.get()
         claimsInDoubt = false
-        emptyAtNotice = claimed.count < limit ? heard : nil
-        lock.withLock { waitsForNotice = emptyAtNotice != nil }
+        lock.withLock { emptyAtNotice = claimed.count < limit ? heard : nil }
         depth.claimed(claimed.count)
         guard !claimed.isEmpty else { return }
         for job in claimed { claims[job.record.id] = job.claim }
@@ -402,7 +400,8 @@ package final class PoolLane: JobStore, @unchecked Sendable {
         let limit = depth.wanted(buffered: buffered, workers: target, at: Double(now) / 1e9)
         guard limit > 0 else { return nil }
         // Nothing was queued since a look found the queue empty: the node would have heard.
-        if emptyAtNotice == lock.withLock({ notices }) && node.isListening && now - lastLook < quietLook { return nil }
+        let quiet = lock.withLock { emptyAtNotice == notices }
+        if quiet && node.isListening && now - lastLook < quietLook { return nil }
         lastLook = now
         return limit
     }

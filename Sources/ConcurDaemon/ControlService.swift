@@ -361,7 +361,7 @@ package struct ControlService: VarlinkInterface {
             selection = .ids(ids, state: state)
             // In a shared queue, the ids no pool here holds are read from the queue.
             if let sharedQueue, JobListReply.firstUnknown(of: ids, in: pools) != nil {
-                let foreign = ids.filter { id in !pools.contains { pool in pool.read { $0.holds(id) } } }
+                let foreign = JobListReply.notHeld(ids, in: pools)
                 sharedQueue.readJobs(foreign) { result in
                     responder.enqueue {
                         switch result {
@@ -390,10 +390,12 @@ package struct ControlService: VarlinkInterface {
                     case .failure(let failure): responder.fail(SupervisorError.storeUnavailable(reason: failure.message))
                     case .success(let jobs):
                         let pools = only.map { [$0] } ?? supervisor.pools
-                        let foreign = jobs.filter { job in !pools.contains { pool in pool.read { $0.holds(job.id) } } }
+                        let foreign = Set(JobListReply.notHeld(jobs.map(\.id), in: pools))
+                        let fetched = Dictionary(
+                            jobs.filter { foreign.contains($0.id) }.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
                         JobListReply(
                             pools: pools, selection: .ids(jobs.map(\.id), state: state), responder: responder,
-                            fetched: Dictionary(foreign.map { ($0.id, $0) }) { first, _ in first }, node: sharedQueue.name
+                            fetched: fetched, node: sharedQueue.name
                         ).send()
                     }
                 }

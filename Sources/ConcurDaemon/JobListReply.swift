@@ -133,6 +133,11 @@ final class JobListReply: Sendable {
         }
     }
 
+    /// Those of `ids` that none of `pools` holds (jobs a shared queue holds elsewhere), in order.
+    static func notHeld(_ ids: [JobID], in pools: [Pool]) -> [JobID] {
+        ids.filter { id in !pools.contains { pool in pool.read { $0.holds(id) } } }
+    }
+
     /// The first of `ids` that none of `pools` holds.
     static func firstUnknown(of ids: [JobID], in pools: [Pool]) -> JobID? {
         if pools.count == 1 { return pools[0].read { $0.firstUnknown(of: ids) } }

@@ -183,9 +183,8 @@ final class DaemonRun {
             directory = String(cString: made)
             temporary = true
         } else {
-            let state = configuration.resolvedStateDirectory(uid: getuid()) { getenv($0).map { String(cString: $0) } }
             // The journal makes the state directory; the output folder goes in it.
-            directory = state + "/output"
+            directory = stateDirectory + "/output"
         }
         do {
             try CommandOutput.configure(directory: directory, maxBytes: configuration.maxOutput)
@@ -220,10 +219,8 @@ final class DaemonRun {
             logger.notice("ephemeral: jobs are kept in memory only; a stop cancels queued jobs and a crash loses them")
             return nil
         }
-        let directory = configuration.resolvedStateDirectory(uid: getuid()) { getenv($0).map { String(cString: $0) } }
-        var names = Set(configuration.supervisorPools.map(\.name))
-        names.formUnion(Self.poolJournals(in: directory))
-        for name in names.sorted() {
+        let directory = stateDirectory
+        for name in journalPools(in: directory) {
             let started = MonotonicClock.now()
             do {
                 let logger = logger
@@ -250,11 +247,9 @@ final class DaemonRun {
     /// leave unfinished jobs in them behind without a word (a host moving to a shared queue
     /// with jobs still queued), and says how to finish or drop them.
     private func refuseStrandedJobs() throws(DaemonStartFailure) {
-        let directory = configuration.resolvedStateDirectory(uid: getuid()) { getenv($0).map { String(cString: $0) } }
-        var names = Set(configuration.supervisorPools.map(\.name))
-        names.formUnion(Self.poolJournals(in: directory))
+        let directory = stateDirectory
         var stranded: [(PoolName, Int)] = []
-        for name in names.sorted() {
+        for name in journalPools(in: directory) {
             let journal = Self.journalDirectory(of: name, in: directory)
             do {
                 let count = try JobJournal.unfinishedJobs(in: journal)
@@ -270,6 +265,17 @@ final class DaemonRun {
             message:
                 "the job journal in \(directory) holds \(total) unfinished job\(total == 1 ? "" : "s") (\(pools)), which a node of a shared queue would never run: start concurd once without --store to finish them (or concurctl cancel --queued), or give this node another --state-directory"
         )
+    }
+
+    /// The state directory, as the configuration and the environment resolve it.
+    private var stateDirectory: String {
+        configuration.resolvedStateDirectory(uid: getuid()) { getenv($0).map { String(cString: $0) } }
+    }
+
+    /// The pools whose journals are read at start: the configured ones, and those with a
+    /// journal in `directory`, by name.
+    private func journalPools(in directory: String) -> [PoolName] {
+        Set(configuration.supervisorPools.map(\.name)).union(Self.poolJournals(in: directory)).sorted()
     }
 
     /// With `--store`: this node joins the shared queue (connects, prepares the schema,
@@ -321,7 +327,7 @@ final class DaemonRun {
     /// one it kept, if a reload removed it or the configuration did not name it).
     private var addPool: @Sendable (PoolName, Supervisor.Configuration, DaemonConfiguration) throws -> Void {
         let (supervisor, live, logger, ephemeral) = (supervisor!, live, logger, configuration.ephemeral)
-        let directory = configuration.resolvedStateDirectory(uid: getuid()) { getenv($0).map { String(cString: $0) } }
+        let directory = stateDirectory
         let node = live.storeNode.withLock { $0 }
         return { name, pool, current in
             if let node {

@@ -1,6 +1,5 @@
 import CSQLite
 import ConcurCore
-import Glibc
 
 extension JobJournal {
     /// How many unfinished jobs (queued, scheduled, waiting or in flight) the journal in
@@ -11,8 +10,7 @@ extension JobJournal {
     /// - Throws: ``JournalOpenError`` when a journal is there and cannot be read.
     package static func unfinishedJobs(in directory: String) throws(JournalOpenError) -> Int {
         let path = directory + "/" + fileName
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return 0 }
+        guard exists(path) else { return 0 }
         do {
             let database = try SQLiteDatabase(path: path, create: false)
             defer { database.close() }

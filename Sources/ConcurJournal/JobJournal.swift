@@ -190,7 +190,7 @@ package final class JobJournal: JobStore, @unchecked Sendable {
         return max(16, min(1000, bytes / 4 / 4096))
     }
 
-    private static func exists(_ path: String) -> Bool {
+    static func exists(_ path: String) -> Bool {
         var info = stat()
         return lstat(path, &info) == 0
     }

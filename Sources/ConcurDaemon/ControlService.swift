@@ -31,6 +31,8 @@ package struct ControlService: VarlinkInterface {
     let logFeed = LogFeed()
     /// The memory the streams of finished jobs may hold for clients that do not keep up.
     let watchBudget = WatchBudget()
+    /// Follows jobs in the shared queue for the calls that wait for them (with `sharedQueue`).
+    let sharedJobFeed: SharedJobFeed?
 
     /// A service over `supervisor`; `onChange` runs after calls that change the pool's shape.
     package init(
@@ -53,6 +55,7 @@ package struct ControlService: VarlinkInterface {
         self.logger = logger
         self.onChange = onChange
         self.statsFeed = StatsFeed(supervisor: supervisor)
+        self.sharedJobFeed = sharedQueue.map { SharedJobFeed(queue: $0, logger: logger) }
     }
 
     /// The interface name.
@@ -192,19 +195,20 @@ package struct ControlService: VarlinkInterface {
     }
 
     /// Queues `jobs` into the shared queue after the checks a pool's own intake makes, and
-    /// replies from the store's thread once the transaction committed. Following the jobs
-    /// (`more`) and dependencies (`after`) are not kept by a shared queue yet, nor are crash
-    /// jobs (another host's daemon would take the crash).
+    /// replies from the store's thread once the transaction committed; a job that runs after
+    /// one the queue does not hold is refused there. With `more`, each job's end follows, as
+    /// the queue shows it (``SharedJobFeed``). Crash jobs are not kept (another host's daemon
+    /// would take the crash).
     private func share(
         _ jobs: [JobSpec], to pool: Pool, in queue: any SharedQueueNode, responder: VarlinkResponder,
         naming: (Int, String) -> String,
         header: @escaping @Sendable (Range<JobID>) -> JSONObject
     ) throws(VarlinkError) {
-        guard !responder.more else {
+        if responder.more && jobs.count > SharedJobFeed.maxJobs {
             throw SupervisorError.invalidValue(
                 parameter: "more",
                 reason:
-                    "following submitted jobs is not supported by a shared store yet: submit without --wait, then follow them with concurctl jobs ID"
+                    "at most \(SharedJobFeed.maxJobs) jobs of a shared queue are followed by one call: submit fewer with --wait, or follow them with concurctl wait --all"
             )
         }
         let (allowExec, intakeOpen) = pool.read { ($0.configuration.allowExec, $0.intakeOpen) }
@@ -217,19 +221,26 @@ package struct ControlService: VarlinkInterface {
                         index: index, field: "kind",
                         reason: "crash jobs are not queued in a shared store: the node that took one would go down")
                 }
-                if !job.after.isEmpty {
-                    throw .notKept(
-                        index: index, field: "after",
-                        reason: "dependencies are not kept by a shared store yet; submit after the first ends")
-                }
             }
             try JobAdmission.check(jobs, allowExec: allowExec, model: model) { MonotonicClock().unixTime(MonotonicClock.now()) }
         }
-        let name = pool.name
+        let (name, feed) = (pool.name, sharedJobFeed)
+        // The completion cannot call `naming`: the field of each job that may be refused, named now.
+        let afterFields = jobs.contains { !$0.after.isEmpty } ? jobs.indices.map { naming($0, "after") } : []
         queue.enqueue(jobs, into: name, maxAttempts: maxAttempts) { result in
             switch result {
             case .success(let ids):
-                responder.reply(header(JobID(ids.lowerBound)..<JobID(ids.upperBound + 1)))
+                let range = JobID(ids.lowerBound)..<JobID(ids.upperBound + 1)
+                let fields = header(range)
+                guard let feed, responder.more else { return responder.reply(fields) }
+                // On the connection's context: the first reply goes out before any job's.
+                responder.enqueue {
+                    responder.reply(fields, continues: true)
+                    feed.watch(range, header: fields, responder: responder)
+                }
+            case .failure(let failure) where failure.refusedAfter.map(afterFields.indices.contains) == true:
+                responder.fail(
+                    SupervisorError.invalidValue(parameter: afterFields[failure.refusedAfter ?? 0], reason: failure.message))
             case .failure(let failure):
                 responder.fail(
                     SupervisorError.storeUnavailable(
@@ -660,6 +671,9 @@ package struct ControlService: VarlinkInterface {
         if named != nil && !ids.isEmpty {
             throw SupervisorError.invalidValue(parameter: "pool", reason: "ids name jobs in every pool; give pool without ids")
         }
+        if let sharedQueue, let feed = sharedJobFeed, unfinished || !ids.isEmpty {
+            return watchShared(ids: ids, unfinished: unfinished, in: named, queue: sharedQueue, feed: feed, responder: responder)
+        }
         // The pools watched, each with its share of the ids: the one given, or every pool.
         let watched: [(pool: Pool, ids: [JobID])]
         if !ids.isEmpty {
@@ -700,6 +714,46 @@ package struct ControlService: VarlinkInterface {
 }
 
 extension ControlService {
+    /// `WatchJobs` of `ids`, or (`unfinished`) of every job not ended of `pool` (nil: every
+    /// pool), in a shared queue: the jobs are read from the queue (an unknown id fails the call
+    /// with `NoSuchJob`) and followed there, wherever they run.
+    fileprivate func watchShared(
+        ids: [JobID], unfinished: Bool, in pool: PoolName?, queue: any SharedQueueNode, feed: SharedJobFeed,
+        responder: VarlinkResponder
+    ) {
+        let unavailable = { @Sendable (failure: SharedQueueFailure) in
+            responder.fail(SupervisorError.storeUnavailable(reason: failure.message))
+        }
+        guard unfinished else {
+            queue.readJobs(ids) { result in
+                switch result {
+                case .failure(let failure): unavailable(failure)
+                case .success(let jobs):
+                    let held = Set(jobs.map(\.id))
+                    if let missing = ids.first(where: { !held.contains($0) }) {
+                        return responder.fail(SupervisorError.noSuchJob(missing))
+                    }
+                    feed.watch(ids, header: [:], responder: responder)
+                }
+            }
+            return
+        }
+        let most = SharedJobFeed.maxJobs
+        queue.readUnfinishedIDs(pool: pool?.rawValue, limit: most + 1) { result in
+            switch result {
+            case .failure(let failure): unavailable(failure)
+            case .success(let unfinished) where unfinished.count > most:
+                responder.fail(
+                    SupervisorError.invalidValue(
+                        parameter: "unfinished",
+                        reason:
+                            "more than \(most) jobs of the shared queue have not ended; one call follows at most \(most): wait for a pool's (--pool), or for jobs by id"
+                    ))
+            case .success(let unfinished): feed.watch(unfinished, header: [:], responder: responder)
+            }
+        }
+    }
+
     /// A stream of finished jobs for `peer`'s call, within the shared watch budget; a client cut
     /// off for falling behind is logged.
     /// `summarizes` for a stream that ends (see ``JobStream``).

@@ -45,6 +45,16 @@ package protocol SharedQueueNode: AnyObject, Sendable {
     /// `completion` from the node's own thread with them, or with why they could not be read.
     func readJobs(_ ids: [JobID], completion: @escaping @Sendable (Result<[JobInfo], SharedQueueFailure>) -> Void)
 
+    /// Reads the jobs of `ids` that have ended (the others left out), and calls `completion`
+    /// from the node's own thread with them, or with why they could not be read.
+    func readEndedJobs(_ ids: [JobID], completion: @escaping @Sendable (Result<[JobInfo], SharedQueueFailure>) -> Void)
+
+    /// Reads the ids of up to `limit` jobs of the queue that have not ended, of `pool` or of
+    /// every pool (nil), lowest first, and calls `completion` from the node's own thread with
+    /// them, or with why they could not be read.
+    func readUnfinishedIDs(
+        pool: String?, limit: Int, completion: @escaping @Sendable (Result<[JobID], SharedQueueFailure>) -> Void)
+
     /// Reads up to `limit` of the queue's jobs in `state` (nil: the newest), of `pool` or of
     /// every pool (nil), in `ListJobs`'s order, and calls `completion` from the node's own
     /// thread with them, or with why they could not be read.
@@ -61,9 +71,15 @@ package protocol SharedQueueNode: AnyObject, Sendable {
 package struct SharedQueueFailure: Error, Sendable, CustomStringConvertible {
     /// What went wrong, for the caller.
     package let message: String
+    /// Set when the submit itself was wrong: the index of the job whose `after` names a job the
+    /// queue does not hold (`message` says which). Nothing was queued, and nothing would be.
+    package var refusedAfter: Int?
 
-    /// A failure saying `message`.
-    package init(message: String) { self.message = message }
+    /// A failure saying `message`; `refusedAfter` as above.
+    package init(message: String, refusedAfter: Int? = nil) {
+        self.message = message
+        self.refusedAfter = refusedAfter
+    }
 
     /// The message, as it is shown.
     package var description: String { message }

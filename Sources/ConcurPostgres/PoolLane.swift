@@ -334,6 +334,10 @@ package final class PoolLane: JobStore, @unchecked Sendable {
         // must not find its hand-over durable after all.
         guard !node.hasLostLease else { return }
         markDurable(unwrittenThrough)
+        if !written.awaited.isEmpty {
+            let awaited = written.awaited
+            _ = try node.call.run { () async throws(StoreFailure) in await queue.settleDependents(of: awaited, on: writer) }
+        }
         guard let limit else { return }
         let claimed = try claimOutcome.get()
         claimsInDoubt = false

@@ -17,13 +17,14 @@ extension SharedQueue {
     /// Cancels `ids` in one transaction, all or none: queued and scheduled jobs end cancelled at
     /// once with `reason`; a job a node holds (claimed or running, on this node or another)
     /// gets `reason` as a request its node acts on (``cancelRequests(on:)``), and the
-    /// restart rules end it cancelled if its node is lost first.
+    /// restart rules end it cancelled if its node is lost first. The jobs waiting for those
+    /// cancelled at once are cancelled too.
     package func cancel(_ ids: [Int64], reason: String, on session: StoreSession) async throws(StoreFailure)
         -> CancelVerdict
     {
         let (schema, logger) = (schema, logger)
-        return try await session.run(limit: limit) { connection in
-            try await connection.withTransaction(logger: logger) { connection in
+        let verdict = try await session.run(limit: limit) { connection -> CancelVerdict in
+            try await connection.withTransaction(logger: logger) { connection -> CancelVerdict in
                 var states: [Int64: Int16] = [:]
                 let rows = try await connection.query(
                     PostgresQuery(
@@ -50,22 +51,28 @@ extension SharedQueue {
                             WHERE id = ANY($1) AND state IN (1, 2) RETURNING id
                             """, binds: .of(ids, reason)), logger: logger)
                 for try await id in asked.decode(Int64.self) { stopping.append(id) }
-                return .cancelled(cancelled: cancelled.sorted(), stopping: stopping.sorted())
+                return CancelVerdict.cancelled(cancelled: cancelled.sorted(), stopping: stopping.sorted())
             }
         }
+        if case .cancelled(let cancelled, _) = verdict, !cancelled.isEmpty {
+            await settleDependents(of: cancelled, on: session)
+        }
+        return verdict
     }
 
     /// Cancels every job of `pool` that waits in the queue (queued or scheduled; not the ones
-    /// nodes hold) with `reason`; returns their ids.
+    /// nodes hold) with `reason`, and the jobs waiting for them; returns the ids of the first.
     package func cancelQueued(in pool: String, reason: String, on session: StoreSession) async throws(StoreFailure)
         -> [Int64]
     {
-        try await execute(
+        let cancelled = try await execute(
             """
             UPDATE \(schema).jobs SET state = 5, cancel_reason = $2, error = $2, finished_at = now()
             WHERE pool = $1 AND state IN (0, 6, 7) RETURNING id
             """, .of(pool, reason), on: session
         ).sorted()
+        if !cancelled.isEmpty { await settleDependents(of: cancelled, on: session) }
+        return cancelled
     }
 
     /// The jobs this node holds that a cancel asked to stop, with the reason (those it acted on

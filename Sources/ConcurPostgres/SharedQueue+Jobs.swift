@@ -14,6 +14,22 @@ extension SharedQueue {
         try await jobs(where: "id = ANY($1) ORDER BY id", .of(ids), on: session)
     }
 
+    /// The jobs of `ids` that have ended (done, failed, cancelled), as ``jobs(_:on:)`` reads them:
+    /// what a wait for them polls.
+    ///
+    /// - Throws: as ``jobs(_:on:)``.
+    package func endedJobs(_ ids: [Int64], on session: StoreSession) async throws(StoreFailure) -> [JobInfo] {
+        try await jobs(where: "id = ANY($1) AND state IN (3, 4, 5) ORDER BY id", .of(ids), on: session)
+    }
+
+    /// The ids of up to `limit` jobs of the queue that have not ended, of `pool` or of every
+    /// pool (nil), lowest first: what `wait --all` waits for.
+    package func unfinishedIDs(pool: String?, limit: Int, on session: StoreSession) async throws(StoreFailure) -> [Int64] {
+        try await execute(
+            "SELECT id FROM \(schema).jobs WHERE ($1 = '' OR pool = $1) AND state NOT IN (3, 4, 5) ORDER BY id LIMIT $2",
+            .of(pool ?? "", Int64(limit)), on: session)
+    }
+
     /// Up to `limit` jobs of the queue in `state` (any: the newest by id), of `pool` or of
     /// every pool, as `ListJobs` orders them: queued ones (claimed ones too, until a node
     /// starts them) in the order they run, scheduled ones the soonest first, waiting and
@@ -51,7 +67,9 @@ extension SharedQueue {
                     unsafeSQL: """
                         SELECT id, pool, spec, state, attempts, worker, model, extract(epoch FROM submitted_at)::float8,
                           extract(epoch FROM started_at)::float8, extract(epoch FROM finished_at)::float8, out_kind, out_a,
-                          out_b, out_seconds, out_text, error, history::text, node
+                          out_b, out_seconds, out_text, error, history::text, node,
+                          CASE WHEN state = 7 THEN (SELECT array_agg(a.after ORDER BY a.after) FROM \(schema).job_after a
+                            WHERE a.job = jobs.id) END
                         FROM \(schema).jobs WHERE \(condition)
                         """, binds: binds), logger: logger)
             for try await row in result.decode(Row.self) { rows.append(row) }
@@ -72,7 +90,7 @@ extension SharedQueue {
     /// A row of ``jobs(_:on:)``.
     typealias Row = (
         Int64, String, String, Int16, Int32, Int32?, String?, Double, Double?, Double?, Int16?, Int64?, Int64?, Double?,
-        String?, String?, String?, String?
+        String?, String?, String?, String?, [Int64]?
     )
 
     /// The job of a row, every value checked.
@@ -124,6 +142,7 @@ extension SharedQueue {
             worker: worker.map(Int.init), model: runsOn, result: output?.result, error: row.15, history: history)
         info.pool = pool
         info.node = row.17
+        info.waitingFor = (row.18 ?? []).map { UInt64(clamping: $0) }
         return info
     }
 }

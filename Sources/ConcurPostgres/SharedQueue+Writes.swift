@@ -9,11 +9,15 @@ extension SharedQueue {
         /// Jobs this node no longer holds (a rescue gave them to another node, or they were
         /// cancelled there): nothing was written, and the pool must drop them.
         package var fenced: [Int64] = []
+        /// Jobs of `written` that ended and that other jobs wait for: to be settled
+        /// (``SharedQueue/settleDependents(of:on:)``).
+        package var awaited: [Int64] = []
 
         /// An outcome with these jobs written and these fenced.
-        package init(written: [Int64] = [], fenced: [Int64] = []) {
+        package init(written: [Int64] = [], fenced: [Int64] = [], awaited: [Int64] = []) {
             self.written = written
             self.fenced = fenced
+            self.awaited = awaited
         }
     }
 
@@ -23,8 +27,8 @@ extension SharedQueue {
     /// nothing the second time, and failed runs are appended only past the ones stored.
     package func write(_ batch: WriteBatch, on session: StoreSession) async throws(StoreFailure) -> Written {
         guard !batch.isEmpty else { return Written() }
-        let updated = try await execute(
-            """
+        let (schema, logger, node, limit) = (schema, logger, node, limit)
+        let sql = """
             WITH i AS (
               SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(id bigint, claim bigint, state smallint, attempts integer,
                 preemptions integer, worker integer, model text, started double precision, finished double precision,
@@ -50,9 +54,17 @@ extension SharedQueue {
               cancel_reason = coalesce(i.cancel_reason, j.cancel_reason)
             FROM i
             WHERE j.id = i.id AND j.claims = i.claim AND j.node = $2 AND j.state IN (1, 2)
-            RETURNING j.id
-            """, .of(batch.json, node), on: session)
-        var written = Written(written: updated)
+            RETURNING j.id, j.dependents AND j.state IN (3, 4, 5)
+            """
+        let binds = PostgresBindings.of(batch.json, node)
+        let rows = try await session.run(limit: limit) { connection in
+            var rows: [(Int64, Bool)] = []
+            let result = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            for try await row in result.decode((Int64, Bool).self) { rows.append(row) }
+            return rows
+        }
+        let updated = rows.map(\.0)
+        var written = Written(written: updated, awaited: rows.filter(\.1).map(\.0))
         guard updated.count < batch.rows.count else { return written }
         // Not matched: already written by a first try of this batch, or no longer ours.
         let matched = Set(updated)

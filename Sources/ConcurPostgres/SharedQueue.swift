@@ -43,27 +43,25 @@ package struct SharedQueue: Sendable {
     }
 
     /// Queues `jobs` in one transaction and returns their ids, consecutive and in order. A job
-    /// with a start time in the future waits in state 6 until ``promoteDue(on:)`` queues it;
-    /// `maxAttempts` is how many crashes of its runs the job survives.
+    /// with a start time in the future waits in state 6 until ``promoteDue(on:)`` queues it; one
+    /// that runs after jobs that have not ended waits in state 7, linked to them in `job_after`,
+    /// until they end (``settleDependents(of:on:)``); one that runs after a job that failed or was
+    /// cancelled ends cancelled at once, saying which. `maxAttempts` is how many crashes of its
+    /// runs the job survives.
+    ///
+    /// The jobs waited for are locked first, in id order (so two submits never deadlock), and
+    /// marked: whoever ends one meanwhile waits for this commit, then learns from its own update
+    /// that it has dependents to settle.
     ///
     /// - Throws: ``StoreFailure``. Transient while the server is away; whether the jobs were
-    ///   queued is then unknown only if the connection closed after the commit was sent.
+    ///   queued is then unknown only if the connection closed after the commit was sent. With
+    ///   ``StoreFailure/dependency`` set (nothing queued) when a job runs after one the queue does
+    ///   not hold.
     package func enqueue(
         _ jobs: [NewJob], maxAttempts: Int, on session: StoreSession
     ) async throws(StoreFailure) -> ClosedRange<Int64> {
         precondition(!jobs.isEmpty, "enqueue needs a job")
-        let rows = JSON.array(
-            jobs.enumerated().map { index, job in
-                var object: JSONObject = [
-                    "n": .int(Int64(index)), "pool": .string(job.pool.rawValue), "spec": .string(job.spec.json.serialized),
-                    "kind": .int(Int64(JobEncoding.Kind(job.spec.kind).rawValue)),
-                    "at_most_once": .bool(job.spec.delivery == .atMostOnce),
-                    "priority": .int(Int64(job.spec.priority)),
-                ]
-                object.set("run_at", job.spec.startAt)
-                return .object(object)
-            }
-        ).serialized
+        let awaited = Array(Set(jobs.flatMap(\.spec.after))).sorted().map { Int64(clamping: $0) }
         let count = Int64(jobs.count)
         let notice = readyNotice(jobs.map(\.pool.rawValue))
         let node = node
@@ -71,6 +69,14 @@ package struct SharedQueue: Sendable {
         let logger = logger
         let first = try await session.run(limit: limit) { connection in
             try await connection.withTransaction(logger: logger) { connection in
+                var states: [Int64: Int16] = [:]
+                if !awaited.isEmpty {
+                    let rows = try await connection.query(
+                        PostgresQuery(
+                            unsafeSQL: "SELECT id, state FROM \(schema).jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+                            binds: .of(awaited)), logger: logger)
+                    for try await (id, state) in rows.decode((Int64, Int16).self) { states[id] = state }
+                }
                 let reserved = try await connection.query(
                     PostgresQuery(
                         unsafeSQL:
@@ -85,25 +91,59 @@ package struct SharedQueue: Sendable {
                             "the job store's \(schema).meta has no next_job_id: the schema is damaged; restore it from a backup, or point --store at another database"
                     )
                 }
+                let plan = try Self.dependencyPlan(jobs, states: states, nextID: first)
                 try await connection.query(
                     PostgresQuery(
                         unsafeSQL: """
                             INSERT INTO \(schema).jobs (id, pool, spec, kind, at_most_once, priority, max_attempts, state,
-                              run_at, submitted_at, submitted_on)
+                              run_at, waiting_for, submitted_at, submitted_on, finished_at, error, cancel_reason)
                             SELECT $1 + i.n, i.pool, i.spec, i.kind, i.at_most_once, i.priority, $2,
-                              CASE WHEN i.run_at IS NULL OR to_timestamp(i.run_at) <= now() THEN 0 ELSE 6 END,
-                              coalesce(to_timestamp(i.run_at), now()), now(), $3
+                              CASE WHEN i.why IS NOT NULL THEN 5 WHEN i.wait > 0 THEN 7
+                                WHEN i.run_at IS NULL OR to_timestamp(i.run_at) <= now() THEN 0 ELSE 6 END,
+                              coalesce(to_timestamp(i.run_at), now()), coalesce(i.wait, 0), now(), $3,
+                              CASE WHEN i.why IS NOT NULL THEN now() END, i.why, i.why
                             FROM jsonb_to_recordset($4::jsonb)
                               AS i(n bigint, pool text, spec text, kind smallint, at_most_once boolean, priority smallint,
-                                run_at double precision)
+                                run_at double precision, wait integer, why text)
                             """,
-                        binds: .of(first, Int16(clamping: maxAttempts), node, rows)), logger: logger)
+                        binds: .of(first, Int16(clamping: maxAttempts), node, Self.rows(jobs, plan: plan))),
+                    logger: logger)
+                if !plan.links.isEmpty {
+                    try await connection.query(
+                        PostgresQuery(
+                            unsafeSQL: """
+                                INSERT INTO \(schema).job_after (after, job)
+                                SELECT l.after, $1 + l.n FROM jsonb_to_recordset($2::jsonb) AS l(n bigint, after bigint)
+                                """, binds: .of(first, plan.linksJSON)), logger: logger)
+                    try await connection.query(
+                        PostgresQuery(
+                            unsafeSQL: "UPDATE \(schema).jobs SET dependents = true WHERE id = ANY($1) AND NOT dependents",
+                            binds: .of(plan.awaited)), logger: logger)
+                }
                 // Read to its end: an error of a statement with rows comes with them, not before.
                 for try await _ in try await connection.query(notice, logger: logger).decode(Int64.self) {}
                 return first
             }
         }
         return first...(first + count - 1)
+    }
+
+    /// The rows ``enqueue(_:maxAttempts:on:)`` inserts, as the JSON its statement reads.
+    private static func rows(_ jobs: [NewJob], plan: DependencyPlan) -> String {
+        JSON.array(
+            jobs.enumerated().map { index, job in
+                var object: JSONObject = [
+                    "n": .int(Int64(index)), "pool": .string(job.pool.rawValue), "spec": .string(job.spec.json.serialized),
+                    "kind": .int(Int64(JobEncoding.Kind(job.spec.kind).rawValue)),
+                    "at_most_once": .bool(job.spec.delivery == .atMostOnce),
+                    "priority": .int(Int64(job.spec.priority)),
+                ]
+                object.set("run_at", job.spec.startAt)
+                if let wait = plan.waits[index] { object["wait"] = .int(Int64(wait)) }
+                if let why = plan.cancelled[index] { object["why"] = .string(why) }
+                return .object(object)
+            }
+        ).serialized
     }
 
     /// Moves jobs whose start time has come (state 6) to the queue and tells the listening

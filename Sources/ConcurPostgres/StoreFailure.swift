@@ -23,12 +23,44 @@ package struct StoreFailure: Error, Sendable, Equatable, CustomStringConvertible
     package let sqlState: String?
     /// What happened and what to do, with no secret from the configuration in it.
     package let message: String
+    /// Set when a submit was refused because a job of it runs after a job the queue does not
+    /// hold: the submit itself is wrong, and would be refused again.
+    package var dependency: UnknownDependency?
+
+    /// A job of a submit (its index in the batch) runs after job `id`, which the queue does not
+    /// hold: it was never submitted, or (`forgotten`) it ended and was pruned, so how it ended is
+    /// no longer known.
+    package struct UnknownDependency: Sendable, Equatable {
+        /// The job's index in its submit.
+        package var index: Int
+        /// The job it was to run after.
+        package var id: Int64
+        /// Whether `id` was submitted once (and pruned since).
+        package var forgotten: Bool
+
+        /// Job `index` runs after `id`, `forgotten` or never submitted.
+        package init(index: Int, id: Int64, forgotten: Bool) {
+            self.index = index
+            self.id = id
+            self.forgotten = forgotten
+        }
+    }
 
     /// A failure concurd itself detects (no SQLSTATE unless the server sent one).
     package init(kind: Kind, sqlState: String? = nil, message: String) {
         self.kind = kind
         self.sqlState = sqlState
         self.message = message
+    }
+
+    /// The refusal of a submit whose job `index` runs after `id`, which the queue does not hold.
+    package init(unknownDependency id: Int64, index: Int, forgotten: Bool) {
+        self.init(
+            kind: .permanent,
+            message: forgotten
+                ? "job \(id) ended so long ago that the queue no longer keeps it (retain_jobs, retain_age), so how it ended is not known"
+                : "job \(id) was never submitted; a job runs only after jobs that exist")
+        dependency = UnknownDependency(index: index, id: id, forgotten: forgotten)
     }
 
     /// The message alone: what happened and what to do.

@@ -180,6 +180,26 @@ package final class StoreNode: @unchecked Sendable {
         onControlSession(completion: completion) { session throws(StoreFailure) in try await queue.jobs(ids, on: session) }
     }
 
+    /// Reads the jobs of `ids` that have ended (``SharedQueue/endedJobs(_:on:)``) from the node's
+    /// control thread; `completion` runs there.
+    package func endedJobs(_ ids: [Int64], completion: @escaping @Sendable (Result<[JobInfo], StoreFailure>) -> Void) {
+        let queue = queue
+        onControlSession(completion: completion) { session throws(StoreFailure) in
+            try await queue.endedJobs(ids, on: session)
+        }
+    }
+
+    /// Reads the ids of jobs that have not ended (``SharedQueue/unfinishedIDs(pool:limit:on:)``)
+    /// from the node's control thread; `completion` runs there.
+    package func unfinishedIDs(
+        pool: String?, limit: Int, completion: @escaping @Sendable (Result<[Int64], StoreFailure>) -> Void
+    ) {
+        let queue = queue
+        onControlSession(completion: completion) { session throws(StoreFailure) in
+            try await queue.unfinishedIDs(pool: pool, limit: limit, on: session)
+        }
+    }
+
     /// Reads up to `limit` recent jobs of the queue (``SharedQueue/recentJobs(pool:state:limit:on:)``)
     /// from the node's control thread; `completion` runs there.
     package func recentJobs(
@@ -440,6 +460,8 @@ package final class StoreNode: @unchecked Sendable {
                 if now >= nextRescue {
                     nextRescue = now + rescueEvery
                     _ = try call.run { () async throws(StoreFailure) in try await lease.rescueLapsed(on: current) }
+                    // After the rescue: the jobs it failed may have dependents.
+                    _ = try call.run { () async throws(StoreFailure) in try await queue.settleStranded(on: current) }
                 }
             } catch {
                 logger.warning("node \(settings.node): the job store's lease thread: \(error)")

@@ -13,7 +13,7 @@ package import StoreAccess
 /// node that allows them.
 package enum StoreSchema {
     /// The schema version this build writes and knows.
-    package static let version: Int64 = 1
+    package static let version: Int64 = 2
 
     /// The steps, one per version: `steps(in:)[n]` takes the schema from version `n` to `n + 1`.
     /// A step is a list of statements (the extended protocol runs one at a time). The schema name
@@ -86,7 +86,14 @@ package enum StoreSchema {
                 CREATE TABLE \(schema).job_after (
                   after bigint NOT NULL, job bigint NOT NULL, PRIMARY KEY (after, job))
                 """,
-            ]
+            ],
+            // Dependencies: a row of `job_after` says `job` still waits for `after`; it goes when
+            // `after` ends. `dependents` marks a job others were made to wait for, under its row
+            // lock, so whoever ends it learns (by its update's RETURNING) that it must settle them.
+            [
+                "ALTER TABLE \(schema).jobs ADD COLUMN dependents boolean NOT NULL DEFAULT false",
+                "CREATE INDEX job_after_job ON \(schema).job_after (job)",
+            ],
         ]
     }
 

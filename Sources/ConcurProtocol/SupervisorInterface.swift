@@ -373,7 +373,10 @@ public enum SupervisorInterface {
         # Needs 'more'. Ids may be in several pools (the stream ends after the last of them);
         # without ids it follows the pool given, or every pool. A client that falls too far
         # behind a stream that ends gets SkippedJobs counts instead of those jobs; behind the
-        # stream of every job it is disconnected.
+        # stream of every job it is disconnected. On a node of a shared queue (--store), ids and
+        # unfinished follow the queue's jobs wherever they run, each sent within about 0.2 s of
+        # its end (unfinished: the whole queue's, or the pool's, at most 100000), without events;
+        # Submit with 'more' follows its jobs the same way.
         method WatchJobs(ids: ?[]int, events: ?bool, unfinished: ?bool, pool: ?string) -> (job: ?Job, event: ?Event, skipped: ?SkippedJobs)
 
         # Cancels the jobs of ids, all or none (an unknown id fails with NoSuchJob, a job that

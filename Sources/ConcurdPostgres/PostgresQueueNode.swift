@@ -19,7 +19,7 @@ extension StoreNode: SharedQueueNode {
         completion: @escaping @Sendable (Result<ClosedRange<Int64>, SharedQueueFailure>) -> Void
     ) {
         enqueue(jobs.map { SharedQueue.NewJob(pool: pool, spec: $0) }, maxAttempts: maxAttempts) { result in
-            completion(result.mapError { SharedQueueFailure(message: $0.message) })
+            completion(result.mapError { SharedQueueFailure(message: $0.message, refusedAfter: $0.dependency?.index) })
         }
     }
 
@@ -58,6 +58,24 @@ extension StoreNode: SharedQueueNode {
     package func readJobs(_ ids: [JobID], completion: @escaping @Sendable (Result<[JobInfo], SharedQueueFailure>) -> Void) {
         jobs(ids.map { Int64(clamping: $0) }) { result in
             completion(result.mapError { SharedQueueFailure(message: $0.message) })
+        }
+    }
+
+    /// Reads the ended jobs of `ids` from the node's control thread; `completion` runs there.
+    package func readEndedJobs(
+        _ ids: [JobID], completion: @escaping @Sendable (Result<[JobInfo], SharedQueueFailure>) -> Void
+    ) {
+        endedJobs(ids.map { Int64(clamping: $0) }) { result in
+            completion(result.mapError { SharedQueueFailure(message: $0.message) })
+        }
+    }
+
+    /// Reads the ids of unfinished jobs from the node's control thread; `completion` runs there.
+    package func readUnfinishedIDs(
+        pool: String?, limit: Int, completion: @escaping @Sendable (Result<[JobID], SharedQueueFailure>) -> Void
+    ) {
+        unfinishedIDs(pool: pool, limit: limit) { result in
+            completion(result.map { $0.map { JobID($0) } }.mapError { SharedQueueFailure(message: $0.message) })
         }
     }
 

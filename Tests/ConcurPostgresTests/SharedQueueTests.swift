@@ -48,24 +48,25 @@ struct SharedQueueTests {
     }
 
     static func job(
-        _ kind: JobKind = .sleep(milliseconds: 1), priority: Int = 0, startAt: Double? = nil, delivery: Delivery = .atLeastOnce
+        _ kind: JobKind = .sleep(milliseconds: 1), priority: Int = 0, startAt: Double? = nil, after: [UInt64] = [],
+        delivery: Delivery = .atLeastOnce
     )
         -> SharedQueue.NewJob
     {
         SharedQueue.NewJob(
             pool: .default,
-            spec: JobSpec(kind, delivery: delivery, placement: JobPlacement(priority: priority, startAt: startAt)))
+            spec: JobSpec(kind, delivery: delivery, placement: JobPlacement(priority: priority, startAt: startAt, after: after)))
     }
 
     func claim(_ node: Node, _ limit: Int = 100, exec: Bool = false) async throws -> [SharedQueue.Claimed] {
         try await node.queue.claim(pool: .default, limit: limit, allowExec: exec, clock: clock, on: node.session)
     }
 
-    /// A batch that runs `claimed` on worker 1 and ends it done.
-    func done(_ claimed: SharedQueue.Claimed) -> WriteBatch {
+    /// A batch that runs `claimed` on worker 1 and ends it done (or in `state`).
+    func done(_ claimed: SharedQueue.Claimed, as state: JobState = .done) -> WriteBatch {
         let now = MonotonicClock.now()
         var record = claimed.record
-        record.state = .done
+        record.state = state
         record.attempts += 1
         record.startedAt = now
         record.finishedAt = now

@@ -48,13 +48,32 @@ struct StoreSchemaTests {
             "SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE tablename = 'jobs'",
             database: "creates")
         #expect(indexes == "jobs_due,jobs_finished,jobs_held,jobs_pkey,jobs_ready")
-        #expect(try server.psql("SELECT value FROM concur.meta WHERE key = 'schema_version'", database: "creates") == "1")
+        #expect(try server.psql("SELECT value FROM concur.meta WHERE key = 'schema_version'", database: "creates") == "2")
         #expect(try server.psql("SELECT value FROM concur.meta WHERE key = 'next_job_id'", database: "creates") == "1")
         try server.psql("UPDATE concur.meta SET value = 42 WHERE key = 'next_job_id'", database: "creates")
 
         let second = try await prepare("creates")
-        #expect(second == .init(found: 1, now: 1))
+        #expect(second == .init(found: 2, now: 2))
         #expect(try server.psql("SELECT value FROM concur.meta WHERE key = 'next_job_id'", database: "creates") == "42")
+    }
+
+    @Test("a version 1 schema is migrated to version 2 in place: its jobs stay, dependents are marked from then on")
+    func migratesFromOne() async throws {
+        try server.createDatabase("migrates")
+        _ = try await prepare("migrates")
+        // Version 1 as it was: no dependents column, no index by waiting job.
+        try server.psql(
+            """
+            ALTER TABLE concur.jobs DROP COLUMN dependents; DROP INDEX concur.job_after_job;
+            UPDATE concur.meta SET value = 1 WHERE key = 'schema_version';
+            INSERT INTO concur.jobs (id, pool, spec, kind, at_most_once, priority, max_attempts, state, run_at, submitted_at,
+              submitted_on) VALUES (7, 'default', '{}', 0, false, 0, 3, 0, now(), now(), 'old')
+            """, database: "migrates")
+        let migrated = try await prepare("migrates")
+        #expect(migrated == .init(found: 1, now: 2))
+        #expect(try server.psql("SELECT id::text || ' ' || dependents::text FROM concur.jobs", database: "migrates") == "7 false")
+        #expect(
+            try server.psql("SELECT count(*) FROM pg_indexes WHERE indexname = 'job_after_job'", database: "migrates") == "1")
     }
 
     @Test("nodes starting at once: one creates, the others wait on the lock and find it made")
@@ -65,7 +84,7 @@ struct StoreSchemaTests {
             return try await group.reduce(into: []) { $0.append($1) }
         }
         #expect(outcomes.filter { $0.found == 0 }.count == 1)
-        #expect(outcomes.filter { $0.found == 1 }.count == 3)
+        #expect(outcomes.filter { $0.found == StoreSchema.version }.count == 3)
     }
 
     @Test("another schema by ?schema= keeps its tables apart")
@@ -84,18 +103,18 @@ struct StoreSchemaTests {
         try server.createDatabase("newer")
         _ = try await prepare("newer")
         try server.psql(
-            "UPDATE concur.meta SET value = 3 WHERE key = 'schema_version'; UPDATE concur.meta SET value = 2 WHERE key = 'oldest_compatible'",
+            "UPDATE concur.meta SET value = 4 WHERE key = 'schema_version'; UPDATE concur.meta SET value = 3 WHERE key = 'oldest_compatible'",
             database: "newer")
         let refused = await refusal("newer")
         #expect(refused?.kind == .permanent)
-        #expect(refused?.message.contains("version 3, written by a newer concurd") == true)
-        #expect(refused?.message.contains("knows up to version 1") == true)
+        #expect(refused?.message.contains("version 4, written by a newer concurd") == true)
+        #expect(refused?.message.contains("knows up to version 2") == true)
         #expect(refused?.message.contains("upgrade concurd on this node") == true)
 
         try server.psql("UPDATE concur.meta SET value = 1 WHERE key = 'oldest_compatible'", database: "newer")
         let admitted = try await prepare("newer")
-        #expect(admitted == .init(found: 3, now: 3))
-        #expect(try server.psql("SELECT value FROM concur.meta WHERE key = 'schema_version'", database: "newer") == "3")
+        #expect(admitted == .init(found: 4, now: 4))
+        #expect(try server.psql("SELECT value FROM concur.meta WHERE key = 'schema_version'", database: "newer") == "4")
     }
 
     @Test("values read back that no concurd writes: a negative version, a missing one, a foreign schema")

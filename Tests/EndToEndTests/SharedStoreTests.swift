@@ -390,21 +390,96 @@ struct SharedStoreTests {
         for node in [first, second] { _ = node.waitForExit() }
     }
 
-    @Test("what a shared queue does not keep yet is refused with what to do, and nothing is queued")
+    @Test("what a shared queue does not keep is refused with what to do, and nothing is queued")
     func notKeptYet() throws {
         let store = try database("not_kept")
         let node = try node("k1", store: store)
-        let waited = try node.ctl(["submit", "--wait", "sleep:1"])
-        #expect(waited.status != 0 && waited.stderr.contains("submit without --wait"), "\(waited)")
         let crash = try node.ctl(["submit", "crash"])
         #expect(crash.status != 0 && crash.stderr.contains("crash jobs are not queued in a shared store"), "\(crash)")
-        let after = try node.ctl(["submit", "--after", "1", "sleep:1"])
-        #expect(after.status != 0 && after.stderr.contains("dependencies are not kept by a shared store"), "\(after)")
         let exec = try node.ctl(["submit", "--exec", "--", "true"])
         #expect(exec.status != 0 && exec.stderr.contains("--allow-exec"), "\(exec)")
         #expect(try count("true", in: store) == 0)
         node.signal(SIGTERM)
         #expect(node.waitForExit() == 0)
+    }
+
+    @Test(
+        "a job runs after jobs another node ran; one failing cancels what waits for it, and theirs; an unknown job is refused"
+    )
+    func dependenciesAcrossNodes() throws {
+        let store = try database("after")
+        let first = try node("a1", store: store)
+        let second = try node("a2", store: store)
+        #expect(try first.ctl(["submit", "sleep:1500"]).status == 0)  // 1
+        #expect(try first.ctl(["submit", "--delay", "2s", "fail"]).status == 0)  // 2
+        for after in ["1", "2", "4"] {  // 3, 4, 5
+            let submitted = try second.ctl(["submit", "--after", after, "sleep:1"])
+            #expect(submitted.status == 0, "\(submitted)")
+        }
+        let waiting = try [JobInfo](json: second.ctlJSON(["jobs", "3", "4", "5"])["jobs"] ?? .null, path: "jobs")
+        #expect(waiting.map(\.state) == [.waiting, .waiting, .waiting], "\(waiting)")
+        #expect(waiting.map(\.waitingFor) == [[1], [2], [4]])
+        let table = try second.ctl(["jobs", "--state", "waiting"])
+        #expect(table.stdout.contains("waiting"), "\(table)")
+
+        let unknown = try second.ctl(["submit", "sleep:1", "--after", "999"])
+        // As on one node: an invalid value of the call (64), naming the field.
+        #expect(
+            unknown.status == 64 && unknown.stderr.contains("jobs[0].after: job 999 was never submitted"),
+            "\(unknown.status) \(unknown.stderr)")
+        #expect(try count("true", in: store) == 5)
+
+        #expect(eventually(30) { (try? count("state IN (3, 4, 5)", in: store)) == 5 }, "\(first.log())\n\(second.log())")
+        let ended = try server.psql(
+            "SELECT string_agg(id || ' ' || state || ' ' || coalesce(error, '-'), '; ' ORDER BY id) FROM concur.jobs",
+            database: store.name)
+        #expect(
+            ended
+                == "1 3 -; 2 4 fail job: failed on purpose (fault injection); 3 3 -; 4 5 job 2, which it runs after, failed; 5 5 job 4, which it runs after, was cancelled",
+            "\(ended)")
+        #expect(
+            try count("id = 3 AND started_at >= (SELECT finished_at FROM concur.jobs WHERE id = 1)", in: store) == 1)
+        let runs = try starts()
+        #expect(runs[3]?.count == 1 && runs[4] == nil && runs[5] == nil, "\(runs)")
+        // Once job 1 is done, a job after it is not held back; after job 4 it ends cancelled at once.
+        #expect(try first.ctl(["submit", "--after", "1", "sleep:1"]).status == 0)
+        #expect(try first.ctl(["submit", "--after", "4", "sleep:1"]).status == 0)
+        #expect(eventually(20) { (try? count("id = 6 AND state = 3", in: store)) == 1 })
+        #expect(try count("id = 7 AND state = 5", in: store) == 1)
+        #expect(try count("true", in: store) == 7)
+        #expect(try server.psql("SELECT count(*) FROM concur.job_after", database: store.name) == "0")
+        stop(first, second)
+    }
+
+    @Test("submit --wait and wait follow jobs that other nodes run, to their end; an unknown job is NoSuchJob")
+    func waitAcrossNodes() throws {
+        let store = try database("waits")
+        let first = try node("w1", store: store, workers: 1)
+        let second = try node("w2", store: store, workers: 1)
+        // One node's worker is kept busy, so some of these run on the other.
+        let waited = try first.ctl(["submit", "--wait", "sleep:400", "sleep:400", "fail"])
+        #expect(waited.status == 1, "\(waited)")
+        for id in 1...3 { #expect(waited.stdout.contains("\(id)"), "\(waited)") }
+        #expect(waited.stdout.contains("failed"), "\(waited)")
+        #expect(try count("state IN (3, 4)", in: store) == 3)
+
+        let later = try second.ctl(["submit", "sleep:600"])  // 4
+        #expect(later.status == 0)
+        let one = try first.ctl(["wait", "4", "--json"])
+        #expect(one.status == 0 && one.stdout.contains(#""state":"done""#), "\(one)")
+        #expect(try count("id = 4 AND state = 3", in: store) == 1)
+        let unknown = try first.ctl(["wait", "4", "999999"])
+        #expect(unknown.status == 1 && unknown.stderr.contains("999999"), "\(unknown)")
+
+        // wait --all waits for every job of the queue not ended at the call, and a chain with it.
+        #expect(try second.ctl(["submit", "sleep:300"]).status == 0)  // 5
+        #expect(try second.ctl(["submit", "--after", "5", "sleep:300"]).status == 0)  // 6
+        let all = try first.ctl(["wait", "--all"])
+        #expect(all.status == 0, "\(all)")
+        #expect(try count("id IN (5, 6) AND state = 3", in: store) == 2)
+        let none = try first.ctl(["wait", "--all"])
+        #expect(none.status == 0, "\(none)")
+        stop(first, second)
     }
 
     @Test("a wrong URL, a wrong password and an unreachable server stop the start with what to do")

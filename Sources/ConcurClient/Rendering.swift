@@ -18,8 +18,15 @@ package enum Rendering {
             "queue     \(status.queued) queued, \(status.running) running (limit \(status.maxQueue))"
                 + (status.scheduled + status.waiting > 0
                     ? "; \(status.scheduled) scheduled, \(status.waiting) waiting for other jobs" : ""),
-            "jobs      \(totals.submitted) submitted: \(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled; \(totals.retried) retried",
+            "jobs      \(taken(totals, node: status.node)): \(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled; \(totals.retried) retried",
         ] + status.warnings.map { "warning   \(TerminalText.escaped($0))" }
+    }
+
+    /// How the jobs a pool took are counted: submitted to it, or, on node `node` of a shared
+    /// queue, claimed from the queue (the jobs submitted there may run on any node).
+    private static func taken(_ totals: JobTotals, node: String?) -> String {
+        guard let node else { return "\(totals.submitted) submitted" }
+        return "\(totals.submitted) claimed by node \(TerminalText.escaped(node)) from the shared queue"
     }
 
     /// `status` of a daemon with several pools: the daemon's line, one row per pool, the totals
@@ -51,7 +58,7 @@ package enum Rendering {
         }
         let totals = pools.reduce(JobTotals()) { $0 + $1.totals }
         lines.append(
-            "jobs      \(totals.submitted) submitted: \(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled; \(totals.retried) retried (all pools; --pool NAME for one)"
+            "jobs      \(taken(totals, node: first.node)): \(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled; \(totals.retried) retried (all pools; --pool NAME for one)"
         )
         for pool in pools {
             lines += pool.warnings.map { "warning   pool \(TerminalText.escaped(pool.pool)): \(TerminalText.escaped($0))" }

@@ -49,6 +49,10 @@ package protocol JobStore: AnyObject, Sendable {
     /// "degraded, ... cannot record"): "the job journal" unless the store says otherwise.
     var recorderName: String { get }
 
+    /// The node's name when the store is a lane of a queue shared by several nodes (nil for a
+    /// store of this daemon's own): the pool's jobs are then those it claimed.
+    var sharedNode: String? { get }
+
     /// How long finished jobs are kept (a reload may change it).
     func setRetention(_ retention: JobRetention)
 
@@ -59,6 +63,9 @@ package protocol JobStore: AnyObject, Sendable {
 extension JobStore {
     /// The SQLite journal's name, which memory never needs.
     package var recorderName: String { "the job journal" }
+
+    /// A store of this daemon's own.
+    package var sharedNode: String? { nil }
 
     /// Nothing: the pool's queue is all the jobs there are.
     package func workerFoundNothing() {}

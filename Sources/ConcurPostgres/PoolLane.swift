@@ -173,6 +173,9 @@ package final class PoolLane: JobStore, @unchecked Sendable {
     /// The shared queue, as the status line names it when it cannot be reached.
     package var recorderName: String { "the job store" }
 
+    /// This node's name in the shared queue.
+    package var sharedNode: String? { node.settings.node }
+
     /// How long the pool's finished jobs stay in the shared queue: the thread deletes those
     /// beyond it every ``pruneEvery`` (each node's lane of a pool prunes by its own setting,
     /// so the strictest of them holds).

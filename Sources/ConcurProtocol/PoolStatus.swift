@@ -97,6 +97,9 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
     /// Whether a reload removed the pool (or the configuration no longer names it): it takes no
     /// jobs and no workers run, and the unfinished jobs it holds are kept until it is added back.
     public var removed = false
+    /// The node's name on a node of a shared queue (nil otherwise): ``totals`` then counts as
+    /// submitted the jobs this node claimed from the queue.
+    public var node: String?
     /// Run-time percentiles over the last 10 seconds: in the `pools` of `Stats` only.
     public var recentRun: Percentiles?
     /// The daemon's version.
@@ -178,6 +181,7 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
         pool = try reader.optional("pool") ?? "default"
         removed = try reader.optional("removed") ?? false
         recentRun = try reader.optional("recentRun")
+        node = try reader.optional("node")
     }
 
     /// The value as JSON.
@@ -190,6 +194,7 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
             "pool": .string(pool), "removed": .bool(removed),
         ]
         object.set("recentRun", recentRun)
+        object.set("node", node)
         return .object(object)
     }
 }

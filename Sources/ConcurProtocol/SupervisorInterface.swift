@@ -202,7 +202,10 @@ public enum SupervisorInterface {
           pool: ?string,
           removed: ?bool,
           # Run-time percentiles over the last 10 seconds, in the pools of Stats only.
-          recentRun: ?Percentiles
+          recentRun: ?Percentiles,
+          # On a node of a shared queue (--store): the node's name. Its pools' jobs are those it
+          # claimed from the queue (totals.submitted counts them), wherever they were submitted.
+          node: ?string
         )
 
         # Percentiles of a latency, in seconds.

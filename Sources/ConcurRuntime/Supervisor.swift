@@ -337,7 +337,7 @@ package final class Supervisor: Sendable {
     package func status(of pool: Pool? = nil) -> PoolStatus {
         let pool = pool ?? self.pool
         let removed = isRemoved(pool.name)
-        return pool.read { state in makeStatus(state, pool: pool.name, removed: removed, now: MonotonicClock.now()) }
+        return pool.read { state in makeStatus(state, pool: pool, removed: removed, now: MonotonicClock.now()) }
     }
 
     /// Every pool at a glance, the default first; a removed pool only while it holds unfinished
@@ -349,7 +349,7 @@ package final class Supervisor: Sendable {
         return entries.compactMap { entry in
             let (status, window) = entry.pool.read { state in
                 (
-                    makeStatus(state, pool: entry.pool.name, removed: entry.removed, now: now),
+                    makeStatus(state, pool: entry.pool, removed: entry.removed, now: now),
                     withLatency ? state.latency.window : nil
                 )
             }
@@ -369,7 +369,7 @@ package final class Supervisor: Sendable {
         let now = MonotonicClock.now()
         var (status, latency, throughput, rows, resizes, events, lastSwitch, recent) = pool.read { state in
             (
-                makeStatus(state, pool: pool.name, removed: removed, now: now), state.latency,
+                makeStatus(state, pool: pool, removed: removed, now: now), state.latency,
                 state.throughput.throughput(at: now, total: state.totals.finished),
                 state.workerRows(now: now), state.resizes, state.events,
                 state.lastSwitch.map { $0.modelSwitch(clock: state.clock) }, state.lastEvents
@@ -403,7 +403,7 @@ package final class Supervisor: Sendable {
         cpu.withLock { $0.sample(now: now, own: usage.cpuUserSeconds + usage.cpuSystemSeconds, children: children) }
     }
 
-    private func makeStatus(_ state: PoolStateMachine, pool: PoolName, removed: Bool, now: UInt64) -> PoolStatus {
+    private func makeStatus(_ state: PoolStateMachine, pool: Pool, removed: Bool, now: UInt64) -> PoolStatus {
         var status = PoolStatus(
             version: version, pid: processID, uptimeSeconds: Double(now - startedAt) / 1e9, model: state.model,
             phase: state.phase, workers: state.workerCounts, queued: state.queuedCount, running: state.runningCount,
@@ -413,8 +413,9 @@ package final class Supervisor: Sendable {
                     "\(model.rawValue) workers kept dying at start and are no longer restarted (last: \(reason)); resize to try again"
                 }, switches: state.switches, handingOver: state.workers.values.count { $0.model != state.model },
             paused: state.paused, scheduled: state.scheduledCount, waiting: state.waitingCount)
-        status.pool = pool.rawValue
+        status.pool = pool.name.rawValue
         status.removed = removed
+        status.node = pool.store.sharedNode
         return status
     }
 

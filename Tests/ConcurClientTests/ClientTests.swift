@@ -209,6 +209,26 @@ struct RenderingTests {
             ])
     }
 
+    @Test("a node of a shared queue counts the jobs it claimed, not submitted; a name is shown escaped")
+    func sharedNodeLines() throws {
+        var node = status
+        node.node = "b"
+        #expect(
+            Rendering.status(node).last
+                == "jobs      10 claimed by node b from the shared queue: 2 done, 0 failed, 0 cancelled; 0 retried")
+        node.node = "b\u{1b}[2J"
+        #expect(Rendering.status(node).last?.contains("node b\\e[2J from") == true)
+        // Read back from JSON, and absent from a daemon with its own queue.
+        #expect(try PoolStatus(json: node.json, path: "status").node == node.node)
+        #expect(try PoolStatus(json: status.json, path: "status").node == nil)
+        guard case .object(var wrong) = node.json else {
+            Issue.record("status is not an object")
+            return
+        }
+        wrong["node"] = .int(3)
+        #expect(throws: VarlinkError.self) { try PoolStatus(json: .object(wrong), path: "status") }
+    }
+
     @Test("status names the switches and a handover under way; stats times the last switch")
     func switchLines() {
         var switching = status

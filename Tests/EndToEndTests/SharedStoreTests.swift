@@ -87,8 +87,14 @@ struct SharedStoreTests {
         #expect(
             runs.values.allSatisfy { $0.count == 1 }, "ran twice: \(runs.filter { $0.value.count > 1 }.keys.sorted().prefix(10))")
         #expect(try count("attempts <> 1 OR node IS NULL", in: store) == 0)
-        let doneByNode = try nodes.map { try $0.status().totals.done }
+        let statuses = try nodes.map { try $0.status() }
+        let doneByNode = statuses.map(\.totals.done)
         #expect(doneByNode.reduce(0, +) == 10_000, "\(doneByNode)")
+        // Each node counts the jobs it claimed (all of them done here), not the ones submitted to it.
+        #expect(statuses.map(\.node) == ["n1", "n2", "n3"])
+        #expect(statuses.map(\.totals.submitted) == doneByNode)
+        let text = try nodes[1].ctl(["status"]).stdout
+        #expect(text.contains("\(doneByNode[1]) claimed by node n2 from the shared queue: \(doneByNode[1]) done"), "\(text)")
         for node in nodes { node.signal(SIGTERM) }
         for node in nodes { #expect(node.waitForExit() == 0, "\(node.log())") }
     }

@@ -74,6 +74,19 @@ package struct JobQueue: Sendable {
         return id
     }
 
+    /// Takes the last `count` waiting jobs (those that would run last: the lowest priority, the
+    /// newest within it), the very last first.
+    package mutating func popLast(_ count: Int) -> [JobID] {
+        var taken: [JobID] = []
+        taken.reserveCapacity(min(count, self.count))
+        for level in levels.indices where occupied & (1 << level) != 0 && taken.count < count {
+            while taken.count < count, let id = levels[level].popLast() { taken.append(id) }
+            if levels[level].isEmpty { occupied &= ~(1 << level) }
+        }
+        self.count -= taken.count
+        return taken
+    }
+
     /// Takes every waiting job, in the order they would have run.
     package mutating func removeAll() -> [JobID] {
         let all = prefix(count)

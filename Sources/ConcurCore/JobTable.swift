@@ -254,6 +254,15 @@ package struct JobTable: Sendable {
         return true
     }
 
+    /// Takes out a job admitted from a shared store (``admit(_:)``) and never started, which the
+    /// store gets back: it leaves as if it had never been claimed, and nothing is logged.
+    package mutating func giveBack(_ id: JobID) {
+        precondition(self[id]?.state == .queued, "only a queued job goes back to the store")
+        remove(id)
+        // A job claimed again after failed runs brought their history.
+        details.removeValue(forKey: id)
+    }
+
     /// The job to hand to a worker, from its record.
     package func job(_ id: JobID) -> Job? {
         if let index = ringIndex(id) {

@@ -37,6 +37,20 @@ extension PoolStateMachine {
         return (actions, refused)
     }
 
+    /// Gives back to a shared store the buffered jobs beyond `keeping` (those that would run
+    /// last), so that other nodes can run them: they leave the pool as if never claimed. Workers
+    /// holding unstarted jobs beyond their running one are asked to put those back in the queue
+    /// (the returned actions), for the next give-back. Returns the ids given back; the caller
+    /// hands them to the store.
+    package mutating func giveBackBuffered(keeping: Int) -> (given: [JobID], actions: [PoolAction]) {
+        let actions = askToRelease { _ in true }
+        guard queue.count > keeping else { return ([], actions) }
+        let given = queue.popLast(queue.count - max(0, keeping))
+        for id in given { table.giveBack(id) }
+        totals.submitted -= given.count
+        return (given, actions)
+    }
+
     /// Jobs in the queue that no worker holds yet: what a shared store's claims keep topped up.
     package var bufferedCount: Int { queue.count }
 }

@@ -1,4 +1,5 @@
 import ConcurProtocol
+import DequeModule
 
 // Placement: where an accepted job waits before a worker takes it (for other jobs, for its
 // time, or in the queue), and its moves from one to the next.
@@ -57,9 +58,15 @@ extension PoolStateMachine {
     /// prefetch must not overtake a priority. Only once priorities other than 0 were used.
     mutating func reclaimHeld(below priority: Int) -> [PoolAction] {
         guard prioritiesInUse else { return [] }
+        return askToRelease { held in held.contains { $0.spec.priority < priority } }
+    }
+
+    /// Asks every worker that holds unstarted jobs for which `wanted` (given them) is true to
+    /// give them back to the queue (``PoolAction/release(_:)``), once per request.
+    mutating func askToRelease(_ wanted: (Deque<Job>.SubSequence) -> Bool) -> [PoolAction] {
         var actions: [PoolAction] = []
         for (id, worker) in workers where worker.outstanding.count > 1 && !worker.releaseRequested {
-            guard worker.outstanding.dropFirst().contains(where: { $0.spec.priority < priority }) else { continue }
+            guard wanted(worker.outstanding.dropFirst()) else { continue }
             workers[id]?.releaseRequested = true
             actions.append(.release(id))
         }

@@ -59,5 +59,11 @@ package struct ClaimDepth: Sendable, Equatable {
         lastClaimFull = got > 0 && got >= asked
     }
 
+    /// Records that `count` jobs left the buffer without being taken (given back to the queue),
+    /// so that they do not count as the workers' pace.
+    package mutating func gaveBack(_ count: Int) {
+        lastBuffered = max(0, lastBuffered - count)
+    }
+
     private static func floor(_ workers: Int) -> Int { min(max(2 * workers, 4), maximum) }
 }

@@ -77,6 +77,13 @@ package final class PoolLane: JobStore, @unchecked Sendable {
     private var nextPrune: UInt64 = 0
     /// The claim session could not be opened at the last try.
     private var claimsUnreachable = false
+    /// Since when the buffer has held more than ``hoardFactor`` times its depth (nil: it does not).
+    private var hoardingSince: UInt64?
+    /// A buffer this many times deeper than its depth, for ``hoardWindow``, is cut back to
+    /// twice the depth: the jobs got longer, and other nodes could run the rest.
+    private let hoardFactor = 4
+    /// How long a buffer must stay too deep before it is cut back.
+    private let hoardWindow: UInt64 = 1_000_000_000
 
     /// A lane for `pool` of `node` (`allowExec`: whether it claims `exec` jobs).
     init(pool: PoolName, allowExec: Bool, node: StoreNode, clock: MonotonicClock, logger: Logger) {
@@ -222,6 +229,7 @@ package final class PoolLane: JobStore, @unchecked Sendable {
                 }
                 try step(writer: writer, claimer: claimSessionIfOpen())
                 pruneIfDue(on: writer)
+                giveBackIfHoarding(on: writer)
                 if lock.withLock({ failed }) != nil {
                     logger.notice("pool \(pool): the job store is back; \(claims.count) jobs held, writes resumed")
                     report(nil)
@@ -374,6 +382,42 @@ package final class PoolLane: JobStore, @unchecked Sendable {
             }
         } catch {
             logger.warning("pool \(pool): finished jobs beyond the retention could not be deleted from the job store: \(error)")
+        }
+    }
+
+    /// Gives the queue back the buffered jobs beyond twice the depth once the buffer has held
+    /// more than ``hoardFactor`` times its depth for ``hoardWindow``: after short jobs gave way
+    /// to long ones, the last deep claim would otherwise keep thousands of them from the other
+    /// nodes. A give-back whose reply is lost leaves them claimed by this node unknown to it,
+    /// as a lost claim does: the next claim puts them back.
+    private func giveBackIfHoarding(on session: StoreSession) {
+        guard let source = lock.withLock({ self.source }) else { return }
+        let (buffered, keep, now) = (source.read { $0.bufferedCount }, depth.depth, MonotonicClock.now())
+        guard buffered > hoardFactor * keep else {
+            hoardingSince = nil
+            return
+        }
+        guard let since = hoardingSince else {
+            hoardingSince = now
+            return
+        }
+        guard now - since >= hoardWindow else { return }
+        hoardingSince = nil
+        let given = source.giveBackBuffered(keeping: 2 * keep)
+        guard !given.isEmpty else { return }
+        for id in given { claims[id] = nil }
+        depth.gaveBack(given.count)
+        lock.withLock { startFirst.subtract(given) }
+        let (queue, pool, ids) = (queue, pool, given.map { Int64($0) })
+        do throws(StoreFailure) {
+            let back = try node.call.run { () async throws(StoreFailure) in
+                try await queue.giveBack(ids, pool: pool, on: session)
+            }
+            logger.info("pool \(pool): \(back) buffered jobs given back to the queue (\(buffered) held, \(keep) needed)")
+        } catch {
+            claimsInDoubt = true
+            logger.warning(
+                "pool \(pool): \(given.count) buffered jobs could not be given back (\(error)); put back at the next claim")
         }
     }
 

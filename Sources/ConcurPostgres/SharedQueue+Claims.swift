@@ -67,13 +67,28 @@ extension SharedQueue {
     /// jobs the node does hold. Returns how many went back; one a cancel asked to stop ends
     /// cancelled instead.
     package func releaseUnknown(pool: PoolName, known: [Int64], on session: StoreSession) async throws(StoreFailure) -> Int {
+        try await putBack(pool: pool, where: "NOT (id = ANY($3))", known, on: session)
+    }
+
+    /// Puts back `ids`, claimed and unstarted jobs of `pool` this node's pool let go of
+    /// (``PoolStateMachine/giveBackBuffered(keeping:)``) so that other nodes may run them;
+    /// returns how many went back. One a cancel asked to stop ends cancelled instead.
+    package func giveBack(_ ids: [Int64], pool: PoolName, on session: StoreSession) async throws(StoreFailure) -> Int {
+        try await putBack(pool: pool, where: "id = ANY($3)", ids, on: session)
+    }
+
+    /// Queues again the claimed, unstarted jobs of `pool` this node holds that `condition`
+    /// picks (`$3` is `ids`), and tells the listening nodes.
+    private func putBack(pool: PoolName, where condition: String, _ ids: [Int64], on session: StoreSession)
+        async throws(StoreFailure) -> Int
+    {
         let released = try await execute(
             """
             UPDATE \(schema).jobs SET state = CASE WHEN cancel_reason IS NULL THEN 0 ELSE 5 END,
               node = CASE WHEN cancel_reason IS NULL THEN NULL ELSE node END,
               error = coalesce(error, cancel_reason), finished_at = CASE WHEN cancel_reason IS NULL THEN NULL ELSE now() END
-            WHERE node = $1 AND pool = $2 AND state = 1 AND NOT (id = ANY($3)) RETURNING id
-            """, .of(node, pool.rawValue, known), on: session
+            WHERE node = $1 AND pool = $2 AND state = 1 AND \(condition) RETURNING id
+            """, .of(node, pool.rawValue, ids), on: session
         ).count
         if released > 0 { await notifyReady([pool.rawValue], on: session) }
         return released

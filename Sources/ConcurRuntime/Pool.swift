@@ -558,4 +558,16 @@ extension Pool {
         }
         return refused
     }
+
+    /// Lets go of the buffered jobs beyond `keeping` (see
+    /// ``PoolStateMachine/giveBackBuffered(keeping:)``); returns their ids, for the store.
+    package func giveBackBuffered(keeping: Int) -> [JobID] {
+        var given: [JobID] = []
+        perform { state, _ in
+            let (jobs, actions) = state.giveBackBuffered(keeping: keeping)
+            given = jobs
+            return actions
+        }
+        return given
+    }
 }

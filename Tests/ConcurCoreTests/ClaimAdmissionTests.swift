@@ -54,6 +54,34 @@ struct ClaimAdmissionTests {
         #expect(Self.runAll(&pool) == [10, 11, 12])
     }
 
+    @Test("buffered jobs beyond what is kept go back, those that would run last; a held one stays")
+    func givesBack() throws {
+        var pool = try PoolFixture.pool(workers: 1)
+        pool.startJournal()
+        _ = pool.admitClaimed(
+            [Self.claimed(1), Self.claimed(2, priority: 3), Self.claimed(3), Self.claimed(4, attempts: 2)]
+                + (5...9).map { Self.claimed($0, priority: -1) }, now: 1)
+        let held = try #require(PoolFixture.take(&pool, 1, now: 2).first)
+        #expect(held.id == 2)
+        #expect(pool.giveBackBuffered(keeping: 10).given.isEmpty)
+        let given = pool.giveBackBuffered(keeping: 3).given
+        #expect(given == [9, 8, 7, 6, 5])
+        #expect(pool.bufferedCount == 3 && pool.totals.submitted == 4)
+        #expect(given.allSatisfy { pool.job($0) == nil })
+        // Given back, they may come again by a later claim, and run once.
+        _ = pool.admitClaimed([Self.claimed(7, priority: -1)], now: 3)
+        _ = pool.finish(worker: 1, job: held.id, outcome: PoolFixture.ok, now: 3)
+        #expect(Self.runAll(&pool) == [1, 3, 4, 7])
+        #expect(pool.giveBackBuffered(keeping: 0).given.isEmpty)
+        // A worker holding unstarted jobs behind its running one is asked to put them back.
+        _ = pool.admitClaimed((20...23).map { Self.claimed($0) }, now: 4)
+        #expect(PoolFixture.take(&pool, 1, limit: 3, now: 4).count == 3)
+        let asked = pool.giveBackBuffered(keeping: 0)
+        #expect(asked.given == [23] && asked.actions == [.release(1)])
+        // Nothing of the give-back is recorded: the store takes them back itself.
+        #expect(pool.takeJournalChanges().changes.filter { if case .finished = $0 { true } else { false } }.count == 5)
+    }
+
     @Test("a waiting worker is woken by a claim; a job without a time limit gets the pool's")
     func wakesAndDefaults() throws {
         var pool = try PoolFixture.pool(workers: 1)

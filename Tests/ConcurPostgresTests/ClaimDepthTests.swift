@@ -66,6 +66,25 @@ struct ClaimDepthTests {
         #expect(depth.depth <= 30)
     }
 
+    @Test("jobs given back are not taken for the workers' pace")
+    func givenBack() {
+        var depth = ClaimDepth(workers: 2)
+        #expect(depth.wanted(buffered: 0, workers: 2, at: 0) == 4)
+        depth.claimed(4)
+        // A claim of 60 long jobs, 52 of them given back: the pace stays at what the workers took.
+        _ = depth.wanted(buffered: 0, workers: 2, at: 0.01)
+        depth.claimed(60)
+        depth.gaveBack(52)
+        #expect(depth.wanted(buffered: 8, workers: 2, at: 0.1) == 0)
+        // The 4 the workers took in 0.1 s, not the 56 that left.
+        #expect(depth.depth == 8)
+        // Without being told, the 52 would look like 520 jobs a second taken, and be claimed again.
+        var told = ClaimDepth(workers: 2)
+        _ = told.wanted(buffered: 0, workers: 2, at: 0)
+        told.claimed(60)
+        #expect(told.wanted(buffered: 8, workers: 2, at: 0.1) > 0)
+    }
+
     @Test("follows a resize: more workers raise the floor at once")
     func resized() {
         var depth = ClaimDepth(workers: 2)

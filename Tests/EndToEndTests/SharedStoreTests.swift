@@ -457,6 +457,34 @@ struct SharedStoreTests {
         stop(first, second)
     }
 
+    @Test("a node whose deep claim of short jobs brought long ones gives back what it cannot start soon")
+    func givesBackClaims() throws {
+        let store = try database("give_back")
+        let first = try node("g1", store: store, workers: 1)
+        // Short jobs deepen the claims; the long ones behind them come in the last deep claim.
+        #expect(try first.ctl(["submit", "--jobs", "8000", "--kind", "cpu", "--scale", "0"]).status == 0)
+        #expect(try first.ctl(["submit"] + Array(repeating: "sleep:2000", count: 60)).status == 0)
+        // All 60 held by g1 (one runs), so that g2 can only get what g1 gives back.
+        let held = "id > 8000 AND node = 'g1' AND state IN (1, 2)"
+        try #require(
+            eventually(60) { (try? count(held, in: store)) == 60 }, "held: \((try? count(held, in: store)) ?? -1)")
+        let second = try node("g2", store: store, workers: 2)
+        // Given back within about a second of the pace falling, the rest runs on g2 too.
+        #expect(
+            eventually(20) { (try? count("id > 8000 AND node = 'g2' AND state IN (2, 3)", in: store)) ?? 0 >= 2 },
+            "\(first.log())")
+        #expect(first.log().contains("buffered jobs given back to the queue"), "\(first.log())")
+        let kept = try count("id > 8000 AND node = 'g1' AND state = 1", in: store)
+        // About twice the depth stays (the depth is twice the worker, give or take the pace measured).
+        #expect(kept <= 20, "\(kept) kept: \(first.log().split(separator: "\n").filter { $0.contains("given back") })")
+        #expect(try first.ctl(["cancel", "--queued"]).status == 0)
+        #expect(try second.ctl(["cancel", "--queued"]).status == 0)
+        stop(first, second)
+        let runs = try starts()
+        #expect(runs.values.allSatisfy { $0.count == 1 }, "ran twice: \(runs.filter { $0.value.count > 1 }.keys.sorted())")
+        #expect(try count("state = 3", in: store) == runs.count)
+    }
+
     @Test("submit --wait and wait follow jobs that other nodes run, to their end; an unknown job is NoSuchJob")
     func waitAcrossNodes() throws {
         let store = try database("waits")

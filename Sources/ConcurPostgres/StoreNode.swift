@@ -405,6 +405,21 @@ package final class StoreNode: @unchecked Sendable {
         }
     }
 
+    /// Sends a statement on the listening connection, with every heartbeat, without waiting for
+    /// it: a connection that stays silent past half the lease (a network partition no packet
+    /// announces, a frozen backend) is closed by its session's limit, and the listener
+    /// reconnects. A listening connection otherwise sends nothing and would wait forever.
+    private func probeListener() {
+        guard let listen = lock.withLock({ listenSession }), !listen.isClosed else { return }
+        let (limit, logger) = (Duration.seconds(settings.leaseSeconds / 2), logger)
+        Task(executorPreference: executor) {
+            // A failure closes the session: the listener, not this, reports it and reconnects.
+            try? await listen.run(limit: limit) { connection in
+                for try await _ in try await connection.query("SELECT 1", logger: logger).decode(Int32.self) {}
+            }
+        }
+    }
+
     /// A notice that `pool` queued jobs, or (nil) that the node listens from now on and may
     /// have missed some: the lanes concerned look at the queue.
     private func heard(_ pool: String?) {
@@ -445,6 +460,7 @@ package final class StoreNode: @unchecked Sendable {
                         try await lease.heartbeat(incarnation: incarnation, report: report, on: current)
                     }
                     if !held { leaseLost("its heartbeat found the lease given up") }
+                    probeListener()
                 }
                 let queue = queue
                 _ = try call.run { () async throws(StoreFailure) in try await queue.promoteDue(on: current) }

@@ -233,6 +233,27 @@ struct SharedStoreTests {
         for node in nodes { #expect(node.waitForExit() == 0, "\(node.log())") }
     }
 
+    @Test("a listening connection that falls silent is found by its probe and replaced; the node hears notices again")
+    func silentListener() throws {
+        let (own, store) = try ownServer("silent_listener")
+        defer { own.stop() }
+        let node = try node("q1", store: store, lease: 3, on: own)
+        let backend = "SELECT pid FROM pg_stat_activity WHERE application_name = 'concurd listen' AND datname = '\(store.name)'"
+        #expect(eventually(10) { Int32((try? own.psql(backend)) ?? "") != nil })
+        let frozen = try #require(Int32(try own.psql(backend)))
+        // Stopped, its backend answers nothing and closes nothing, as across a silent partition.
+        kill(frozen, SIGSTOP)
+        defer { kill(frozen, SIGCONT) }
+        #expect(eventually(15) { node.log().contains("does not hear the queue's notices") }, "\(node.log())")
+        #expect(eventually(15) { node.log().contains("hears the queue's notices again") }, "\(node.log())")
+        let replaced = Int32((try? own.psql(backend).split(separator: "\n").last.map(String.init) ?? "") ?? "")
+        #expect(replaced != nil && replaced != frozen, "\(String(describing: replaced))")
+        kill(frozen, SIGCONT)
+        #expect(try node.ctl(["submit", "sleep:1"]).status == 0)
+        #expect(eventually(20) { (try? count("state = 3", in: store, on: own)) == 1 })
+        stop(node)
+    }
+
     @Test(
         "a node frozen past its lease is fenced when it wakes: its jobs were run elsewhere, it says it lost its lease and starts nothing more"
     )

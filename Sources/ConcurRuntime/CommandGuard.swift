@@ -6,9 +6,10 @@ import Synchronization
 /// included): a small helper process, `concurd __guard`, holds the read end of a pipe whose
 /// write end only the daemon holds, and the daemon registers each command's process group
 /// there while it runs. When the pipe reaches end of file (the daemon is gone) the guard
-/// SIGKILLs every group still registered, then exits. The guard is started with the first
-/// command the daemon itself runs (``enable(onFailure:)`` allows it), so a daemon that runs
-/// none starts none.
+/// SIGKILLs every group still registered, then exits. The guard is started just before the
+/// first command the daemon itself runs (``enable(onFailure:)`` allows it, ``prepare()``
+/// starts it), so a daemon that runs none starts none, and the first command is not spawned
+/// before there is a guard to register it with.
 ///
 /// A command run by a child worker (the processes model) is not registered: the child kills
 /// its command's group itself when the daemon goes away (its parent-death signal is SIGTERM,
@@ -122,8 +123,14 @@ package enum CommandGuard {
     /// Whether a guard watches the daemon's commands.
     package static var isRunning: Bool { pipe.load(ordering: .acquiring) >= 0 }
 
+    /// Starts the guard, if it is enabled and not started yet: called before a command is
+    /// spawned, so that the first one is watched from its first microseconds like the others.
+    static func prepare() {
+        if pipe.load(ordering: .acquiring) < 0 { startIfNeeded() }
+    }
+
     /// Registers the process group of a command that just started (starting the guard first,
-    /// for the daemon's first command).
+    /// if ``prepare()`` could not).
     static func watch(_ group: pid_t) {
         if pipe.load(ordering: .acquiring) < 0 { startIfNeeded() }
         // Held even while a replacement starts: the replacement is told of it then.

@@ -35,6 +35,7 @@ package enum CommandRunner {
             return .cancelled(JobOutcome.interruptedReason)
         }
         var pid: pid_t = 0
+        CommandGuard.prepare()
         let result = spawn(argv, context: context, output: streams.writeEnds[0], error: streams.writeEnds[1], pid: &pid)
         streams.closeWriteEnds()
         guard result == 0 else {

@@ -46,6 +46,9 @@ struct CommandLifetimeTests {
         if let guardian {
             #expect(guardian.group == guardian.pid, "the guard is in a group of its own")
             #expect(ProcEntry.descriptors(of: guardian.pid) == [0, 1, 2, 3], "the guard holds only its pipe")
+            // Started before the first command was spawned (pids rise), so none ran unwatched.
+            let commands = (Self.lines(runsA) + Self.lines(runsB)).compactMap { Int32($0) }
+            #expect(commands.allSatisfy { guardian.pid < $0 }, "guard \(guardian.pid), commands \(commands)")
         }
         // A command the daemon has spawned but not yet handed to its guard (a few microseconds,
         // longer on a machine busy with other tests) would outlive a kill in that instant: a

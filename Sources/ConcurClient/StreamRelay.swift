@@ -6,10 +6,9 @@ import Glibc
 /// One thread, `poll(2)`; a read is written out whole before the next read on that side, so
 /// a side that stops reading stops the other (the kernel's buffers are the only queue). When
 /// the input ends, the socket's write side is shut down and what still comes is relayed until
-/// the socket ends; concurd closes a connection at the end of its input, so a reply it had not
-/// sent by then is lost: a client keeps its input open until its last reply came, as Varlink
-/// clients over a bridge do. When the socket ends, the relay ends. A write to output that fails (the reader went away)
-/// ends it too.
+/// the socket ends: concurd answers every call it read before the end of its input (a stream
+/// ends with it), then closes. When the socket ends, the relay ends. A write to output that
+/// fails (the reader went away) ends it too.
 enum StreamRelay {
     /// How a relay ended.
     enum End: Equatable {

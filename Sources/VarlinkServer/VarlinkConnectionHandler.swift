@@ -42,6 +42,8 @@ final class VarlinkConnectionHandler: ChannelDuplexHandler {
     private struct ActiveCall {
         let id: UInt64
         let oneway: Bool
+        /// A call of several replies: a stream whose client is gone ends with its input.
+        var more = false
         var closeHandlers: [@Sendable () -> Void] = []
         var writableHandlers: [@Sendable () -> Void] = []
     }
@@ -61,6 +63,9 @@ final class VarlinkConnectionHandler: ChannelDuplexHandler {
     private var nextCallID: UInt64 = 0
     private var context: ChannelHandlerContext?
     private var closing = false
+    /// The client shut its side down (or closed): the calls it sent are answered, then the
+    /// connection closes.
+    private var inputEnded = false
     /// The pipeline asked to read while reading was held back.
     private var readHeld = false
     /// Taking calls now: a call answered inline must not start the next one re-entrantly.
@@ -204,7 +209,22 @@ final class VarlinkConnectionHandler: ChannelDuplexHandler {
             budget -= 1
             take(frame, context: context)
         }
+        if inputEnded, active == nil, !closing, waitingCalls == 0 {
+            finishAfterInput(context: context)
+            return
+        }
         resumeReading(context: context)
+    }
+
+    /// Closes a connection whose client ended its input, once the replies to every call it
+    /// sent have been written (a close alone would drop those still queued in the channel).
+    private func finishAfterInput(context: ChannelHandlerContext) {
+        closing = true
+        inbound = nil
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
     }
 
     private func scheduleResume(context: ChannelHandlerContext) {
@@ -243,7 +263,7 @@ final class VarlinkConnectionHandler: ChannelDuplexHandler {
             refuse(call)
             return
         }
-        active = ActiveCall(id: id, oneway: call.oneway)
+        active = ActiveCall(id: id, oneway: call.oneway, more: call.more)
         activity.setBusy(true)
         service.dispatch(call, peer: peer, responder: makeResponder(callID: id, call: call))
     }
@@ -263,6 +283,18 @@ final class VarlinkConnectionHandler: ChannelDuplexHandler {
     // MARK: Events
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            // A client that shut its side down still reads the replies to the calls it sent
+            // (what `concurctl bridge` relays): they are answered first. A stream has no end
+            // of its own, and a client gone entirely reads nothing: it ends with the input.
+            inputEnded = true
+            if active?.more == true {
+                closeConnection(context: context)
+            } else {
+                pump(context: context)
+            }
+            return
+        }
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
             // Silent for the idle timeout with no call running (a partial message counts as
             // silence): an idle or half-open connection gives its place back.

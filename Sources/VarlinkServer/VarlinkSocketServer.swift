@@ -287,7 +287,8 @@ public final class VarlinkSocketServer: Sendable {
                             activity: activity, unreadBudget: unreadBudget))
                 }
             }
-            .childChannelOption(.allowRemoteHalfClosure, value: false)
+            // A client's end of input is seen (``VarlinkConnectionHandler`` answers what it sent first).
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             // Replies a client has not read are held back early (the kernel's share is small),
             // so a client that never reads costs the daemon a few dozen replies, not hundreds.
             .childChannelOption(.socketOption(.so_sndbuf), value: 64 << 10)

@@ -330,6 +330,27 @@ final class RawClient {
         guard Glibc.send(fd, bytes, bytes.count, 0) == bytes.count else { throw TestFailure("send: \(errno)") }
     }
 
+    /// Shuts the client's side down: the daemon reads the end of its input.
+    func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
+
+    /// The messages read until the peer closes the connection, or nil if `timeout` seconds pass
+    /// first.
+    func messagesUntilClosed(timeout: Double) -> [String]? {
+        let deadline = Date().addingTimeInterval(timeout)
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while Date() < deadline {
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 200) > 0 else { continue }
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count == 0 || (count < 0 && errno == ECONNRESET) {
+                return bytes.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            }
+            if count > 0 { bytes += buffer[..<count] }
+        }
+        return nil
+    }
+
     /// Reads until the peer closes the connection (true) or `timeout` seconds pass (false).
     func readUntilClosed(timeout: Double) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
@@ -397,6 +418,38 @@ struct IdleConnectionTests {
         #expect(silent.readUntilClosed(timeout: 5), "a silent connection stayed open")
         #expect(partial.readUntilClosed(timeout: 5), "a half-sent message kept its connection open")
         #expect(try daemon.status().phase == .serving)
+    }
+}
+
+/// A client that shuts its side down once it has sent its calls, as one behind `concurctl
+/// bridge` does when its input ends.
+@Suite("Half-closed connections")
+struct HalfCloseTests {
+    @Test("calls sent before a client shut its side down are all answered (a submit's after its commit), then it closes")
+    func answeredThenClosed() throws {
+        let daemon = try TestDaemon(["--workers", "1"])
+        let client = try RawClient(path: daemon.socket)
+        try client.send(#"{"method":"io.concur.Supervisor.Submit","parameters":{"jobs":[{"kind":"sleep","ms":1}]}}"#)
+        try client.send(#"{"method":"io.concur.Supervisor.Status"}"#)
+        client.shutdownWrite()
+        let replies = try #require(client.messagesUntilClosed(timeout: 10), "the connection stayed open")
+        #expect(replies.count == 2, "\(replies)")
+        #expect(replies.first?.contains(#""ids":[1]"#) == true && replies.last?.contains(#""status""#) == true, "\(replies)")
+        // A stream ends with its client's input: nobody would read it.
+        let watcher = try RawClient(path: daemon.socket)
+        try watcher.send(#"{"method":"io.concur.Supervisor.WatchStats","parameters":{"interval":60},"more":true}"#)
+        watcher.shutdownWrite()
+        #expect(watcher.messagesUntilClosed(timeout: 10) != nil, "a stream outlived its client's input")
+        // Through the bridge: its input ends after the calls, and their replies still come out.
+        let piped = try runCommand(
+            URL(fileURLWithPath: "/bin/sh"),
+            [
+                "-c",
+                #"printf '%s\0%s\0' '{"method":"io.concur.Supervisor.Submit","parameters":{"jobs":[{"kind":"sleep","ms":1}]}}' '{"method":"io.concur.Supervisor.Status"}' | "$0" bridge --socket "$1""#,
+                Binaries.concurctl.path, daemon.socket,
+            ])
+        #expect(piped.status == 0 && piped.stdout.contains(#""ids":[2]"#) && piped.stdout.contains(#""status""#), "\(piped)")
+        #expect(try daemon.status().totals.submitted == 2)
     }
 }
 

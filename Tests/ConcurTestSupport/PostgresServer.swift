@@ -38,12 +38,12 @@ package final class PostgresServer: @unchecked Sendable {
     }
     private static let sharedServer = LockedValue<PostgresServer?>(nil)
 
-    /// Starts a new server (about 1.5 s).
-    package init() throws {
+    /// Starts a new server (about 1.5 s), its folder in `parent` (a small disk, say).
+    package init(under parent: String = "/tmp") throws {
         binaries = try Self.findBinaries()
         runAs = geteuid() == 0 ? "postgres" : nil
         Self.removeLeftovers()
-        var template = Array("/tmp/concur-pg-\(getpid())-XXXXXX".utf8CString)
+        var template = Array("\(parent)/concur-pg-\(getpid())-XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw TestSupportError("mkdtemp: \(String(cString: strerror(errno)))")
         }

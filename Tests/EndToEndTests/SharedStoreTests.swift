@@ -537,6 +537,43 @@ struct SharedStoreTests {
         stop(first, second)
     }
 
+    @Test(
+        "PostgreSQL on a full disk: a submit is refused saying so, nothing is lost, and with room again every job runs once"
+    )
+    func fullDisk() throws {
+        let disk = try TinyDisk(bytes: 160 << 20)
+        let own = try PostgresServer(under: disk.path)
+        defer {
+            own.stop()
+            withExtendedLifetime(disk) {}
+        }
+        let store = try database("full_disk", on: own)
+        let node = try node("d1", store: store, workers: 2, on: own)
+        #expect(try node.ctl(["submit", "--jobs", "100", "--kind", "sleep", "--scale", "0.02"]).status == 0)
+        #expect(eventually(30) { (try? count("state = 3", in: store, on: own)) == 100 })
+        #expect(try node.ctl(["submit", "--jobs", "20", "--kind", "sleep", "--scale", "1"]).status == 0)
+        disk.fill()
+        // A batch that needs new pages cannot be written.
+        let refused = try node.ctl(["submit", "--jobs", "20000", "--kind", "sleep", "--scale", "0"])
+        #expect(refused.status == 1, "\(refused)")
+        #expect(refused.stderr.contains("cannot queue jobs") && refused.stderr.contains("out of disk space"), "\(refused)")
+        let status = try node.ctl(["status"])
+        disk.free()
+        if (try? own.psql("SELECT 1")) == nil {
+            // It stopped rather than lose a write (a WAL segment it could not make): started again.
+            try own.bringBack()
+        }
+        #expect(try node.ctl(["submit", "--jobs", "30", "--kind", "sleep", "--scale", "0.02"]).status == 0)
+        let accepted = try count("true", in: store, on: own)
+        #expect(accepted == 150, "\(accepted) jobs in the queue; status on a full disk: \(status.stdout)")
+        #expect(
+            eventually(60) { (try? count("state = 3", in: store, on: own)) == accepted },
+            "\((try? own.psql("SELECT state, count(*) FROM concur.jobs GROUP BY state", database: store.name)) ?? "")")
+        let runs = try starts()
+        #expect(runs.count == accepted && runs.values.allSatisfy { $0.count == 1 }, "\(runs.filter { $0.value.count > 1 })")
+        stop(node)
+    }
+
     @Test("a wrong URL, a wrong password and an unreachable server stop the start with what to do")
     func wrongStore() throws {
         let url = try database("wrong").url

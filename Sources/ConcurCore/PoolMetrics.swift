@@ -9,6 +9,8 @@ package struct LatencyRecorder: Sendable {
     package private(set) var run: Histogram<UInt64>
     /// From submission to finish.
     package private(set) var endToEnd: Histogram<UInt64>
+    /// The three latencies added up, in nanoseconds (clamped as recorded).
+    private var sums: (queueWait: UInt64, run: UInt64, endToEnd: UInt64) = (0, 0, 0)
 
     /// The longest latency told apart from longer ones: one hour. Longer samples count as one hour.
     package static let highestTrackable: UInt64 = 3_600 * 1_000_000_000
@@ -32,6 +34,7 @@ package struct LatencyRecorder: Sendable {
         _ = queueWait.record(wait)
         _ = run.record(ran)
         _ = endToEnd.record(total)
+        sums = (sums.queueWait &+ wait, sums.run &+ ran, sums.endToEnd &+ total)
         window.record(queueWait: wait, run: ran, endToEnd: total, now: finished)
     }
 
@@ -41,14 +44,18 @@ package struct LatencyRecorder: Sendable {
 
     /// The three distributions as percentiles in seconds.
     package var summary: LatencySummary {
-        LatencySummary(queueWait: Self.percentiles(queueWait), run: Self.percentiles(run), endToEnd: Self.percentiles(endToEnd))
+        LatencySummary(
+            queueWait: Self.percentiles(queueWait, sum: sums.queueWait), run: Self.percentiles(run, sum: sums.run),
+            endToEnd: Self.percentiles(endToEnd, sum: sums.endToEnd))
     }
 
     /// p50, p90, p99 and max in one pass over the recorded values, with the same meaning as
     /// `valueAtPercentile` (the highest value equivalent to the one the percentile's count
     /// reaches). `valueAtPercentile` is not inlinable: called generically it scans the whole
     /// count array once per percentile, which made a snapshot of the statistics cost milliseconds.
-    static func percentiles<Count>(_ histogram: Histogram<Count>) -> Percentiles {
+    ///
+    /// `sum` is the samples' total in nanoseconds.
+    static func percentiles<Count>(_ histogram: Histogram<Count>, sum: UInt64) -> Percentiles {
         let total = histogram.totalCount
         guard total > 0 else { return .empty }
         func seconds(_ nanoseconds: UInt64) -> Double { Double(nanoseconds) / 1e9 }
@@ -65,7 +72,7 @@ package struct LatencyRecorder: Sendable {
         }
         return Percentiles(
             count: Int(total), p50: seconds(values[0]), p90: seconds(values[1]), p99: seconds(values[2]),
-            max: seconds(histogram.max))
+            max: seconds(histogram.max), sum: seconds(sum))
     }
 }
 
@@ -83,6 +90,8 @@ package struct LatencyWindow: Sendable {
         var queueWait: Histogram<UInt32>
         var run: Histogram<UInt32>
         var endToEnd: Histogram<UInt32>
+        /// The second's latencies added up, in nanoseconds.
+        var sums: (queueWait: UInt64, run: UInt64, endToEnd: UInt64) = (0, 0, 0)
     }
 
     private var slots: [Slot]
@@ -104,10 +113,13 @@ package struct LatencyWindow: Sendable {
             slots[index].queueWait.reset()
             slots[index].run.reset()
             slots[index].endToEnd.reset()
+            slots[index].sums = (0, 0, 0)
         }
         _ = slots[index].queueWait.record(queueWait)
         _ = slots[index].run.record(run)
         _ = slots[index].endToEnd.record(endToEnd)
+        let sums = slots[index].sums
+        slots[index].sums = (sums.queueWait &+ queueWait, sums.run &+ run, sums.endToEnd &+ endToEnd)
     }
 
     /// The percentiles of the jobs that finished in the window ending at `now`.
@@ -121,10 +133,15 @@ package struct LatencyWindow: Sendable {
             merged.queueWait.add(slot.queueWait)
             merged.run.add(slot.run)
             merged.endToEnd.add(slot.endToEnd)
+            merged.sums = (
+                merged.sums.queueWait &+ slot.sums.queueWait, merged.sums.run &+ slot.sums.run,
+                merged.sums.endToEnd &+ slot.sums.endToEnd
+            )
         }
         return LatencySummary(
-            queueWait: LatencyRecorder.percentiles(merged.queueWait), run: LatencyRecorder.percentiles(merged.run),
-            endToEnd: LatencyRecorder.percentiles(merged.endToEnd))
+            queueWait: LatencyRecorder.percentiles(merged.queueWait, sum: merged.sums.queueWait),
+            run: LatencyRecorder.percentiles(merged.run, sum: merged.sums.run),
+            endToEnd: LatencyRecorder.percentiles(merged.endToEnd, sum: merged.sums.endToEnd))
     }
 }
 

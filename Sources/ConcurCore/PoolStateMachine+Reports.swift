@@ -53,7 +53,8 @@ extension PoolStateMachine {
                 pid: isProcess ? worker.osID : nil, job: worker.job, jobSeconds: jobSeconds, jobsDone: worker.jobsDone,
                 busyFraction: min(1, Double(busy) / Double(life)), held: worker.outstanding.count,
                 rssBytes: isProcess ? worker.osID.flatMap(rss) : nil,
-                startupSeconds: worker.readyAt.map { Double(Self.elapsed(since: worker.createdAt, $0)) / 1e9 })
+                startupSeconds: worker.readyAt.map { Double(Self.elapsed(since: worker.createdAt, $0)) / 1e9 },
+                slot: worker.slot)
         }
     }
 

@@ -69,10 +69,14 @@ extension PoolStateMachine {
                 active += 1
             }
             guard events.fatal[model] == nil else { return actions }
+            var taken = Set(workers.values.map(\.slot))
             while active < target && workers.count < target {
                 let id = nextWorkerID
                 nextWorkerID += 1
-                workers[id] = Worker(id: id, model: model, createdAt: now)
+                // Fewer workers than the target: a place up to it is free.
+                let slot = (1...target).first { !taken.contains($0) } ?? workers.count + 1
+                taken.insert(slot)
+                workers[id] = Worker(id: id, model: model, createdAt: now, slot: slot)
                 actions.append(.startWorker(id, model, delay: startDelay))
                 active += 1
             }

@@ -60,6 +60,10 @@ package struct PoolStateMachine: Sendable {
         package let model: ConcurrencyModel
         /// When it was created.
         package let createdAt: UInt64
+        /// Its place among the pool's workers, 1 up to the target: the lowest free when it was
+        /// created, so a replacement takes the place of the one it replaces and a place's
+        /// statistics stay one series however often its worker changes.
+        package let slot: Int
         /// Whether it has started and asked for work (a thread running, a child that said hello).
         package var ready = false
         /// When it became ready.
@@ -83,10 +87,11 @@ package struct PoolStateMachine: Sendable {
         /// A release of its unstarted jobs was asked for and not yet answered.
         var releaseRequested = false
 
-        init(id: WorkerID, model: ConcurrencyModel, createdAt: UInt64) {
+        init(id: WorkerID, model: ConcurrencyModel, createdAt: UInt64, slot: Int) {
             self.id = id
             self.model = model
             self.createdAt = createdAt
+            self.slot = slot
         }
 
         /// The job it runs, if busy.

@@ -12,18 +12,22 @@ public struct Percentiles: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var p99: Double
     /// Largest sample.
     public var max: Double
+    /// The samples added up (what a Prometheus summary's `_sum` is); nil from a daemon older
+    /// than it.
+    public var sum: Double?
 
     /// Percentiles with the given values.
-    public init(count: Int, p50: Double, p90: Double, p99: Double, max: Double) {
+    public init(count: Int, p50: Double, p90: Double, p99: Double, max: Double, sum: Double? = nil) {
         self.count = count
         self.p50 = p50
         self.p90 = p90
         self.p99 = p99
         self.max = max
+        self.sum = sum
     }
 
     /// No samples yet.
-    public static let empty = Percentiles(count: 0, p50: 0, p90: 0, p99: 0, max: 0)
+    public static let empty = Percentiles(count: 0, p50: 0, p90: 0, p99: 0, max: 0, sum: 0)
 
     /// Reads the value from JSON; an error names the parameter by `path`.
     public init(json: JSON, path: String) throws(VarlinkError) {
@@ -33,11 +37,15 @@ public struct Percentiles: Sendable, Hashable, JSONDecodable, JSONEncodable {
         p90 = try reader.required("p90")
         p99 = try reader.required("p99")
         max = try reader.required("max")
+        sum = try reader.optional("sum")
+        if let sum, !(sum.isFinite && sum >= 0) { throw VarlinkError.invalidParameter(reader.name("sum")) }
     }
 
     /// The value as JSON.
     public var json: JSON {
-        ["count": count.json, "p50": p50.json, "p90": p90.json, "p99": p99.json, "max": max.json]
+        var object: JSONObject = ["count": count.json, "p50": p50.json, "p90": p90.json, "p99": p99.json, "max": max.json]
+        object.set("sum", sum)
+        return .object(object)
     }
 }
 
@@ -129,13 +137,17 @@ public struct WorkerInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var rssBytes: Int?
     /// Seconds from its creation until it served (a thread started, a child said hello).
     public var startupSeconds: Double?
+    /// Its place among the pool's workers (1 up to the target), which a replacement takes over:
+    /// what per-worker series are labelled by. Nil from a daemon older than places.
+    public var slot: Int?
 
     /// A worker row with the given fields.
     public init(
         id: Int, model: ConcurrencyModel, state: WorkerState, thread: Int? = nil, pid: Int? = nil, job: UInt64? = nil,
         jobSeconds: Double? = nil, jobsDone: Int, busyFraction: Double, held: Int = 0, rssBytes: Int? = nil,
-        startupSeconds: Double? = nil
+        startupSeconds: Double? = nil, slot: Int? = nil
     ) {
+        self.slot = slot
         self.id = id
         self.model = model
         self.state = state
@@ -165,6 +177,8 @@ public struct WorkerInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
         held = try reader.optional("held") ?? 0
         rssBytes = try reader.optional("rssBytes")
         startupSeconds = try reader.optional("startupSeconds")
+        slot = try reader.optional("slot")
+        if let slot, slot < 1 { throw VarlinkError.invalidParameter(reader.name("slot")) }
     }
 
     /// The value as JSON.
@@ -179,6 +193,7 @@ public struct WorkerInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
         object["held"] = held.json
         object.set("rssBytes", rssBytes)
         object.set("startupSeconds", startupSeconds)
+        object.set("slot", slot)
         return .object(object)
     }
 }

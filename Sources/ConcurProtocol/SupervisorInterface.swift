@@ -214,7 +214,9 @@ public enum SupervisorInterface {
           p50: float,
           p90: float,
           p99: float,
-          max: float
+          max: float,
+          # The samples added up, in seconds.
+          sum: ?float
         )
 
         type Latency (
@@ -249,7 +251,9 @@ public enum SupervisorInterface {
           # A child process's resident memory, in bytes.
           rssBytes: ?int,
           # Seconds from its creation until it served (a thread started, a child said hello).
-          startupSeconds: ?float
+          startupSeconds: ?float,
+          # Its place among the pool's workers (1 up to the target), which a replacement takes.
+          slot: ?int
         )
 
         # The last model switch: when it was asked for (Unix seconds), and how many seconds after

@@ -363,16 +363,62 @@ struct LiveViewTests {
         #expect(TopScreen.nextModel(after: .threads) == .processes && TopScreen.nextModel(after: .tasks) == .threads)
     }
 
-    @Test("the Prometheus text has HELP and TYPE lines and one sample per series")
+    @Test("the Prometheus text: HELP and TYPE once per family, latencies as summaries, workers by place, the same text twice")
     func prometheus() {
-        let text = PrometheusExposition.text(Self.stats(uptime: 1, done: 9, workers: [Self.worker(1)]))
+        var workers = [Self.worker(7), Self.worker(3)]
+        workers[0].slot = 1
+        workers[1].slot = 2
+        let stats = Self.stats(uptime: 1, done: 9, workers: workers)
+        let text = PrometheusExposition.text(stats)
         #expect(text.contains("# TYPE concur_jobs_finished_total counter"))
         #expect(text.contains(#"concur_jobs_finished_total{pool="default",outcome="done"} 9"#))
-        #expect(text.contains(#"concur_job_run_seconds{pool="default",quantile="0.99",window="10s"} 0.0125"#))
+        #expect(text.contains("# TYPE concur_job_run_seconds summary"))
+        #expect(text.contains(#"concur_job_run_seconds{pool="default",window="10s",quantile="0.99"} 0.0125"#))
+        #expect(text.contains(#"concur_job_run_seconds_count{pool="default",window="10s"} "#))
+        #expect(text.contains(#"concur_job_run_seconds_sum{pool="default",window="10s"} "#))
         #expect(text.contains("concur_cpu_percent 187.4"))
+        // Worker 7 holds place 1: series by place, not by an id that grows with every replacement.
+        #expect(text.contains(#"concur_worker_jobs_done_total{pool="default",slot="1"}"#))
+        #expect(!text.contains("slot=\"7\"") && !text.contains("worker=\""))
         for line in text.split(separator: "\n") where !line.hasPrefix("#") {
             #expect(line.split(separator: " ").count == 2, "\(line)")
         }
+        let families = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }
+        #expect(Set(families).count == families.count)
+        #expect(PrometheusExposition.text(stats) == text)
+    }
+
+    /// The members of a JSON object.
+    static func object(_ json: JSON) throws -> JSONObject {
+        guard case .object(let members) = json else { throw VarlinkError.invalidParameter("not an object") }
+        return members
+    }
+
+    @Test("a worker's place and a latency's sum are read back and checked")
+    func placeAndSum() throws {
+        var worker = Self.worker(4)
+        worker.slot = 2
+        #expect(try WorkerInfo(json: worker.json, path: "w").slot == 2)
+        var wrong = try Self.object(worker.json)
+        wrong["slot"] = .int(0)
+        #expect(throws: VarlinkError.self) { try WorkerInfo(json: .object(wrong), path: "w") }
+        let latency = Percentiles(count: 2, p50: 1, p90: 1, p99: 1, max: 1, sum: 2)
+        #expect(try Percentiles(json: latency.json, path: "p") == latency)
+        var negative = try Self.object(latency.json)
+        negative["sum"] = .double(-1)
+        #expect(throws: VarlinkError.self) { try Percentiles(json: .object(negative), path: "p") }
+        negative["sum"] = nil
+        #expect(try Percentiles(json: .object(negative), path: "p").sum == nil)
+    }
+
+    @Test("Prometheus values and labels are written as the format says")
+    func prometheusFormat() {
+        #expect(PrometheusText.number(23) == "23" && PrometheusText.number(0.5) == "0.5")
+        #expect(PrometheusText.number(.infinity) == "+Inf" && PrometheusText.number(-.infinity) == "-Inf")
+        #expect(PrometheusText.number(.nan) == "NaN")
+        var text = PrometheusText()
+        text.add("x", .gauge, help: "a \\ and\na line", labels: [("pool", #"a"b\c"#)], value: 1)
+        #expect(text.text == "# HELP x a \\\\ and\\na line\n# TYPE x gauge\nx{pool=\"a\\\"b\\\\c\"} 1\n")
     }
 
     /// Stats of a daemon with a second pool, `io`, as the default pool's reply shows it.
@@ -398,7 +444,7 @@ struct LiveViewTests {
         #expect(text.contains(#"concur_queue_jobs{pool="default"} 5"#) && text.contains(#"concur_queue_jobs{pool="io"} 1200"#))
         #expect(text.contains(#"concur_model{pool="io",model="tasks"} 1"#))
         #expect(text.contains(#"concur_jobs_finished_total{pool="io",outcome="done"} 700"#))
-        #expect(text.split(separator: "\n").filter { $0.hasPrefix("concur_process_threads") } == ["concur_process_threads 9.0"])
+        #expect(text.split(separator: "\n").filter { $0.hasPrefix("concur_process_threads") } == ["concur_process_threads 9"])
         #expect(text.split(separator: "\n").filter { $0.hasPrefix("# TYPE concur_queue_jobs") }.count == 1)
     }
 

@@ -169,6 +169,31 @@ struct PoolStateMachineTests {
         #expect(other.totals.retried == 0)
     }
 
+    @Test("each worker holds a place from 1 to the target; a replacement, a switch and a resize reuse the free ones")
+    func places() throws {
+        var pool = try PoolFixture.pool(workers: 3)
+        func places() -> [Int: Int] {
+            Dictionary(uniqueKeysWithValues: pool.workerRows(now: 1).map { ($0.id, $0.slot ?? 0) })
+        }
+        #expect(places() == [1: 1, 2: 2, 3: 3])
+        // Worker 2 dies: its replacement takes place 2.
+        _ = pool.workerExited(2, exit: .died(reason: "killed"), now: 5_000_000_000)
+        #expect(places() == [1: 1, 3: 3, 4: 2])
+        // A switch: each old worker leaves (idle ones at once), a new one takes its place.
+        _ = try pool.setModel(.tasks, preempt: false, now: 6_000_000_000)
+        for id in [1, 3, 4] where pool.workers[id] != nil { _ = pool.workerExited(id, exit: .retired, now: 6_000_000_000) }
+        #expect(Set(places().values) == [1, 2, 3] && places().keys.allSatisfy { $0 > 4 })
+        // Shrinking frees places; growing again fills the lowest free ones.
+        _ = try pool.resize(to: 1, now: 7_000_000_000)
+        for id in pool.workers.keys where pool.workers[id]?.retiring == true {
+            _ = pool.workerExited(id, exit: .retired, now: 7_000_000_000)
+        }
+        #expect(places().count == 1)
+        let kept = try #require(places().values.first)
+        _ = try pool.resize(to: 3, now: 8_000_000_000)
+        #expect(Set(places().values) == [1, 2, 3] && places().values.filter { $0 == kept }.count == 1)
+    }
+
     @Test("a dead worker's running job is retried, its unstarted ones requeued, and it is replaced")
     func deathRetries() throws {
         var pool = try PoolFixture.pool(workers: 1, model: .processes)

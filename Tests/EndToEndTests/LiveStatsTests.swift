@@ -94,7 +94,7 @@ struct LiveStatsTests {
         #expect(objects.last?["end"] != nil)
     }
 
-    @Test("stats --format prometheus prints the text exposition format")
+    @Test("stats --format prometheus passes promtool; workers are series by place, as many after switches and deaths")
     func prometheus() throws {
         let daemon = try TestDaemon(["--workers", "2", "--pool", "io=tasks:3"])
         _ = try daemon.ctl(["submit", "primes", "--wait"])
@@ -112,10 +112,42 @@ struct LiveStatsTests {
         #expect(samples[#"concur_model{pool="default",model="threads"}"#] == 1)
         #expect(samples[#"concur_model{pool="io",model="tasks"}"#] == 1)
         #expect(samples[#"concur_workers_target{pool="default"}"#] == 2 && samples[#"concur_workers_target{pool="io"}"#] == 3)
-        let runTime = #"concur_job_run_seconds{pool="default",quantile="0.99",window="10s"}"#
+        let runTime = #"concur_job_run_seconds{pool="default",window="10s",quantile="0.99"}"#
         #expect(samples.keys.contains { $0.hasPrefix(runTime) })
+        #expect(samples[#"concur_job_run_seconds_count{pool="default",window="all"}"#] == 20)
         #expect(samples.keys.filter { $0.hasPrefix("concur_process_threads") } == ["concur_process_threads"])
         #expect(result.lines.contains("# TYPE concur_jobs_finished_total counter"))
+        try Self.promtool(result.stdout)
+
+        // Switches and a resize replace every worker; the series stay one per place.
+        _ = try daemon.ctl(["model", "tasks"])
+        _ = try daemon.ctl(["model", "processes"])
+        _ = try daemon.ctl(["resize", "--workers", "3"])
+        _ = try daemon.ctl(["submit", "--jobs", "30", "--scale", "0", "--wait"])
+        let again = try daemon.ctl(["stats", "--format", "prometheus"])
+        try Self.promtool(again.stdout)
+        let busy = again.lines.filter { $0.hasPrefix(#"concur_worker_busy_ratio{pool="default","#) }
+        #expect(busy.count == 3, "\(busy)")
+        #expect((1...3).allSatisfy { slot in busy.contains { $0.contains(#"slot="\#(slot)""#) } }, "\(busy)")
+        // The families come in the same order from scrape to scrape (the processes model adds
+        // its children's memory, at the end).
+        let families = { (text: String) in text.split(separator: "\n").filter { $0.hasPrefix("# TYPE") } }
+        let first = families(result.stdout)
+        #expect(first == families(again.stdout).filter(first.contains))
+        #expect(families(again.stdout).last == "# TYPE concur_worker_resident_memory_bytes gauge")
+    }
+
+    /// Checks exposition text with Prometheus's own `promtool check metrics`: the one in PATH,
+    /// or the one scripts/install-deps fetched from Debian's `prometheus` package into
+    /// .test-tools/ (without installing it, which would start a Prometheus server).
+    static func promtool(_ text: String) throws {
+        let input = FileManager.default.temporaryDirectory.appendingPathComponent("concur-metrics-\(UUID().uuidString)").path
+        try text.write(toFile: input, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: input) }
+        let fetched = Binaries.packageRoot.appendingPathComponent(".test-tools/prometheus/usr/bin/promtool").path
+        let tool = FileManager.default.isExecutableFile(atPath: fetched) ? fetched : "promtool"
+        let checked = try runCommand(URL(fileURLWithPath: "/bin/sh"), ["-c", #""$1" check metrics < "$0""#, input, tool])
+        #expect(checked.status == 0, "promtool: \(checked.stdout)\(checked.stderr)")
     }
 
     @Test("pause holds jobs in the queue, resume runs them; both show in status and events")

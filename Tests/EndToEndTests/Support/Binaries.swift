@@ -15,6 +15,10 @@ enum Binaries {
     /// The `concurctl` executable.
     static var concurctl: URL { directory.appendingPathComponent("concurctl") }
 
+    /// The package's own folder (where scripts/install-deps puts `.test-tools/`).
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
     /// The Python clients next to these tests.
     static let clients = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Clients")

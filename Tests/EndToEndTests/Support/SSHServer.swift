@@ -21,9 +21,7 @@ final class SSHServer {
 
     init() throws {
         try #require(getuid() == 0, "the --host tests start an SSH server in a mount namespace: run them as root")
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
-        let fetched = root.appendingPathComponent(".test-tools/openssh")
+        let fetched = Binaries.packageRoot.appendingPathComponent(".test-tools/openssh")
         let (sshd, libraries): (String, String?) =
             FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd")
             ? ("/usr/sbin/sshd", nil)

@@ -170,7 +170,8 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(
-            name: "ConcurClientTests", dependencies: ["ConcurClient", "ConcurProtocol", "Varlink"], swiftSettings: strict),
+            name: "ConcurClientTests", dependencies: ["ConcurClient", "ConcurProtocol", "ConcurArguments", "Varlink"],
+            swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests", dependencies: ["ConcurProtocol", "Varlink", "ConcurTestSupport"], exclude: ["Clients"],
             swiftSettings: strict),

@@ -14,7 +14,7 @@ extension ConcurctlCommand {
                 answers on the socket is checked first, as for every command.
                 """)
 
-        @OptionGroup var common: CommonOptions
+        @OptionGroup var common: ConnectionOptions
 
         /// An empty command, filled in by the argument parser.
         package init() {}
@@ -22,7 +22,6 @@ extension ConcurctlCommand {
         /// Refuses the options that have no meaning for a relay.
         package func validate() throws {
             if common.host != nil { throw ValidationError("bridge relays this host's socket: leave out --host") }
-            if common.json { throw ValidationError("bridge relays Varlink as it is: leave out --json") }
         }
 
         /// Runs the command.

@@ -115,12 +115,11 @@ package struct ClientFailure: Error, Sendable, Equatable, CustomStringConvertibl
                 )
             }
             return ClientFailure(
-                "concurd runs no pool named \(string("pool")); its pools: \(list) (add [pools.\(string("pool"))] to its configuration and reload for a new one)",
-                exitCode: ExitStatus.usage)
+                "concurd runs no pool named \(string("pool")); its pools: \(list) (add [pools.\(string("pool"))] to its configuration and reload for a new one)"
+            )
         case SupervisorError.invalidWorkers(min: 0, max: 0).name:
             return ClientFailure(
-                "workers must be between \(int("min")) and \(int("max")); concurd's --max-workers sets the upper bound",
-                exitCode: ExitStatus.usage)
+                "workers must be between \(int("min")) and \(int("max")); concurd's --max-workers sets the upper bound")
         case SupervisorError.noSuchJob(0).name:
             return ClientFailure(
                 "no job \(int("id")): it was never submitted, or it finished long enough ago to be forgotten (concurd keeps --retain-jobs finished jobs)"
@@ -135,7 +134,7 @@ package struct ClientFailure: Error, Sendable, Equatable, CustomStringConvertibl
                 "concurd cut this stream off: \(string("reason")); too many watchers at once, or a slow terminal (try again, or fewer at a time)",
                 exitCode: ExitStatus.unavailable)
         case SupervisorError.invalidValue(parameter: "", reason: "").name:
-            return ClientFailure("concurd refused \(string("parameter")): \(string("reason"))", exitCode: ExitStatus.usage)
+            return ClientFailure("concurd refused \(string("parameter")): \(string("reason"))")
         case SupervisorError.execDisabled.name:
             return ClientFailure(
                 "concurd does not accept exec jobs: start it with --allow-exec (or allow_exec = true in its config) to let it run commands"

@@ -12,9 +12,10 @@ package struct ConcurctlCommand: ParsableCommand {
         abstract: "Control concurd: submit jobs, resize the pool, read status and statistics.",
         discussion: """
             The socket is --socket, else $CONCUR_SOCKET, else /run/concurd/control.sock for root and \
-            $XDG_RUNTIME_DIR/concurd/control.sock for anyone else. Exit status: 0 success, 1 refused \
-            or some job did not end done, 64 wrong usage, 69 concurd unreachable, 77 not allowed, 124 \
-            wait --timeout passed.
+            $XDG_RUNTIME_DIR/concurd/control.sock for anyone else. --socket, --server-user, --host, \
+            --json and --quiet may also come before the subcommand. Exit status: 0 success, 1 refused \
+            by concurd or some job did not end done, 64 wrong usage, 69 concurd unreachable, 77 not \
+            allowed, 124 wait --timeout passed.
             """,
         version: "0.1.0",
         subcommands: [
@@ -25,12 +26,21 @@ package struct ConcurctlCommand: ParsableCommand {
     /// An empty command, filled in by the argument parser.
     package init() {}
 
-    /// Runs concurctl with the process's arguments (``Submit/commandLine(_:)`` applied to a
-    /// `submit`); never returns.
+    /// Runs concurctl with the process's arguments by the conventions of ``CommandLineRun``
+    /// (the connection and output options may come before the subcommand;
+    /// ``Submit/commandLine(_:)`` applied to a `submit`); never returns.
     package static func run() -> Never {
-        main(prepared(Array(CommandLine.arguments.dropFirst())))
-        Glibc.exit(0)
+        let subcommands = Set(configuration.subcommands.map { $0._commandName })
+        let hoisted = CommandLineRun.hoisting(
+            Array(CommandLine.arguments.dropFirst()), globals: globalOptions, subcommands: subcommands)
+        CommandLineRun.run(Self.self, arguments: prepared(hoisted), usageStatus: ClientFailure.ExitStatus.usage)
     }
+
+    /// The options every subcommand that prints takes, which may come before its name (with
+    /// whether each takes a value).
+    package static let globalOptions: [String: Bool] = [
+        "--socket": true, "--server-user": true, "--host": true, "--json": false, "--quiet": false, "-q": false,
+    ]
 
     /// The arguments as the parser must see them.
     package static func prepared(_ arguments: [String]) -> [String] {
@@ -39,8 +49,8 @@ package struct ConcurctlCommand: ParsableCommand {
     }
 }
 
-/// Options every subcommand takes.
-package struct CommonOptions: ParsableArguments {
+/// Where concurd is and whom to trust there: what every subcommand takes.
+package struct ConnectionOptions: ParsableArguments {
     @Option(help: "The control socket (default: $CONCUR_SOCKET, else the default path).")
     var socket: String?
 
@@ -50,9 +60,6 @@ package struct CommonOptions: ParsableArguments {
             "Also trust a concurd running as this user (name or uid) on the socket (default: $CONCUR_SERVER_USER).",
             discussion: "Without it, only a concurd running as root or as the owner of the socket's directory is trusted."))
     var serverUser: String?
-
-    @Flag(help: "Print the reply as JSON (one object per line) instead of text.")
-    var json = false
 
     @Option(
         help: ArgumentHelp(
@@ -88,6 +95,30 @@ package struct CommonOptions: ParsableArguments {
         }
         return uid
     }
+
+}
+
+/// The options of a subcommand that prints a reply: where concurd is, and how to print.
+package struct CommonOptions: ParsableArguments {
+    @OptionGroup var connection: ConnectionOptions
+
+    @Flag(help: "Print the reply as JSON (one object per line) instead of text.")
+    var json = false
+
+    @Flag(name: [.short, .long], help: "Print nothing but errors: the exit status tells how it went.")
+    var quiet = false
+
+    /// An empty command, filled in by the argument parser.
+    package init() {}
+
+    /// Refuses --json with --quiet, and makes --quiet take effect.
+    package func validate() throws {
+        if json && quiet { throw ValidationError("give --json or --quiet, not both") }
+        if quiet { StandardStreams.quiet = true }
+    }
+
+    /// ``ConnectionOptions/connect()``.
+    func connect() throws(ClientFailure) -> ControlClient { try connection.connect() }
 
     /// Calls `method` and prints the reply: as JSON with `--json`, else the lines of `render`.
     func show(

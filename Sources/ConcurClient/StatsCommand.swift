@@ -27,7 +27,7 @@ extension ConcurctlCommand {
         @Flag(name: [.customShort("f"), .long], help: "Print a line per interval until Ctrl-C or until concurd stops.")
         var follow = false
 
-        @Option(help: "Time between lines with --follow: 50ms to 60s, such as 1s, 250ms or 0.5 (default 1s).")
+        @Option(help: "Time between lines with --follow: 50ms to 60s, such as 1s, 250ms or 0.5.")
         var interval: String = "1s"
 
         @Option(help: "text, json or prometheus (default text; --json is json).")

@@ -16,11 +16,11 @@ extension ConcurctlCommand {
                 --follow`. Colour unless NO_COLOR is set.
                 """)
 
-        @Option(help: "Time between refreshes: 50ms to 60s, such as 1s or 500ms (default 1s).")
+        @Option(help: "Time between refreshes: 50ms to 60s, such as 1s or 500ms.")
         var interval: String = "1s"
 
         @OptionGroup var pool: PoolOption
-        @OptionGroup var common: CommonOptions
+        @OptionGroup var common: ConnectionOptions
 
         /// An empty command, filled in by the argument parser.
         package init() {}
@@ -29,9 +29,6 @@ extension ConcurctlCommand {
         package func validate() throws {
             _ = try Stats.seconds(interval)
             try pool.validate()
-            if common.json {
-                throw ValidationError("top is for a terminal; for JSON use `concurctl stats --follow --json`")
-            }
         }
 
         /// Runs the command.

@@ -15,22 +15,22 @@ extension ConcurdCommand {
                 throughput against workers.
                 """)
 
-        @Option(help: "Jobs to generate (1 to 1000000, default 200).")
+        @Option(help: "Jobs to generate, 1 to 1000000.")
         var jobs: Int = 200
 
-        @Option(help: "The seed; the same seed gives the same jobs (default 1).")
+        @Option(help: "The seed; the same seed gives the same jobs.")
         var seed: UInt64 = 1
 
-        @Option(help: "The largest pool (1 to 64, default 4).")
+        @Option(help: "The largest pool, 1 to 64.")
         var workers: Int = 4
 
-        @Option(help: "The kind of jobs: cpu, prime, sleep or mixed (default cpu).")
+        @Option(help: "The kind of jobs: cpu, prime, sleep or mixed.")
         var kind: GeneratedKind = .cpu
 
-        @Option(help: "Multiplies cpu sizes and sleep times (0 to 100, default 0.05: about 5 ms per cpu job).")
+        @Option(help: "Multiplies cpu sizes and sleep times, 0 to 100 (0.05: about 5 ms per cpu job).")
         var scale: Double = 0.05
 
-        @Option(help: "The models, comma-separated (default threads,processes,tasks).")
+        @Option(help: "The models, comma-separated.")
         var models: String = "threads,processes,tasks"
 
         @Flag(help: "Print the measurements as one JSON object.")

@@ -1,4 +1,5 @@
 package import ArgumentParser
+import ConcurArguments
 import ConcurCore
 import ConcurProtocol
 import ConcurRuntime
@@ -19,6 +20,12 @@ package struct ConcurdCommand: ParsableCommand {
 
     /// An empty command, filled in by the argument parser.
     package init() {}
+
+    /// Runs concurd with the process's arguments by the conventions of ``CommandLineRun``: a
+    /// wrong option exits with 2, as a wrong config value does; never returns.
+    package static func run() -> Never {
+        CommandLineRun.run(Self.self, arguments: Array(CommandLine.arguments.dropFirst()), usageStatus: 2)
+    }
 }
 
 /// The options of the daemon's hidden child modes: the daemon's pid, the execution log, and

@@ -1,3 +1,4 @@
+import ConcurArguments
 import ConcurCore
 package import ConcurJournal
 package import ConcurProtocol
@@ -231,8 +232,9 @@ package struct DaemonConfiguration: Sendable, Equatable {
                 continue
             }
             guard let setting = settings.first(where: { $0.key == key }) else {
-                throw ConfigurationError(
-                    "\(file): unknown key '\(key)'; known keys: \((Self.fileKeys + ["pools"]).joined(separator: ", "))")
+                let known = Self.fileKeys + ["pools"]
+                let hint = CommandLineRun.suggestion(for: key, among: known).map { "did you mean '\($0)'? " } ?? ""
+                throw ConfigurationError("\(file): unknown key '\(key)'; \(hint)known keys: \(known.joined(separator: ", "))")
             }
             guard let read = setting.readTOML(value) else {
                 throw ConfigurationError("\(file): \(key) must be \(setting.expectation)")

@@ -1,3 +1,4 @@
+import ConcurArguments
 package import ConcurProtocol
 import TOMLKit
 
@@ -63,8 +64,9 @@ package struct PoolConfiguration: Sendable, Equatable {
                     }
                     pool.maxQueue = number
                 default:
+                    let hint = CommandLineRun.suggestion(for: field, among: keys).map { "did you mean '\($0)'? " } ?? ""
                     throw ConfigurationError(
-                        "\(file): unknown key 'pools.\(key).\(field)'; a pool's keys: \(keys.joined(separator: ", "))")
+                        "\(file): unknown key 'pools.\(key).\(field)'; \(hint)a pool's keys: \(keys.joined(separator: ", "))")
                 }
             }
             pools.append(pool)

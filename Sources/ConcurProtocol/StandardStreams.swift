@@ -1,8 +1,18 @@
 import Glibc
+import Synchronization
 
 /// Writing whole lines to stdout and stderr without stdio buffering, so that output reaches a
 /// pipe (systemd, tmux, a test) at once and lines from several threads never interleave.
 public enum StandardStreams {
+    private static let silenced = Atomic<Bool>(false)
+
+    /// Whether standard output is silenced (`concurctl --quiet`): what would go there is
+    /// dropped; standard error is kept. Set once, before anything is printed.
+    public static var quiet: Bool {
+        get { silenced.load(ordering: .relaxed) }
+        set { silenced.store(newValue, ordering: .relaxed) }
+    }
+
     /// Writes `text` and a newline to standard output.
     public static func printLine(_ text: String) {
         write(text + "\n", to: 1)
@@ -10,6 +20,7 @@ public enum StandardStreams {
 
     /// Writes `bytes` as they are to `fd` (1: standard output, 2: standard error).
     public static func writeBytes(_ bytes: [UInt8], to fd: Int32) {
+        if fd == 1 && quiet { return }
         bytes.withUnsafeBytes { writeAll($0, to: fd) }
     }
 
@@ -36,6 +47,7 @@ public enum StandardStreams {
     public static var outputIsTerminal: Bool { isatty(1) == 1 }
 
     private static func write(_ text: String, to fd: Int32) {
+        if fd == 1 && quiet { return }
         var text = text
         text.withUTF8 { writeAll(UnsafeRawBufferPointer($0), to: fd) }
     }

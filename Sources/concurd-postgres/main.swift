@@ -2,4 +2,4 @@ import ConcurDaemon
 import ConcurdPostgres
 
 installPostgresQueue()
-ConcurdCommand.main()
+ConcurdCommand.run()

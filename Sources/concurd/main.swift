@@ -1,3 +1,3 @@
 import ConcurDaemon
 
-ConcurdCommand.main()
+ConcurdCommand.run()

@@ -188,7 +188,7 @@ struct FailureMessageTests {
         #expect(failure.exitCode == ClientFailure.ExitStatus.unavailable && failure.message.contains("cut this stream off"))
         #expect(
             ClientFailure.from(SupervisorError.invalidValue(parameter: "ids", reason: "x")).exitCode
-                == ClientFailure.ExitStatus.usage)
+                == ClientFailure.ExitStatus.refused)
     }
 }
 

@@ -58,7 +58,11 @@ struct PoolConfigurationTests {
             ("[pools.\"IO pool\"]", "not a pool name"),
             ("[pools.-x]\nworkers = 2", "not a pool name"),
             ("[pools.\(String(repeating: "a", count: 33))]", "longer than 32 characters"),
-            ("[pools.io]\nwokers = 4", "unknown key 'pools.io.wokers'; a pool's keys: model, workers, max_queue"),
+            (
+                "[pools.io]\nwokers = 4",
+                "unknown key 'pools.io.wokers'; did you mean 'workers'? a pool's keys: model, workers, max_queue"
+            ),
+            ("[pools.io]\nzzz = 4", "unknown key 'pools.io.zzz'; a pool's keys:"),
             ("[pools.io]\nworkers = \"8\"", "pools.io.workers must be an integer"),
             ("[pools.io]\nmodel = \"fibers\"", "pools.io.model: the model must be one of"),
             ("[pools.io]\nmodel = 3", "pools.io.model must be one of"),

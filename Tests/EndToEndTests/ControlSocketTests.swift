@@ -133,11 +133,57 @@ struct ControlSocketTests {
         #expect(job.state == .done && job.model == .tasks && job.attempts == 2, "\(job)")
     }
 
+    @Test("command-line conventions: options before the subcommand, --quiet, one error style, did you mean, exit statuses")
+    func conventions() throws {
+        let daemon = try TestDaemon(["--workers", "1"])
+        func ctl(_ arguments: [String]) throws -> CommandResult { try runCommand(Binaries.concurctl, arguments) }
+        let before = try ctl(["--socket", daemon.socket, "status"])
+        #expect(before.status == 0 && before.stdout.contains("model     threads"), "\(before)")
+        let json = try ctl(["--json", "--socket=\(daemon.socket)", "status"])
+        #expect(json.status == 0 && json.stdout.hasPrefix(#"{"status":"#), "\(json)")
+        let quiet = try ctl(["-q", "--socket", daemon.socket, "submit", "--wait", "sleep:1"])
+        #expect(quiet.status == 0 && quiet.stdout.isEmpty && quiet.stderr.isEmpty, "\(quiet)")
+        let quietRefusal = try ctl(["jobs", "42", "--quiet", "--socket", daemon.socket])
+        #expect(quietRefusal.status == 1 && quietRefusal.stdout.isEmpty, "\(quietRefusal)")
+        #expect(quietRefusal.stderr.hasPrefix("concurctl: no job 42"), "\(quietRefusal)")
+        let both = try ctl(["status", "--json", "-q", "--socket", daemon.socket])
+        #expect(both.status == 64 && both.stderr.hasPrefix("concurctl: give --json or --quiet, not both"), "\(both)")
+        // Parse errors read as every other error, with the usage after them.
+        let typo = try ctl(["stauts", "--socket", daemon.socket])
+        #expect(
+            typo.status == 64 && typo.stderr.hasPrefix("concurctl: unknown command 'stauts'; did you mean 'status'?"), "\(typo)")
+        let option = try ctl(["status", "--bogus"])
+        #expect(option.status == 64 && option.stderr.hasPrefix("concurctl: unknown option '--bogus'"), "\(option)")
+        #expect(!option.stderr.contains("Error:"), "\(option)")
+        // top has no --json to offer (stats --follow --json streams JSON).
+        let top = try ctl(["top", "--json"])
+        #expect(top.status == 64 && top.stderr.contains("unknown option '--json'"), "\(top)")
+        #expect(!(try ctl(["top", "--help"])).stdout.contains("--json"))
+        // A default is said once in help: no option's text says it and has the parser say it again.
+        let helps =
+            try ["submit", "wait", "cancel", "resize", "stats", "top", "jobs", "logs"].map { try ctl([$0, "--help"]).stdout }
+            + ["serve", "compare"].map { try runCommand(Binaries.concurd, [$0, "--help"]).stdout }
+        for help in helps {
+            let options = help.components(separatedBy: "\n  -").map {
+                $0.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            }
+            for option in options.dropFirst() where option.contains("(default ") && option.contains("(default: ") {
+                Issue.record("a default said twice: \(option)")
+            }
+        }
+        // concurd: a wrong option is a wrong configuration value (2), in the same style.
+        let model = try runCommand(Binaries.concurd, ["--model", "fibers", "--socket", daemon.socket + ".other"])
+        #expect(model.status == 2 && model.stderr.hasPrefix("concurd: the value 'fibers' is invalid"), "\(model)")
+        let help = try runCommand(Binaries.concurctl, ["--help"])
+        #expect(help.status == 0 && help.stdout.contains("SUBCOMMANDS"), "\(help)")
+    }
+
     @Test("every refusal is one line with a hint and a distinct exit status")
     func errorPaths() throws {
         let daemon = try TestDaemon(["--workers", "1", "--max-queue", "2"])
         let cases: [([String], Int32, String)] = [
-            (["resize", "--workers", "300"], 64, "workers must be between 1 and 256"),
+            // Refused by concurd (1), unlike what concurctl itself finds wrong (64).
+            (["resize", "--workers", "300"], 1, "workers must be between 1 and 256"),
             (["jobs", "42"], 1, "no job 42"),
             (["submit", "prime:x"], 64, "expected prime:N"),
             (["submit", "--jobs", "3", "--kind", "quantum"], 64, "quantum"),

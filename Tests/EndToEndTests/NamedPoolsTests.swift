@@ -129,7 +129,7 @@ struct NamedPoolsTests {
         let daemon = try TestDaemon(arguments, stateDirectory: folder.state)
         let unknown = try daemon.ctl(["submit", "--pool", "io", "sleep:1"])
         #expect(
-            unknown.status == 64 && unknown.stderr.contains("concurd runs no pool named io; its pools: default"), "\(unknown)")
+            unknown.status == 1 && unknown.stderr.contains("concurd runs no pool named io; its pools: default"), "\(unknown)")
 
         try withIO.write(toFile: config, atomically: true, encoding: .utf8)
         let added = try daemon.ctl(["reload"])
@@ -200,7 +200,7 @@ struct NamedPoolsTests {
         ] {
             let result = try daemon.ctl(command + ["--pool", "nope"])
             #expect(
-                result.status == 64 && result.stderr.contains("no pool named nope; its pools: default, io"),
+                result.status == 1 && result.stderr.contains("no pool named nope; its pools: default, io"),
                 "\(command): \(result)")
         }
         let ids = try daemon.ctl(["cancel", "1", "--pool", "io"])

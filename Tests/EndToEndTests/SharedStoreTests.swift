@@ -450,9 +450,9 @@ struct SharedStoreTests {
         #expect(table.stdout.contains("waiting"), "\(table)")
 
         let unknown = try second.ctl(["submit", "sleep:1", "--after", "999"])
-        // As on one node: an invalid value of the call (64), naming the field.
+        // As on one node: refused by concurd (1), naming the field.
         #expect(
-            unknown.status == 64 && unknown.stderr.contains("jobs[0].after: job 999 was never submitted"),
+            unknown.status == 1 && unknown.stderr.contains("jobs[0].after: job 999 was never submitted"),
             "\(unknown.status) \(unknown.stderr)")
         #expect(try count("true", in: store) == 5)
 

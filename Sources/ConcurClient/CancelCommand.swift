@@ -15,8 +15,11 @@ extension ConcurctlCommand {
                 a restart.
                 """)
 
-        @Argument(help: "Ids of the jobs to cancel.")
-        var ids: [Int64] = []
+        @Argument(help: ArgumentHelp("Ids of the jobs to cancel: 12 15, 12,15 or 10-20.", valueName: "ids"))
+        var words: [JobIDWord] = []
+
+        /// The ids the words give.
+        var ids: [Int64] { words.ids }
 
         @Flag(help: "Cancel every job not started: queued, scheduled or waiting for others (running ones go on).")
         var queued = false

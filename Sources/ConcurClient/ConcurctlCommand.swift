@@ -42,11 +42,20 @@ package struct ConcurctlCommand: ParsableCommand {
         "--socket": true, "--server-user": true, "--host": true, "--json": false, "--quiet": false, "-q": false,
     ]
 
-    /// The arguments as the parser must see them.
+    /// The arguments as the parser must see them: a `submit`'s by ``Submit/commandLine(_:)``,
+    /// the ids of `wait`, `jobs` and `cancel` in one word (``JobIDWord/compacting(_:valueOptions:)``).
     package static func prepared(_ arguments: [String]) -> [String] {
-        guard let first = arguments.first, first == "submit" else { return arguments }
-        return [first] + Submit.commandLine(Array(arguments.dropFirst()))
+        switch arguments.first {
+        case "submit"?: return ["submit"] + Submit.commandLine(Array(arguments.dropFirst()))
+        case "wait"?, "jobs"?, "cancel"?: return JobIDWord.compacting(arguments, valueOptions: idCommandValueOptions)
+        default: return arguments
+        }
     }
+
+    /// The options of `wait`, `jobs` and `cancel` that take a value (which may be a number).
+    static let idCommandValueOptions: Set<String> = [
+        "--timeout", "--state", "--limit", "--pool", "--socket", "--server-user", "--host",
+    ]
 }
 
 /// Where concurd is and whom to trust there: what every subcommand takes.

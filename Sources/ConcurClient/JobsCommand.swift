@@ -9,13 +9,16 @@ extension ConcurctlCommand {
         package static let configuration = CommandConfiguration(
             abstract: "List jobs: the ids given, or the most recent ones (optionally in one state).")
 
-        @Argument(help: "Job ids to show.")
-        var ids: [Int64] = []
+        @Argument(help: ArgumentHelp("Job ids to show: 12 15, 12,15 or 10-20.", valueName: "ids"))
+        var words: [JobIDWord] = []
+
+        /// The ids the words give.
+        var ids: [Int64] { words.ids }
 
         @Option(help: "Only jobs in this state: queued, scheduled, waiting, running, done, failed or cancelled.")
         var state: JobState?
 
-        @Option(help: "At most this many jobs (1 to 10000, default 20).")
+        @Option(help: "At most this many jobs, 1 to 10000.")
         var limit: Int = 20
 
         @Option(help: "Only jobs of this pool (default: every pool).")

@@ -13,11 +13,17 @@ extension ConcurctlCommand {
                 some failed or were cancelled, 124 if --timeout passed first (the jobs go on).
                 """)
 
-        @Argument(help: "Ids of the jobs to wait for.")
-        var ids: [Int64] = []
+        @Argument(help: ArgumentHelp("Ids of the jobs to wait for: 12 15, 12,15 or 10-20.", valueName: "ids"))
+        var words: [JobIDWord] = []
+
+        /// The ids the words give.
+        var ids: [Int64] { words.ids }
 
         @Flag(help: "Wait for every job not ended at the call: queued, scheduled, waiting for others, or running.")
         var all = false
+
+        @Option(help: "With --all: only the jobs of this pool (default: every pool).")
+        var pool: String?
 
         @Option(help: "Give up after this many seconds (0.001 to 31536000; default: as long as it takes).")
         var timeout: Double?
@@ -32,7 +38,13 @@ extension ConcurctlCommand {
             if all && !ids.isEmpty { throw ValidationError("give job ids or --all, not both") }
             if !all && ids.isEmpty { throw ValidationError("nothing to wait for: give job ids (concurctl wait 12 13) or --all") }
             if let bad = ids.first(where: { $0 < 1 }) { throw ValidationError("job ids start at 1, not \(bad)") }
-            if Set(ids).count > 10_000 { throw ValidationError("at most 10000 job ids at once; use --all for more") }
+            if Set(ids).count > 10_000 {
+                throw ValidationError("at most 10000 job ids at once; wait for several sets, or use --all (--pool for one pool)")
+            }
+            if let pool, let problem = PoolName.problem(with: pool) { throw ValidationError("--pool: \(problem)") }
+            if pool != nil && !all {
+                throw ValidationError("--pool goes with --all: an id names its job in whichever pool holds it")
+            }
             if let timeout, !(0.001...31_536_000).contains(timeout) {
                 throw ValidationError("--timeout must be between 0.001 and 31536000 seconds, not \(formatDecimal(timeout))")
             }
@@ -40,8 +52,9 @@ extension ConcurctlCommand {
 
         /// Runs the command.
         package func run() throws {
-            let parameters: JSONObject =
+            var parameters: JSONObject =
                 all ? ["unfinished": .bool(true), "events": .bool(false)] : ["ids": .array(ids.map { .int($0) })]
+            if let pool { parameters["pool"] = .string(pool) }
             try perform { () throws(ClientFailure) in
                 var tally = (done: 0, failed: 0, cancelled: 0)
                 var pending = Set(ids.map { UInt64($0) })

@@ -747,7 +747,7 @@ extension ControlService {
                     SupervisorError.invalidValue(
                         parameter: "unfinished",
                         reason:
-                            "more than \(most) jobs of the shared queue have not ended; one call follows at most \(most): wait for a pool's (--pool), or for jobs by id"
+                            "more than \(most) jobs of the shared queue have not ended; one call follows at most \(most): wait for one pool's (wait --all --pool NAME), or for ranges of ids (wait 1-10000)"
                     ))
             case .success(let unfinished): feed.watch(unfinished, header: [:], responder: responder)
             }

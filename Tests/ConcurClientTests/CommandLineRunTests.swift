@@ -46,3 +46,34 @@ struct CommandLineRunTests {
         #expect(CommandLineRun.sentence("give --json or --quiet, not both") == "give --json or --quiet, not both")
     }
 }
+
+/// Job ids on the command line: `12 15`, `12,15`, `10-20`.
+@Suite("Job id words")
+struct JobIDWordTests {
+    @Test("a word gives ids, a list of them or a range; anything else is refused")
+    func parsing() {
+        #expect(JobIDWord(argument: "12")?.ids == [12])
+        #expect(JobIDWord(argument: "12,15")?.ids == [12, 15])
+        #expect(JobIDWord(argument: "3,10-12,40")?.ids == [3, 10, 11, 12, 40])
+        #expect(JobIDWord(argument: "7-7")?.ids == [7])
+        for wrong in ["", "x", "12,", ",12", "3-1", "1-", "-1", "1-2-3", "1-10001", "9999999999999999999"] {
+            #expect(JobIDWord(argument: wrong) == nil, "\(wrong)")
+        }
+        #expect(JobIDWord(argument: "1-10000")?.ids.count == 10_000)
+    }
+
+    @Test("runs of plain ids become one word; option values, the subcommand and what follows -- stay")
+    func compacting() {
+        let options = ConcurctlCommand.idCommandValueOptions
+        #expect(
+            JobIDWord.compacting(["wait", "1", "2", "3", "--timeout", "5", "7", "8"], valueOptions: options)
+                == ["wait", "1,2,3", "--timeout", "5", "7,8"])
+        #expect(JobIDWord.compacting(["jobs", "--limit", "20", "4"], valueOptions: options) == ["jobs", "--limit", "20", "4"])
+        #expect(JobIDWord.compacting(["cancel", "1", "--", "2", "3"], valueOptions: options) == ["cancel", "1", "--", "2", "3"])
+        #expect(JobIDWord.compacting(["wait", "1", "x2", "3"], valueOptions: options) == ["wait", "1", "x2", "3"])
+        // 10,000 ids: one word (the parser takes that in linear time).
+        let many = ["wait"] + (1...10_000).map(String.init)
+        #expect(JobIDWord.compacting(many, valueOptions: options).count == 2)
+        #expect(ConcurctlCommand.prepared(many).count == 2)
+    }
+}

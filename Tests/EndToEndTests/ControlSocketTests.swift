@@ -174,6 +174,18 @@ struct ControlSocketTests {
         // concurd: a wrong option is a wrong configuration value (2), in the same style.
         let model = try runCommand(Binaries.concurd, ["--model", "fibers", "--socket", daemon.socket + ".other"])
         #expect(model.status == 2 && model.stderr.hasPrefix("concurd: the value 'fibers' is invalid"), "\(model)")
+        // Ids as lists and ranges.
+        #expect(try daemon.ctl(["submit", "sleep:1", "sleep:1", "sleep:1"]).status == 0)
+        let ranged = try daemon.ctl(["wait", "1-2,3", "4", "--timeout", "20"])
+        #expect(ranged.status == 0 && ranged.stdout.contains("4 jobs ended: 4 done"), "\(ranged)")
+        let listed = try daemon.ctlJSON(["jobs", "2-4"])
+        #expect((try [JobInfo](json: listed["jobs"] ?? .null, path: "jobs")).map(\.id) == [2, 3, 4])
+        let pooled = try daemon.ctl(["wait", "--all", "--pool", "default"])
+        #expect(pooled.status == 0, "\(pooled)")
+        let idsInPool = try daemon.ctl(["wait", "1", "--pool", "default"])
+        #expect(idsInPool.status == 64 && idsInPool.stderr.contains("--pool goes with --all"), "\(idsInPool)")
+        let reversed = try daemon.ctl(["cancel", "4-2"])
+        #expect(reversed.status == 64 && reversed.stderr.contains("'4-2' is invalid for '<ids>'"), "\(reversed)")
         let help = try runCommand(Binaries.concurctl, ["--help"])
         #expect(help.status == 0 && help.stdout.contains("SUBCOMMANDS"), "\(help)")
     }

@@ -89,7 +89,7 @@ struct OutputTests {
         let daemon = try TestDaemon(["--workers", "1", "--allow-exec"])
         _ = try daemon.ctl(["submit", "prime:7", "--wait"])
         for (arguments, status, message) in [
-            (["logs", "1"], Int32(64), "only exec jobs have output"), (["logs", "9"], 1, "no job 9"),
+            (["logs", "1"], Int32(1), "only exec jobs have output"), (["logs", "9"], 1, "no job 9"),
             (["logs", "0"], 64, "start at 1"), (["logs", "x"], 64, "x"), (["logs", "1", "--stdout", "--stderr"], 64, "not both"),
             (["logs"], 64, "id"),
         ] {

@@ -13,7 +13,7 @@ extension ConcurctlCommand {
             discussion: """
                 Keys: m switches to the next model, + and - add or remove a worker, p pauses or resumes, \\
                 q (or Ctrl-C) quits. Needs a terminal; to stream to a pipe or a file use `concurctl stats \\
-                --follow`. Colour unless NO_COLOR is set.
+                --follow`. Colour unless NO_COLOR is set (to anything but empty); refused where TERM is dumb or unset.
                 """)
 
         @Option(help: "Time between refreshes: 50ms to 60s, such as 1s or 500ms.")
@@ -38,6 +38,13 @@ extension ConcurctlCommand {
                 guard isatty(0) == 1 && isatty(1) == 1 else {
                     throw ClientFailure(
                         "top needs a terminal; to stream to a pipe or a file use `concurctl stats --follow` (or --json)",
+                        exitCode: ClientFailure.ExitStatus.usage)
+                }
+                // A terminal that cannot move its cursor would show the escapes as text.
+                let terminal = getenv("TERM").map { String(cString: $0) } ?? ""
+                if terminal.isEmpty || terminal == "dumb" {
+                    throw ClientFailure(
+                        "top redraws the screen, which TERM=\(terminal.isEmpty ? "(unset)" : terminal) cannot; use `concurctl stats --follow`, which prints plain lines",
                         exitCode: ClientFailure.ExitStatus.usage)
                 }
                 let client = try common.connect()

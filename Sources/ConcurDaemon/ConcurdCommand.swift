@@ -15,7 +15,9 @@ package struct ConcurdCommand: ParsableCommand {
             until SIGTERM or SIGINT, which drains running jobs; a second signal interrupts them.
             """,
         version: Daemon.version,
-        subcommands: [Serve.self, Run.self, Compare.self, Worker.self, ForkServerHelper.self, GuardHelper.self],
+        subcommands: [
+            Serve.self, Run.self, Compare.self, Worker.self, ForkServerHelper.self, GuardHelper.self, ConfigManual.self,
+        ],
         defaultSubcommand: Serve.self)
 
     /// An empty command, filled in by the argument parser.
@@ -69,6 +71,23 @@ package struct ChildOptions: ParsableArguments {
 }
 
 extension ConcurdCommand {
+    /// `concurd __config-manual`: prints concurd.toml(5) (what scripts/install installs).
+    package struct ConfigManual: ParsableCommand {
+        /// Hidden: for the installer, which writes it where man(1) looks.
+        package static let configuration = CommandConfiguration(commandName: "__config-manual", shouldDisplay: false)
+
+        @Option(help: "The page's date (YYYY-MM-DD).")
+        var date = "2026-12-04"
+
+        /// An empty command, filled in by the argument parser.
+        package init() {}
+
+        /// Prints the page.
+        package func run() throws {
+            StandardStreams.printText(DaemonSettings.manualPage(date: date))
+        }
+    }
+
     /// `concurd __worker`: the child worker of the processes model (not for people).
     package struct Worker: ParsableCommand {
         /// Hidden: started by the daemon itself, with its channel as fd 3.

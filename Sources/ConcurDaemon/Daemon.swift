@@ -55,13 +55,15 @@ package enum Daemon {
         }
     }
 
-    /// Adopts the socket systemd passed (named `control`, or the only one), else binds `path`.
+    /// Adopts the socket systemd passed (named `control`, or `varlink` as Varlink services'
+    /// units name theirs, or the only one), else binds `path`.
     static func openControlSocket(
         path: String, service: VarlinkService, configuration: VarlinkServerConfiguration,
         group: MultiThreadedEventLoopGroup, logger: Logger
     ) throws -> VarlinkSocketServer {
         let passed = ListenedSockets.take()
-        if let socket = passed.first(where: { $0.name == "control" }) ?? (passed.count == 1 ? passed.first : nil) {
+        let named = passed.first { $0.name == "control" } ?? passed.first { $0.name == "varlink" }
+        if let socket = named ?? (passed.count == 1 ? passed.first : nil) {
             logger.info("using the socket passed by systemd (fd \(socket.fileDescriptor))")
             return try VarlinkSocketServer.adopt(
                 fileDescriptor: socket.fileDescriptor, path: nil, service: service, configuration: configuration, group: group,

@@ -499,7 +499,7 @@ final class DaemonRun {
             supervisor: supervisor, logger: logger, reloader: reloader, shutdown: shutdown, sharedQueue: node,
             maxAttempts: configuration.maxAttempts, onChange: refreshStatus)
         service = VarlinkService(
-            vendor: "concur", product: "concurd", version: Daemon.version, url: "https://github.com/concur/concur",
+            vendor: "concur", product: "concurd", version: Daemon.version, url: "man:concurd(8)",
             interfaces: [control])
         return nil
     }

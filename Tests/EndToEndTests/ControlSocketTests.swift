@@ -190,6 +190,32 @@ struct ControlSocketTests {
         #expect(help.status == 0 && help.stdout.contains("SUBCOMMANDS"), "\(help)")
     }
 
+    @Test("a socket passed by the service manager named varlink is served, as one named control is")
+    func activatedVarlinkSocket() throws {
+        let folder = NSTemporaryDirectory() + "concur-activate-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let socket = folder + "/varlink.sock"
+        // systemd-socket-activate listens, then execs concurd in its place with LISTEN_FDNAMES=varlink.
+        let activator = try ChildProcess(
+            "/usr/bin/systemd-socket-activate",
+            ["-l", socket, "--fdname=varlink", Binaries.concurd.path, "--ephemeral", "--socket", folder + "/unused.sock"],
+            environment: ["SWIFT_BACKTRACE": "enable=no", "PATH": "/usr/bin:/bin"])
+        defer {
+            activator.signal(SIGKILL)
+            _ = activator.wait(timeout: 10)
+        }
+        #expect(eventually(10) { FileManager.default.fileExists(atPath: socket) })
+        let status = try runCommand(Binaries.concurctl, ["status", "--socket", socket])
+        #expect(status.status == 0 && status.stdout.contains("serving"), "\(status)")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/unused.sock"), "it bound a socket of its own")
+        let info = try runCommand(
+            URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-m", "varlink.cli", "info", "unix:\(socket)"])
+        #expect(info.status == 0 && info.stdout.contains("Vendor: concur") && info.stdout.contains("man:concurd(8)"), "\(info)")
+        activator.signal(SIGTERM)
+        #expect(activator.wait(timeout: 20) == 0)
+    }
+
     @Test("every refusal is one line with a hint and a distinct exit status")
     func errorPaths() throws {
         let daemon = try TestDaemon(["--workers", "1", "--max-queue", "2"])

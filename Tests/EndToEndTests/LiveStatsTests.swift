@@ -227,6 +227,12 @@ struct LiveStatsTests {
                 let lines = screen.split(separator: "\n")
                 return !screen.contains("ID  MODEL") && (lines.last == "$" || lines.last == "#")
             }, "\(tmux.screen())")
+        // A terminal that cannot move its cursor: refused with what to use, nothing drawn.
+        try tmux.type("TERM=dumb \(Binaries.concurctl.path) top --socket \(daemon.socket); echo status=$?")
+        #expect(
+            tmux.waitFor { $0.contains("which TERM=dumb cannot; use `concurctl stats --follow`") && $0.contains("status=64") },
+            "\(tmux.screen())")
+        #expect(!tmux.screen().contains("ID  MODEL"))
     }
 
     @Test("top with pools: a row per pool, tab moves the keys to the next pool, and they act on that pool only")

@@ -326,7 +326,22 @@ struct ControlSocketTests {
         let socket = directory.appendingPathComponent("concurd.socket")
         try String(contentsOf: source.deletingLastPathComponent().appendingPathComponent("concurd.socket"), encoding: .utf8)
             .write(to: socket, atomically: true, encoding: .utf8)
-        let result = try runCommand(URL(fileURLWithPath: "/usr/bin/systemd-analyze"), ["verify", copy.path, socket.path])
+        // verify also looks up the pages Documentation= names: the ones scripts/install installs.
+        let manuals = directory.appendingPathComponent("man")
+        for section in ["man1", "man5", "man8"] {
+            try FileManager.default.createDirectory(
+                at: manuals.appendingPathComponent(section), withIntermediateDirectories: true)
+        }
+        let pages = Binaries.packageRoot.appendingPathComponent("docs/man")
+        try FileManager.default.copyItem(
+            at: pages.appendingPathComponent("concurd.8"), to: manuals.appendingPathComponent("man8/concurd.8"))
+        try FileManager.default.copyItem(
+            at: pages.appendingPathComponent("concurctl.1"), to: manuals.appendingPathComponent("man1/concurctl.1"))
+        let configPage = try runCommand(Binaries.concurd, ["__config-manual"])
+        try configPage.stdout.write(to: manuals.appendingPathComponent("man5/concurd.toml.5"), atomically: true, encoding: .utf8)
+        let result = try runCommand(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            ["MANPATH=\(manuals.path)", "/usr/bin/systemd-analyze", "verify", copy.path, socket.path])
         #expect(result.status == 0 && result.stderr.isEmpty, "\(result)")
         #expect(unit.contains("Type=notify") && unit.contains("KillMode=mixed"))
     }
@@ -346,7 +361,21 @@ struct ControlSocketTests {
         #expect(call.status == 0, "\(call)")
         #expect(call.stdout.contains("\"model\": \"threads\""))
 
-        let script = Binaries.clients.appendingPathComponent("varlink_client.py").path
+        try Self.conformance(of: "varlink_client.py", with: daemon)
+    }
+
+    @Test("a second independent client, asyncvarlink, passes the same steps")
+    func asyncvarlinkClient() throws {
+        let daemon = try TestDaemon(["--workers", "2"])
+        try Self.conformance(of: "asyncvarlink_client.py", with: daemon)
+    }
+
+    /// Runs one of the Python clients' scripted steps against a fresh `daemon` and checks what
+    /// it printed: the interfaces, the methods its definition declares, a streamed submit, a
+    /// switch, three WatchStats frames, a typed error, a cancel and the JobFinished after it.
+    static func conformance(of client: String, with daemon: TestDaemon) throws {
+        let python = URL(fileURLWithPath: "/usr/bin/env")
+        let script = Binaries.clients.appendingPathComponent(client).path
         let run = try runCommand(python, ["python3", script, daemon.socket])
         #expect(run.status == 0, "\(run)")
         var steps: [String: JSONObject] = [:]

@@ -110,6 +110,11 @@ package enum PrometheusExposition {
             gauge(
                 "worker_busy_ratio", "Share of the life of the worker in this place spent running jobs", worker.busyFraction,
                 labels)
+            if let recent = worker.recentBusyFraction {
+                gauge(
+                    "worker_recent_busy_ratio", "Share of the last 10 s the worker in this place spent running jobs", recent,
+                    labels)
+            }
             counter(
                 "worker_jobs_done_total", "Jobs the worker in this place finished (from 0 when it is replaced)",
                 worker.jobsDone, labels)

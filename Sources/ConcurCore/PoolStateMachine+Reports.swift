@@ -51,7 +51,10 @@ extension PoolStateMachine {
             return WorkerInfo(
                 id: worker.id, model: worker.model, state: state, thread: isProcess ? nil : worker.osID,
                 pid: isProcess ? worker.osID : nil, job: worker.job, jobSeconds: jobSeconds, jobsDone: worker.jobsDone,
-                busyFraction: min(1, Double(busy) / Double(life)), held: worker.outstanding.count,
+                busyFraction: min(1, Double(busy) / Double(life)),
+                recentBusyFraction: worker.recentBusy.fraction(
+                    now: now, createdAt: worker.createdAt, runningSince: worker.job == nil ? nil : worker.runningSince),
+                held: worker.outstanding.count,
                 rssBytes: isProcess ? worker.osID.flatMap(rss) : nil,
                 startupSeconds: worker.readyAt.map { Double(Self.elapsed(since: worker.createdAt, $0)) / 1e9 },
                 slot: worker.slot)

@@ -270,6 +270,7 @@ extension PoolStateMachine {
             }
             worker.jobsDone += 1
             worker.busyNanoseconds += now > since ? now - since : 0
+            if wasRunning { worker.recentBusy.record(from: since, to: now) }
             return (wasRunning, since, cause, !worker.outstanding.isEmpty, retries)
         }
         guard let found else { return ([], true) }

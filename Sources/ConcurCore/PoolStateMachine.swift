@@ -80,6 +80,8 @@ package struct PoolStateMachine: Sendable {
         package var jobsDone = 0
         /// Nanoseconds it spent on finished jobs.
         package var busyNanoseconds: UInt64 = 0
+        /// The time it spent on jobs in the last seconds.
+        package var recentBusy = RecentBusy()
         /// Its kernel thread id or process id, once known.
         package var osID: Int?
         /// Why its running job is being interrupted, if it is.

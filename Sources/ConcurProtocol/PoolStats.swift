@@ -131,6 +131,9 @@ public struct WorkerInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
     public var jobsDone: Int
     /// The share of its life spent running jobs (0 to 1).
     public var busyFraction: Double
+    /// The share of the last 10 s (of its life, if shorter) spent running jobs (0 to 1): what
+    /// `top` shows. Nil from a daemon older than it.
+    public var recentBusyFraction: Double?
     /// Jobs handed to it and not finished: the running one and those prefetched behind it.
     public var held: Int
     /// A child process's resident memory, in bytes.
@@ -144,9 +147,10 @@ public struct WorkerInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
     /// A worker row with the given fields.
     public init(
         id: Int, model: ConcurrencyModel, state: WorkerState, thread: Int? = nil, pid: Int? = nil, job: UInt64? = nil,
-        jobSeconds: Double? = nil, jobsDone: Int, busyFraction: Double, held: Int = 0, rssBytes: Int? = nil,
-        startupSeconds: Double? = nil, slot: Int? = nil
+        jobSeconds: Double? = nil, jobsDone: Int, busyFraction: Double, recentBusyFraction: Double? = nil, held: Int = 0,
+        rssBytes: Int? = nil, startupSeconds: Double? = nil, slot: Int? = nil
     ) {
+        self.recentBusyFraction = recentBusyFraction
         self.slot = slot
         self.id = id
         self.model = model
@@ -174,6 +178,11 @@ public struct WorkerInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
         jobSeconds = try reader.optional("jobSeconds")
         jobsDone = try reader.required("jobsDone")
         busyFraction = try reader.required("busyFraction")
+        recentBusyFraction = try reader.optional("recentBusyFraction")
+        for (name, value) in [("busyFraction", busyFraction), ("recentBusyFraction", recentBusyFraction ?? 0)]
+        where !(0...1).contains(value) {
+            throw VarlinkError.invalidParameter(reader.name(name))
+        }
         held = try reader.optional("held") ?? 0
         rssBytes = try reader.optional("rssBytes")
         startupSeconds = try reader.optional("startupSeconds")
@@ -190,6 +199,7 @@ public struct WorkerInfo: Sendable, Hashable, JSONDecodable, JSONEncodable {
         object.set("jobSeconds", jobSeconds)
         object["jobsDone"] = jobsDone.json
         object["busyFraction"] = busyFraction.json
+        object.set("recentBusyFraction", recentBusyFraction)
         object["held"] = held.json
         object.set("rssBytes", rssBytes)
         object.set("startupSeconds", startupSeconds)

@@ -100,6 +100,9 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
     /// The node's name on a node of a shared queue (nil otherwise): ``totals`` then counts as
     /// submitted the jobs this node claimed from the queue.
     public var node: String?
+    /// The OS threads the tasks model's workers take turns on, when the pool has task workers
+    /// (nil otherwise): how many task workers share how many threads.
+    public var taskThreads: Int?
     /// Run-time percentiles over the last 10 seconds: in the `pools` of `Stats` only.
     public var recentRun: Percentiles?
     /// The daemon's version.
@@ -182,6 +185,8 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
         removed = try reader.optional("removed") ?? false
         recentRun = try reader.optional("recentRun")
         node = try reader.optional("node")
+        taskThreads = try reader.optional("taskThreads")
+        if let taskThreads, taskThreads < 1 { throw VarlinkError.invalidParameter(reader.name("taskThreads")) }
     }
 
     /// The value as JSON.
@@ -195,6 +200,7 @@ public struct PoolStatus: Sendable, Hashable, JSONDecodable, JSONEncodable {
         ]
         object.set("recentRun", recentRun)
         object.set("node", node)
+        object.set("taskThreads", taskThreads)
         return .object(object)
     }
 }

@@ -205,7 +205,9 @@ public enum SupervisorInterface {
           recentRun: ?Percentiles,
           # On a node of a shared queue (--store): the node's name. Its pools' jobs are those it
           # claimed from the queue (totals.submitted counts them), wherever they were submitted.
-          node: ?string
+          node: ?string,
+          # When the pool has task workers: the OS threads they take turns on.
+          taskThreads: ?int
         )
 
         # Percentiles of a latency, in seconds.
@@ -245,7 +247,10 @@ public enum SupervisorInterface {
           job: ?int,
           jobSeconds: ?float,
           jobsDone: int,
+          # The share of its life spent running jobs, 0 to 1.
           busyFraction: float,
+          # The share of the last 10 s (of its life, if shorter) spent running jobs.
+          recentBusyFraction: ?float,
           # Jobs handed to it and not finished: the running one and those prefetched behind it.
           held: int,
           # A child process's resident memory, in bytes.

@@ -416,6 +416,9 @@ package final class Supervisor: Sendable {
         status.pool = pool.name.rawValue
         status.removed = removed
         status.node = pool.store.sharedNode
+        if state.workers.values.contains(where: { $0.model == .tasks }) {
+            status.taskThreads = models.first { $0.model == .tasks }?.sharedThreads
+        }
         return status
     }
 

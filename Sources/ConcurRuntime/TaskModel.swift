@@ -43,6 +43,8 @@ package final class TaskModel: WorkerModel {
 
     /// Threads of the executor.
     package var threads: Int { executor.threads }
+    /// The executor's threads, which every task worker takes turns on.
+    package var sharedThreads: Int? { executor.threads }
 
     /// Starts worker `handle.id` as a child task of the workers' task group.
     package func startWorker(_ handle: WorkerHandle, pool: Pool, delay: Double) throws {

@@ -10,58 +10,78 @@ package struct FollowLines {
     private var previousPools: [String: (uptime: Double, finished: Int)] = [:]
     /// Whether a daemon with several pools gets a line per pool (no `--pool` was given).
     private let everyPool: Bool
+    /// The columns lines are fitted to; nil: no limit.
+    private let width: Int?
 
     /// A formatter that has seen no snapshot yet; with `everyPool`, a snapshot of a daemon
-    /// with several pools gives a line for each.
-    package init(everyPool: Bool = false) {
+    /// with several pools gives a line for each. Lines fit `width` (pool names give up room).
+    package init(everyPool: Bool = false, width: Int? = nil) {
         self.everyPool = everyPool
+        self.width = width
     }
 
     /// The column titles of the lines `stats` gives.
     package func header(for stats: PoolStats) -> String {
-        perPool(stats) ? Self.poolHeader : Self.header
+        (perPool(stats) ? Self.poolTable : Self.table).lines([], width: width)[0]
     }
 
-    /// The column titles of the lines for each pool.
-    package static let poolHeader =
-        rightPad("time", 9) + rightPad("pool", 12) + rightPad("model", 10) + leftPad("busy/wkr", 9) + leftPad("queued", 9)
-        + leftPad("running", 8) + leftPad("done/s", 11) + leftPad("failed", 8) + leftPad("p50 run", 10) + leftPad("p99 run", 10)
-        + leftPad("cpu%", 6) + "  note"
+    /// The columns of the line for one pool, among several: the daemon's CPU is not one (it
+    /// is not any pool's; `stats` shows it).
+    static let poolTable = TextTable(
+        columns: [.left("time", 9), .left("pool", 12, shrinksTo: 8)] + figures, last: "note")
+
+    /// The columns of the line for the daemon's one pool.
+    static let table = TextTable(columns: [.left("time", 9)] + figures + [.right("cpu%", 5)], last: "note")
+
+    /// What each line counts: p50 and p99 are the run time of the jobs that ended in the last
+    /// 10 s. 80 columns in all, with a pool's name at its narrowest.
+    private static let figures: [TextTable.Column] = [
+        .left("model", 10), .right("busy", 7), .right("queued", 7), .right("running", 8), .right("done/s", 10),
+        .right("failed", 7), .right("p50", 7), .right("p99", 7),
+    ]
 
     private func perPool(_ stats: PoolStats) -> Bool { everyPool && stats.pools.count > 1 }
 
-    /// The lines for `stats`: one, or with several pools one per pool (the daemon's CPU on the
-    /// first).
+    /// The lines for `stats`: one, or with several pools one per pool. A note that does not fit
+    /// the width goes on a line of its own under its row.
     package mutating func lines(for stats: PoolStats, clock: String) -> [String] {
-        guard perPool(stats) else { return [line(for: stats, clock: clock)] }
+        guard perPool(stats) else { return fitted(line(for: stats, clock: clock), table: Self.table) }
         previous = stats
         let uptime = stats.status.uptimeSeconds
-        return stats.pools.enumerated().map { index, status in
+        return stats.pools.flatMap { status in
             let finished = status.totals.done + status.totals.failed + status.totals.cancelled
             var rate = 0.0
             if let before = previousPools[status.pool], uptime > before.uptime {
                 rate = Double(finished - before.finished) / (uptime - before.uptime)
             }
             previousPools[status.pool] = (uptime, finished)
-            let run = status.recentRun ?? .empty
-            return rightPad(clock, 9) + Rendering.poolCell(status.pool) + rightPad(status.model.rawValue, 10)
-                + leftPad("\(status.workers.busy)/\(status.workers.live)", 9) + leftPad(String(status.queued), 9)
-                + leftPad(String(status.running), 8) + leftPad(formatGrouped(rate), 11)
-                + leftPad(String(status.totals.failed), 8)
-                + leftPad(run.count == 0 ? "-" : Self.compact(run.p50), 10)
-                + leftPad(run.count == 0 ? "-" : Self.compact(run.p99), 10)
-                + leftPad(index == 0 ? String(Int(stats.process.cpuPercent.rounded())) : "", 6) + Self.note(status)
+            let cells =
+                [clock, TerminalText.escaped(status.pool)] + Self.figures(status, rate: rate, run: status.recentRun ?? .empty)
+            return fitted(cells + [Self.note(status)], table: Self.poolTable)
         }
     }
 
-    /// The column titles.
-    package static let header =
-        rightPad("time", 9) + rightPad("model", 10) + leftPad("busy/wkr", 9) + leftPad("queued", 9) + leftPad("running", 8)
-        + leftPad("done/s", 11) + leftPad("failed", 8) + leftPad("p50 run", 10) + leftPad("p99 run", 10) + leftPad("cpu%", 6)
-        + "  note"
+    /// The cells for one row, the note last; the note on a line of its own when the row with it
+    /// would be wider than the width.
+    private func fitted(_ cells: [String], table: TextTable) -> [String] {
+        let note = cells.last ?? ""
+        let row = table.lines([Array(cells.dropLast())], width: width)[1]
+        guard !note.isEmpty else { return [row] }
+        let whole = row + "  " + note
+        if width.map({ whole.count <= $0 }) ?? true { return [whole] }
+        return [row, TerminalText.cut(String(repeating: " ", count: 9) + note, to: width)]
+    }
 
-    /// The line for `stats`, taken at `clock` (HH:MM:SS, local time).
-    package mutating func line(for stats: PoolStats, clock: String) -> String {
+    private static func figures(_ status: PoolStatus, rate: Double, run: Percentiles) -> [String] {
+        [
+            status.model.rawValue, "\(status.workers.busy)/\(status.workers.live)", String(status.queued),
+            String(status.running), formatGrouped(rate), String(status.totals.failed),
+            run.count == 0 ? "-" : compact(run.p50), run.count == 0 ? "-" : compact(run.p99),
+        ]
+    }
+
+    /// The cells of the line for `stats`, taken at `clock` (HH:MM:SS, local time), the note last.
+    private mutating func line(for stats: PoolStats, clock: String) -> [String] {
         let status = stats.status
         let finished = status.totals.done + status.totals.failed + status.totals.cancelled
         var rate = stats.throughput.last1s
@@ -71,14 +91,8 @@ package struct FollowLines {
             if seconds > 0 { rate = Double(finished - (before.done + before.failed + before.cancelled)) / seconds }
         }
         previous = stats
-        let run = stats.recentLatency.run
-        return rightPad(clock, 9) + rightPad(status.model.rawValue, 10)
-            + leftPad("\(status.workers.busy)/\(status.workers.live)", 9) + leftPad(String(status.queued), 9)
-            + leftPad(String(status.running), 8) + leftPad(formatGrouped(rate), 11)
-            + leftPad(String(status.totals.failed), 8)
-            + leftPad(run.count == 0 ? "-" : Self.compact(run.p50), 10)
-            + leftPad(run.count == 0 ? "-" : Self.compact(run.p99), 10)
-            + leftPad(String(Int(stats.process.cpuPercent.rounded())), 6) + Self.note(status)
+        return [clock] + Self.figures(status, rate: rate, run: stats.recentLatency.run)
+            + [String(Int(stats.process.cpuPercent.rounded())), Self.note(status)]
     }
 
     /// The last line, once the stream has ended: why it did.
@@ -96,12 +110,15 @@ package struct FollowLines {
         if status.paused { notes.append("paused") }
         if status.handingOver > 0 { notes.append("handover (\(status.handingOver) finishing)") }
         if !status.warnings.isEmpty { notes.append("warning: see status") }
-        return notes.isEmpty ? "" : "  " + notes.joined(separator: ", ")
+        return notes.joined(separator: ", ")
     }
 
-    /// A duration in few characters: `850us`, `12.5ms`, `1.25s`.
+    /// A duration in at most 6 characters, three significant digits: `850us`, `12.5ms`,
+    /// `111ms`, `1.25s`, `3m12s`.
     static func compact(_ seconds: Double) -> String {
-        formatDuration(seconds).filter { $0 != " " }
+        guard seconds.isFinite, seconds >= 0.001, seconds < 60 else { return formatDuration(seconds).filter { $0 != " " } }
+        let (value, unit) = seconds < 1 ? (seconds * 1000, "ms") : (seconds, "s")
+        return formatDecimal(value, places: value < 10 ? 2 : value < 100 ? 1 : 0) + unit
     }
 
 }

@@ -56,7 +56,9 @@ extension ConcurctlCommand {
                 try common.present(["jobs": .array(jobs)]) { reply throws(ClientFailure) in
                     let listed = try ControlClient.decode([JobInfo].self, "jobs", in: reply)
                     // Asked for by id: what each run did, too.
-                    return Rendering.jobs(listed) + (ids.isEmpty ? [] : Rendering.jobDetails(listed))
+                    let width = TerminalWidth.current()
+                    return Rendering.jobs(listed, width: width)
+                        + (ids.isEmpty ? [] : Rendering.jobDetails(listed, width: width))
                 }
             }
         }

@@ -2,45 +2,51 @@ package import ConcurProtocol
 
 extension Rendering {
     /// `status --cluster`: a line per node with its pools under it, then the shared queue's jobs
-    /// by pool; 80 columns wide (names past their cell are cut with an ellipsis; `--json` has
-    /// them whole).
-    package static func cluster(_ status: ClusterStatus) -> [String] {
+    /// by pool, 80 columns wide (names past their cell are cut with an ellipsis; `--json` has
+    /// them whole); sentences wrap at `width`.
+    package static func cluster(_ status: ClusterStatus, width: Int? = nil) -> [String] {
         let running = status.nodes.filter { $0.state == .running }.count
-        var lines = [
-            "cluster: \(status.nodes.count) node\(status.nodes.count == 1 ? "" : "s"), \(running) running (read by \(TerminalText.escaped(status.answeredBy)))",
-            rightPad("NODE", 14) + rightPad("STATE", 9) + rightPad("HOST", 14) + leftPad("PID", 8) + leftPad("BEAT", 8)
-                + leftPad("DONE", 9) + leftPad("FAILED", 8) + leftPad("CANCEL", 8),
-        ]
+        let nodeTable = TextTable(columns: [
+            .left("NODE", 14), .left("STATE", 9), .left("HOST", 14), .right("PID", 8), .right("BEAT", 8), .right("DONE", 9),
+            .right("FAILED", 8), .right("CANCEL", 8),
+        ])
+        var lines =
+            wrapped(
+                [
+                    "cluster: \(status.nodes.count) node\(status.nodes.count == 1 ? "" : "s"), \(running) running (read by \(TerminalText.escaped(status.answeredBy)))"
+                ], width: width) + [nodeTable.lines([], width: width)[0]]
         for node in status.nodes {
-            lines.append(
-                cell(node.name, 14) + rightPad(node.state.rawValue, 9) + cell(node.host, 14) + leftPad(String(node.pid), 8)
-                    + leftPad(beat(node), 8) + leftPad(String(node.done), 9) + leftPad(String(node.failed), 8)
-                    + leftPad(String(node.cancelled), 8))
+            let cells = [
+                TerminalText.escaped(node.name), node.state.rawValue, TerminalText.escaped(node.host), String(node.pid),
+                beat(node), String(node.done), String(node.failed), String(node.cancelled),
+            ]
+            lines.append(nodeTable.lines([cells], width: width)[1])
             if node.state == .running || node.state == .silent {
                 for pool in node.pools {
                     let paused = pool.paused ? ", paused" : ""
                     lines.append(
-                        "  pool \(TerminalText.escaped(pool.pool)): \(pool.model.rawValue), \(pool.workers) worker\(pool.workers == 1 ? "" : "s"), \(pool.busy) busy\(paused)"
-                    )
+                        TerminalText.cut(
+                            "  pool \(TerminalText.escaped(pool.pool)): \(pool.model.rawValue), \(pool.workers) worker\(pool.workers == 1 ? "" : "s"), \(pool.busy) busy\(paused)",
+                            to: width))
                 }
             }
-            if let problem = node.problem { lines.append("  warning: \(TerminalText.escaped(problem))") }
+            if let problem = node.problem {
+                lines += TerminalText.wrap("  warning: \(TerminalText.escaped(problem))", width: width, indent: 11)
+            }
         }
         guard !status.queue.isEmpty else {
             lines.append("queue: no jobs")
             return lines
         }
-        lines.append("queue")
-        lines.append(
-            rightPad("POOL", 12) + leftPad("QUEUED", 8) + leftPad("SCHED", 7) + leftPad("CLAIMED", 8)
-                + leftPad("RUNNING", 8) + leftPad("DONE", 11) + leftPad("FAILED", 9) + leftPad("CANCEL", 9))
-        for row in status.queue {
-            lines.append(
-                poolCell(row.pool) + leftPad(String(row.queued), 8) + leftPad(String(row.scheduled), 7)
-                    + leftPad(String(row.claimed), 8) + leftPad(String(row.running), 8) + leftPad(String(row.done), 11)
-                    + leftPad(String(row.failed), 9) + leftPad(String(row.cancelled), 9))
+        let queueTable = TextTable(columns: [
+            .left("POOL", 12), .right("QUEUED", 8), .right("SCHED", 7), .right("CLAIMED", 8), .right("RUNNING", 8),
+            .right("DONE", 11), .right("FAILED", 9), .right("CANCEL", 9),
+        ])
+        let rows = status.queue.map { row in
+            [TerminalText.escaped(row.pool)]
+                + [row.queued, row.scheduled, row.claimed, row.running, row.done, row.failed, row.cancelled].map(String.init)
         }
-        return lines
+        return lines + ["queue"] + queueTable.lines(rows, width: width)
     }
 
     /// Seconds since a node's last heartbeat, short: `0.4s`, `12s`, `3m`, `2h`, `5d`.
@@ -53,11 +59,5 @@ extension Rendering {
         case ..<172_800: return "\(Int(age / 3600))h"
         default: return "\(Int(age / 86400))d"
         }
-    }
-
-    /// `text` escaped and padded to `width`, cut with an ellipsis when longer than `width - 1`.
-    static func cell(_ text: String, _ width: Int) -> String {
-        let escaped = TerminalText.escaped(text)
-        return rightPad(escaped.count > width - 1 ? escaped.prefix(width - 2) + "…" : escaped, width)
     }
 }

@@ -5,21 +5,31 @@ import Varlink
 ///
 /// Pure functions of the replies, so tests can check exactly what a person sees.
 package enum Rendering {
-    /// `status`: the daemon at a glance.
-    package static func status(_ status: PoolStatus) -> [String] {
+    /// `status`: the daemon at a glance; sentences wrap at `width` under their label.
+    package static func status(_ status: PoolStatus, width: Int? = nil) -> [String] {
         let workers = status.workers
         let totals = status.totals
         let named = status.pool == PoolName.default.rawValue ? "" : ", pool \(TerminalText.escaped(status.pool))"
         let removed = status.removed ? " (removed from the configuration: it takes no work; its unfinished jobs are kept)" : ""
-        return [
-            "concurd \(status.version), pid \(status.pid), up \(formatDuration(status.uptimeSeconds)): \(status.phase.rawValue)\(named)\(removed)",
-            "model     \(status.model.rawValue)" + switches(status),
-            "workers   \(workers.live) live (\(workers.busy) busy, \(workers.idle) idle, \(workers.retiring) retiring), target \(workers.target)",
-            "queue     \(status.queued) queued, \(status.running) running (limit \(status.maxQueue))"
-                + (status.scheduled + status.waiting > 0
-                    ? "; \(status.scheduled) scheduled, \(status.waiting) waiting for other jobs" : ""),
-            "jobs      \(taken(totals, node: status.node)): \(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled; \(totals.retried) retried",
-        ] + status.warnings.map { "warning   \(TerminalText.escaped($0))" }
+        return wrapped(
+            [
+                "concurd \(status.version), pid \(status.pid), up \(formatDuration(status.uptimeSeconds)): \(status.phase.rawValue)\(named)\(removed)",
+                "model     \(status.model.rawValue)" + switches(status),
+                "workers   \(workers.live) live (\(workers.busy) busy, \(workers.idle) idle, \(workers.retiring) retiring), target \(workers.target)",
+                "queue     \(status.queued) queued, \(status.running) running (limit \(status.maxQueue))"
+                    + (status.scheduled + status.waiting > 0
+                        ? "; \(status.scheduled) scheduled, \(status.waiting) waiting for other jobs" : ""),
+                "jobs      \(taken(totals, node: status.node)): \(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled; \(totals.retried) retried",
+            ] + status.warnings.map { "warning   \(TerminalText.escaped($0))" }, width: width)
+    }
+
+    /// The column under the labels of `status` and `stats` (`model     `), where a sentence
+    /// that wraps goes on.
+    static let labelColumn = 10
+
+    /// `lines`, each wrapped at `width` with what follows the first line under the labels.
+    static func wrapped(_ lines: [String], width: Int?) -> [String] {
+        lines.flatMap { TerminalText.wrap($0, width: width, indent: labelColumn) }
     }
 
     /// How the jobs a pool took are counted: submitted to it, or, on node `node` of a shared
@@ -30,46 +40,41 @@ package enum Rendering {
     }
 
     /// `status` of a daemon with several pools: the daemon's line, one row per pool, the totals
-    /// of all. With one pool, ``status(_:)`` of it.
-    package static func status(pools: [PoolStatus]) -> [String] {
-        guard pools.count > 1, let first = pools.first else { return pools.first.map { status($0) } ?? [] }
-        let columns: [(String, Int)] = [
-            ("POOL", 12), ("MODEL", 10), ("WORKERS", 8), ("BUSY", 6), ("QUEUED", 8), ("SCHED", 7), ("WAITING", 8),
-            ("RUNNING", 8), ("DONE", 9), ("FAILED", 7), ("", 0),
-        ]
-        var lines = [
-            "concurd \(first.version), pid \(first.pid), up \(formatDuration(first.uptimeSeconds)): \(first.phase.rawValue), \(pools.count) pools",
-            columns.enumerated().map { index, column in index < 2 ? rightPad(column.0, column.1) : leftPad(column.0, column.1) }
-                .joined() + "  STATE",
-        ]
-        for pool in pools {
+    /// of all. With one pool, ``status(_:width:)`` of it. The scheduled and waiting columns show
+    /// only when a pool has such jobs; names give up room to fit `width`.
+    package static func status(pools: [PoolStatus], width: Int? = nil) -> [String] {
+        guard pools.count > 1, let first = pools.first else { return pools.first.map { status($0, width: width) } ?? [] }
+        let later = pools.contains { $0.scheduled + $0.waiting > 0 }
+        var columns: [TextTable.Column] = [.left("POOL", 12, shrinksTo: 8), .left("MODEL", 10), .right("WORKERS", 7)]
+        columns += [.right("BUSY", 5), .right("QUEUED", 8)]
+        if later { columns += [.right("SCHED", 7), .right("WAITING", 8)] }
+        columns += [.right("RUNNING", 8), .right("DONE", 9), .right("FAILED", 7)]
+        let table = TextTable(columns: columns, last: "STATE")
+        let rows = pools.map { pool in
             let state =
                 pool.removed
                 ? "removed: takes no work, \(pool.queued + pool.scheduled + pool.waiting) unfinished kept"
                 : pool.paused ? "paused" : (pool.handingOver > 0 ? "switching" : "serving")
-            let cells = [
-                poolCell(pool.pool), rightPad(pool.model.rawValue, 10),
-                leftPad(String(pool.workers.live), 8),
-                leftPad(String(pool.workers.busy), 6), leftPad(String(pool.queued), 8), leftPad(String(pool.scheduled), 7),
-                leftPad(String(pool.waiting), 8), leftPad(String(pool.running), 8), leftPad(String(pool.totals.done), 9),
-                leftPad(String(pool.totals.failed), 7),
+            var cells = [
+                TerminalText.escaped(pool.pool), pool.model.rawValue, String(pool.workers.live), String(pool.workers.busy),
+                String(pool.queued),
             ]
-            lines.append(cells.joined() + "  " + state)
+            if later { cells += [String(pool.scheduled), String(pool.waiting)] }
+            return cells + [String(pool.running), String(pool.totals.done), String(pool.totals.failed), state]
         }
         let totals = pools.reduce(JobTotals()) { $0 + $1.totals }
-        lines.append(
-            "jobs      \(taken(totals, node: first.node)): \(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled; \(totals.retried) retried (all pools; --pool NAME for one)"
-        )
-        for pool in pools {
-            lines += pool.warnings.map { "warning   pool \(TerminalText.escaped(pool.pool)): \(TerminalText.escaped($0))" }
-        }
-        return lines
+        return wrapped(
+            [
+                "concurd \(first.version), pid \(first.pid), up \(formatDuration(first.uptimeSeconds)): \(first.phase.rawValue), \(pools.count) pools"
+            ], width: width) + table.lines(rows, width: width)
+            + wrapped(
+                [
+                    "jobs      \(taken(totals, node: first.node)): \(totals.done) done, \(totals.failed) failed, \(totals.cancelled) cancelled; \(totals.retried) retried (all pools; --pool NAME for one)"
+                ]
+                    + pools.flatMap { pool in
+                        pool.warnings.map { "warning   pool \(TerminalText.escaped(pool.pool)): \(TerminalText.escaped($0))" }
+                    }, width: width)
     }
-
-    /// A pool's name in a table's 12-column POOL cell: escaped, and cut with an ellipsis past
-    /// 11 characters so that the next column keeps its place (`status --pool NAME` shows it
-    /// whole).
-    static func poolCell(_ name: String) -> String { cell(name, 12) }
 
     /// The jobs a stream's reply counts instead of sending them (the client was too far behind),
     /// if it is such a reply.
@@ -111,8 +116,9 @@ package enum Rendering {
             ].joined(separator: ", ")
     }
 
-    /// `stats`: the status, then throughput, latency percentiles, the process and one row per worker.
-    package static func stats(_ stats: PoolStats) -> [String] {
+    /// `stats`: the status, then throughput, latency percentiles, the process and one row per
+    /// worker; sentences wrap at `width`.
+    package static func stats(_ stats: PoolStats, width: Int? = nil) -> [String] {
         var lines = status(stats.status)
         let rate = stats.throughput
         lines.append(
@@ -129,14 +135,13 @@ package enum Rendering {
         }
         let process = stats.process
         lines.append(
-            "process   CPU \(formatDecimal(process.cpuUserSeconds)) s user + \(formatDecimal(process.cpuSystemSeconds)) s system, RSS \(formatBytes(process.rssBytes)), \(process.threads) threads; \(stats.resizes) resize\(stats.resizes == 1 ? "" : "s"); \(stats.workerDeaths) worker death\(stats.workerDeaths == 1 ? "" : "s"), \(stats.workerRestarts) restart\(stats.workerRestarts == 1 ? "" : "s")"
+            "process   CPU \(formatDecimal(process.cpuUserSeconds)) s user + \(formatDecimal(process.cpuSystemSeconds)) s system; RSS \(formatBytes(process.rssBytes)), \(process.threads) threads; \(stats.resizes) resize\(stats.resizes == 1 ? "" : "s"); \(stats.workerDeaths) worker death\(stats.workerDeaths == 1 ? "" : "s"), \(stats.workerRestarts) restart\(stats.workerRestarts == 1 ? "" : "s")"
         )
         if let record = stats.lastSwitch { lines.append(lastSwitch(record)) }
-        lines.append(contentsOf: workers(stats.workers))
-        return lines
+        return wrapped(lines, width: width) + workers(stats.workers).map { TerminalText.cut($0, to: width) }
     }
 
-    /// The worker table.
+    /// The worker table; BUSY is the share of the last 10 s spent running jobs.
     package static func workers(_ workers: [WorkerInfo]) -> [String] {
         var lines = [
             "  " + leftPad("ID", 4) + "  " + rightPad("MODEL", 10) + rightPad("STATE", 10) + leftPad("TID/PID", 8)
@@ -149,43 +154,48 @@ package enum Rendering {
                     + rightPad(worker.state.rawValue, 10)
                     + leftPad(osID.map(String.init) ?? "-", 8) + leftPad(worker.job.map(String.init) ?? "-", 9)
                     + leftPad(worker.jobSeconds.map(formatDuration) ?? "-", 10) + leftPad(String(worker.jobsDone), 9)
-                    + leftPad("\(Int((worker.busyFraction * 100).rounded()))%", 6)
+                    + leftPad("\(Int(((worker.recentBusyFraction ?? worker.busyFraction) * 100).rounded()))%", 6)
                     + leftPad(worker.rssBytes.map(formatBytes) ?? "-", 10))
         }
         return lines
     }
 
-    /// `jobs`: one row per job.
-    package static func jobs(_ jobs: [JobInfo]) -> [String] {
+    /// `jobs`: one row per job, fitted to `width` (the command line, pool and node give up
+    /// room first, then the result is cut; `--json` has them whole).
+    package static func jobs(_ jobs: [JobInfo], width: Int? = nil) -> [String] {
         guard !jobs.isEmpty else { return ["no jobs"] }
         // A priority column only when one of them has a priority, a pool column only when one
         // is not in the default pool, a node column only in a shared queue.
         let priorities = jobs.contains { $0.spec.priority != 0 }
         let pools = jobs.contains { $0.pool != PoolName.default.rawValue }
         let nodes = jobs.contains { $0.node != nil }
-        var lines = [
-            leftPad("ID", 8) + "  " + (pools ? rightPad("POOL", 12) : "") + (nodes ? rightPad("NODE", 12) : "")
-                + rightPad("STATE", 10) + rightPad("JOB", 26)
-                + (priorities ? leftPad("PRI", 4) : "")
-                + leftPad("TRIES", 6) + leftPad("WORKER", 8) + leftPad("WAIT", 10) + leftPad("RUN", 10) + "  RESULT"
-        ]
-        for job in jobs {
-            lines.append(
-                leftPad(String(job.id), 8) + "  " + (pools ? poolCell(job.pool) : "")
-                    + (nodes ? cell(job.node ?? "-", 12) : "") + rightPad(job.state.rawValue, 10) + rightPad(label(job), 26)
-                    + (priorities ? leftPad(String(job.spec.priority), 4) : "")
-                    + leftPad(String(job.attempts), 6) + leftPad(job.worker.map(String.init) ?? "-", 8)
-                    + leftPad(job.waitSeconds.map(formatDuration) ?? "-", 10)
-                    + leftPad(job.runSeconds.map(formatDuration) ?? "-", 10)
-                    + "  " + outcome(job))
-        }
-        return lines
+        var columns: [TextTable.Column] = [.right("ID", 7)]
+        if pools { columns.append(.left("POOL", 12, shrinksTo: 8)) }
+        if nodes { columns.append(.left("NODE", 12, shrinksTo: 8)) }
+        columns += [.left("STATE", 10), .left("JOB", 26, shrinksTo: 12)]
+        if priorities { columns.append(.right("PRI", 5)) }
+        columns += [.right("TRIES", 6), .right("WORKER", 7), .right("WAIT", 8), .right("RUN", 8)]
+        let table = TextTable(columns: columns, last: "RESULT")
+        return table.lines(
+            jobs.map { job in
+                var cells = [String(job.id)]
+                if pools { cells.append(TerminalText.escaped(job.pool)) }
+                if nodes { cells.append(job.node.map(TerminalText.escaped) ?? "-") }
+                cells += [job.state.rawValue, label(job)]
+                if priorities { cells.append(String(job.spec.priority)) }
+                cells += [
+                    String(job.attempts), job.worker.map(String.init) ?? "-", job.waitSeconds.map(formatDuration) ?? "-",
+                    job.runSeconds.map(formatDuration) ?? "-", outcome(job),
+                ]
+                return cells
+            }, width: width)
     }
 
     /// What the table leaves out of the jobs asked for by id: each run that failed and was
     /// retried, when the next one may start, and a command's last lines of output. Times are
-    /// seconds after the job was submitted.
-    package static func jobDetails(_ jobs: [JobInfo], outputLines: Int = 5) -> [String] {
+    /// seconds after the job was submitted. Sentences wrap at `width`; lines of output are cut
+    /// there (`jobs ID --json` has them whole).
+    package static func jobDetails(_ jobs: [JobInfo], outputLines: Int = 5, width: Int? = nil) -> [String] {
         var lines: [String] = []
         for job in jobs {
             for attempt in job.history {
@@ -214,11 +224,11 @@ package enum Rendering {
                     .drop { $0.isEmpty }
                 lines.append("job \(job.id) output, last lines:")
                 for line in last.reversed().drop(while: { $0.isEmpty }).reversed() {
-                    lines.append("  | " + TerminalText.escaped(String(line)))
+                    lines.append(TerminalText.cut("  | " + TerminalText.escaped(String(line)), to: width))
                 }
             }
         }
-        return lines
+        return lines.flatMap { $0.hasPrefix("  | ") ? [$0] : TerminalText.wrap($0, width: width, indent: 4) }
     }
 
     /// One finished job, as `submit --wait` prints it.

@@ -83,10 +83,13 @@ extension ConcurctlCommand {
                     switch format {
                     case .json: printJSON(reply)
                     case .text:
-                        var lines = Rendering.stats(stats)
+                        let width = TerminalWidth.current()
+                        var lines = Rendering.stats(stats, width: width)
                         if pool.pool == nil && stats.pools.count > 1 {
-                            lines += ["", "pools (the figures above are the default pool's; --pool NAME for another)"]
-                            lines += TopScreen.poolRows(stats.pools, shown: stats.status.pool)
+                            lines += [""]
+                            lines += Rendering.wrapped(
+                                ["pools (the figures above are the default pool's; --pool NAME for another)"], width: width)
+                            lines += TopScreen.poolRows(stats.pools, shown: stats.status.pool, width: width)
                         }
                         for line in lines { StandardStreams.printLine(line) }
                     case .prometheus:
@@ -112,7 +115,7 @@ extension ConcurctlCommand {
                 var columns: Int32 = 0
                 concur_terminal_size(1, &rows, &columns)
                 let screenful = rows > 3 ? Int(rows) - 1 : Int.max
-                var lines = FollowLines(everyPool: pool.pool == nil)
+                var lines = FollowLines(everyPool: pool.pool == nil, width: TerminalWidth.current())
                 var printed = 0
                 let end = try client.follow(.watchStats, pool.adding(to: ["interval": seconds.json])) {
                     reply throws(ClientFailure) in

@@ -31,15 +31,16 @@ extension ConcurctlCommand {
         package func run() throws {
             if cluster {
                 try common.show(.clusterStatus) { reply throws(ClientFailure) in
-                    try Rendering.cluster(ControlClient.decode(ClusterStatus.self, in: reply))
+                    try Rendering.cluster(ControlClient.decode(ClusterStatus.self, in: reply), width: TerminalWidth.current())
                 }
                 return
             }
             try common.show(.status, pool.parameters) { reply throws(ClientFailure) in
                 let status = try ControlClient.decode(PoolStatus.self, "status", in: reply)
                 // Every pool, unless one was asked for (or the daemon predates pools).
-                guard pool.pool == nil, reply["pools"] != nil else { return Rendering.status(status) }
-                return Rendering.status(pools: try ControlClient.decode([PoolStatus].self, "pools", in: reply))
+                let width = TerminalWidth.current()
+                guard pool.pool == nil, reply["pools"] != nil else { return Rendering.status(status, width: width) }
+                return Rendering.status(pools: try ControlClient.decode([PoolStatus].self, "pools", in: reply), width: width)
             }
         }
     }

@@ -4,10 +4,19 @@ package import ConcurProtocol
 /// tests can check the screen a person sees.
 package enum TopScreen {
     /// The keys, as the last line shows them; with several pools, `pool` is the one they act on.
-    package static func keys(current model: ConcurrencyModel, paused: Bool, pool: String? = nil) -> String {
-        (pool.map { "keys (pool \(TerminalText.escaped($0))): " } ?? "keys: ")
-            + "m model (-> \(nextModel(after: model).rawValue))  + add worker  - remove worker  p \(paused ? "resume" : "pause")"
+    /// When the sentence is wider than `width`, the short form, so that `q quit` always shows.
+    package static func keys(current model: ConcurrencyModel, paused: Bool, pool: String? = nil, width: Int? = nil) -> String {
+        let named = pool.map { "keys (pool \(TerminalText.escaped($0))): " } ?? "keys: "
+        let next = nextModel(after: model).rawValue
+        let pause = paused ? "resume" : "pause"
+        let long =
+            named + "m model (-> \(next))  + add worker  - remove worker  p \(pause)"
             + (pool == nil ? "" : "  tab next pool") + "  q quit"
+        guard let width, long.count > width else { return long }
+        let short = "m ->\(next)  +/- worker  p \(pause)" + (pool == nil ? "" : "  tab pool") + "  q quit"
+        // The pool's name gives up room first.
+        let room = width - short.count - "keys (pool ): ".count
+        return (pool.map { "keys (pool \(TerminalText.cut(TerminalText.escaped($0), to: max(4, room)))): " } ?? "keys: ") + short
     }
 
     /// The pool after `current` among those that take work, for the tab key.
@@ -17,23 +26,26 @@ package enum TopScreen {
         return names[(index + 1) % names.count]
     }
 
-    /// One row per pool, the one shown marked: its model and workers, queue and totals.
-    package static func poolRows(_ pools: [PoolStatus], shown: String) -> [String] {
-        let header =
-            "  " + rightPad("POOL", 12) + rightPad("MODEL", 10) + leftPad("WORKERS", 8) + leftPad("BUSY", 6)
-            + leftPad("QUEUED", 8)
-            + leftPad("RUNNING", 8) + leftPad("DONE", 9) + leftPad("FAILED", 7) + "  STATE"
-        return [header]
-            + pools.map { pool in
-                let state =
-                    pool.removed
-                    ? "removed (\(pool.queued + pool.scheduled + pool.waiting) kept)"
-                    : pool.paused ? "paused" : pool.handingOver > 0 ? "switching" : "serving"
-                return (pool.pool == shown ? "> " : "  ") + Rendering.poolCell(pool.pool)
-                    + rightPad(pool.model.rawValue, 10) + leftPad("\(pool.workers.live)/\(pool.workers.target)", 8)
-                    + leftPad(String(pool.workers.busy), 6) + leftPad(String(pool.queued), 8) + leftPad(String(pool.running), 8)
-                    + leftPad(String(pool.totals.done), 9) + leftPad(String(pool.totals.failed), 7) + "  " + state
-            }
+    /// One row per pool, the one shown marked: its model and workers, queue and totals; names
+    /// give up room to fit `width`.
+    package static func poolRows(_ pools: [PoolStatus], shown: String, width: Int? = nil) -> [String] {
+        let table = TextTable(
+            columns: [
+                .left("POOL", 12, shrinksTo: 8), .left("MODEL", 10), .right("WORKERS", 8), .right("BUSY", 6),
+                .right("QUEUED", 8), .right("RUNNING", 8), .right("DONE", 9), .right("FAILED", 7),
+            ], indent: 2, last: "STATE")
+        let rows = pools.map { pool in
+            let state =
+                pool.removed
+                ? "removed (\(pool.queued + pool.scheduled + pool.waiting) kept)"
+                : pool.paused ? "paused" : pool.handingOver > 0 ? "switching" : "serving"
+            return [
+                TerminalText.escaped(pool.pool), pool.model.rawValue, "\(pool.workers.live)/\(pool.workers.target)",
+                String(pool.workers.busy), String(pool.queued), String(pool.running), String(pool.totals.done),
+                String(pool.totals.failed), state,
+            ]
+        }
+        return table.lines(rows, width: width, prefixes: pools.map { $0.pool == shown ? "> " : "  " })
     }
 
     /// The model `m` switches to.
@@ -49,16 +61,26 @@ package enum TopScreen {
         let paint = Paint(enabled: colour)
         var state = status.phase.rawValue
         if status.paused { state += ", paused" }
-        if status.handingOver > 0 { state += ", handover: \(status.handingOver) of the old model finishing" }
+        if status.handingOver > 0 { state += ", handover (\(status.handingOver) finishing)" }
         let several = stats.pools.count > 1
         let named = several ? "  pool \(TerminalText.escaped(status.pool))" : ""
+        let workers = status.workers
+        // Task workers are not threads: say how many share how many.
+        let tasks = stats.workers.count { $0.model == .tasks }
+        let shared = status.taskThreads.map { threads in
+            tasks == 0 ? "" : "; \(tasks) task\(tasks == 1 ? "" : "s") on \(threads) thread\(threads == 1 ? "" : "s")"
+        }
         var top: [(String, Paint.Style)] = [
             (
                 "concurd \(status.version)  pid \(status.pid)  up \(formatDuration(status.uptimeSeconds))\(named)  model \(status.model.rawValue)  \(state)",
                 .bold
             ),
             (
-                "workers \(status.workers.live) (\(status.workers.busy) busy, \(status.workers.idle) idle, \(status.workers.retiring) retiring; target \(status.workers.target))  queue \(status.queued)\(status.scheduled > 0 ? "  scheduled \(status.scheduled)" : "")\(status.waiting > 0 ? "  waiting \(status.waiting)" : "")  running \(status.running)  done \(status.totals.done)  failed \(status.totals.failed)",
+                "workers \(workers.live) live, target \(workers.target): \(workers.busy) busy, \(workers.idle) idle, \(workers.retiring) retiring\(shared ?? "")",
+                .plain
+            ),
+            (
+                "jobs    queued \(status.queued)\(status.scheduled > 0 ? "  scheduled \(status.scheduled)" : "")\(status.waiting > 0 ? "  waiting \(status.waiting)" : "")  running \(status.running)  done \(status.totals.done)  failed \(status.totals.failed)",
                 .plain
             ),
         ]
@@ -67,20 +89,17 @@ package enum TopScreen {
             "throughput \(formatGrouped(rate.last1s))/s 1s  \(formatGrouped(rate.last10s))/s 10s  \(formatGrouped(rate.last60s))/s 60s  "
         let sparkRoom = max(0, width - throughput.count)
         top.append((throughput + sparkline(rate.history.suffix(min(60, sparkRoom))), .plain))
-        for (label, latency) in [("last 10s", stats.recentLatency), ("since start", stats.latency)] {
-            func pair(_ name: String, _ percentiles: Percentiles) -> String {
-                percentiles.count == 0
-                    ? "\(name) -"
-                    : "\(name) p50 \(FollowLines.compact(percentiles.p50)) p99 \(FollowLines.compact(percentiles.p99))"
-            }
-            top.append(
-                (
-                    "latency \(rightPad(label, 11)) "
-                        + [
-                            pair("wait", latency.queueWait), pair("run", latency.run), pair("total", latency.endToEnd),
-                        ].joined(separator: "  "), .plain
-                ))
+        // Two rows, no header: the label says what the figures are.
+        let latencyTable = TextTable(columns: [.left("", 20), .left("", 20), .left("", 20), .left("", 20)])
+        let latencies = [("p50/p99 last 10s", stats.recentLatency), ("        since start", stats.latency)].map {
+            label, latency in
+            [label]
+                + [("wait", latency.queueWait), ("run", latency.run), ("total", latency.endToEnd)].map { name, percentiles in
+                    percentiles.count == 0
+                        ? "\(name) -" : "\(name) \(FollowLines.compact(percentiles.p50))/\(FollowLines.compact(percentiles.p99))"
+                }
         }
+        top += latencyTable.lines(latencies, width: width).dropFirst().map { ($0, .plain) }
         let process = stats.process
         top.append(
             (
@@ -90,7 +109,7 @@ package enum TopScreen {
         for warning in status.warnings { top.append(("warning: \(TerminalText.escaped(warning))", .red)) }
         if several {
             top.append(("", .plain))
-            let rows = poolRows(stats.pools, shown: status.pool)
+            let rows = poolRows(stats.pools, shown: status.pool, width: width)
             top.append((rows[0], .bold))
             for (row, pool) in zip(rows.dropFirst(), stats.pools) {
                 top.append((row, pool.pool == status.pool ? .green : pool.removed ? .dim : .plain))
@@ -98,15 +117,17 @@ package enum TopScreen {
         }
         top.append(("", .plain))
 
-        let bottom: [(String, Paint.Style)] = [
+        var bottom: [(String, Paint.Style)] = [
             ("", .plain), (message ?? "", .yellow),
-            (keys(current: status.model, paused: status.paused, pool: several ? status.pool : nil), .dim),
+            (keys(current: status.model, paused: status.paused, pool: several ? status.pool : nil, width: width), .dim),
         ]
-        let events = stats.events.suffix(5).map { event in
-            ("  \(StandardStreams.localTime(of: Int(event.time)))  \(TerminalText.escaped(event.message))", Paint.Style.dim)
-        }
-        let eventBlock: [(String, Paint.Style)] = events.isEmpty ? [] : [("", .plain), ("recent events", .bold)] + events
         let table = Rendering.workers(stats.workers)
+        // The blank lines around the worker table give way before a worker does.
+        if table.count > height - top.count - bottom.count {
+            top.removeLast()
+            bottom.removeFirst()
+        }
+        let room = height - top.count - bottom.count
         var rows: [(String, Paint.Style)] = [(table[0], .bold)]
         for (row, worker) in zip(table.dropFirst(), stats.workers) {
             let style: Paint.Style =
@@ -118,22 +139,24 @@ package enum TopScreen {
                 }
             rows.append((row, style))
         }
-        // The keys and the header always show; the events go before the worker table is cut;
-        // a table cut short says how many workers it hides.
-        let room = height - top.count - bottom.count
-        let shownEvents = room - eventBlock.count >= min(rows.count, 4) ? eventBlock : []
-        let tableRoom = room - shownEvents.count
-        if rows.count > tableRoom {
-            let kept = max(0, tableRoom - 2)
+        // The keys and the header always show; a worker table longer than the room is cut and
+        // says how many workers it hides; the events take the room it leaves, down to the keys.
+        if rows.count > room {
+            let kept = max(0, room - 2)
             let hidden = stats.workers.count - kept
-            rows = tableRoom >= 2 ? Array(rows.prefix(1 + kept)) : []
-            if tableRoom >= 1 { rows.append(("  ... \(hidden) more workers (enlarge the window)", .dim)) }
+            rows = room >= 2 ? Array(rows.prefix(1 + kept)) : []
+            if room >= 1 { rows.append(("  ... \(hidden) more workers (enlarge the window)", .dim)) }
         }
+        let eventRoom = room - rows.count - 2
+        let events = stats.events.suffix(max(0, eventRoom)).map { event in
+            ("  \(StandardStreams.localTime(of: Int(event.time)))  \(TerminalText.escaped(event.message))", Paint.Style.dim)
+        }
+        let shownEvents: [(String, Paint.Style)] = events.isEmpty ? [] : [("", .plain), ("recent events", .bold)] + events
         var screen = Array((top + rows + shownEvents).prefix(max(0, height - bottom.count)))
         let padding = height - screen.count - bottom.count
         if padding > 0 { screen += Array(repeating: ("", Paint.Style.plain), count: padding) }
         screen += bottom.suffix(height)
-        return screen.map { text, style in paint(String(text.prefix(width)), style) }
+        return screen.map { text, style in paint(TerminalText.cut(text, to: width), style) }
     }
 
     /// A sparkline of `values`: one block character per value, scaled to the largest.

@@ -326,14 +326,27 @@ struct LiveViewTests {
     @Test("stats --follow lines: a header, then rates measured between frames by the daemon's clock")
     func followLines() {
         var lines = FollowLines()
-        #expect(FollowLines.header.hasPrefix("time     model      busy/wkr   queued running     done/s"))
-        let first = lines.line(for: Self.stats(uptime: 10, done: 100, workers: [Self.worker(1)]), clock: "12:00:00")
-        #expect(first.hasPrefix("12:00:00 threads         1/1        5       1      1,234       0     2.1ms    12.5ms   187"))
-        let second = lines.line(
+        let stats = Self.stats(uptime: 10, done: 100, workers: [Self.worker(1)])
+        #expect(
+            lines.header(for: stats)
+                == "time     model        busy queued running    done/s failed    p50    p99 cpu%  note")
+        let first = lines.lines(for: stats, clock: "12:00:00")
+        #expect(first == ["12:00:00 threads       1/1      5       1     1,234      0  2.1ms 12.5ms  187"])
+        let second = lines.lines(
             for: Self.stats(uptime: 10.5, done: 600, workers: [Self.worker(1)], paused: true), clock: "12:00:01")
-        #expect(second.contains("      1,000 ") && second.hasSuffix("  paused"))
+        #expect(second.count == 1 && second[0].contains("     1,000 ") && second[0].hasSuffix("  paused"))
+        // At 80 columns the header has no room for its note title; a note that does not fit
+        // goes under its row.
+        var narrow = FollowLines(width: 80)
+        #expect(narrow.header(for: stats) == "time     model        busy queued running    done/s failed    p50    p99 cpu%")
+        var draining = Self.stats(uptime: 10, done: 100, workers: [Self.worker(1)], paused: true)
+        draining.status.phase = .draining
+        draining.status.handingOver = 3
+        let split = narrow.lines(for: draining, clock: "12:00:00")
+        #expect(split.count == 2 && split.allSatisfy { $0.count <= 80 })
+        #expect(split[1] == "         draining, paused, handover (3 finishing)")
         #expect(lines.farewell(reason: "concurd is stopping") == "-- concurd is stopping")
-        _ = lines.line(for: Self.stats(uptime: 11, done: 600, phase: .draining), clock: "12:00:02")
+        _ = lines.lines(for: Self.stats(uptime: 11, done: 600, phase: .draining), clock: "12:00:02")
         #expect(lines.farewell(reason: "bye") == "-- bye (concurd was draining)")
         #expect(formatGrouped(1_234_567) == "1,234,567" && formatGrouped(12) == "12" && formatGrouped(-1_000.4) == "-1,000")
     }
@@ -351,7 +364,7 @@ struct LiveViewTests {
         #expect(!short.contains { $0.contains("recent events") })
         let shown = short.filter { $0.contains(" threads   busy") }.count
         #expect(shown > 0 && short.contains("  ... \(30 - shown) more workers (enlarge the window)"))
-        #expect(short.last?.hasPrefix("keys: m model (-> processes)") == true)
+        #expect(short.last == "keys: m ->processes  +/- worker  p pause  q quit")
         let coloured = TopScreen.lines(stats: stats, width: 100, height: 60, colour: true, message: nil)
         #expect(coloured[0].hasPrefix("\u{1B}[1m") && !tall[0].contains("\u{1B}"))
     }
@@ -511,6 +524,8 @@ struct LiveViewTests {
                 "default            5      0       8       3     123456        0        0",
             ], "\(lines.joined(separator: "\n"))")
         #expect(lines.allSatisfy { $0.count <= 80 })
+        let narrow = Rendering.cluster(status, width: 60)
+        #expect(narrow.allSatisfy { $0.count <= 60 } && narrow[1].hasPrefix("NODE") && narrow[2].hasSuffix("…"), "\(narrow)")
         #expect(Rendering.cluster(ClusterStatus(answeredBy: "n", nodes: [], queue: [])).last == "queue: no jobs")
         // What a newer concurd might send that this one cannot read is refused with what to do.
         #expect(throws: (any Error).self) { try ClusterStatus(json: .object(["answeredBy": "n"]), path: "reply") }
@@ -528,31 +543,36 @@ struct LiveViewTests {
         let stats = Self.twoPools()
         let status = Rendering.status(pools: stats.pools)
         #expect(status[0].hasSuffix(": serving, 2 pools"))
-        #expect(status[1].hasPrefix("POOL        MODEL      WORKERS  BUSY  QUEUED"))
-        #expect(status[2].hasPrefix("default     threads          1     1       5"))
-        #expect(status[3].hasPrefix("io          tasks           64    60    1200") && status[3].hasSuffix("  serving"))
+        #expect(status[1] == "POOL        MODEL     WORKERS BUSY  QUEUED RUNNING     DONE FAILED  STATE")
+        #expect(status[2] == "default     threads         1    1       5       1      100      0  serving")
+        #expect(status[3].hasPrefix("io          tasks          64   60    1200") && status[3].hasSuffix("  serving"))
         #expect(status[4].hasPrefix("jobs      2106 submitted: 800 done"))
         #expect(Rendering.status(pools: [stats.status]) == Rendering.status(stats.status))
         // A long name is cut, so the columns keep their place.
         var long = stats
         long.pools[1].pool = String(repeating: "a", count: 32)
-        #expect(Rendering.status(pools: long.pools)[3].hasPrefix("aaaaaaaaaa… tasks           64"))
+        #expect(Rendering.status(pools: long.pools)[3].hasPrefix("aaaaaaaaaa… tasks          64"))
 
         var follow = FollowLines(everyPool: true)
-        #expect(follow.header(for: stats) == FollowLines.poolHeader)
+        #expect(
+            follow.header(for: stats)
+                == "time     pool        model        busy queued running    done/s failed    p50    p99  note")
         let first = follow.lines(for: stats, clock: "12:00:00")
         #expect(first.count == 2)
         #expect(
             first[1].hasPrefix(
-                "12:00:00 io          tasks         60/64     1200       1          0       0     100ms     150ms"), "\(first[1])"
+                "12:00:00 io          tasks       60/64   1200       1         0      0  100ms  150ms"), "\(first[1])"
         )
         var later = stats
         later.status.uptimeSeconds = 11
         later.pools[1].uptimeSeconds = 11
         later.pools[1].totals.done = 1200
-        #expect(follow.lines(for: later, clock: "12:00:01")[1].contains("        500 "))
+        #expect(follow.lines(for: later, clock: "12:00:01")[1].contains("       500      0 "))
         var single = FollowLines(everyPool: false)
-        #expect(single.lines(for: stats, clock: "12:00:00").count == 1 && single.header(for: stats) == FollowLines.header)
+        #expect(single.lines(for: stats, clock: "12:00:00").count == 1)
+        #expect(
+            single.header(for: stats)
+                == "time     model        busy queued running    done/s failed    p50    p99 cpu%  note")
 
         let screen = TopScreen.lines(stats: Self.twoPools(addressing: "io"), width: 120, height: 40, colour: false, message: nil)
         #expect(screen[0].contains("pool io  model tasks"))

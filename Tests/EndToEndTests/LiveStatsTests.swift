@@ -205,7 +205,7 @@ struct LiveStatsTests {
                 let lines = screen.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
                 // The events gave way; the header, the three workers and the keys remain.
                 return lines.count <= 15 && lines.allSatisfy { $0.count <= 70 }
-                    && lines.contains { $0.hasPrefix("keys: m model") }
+                    && lines.contains { $0.hasPrefix("keys: m ") && $0.hasSuffix("q quit") }
                     && !screen.contains("recent events") && lines.filter { $0.contains(" processes idle") }.count == 3
             }, "\(tmux.screen())")
         try tmux.resize(width: 120, height: 40)
@@ -264,6 +264,46 @@ struct LiveStatsTests {
         #expect(pools.map { "\($0.pool) \($0.workers.target)" } == ["default 2", "io 4"])
         try tmux.keys("q")
         #expect(tmux.waitFor { !$0.contains("keys (pool") }, "\(tmux.screen())")
+    }
+
+    @Test("at 80 x 24, top, stats --follow, stats and jobs fit, as a person sees them in tmux; COLUMNS narrows a pipe")
+    func eightyColumns() throws {
+        let tmux = try Tmux(width: 80, height: 24)
+        let daemon = try TestDaemon(["--workers", "2", "--ephemeral", "--pool", "a-pool-with-a-long-name=tasks:6"])
+        _ = try daemon.ctl(["submit", "--jobs", "30", "--kind", "sleep", "--scale", "0.2", "--pool", "a-pool-with-a-long-name"])
+        /// Every line of the screen, none wider than the terminal.
+        func fits(_ screen: String) -> Bool {
+            screen.split(separator: "\n", omittingEmptySubsequences: false).allSatisfy { $0.count <= 80 }
+        }
+        try tmux.type("\(Binaries.concurctl.path) top --socket \(daemon.socket) --interval 200ms --pool a-pool-with-a-long-name")
+        #expect(
+            tmux.waitFor { screen in
+                fits(screen) && screen.contains("6 tasks on ") && screen.contains("a-pool…")
+                    && screen.split(separator: "\n").contains { $0.hasSuffix("q quit") }
+            }, "\(tmux.screen())")
+        try tmux.keys("q")
+        #expect(tmux.waitFor { !$0.contains("q quit") }, "\(tmux.screen())")
+        try tmux.type("clear; \(Binaries.concurctl.path) stats --follow --socket \(daemon.socket) --interval 200ms")
+        #expect(
+            tmux.waitFor { screen in
+                fits(screen) && screen.contains("time     pool") && screen.contains("a-pool…")
+                    && screen.split(separator: "\n").filter { $0.hasPrefix("1") || $0.hasPrefix("0") || $0.hasPrefix("2") }
+                        .count >= 4
+            }, "\(tmux.screen())")
+        try tmux.control("C-c")
+        try tmux.type("clear; \(Binaries.concurctl.path) stats --socket \(daemon.socket) --pool a-pool-with-a-long-name")
+        #expect(tmux.waitFor { fits($0) && $0.contains("ID  MODEL") }, "\(tmux.screen())")
+        try tmux.type("clear; \(Binaries.concurctl.path) jobs --socket \(daemon.socket) --limit 10")
+        #expect(tmux.waitFor { fits($0) && $0.contains("POOL") && $0.contains("a-pool…") }, "\(tmux.screen())")
+        // Through a pipe the lines are whole, unless COLUMNS says otherwise.
+        var environment = ProcessInfo.processInfo.environment
+        environment["COLUMNS"] = nil
+        let jobs = ["jobs", "--socket", daemon.socket, "--limit", "10"]
+        let whole = try runCommand(Binaries.concurctl, jobs, environment: environment).stdout
+        #expect(whole.contains("a-pool-wit…") && whole.split(separator: "\n").contains { $0.count > 80 }, "\(whole)")
+        environment["COLUMNS"] = "60"
+        let narrow = try runCommand(Binaries.concurctl, jobs, environment: environment).stdout
+        #expect(narrow.split(separator: "\n").allSatisfy { $0.count <= 60 }, "\(narrow)")
     }
 
     @Test("top refuses to run without a terminal, with a hint")

@@ -47,7 +47,7 @@ struct NamedPoolsTests {
         #expect(try DurabilityTests.runs(in: folder.executionLog).values.allSatisfy { $0 == 1 })
         #expect(try Self.jobs(daemon, ["--pool", "cpu"]).map(\.pool) == Array(repeating: "cpu", count: 6))
         let table = try daemon.ctl(["status"]).stdout
-        #expect(table.contains("3 pools") && table.contains("io          tasks            8"), "\(table)")
+        #expect(table.contains("3 pools") && table.contains("io          tasks           8"), "\(table)")
         let one = try daemon.ctl(["status", "--pool", "io"]).stdout
         #expect(one.contains("pool io") && one.contains("40 submitted: 40 done"), "\(one)")
         let listed = try daemon.ctl(["jobs", "--limit", "20"]).stdout

@@ -86,7 +86,12 @@ package struct ControlService: VarlinkInterface {
                 var reader = ParameterReader(parameters)
                 let pool = try anyPool(reader.poolName())
                 try reader.finish()
-                responder.reply(["status": supervisor.status(of: pool).json, "pools": supervisor.statuses().json])
+                // The addressed pool is among every pool's: its JSON is built once for both.
+                let statuses = supervisor.statuses()
+                let pools = statuses.map { $0.json }
+                let name = (pool ?? supervisor.pool).name.rawValue
+                let status = statuses.firstIndex { $0.pool == name }.map { pools[$0] } ?? supervisor.status(of: pool).json
+                responder.reply(["status": status, "pools": .array(pools)])
             case .stats:
                 var reader = ParameterReader(parameters)
                 let pool = try anyPool(reader.poolName())

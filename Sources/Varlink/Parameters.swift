@@ -168,8 +168,9 @@ extension Array: JSONDecodable where Element: JSONDecodable {
 }
 
 extension Array: JSONEncodable where Element: JSONEncodable {
-    /// The value as JSON.
-    public var json: JSON { .array(map(\.json)) }
+    /// The value as JSON. (A closure, not `map(\.json)`: a key path in this generic context is
+    /// instantiated at run time on every call, a tenth of a Status reply's cost.)
+    public var json: JSON { .array(map { $0.json }) }
 }
 
 extension Optional: JSONEncodable where Wrapped: JSONEncodable {

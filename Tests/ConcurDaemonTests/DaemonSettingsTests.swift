@@ -99,6 +99,26 @@ struct DaemonSettingsTests {
         }
     }
 
+    @Test("the shipped systemd/concurd.toml sets every value it names to the built-in default")
+    func shippedFileIsTheDefaults() throws {
+        let root = String(#filePath).split(separator: "/").dropLast(3).joined(separator: "/")
+        let path = "/" + root + "/systemd/concurd.toml"
+        let example = try String(contentsOfFile: path, encoding: .utf8)
+        var configuration = DaemonConfiguration()
+        try configuration.apply(toml: example, file: path)
+        #expect(configuration == DaemonConfiguration(), "systemd/concurd.toml differs from the defaults")
+        // The commented-out examples parse too, once uncommented (the pools' example as well).
+        let uncommented = example.split(separator: "\n").map { line in
+            let body = line.dropFirst(2)
+            let key = body.prefix { $0.isLetter || $0 == "_" }
+            let example = line.hasPrefix("# ") && !key.isEmpty && body.dropFirst(key.count).hasPrefix(" = ")
+            return example || line.hasPrefix("# [") ? body : line
+        }.joined(separator: "\n")
+        var all = DaemonConfiguration()
+        try all.apply(toml: uncommented, file: path)
+        #expect(all.pools.map(\.name.rawValue) == ["cpu", "io"] && all.allowedUsers == ["alice"])
+    }
+
     @Test("a reload compares every setting but the test hooks: each is applied live or named for a restart")
     func reloadCoverage() {
         let compared = DaemonSettings.all.filter { $0.reload != .ignored }.map(\.key)

@@ -1,5 +1,6 @@
 package import ArgumentParser
 import ConcurProtocol
+import Glibc
 
 extension ConcurdCommand {
     /// `concurd compare`: one seeded workload under each model, side by side.
@@ -9,10 +10,13 @@ extension ConcurdCommand {
             abstract: "Run one seeded workload under each model in turn and compare them side by side.",
             discussion: """
                 No socket and no daemon: the pools run in this process (child workers for processes), \
-                at 1, 2, 4, ... up to --workers workers, and the table shows wall and CPU time, \
-                throughput, queue-wait and run-time p50/p99, peak RSS and the speed-up over one worker, \
-                then what the numbers show. --json for machines; --plot writes an SVG chart of \
-                throughput against workers.
+                at 1, 2, 4, ... up to --workers workers (or at --sizes), --repeat times each, round by \
+                round. The table shows each figure's median over the runs and half its range (±): wall \
+                and CPU time, throughput, run-time p50/p99, peak RSS and the speed-up over the smallest \
+                pool; then what the numbers show, claiming a difference only where the runs do not \
+                overlap. --json for machines; --plot writes an SVG chart of throughput and CPU against \
+                workers. For the I/O lesson, many sleeping workers: --kind sleep --sizes 1,16,256,1024 \
+                (processes cost a child each).
                 """)
 
         @Option(help: "Jobs to generate, 1 to 1000000.")
@@ -21,8 +25,14 @@ extension ConcurdCommand {
         @Option(help: "The seed; the same seed gives the same jobs.")
         var seed: UInt64 = 1
 
-        @Option(help: "The largest pool, 1 to 64.")
+        @Option(help: "The largest pool, 1 to 64; pools of 1, 2, 4, ... up to it are measured.")
         var workers: Int = 4
+
+        @Option(help: "The pool sizes instead, comma-separated and ascending, each 1 to 1024 (1,16,256,1024).")
+        var sizes: String?
+
+        @Option(name: .customLong("repeat"), help: "Runs of each model at each pool size, 1 to 20; figures are medians.")
+        var repeats: Int = 3
 
         @Option(help: "The kind of jobs: cpu, prime, sleep or mixed.")
         var kind: GeneratedKind = .cpu
@@ -33,10 +43,16 @@ extension ConcurdCommand {
         @Option(help: "The models, comma-separated.")
         var models: String = "threads,processes,tasks"
 
+        @Flag(
+            help:
+                "Run the seeds' Python pools (ThreadPoolExecutor, ProcessPoolExecutor, asyncio TaskGroup) on the same jobs too; cpu and sleep jobs, python3 3.11 or later."
+        )
+        var python = false
+
         @Flag(help: "Print the measurements as one JSON object.")
         var json = false
 
-        @Option(help: "Write an SVG chart of throughput against workers to this file.")
+        @Option(help: "Write an SVG chart of throughput and CPU against workers to this file (NAME.svg).")
         var plot: String?
 
         /// An empty command, filled in by the argument parser.
@@ -63,20 +79,73 @@ extension ConcurdCommand {
             }
             if Set(names).count != names.count { throw ValidationError("--models names a model twice: \(models)") }
             if let plot, plot.isEmpty { throw ValidationError("--plot needs a file name, such as compare.svg") }
+            if let plot, !plot.hasSuffix(".svg") {
+                throw ValidationError("--plot writes an SVG chart: give a file name ending in .svg, not \(plot)")
+            }
+            guard (1...20).contains(repeats) else {
+                throw ValidationError("--repeat must be between 1 and 20, not \(repeats)")
+            }
+            _ = try sizeList()
+            if python && !PythonPool.kinds.contains(kind) {
+                throw ValidationError(
+                    "--python runs cpu and sleep jobs (a \(kind.rawValue) job takes pure Python minutes): use --kind cpu or --kind sleep"
+                )
+            }
+        }
+
+        /// The pool sizes: `--sizes`, or 1, 2, 4, ... up to `--workers`.
+        func sizeList() throws(ValidationError) -> [Int] {
+            guard let sizes else { return Comparison.poolSizes(upTo: workers) }
+            let words = sizes.split(separator: ",", omittingEmptySubsequences: false)
+            let values = words.compactMap { Int($0) }
+            guard values.count == words.count, !values.isEmpty, values.allSatisfy({ (1...1024).contains($0) }) else {
+                throw ValidationError("--sizes takes pool sizes from 1 to 1024, comma-separated (1,16,256), not \(sizes)")
+            }
+            guard zip(values, values.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                throw ValidationError("--sizes must be ascending, each once: \(sizes)")
+            }
+            return values
+        }
+
+        /// Why the chart could not be written at `path`, found before the runs (which may take
+        /// minutes) rather than after them; nil if it can.
+        static func plotProblem(_ path: String) -> String? {
+            let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+            var status = stat()
+            if stat(directory.isEmpty ? "/" : directory, &status) != 0 || status.st_mode & S_IFMT != S_IFDIR {
+                return "its directory \(directory.isEmpty ? "/" : directory) does not exist"
+            }
+            if stat(path, &status) == 0 {
+                if status.st_mode & S_IFMT == S_IFDIR { return "it is a directory" }
+                if access(path, W_OK) != 0 { return "it is not writable" }
+            } else if access(directory.isEmpty ? "/" : directory, W_OK) != 0 {
+                return "its directory \(directory) is not writable"
+            }
+            return nil
         }
 
         /// Runs the command.
         package func run() throws {
-            let comparison = Comparison(
-                workload: WorkloadRequest(count: jobs, kind: kind, seed: seed, scale: scale), workers: workers,
-                models: modelList)
+            if let plot, let problem = Self.plotProblem(plot) {
+                StandardStreams.printError("concurd compare: cannot write the chart to \(plot): \(problem); pick a writable path")
+                throw ExitCode(73)
+            }
+            if python, let problem = PythonPoolRun.problem() {
+                StandardStreams.printError("concurd compare: \(problem)")
+                throw ExitCode(69)
+            }
+            var comparison = Comparison(
+                workload: WorkloadRequest(count: jobs, kind: kind, seed: seed, scale: scale), sizes: try sizeList(),
+                models: modelList, repeats: repeats)
+            if python { comparison.pythonPools = PythonPool.allCases }
             let measurements: [Comparison.Measurement]
             do {
                 let json = json
-                measurements = try comparison.measure(runners: WorkerModels.all(nice: 0)) { measurement in
+                let repeats = repeats
+                measurements = try comparison.measure(runners: WorkerModels.all(nice: 0)) { measurement, round in
                     if !json {
                         StandardStreams.printError(
-                            "  \(measurement.model.rawValue), \(measurement.workers) worker\(measurement.workers == 1 ? "" : "s"): \(formatDuration(measurement.wall))"
+                            "  \(repeats > 1 ? "run \(round) of \(repeats): " : "")\(measurement.contender.name), \(measurement.workers) worker\(measurement.workers == 1 ? "" : "s"): \(formatDuration(measurement.wall))"
                         )
                     }
                 }

@@ -181,6 +181,17 @@ struct ConfigurationTests {
             (["--models", "threads,,tasks"], "'' is not one of them"),
             (["--models", "tasks,tasks"], "--models names a model twice: tasks,tasks"),
             (["--plot", ""], "--plot needs a file name"),
+            (["--plot", "chart.png"], "give a file name ending in .svg, not chart.png"),
+            (["--repeat", "0"], "--repeat must be between 1 and 20, not 0"),
+            (["--repeat", "21"], "--repeat must be between 1 and 20, not 21"),
+            (["--sizes", "1,x"], "--sizes takes pool sizes from 1 to 1024"),
+            (["--sizes", "0,4"], "--sizes takes pool sizes from 1 to 1024"),
+            (["--sizes", "1,2000"], "--sizes takes pool sizes from 1 to 1024"),
+            (["--sizes", ""], "--sizes takes pool sizes from 1 to 1024"),
+            (["--sizes", "4,2"], "--sizes must be ascending, each once: 4,2"),
+            (["--sizes", "2,2"], "--sizes must be ascending, each once: 2,2"),
+            (["--python", "--kind", "prime"], "--python runs cpu and sleep jobs"),
+            (["--python", "--kind", "mixed"], "use --kind cpu or --kind sleep"),
         ])
     func compareArguments(arguments: [String], message: String) {
         #expect {
@@ -257,6 +268,6 @@ struct ExampleConfigTests {
         var configuration = DaemonConfiguration()
         try configuration.apply(toml: TextFile.read(path), file: path)
         try configuration.validate()
-        #expect(configuration.workers == 4 && configuration.maxWorkers == 64 && configuration.drainTimeout == 30)
+        #expect(configuration.workers == 4 && configuration.maxWorkers == 256 && configuration.drainTimeout == 30)
     }
 }

@@ -446,7 +446,7 @@ final class RawClient {
 /// `concurd compare`, the real binary.
 @Suite("concurd compare end to end")
 struct CompareTests {
-    @Test("runs each model at each pool size, prints JSON and writes a chart")
+    @Test("runs each model at each pool size, repeated, prints JSON and writes a chart that renders to PNG")
     func compare() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "concur-compare-\(UUID().uuidString.prefix(8))")
@@ -455,25 +455,108 @@ struct CompareTests {
         let chart = directory.appendingPathComponent("compare.svg").path
         let result = try runCommand(
             Binaries.concurd,
-            ["compare", "--jobs", "40", "--workers", "2", "--kind", "mixed", "--scale", "0.02", "--json", "--plot", chart],
+            [
+                "compare", "--jobs", "40", "--workers", "2", "--kind", "mixed", "--scale", "0.02", "--repeat", "2", "--json",
+                "--plot", chart,
+            ],
             environment: ["SWIFT_BACKTRACE": "enable=no", "PATH": "/usr/bin:/bin"])
         #expect(result.status == 0, "\(result)")
-        guard case .object(let json) = try JSON.parse(result.stdout), case .array(let runs) = json["runs"] else {
+        guard case .object(let json) = try JSON.parse(result.stdout), case .array(let runs) = json["runs"],
+            case .array(let points) = json["points"]
+        else {
             throw TestFailure("not the JSON of compare: \(result.stdout)")
         }
-        #expect(runs.count == 6)
+        #expect(runs.count == 12 && points.count == 6)
         for case .object(let run) in runs {
             #expect(run["finished"] == 40)
             #expect(SocketFloodTests.number(run["jobsPerSecond"]) > 0, "\(run)")
         }
         let svg = try String(contentsOfFile: chart, encoding: .utf8)
-        #expect(svg.hasPrefix("<svg") && svg.contains("processes") && svg.components(separatedBy: "<polyline").count == 4)
-        let human = try runCommand(Binaries.concurd, ["compare", "--jobs", "20", "--workers", "1", "--models", "threads,tasks"])
-        #expect(human.status == 0 && human.stdout.contains("model           wall") && human.stdout.contains("Fastest here:"))
-        let bad = try runCommand(
-            Binaries.concurd, ["compare", "--plot", "/nonexistent/dir/x.svg", "--jobs", "5", "--models", "threads"])
-        #expect(bad.status == 73 && bad.stderr.contains("cannot write the chart to /nonexistent/dir/x.svg"))
+        #expect(svg.hasPrefix("<svg") && svg.contains("processes") && svg.components(separatedBy: "<polyline").count == 8)
+        // Rendered as a person sees it: a PNG with each model's colour in it.
+        let png = directory.appendingPathComponent("compare.png").path
+        let render = try runCommand(URL(fileURLWithPath: "/usr/bin/rsvg-convert"), [chart, "-o", png])
+        #expect(render.status == 0, "\(render)")
+        let pixels = try runCommand(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", Self.countColours, png])
+        #expect(pixels.status == 0, "\(pixels)")
+        let counts = pixels.stdout.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        #expect(counts.count == 4 && counts[0] > 100_000, "white background: \(pixels.stdout)")
+        #expect(counts.dropFirst().allSatisfy { $0 > 200 }, "each model's line is drawn: \(pixels.stdout)")
+
+        // The seeds' Python pools on the same jobs: they must reach the same checksums, or the run fails.
+        let python = try runCommand(
+            Binaries.concurd,
+            [
+                "compare", "--jobs", "6", "--workers", "2", "--kind", "cpu", "--scale", "0.002", "--repeat", "2", "--python",
+                "--models", "threads", "--json",
+            ])
+        #expect(python.status == 0, "\(python)")
+        guard case .object(let both) = try JSON.parse(python.stdout), case .array(let pythonPoints) = both["points"] else {
+            throw TestFailure("not the JSON of compare: \(python.stdout)")
+        }
+        let names = pythonPoints.compactMap { point -> String? in
+            guard case .object(let members) = point, case .string(let name)? = members["model"] else { return nil }
+            return name
+        }
+        #expect(Set(names) == ["threads", "python-threads", "python-processes", "python-asyncio"] && names.count == 8)
+        let human = try runCommand(
+            Binaries.concurd, ["compare", "--jobs", "20", "--workers", "1", "--models", "threads,tasks", "--repeat", "1"])
+        #expect(
+            human.status == 0 && human.stdout.contains("CPU/wall    jobs/s") && human.stdout.contains("Fastest in this one run:"))
+        // A chart that cannot be written is refused before the runs start.
+        for (path, reason) in [
+            ("/nonexistent/dir/x.svg", "its directory /nonexistent/dir does not exist"), (directory.path + ".svg", ""),
+        ] {
+            if reason.isEmpty { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+            defer { if reason.isEmpty { try? FileManager.default.removeItem(atPath: path) } }
+            let bad = try runCommand(Binaries.concurd, ["compare", "--plot", path, "--jobs", "5", "--models", "threads"])
+            #expect(bad.status == 73 && bad.stderr.contains("cannot write the chart to \(path): "), "\(bad)")
+            #expect(
+                bad.stderr.contains(reason.isEmpty ? "it is a directory" : reason) && !bad.stderr.contains("worker"), "\(bad)")
+        }
     }
+
+    /// Counts a PNG's white pixels and those of the threads, processes and tasks colours
+    /// (RGB or RGBA, 8 bits, as rsvg-convert writes them), with Python's zlib: `WHITE T P K`.
+    static let countColours = #"""
+        import struct, sys, zlib
+        data = open(sys.argv[1], "rb").read()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        pos, chunks = 8, {}
+        while pos < len(data):
+            size, kind = struct.unpack(">I4s", data[pos:pos + 8])
+            chunks.setdefault(kind, b"")
+            chunks[kind] += data[pos + 8:pos + 8 + size]
+            pos += 12 + size
+        width, height, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+        assert depth == 8 and colour in (2, 6), (depth, colour)
+        bpp = 4 if colour == 6 else 3
+        raw, stride, rows, previous = zlib.decompress(chunks[b"IDAT"]), width * bpp, [], bytearray(width * bpp)
+        for y in range(height):
+            kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+            for i in range(stride):
+                a = line[i - bpp] if i >= bpp else 0
+                b = previous[i]
+                c = previous[i - bpp] if i >= bpp else 0
+                if kind == 1: line[i] = (line[i] + a) & 255
+                elif kind == 2: line[i] = (line[i] + b) & 255
+                elif kind == 3: line[i] = (line[i] + (a + b) // 2) & 255
+                elif kind == 4:
+                    p = a + b - c
+                    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                    line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+            rows.append(line)
+            previous = line
+        targets = [(255, 255, 255), (0x1f, 0x77, 0xb4), (0xd6, 0x27, 0x28), (0x2c, 0xa0, 0x2c)]
+        counts = [0] * 4
+        for line in rows:
+            for x in range(width):
+                r, g, b = line[x * bpp], line[x * bpp + 1], line[x * bpp + 2]
+                for index, (tr, tg, tb) in enumerate(targets):
+                    if abs(r - tr) + abs(g - tg) + abs(b - tb) < 30:
+                        counts[index] += 1
+        print(*counts)
+        """#
 }
 
 /// Connections that hold a place without using it.

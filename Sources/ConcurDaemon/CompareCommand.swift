@@ -11,7 +11,7 @@ extension ConcurdCommand {
             discussion: """
                 No socket and no daemon: the pools run in this process (child workers for processes), \
                 at 1, 2, 4, ... up to --workers workers (or at --sizes), --repeat times each, round by \
-                round. The table shows each figure's median over the runs and half its range (±): wall \
+                round. The table shows each figure's median over the runs and half its range (the plus-minus column): wall \
                 and CPU time, throughput, run-time p50/p99, peak RSS and the speed-up over the smallest \
                 pool; then what the numbers show, claiming a difference only where the runs do not \
                 overlap. --json for machines; --plot writes an SVG chart of throughput and CPU against \

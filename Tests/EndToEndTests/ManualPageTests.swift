@@ -18,7 +18,11 @@ struct ManualPageTests {
         var found = Set<String>()
         for line in help.split(separator: "\n") where line.hasPrefix("  -") {
             for word in line.split(separator: " ") where word.hasPrefix("--") {
-                found.insert(String(word.split(separator: "=").first ?? word).trimmingCharacters(in: .punctuationCharacters))
+                // `--python,` and `--plot=<plot>` name `--python` and `--plot`; the dashes stay
+                // (trimming them made `python` match any mention of Python).
+                var option = String(word.split(separator: "=").first ?? word)
+                while let last = option.last, last == "," || last == "." || last == ")" { option.removeLast() }
+                found.insert(option)
             }
         }
         found.subtract(["--help", "--version", "--"])

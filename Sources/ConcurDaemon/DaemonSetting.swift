@@ -21,7 +21,7 @@ enum SettingSource {
 /// One setting of concurd, declared once: its config key, its flag, the type of its value and
 /// how it is checked, its default (from ``DaemonConfiguration``'s initializer) and whether a
 /// reload applies it. ``DaemonSettings/all`` lists them; TOML parsing, the flag-over-file merge,
-/// validation, the reload's diff and the README's option table come from that list.
+/// validation, the reload's diff and the option table of docs/operations.md come from that list.
 struct DaemonSetting {
     /// What a reload does with a changed value.
     enum Reload {
@@ -41,11 +41,11 @@ struct DaemonSetting {
     let inFile: Bool
     /// What a reload does with it.
     let reload: Reload
-    /// The flag's value in the README's table (`N`, `S`, `PATH`), empty for a switch.
+    /// The flag's value in docs/operations.md's table (`N`, `S`, `PATH`), empty for a switch.
     let placeholder: String
-    /// The README's "default" column; nil: not shown there (hidden flags, file-only lists).
+    /// The "default" column of docs/operations.md's table; nil: not shown there (hidden flags, file-only lists).
     let defaultText: String?
-    /// The README's "meaning" column.
+    /// The "meaning" column of docs/operations.md's table.
     let meaning: String
     /// What a config file must give, as its error says ("an integer").
     let expectation: String

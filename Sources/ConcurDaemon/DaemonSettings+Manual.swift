@@ -1,4 +1,4 @@
-// concurd.toml(5), written from the same table as the config file's parser and the README's
+// concurd.toml(5), written from the same table as the config file's parser and docs/operations.md's
 // option table, so the manual cannot drift from what concurd reads.
 extension DaemonSettings {
     /// The manual page of the configuration file, in roff (man(7) macros), dated `date`.
@@ -64,6 +64,6 @@ extension DaemonSettings {
 }
 
 extension String {
-    /// The text without Markdown's code quotes (the README's table uses them).
+    /// The text without Markdown's code quotes (docs/operations.md's table uses them).
     fileprivate func replacingBackticks() -> String { filter { $0 != "`" } }
 }

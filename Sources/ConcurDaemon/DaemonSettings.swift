@@ -4,13 +4,13 @@ import ConcurRuntime
 import Logging
 import StoreAccess
 
-/// Every setting of concurd, once, in the README's order. Defaults are ``DaemonConfiguration``'s
+/// Every setting of concurd, once, in the order of docs/operations.md. Defaults are ``DaemonConfiguration``'s
 /// initial values; the flags themselves are declared in ``ConcurdCommand/Serve`` (the argument
 /// parser needs them written out), and `DaemonSettingsTests` checks that the two agree.
 enum DaemonSettings {
     typealias Limits = DaemonConfiguration.Limits
 
-    /// Every setting, in the README's order.
+    /// Every setting, in the order of docs/operations.md.
     static var all: [DaemonSetting] { pool + journal + store + jobsAndWorkers + control }
 
     /// The socket and the pool's size and limits.
@@ -234,7 +234,7 @@ enum DaemonSettings {
     /// The keys a config file may set, as written in the file.
     static var fileKeys: [String] { all.filter(\.inFile).map(\.key) }
 
-    /// The README's option table: a row per setting with a flag shown there, then `--config`.
+    /// The option table of docs/operations.md: a row per setting with a flag shown there, then `--config`.
     static var markdownTable: String {
         var rows = ["| option | default | meaning |", "| --- | --- | --- |"]
         for setting in all {

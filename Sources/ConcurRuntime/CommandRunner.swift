@@ -124,7 +124,7 @@ package enum CommandRunner {
             return nil
         }
         return
-            "concurd (uid \(geteuid())) cannot enter \(directory): \(reason); give a directory it can reach with --cwd (a hardened unit hides /home, /root and /tmp: see the README)"
+            "concurd (uid \(geteuid())) cannot enter \(directory): \(reason); give a directory it can reach with --cwd (a hardened unit hides /home, /root and /tmp: see docs/operations.md)"
     }
 
     /// Spawns the command with stdout on `output` and stderr on `error`, in its context; 0 or an

@@ -5,7 +5,7 @@ import Testing
 @testable import ConcurDaemon
 
 /// The settings table against what is declared by hand elsewhere: `concurd serve`'s flags, the
-/// flag values it hands to the merge, and the README's option table.
+/// flag values it hands to the merge, and the option table of docs/operations.md.
 @Suite("Each setting declared once")
 struct DaemonSettingsTests {
     /// `--flag` names in `concurd serve --help`, hidden ones included.
@@ -17,7 +17,7 @@ struct DaemonSettingsTests {
             return name.count > 2 ? String(name) : nil
         }
         // `--pool` is a list of pools, not one setting: ``PoolConfiguration`` reads it (see
-        // ConfigurationTests), and the README has a section of its own for pools.
+        // ConfigurationTests), and docs/pools-and-jobs.md has a section of its own for pools.
         return Set(flags).subtracting(["--help", "--config", "--version", "--pool"])
     }
 
@@ -86,10 +86,10 @@ struct DaemonSettingsTests {
         }
     }
 
-    @Test("keys the README's configuration section shows are the table's, and its option table is generated from it")
+    @Test("keys docs/operations.md's configuration section shows are the table's, and its option table is generated from it")
     func readme() throws {
         let root = String(#filePath).split(separator: "/").dropLast(3).joined(separator: "/")
-        let readme = try String(contentsOfFile: "/" + root + "/README.md", encoding: .utf8)
+        let readme = try String(contentsOfFile: "/" + root + "/docs/operations.md", encoding: .utf8)
         #expect(readme.contains(DaemonSettings.markdownTable + "\n"), "regenerate it: \n\(DaemonSettings.markdownTable)")
         let example = try String(contentsOfFile: "/" + root + "/systemd/concurd.toml", encoding: .utf8)
         for line in example.split(separator: "\n") where line.contains("=") {

@@ -51,6 +51,10 @@ extension Comparison {
                 lines.append(
                     "Python's threads did not measurably speed up \(span) on cpu jobs while concur's threads sped up \(ratio)x on the same jobs: Python's threads take turns holding the GIL, so one of them runs Python at a time."
                 )
+            } else if top(.concur(.threads), in: points) == nil {
+                lines.append(
+                    "Python's threads did not measurably speed up \(span) on cpu jobs; without concur's threads beside them (--models threads) this run cannot tell the GIL from a busy machine."
+                )
             } else {
                 lines.append(
                     "Neither Python's threads nor concur's sped up measurably \(span) here (was a second core free? see CPU/wall), so this run says nothing about the GIL."

@@ -134,6 +134,10 @@ struct ComparisonTests {
         #expect(gil.contains("take turns holding the GIL"))
         let neither = comparison.explanation(runs(concur: [1.1, 0.9, 1.0], python: [2.1, 1.9, 2.0])).joined(separator: "\n")
         #expect(neither.contains("this run says nothing about the GIL") && !neither.contains("take turns"), "\(neither)")
+        var alone = comparison
+        alone.models = []
+        let pythonOnly = runs(concur: [0.5, 0.5, 0.5], python: [2.1, 1.9, 2.0]).filter { $0.contender != .concur(.threads) }
+        #expect(alone.explanation(pythonOnly).contains { $0.contains("cannot tell the GIL from a busy machine") })
         let table = comparison.table(runs(concur: [0.5, 0.5, 0.5], python: [2, 2, 2]))
         #expect(table.contains { $0.hasPrefix("py-threads ") && $0.hasSuffix("20 MiB") && $0.contains("        -") })
         #expect(table.allSatisfy { $0.count <= 80 })

@@ -55,6 +55,8 @@ final class SSHServer {
         KbdInteractiveAuthentication no
         UsePAM no
         StrictModes no
+        MaxStartups 100:30:200
+        PerSourceMaxStartups none
 
         """.write(toFile: "\(path)/sshd_config", atomically: true, encoding: .utf8)
         try """
